@@ -1,0 +1,890 @@
+/* pipehost -- the command line.  Each subcommand parses its own options
+ * (GOption), loads what it needs and returns 0 (ok), 1 (the run or check
+ * failed) or 2 (usage or validation error). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <glib.h>
+#include <json-glib/json-glib.h>
+
+#include "ph_dag.h"
+#include "ph_plan.h"
+#include "ph_registry.h"
+#include "ph_sched.h"
+#include "ph_store.h"
+#include "ph_trigger.h"
+#include "ph_util.h"
+#include "ph_worker.h"
+
+#define EXIT_USAGE 2
+
+static char *g_exe;       /* absolute path of this binary */
+static char *g_prefix;    /* exe_dir/.. */
+static char **g_plugin_dirs;
+
+static char *lua_dir(void) {
+  const char *env = g_getenv("PIPEHOST_LUA_DIR");
+  if (env && *env)
+    return g_strdup(env);
+  return g_build_filename(g_prefix, "share", "pipehost", "lua", NULL);
+}
+
+static char *builtin_plugin_dir(void) {
+  return g_build_filename(g_prefix, "lib", "pipehost", "plugins", NULL);
+}
+
+static ph_registry *load_registry(void) {
+  ph_registry *r = ph_registry_new();
+  g_autofree char *bdir = builtin_plugin_dir();
+  ph_registry_scan_default(r, (const char *const *)g_plugin_dirs, bdir);
+  return r;
+}
+
+static void print_registry_problems(const ph_registry *r) {
+  for (guint i = 0; i < ph_registry_n_problems(r); i++)
+    g_printerr("pipehost: plugin refused: %s\n", ph_registry_get_problem(r, i));
+}
+
+/* Loads and validates a DAG file; prints every error.  Returns the plan
+ * (and *dag_out, which the caller frees after the plan) or NULL. */
+static ph_plan *load_plan(const char *file, ph_registry *reg,
+                          ph_dag **dag_out) {
+  GError *err = NULL;
+  g_autofree char *ldir = lua_dir();
+  ph_dag *dag = ph_dag_load(file, ldir, &err);
+  if (!dag) {
+    g_printerr("%s\n", err->message);
+    g_error_free(err);
+    return NULL;
+  }
+  GPtrArray *errors = g_ptr_array_new_with_free_func(g_free);
+  ph_plan *plan = ph_plan_build(dag, reg, errors);
+  for (guint i = 0; i < errors->len; i++)
+    g_printerr("%s\n", (char *)errors->pdata[i]);
+  if (!plan && ph_registry_n_problems(reg))
+    print_registry_problems(reg);
+  if (!plan && errors->len)
+    g_printerr("%u error%s in %s\n", errors->len, errors->len == 1 ? "" : "s",
+               file);
+  g_ptr_array_unref(errors);
+  if (!plan) {
+    ph_dag_free(dag);
+    return NULL;
+  }
+  *dag_out = dag;
+  return plan;
+}
+
+static ph_store *open_store(void) {
+  g_autofree char *home = ph_store_default_home();
+  GError *err = NULL;
+  ph_store *s = ph_store_open(home, &err);
+  if (!s) {
+    g_printerr("pipehost: %s\n", err->message);
+    g_error_free(err);
+  }
+  return s;
+}
+
+static void print_json(JsonNode *n, gboolean pretty) {
+  JsonGenerator *g = json_generator_new();
+  json_generator_set_pretty(g, pretty);
+  json_generator_set_root(g, n);
+  g_autofree char *txt = json_generator_to_data(g, NULL);
+  printf("%s\n", txt);
+  g_object_unref(g);
+}
+
+/* Parses the common options; returns FALSE (after printing the error and
+ * usage hint) on a bad command line. */
+static gboolean parse(GOptionContext *ctx, int *argc, char ***argv,
+                      int min_args, int max_args, const char *cmd) {
+  GError *err = NULL;
+  GOptionEntry common[] = {
+      {"plugin-dir", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &g_plugin_dirs,
+       "Also load plugins from DIR (repeatable)", "DIR"},
+      {NULL}};
+  GOptionGroup *g = g_option_group_new("plugins", "Plugin options:",
+                                       "Show plugin options", NULL, NULL);
+  g_option_group_add_entries(g, common);
+  g_option_context_add_group(ctx, g);
+  if (!g_option_context_parse(ctx, argc, argv, &err)) {
+    g_printerr("pipehost %s: %s (see pipehost %s --help)\n", cmd, err->message,
+               cmd);
+    g_error_free(err);
+    return FALSE;
+  }
+  int n = *argc - 1;
+  if (n < min_args || (max_args >= 0 && n > max_args)) {
+    g_autofree char *help = g_option_context_get_help(ctx, TRUE, NULL);
+    g_printerr("pipehost %s: expected %s%d argument%s, got %d\n\n%s", cmd,
+               max_args == min_args ? "" : "at least ", min_args,
+               min_args == 1 ? "" : "s", n, help);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+/* ---- run */
+static int cmd_run(int argc, char **argv) {
+  char **params = NULL;
+  char *date = NULL, *run_id = NULL;
+  gboolean json = FALSE, quiet = FALSE;
+  int parallelism = 0;
+  GOptionEntry e[] = {
+      {"param", 'p', 0, G_OPTION_ARG_STRING_ARRAY, &params,
+       "Set DAG param KEY to VALUE (JSON if it parses, else text)", "KEY=VALUE"},
+      {"date", 'd', 0, G_OPTION_ARG_STRING, &date,
+       "Logical date of the run (ISO-8601; default: now)", "ISO"},
+      {"run-id", 0, 0, G_OPTION_ARG_STRING, &run_id, "Use this run id", "ID"},
+      {"parallelism", 'j', 0, G_OPTION_ARG_INT, &parallelism,
+       "Task tries running at once (default: number of cores)", "N"},
+      {"json", 0, 0, G_OPTION_ARG_NONE, &json,
+       "Print one JSON object {run_id, state, tasks, xcoms} on stdout", NULL},
+      {"quiet", 'q', 0, G_OPTION_ARG_NONE, &quiet, "No progress output", NULL},
+      {NULL}};
+  GOptionContext *ctx = g_option_context_new("FILE - run one DAG run to its end");
+  g_option_context_set_summary(
+      ctx, "Loads FILE (.lua, .yaml), validates it and runs every task, each "
+           "try in its own worker process.\nExit status: 0 the run succeeded, "
+           "1 it failed, 2 usage or validation error.");
+  g_option_context_add_main_entries(ctx, e, NULL);
+  int rc = EXIT_USAGE;
+  ph_registry *reg = NULL;
+  ph_plan *plan = NULL;
+  ph_dag *dag = NULL;
+  ph_store *store = NULL;
+  ph_sched *s = NULL;
+  JsonObject *po = json_object_new();
+  char *ldir = NULL;
+  if (!parse(ctx, &argc, &argv, 1, 1, "run"))
+    goto out;
+  for (char **p = params; p && *p; p++) {
+    char *eq = strchr(*p, '=');
+    if (!eq || eq == *p) {
+      g_printerr("pipehost run: --param '%s' must be KEY=VALUE\n", *p);
+      goto out;
+    }
+    g_autofree char *k = g_strndup(*p, eq - *p);
+    JsonNode *v = json_from_string(eq + 1, NULL);
+    if (!v) {
+      v = json_node_new(JSON_NODE_VALUE);
+      json_node_set_string(v, eq + 1);
+    }
+    json_object_set_member(po, k, v);
+  }
+  reg = load_registry();
+  plan = load_plan(argv[1], reg, &dag);
+  if (!plan)
+    goto out;
+  store = open_store();
+  if (!store)
+    goto out;
+  ldir = lua_dir();
+  ph_sched_opts o = {
+      .parallelism = parallelism > 0 ? parallelism : (int)g_get_num_processors(),
+      .worker_exe = g_exe,
+      .lua_dir = ldir,
+      .kill_grace = 5,
+      .xcom_max = 1 << 20,
+      .progress = quiet ? 0 : isatty(2) && !json ? 2 : 1,
+  };
+  const char *xm = g_getenv("PIPEHOST_XCOM_MAX_BYTES");
+  if (xm && atoll(xm) > 0)
+    o.xcom_max = atoll(xm);
+  const char *kg = g_getenv("PIPEHOST_KILL_GRACE");
+  if (kg && g_ascii_strtod(kg, NULL) >= 0)
+    o.kill_grace = g_ascii_strtod(kg, NULL);
+  s = ph_sched_new(plan, store, &o);
+  GError *err = NULL;
+  if (!ph_sched_create_run(s, date, po, run_id, &err)) {
+    g_printerr("pipehost run: %s\n", err->message);
+    g_error_free(err);
+    goto out;
+  }
+  gboolean ok = ph_sched_run(s);
+  JsonNode *sum = ph_sched_summary(s);
+  if (json) {
+    print_json(sum, FALSE);
+  } else {
+    JsonObject *so = json_node_get_object(sum);
+    JsonObject *tasks = json_object_get_object_member(so, "tasks");
+    printf("\nrun %s: %s\n", ph_sched_get_run_id(s), ok ? "success" : "failed");
+    printf("%-28s %-16s %5s %9s  %s\n", "TASK", "STATE", "TRIES", "DURATION",
+           "REASON");
+    for (guint i = 0; i < ph_plan_n_tasks(plan); i++) {
+      const char *id = ph_plan_get_task(plan, i)->id;
+      JsonObject *t = json_object_get_object_member(tasks, id);
+      printf("%-28s %-16s %5" G_GINT64_FORMAT " %8.3fs  %s\n", id,
+             json_object_get_string_member(t, "state"),
+             json_object_get_int_member(t, "tries"),
+             json_object_get_double_member(t, "duration"),
+             json_object_get_string_member_with_default(t, "reason", ""));
+    }
+    printf("logs: pipehost logs %s TASK\n", ph_sched_get_run_id(s));
+  }
+  json_node_unref(sum);
+  rc = ok ? 0 : 1;
+out:
+  ph_sched_free(s);
+  ph_store_close(store);
+  ph_plan_free(plan);
+  ph_dag_free(dag);
+  ph_registry_free(reg);
+  json_object_unref(po);
+  g_free(ldir);
+  g_strfreev(params);
+  g_free(date);
+  g_free(run_id);
+  g_option_context_free(ctx);
+  return rc;
+}
+
+/* ---- task run: one try of one task, outside the scheduler's loop */
+static int cmd_task(int argc, char **argv) {
+  if (argc < 2 || strcmp(argv[1], "run")) {
+    if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+      printf("Usage: pipehost task run FILE TASK [RUN_ID]\n\nRuns one try of "
+             "TASK of the DAG in FILE in a worker process, ignoring its "
+             "dependencies,\nand records it in RUN_ID (created if missing). "
+             "This is how a remote executor runs a task.\n");
+      return 0;
+    }
+    g_printerr("pipehost task: expected 'run' (pipehost task run FILE TASK "
+               "[RUN_ID])\n");
+    return EXIT_USAGE;
+  }
+  argc--;
+  argv++;
+  char *date = NULL;
+  gboolean json = FALSE;
+  GOptionEntry e[] = {{"date", 'd', 0, G_OPTION_ARG_STRING, &date,
+                       "Logical date for a new run", "ISO"},
+                      {"json", 0, 0, G_OPTION_ARG_NONE, &json, "JSON output",
+                       NULL},
+                      {NULL}};
+  GOptionContext *ctx =
+      g_option_context_new("FILE TASK [RUN_ID] - run one try of one task");
+  g_option_context_add_main_entries(ctx, e, NULL);
+  int rc = EXIT_USAGE;
+  ph_registry *reg = NULL;
+  ph_plan *plan = NULL;
+  ph_dag *dag = NULL;
+  ph_store *store = NULL;
+  ph_sched *s = NULL;
+  char *ldir = NULL;
+  if (!parse(ctx, &argc, &argv, 2, 3, "task run"))
+    goto out;
+  reg = load_registry();
+  plan = load_plan(argv[1], reg, &dag);
+  if (!plan)
+    goto out;
+  if (ph_plan_lookup(plan, argv[2]) < 0) {
+    g_printerr("pipehost task run: no task '%s' in %s\n", argv[2], argv[1]);
+    goto out;
+  }
+  store = open_store();
+  if (!store)
+    goto out;
+  ldir = lua_dir();
+  ph_sched_opts o = {.parallelism = 1,
+                     .worker_exe = g_exe,
+                     .lua_dir = ldir,
+                     .kill_grace = 5,
+                     .xcom_max = 1 << 20,
+                     .progress = 1,
+                     .only_task = argv[2]};
+  s = ph_sched_new(plan, store, &o);
+  GError *err = NULL;
+  if (!ph_sched_create_run(s, date, NULL, argc > 3 ? argv[3] : NULL, &err)) {
+    g_printerr("pipehost task run: %s\n", err->message);
+    g_error_free(err);
+    goto out;
+  }
+  gboolean ok = ph_sched_run(s);
+  JsonNode *sum = ph_sched_summary(s);
+  if (json)
+    print_json(sum, FALSE);
+  json_node_unref(sum);
+  rc = ok ? 0 : 1;
+out:
+  ph_sched_free(s);
+  ph_store_close(store);
+  ph_plan_free(plan);
+  ph_dag_free(dag);
+  ph_registry_free(reg);
+  g_free(date);
+  g_free(ldir);
+  g_option_context_free(ctx);
+  return rc;
+}
+
+/* ---- validate, graph */
+static int cmd_validate(int argc, char **argv) {
+  GOptionContext *ctx =
+      g_option_context_new("FILE - check a DAG file without running it");
+  int rc = EXIT_USAGE;
+  ph_registry *reg = NULL;
+  ph_dag *dag = NULL;
+  ph_plan *plan = NULL;
+  if (!parse(ctx, &argc, &argv, 1, 1, "validate"))
+    goto out;
+  reg = load_registry();
+  plan = load_plan(argv[1], reg, &dag);
+  if (!plan)
+    goto out;
+  printf("%s: DAG '%s' is valid: %u tasks\n", argv[1], ph_plan_get_dag_id(plan),
+         ph_plan_n_tasks(plan));
+  rc = 0;
+out:
+  ph_plan_free(plan);
+  ph_dag_free(dag);
+  ph_registry_free(reg);
+  g_option_context_free(ctx);
+  return rc;
+}
+
+static int cmd_graph(int argc, char **argv) {
+  char *format = NULL;
+  GOptionEntry e[] = {{"format", 'f', 0, G_OPTION_ARG_STRING, &format,
+                       "dot (default) or mermaid", "FMT"},
+                      {NULL}};
+  GOptionContext *ctx = g_option_context_new("FILE - print the DAG as a graph");
+  g_option_context_add_main_entries(ctx, e, NULL);
+  int rc = EXIT_USAGE;
+  ph_registry *reg = NULL;
+  ph_dag *dag = NULL;
+  ph_plan *plan = NULL;
+  if (!parse(ctx, &argc, &argv, 1, 1, "graph"))
+    goto out;
+  gboolean mermaid = format && !strcmp(format, "mermaid");
+  if (format && !mermaid && strcmp(format, "dot")) {
+    g_printerr("pipehost graph: --format must be dot or mermaid\n");
+    goto out;
+  }
+  reg = load_registry();
+  plan = load_plan(argv[1], reg, &dag);
+  if (!plan)
+    goto out;
+  guint n = ph_plan_n_tasks(plan);
+  if (mermaid) {
+    printf("graph LR\n");
+    for (guint i = 0; i < n; i++) {
+      const ph_task_spec *t = ph_plan_get_task(plan, i);
+      printf("  %s[\"%s (%s)\"]\n", t->id, t->id, t->op_name);
+    }
+    for (guint i = 0; i < n; i++) {
+      const ph_task_spec *t = ph_plan_get_task(plan, i);
+      for (guint k = 0; k < t->n_down; k++)
+        printf("  %s --> %s\n", t->id, ph_plan_get_task(plan, t->down[k])->id);
+    }
+  } else {
+    printf("digraph \"%s\" {\n  rankdir=LR;\n  node [shape=box];\n",
+           ph_plan_get_dag_id(plan));
+    for (guint i = 0; i < n; i++) {
+      const ph_task_spec *t = ph_plan_get_task(plan, i);
+      printf("  \"%s\" [label=\"%s\\n%s\"];\n", t->id, t->id, t->op_name);
+    }
+    for (guint i = 0; i < n; i++) {
+      const ph_task_spec *t = ph_plan_get_task(plan, i);
+      for (guint k = 0; k < t->n_down; k++)
+        printf("  \"%s\" -> \"%s\";\n", t->id,
+               ph_plan_get_task(plan, t->down[k])->id);
+    }
+    printf("}\n");
+  }
+  rc = 0;
+out:
+  ph_plan_free(plan);
+  ph_dag_free(dag);
+  ph_registry_free(reg);
+  g_free(format);
+  g_option_context_free(ctx);
+  return rc;
+}
+
+/* ---- plugins */
+static int cmd_plugins(int argc, char **argv) {
+  const char *sub = argc > 1 ? argv[1] : "";
+  if (strcmp(sub, "list") && strcmp(sub, "info")) {
+    printf("Usage: pipehost plugins list | pipehost plugins info NAME\n");
+    return !strcmp(sub, "--help") || !strcmp(sub, "-h") ? 0 : EXIT_USAGE;
+  }
+  argc--;
+  argv++;
+  gboolean info = !strcmp(sub, "info");
+  GOptionContext *ctx = g_option_context_new(
+      info ? "NAME - a plugin's or operator's params, types, defaults and docs"
+           : "- list installed plugins and their operators");
+  int rc = EXIT_USAGE;
+  ph_registry *reg = NULL;
+  if (!parse(ctx, &argc, &argv, info ? 1 : 0, info ? 1 : 0,
+             info ? "plugins info" : "plugins list"))
+    goto out;
+  reg = load_registry();
+  rc = 0;
+  for (guint i = 0; i < ph_registry_n_plugins(reg); i++) {
+    const char *path;
+    const ph_plugin *p = ph_registry_get_plugin(reg, i, &path);
+    if (!info) {
+      printf("%-14s %-8s %s\n  %s\n  operators:", p->name, p->version,
+             p->description, path);
+      for (const ph_operator *const *o = p->operators; *o; o++)
+        printf(" %s", (*o)->type);
+      printf("\n");
+      continue;
+    }
+    for (const ph_operator *const *o = p->operators; *o; o++) {
+      const ph_operator *op = *o;
+      if (strcmp(argv[1], p->name) && strcmp(argv[1], op->type))
+        continue;
+      printf("operator %s (plugin %s %s, %s, ABI %u.%u)\n  %s\n  kind: %s\n",
+             op->type, p->name, p->version, p->license, p->abi_major,
+             p->abi_minor, op->doc ? op->doc : "",
+             op->kind == PH_KIND_SENSOR   ? "sensor"
+             : op->kind == PH_KIND_BRANCH ? "branch"
+                                          : "task");
+      printf("  params:\n");
+      for (const ph_param *const *pp = op->params; pp && *pp; pp++) {
+        const ph_param *q = *pp;
+        printf("    %-22s %-9s%s%s%s%s%s\n        %s\n", q->name, q->type,
+               q->flags & PH_PARAM_REQUIRED ? " required" : "",
+               q->flags & PH_PARAM_TEMPLATED ? " templated" : "",
+               q->flags & PH_PARAM_SECRET ? " secret" : "",
+               q->default_json ? " default=" : "",
+               q->default_json ? q->default_json : "", q->doc ? q->doc : "");
+      }
+      rc = 3;
+    }
+  }
+  if (info) {
+    if (rc == 3) {
+      rc = 0;
+    } else {
+      g_autofree const char **names = ph_registry_operator_names(reg);
+      const char *near = ph_util_nearest(argv[1], names);
+      g_printerr("pipehost plugins info: no plugin or operator '%s'%s%s%s\n",
+                 argv[1], near ? " (did you mean '" : "", near ? near : "",
+                 near ? "'?)" : "");
+      rc = 1;
+    }
+  }
+  if (ph_registry_n_problems(reg))
+    print_registry_problems(reg);
+out:
+  ph_registry_free(reg);
+  g_option_context_free(ctx);
+  return rc;
+}
+
+/* ---- runs, logs, xcom, tasks explain */
+static char *resolve_run(ph_store *st, const char *text) {
+  GError *err = NULL;
+  char *id = ph_store_run_resolve(st, text, &err);
+  if (!id) {
+    g_printerr("pipehost: %s\n", err->message);
+    g_error_free(err);
+  }
+  return id;
+}
+
+static int cmd_runs(int argc, char **argv) {
+  const char *sub = argc > 1 ? argv[1] : "";
+  if (strcmp(sub, "list") && strcmp(sub, "show")) {
+    printf("Usage: pipehost runs list [--json] | pipehost runs show RUN "
+           "[--json]\n(RUN: a run id, a unique prefix of one, or 'last')\n");
+    return !strcmp(sub, "--help") || !strcmp(sub, "-h") ? 0 : EXIT_USAGE;
+  }
+  argc--;
+  argv++;
+  gboolean show = !strcmp(sub, "show"), json = FALSE;
+  int limit = 50;
+  GOptionEntry e[] = {
+      {"json", 0, 0, G_OPTION_ARG_NONE, &json, "JSON output", NULL},
+      {"limit", 'n', 0, G_OPTION_ARG_INT, &limit, "At most N runs (0: all)",
+       "N"},
+      {NULL}};
+  GOptionContext *ctx = g_option_context_new(
+      show ? "RUN - a run's tasks, states, tries and reasons"
+           : "- recent runs, newest first");
+  g_option_context_add_main_entries(ctx, e, NULL);
+  int rc = EXIT_USAGE;
+  ph_store *st = NULL;
+  char *id = NULL;
+  if (!parse(ctx, &argc, &argv, show ? 1 : 0, show ? 1 : 0,
+             show ? "runs show" : "runs list"))
+    goto out;
+  st = open_store();
+  if (!st)
+    goto out;
+  if (!show) {
+    JsonNode *runs = ph_store_runs_list(st, limit);
+    if (json) {
+      print_json(runs, TRUE);
+    } else {
+      JsonArray *a = json_node_get_array(runs);
+      printf("%-52s %-20s %-8s %s\n", "RUN", "DAG", "STATE", "STARTED");
+      for (guint i = 0; i < json_array_get_length(a); i++) {
+        JsonObject *r = json_array_get_object_element(a, i);
+        g_autofree char *started = ph_util_iso8601(
+            json_object_get_double_member_with_default(r, "start_date", 0));
+        printf("%-52s %-20s %-8s %s\n",
+               json_object_get_string_member(r, "run_id"),
+               json_object_get_string_member(r, "dag_id"),
+               json_object_get_string_member(r, "state"), started);
+      }
+    }
+    json_node_unref(runs);
+    rc = 0;
+    goto out;
+  }
+  id = resolve_run(st, argv[1]);
+  if (!id) {
+    rc = 1;
+    goto out;
+  }
+  JsonNode *run = ph_store_run_show(st, id);
+  if (json) {
+    print_json(run, TRUE);
+  } else {
+    JsonObject *r = json_node_get_object(run);
+    printf("run %s\n  dag: %s (%s)\n  state: %s\n  logical date: %s\n",
+           id, json_object_get_string_member(r, "dag_id"),
+           json_object_get_string_member_with_default(r, "dag_file", ""),
+           json_object_get_string_member(r, "state"),
+           json_object_get_string_member_with_default(r, "logical_date", ""));
+    printf("%-28s %-16s %5s %9s  %s\n", "TASK", "STATE", "TRIES", "DURATION",
+           "REASON");
+    JsonArray *tasks = json_object_get_array_member(r, "tasks");
+    for (guint i = 0; i < json_array_get_length(tasks); i++) {
+      JsonObject *t = json_array_get_object_element(tasks, i);
+      double s0 = json_object_get_double_member_with_default(t, "start_date", 0);
+      double s1 = json_object_get_double_member_with_default(t, "end_date", 0);
+      printf("%-28s %-16s %5" G_GINT64_FORMAT " %8.3fs  %s\n",
+             json_object_get_string_member(t, "task_id"),
+             json_object_get_string_member(t, "state"),
+             json_object_get_int_member_with_default(t, "try_number", 0),
+             s1 > s0 && s0 > 0 ? s1 - s0 : 0.0,
+             json_object_get_string_member_with_default(t, "reason", ""));
+    }
+  }
+  json_node_unref(run);
+  rc = 0;
+out:
+  g_free(id);
+  ph_store_close(st);
+  g_option_context_free(ctx);
+  return rc;
+}
+
+static int cmd_logs(int argc, char **argv) {
+  int try_n = 0;
+  GOptionEntry e[] = {{"try", 't', 0, G_OPTION_ARG_INT, &try_n,
+                       "The try to show (default: the last)", "N"},
+                      {NULL}};
+  GOptionContext *ctx = g_option_context_new("RUN TASK - print a task's log");
+  g_option_context_add_main_entries(ctx, e, NULL);
+  int rc = EXIT_USAGE;
+  ph_store *st = NULL;
+  char *id = NULL, *path = NULL;
+  if (!parse(ctx, &argc, &argv, 2, 2, "logs"))
+    goto out;
+  st = open_store();
+  if (!st)
+    goto out;
+  rc = 1;
+  id = resolve_run(st, argv[1]);
+  if (!id)
+    goto out;
+  path = ph_store_log_path(st, id, argv[2], try_n);
+  if (!path) {
+    g_printerr("pipehost logs: no log for task '%s'%s in run %s\n", argv[2],
+               try_n ? " at that try" : "", id);
+    goto out;
+  }
+  g_autofree char *text = NULL;
+  gsize len = 0;
+  if (!g_file_get_contents(path, &text, &len, NULL)) {
+    g_printerr("pipehost logs: %s: cannot be read\n", path);
+    goto out;
+  }
+  fwrite(text, 1, len, stdout);
+  rc = 0;
+out:
+  g_free(id);
+  g_free(path);
+  ph_store_close(st);
+  g_option_context_free(ctx);
+  return rc;
+}
+
+static int cmd_xcom(int argc, char **argv) {
+  if (argc < 2 || strcmp(argv[1], "list")) {
+    printf("Usage: pipehost xcom list RUN [--json]\n");
+    return argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))
+               ? 0
+               : EXIT_USAGE;
+  }
+  argc--;
+  argv++;
+  gboolean json = FALSE;
+  GOptionEntry e[] = {
+      {"json", 0, 0, G_OPTION_ARG_NONE, &json, "JSON output", NULL}, {NULL}};
+  GOptionContext *ctx = g_option_context_new("RUN - the XComs of a run");
+  g_option_context_add_main_entries(ctx, e, NULL);
+  int rc = EXIT_USAGE;
+  ph_store *st = NULL;
+  char *id = NULL;
+  if (!parse(ctx, &argc, &argv, 1, 1, "xcom list"))
+    goto out;
+  st = open_store();
+  if (!st)
+    goto out;
+  rc = 1;
+  id = resolve_run(st, argv[1]);
+  if (!id)
+    goto out;
+  JsonNode *x = ph_store_xcom_list(st, id);
+  if (json) {
+    print_json(x, TRUE);
+  } else {
+    JsonObject *o = json_node_get_object(x);
+    GList *tasks = json_object_get_members(o);
+    printf("%-24s %-20s %s\n", "TASK", "KEY", "VALUE");
+    for (GList *l = tasks; l; l = l->next) {
+      JsonObject *t = json_object_get_object_member(o, l->data);
+      GList *keys = json_object_get_members(t);
+      for (GList *k = keys; k; k = k->next) {
+        g_autofree char *v =
+            ph_util_json_dup(json_object_get_member(t, k->data));
+        printf("%-24s %-20s %s\n", (char *)l->data, (char *)k->data, v);
+      }
+      g_list_free(keys);
+    }
+    g_list_free(tasks);
+  }
+  json_node_unref(x);
+  rc = 0;
+out:
+  g_free(id);
+  ph_store_close(st);
+  g_option_context_free(ctx);
+  return rc;
+}
+
+static int cmd_tasks(int argc, char **argv) {
+  if (argc < 2 || strcmp(argv[1], "explain")) {
+    printf("Usage: pipehost tasks explain RUN TASK\n\nSays why a task is (not) "
+           "running: its trigger rule, the states of its upstreams\nand which "
+           "condition holds it back.\n");
+    return argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))
+               ? 0
+               : EXIT_USAGE;
+  }
+  argc--;
+  argv++;
+  GOptionContext *ctx =
+      g_option_context_new("RUN TASK - why is this task (not) running");
+  int rc = EXIT_USAGE;
+  ph_store *st = NULL;
+  ph_registry *reg = NULL;
+  ph_dag *dag = NULL;
+  ph_plan *plan = NULL;
+  char *id = NULL;
+  JsonNode *run = NULL;
+  if (!parse(ctx, &argc, &argv, 2, 2, "tasks explain"))
+    goto out;
+  st = open_store();
+  if (!st)
+    goto out;
+  rc = 1;
+  id = resolve_run(st, argv[1]);
+  if (!id)
+    goto out;
+  run = ph_store_run_show(st, id);
+  JsonObject *r = json_node_get_object(run);
+  const char *file = json_object_get_string_member_with_default(r, "dag_file",
+                                                                "");
+  reg = load_registry();
+  plan = load_plan(file, reg, &dag);
+  if (!plan)
+    goto out;
+  int idx = ph_plan_lookup(plan, argv[2]);
+  if (idx < 0) {
+    g_printerr("pipehost tasks explain: no task '%s' in DAG %s\n", argv[2],
+               ph_plan_get_dag_id(plan));
+    goto out;
+  }
+  GHashTable *states = g_hash_table_new(g_str_hash, g_str_equal);
+  JsonArray *tasks = json_object_get_array_member(r, "tasks");
+  const char *mystate = "none", *reason = NULL;
+  for (guint i = 0; i < json_array_get_length(tasks); i++) {
+    JsonObject *t = json_array_get_object_element(tasks, i);
+    const char *tid = json_object_get_string_member(t, "task_id");
+    g_hash_table_insert(states, (gpointer)tid,
+                        (gpointer)json_object_get_string_member(t, "state"));
+    if (!strcmp(tid, argv[2])) {
+      mystate = json_object_get_string_member(t, "state");
+      reason = json_object_get_string_member_with_default(t, "reason", NULL);
+    }
+  }
+  const ph_task_spec *t = ph_plan_get_task(plan, idx);
+  ph_tr_counts c = {.n = t->n_up};
+  printf("task %s in run %s: %s%s%s\n", t->id, id, mystate,
+         reason ? " — " : "", reason ? reason : "");
+  printf("upstreams:\n");
+  for (guint k = 0; k < t->n_up; k++) {
+    const char *uid = ph_plan_get_task(plan, t->up[k])->id;
+    const char *ust = g_hash_table_lookup(states, uid);
+    ust = ust ? ust : "none";
+    printf("  %-28s %s\n", uid, ust);
+    if (!strcmp(ust, "success"))
+      c.success++;
+    else if (!strcmp(ust, "skipped"))
+      c.skipped++;
+    else if (!strcmp(ust, "failed"))
+      c.failed++;
+    else if (!strcmp(ust, "upstream_failed"))
+      c.upstream_failed++;
+  }
+  if (!t->n_up)
+    printf("  (none: it can run as soon as the run starts)\n");
+  char *ex = ph_trigger_explain(t->rule, &c);
+  printf("%s\n", ex);
+  g_free(ex);
+  if (!strcmp(mystate, "skipped") && reason)
+    printf("it was skipped directly: %s\n", reason);
+  g_hash_table_unref(states);
+  rc = 0;
+out:
+  if (run)
+    json_node_unref(run);
+  g_free(id);
+  ph_plan_free(plan);
+  ph_dag_free(dag);
+  ph_registry_free(reg);
+  ph_store_close(st);
+  g_option_context_free(ctx);
+  return rc;
+}
+
+static int cmd_variables(int argc, char **argv) {
+  const char *sub = argc > 1 ? argv[1] : "";
+  ph_store *st = NULL;
+  int rc = EXIT_USAGE;
+  if (!strcmp(sub, "set") && argc == 4) {
+    if ((st = open_store()))
+      ph_store_var_set(st, argv[2], argv[3]), rc = 0;
+  } else if (!strcmp(sub, "get") && argc == 3) {
+    if ((st = open_store())) {
+      g_autofree char *v = ph_store_var_get(st, argv[2]);
+      if (v)
+        printf("%s\n", v), rc = 0;
+      else
+        g_printerr("pipehost variables get: no variable '%s'\n", argv[2]),
+            rc = 1;
+    }
+  } else if (!strcmp(sub, "delete") && argc == 3) {
+    if ((st = open_store()))
+      rc = ph_store_var_delete(st, argv[2]) ? 0 : 1;
+  } else if (!strcmp(sub, "list") && argc == 2) {
+    if ((st = open_store())) {
+      JsonNode *v = ph_store_var_list(st);
+      print_json(v, TRUE);
+      json_node_unref(v);
+      rc = 0;
+    }
+  } else {
+    printf("Usage: pipehost variables set KEY VALUE | get KEY | list | "
+           "delete KEY\n");
+    rc = !strcmp(sub, "--help") ? 0 : EXIT_USAGE;
+  }
+  ph_store_close(st);
+  return rc;
+}
+
+static void usage(FILE *f) {
+  fprintf(f,
+          "pipehost %s -- a fast workflow orchestrator with Airflow's semantics\n"
+          "\n"
+          "Usage: pipehost COMMAND [ARGS] [--help]\n"
+          "\n"
+          "Commands:\n"
+          "  run FILE [--param K=V] [--date ISO] [--json]   run one DAG run to its end\n"
+          "  validate FILE                                  check a DAG without running it\n"
+          "  graph FILE [--format dot|mermaid]              print the DAG's graph\n"
+          "  plugins list | plugins info NAME               installed operators and their params\n"
+          "  runs list | runs show RUN [--json]             recorded runs\n"
+          "  logs RUN TASK [--try N]                        a task try's log\n"
+          "  xcom list RUN [--json]                         XCom values of a run\n"
+          "  tasks explain RUN TASK                         why a task is (not) running\n"
+          "  task run FILE TASK [RUN_ID]                    run one try of one task\n"
+          "  variables set|get|list|delete                  Airflow-style variables\n"
+          "  --version                                      print the version\n"
+          "\n"
+          "Environment: PIPEHOST_HOME (metadata store, default ~/.pipehost),\n"
+          "PIPEHOST_PLUGIN_PATH (extra plugin dirs, colon-separated).\n",
+          PH_VERSION);
+}
+
+int main(int argc, char **argv) {
+  if (argc >= 2 && !strcmp(argv[1], "__worker"))
+    return ph_worker_main(3);
+  g_exe = g_file_read_link("/proc/self/exe", NULL);
+  if (!g_exe)
+    g_exe = g_canonicalize_filename(argv[0], NULL);
+  g_autofree char *bindir = g_path_get_dirname(g_exe);
+  g_prefix = g_path_get_dirname(bindir);
+  int rc;
+  const char *cmd = argc >= 2 ? argv[1] : "";
+  int sargc = argc - 1;
+  char **sargv = argv + 1;
+  if (!strcmp(cmd, "--version") || !strcmp(cmd, "version")) {
+    printf("pipehost %s (plugin ABI %d.%d)\n", PH_VERSION, PH_ABI_MAJOR,
+           PH_ABI_MINOR);
+    rc = 0;
+  } else if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") ||
+             !strcmp(cmd, "help")) {
+    usage(stdout);
+    rc = 0;
+  } else if (!strcmp(cmd, "run")) {
+    rc = cmd_run(sargc, sargv);
+  } else if (!strcmp(cmd, "validate")) {
+    rc = cmd_validate(sargc, sargv);
+  } else if (!strcmp(cmd, "graph")) {
+    rc = cmd_graph(sargc, sargv);
+  } else if (!strcmp(cmd, "plugins")) {
+    rc = cmd_plugins(sargc, sargv);
+  } else if (!strcmp(cmd, "runs")) {
+    rc = cmd_runs(sargc, sargv);
+  } else if (!strcmp(cmd, "logs")) {
+    rc = cmd_logs(sargc, sargv);
+  } else if (!strcmp(cmd, "xcom")) {
+    rc = cmd_xcom(sargc, sargv);
+  } else if (!strcmp(cmd, "tasks")) {
+    rc = cmd_tasks(sargc, sargv);
+  } else if (!strcmp(cmd, "task")) {
+    rc = cmd_task(sargc, sargv);
+  } else if (!strcmp(cmd, "variables")) {
+    rc = cmd_variables(sargc, sargv);
+  } else {
+    if (*cmd) {
+      static const char *const cmds[] = {"run",  "validate", "graph",
+                                         "plugins", "runs", "logs", "xcom",
+                                         "tasks", "task", "variables", NULL};
+      const char *near = ph_util_nearest(cmd, cmds);
+      fprintf(stderr, "pipehost: unknown command '%s'%s%s%s\n\n", cmd,
+              near ? " (did you mean '" : "", near ? near : "",
+              near ? "'?)" : "");
+    }
+    usage(stderr);
+    rc = EXIT_USAGE;
+  }
+  g_strfreev(g_plugin_dirs);
+  g_free(g_exe);
+  g_free(g_prefix);
+  return rc;
+}

@@ -1,0 +1,66 @@
+/* ph_exec -- the local executor: runs each task try in its own worker
+ * process and reports what happened.
+ *
+ * A worker is this same binary started with posix_spawn (cheap even from
+ * a large parent) as "pipehost __worker", in its own process group, with
+ * the try's spec as one JSON line on fd 3, a socket it also answers on:
+ * the worker sends JSON-line messages (xcom_push, xcom_pull, branch,
+ * result, ...) and the scheduler replies to requests.  stdout and stderr
+ * go to the try's log file.  Exit is watched through a pidfd, so a worker
+ * that closes its socket, crashes or hangs is still seen.  A try past its
+ * deadline gets SIGTERM (the worker calls the operator's on_kill), then
+ * SIGKILL after a grace period; leftover processes of the try's process
+ * group are killed when the worker ends.
+ *
+ * Single-threaded: call everything from the scheduler's thread.
+ */
+#ifndef PH_EXEC_H
+#define PH_EXEC_H
+
+#include <glib.h>
+#include <json-glib/json-glib.h>
+
+typedef struct ph_exec ph_exec;
+
+/* How a try ended, as seen from outside the worker. */
+typedef struct ph_exec_end {
+  int pid;
+  int exit_code;       /* >= 0 when it exited */
+  int signal;          /* > 0 when a signal ended it */
+  int timed_out;       /* the executor stopped it at its deadline */
+  JsonObject *result;  /* the worker's result message, or NULL (borrowed) */
+} ph_exec_end;
+
+typedef struct ph_exec_callbacks {
+  /* A message from job's worker.  For requests (xcom_pull, var_get, ...)
+   * the callback must answer with ph_exec_reply() before returning. */
+  void (*on_message)(void *user, guint job, JsonObject *msg);
+  /* The worker of job has ended; job's id may be reused afterwards. */
+  void (*on_end)(void *user, guint job, const ph_exec_end *end);
+} ph_exec_callbacks;
+
+/* A new executor that spawns worker_exe (usually /proc/self/exe).  Kill
+ * grace period in seconds. */
+ph_exec *ph_exec_new(const char *worker_exe, const ph_exec_callbacks *cb,
+                     void *user, double kill_grace);
+/* Kills every running worker (SIGKILL) and frees the executor. */
+void ph_exec_free(ph_exec *ex);
+
+/* Starts a worker for job (a caller-chosen id, unique among running jobs)
+ * with the spec (JSON text), writing its output to log_path (created,
+ * appended).  timeout > 0 sets a deadline in seconds.  Returns the pid,
+ * or -1 with error set (the try did not start). */
+int ph_exec_start(ph_exec *ex, guint job, const char *spec_json,
+                  const char *log_path, double timeout, GError **error);
+/* Answers the request job's worker is waiting on. */
+void ph_exec_reply(ph_exec *ex, guint job, JsonNode *reply);
+/* Asks job's worker to stop (SIGTERM now, SIGKILL after the grace
+ * period); reason is reported as a timeout if timed_out is non-zero. */
+void ph_exec_stop(ph_exec *ex, guint job, int timed_out);
+/* Number of running workers. */
+guint ph_exec_n_running(const ph_exec *ex);
+/* Waits up to max_wait seconds (< 0: forever) for events and dispatches
+ * them through the callbacks.  Returns the number of events handled. */
+int ph_exec_poll(ph_exec *ex, double max_wait);
+
+#endif

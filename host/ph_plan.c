@@ -1,0 +1,575 @@
+/* ph_plan -- see ph_plan.h. */
+#include "ph_plan.h"
+
+#include <string.h>
+
+#include "ph_trigger.h"
+#include "ph_util.h"
+
+struct ph_plan {
+  ph_dag *dag;
+  ph_task_spec *tasks;
+  guint n;
+  GHashTable *index; /* id -> idx+1 */
+  guint *topo;
+  guint *edge_store; /* up/down arrays live here */
+  JsonObject *params;
+  GStringChunk *strings;
+};
+
+static const char *const host_keys[] = {"trigger_rule",
+                                        "retries",
+                                        "retry_delay",
+                                        "retry_exponential_backoff",
+                                        "max_retry_delay",
+                                        "execution_timeout",
+                                        "pool",
+                                        "pool_slots",
+                                        "priority_weight",
+                                        "weight_rule",
+                                        "doc",
+                                        "poke_interval",
+                                        "timeout",
+                                        "mode",
+                                        "soft_fail",
+                                        "exponential_backoff",
+                                        "max_wait",
+                                        NULL};
+
+static const char *const sensor_keys[] = {"poke_interval", "timeout", "mode",
+                                          "soft_fail", "exponential_backoff",
+                                          "max_wait", NULL};
+
+const char *const *ph_plan_host_keys(void) { return host_keys; }
+
+static gboolean in_list(const char *k, const char *const *l) {
+  for (; *l; l++)
+    if (!strcmp(*l, k))
+      return TRUE;
+  return FALSE;
+}
+
+void ph_plan_free(ph_plan *p) {
+  if (!p)
+    return;
+  for (guint i = 0; i < p->n; i++)
+    if (p->tasks[i].params)
+      json_object_unref(p->tasks[i].params);
+  g_free(p->tasks);
+  if (p->index)
+    g_hash_table_unref(p->index);
+  g_free(p->topo);
+  g_free(p->edge_store);
+  if (p->params)
+    json_object_unref(p->params);
+  if (p->strings)
+    g_string_chunk_free(p->strings);
+  g_free(p);
+}
+
+typedef struct {
+  ph_dag *dag;
+  GPtrArray *errors;
+} ctx_t;
+
+static void err(ctx_t *c, int line, const char *fmt, ...) G_GNUC_PRINTF(3, 4);
+static void err(ctx_t *c, int line, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  g_autofree char *msg = g_strdup_vprintf(fmt, ap);
+  va_end(ap);
+  g_ptr_array_add(c->errors, g_strdup_printf("%s:%d: %s",
+                                             ph_dag_get_file(c->dag), line,
+                                             msg));
+}
+
+static char *hint(const char *word, const char *const *cands) {
+  const char *n = ph_util_nearest(word, cands);
+  return n ? g_strdup_printf(" (did you mean '%s'?)", n) : g_strdup("");
+}
+
+static const char *json_type_name(JsonNode *n) {
+  if (JSON_NODE_HOLDS_NULL(n))
+    return "null";
+  if (JSON_NODE_HOLDS_OBJECT(n))
+    return "object";
+  if (JSON_NODE_HOLDS_ARRAY(n))
+    return "array";
+  GType t = json_node_get_value_type(n);
+  if (t == G_TYPE_BOOLEAN)
+    return "boolean";
+  if (t == G_TYPE_INT64)
+    return "integer";
+  if (t == G_TYPE_DOUBLE)
+    return "number";
+  return "string";
+}
+
+/* TRUE when node fits the declared param type. */
+static gboolean type_ok(const char *type, JsonNode *n) {
+  const char *have = json_type_name(n);
+  if (!strcmp(type, "any"))
+    return TRUE;
+  if (!strcmp(type, "number"))
+    return !strcmp(have, "number") || !strcmp(have, "integer");
+  if (!strcmp(type, "callable"))
+    return !strcmp(have, "string") ||
+           (!strcmp(have, "object") &&
+            json_object_has_member(json_node_get_object(n), "$lua"));
+  return !strcmp(type, have);
+}
+
+static gboolean get_int(JsonNode *n, gint64 *out) {
+  if (!JSON_NODE_HOLDS_VALUE(n))
+    return FALSE;
+  if (json_node_get_value_type(n) != G_TYPE_INT64)
+    return FALSE;
+  *out = json_node_get_int(n);
+  return TRUE;
+}
+
+static gboolean get_bool(JsonNode *n, int *out) {
+  if (!JSON_NODE_HOLDS_VALUE(n) ||
+      json_node_get_value_type(n) != G_TYPE_BOOLEAN)
+    return FALSE;
+  *out = json_node_get_boolean(n);
+  return TRUE;
+}
+
+/* Applies one host key to spec; reports type errors. */
+static void apply_host_key(ctx_t *c, ph_plan *p, ph_task_spec *t,
+                           const char *key, JsonNode *v, int line) {
+  double d;
+  gint64 i;
+  int b;
+  if (!strcmp(key, "trigger_rule")) {
+    const char *s = JSON_NODE_HOLDS_VALUE(v) &&
+                            json_node_get_value_type(v) == G_TYPE_STRING
+                        ? json_node_get_string(v)
+                        : NULL;
+    int r = s ? ph_trigger_from_name(s) : -1;
+    if (r < 0) {
+      g_autofree char *h = hint(s ? s : "", ph_trigger_names());
+      err(c, line, "task '%s': unknown trigger_rule '%s'%s; valid rules: "
+          "all_success, all_failed, all_done, all_skipped, one_success, "
+          "one_failed, one_done, none_failed, none_failed_min_one_success, "
+          "none_skipped, always",
+          t->id, s ? s : json_type_name(v), h);
+      return;
+    }
+    t->rule = r;
+  } else if (!strcmp(key, "retries") || !strcmp(key, "pool_slots") ||
+             !strcmp(key, "priority_weight")) {
+    if (!get_int(v, &i) || i < 0 || i > G_MAXINT32) {
+      err(c, line, "task '%s': '%s' must be a non-negative integer, got %s",
+          t->id, key, json_type_name(v));
+      return;
+    }
+    if (!strcmp(key, "retries"))
+      t->retries = i;
+    else if (!strcmp(key, "pool_slots"))
+      t->pool_slots = i;
+    else
+      t->priority_weight = i;
+  } else if (!strcmp(key, "retry_delay") || !strcmp(key, "max_retry_delay") ||
+             !strcmp(key, "execution_timeout") ||
+             !strcmp(key, "poke_interval") || !strcmp(key, "timeout") ||
+             !strcmp(key, "max_wait")) {
+    if (JSON_NODE_HOLDS_NULL(v)) {
+      d = 0;
+    } else if (!ph_util_parse_duration(v, &d)) {
+      err(c, line, "task '%s': '%s' must be a duration (seconds, or a string "
+          "like \"30s\", \"5m\", \"2h\")",
+          t->id, key);
+      return;
+    }
+    if (!strcmp(key, "retry_delay"))
+      t->retry_delay = d;
+    else if (!strcmp(key, "max_retry_delay"))
+      t->max_retry_delay = d;
+    else if (!strcmp(key, "execution_timeout"))
+      t->execution_timeout = d;
+    else if (!strcmp(key, "poke_interval"))
+      t->poke_interval = d;
+    else if (!strcmp(key, "timeout"))
+      t->timeout = d;
+    else
+      t->max_wait = d;
+  } else if (!strcmp(key, "retry_exponential_backoff")) {
+    if (get_bool(v, &b))
+      t->backoff = b ? 2.0 : 0;
+    else if (JSON_NODE_HOLDS_VALUE(v) &&
+             (json_node_get_value_type(v) == G_TYPE_DOUBLE ||
+              json_node_get_value_type(v) == G_TYPE_INT64) &&
+             json_node_get_double(v) >= 1)
+      t->backoff = json_node_get_double(v);
+    else
+      err(c, line, "task '%s': 'retry_exponential_backoff' must be a boolean "
+          "or a multiplier >= 1",
+          t->id);
+  } else if (!strcmp(key, "soft_fail") || !strcmp(key, "exponential_backoff")) {
+    if (!get_bool(v, &b)) {
+      err(c, line, "task '%s': '%s' must be a boolean", t->id, key);
+      return;
+    }
+    if (!strcmp(key, "soft_fail"))
+      t->soft_fail = b;
+    else
+      t->exponential_backoff = b;
+  } else if (!strcmp(key, "mode")) {
+    const char *s = JSON_NODE_HOLDS_VALUE(v) &&
+                            json_node_get_value_type(v) == G_TYPE_STRING
+                        ? json_node_get_string(v)
+                        : "";
+    if (strcmp(s, "poke") && strcmp(s, "reschedule")) {
+      err(c, line, "task '%s': 'mode' must be \"poke\" or \"reschedule\"",
+          t->id);
+      return;
+    }
+    t->reschedule = !strcmp(s, "reschedule");
+  } else if (!strcmp(key, "pool") || !strcmp(key, "doc") ||
+             !strcmp(key, "weight_rule")) {
+    if (!JSON_NODE_HOLDS_VALUE(v) ||
+        json_node_get_value_type(v) != G_TYPE_STRING) {
+      err(c, line, "task '%s': '%s' must be a string", t->id, key);
+      return;
+    }
+    const char *s = g_string_chunk_insert_const(p->strings,
+                                                json_node_get_string(v));
+    if (!strcmp(key, "pool"))
+      t->pool = s;
+    else if (!strcmp(key, "doc"))
+      t->doc = s;
+    else if (strcmp(s, "downstream") && strcmp(s, "upstream") &&
+             strcmp(s, "absolute"))
+      err(c, line, "task '%s': weight_rule must be downstream, upstream or "
+          "absolute",
+          t->id);
+  }
+}
+
+static void resolve_task(ctx_t *c, ph_plan *p, const ph_registry *reg,
+                         ph_dag_task *dt, ph_task_spec *t) {
+  ph_dag *dag = c->dag;
+  t->id = ph_dag_task_get_id(dt);
+  t->line = ph_dag_task_get_line(dt);
+  t->rule = PH_TR_ALL_SUCCESS;
+  t->retry_delay = 300;
+  t->pool = "default_pool";
+  t->pool_slots = 1;
+  t->priority_weight = 1;
+  t->poke_interval = 60;
+  t->timeout = 604800;
+  t->params = json_object_new();
+  const char *op = ph_dag_task_get_op(dt);
+  if (!op) {
+    err(c, t->line, "task '%s' has no 'op'; set op: to an operator such as "
+        "bash, empty or lua",
+        t->id);
+    return;
+  }
+  t->op_name = op;
+  t->op = ph_registry_lookup(reg, op, &t->plugin, &t->plugin_path);
+  if (!t->op) {
+    g_autofree const char **names = ph_registry_operator_names(reg);
+    g_autofree char *h = hint(op, names);
+    g_autofree char *all = g_strjoinv(", ", (char **)names);
+    err(c, ph_dag_task_get_op_line(dt),
+        "task '%s': unknown operator '%s'%s; installed operators: %s "
+        "(see `pipehost plugins list`)",
+        t->id, op, h, all);
+    return;
+  }
+  gboolean sensor = t->op->kind == PH_KIND_SENSOR;
+  /* default_args first: host keys always apply, params only if declared */
+  JsonObject *defs = ph_dag_get_default_args(dag);
+  GList *keys = json_object_get_members(defs);
+  for (GList *l = keys; l; l = l->next) {
+    const char *k = l->data;
+    JsonNode *v = json_object_get_member(defs, k);
+    g_autofree char *lk = g_strconcat("default_args.", k, NULL);
+    int line = ph_dag_get_arg_line(dag, lk);
+    if (in_list(k, host_keys)) {
+      if (!sensor && in_list(k, sensor_keys))
+        continue;
+      apply_host_key(c, p, t, k, v, line);
+    } else if (ph_registry_find_param(t->op, k)) {
+      json_object_set_member(t->params, k, json_node_copy(v));
+    }
+  }
+  g_list_free(keys);
+  /* the task's own keys */
+  JsonObject *args = ph_dag_task_get_args(dt);
+  keys = json_object_get_members(args);
+  for (GList *l = keys; l; l = l->next) {
+    const char *k = l->data;
+    JsonNode *v = json_object_get_member(args, k);
+    int line = ph_dag_task_get_arg_line(dt, k);
+    if (in_list(k, host_keys)) {
+      if (!sensor && in_list(k, sensor_keys)) {
+        err(c, line, "task '%s': '%s' applies only to sensors, and '%s' is "
+            "not a sensor",
+            t->id, k, op);
+        continue;
+      }
+      apply_host_key(c, p, t, k, v, line);
+      continue;
+    }
+    const ph_param *pp = ph_registry_find_param(t->op, k);
+    if (!pp) {
+      GPtrArray *cands = g_ptr_array_new();
+      for (const ph_param *const *q = t->op->params; q && *q; q++)
+        g_ptr_array_add(cands, (gpointer)(*q)->name);
+      for (const char *const *h = host_keys; *h; h++)
+        g_ptr_array_add(cands, (gpointer)*h);
+      g_ptr_array_add(cands, NULL);
+      g_autofree char *h = hint(k, (const char *const *)cands->pdata);
+      g_ptr_array_set_size(cands, cands->len - 1);
+      GString *valid = g_string_new(NULL);
+      for (const ph_param *const *q = t->op->params; q && *q; q++)
+        g_string_append_printf(valid, "%s%s", valid->len ? ", " : "",
+                               (*q)->name);
+      err(c, line, "task '%s': unknown param '%s' for operator '%s'%s; its "
+          "params are: %s",
+          t->id, k, op, h, valid->len ? valid->str : "(none)");
+      g_string_free(valid, TRUE);
+      g_ptr_array_unref(cands);
+      continue;
+    }
+    if (!type_ok(pp->type, v)) {
+      err(c, line, "task '%s': param '%s' of operator '%s' must be of type %s, "
+          "got %s",
+          t->id, k, op, pp->type, json_type_name(v));
+      continue;
+    }
+    json_object_set_member(t->params, k, json_node_copy(v));
+  }
+  g_list_free(keys);
+  /* defaults and required */
+  for (const ph_param *const *q = t->op->params; q && *q; q++) {
+    const ph_param *pp = *q;
+    if (json_object_has_member(t->params, pp->name))
+      continue;
+    if (pp->flags & PH_PARAM_REQUIRED) {
+      err(c, t->line, "task '%s': missing required param '%s' for operator "
+          "'%s' (%s)",
+          t->id, pp->name, op, pp->doc ? pp->doc : pp->type);
+      continue;
+    }
+    if (pp->default_json) {
+      JsonNode *d = ph_util_json_parse(pp->default_json, NULL);
+      if (d)
+        json_object_set_member(t->params, pp->name, d);
+    }
+  }
+}
+
+/* Kahn's algorithm; on a cycle, reports one cycle path. */
+static gboolean toposort(ctx_t *c, ph_plan *p) {
+  guint n = p->n, *indeg = g_new0(guint, n), head = 0, tail = 0;
+  p->topo = g_new(guint, n);
+  for (guint i = 0; i < n; i++)
+    indeg[i] = p->tasks[i].n_up;
+  for (guint i = 0; i < n; i++)
+    if (!indeg[i])
+      p->topo[tail++] = i;
+  while (head < tail) {
+    guint u = p->topo[head++];
+    for (guint k = 0; k < p->tasks[u].n_down; k++)
+      if (--indeg[p->tasks[u].down[k]] == 0)
+        p->topo[tail++] = p->tasks[u].down[k];
+  }
+  gboolean ok = tail == n;
+  if (!ok) {
+    /* walk upstream among unsorted nodes until a node repeats */
+    guint start = 0;
+    while (!indeg[start])
+      start++;
+    int *seen = g_new0(int, n);
+    GArray *path = g_array_new(FALSE, FALSE, sizeof(guint));
+    guint u = start;
+    while (!seen[u]) {
+      seen[u] = path->len + 1;
+      g_array_append_val(path, u);
+      guint next = u;
+      for (guint k = 0; k < p->tasks[u].n_up; k++)
+        if (indeg[p->tasks[u].up[k]]) {
+          next = p->tasks[u].up[k];
+          break;
+        }
+      u = next;
+    }
+    GString *s = g_string_new(NULL);
+    /* path holds u0 <- u1 <- ...; print in >> order from the repeat */
+    for (gint k = path->len - 1; k >= seen[u] - 1; k--)
+      g_string_append_printf(s, "%s >> ",
+                             p->tasks[g_array_index(path, guint, k)].id);
+    g_string_append(s, p->tasks[g_array_index(path, guint, path->len - 1)].id);
+    err(c, p->tasks[u].line, "cycle: %s; a DAG must not depend on itself, "
+        "remove one of these edges",
+        s->str);
+    g_string_free(s, TRUE);
+    g_array_free(path, TRUE);
+    g_free(seen);
+  }
+  g_free(indeg);
+  return ok;
+}
+
+/* Effective priority weights, Airflow's default weight_rule "downstream":
+ * own weight plus the sum over all transitive downstreams.  Exact for
+ * DAGs up to 20000 tasks (bitsets); beyond that, summed along a single
+ * path (documented). */
+static void compute_weights(ph_plan *p) {
+  guint n = p->n;
+  gint64 *own = g_new(gint64, n);
+  gboolean uniform = TRUE;
+  for (guint i = 0; i < n; i++) {
+    own[i] = p->tasks[i].priority_weight;
+    uniform &= own[i] == own[0];
+  }
+  if (n <= 20000) {
+    guint words = (n + 63) / 64;
+    guint64 *bits = g_new0(guint64, (gsize)n * words);
+    for (gint k = n - 1; k >= 0; k--) {
+      guint u = p->topo[k];
+      guint64 *bu = bits + (gsize)u * words;
+      for (guint j = 0; j < p->tasks[u].n_down; j++) {
+        guint v = p->tasks[u].down[j];
+        guint64 *bv = bits + (gsize)v * words;
+        bu[v / 64] |= 1ull << (v % 64);
+        for (guint w = 0; w < words; w++)
+          bu[w] |= bv[w];
+      }
+      gint64 sum = own[u];
+      for (guint w = 0; w < words; w++) {
+        if (!bu[w])
+          continue;
+        if (uniform) {
+          sum += own[0] * __builtin_popcountll(bu[w]);
+          continue;
+        }
+        for (guint b = 0; b < 64; b++)
+          if (bu[w] >> b & 1)
+            sum += own[w * 64 + b];
+      }
+      p->tasks[u].priority_weight = (int)MIN(sum, G_MAXINT32);
+    }
+    g_free(bits);
+  } else {
+    for (gint k = n - 1; k >= 0; k--) {
+      guint u = p->topo[k];
+      gint64 best = 0;
+      for (guint j = 0; j < p->tasks[u].n_down; j++)
+        best = MAX(best, p->tasks[p->tasks[u].down[j]].priority_weight);
+      p->tasks[u].priority_weight = (int)MIN(own[u] + best, G_MAXINT32);
+    }
+  }
+  g_free(own);
+}
+
+ph_plan *ph_plan_build(ph_dag *dag, const ph_registry *reg, GPtrArray *errors) {
+  ctx_t c = {dag, errors};
+  guint nerr0 = errors->len;
+  for (guint i = 0; i < ph_dag_n_errors(dag); i++)
+    g_ptr_array_add(errors, g_strdup(ph_dag_get_error(dag, i)));
+  ph_plan *p = g_new0(ph_plan, 1);
+  p->dag = dag;
+  p->strings = g_string_chunk_new(256);
+  p->index = g_hash_table_new(g_str_hash, g_str_equal);
+  if (!ph_dag_get_id(dag))
+    err(&c, 1, "the DAG has no id; set dag: {id: NAME} (YAML) or "
+        "pipehost.dag{id = \"NAME\"} (Lua)");
+  /* DAG params */
+  JsonNode *pn = json_object_get_member(ph_dag_get_args(dag), "params");
+  if (pn && !JSON_NODE_HOLDS_OBJECT(pn))
+    err(&c, ph_dag_get_arg_line(dag, "params"),
+        "DAG 'params' must be a mapping of name to default value");
+  p->params = pn && JSON_NODE_HOLDS_OBJECT(pn)
+                  ? json_object_ref(json_node_get_object(pn))
+                  : json_object_new();
+  p->n = ph_dag_n_tasks(dag);
+  p->tasks = g_new0(ph_task_spec, p->n);
+  for (guint i = 0; i < p->n; i++) {
+    ph_dag_task *dt = ph_dag_get_task(dag, i);
+    resolve_task(&c, p, reg, dt, &p->tasks[i]);
+    g_hash_table_insert(p->index, (gpointer)p->tasks[i].id,
+                        GUINT_TO_POINTER(i + 1));
+  }
+  /* edges, deduplicated */
+  guint ne = ph_dag_n_edges(dag);
+  GArray *ups = g_array_new(FALSE, FALSE, sizeof(guint) * 2);
+  GHashTable *seen = g_hash_table_new(g_int64_hash, g_int64_equal);
+  gint64 *keys = g_new(gint64, ne ? ne : 1);
+  guint *nup = g_new0(guint, p->n ? p->n : 1),
+        *ndown = g_new0(guint, p->n ? p->n : 1);
+  const char **ids = g_new(const char *, p->n + 1);
+  for (guint i = 0; i < p->n; i++)
+    ids[i] = p->tasks[i].id;
+  ids[p->n] = NULL;
+  for (guint e = 0; e < ne; e++) {
+    const char *up, *down;
+    int line;
+    ph_dag_get_edge(dag, e, &up, &down, &line);
+    int ui = ph_plan_lookup(p, up), di = ph_plan_lookup(p, down);
+    if (ui < 0 || di < 0) {
+      const char *bad = ui < 0 ? up : down;
+      g_autofree char *h = hint(bad, ids);
+      err(&c, line, "unknown %s task '%s' in dependency %s >> %s%s",
+          ui < 0 ? "upstream" : "downstream", bad, up, down, h);
+      continue;
+    }
+    keys[e] = ((gint64)ui << 32) | (guint)di;
+    if (!g_hash_table_add(seen, &keys[e]))
+      continue;
+    guint pair[2] = {ui, di};
+    g_array_append_val(ups, pair);
+    nup[di]++;
+    ndown[ui]++;
+  }
+  p->edge_store = g_new(guint, ups->len * 2 + 1);
+  guint off = 0;
+  for (guint i = 0; i < p->n; i++) {
+    p->tasks[i].up = p->edge_store + off;
+    off += nup[i];
+    p->tasks[i].down = p->edge_store + off;
+    off += ndown[i];
+  }
+  for (guint e = 0; e < ups->len; e++) {
+    guint *pair = &g_array_index(ups, guint, e * 2);
+    ph_task_spec *u = &p->tasks[pair[0]], *d = &p->tasks[pair[1]];
+    ((guint *)u->down)[u->n_down++] = pair[1];
+    ((guint *)d->up)[d->n_up++] = pair[0];
+  }
+  g_free(ids);
+  g_free(nup);
+  g_free(ndown);
+  g_free(keys);
+  g_hash_table_unref(seen);
+  g_array_free(ups, TRUE);
+  if (errors->len == nerr0 && toposort(&c, p))
+    compute_weights(p);
+  if (errors->len > nerr0) {
+    ph_plan_free(p);
+    return NULL;
+  }
+  return p;
+}
+
+const char *ph_plan_get_dag_id(const ph_plan *p) {
+  return ph_dag_get_id(p->dag);
+}
+const char *ph_plan_get_file(const ph_plan *p) {
+  return ph_dag_get_file(p->dag);
+}
+ph_dag *ph_plan_get_dag(const ph_plan *p) { return p->dag; }
+JsonObject *ph_plan_get_params(const ph_plan *p) { return p->params; }
+guint ph_plan_n_tasks(const ph_plan *p) { return p->n; }
+const ph_task_spec *ph_plan_get_task(const ph_plan *p, guint i) {
+  return &p->tasks[i];
+}
+int ph_plan_lookup(const ph_plan *p, const char *task_id) {
+  gpointer v = g_hash_table_lookup(p->index, task_id);
+  return v ? (int)GPOINTER_TO_UINT(v) - 1 : -1;
+}
+const guint *ph_plan_topo_order(const ph_plan *p) { return p->topo; }

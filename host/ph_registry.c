@@ -1,0 +1,443 @@
+/* ph_registry -- see ph_registry.h. */
+#include "ph_registry.h"
+
+#include <dlfcn.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* The size of each struct in ABI 1.0: a plugin's struct_size must be at
+ * least this, and never more than the host's own (a newer minor's larger
+ * struct is refused by the minor check first). */
+#define PH_PLUGIN_V1_0_SIZE (offsetof(ph_plugin, load) + sizeof(void *))
+#define PH_OPERATOR_V1_0_SIZE (offsetof(ph_operator, destroy) + sizeof(void *))
+#define PH_PARAM_V1_0_SIZE (offsetof(ph_param, doc) + sizeof(char *))
+
+typedef struct {
+  const ph_plugin *desc;
+  char *path;
+} ph_loaded;
+
+typedef struct {
+  const ph_operator *op;
+  guint plugin; /* index into plugins */
+} ph_opref;
+
+struct ph_registry {
+  GArray *plugins;     /* ph_loaded */
+  GHashTable *ops;     /* name -> ph_opref* (types and plugin.type) */
+  GHashTable *by_name; /* plugin name -> path */
+  GHashTable *paths;   /* realpath -> 1, files already seen */
+  GPtrArray *problems;
+};
+
+ph_registry *ph_registry_new(void) {
+  ph_registry *r = g_new0(ph_registry, 1);
+  r->plugins = g_array_new(FALSE, FALSE, sizeof(ph_loaded));
+  r->ops = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+  r->by_name = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+  r->paths = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+  r->problems = g_ptr_array_new_with_free_func(g_free);
+  return r;
+}
+
+void ph_registry_free(ph_registry *r) {
+  if (!r)
+    return;
+  for (guint i = 0; i < r->plugins->len; i++)
+    g_free(g_array_index(r->plugins, ph_loaded, i).path);
+  g_array_free(r->plugins, TRUE);
+  g_hash_table_unref(r->ops);
+  g_hash_table_unref(r->by_name);
+  g_hash_table_unref(r->paths);
+  g_ptr_array_unref(r->problems);
+  g_free(r);
+}
+
+static gint cmp_strp(gconstpointer a, gconstpointer b) {
+  return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static gboolean valid_name(const char *s) {
+  if (!s || !*s)
+    return FALSE;
+  for (const char *p = s; *p; p++)
+    if (!g_ascii_isalnum(*p) && *p != '_' && *p != '-')
+      return FALSE;
+  return TRUE;
+}
+
+static const char *const param_types[] = {
+    "string", "integer", "number", "boolean", "object",
+    "array",  "any",     "callable", NULL};
+
+static gboolean check_param(const ph_operator *op, const ph_param *pp,
+                            GError **error) {
+  if (pp->struct_size < PH_PARAM_V1_0_SIZE) {
+    g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
+                "param size: operator '%s' has a param with struct_size %u, "
+                "smaller than ABI 1.0's %zu",
+                op->type, pp->struct_size, PH_PARAM_V1_0_SIZE);
+    return FALSE;
+  }
+  if (!valid_name(pp->name)) {
+    g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
+                "param name: operator '%s' has a param with a NULL or "
+                "invalid name",
+                op->type);
+    return FALSE;
+  }
+  gboolean ok = FALSE;
+  for (int i = 0; pp->type && param_types[i]; i++)
+    ok |= !strcmp(pp->type, param_types[i]);
+  if (!ok) {
+    g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
+                "param type: '%s.%s' has type '%s'; expected one of string, "
+                "integer, number, boolean, object, array, any, callable",
+                op->type, pp->name, pp->type ? pp->type : "(null)");
+    return FALSE;
+  }
+  return TRUE;
+}
+
+gboolean ph_registry_check_descriptor(const ph_plugin *p, GError **error) {
+  if (!p) {
+    g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
+                "descriptor: " PH_PLUGIN_ENTRY "() returned NULL");
+    return FALSE;
+  }
+  if (p->abi_major != PH_ABI_MAJOR) {
+    g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
+                "ABI major: plugin was built for ABI %u.%u, this host "
+                "speaks ABI %d.%d; rebuild the plugin against this "
+                "pipehost's plugin.h",
+                p->abi_major, p->abi_minor, PH_ABI_MAJOR, PH_ABI_MINOR);
+    return FALSE;
+  }
+  if (p->abi_minor > PH_ABI_MINOR) {
+    g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
+                "ABI minor: plugin needs ABI %u.%u, newer than this host's "
+                "%d.%d; upgrade pipehost",
+                p->abi_major, p->abi_minor, PH_ABI_MAJOR, PH_ABI_MINOR);
+    return FALSE;
+  }
+  if (p->struct_size < PH_PLUGIN_V1_0_SIZE) {
+    g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
+                "descriptor size: struct_size %u is smaller than ABI 1.0's "
+                "ph_plugin (%zu bytes)",
+                p->struct_size, PH_PLUGIN_V1_0_SIZE);
+    return FALSE;
+  }
+  if (p->struct_size > sizeof(ph_plugin)) {
+    g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
+                "descriptor size: struct_size %u is larger than this host's "
+                "ph_plugin (%zu bytes) although the plugin claims ABI %u.%u",
+                p->struct_size, sizeof(ph_plugin), p->abi_major,
+                p->abi_minor);
+    return FALSE;
+  }
+  const char *missing = !p->name          ? "name"
+                        : !p->version     ? "version"
+                        : !p->license     ? "license"
+                        : !p->description ? "description"
+                        : !p->operators   ? "operators"
+                                          : NULL;
+  if (missing) {
+    g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
+                "required field: descriptor field '%s' is NULL", missing);
+    return FALSE;
+  }
+  if (!valid_name(p->name)) {
+    g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
+                "plugin name: '%s' is not a valid name ([A-Za-z0-9_-]+)",
+                p->name);
+    return FALSE;
+  }
+  GHashTable *seen = g_hash_table_new(g_str_hash, g_str_equal);
+  gboolean ok = FALSE;
+  guint nops = 0;
+  for (const ph_operator *const *o = p->operators; *o; o++, nops++) {
+    const ph_operator *op = *o;
+    if (nops > 4096) {
+      g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
+                  "operators: more than 4096 operators (missing NULL "
+                  "terminator?)");
+      goto out;
+    }
+    if (op->struct_size < PH_OPERATOR_V1_0_SIZE ||
+        op->struct_size > sizeof(ph_operator)) {
+      g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
+                  "operator size: operator #%u has struct_size %u, expected "
+                  "%zu..%zu",
+                  nops, op->struct_size, PH_OPERATOR_V1_0_SIZE,
+                  sizeof(ph_operator));
+      goto out;
+    }
+    if (!valid_name(op->type)) {
+      g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
+                  "operator type: operator #%u has a NULL or invalid type "
+                  "name",
+                  nops);
+      goto out;
+    }
+    if (g_hash_table_contains(seen, op->type)) {
+      g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
+                  "duplicate operator: '%s' is declared twice", op->type);
+      goto out;
+    }
+    g_hash_table_add(seen, (gpointer)op->type);
+    if (op->kind != PH_KIND_TASK && op->kind != PH_KIND_SENSOR &&
+        op->kind != PH_KIND_BRANCH) {
+      g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
+                  "operator kind: '%s' has kind %d; expected PH_KIND_TASK, "
+                  "PH_KIND_SENSOR or PH_KIND_BRANCH",
+                  op->type, op->kind);
+      goto out;
+    }
+    if (!(op->flags & PH_OP_NO_WORKER)) {
+      const char *need = !op->init ? "init"
+                         : op->kind == PH_KIND_SENSOR && !op->poke
+                             ? "poke"
+                         : op->kind != PH_KIND_SENSOR && !op->execute
+                             ? "execute"
+                         : !op->destroy ? "destroy"
+                                        : NULL;
+      if (need) {
+        g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
+                    "required callback: operator '%s' has no %s()", op->type,
+                    need);
+        goto out;
+      }
+    }
+    guint np = 0;
+    GHashTable *pseen = g_hash_table_new(g_str_hash, g_str_equal);
+    for (const ph_param *const *pp = op->params; pp && *pp; pp++, np++) {
+      if (np > 1024 || !check_param(op, *pp, error)) {
+        if (np > 1024)
+          g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
+                      "params: operator '%s' has more than 1024 params",
+                      op->type);
+        g_hash_table_unref(pseen);
+        goto out;
+      }
+      if (!g_hash_table_add(pseen, (gpointer)(*pp)->name)) {
+        g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
+                    "duplicate param: operator '%s' declares '%s' twice",
+                    op->type, (*pp)->name);
+        g_hash_table_unref(pseen);
+        goto out;
+      }
+    }
+    g_hash_table_unref(pseen);
+  }
+  ok = TRUE;
+out:
+  g_hash_table_unref(seen);
+  return ok;
+}
+
+static void add_problem(ph_registry *r, const char *msg) {
+  g_ptr_array_add(r->problems, g_strdup(msg));
+}
+
+/* Refuses a path that group or others may write, or that another
+ * non-root user owns. */
+static gboolean check_perms(const char *path, const struct stat *st,
+                            const char *what, GError **error) {
+  if (st->st_mode & (S_IWGRP | S_IWOTH)) {
+    g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_PERM,
+                "%s: permissions: %s is writable by group or others (mode "
+                "%04o); run chmod go-w on it",
+                path, what, (unsigned)(st->st_mode & 07777));
+    return FALSE;
+  }
+  if (st->st_uid != 0 && st->st_uid != geteuid()) {
+    g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_PERM,
+                "%s: ownership: %s is owned by uid %u, neither root nor the "
+                "current user",
+                path, what, (unsigned)st->st_uid);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+const ph_plugin *ph_registry_load_file(ph_registry *r, const char *path,
+                                       GError **error) {
+  GError *err = NULL;
+  const ph_plugin *p = NULL;
+  char *dir = NULL;
+  char *real = realpath(path, NULL);
+  struct stat st;
+  if (!real || stat(real, &st) != 0) {
+    g_set_error(&err, G_FILE_ERROR, G_FILE_ERROR_NOENT,
+                "%s: file: cannot be read", path);
+    goto out;
+  }
+  if (!S_ISREG(st.st_mode)) {
+    g_set_error(&err, G_FILE_ERROR, G_FILE_ERROR_INVAL,
+                "%s: file: not a regular file", path);
+    goto out;
+  }
+  if (!check_perms(path, &st, "the plugin file", &err))
+    goto out;
+  dir = g_path_get_dirname(real);
+  struct stat dst;
+  if (stat(dir, &dst) == 0 && !check_perms(path, &dst, "its directory", &err))
+    goto out;
+  if (g_hash_table_contains(r->paths, real)) {
+    g_set_error(&err, G_FILE_ERROR, G_FILE_ERROR_EXIST,
+                "%s: duplicate file: already loaded", path);
+    goto out;
+  }
+  void *h = dlopen(real, RTLD_NOW | RTLD_LOCAL);
+  if (!h) {
+    g_set_error(&err, G_FILE_ERROR, G_FILE_ERROR_INVAL, "%s: dlopen: %s", path,
+                dlerror());
+    goto out;
+  }
+  const ph_plugin *(*entry)(void) =
+      (const ph_plugin *(*)(void))dlsym(h, PH_PLUGIN_ENTRY);
+  if (!entry) {
+    g_set_error(&err, G_FILE_ERROR, G_FILE_ERROR_INVAL,
+                "%s: entry point: no exported function " PH_PLUGIN_ENTRY "()",
+                path);
+    dlclose(h); /* never initialised: safe to unmap */
+    goto out;
+  }
+  const ph_plugin *desc = entry();
+  GError *cerr = NULL;
+  if (!ph_registry_check_descriptor(desc, &cerr)) {
+    g_set_error(&err, G_FILE_ERROR, G_FILE_ERROR_INVAL, "%s: %s", path,
+                cerr->message);
+    g_error_free(cerr);
+    goto out; /* keep mapped: its constructors may have run */
+  }
+  if (g_hash_table_contains(r->by_name, desc->name)) {
+    g_set_error(&err, G_FILE_ERROR, G_FILE_ERROR_EXIST,
+                "%s: duplicate plugin: a plugin named '%s' is already loaded "
+                "from %s",
+                path, desc->name,
+                (char *)g_hash_table_lookup(r->by_name, desc->name));
+    goto out;
+  }
+  for (const ph_operator *const *o = desc->operators; *o; o++) {
+    ph_opref *dup = g_hash_table_lookup(r->ops, (*o)->type);
+    if (dup) {
+      ph_loaded *other = &g_array_index(r->plugins, ph_loaded, dup->plugin);
+      g_set_error(&err, G_FILE_ERROR, G_FILE_ERROR_EXIST,
+                  "%s: duplicate operator: '%s' is already provided by "
+                  "plugin '%s' (%s)",
+                  path, (*o)->type, other->desc->name, other->path);
+      goto out;
+    }
+  }
+  ph_loaded l = {desc, g_strdup(real)};
+  g_array_append_val(r->plugins, l);
+  guint idx = r->plugins->len - 1;
+  g_hash_table_insert(r->by_name, g_strdup(desc->name), l.path);
+  g_hash_table_add(r->paths, g_strdup(real));
+  for (const ph_operator *const *o = desc->operators; *o; o++) {
+    ph_opref *a = g_new(ph_opref, 1), *b = g_new(ph_opref, 1);
+    a->op = b->op = *o;
+    a->plugin = b->plugin = idx;
+    g_hash_table_insert(r->ops, g_strdup((*o)->type), a);
+    g_hash_table_insert(r->ops, g_strdup_printf("%s.%s", desc->name, (*o)->type),
+                        b);
+  }
+  p = desc;
+out:
+  if (err) {
+    add_problem(r, err->message);
+    g_propagate_error(error, err);
+  }
+  free(real);
+  g_free(dir);
+  return p;
+}
+
+guint ph_registry_scan_dir(ph_registry *r, const char *dir) {
+  GDir *d = g_dir_open(dir, 0, NULL);
+  if (!d)
+    return 0;
+  GPtrArray *names = g_ptr_array_new_with_free_func(g_free);
+  const char *n;
+  while ((n = g_dir_read_name(d)))
+    if (g_str_has_suffix(n, ".so"))
+      g_ptr_array_add(names, g_strdup(n));
+  g_dir_close(d);
+  g_ptr_array_sort(names, cmp_strp);
+  guint loaded = 0;
+  for (guint i = 0; i < names->len; i++) {
+    g_autofree char *path = g_build_filename(dir, names->pdata[i], NULL);
+    if (ph_registry_load_file(r, path, NULL))
+      loaded++;
+  }
+  g_ptr_array_unref(names);
+  return loaded;
+}
+
+void ph_registry_scan_default(ph_registry *r, const char *const *extra_dirs,
+                              const char *builtin_dir) {
+  for (size_t i = 0; extra_dirs && extra_dirs[i]; i++)
+    ph_registry_scan_dir(r, extra_dirs[i]);
+  const char *env = g_getenv("PIPEHOST_PLUGIN_PATH");
+  if (env && *env) {
+    g_auto(GStrv) dirs = g_strsplit(env, ":", -1);
+    for (size_t i = 0; dirs[i]; i++)
+      if (*dirs[i])
+        ph_registry_scan_dir(r, dirs[i]);
+  }
+  if (builtin_dir)
+    ph_registry_scan_dir(r, builtin_dir);
+}
+
+const ph_operator *ph_registry_lookup(const ph_registry *r, const char *name,
+                                      const ph_plugin **plugin,
+                                      const char **path) {
+  ph_opref *ref = g_hash_table_lookup(r->ops, name);
+  if (!ref)
+    return NULL;
+  ph_loaded *l = &g_array_index(r->plugins, ph_loaded, ref->plugin);
+  if (plugin)
+    *plugin = l->desc;
+  if (path)
+    *path = l->path;
+  return ref->op;
+}
+
+const char **ph_registry_operator_names(const ph_registry *r) {
+  GPtrArray *a = g_ptr_array_new();
+  GHashTableIter it;
+  gpointer k;
+  g_hash_table_iter_init(&it, r->ops);
+  while (g_hash_table_iter_next(&it, &k, NULL))
+    if (!strchr(k, '.'))
+      g_ptr_array_add(a, k);
+  g_ptr_array_sort(a, cmp_strp);
+  g_ptr_array_add(a, NULL);
+  return (const char **)g_ptr_array_free(a, FALSE);
+}
+
+guint ph_registry_n_plugins(const ph_registry *r) { return r->plugins->len; }
+
+const ph_plugin *ph_registry_get_plugin(const ph_registry *r, guint i,
+                                        const char **path) {
+  ph_loaded *l = &g_array_index(r->plugins, ph_loaded, i);
+  if (path)
+    *path = l->path;
+  return l->desc;
+}
+
+guint ph_registry_n_problems(const ph_registry *r) { return r->problems->len; }
+
+const char *ph_registry_get_problem(const ph_registry *r, guint i) {
+  return g_ptr_array_index(r->problems, i);
+}
+
+const ph_param *ph_registry_find_param(const ph_operator *op,
+                                       const char *name) {
+  for (const ph_param *const *pp = op->params; pp && *pp; pp++)
+    if (!strcmp((*pp)->name, name))
+      return *pp;
+  return NULL;
+}

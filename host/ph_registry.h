@@ -1,0 +1,71 @@
+/* ph_registry -- finds, checks and loads operator plugins.
+ *
+ * Scans directories for *.so files, dlopen()s each with
+ * RTLD_NOW|RTLD_LOCAL, checks its descriptor (ABI major/minor, struct
+ * sizes, required fields, unique plugin and operator names) and indexes
+ * its operators by type and by "<plugin>.<type>".  Refuses files or
+ * directories writable by group or others, or owned by another user.
+ * Never dlclose()s a plugin that passed its checks.  Every refusal names
+ * the file and the check that failed.
+ */
+#ifndef PH_REGISTRY_H
+#define PH_REGISTRY_H
+
+#include <glib.h>
+
+#include "pipehost/plugin.h"
+
+typedef struct ph_registry ph_registry;
+
+/* A new empty registry.  Free with ph_registry_free() (plugins stay
+ * mapped: they are never unloaded). */
+ph_registry *ph_registry_new(void);
+void ph_registry_free(ph_registry *r);
+
+/* Loads every *.so in dir (not recursive), in name order.  A missing dir
+ * is not an error.  Refusals are recorded (ph_registry_n_problems) and do
+ * not stop the scan.  Returns the number of plugins loaded. */
+guint ph_registry_scan_dir(ph_registry *r, const char *dir);
+
+/* Loads one plugin file.  Returns the descriptor (borrowed, static in the
+ * plugin) or NULL with error set to "FILE: <check>: <detail>"; the
+ * problem is also recorded on r. */
+const ph_plugin *ph_registry_load_file(ph_registry *r, const char *path,
+                                       GError **error);
+
+/* The operator named type or "<plugin>.<type>", or NULL.  *plugin (if not
+ * NULL) receives its plugin and *path its file (both borrowed). */
+const ph_operator *ph_registry_lookup(const ph_registry *r, const char *name,
+                                      const ph_plugin **plugin,
+                                      const char **path);
+
+/* NULL-terminated array of every operator name (types only), sorted;
+ * caller frees the array with g_free (strings are borrowed). */
+const char **ph_registry_operator_names(const ph_registry *r);
+
+/* Loaded plugins, in load order: count, descriptor i and its path. */
+guint ph_registry_n_plugins(const ph_registry *r);
+const ph_plugin *ph_registry_get_plugin(const ph_registry *r, guint i,
+                                        const char **path);
+
+/* Refusals recorded while scanning: count and message i (borrowed). */
+guint ph_registry_n_problems(const ph_registry *r);
+const char *ph_registry_get_problem(const ph_registry *r, guint i);
+
+/* The param spec named name of op, or NULL. */
+const ph_param *ph_registry_find_param(const ph_operator *op,
+                                       const char *name);
+
+/* Checks one descriptor in memory (no file involved): the checks
+ * ph_registry_load_file applies after dlsym.  Returns TRUE or FALSE with
+ * error set to "<check>: <detail>".  Exposed for tests and fuzzing. */
+gboolean ph_registry_check_descriptor(const ph_plugin *p, GError **error);
+
+/* Scans the standard places in order: extra_dirs (NULL-terminated, may be
+ * NULL; from --plugin-dir), every dir of $PIPEHOST_PLUGIN_PATH
+ * (colon-separated), then builtin_dir.  A plugin name already loaded is
+ * refused as a duplicate. */
+void ph_registry_scan_default(ph_registry *r, const char *const *extra_dirs,
+                              const char *builtin_dir);
+
+#endif

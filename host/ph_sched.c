@@ -1,0 +1,943 @@
+/* ph_sched -- see ph_sched.h. */
+#include "ph_sched.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ph_exec.h"
+#include "ph_trigger.h"
+#include "ph_util.h"
+
+enum {
+  ST_NONE,
+  ST_SCHEDULED,
+  ST_QUEUED,
+  ST_RUNNING,
+  ST_SUCCESS,
+  ST_FAILED,
+  ST_SKIPPED,
+  ST_UPSTREAM_FAILED,
+  ST_UP_FOR_RETRY,
+  ST_UP_FOR_RESCHEDULE,
+};
+
+static const char *const state_names[] = {
+    "none",    "scheduled", "queued",          "running",      "success",
+    "failed",  "skipped",   "upstream_failed", "up_for_retry", "up_for_reschedule"};
+
+#define FINAL(st)                                                              \
+  ((st) == ST_SUCCESS || (st) == ST_FAILED || (st) == ST_SKIPPED ||            \
+   (st) == ST_UPSTREAM_FAILED)
+
+typedef struct {
+  int state;
+  int try_number;
+  int tries_started;
+  ph_tr_counts c;
+  double wake;          /* wall time when up_for_retry/reschedule ends */
+  double start, end;    /* wall times of the current/last try */
+  double sensor_start;  /* first poke of the sensor, across reschedules */
+  int pid;
+  char *reason;
+  GPtrArray *follow;    /* branch choices of the running try */
+  gboolean branch_seen;
+} ph_ti;
+
+struct ph_sched {
+  const ph_plan *plan;
+  ph_store *store;
+  ph_sched_opts o;
+  ph_exec *ex;
+  guint n;
+  ph_ti *ti;
+  char *run_id;
+  char *logical_date; /* ISO */
+  double logical_t;
+  JsonObject *params;
+  char *context_base; /* shared context members, JSON object text */
+  /* ready heap of task indexes: higher weight first, then topo order */
+  guint *heap, heap_len;
+  guint *rank;        /* topo position of each task */
+  GArray *timers;     /* guint task indexes waiting on ti.wake */
+  guint *worklist, wl_len;
+  guint n_final, n_running;
+  GPtrArray *secrets;
+  double t0;
+  int counts[10];
+};
+
+/* ---- ready heap */
+static gboolean before(ph_sched *s, guint a, guint b) {
+  int wa = ph_plan_get_task(s->plan, a)->priority_weight;
+  int wb = ph_plan_get_task(s->plan, b)->priority_weight;
+  if (wa != wb)
+    return wa > wb;
+  return s->rank[a] < s->rank[b];
+}
+
+static void heap_push(ph_sched *s, guint v) {
+  guint i = s->heap_len++;
+  s->heap[i] = v;
+  while (i && before(s, s->heap[i], s->heap[(i - 1) / 2])) {
+    guint p = (i - 1) / 2, tmp = s->heap[p];
+    s->heap[p] = s->heap[i];
+    s->heap[i] = tmp;
+    i = p;
+  }
+}
+
+static guint heap_pop(ph_sched *s) {
+  guint top = s->heap[0];
+  s->heap[0] = s->heap[--s->heap_len];
+  guint i = 0;
+  for (;;) {
+    guint l = 2 * i + 1, r = l + 1, m = i;
+    if (l < s->heap_len && before(s, s->heap[l], s->heap[m]))
+      m = l;
+    if (r < s->heap_len && before(s, s->heap[r], s->heap[m]))
+      m = r;
+    if (m == i)
+      break;
+    guint tmp = s->heap[m];
+    s->heap[m] = s->heap[i];
+    s->heap[i] = tmp;
+    i = m;
+  }
+  return top;
+}
+
+/* ---- progress */
+static void progress(ph_sched *s, guint idx, const char *what,
+                     const char *detail) {
+  if (!s->o.progress)
+    return;
+  const ph_task_spec *t = ph_plan_get_task(s->plan, idx);
+  double el = ph_util_now() - s->t0;
+  if (s->o.progress == 2) {
+    fprintf(stderr, "\r\033[K[%6.2fs] %u/%u done, %u running, %d failed | %s %s%s%s",
+            el, s->n_final, s->n, s->n_running,
+            s->counts[ST_FAILED] + s->counts[ST_UPSTREAM_FAILED], t->id, what,
+            detail ? ": " : "", detail ? detail : "");
+  } else {
+    fprintf(stderr, "[%7.3fs] %s %s%s%s\n", el, t->id, what,
+            detail ? ": " : "", detail ? detail : "");
+  }
+}
+
+/* ---- state changes */
+static void record(ph_sched *s, guint idx) {
+  const ph_task_spec *t = ph_plan_get_task(s->plan, idx);
+  ph_ti *ti = &s->ti[idx];
+  ph_store_ti_set(s->store, s->run_id, t->id, state_names[ti->state],
+                  ti->try_number, ti->start > 0 ? ti->start : -1.0,
+                  FINAL(ti->state) ? ti->end : -1.0, ti->pid, ti->reason);
+}
+
+static void set_reason(ph_ti *ti, const char *r) {
+  g_free(ti->reason);
+  ti->reason = r ? g_strdup(r) : NULL;
+}
+
+/* Puts idx in a final state and queues it for downstream evaluation. */
+static void finish(ph_sched *s, guint idx, int state, const char *reason) {
+  ph_ti *ti = &s->ti[idx];
+  if (FINAL(ti->state))
+    return;
+  ti->state = state;
+  if (reason)
+    set_reason(ti, reason);
+  if (!ti->end)
+    ti->end = ph_util_now();
+  s->n_final++;
+  s->counts[state]++;
+  record(s, idx);
+  s->worklist[s->wl_len++] = idx;
+  progress(s, idx, state_names[state], ti->reason);
+}
+
+static void make_ready(ph_sched *s, guint idx) {
+  ph_ti *ti = &s->ti[idx];
+  if (ti->state != ST_NONE && ti->state != ST_UP_FOR_RETRY &&
+      ti->state != ST_UP_FOR_RESCHEDULE)
+    return;
+  ti->state = ST_SCHEDULED;
+  heap_push(s, idx);
+}
+
+static void evaluate(ph_sched *s, guint d) {
+  const ph_task_spec *t = ph_plan_get_task(s->plan, d);
+  ph_ti *ti = &s->ti[d];
+  if (ti->state != ST_NONE)
+    return;
+  int dec = ph_trigger_eval(t->rule, &ti->c);
+  if (dec == PH_TR_RUN)
+    make_ready(s, d);
+  else if (dec == PH_TR_SKIP)
+    finish(s, d, ST_SKIPPED, NULL);
+  else if (dec == PH_TR_UPSTREAM_FAILED)
+    finish(s, d, ST_UPSTREAM_FAILED, NULL);
+}
+
+/* Propagates every final state in the worklist to direct downstreams. */
+static void propagate(ph_sched *s) {
+  if (s->o.only_task) {
+    s->wl_len = 0;
+    return;
+  }
+  while (s->wl_len) {
+    guint u = s->worklist[--s->wl_len];
+    int st = s->ti[u].state;
+    const ph_task_spec *t = ph_plan_get_task(s->plan, u);
+    for (guint k = 0; k < t->n_down; k++) {
+      guint d = t->down[k];
+      ph_tr_counts *c = &s->ti[d].c;
+      if (st == ST_SUCCESS)
+        c->success++;
+      else if (st == ST_SKIPPED)
+        c->skipped++;
+      else if (st == ST_FAILED)
+        c->failed++;
+      else
+        c->upstream_failed++;
+      evaluate(s, d);
+    }
+  }
+}
+
+/* Marks every transitive downstream of idx reachable set in mark. */
+static void mark_descendants(ph_sched *s, guint idx, guint8 *mark) {
+  GArray *stack = g_array_new(FALSE, FALSE, sizeof(guint));
+  g_array_append_val(stack, idx);
+  while (stack->len) {
+    guint u = g_array_index(stack, guint, stack->len - 1);
+    g_array_set_size(stack, stack->len - 1);
+    const ph_task_spec *t = ph_plan_get_task(s->plan, u);
+    for (guint k = 0; k < t->n_down; k++)
+      if (!mark[t->down[k]]) {
+        mark[t->down[k]] = 1;
+        g_array_append_val(stack, t->down[k]);
+      }
+  }
+  g_array_free(stack, TRUE);
+}
+
+/* Airflow's skip_all_except: skip direct downstreams not reachable from
+ * a followed task. */
+static void apply_branch(ph_sched *s, guint idx) {
+  const ph_task_spec *t = ph_plan_get_task(s->plan, idx);
+  ph_ti *ti = &s->ti[idx];
+  guint8 *keep = g_new0(guint8, s->n);
+  for (guint i = 0; ti->follow && i < ti->follow->len; i++) {
+    int f = ph_plan_lookup(s->plan, ti->follow->pdata[i]);
+    if (f >= 0) {
+      keep[f] = 1;
+      mark_descendants(s, f, keep);
+    }
+  }
+  g_autofree char *why = g_strdup_printf("not followed by branch '%s'", t->id);
+  for (guint k = 0; k < t->n_down; k++)
+    if (!keep[t->down[k]])
+      finish(s, t->down[k], ST_SKIPPED, why);
+  g_free(keep);
+}
+
+static void apply_short_circuit(ph_sched *s, guint idx) {
+  const ph_task_spec *t = ph_plan_get_task(s->plan, idx);
+  JsonNode *ig = json_object_get_member(t->params,
+                                        "ignore_downstream_trigger_rules");
+  gboolean all = !ig || !JSON_NODE_HOLDS_VALUE(ig) ||
+                 json_node_get_boolean(ig);
+  g_autofree char *why =
+      g_strdup_printf("short-circuited by '%s' (falsy result)", t->id);
+  if (!all) {
+    for (guint k = 0; k < t->n_down; k++)
+      finish(s, t->down[k], ST_SKIPPED, why);
+    return;
+  }
+  guint8 *mark = g_new0(guint8, s->n);
+  mark_descendants(s, idx, mark);
+  const guint *topo = ph_plan_topo_order(s->plan);
+  for (guint k = 0; k < s->n; k++)
+    if (mark[topo[k]])
+      finish(s, topo[k], ST_SKIPPED, why);
+  g_free(mark);
+}
+
+/* ---- context */
+static void add_str(JsonBuilder *b, const char *k, const char *v) {
+  json_builder_set_member_name(b, k);
+  json_builder_add_string_value(b, v);
+}
+
+static char *build_context(ph_sched *s, guint idx) {
+  const ph_task_spec *t = ph_plan_get_task(s->plan, idx);
+  ph_ti *ti = &s->ti[idx];
+  JsonNode *base = json_from_string(s->context_base, NULL);
+  JsonObject *o = json_node_get_object(base);
+  JsonObject *task = json_object_new();
+  json_object_set_string_member(task, "task_id", t->id);
+  json_object_set_string_member(task, "operator", t->op_name);
+  json_object_set_int_member(task, "retries", t->retries);
+  json_object_set_object_member(o, "task", task);
+  JsonObject *tio = json_object_new();
+  json_object_set_string_member(tio, "task_id", t->id);
+  json_object_set_string_member(tio, "dag_id", ph_plan_get_dag_id(s->plan));
+  json_object_set_string_member(tio, "run_id", s->run_id);
+  json_object_set_int_member(tio, "try_number", ti->try_number);
+  json_object_set_int_member(tio, "max_tries", t->retries);
+  json_object_set_int_member(tio, "map_index", -1);
+  json_object_set_object_member(o, "ti", tio);
+  json_object_set_string_member(o, "task_id", t->id);
+  json_object_set_int_member(o, "try_number", ti->try_number);
+  g_autofree char *ds_nodash =
+      g_strndup(json_object_get_string_member(o, "ds_nodash"), 8);
+  g_autofree char *key = g_strdup_printf(
+      "%s__%s__%s", ph_plan_get_dag_id(s->plan), t->id, ds_nodash);
+  json_object_set_string_member(o, "task_instance_key_str", key);
+  char *txt = ph_util_json_dup(base);
+  json_node_unref(base);
+  return txt;
+}
+
+static void build_context_base(ph_sched *s) {
+  JsonBuilder *b = json_builder_new();
+  json_builder_begin_object(b);
+  const char *ld = s->logical_date;
+  g_autofree char *ds = g_strndup(ld, 10);
+  g_autofree char *ds_nodash = g_strdup(ds);
+  char *w = ds_nodash;
+  for (const char *r = ds; *r; r++)
+    if (*r != '-')
+      *w++ = *r;
+  *w = 0;
+  GString *tsn = g_string_new(NULL);
+  for (const char *r = ld; *r && *r != '+'; r++)
+    if (*r != '-' && *r != ':')
+      g_string_append_c(tsn, *r);
+  add_str(b, "dag_id", ph_plan_get_dag_id(s->plan));
+  add_str(b, "run_id", s->run_id);
+  add_str(b, "ds", ds);
+  add_str(b, "ds_nodash", ds_nodash);
+  add_str(b, "ts", ld);
+  add_str(b, "ts_nodash", tsn->str);
+  add_str(b, "logical_date", ld);
+  add_str(b, "data_interval_start", ld);
+  add_str(b, "data_interval_end", ld);
+  g_string_free(tsn, TRUE);
+  json_builder_set_member_name(b, "params");
+  JsonNode *pn = json_node_new(JSON_NODE_OBJECT);
+  json_node_set_object(pn, s->params);
+  json_builder_add_value(b, json_node_copy(pn));
+  json_builder_set_member_name(b, "conf");
+  json_builder_add_value(b, json_node_copy(pn));
+  json_builder_set_member_name(b, "dag_run");
+  json_builder_begin_object(b);
+  add_str(b, "run_id", s->run_id);
+  add_str(b, "logical_date", ld);
+  add_str(b, "run_type", "manual");
+  json_builder_set_member_name(b, "conf");
+  json_builder_add_value(b, json_node_copy(pn));
+  json_builder_end_object(b);
+  json_node_unref(pn);
+  json_builder_set_member_name(b, "dag");
+  json_builder_begin_object(b);
+  add_str(b, "dag_id", ph_plan_get_dag_id(s->plan));
+  json_builder_end_object(b);
+  /* variables: var.value.NAME and var.json.NAME */
+  JsonNode *vars = ph_store_var_list(s->store);
+  JsonObject *vjson = json_object_new();
+  JsonObject *vo = json_node_get_object(vars);
+  GList *keys = json_object_get_members(vo);
+  for (GList *l = keys; l; l = l->next) {
+    JsonNode *parsed =
+        json_from_string(json_object_get_string_member(vo, l->data), NULL);
+    json_object_set_member(vjson, l->data,
+                           parsed ? parsed : json_node_new(JSON_NODE_NULL));
+  }
+  g_list_free(keys);
+  json_builder_set_member_name(b, "var");
+  json_builder_begin_object(b);
+  json_builder_set_member_name(b, "value");
+  json_builder_add_value(b, vars);
+  json_builder_set_member_name(b, "json");
+  JsonNode *vjn = json_node_new(JSON_NODE_OBJECT);
+  json_node_take_object(vjn, vjson);
+  json_builder_add_value(b, vjn);
+  json_builder_end_object(b);
+  g_autofree char *abs = g_canonicalize_filename(ph_plan_get_file(s->plan),
+                                                 NULL);
+  add_str(b, "dag_file", abs);
+  add_str(b, "dag_kind",
+          ph_dag_get_kind(ph_plan_get_dag(s->plan)) == PH_DAG_LUA ? "lua"
+                                                                  : "yaml");
+  add_str(b, "lua_dir", s->o.lua_dir ? s->o.lua_dir : "");
+  g_autofree char *cwd = g_get_current_dir();
+  add_str(b, "work_dir", cwd);
+  json_builder_end_object(b);
+  JsonNode *root = json_builder_get_root(b);
+  s->context_base = ph_util_json_dup(root);
+  json_node_unref(root);
+  g_object_unref(b);
+}
+
+/* ---- starting tries */
+static char *build_spec(ph_sched *s, guint idx) {
+  const ph_task_spec *t = ph_plan_get_task(s->plan, idx);
+  ph_ti *ti = &s->ti[idx];
+  JsonBuilder *b = json_builder_new();
+  json_builder_begin_object(b);
+  add_str(b, "dag_id", ph_plan_get_dag_id(s->plan));
+  add_str(b, "task_id", t->id);
+  add_str(b, "run_id", s->run_id);
+  add_str(b, "logical_date", s->logical_date);
+  json_builder_set_member_name(b, "try_number");
+  json_builder_add_int_value(b, ti->try_number);
+  add_str(b, "op", t->op->type);
+  add_str(b, "plugin_path", t->plugin_path);
+  json_builder_set_member_name(b, "execution_timeout");
+  json_builder_add_double_value(b, t->execution_timeout);
+  json_builder_set_member_name(b, "xcom_max");
+  json_builder_add_int_value(b, s->o.xcom_max);
+  json_builder_set_member_name(b, "params");
+  JsonNode *pn = json_node_new(JSON_NODE_OBJECT);
+  json_node_set_object(pn, t->params);
+  json_builder_add_value(b, pn);
+  json_builder_set_member_name(b, "downstream");
+  json_builder_begin_array(b);
+  for (guint k = 0; k < t->n_down; k++)
+    json_builder_add_string_value(b, ph_plan_get_task(s->plan, t->down[k])->id);
+  json_builder_end_array(b);
+  json_builder_set_member_name(b, "secrets");
+  json_builder_begin_array(b);
+  for (guint k = 0; k < s->secrets->len; k++)
+    json_builder_add_string_value(b, s->secrets->pdata[k]);
+  json_builder_end_array(b);
+  if (t->op->kind == PH_KIND_SENSOR) {
+    json_builder_set_member_name(b, "sensor");
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "reschedule");
+    json_builder_add_boolean_value(b, t->reschedule);
+    json_builder_set_member_name(b, "poke_interval");
+    json_builder_add_double_value(b, t->poke_interval);
+    json_builder_set_member_name(b, "timeout");
+    json_builder_add_double_value(b, t->timeout);
+    json_builder_set_member_name(b, "max_wait");
+    json_builder_add_double_value(b, t->max_wait);
+    json_builder_set_member_name(b, "started");
+    json_builder_add_double_value(b, ti->sensor_start);
+    json_builder_set_member_name(b, "exponential_backoff");
+    json_builder_add_boolean_value(b, t->exponential_backoff);
+    json_builder_set_member_name(b, "soft_fail");
+    json_builder_add_boolean_value(b, t->soft_fail);
+    json_builder_end_object(b);
+  }
+  g_autofree char *ctx = build_context(s, idx);
+  json_builder_set_member_name(b, "context");
+  json_builder_add_value(b, json_from_string(ctx, NULL));
+  json_builder_end_object(b);
+  JsonNode *root = json_builder_get_root(b);
+  char *txt = ph_util_json_dup(root);
+  json_node_unref(root);
+  g_object_unref(b);
+  return txt;
+}
+
+static void on_try_end(ph_sched *s, guint idx, ph_status st, const char *reason,
+                       gboolean sensor_waiting, gboolean falsy);
+
+static void start(ph_sched *s, guint idx) {
+  const ph_task_spec *t = ph_plan_get_task(s->plan, idx);
+  ph_ti *ti = &s->ti[idx];
+  if (ti->state != ST_SCHEDULED)
+    return; /* skipped while it waited in the heap */
+  if (t->op->flags & PH_OP_NO_WORKER) {
+    ti->start = ti->end = ph_util_now();
+    finish(s, idx, ST_SUCCESS, NULL);
+    return;
+  }
+  gboolean rescheduled = ti->wake < 0 && ti->try_number > 0;
+  if (!rescheduled) {
+    ti->try_number++;
+    ti->tries_started++;
+    ph_store_xcom_clear(s->store, s->run_id, t->id);
+  }
+  ti->wake = 0;
+  ti->start = ph_util_now();
+  ti->end = 0;
+  if (t->op->kind == PH_KIND_SENSOR && ti->sensor_start <= 0)
+    ti->sensor_start = ti->start;
+  if (ti->follow)
+    g_ptr_array_set_size(ti->follow, 0);
+  g_autofree char *spec = build_spec(s, idx);
+  g_autofree char *log = g_strdup_printf(
+      "%s/logs/%s/%s/%s/%d.log", ph_store_get_home(s->store),
+      ph_plan_get_dag_id(s->plan), s->run_id, t->id, ti->try_number);
+  GError *err = NULL;
+  int pid = ph_exec_start(s->ex, idx, spec, log, t->execution_timeout, &err);
+  ph_store_try_start(s->store, s->run_id, t->id, ti->try_number, ti->start,
+                     pid > 0 ? pid : 0, log);
+  if (pid < 0) {
+    g_autofree char *why =
+        g_strdup_printf("could not start the worker: %s", err->message);
+    g_clear_error(&err);
+    ti->state = ST_RUNNING;
+    on_try_end(s, idx, PH_ERROR, why, FALSE, FALSE);
+    return;
+  }
+  ti->pid = pid;
+  ti->state = ST_RUNNING;
+  s->n_running++;
+  set_reason(ti, NULL);
+  record(s, idx);
+  g_autofree char *d = g_strdup_printf("try %d, pid %d", ti->try_number, pid);
+  progress(s, idx, "running", d);
+}
+
+/* ---- retries */
+double ph_sched_retry_delay(double retry_delay, double backoff,
+                            double max_retry_delay, const char *dag_id,
+                            const char *task_id, const char *logical_date,
+                            int try_number) {
+  if (backoff <= 0)
+    return retry_delay;
+  double mb = ceil(retry_delay * pow(backoff, try_number - 1));
+  if (!(mb >= 1))
+    mb = 1;
+  if (mb > 1e15)
+    mb = 1e15;
+  /* Airflow hashes str(logical_date): "YYYY-MM-DD HH:MM:SS+00:00" */
+  g_autofree char *ld = g_strdup(logical_date);
+  if (strlen(ld) > 10 && ld[10] == 'T')
+    ld[10] = ' ';
+  g_autofree char *key =
+      g_strdup_printf("%s#%s#%s#%d", dag_id, task_id, ld, try_number);
+  g_autofree char *hex =
+      g_compute_checksum_for_string(G_CHECKSUM_SHA1, key, -1);
+  guint64 m = (guint64)mb, r = 0;
+  for (const char *p = hex; *p; p++)
+    r = (r * 16 + g_ascii_xdigit_value(*p)) % m;
+  double delay = MIN((double)(m + r), 86400.0);
+  if (max_retry_delay > 0)
+    delay = MIN(delay, max_retry_delay);
+  return delay;
+}
+
+static void on_try_end(ph_sched *s, guint idx, ph_status st, const char *reason,
+                       gboolean sensor_waiting, gboolean falsy) {
+  const ph_task_spec *t = ph_plan_get_task(s->plan, idx);
+  ph_ti *ti = &s->ti[idx];
+  ti->end = ph_util_now();
+  const char *tstate = "success";
+  if (st == PH_OK && sensor_waiting) {
+    /* reschedule mode: free the slot, poke again later */
+    if (ti->end - ti->sensor_start >= t->timeout) {
+      g_autofree char *why = g_strdup_printf(
+          "sensor timed out after %.0f s (timeout %.0f s)%s",
+          ti->end - ti->sensor_start, t->timeout,
+          t->soft_fail ? "; soft_fail: skipped" : "");
+      on_try_end(s, idx, t->soft_fail ? PH_SKIP : PH_FAIL, why, FALSE, FALSE);
+      return;
+    }
+    ti->state = ST_UP_FOR_RESCHEDULE;
+    double wait = t->poke_interval;
+    if (t->max_wait > 0)
+      wait = MIN(wait, t->max_wait);
+    wait = MIN(wait, MAX(0.0, t->timeout - (ti->end - ti->sensor_start)));
+    ti->wake = -(ti->end + wait); /* negative: a reschedule, not a retry */
+    g_array_append_val(s->timers, idx);
+    ph_store_try_end(s->store, s->run_id, t->id, ti->try_number,
+                     "up_for_reschedule", ti->end, NULL);
+    record(s, idx);
+    progress(s, idx, "up_for_reschedule", NULL);
+    return;
+  }
+  if (st == PH_OK) {
+    ph_store_try_end(s->store, s->run_id, t->id, ti->try_number, tstate,
+                     ti->end, reason);
+    if (t->op->kind == PH_KIND_BRANCH)
+      apply_branch(s, idx);
+    if ((t->op->flags & PH_OP_SHORT_CIRCUIT) && falsy)
+      apply_short_circuit(s, idx);
+    finish(s, idx, ST_SUCCESS, reason);
+    return;
+  }
+  if (st == PH_SKIP) {
+    ph_store_try_end(s->store, s->run_id, t->id, ti->try_number, "skipped",
+                     ti->end, reason);
+    finish(s, idx, ST_SKIPPED, reason);
+    return;
+  }
+  gboolean retry = st != PH_FAIL && ti->try_number <= t->retries;
+  ph_store_try_end(s->store, s->run_id, t->id, ti->try_number,
+                   retry ? "up_for_retry" : "failed", ti->end, reason);
+  if (!retry) {
+    finish(s, idx, ST_FAILED, reason);
+    return;
+  }
+  double delay = ph_sched_retry_delay(
+      t->retry_delay, t->backoff, t->max_retry_delay,
+      ph_plan_get_dag_id(s->plan), t->id, s->logical_date, ti->try_number);
+  ti->state = ST_UP_FOR_RETRY;
+  set_reason(ti, reason);
+  ti->wake = ti->end + delay;
+  ti->sensor_start = t->reschedule ? ti->sensor_start : 0;
+  g_array_append_val(s->timers, idx);
+  record(s, idx);
+  g_autofree char *d = g_strdup_printf("%s; retry %d of %d in %.3g s",
+                                       reason ? reason : "failed",
+                                       ti->try_number, t->retries, delay);
+  progress(s, idx, "up_for_retry", d);
+}
+
+/* ---- executor callbacks */
+static void cb_message(void *user, guint job, JsonObject *msg) {
+  ph_sched *s = user;
+  const ph_task_spec *t = ph_plan_get_task(s->plan, job);
+  const char *m = json_object_get_string_member_with_default(msg, "m", "");
+  if (!strcmp(m, "xcom_push")) {
+    const char *key = json_object_get_string_member_with_default(
+        msg, "key", "return_value");
+    g_autofree char *v = ph_util_json_dup(json_object_get_member(msg, "value"));
+    if ((gint64)strlen(v) <= s->o.xcom_max)
+      ph_store_xcom_set(s->store, s->run_id, t->id, key, v);
+  } else if (!strcmp(m, "xcom_pull") || !strcmp(m, "var_get") ||
+             !strcmp(m, "conn_get")) {
+    char *v = NULL;
+    if (!strcmp(m, "xcom_pull")) {
+      v = ph_store_xcom_get(
+          s->store, s->run_id,
+          json_object_get_string_member_with_default(msg, "task_id", ""),
+          json_object_get_string_member_with_default(msg, "key",
+                                                     "return_value"));
+    } else if (!strcmp(m, "var_get")) {
+      const char *name =
+          json_object_get_string_member_with_default(msg, "name", "");
+      g_autofree char *envname = g_strdup_printf("PIPEHOST_VAR_%s", name);
+      const char *env = g_getenv(envname);
+      char *raw = env ? g_strdup(env) : ph_store_var_get(s->store, name);
+      if (raw) {
+        JsonNode *n = json_node_new(JSON_NODE_VALUE);
+        json_node_set_string(n, raw);
+        v = ph_util_json_dup(n);
+        json_node_unref(n);
+        g_free(raw);
+      }
+    }
+    JsonObject *r = json_object_new();
+    if (v) {
+      JsonNode *vn = json_from_string(v, NULL);
+      json_object_set_member(r, "value",
+                             vn ? vn : json_node_new(JSON_NODE_NULL));
+    } else {
+      json_object_set_boolean_member(r, "missing", TRUE);
+    }
+    JsonNode *rn = json_node_new(JSON_NODE_OBJECT);
+    json_node_take_object(rn, r);
+    ph_exec_reply(s->ex, job, rn);
+    json_node_unref(rn);
+    g_free(v);
+  } else if (!strcmp(m, "branch")) {
+    ph_ti *ti = &s->ti[job];
+    if (!ti->follow)
+      ti->follow = g_ptr_array_new_with_free_func(g_free);
+    g_ptr_array_add(ti->follow, g_strdup(json_object_get_string_member_with_default(
+                                    msg, "task_id", "")));
+  } else if (!strcmp(m, "mask")) {
+    const char *sec = json_object_get_string_member_with_default(msg, "secret",
+                                                                 NULL);
+    if (sec && *sec)
+      g_ptr_array_add(s->secrets, g_strdup(sec));
+  }
+}
+
+static char *mask(ph_sched *s, const char *text) {
+  if (!text)
+    return NULL;
+  GString *g = g_string_new(text);
+  for (guint i = 0; i < s->secrets->len; i++)
+    g_string_replace(g, s->secrets->pdata[i], "***", 0);
+  return g_string_free(g, FALSE);
+}
+
+static void cb_end(void *user, guint job, const ph_exec_end *end) {
+  ph_sched *s = user;
+  const ph_task_spec *t = ph_plan_get_task(s->plan, job);
+  s->n_running--;
+  ph_status st = PH_ERROR;
+  g_autofree char *reason = NULL;
+  gboolean waiting = FALSE, falsy = FALSE;
+  if (end->timed_out) {
+    reason = g_strdup_printf("execution_timeout of %g s exceeded; the try was "
+                             "stopped (SIGTERM, on_kill, then SIGKILL)",
+                             t->execution_timeout);
+  } else if (end->result) {
+    st = (ph_status)json_object_get_int_member_with_default(end->result,
+                                                            "status", PH_ERROR);
+    if (st != PH_OK && st != PH_SKIP && st != PH_FAIL)
+      st = PH_ERROR;
+    reason = mask(s, json_object_get_string_member_with_default(
+                         end->result, "reason", NULL));
+    waiting = json_object_has_member(end->result, "done") &&
+              !json_object_get_boolean_member(end->result, "done");
+    falsy = json_object_get_boolean_member_with_default(end->result,
+                                                        "return_falsy", FALSE);
+    if (st == PH_OK && waiting && !t->reschedule)
+      waiting = FALSE;
+  } else if (end->signal) {
+    reason = g_strdup_printf("worker (pid %d) was killed by signal %d (%s) "
+                             "before reporting a result; see the task log",
+                             end->pid, end->signal, g_strsignal(end->signal));
+  } else {
+    reason = g_strdup_printf("worker (pid %d) exited with code %d without "
+                             "reporting a result; see the task log",
+                             end->pid, end->exit_code);
+  }
+  s->ti[job].pid = end->pid;
+  on_try_end(s, job, st, reason, waiting, falsy);
+}
+
+/* ---- public */
+ph_sched *ph_sched_new(const ph_plan *plan, ph_store *store,
+                       const ph_sched_opts *opts) {
+  ph_sched *s = g_new0(ph_sched, 1);
+  s->plan = plan;
+  s->store = store;
+  s->o = *opts;
+  if (s->o.parallelism < 1)
+    s->o.parallelism = 1;
+  s->n = ph_plan_n_tasks(plan);
+  s->ti = g_new0(ph_ti, s->n ? s->n : 1);
+  s->heap = g_new(guint, s->n + 1);
+  s->worklist = g_new(guint, s->n + 1);
+  s->rank = g_new(guint, s->n + 1);
+  const guint *topo = ph_plan_topo_order(plan);
+  for (guint i = 0; i < s->n; i++)
+    s->rank[topo[i]] = i;
+  for (guint i = 0; i < s->n; i++)
+    s->ti[i].c.n = ph_plan_get_task(plan, i)->n_up;
+  s->timers = g_array_new(FALSE, FALSE, sizeof(guint));
+  s->secrets = g_ptr_array_new_with_free_func(g_free);
+  ph_exec_callbacks cb = {cb_message, cb_end};
+  s->ex = ph_exec_new(opts->worker_exe, &cb, s, opts->kill_grace);
+  return s;
+}
+
+void ph_sched_free(ph_sched *s) {
+  if (!s)
+    return;
+  ph_exec_free(s->ex);
+  for (guint i = 0; i < s->n; i++) {
+    g_free(s->ti[i].reason);
+    if (s->ti[i].follow)
+      g_ptr_array_unref(s->ti[i].follow);
+  }
+  g_free(s->ti);
+  g_free(s->heap);
+  g_free(s->worklist);
+  g_free(s->rank);
+  g_array_free(s->timers, TRUE);
+  g_ptr_array_unref(s->secrets);
+  g_free(s->run_id);
+  g_free(s->logical_date);
+  g_free(s->context_base);
+  if (s->params)
+    json_object_unref(s->params);
+  g_free(s);
+}
+
+gboolean ph_sched_create_run(ph_sched *s, const char *logical_date,
+                             JsonObject *params, const char *run_id,
+                             GError **error) {
+  GDateTime *dt = NULL;
+  if (logical_date) {
+    dt = g_date_time_new_from_iso8601(logical_date, g_time_zone_new_utc());
+    if (!dt) {
+      g_autofree char *full = g_strdup_printf("%sT00:00:00Z", logical_date);
+      GTimeZone *utc = g_time_zone_new_utc();
+      dt = g_date_time_new_from_iso8601(full, utc);
+      g_time_zone_unref(utc);
+    }
+    if (!dt) {
+      g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
+                  "--date '%s' is not an ISO-8601 date or date-time (e.g. "
+                  "2024-01-31 or 2024-01-31T06:00:00Z)",
+                  logical_date);
+      return FALSE;
+    }
+  } else {
+    dt = g_date_time_new_now_utc();
+  }
+  GDateTime *utc = g_date_time_to_utc(dt);
+  g_date_time_unref(dt);
+  s->logical_t = (double)g_date_time_to_unix(utc);
+  s->logical_date = g_date_time_format(utc, "%Y-%m-%dT%H:%M:%S+00:00");
+  g_date_time_unref(utc);
+  s->params = json_object_new();
+  JsonObject *defs = ph_plan_get_params(s->plan);
+  GList *keys = json_object_get_members(defs);
+  for (GList *l = keys; l; l = l->next)
+    json_object_set_member(s->params, l->data,
+                           json_node_copy(json_object_get_member(defs, l->data)));
+  g_list_free(keys);
+  keys = params ? json_object_get_members(params) : NULL;
+  for (GList *l = keys; l; l = l->next)
+    json_object_set_member(
+        s->params, l->data,
+        json_node_copy(json_object_get_member(params, l->data)));
+  g_list_free(keys);
+  JsonNode *pn = json_node_new(JSON_NODE_OBJECT);
+  json_node_set_object(pn, s->params);
+  g_autofree char *conf = ph_util_json_dup(pn);
+  json_node_unref(pn);
+  const char *dag_id = ph_plan_get_dag_id(s->plan);
+  g_autofree char *file = g_canonicalize_filename(ph_plan_get_file(s->plan),
+                                                  NULL);
+  ph_store_begin(s->store);
+  if (run_id) {
+    s->run_id = g_strdup(run_id);
+    if (!ph_store_run_create(s->store, run_id, dag_id, file, s->logical_date,
+                             conf, "manual") &&
+        !s->o.only_task) {
+      g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_EXIST,
+                  "run '%s' already exists", run_id);
+      return FALSE;
+    }
+  } else {
+    g_autofree char *base = g_strdup_printf("manual__%s", s->logical_date);
+    s->run_id = g_strdup(base);
+    while (!ph_store_run_create(s->store, s->run_id, dag_id, file,
+                                s->logical_date, conf, "manual")) {
+      g_free(s->run_id);
+      s->run_id = g_strdup_printf("%s_%04x", base, g_random_int() & 0xffff);
+    }
+  }
+  for (guint i = 0; i < s->n; i++) {
+    const ph_task_spec *t = ph_plan_get_task(s->plan, i);
+    if (s->o.only_task && strcmp(t->id, s->o.only_task))
+      continue;
+    ph_store_ti_create(s->store, s->run_id, t->id, t->op_name, t->retries);
+  }
+  ph_store_run_set_state(s->store, s->run_id, "running");
+  build_context_base(s);
+  return ph_store_commit(s->store, error);
+}
+
+const char *ph_sched_get_run_id(const ph_sched *s) { return s->run_id; }
+
+static void fire_timers(ph_sched *s, double *next) {
+  double now = ph_util_now();
+  *next = -1;
+  for (guint i = 0; i < s->timers->len;) {
+    guint idx = g_array_index(s->timers, guint, i);
+    double when = fabs(s->ti[idx].wake);
+    if (when <= now) {
+      g_array_remove_index_fast(s->timers, i);
+      make_ready(s, idx);
+      continue;
+    }
+    if (*next < 0 || when - now < *next)
+      *next = when - now;
+    i++;
+  }
+}
+
+gboolean ph_sched_run(ph_sched *s) {
+  s->t0 = ph_util_now();
+  ph_store_begin(s->store);
+  if (s->o.only_task) {
+    int idx = ph_plan_lookup(s->plan, s->o.only_task);
+    if (idx >= 0)
+      make_ready(s, idx);
+  } else {
+    for (guint i = 0; i < s->n; i++)
+      if (ph_plan_get_task(s->plan, i)->n_up == 0)
+        evaluate(s, i);
+    propagate(s);
+  }
+  guint target = s->o.only_task ? 1 : s->n;
+  while (s->n_final < target) {
+    double next;
+    fire_timers(s, &next);
+    while (s->heap_len && s->n_running < (guint)s->o.parallelism) {
+      start(s, heap_pop(s));
+      propagate(s);
+    }
+    if (s->n_final >= target)
+      break;
+    if (!s->n_running && !s->heap_len && !s->timers->len)
+      break; /* nothing can move: should not happen with trigger rules */
+    GError *err = NULL;
+    if (!ph_store_commit(s->store, &err)) {
+      g_printerr("pipehost: %s\n", err->message);
+      g_clear_error(&err);
+    }
+    if (s->heap_len && s->n_running < (guint)s->o.parallelism)
+      next = 0;
+    ph_exec_poll(s->ex, next);
+    ph_store_begin(s->store);
+    propagate(s);
+  }
+  /* the run's state from its leaves (Airflow DagRun.update_state) */
+  gboolean ok = TRUE;
+  for (guint i = 0; i < s->n; i++) {
+    const ph_task_spec *t = ph_plan_get_task(s->plan, i);
+    int st = s->ti[i].state;
+    if (s->o.only_task) {
+      if (!strcmp(t->id, s->o.only_task))
+        ok = st == ST_SUCCESS || st == ST_SKIPPED;
+      continue;
+    }
+    if (!FINAL(st))
+      ok = FALSE;
+    else if (t->n_down == 0 && (st == ST_FAILED || st == ST_UPSTREAM_FAILED))
+      ok = FALSE;
+  }
+  if (!s->o.only_task)
+    ph_store_run_set_state(s->store, s->run_id, ok ? "success" : "failed");
+  ph_store_commit(s->store, NULL);
+  if (s->o.progress == 2)
+    fprintf(stderr, "\r\033[K");
+  return ok;
+}
+
+JsonNode *ph_sched_summary(ph_sched *s) {
+  JsonBuilder *b = json_builder_new();
+  json_builder_begin_object(b);
+  add_str(b, "run_id", s->run_id);
+  JsonNode *run = ph_store_run_show(s->store, s->run_id);
+  add_str(b, "state",
+          run ? json_object_get_string_member(json_node_get_object(run),
+                                              "state")
+              : "unknown");
+  if (run)
+    json_node_unref(run);
+  json_builder_set_member_name(b, "tasks");
+  json_builder_begin_object(b);
+  for (guint i = 0; i < s->n; i++) {
+    const ph_task_spec *t = ph_plan_get_task(s->plan, i);
+    if (s->o.only_task && strcmp(t->id, s->o.only_task))
+      continue;
+    ph_ti *ti = &s->ti[i];
+    json_builder_set_member_name(b, t->id);
+    json_builder_begin_object(b);
+    add_str(b, "state", state_names[ti->state]);
+    json_builder_set_member_name(b, "tries");
+    json_builder_add_int_value(b, ti->tries_started);
+    json_builder_set_member_name(b, "duration");
+    json_builder_add_double_value(
+        b, ti->end > ti->start && ti->start > 0 ? ti->end - ti->start : 0);
+    if (ti->reason) {
+      add_str(b, "reason", ti->reason);
+    }
+    json_builder_end_object(b);
+  }
+  json_builder_end_object(b);
+  json_builder_set_member_name(b, "xcoms");
+  json_builder_add_value(b, ph_store_xcom_list(s->store, s->run_id));
+  json_builder_end_object(b);
+  JsonNode *n = json_builder_get_root(b);
+  g_object_unref(b);
+  return n;
+}

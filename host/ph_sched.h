@@ -1,0 +1,64 @@
+/* ph_sched -- drives one DAG run to its end.
+ *
+ * Creates the run and its task instances in the store, then reacts to
+ * events: when a task instance reaches a final state, only its direct
+ * downstreams are re-evaluated (per edge, counts kept per task), with
+ * Airflow's trigger rules and early decisions; skips and upstream_failed
+ * cascade in the same iteration.  Ready tasks start in priority order up
+ * to the parallelism; tasks that need no worker (empty) complete in the
+ * scheduler.  Retries with Airflow's backoff, reschedule-mode sensors
+ * (no process held while waiting), branch and short-circuit skips.  The
+ * run's final state comes from its leaf tasks.
+ */
+#ifndef PH_SCHED_H
+#define PH_SCHED_H
+
+#include <glib.h>
+#include <json-glib/json-glib.h>
+
+#include "ph_plan.h"
+#include "ph_store.h"
+
+typedef struct ph_sched ph_sched;
+
+typedef struct ph_sched_opts {
+  int parallelism;        /* worker processes at once (>= 1) */
+  const char *worker_exe; /* this binary, for posix_spawn */
+  const char *lua_dir;    /* the Lua DSL folder, passed to plugins */
+  double kill_grace;      /* seconds between SIGTERM and SIGKILL */
+  gint64 xcom_max;        /* bytes */
+  int progress;           /* 0 quiet, 1 log lines on stderr, 2 TTY line */
+  const char *only_task;  /* run just this task, ignoring dependencies */
+} ph_sched_opts;
+
+/* A scheduler for plan (borrowed) writing to store (borrowed). */
+ph_sched *ph_sched_new(const ph_plan *plan, ph_store *store,
+                       const ph_sched_opts *opts);
+void ph_sched_free(ph_sched *s);
+
+/* Creates the DAG run.  logical_date: ISO-8601 text or NULL (now);
+ * params: overrides of the DAG's params (borrowed, may be NULL);
+ * run_id: NULL to generate one.  With only_task set and an existing
+ * run_id, the run is reused.  FALSE with error on bad input. */
+gboolean ph_sched_create_run(ph_sched *s, const char *logical_date,
+                             JsonObject *params, const char *run_id,
+                             GError **error);
+/* Borrowed run id (after ph_sched_create_run). */
+const char *ph_sched_get_run_id(const ph_sched *s);
+
+/* Runs until every task instance is final.  Returns TRUE if the run
+ * succeeded. */
+gboolean ph_sched_run(ph_sched *s);
+
+/* Writes the {"run_id","state","tasks":{id:{state,tries}},"xcoms":{...}}
+ * summary; caller frees. */
+JsonNode *ph_sched_summary(ph_sched *s);
+
+/* Airflow's retry delay (taskinstance.py next_retry_datetime) in seconds
+ * for a try that just failed: try_number is the failed try (1-based). */
+double ph_sched_retry_delay(double retry_delay, double backoff,
+                            double max_retry_delay, const char *dag_id,
+                            const char *task_id, const char *logical_date,
+                            int try_number);
+
+#endif

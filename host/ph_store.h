@@ -1,0 +1,88 @@
+/* ph_store -- the metadata store: DAG runs, task instances, tries, XComs,
+ * variables.  SQLite in WAL mode under $PIPEHOST_HOME (default
+ * ~/.pipehost).  Writes are grouped: ph_store_begin() opens a
+ * transaction that ph_store_commit() ends, so a scheduler loop commits
+ * once per batch of events.  What was committed survives a kill -9.
+ *
+ * Not thread-safe: one ph_store per thread.  All returned strings and
+ * JSON nodes are owned by the caller.
+ */
+#ifndef PH_STORE_H
+#define PH_STORE_H
+
+#include <glib.h>
+#include <json-glib/json-glib.h>
+
+typedef struct ph_store ph_store;
+
+/* The home directory: $PIPEHOST_HOME, else ~/.pipehost; caller frees. */
+char *ph_store_default_home(void);
+
+/* Opens (creating if needed) home/pipehost.db and its schema.  NULL with
+ * error set when the file cannot be opened or is not a pipehost store. */
+ph_store *ph_store_open(const char *home, GError **error);
+void ph_store_close(ph_store *s);
+/* Borrowed path of the home directory. */
+const char *ph_store_get_home(const ph_store *s);
+
+/* Opens a write transaction if none is open (no-op otherwise). */
+void ph_store_begin(ph_store *s);
+/* Commits the open transaction, if any.  FALSE on a write error (the
+ * message goes to error); the store stays usable. */
+gboolean ph_store_commit(ph_store *s, GError **error);
+
+/* ---- runs */
+/* Creates a run in state "running".  FALSE when run_id exists. */
+gboolean ph_store_run_create(ph_store *s, const char *run_id,
+                             const char *dag_id, const char *dag_file,
+                             const char *logical_date, const char *conf_json,
+                             const char *run_type);
+void ph_store_run_set_state(ph_store *s, const char *run_id,
+                            const char *state);
+/* The full id for what a user typed: an exact run id, "last" (the newest
+ * run) or a unique prefix.  NULL if none or ambiguous (error says which). */
+char *ph_store_run_resolve(ph_store *s, const char *text, GError **error);
+/* JSON array of runs, newest first: {run_id, dag_id, state, logical_date,
+ * start_date, end_date}.  limit <= 0: all. */
+JsonNode *ph_store_runs_list(ph_store *s, int limit);
+/* JSON object of one run with "tasks": [{task_id, state, try_number,
+ * max_tries, operator, start_date, end_date, duration, pid, reason,
+ * tries: [...]}]; NULL if unknown. */
+JsonNode *ph_store_run_show(ph_store *s, const char *run_id);
+
+/* ---- task instances and tries */
+void ph_store_ti_create(ph_store *s, const char *run_id, const char *task_id,
+                        const char *op, int max_tries);
+/* Updates a task instance: state, try number, and (when >= 0 / non-NULL)
+ * start, end, pid and reason. */
+void ph_store_ti_set(ph_store *s, const char *run_id, const char *task_id,
+                     const char *state, int try_number, double start,
+                     double end, int pid, const char *reason);
+void ph_store_try_start(ph_store *s, const char *run_id, const char *task_id,
+                        int try_number, double start, int pid,
+                        const char *log_path);
+void ph_store_try_end(ph_store *s, const char *run_id, const char *task_id,
+                      int try_number, const char *state, double end,
+                      const char *reason);
+/* Log file of a try (try_number <= 0: the last try); NULL if none. */
+char *ph_store_log_path(ph_store *s, const char *run_id, const char *task_id,
+                        int try_number);
+
+/* ---- XCom */
+void ph_store_xcom_set(ph_store *s, const char *run_id, const char *task_id,
+                       const char *key, const char *json);
+/* JSON text, or NULL when absent. */
+char *ph_store_xcom_get(ph_store *s, const char *run_id, const char *task_id,
+                        const char *key);
+void ph_store_xcom_clear(ph_store *s, const char *run_id, const char *task_id);
+/* JSON object {task_id: {key: value}} of a run. */
+JsonNode *ph_store_xcom_list(ph_store *s, const char *run_id);
+
+/* ---- variables */
+void ph_store_var_set(ph_store *s, const char *key, const char *value);
+char *ph_store_var_get(ph_store *s, const char *key);
+gboolean ph_store_var_delete(ph_store *s, const char *key);
+/* JSON object {key: value}. */
+JsonNode *ph_store_var_list(ph_store *s);
+
+#endif

@@ -1,0 +1,662 @@
+/* ph_worker -- see ph_worker.h. */
+#include "ph_worker.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <json-glib/json-glib.h>
+
+#include "ph_registry.h"
+#include "ph_template.h"
+#include "ph_util.h"
+#include "pipehost/plugin.h"
+
+/* The opaque ph_task of the ABI: one try, as the worker sees it. */
+struct ph_task {
+  int fd;
+  GString *inbuf;
+  JsonObject *spec;
+  JsonObject *params;       /* rendered */
+  char *context_json;
+  const char *task_id;
+  GPtrArray *scratch;       /* strings borrowed until the callback returns */
+  GPtrArray *secrets;
+  GHashTable *downstream;   /* direct downstream ids */
+  gint64 xcom_max;
+  atomic_int cancelled;
+  int64_t deadline_ns;
+  char *reason;
+  char *return_value;       /* last return_value pushed (JSON) */
+  pthread_mutex_t lock;     /* log and socket writes */
+};
+
+static const ph_operator *g_op;
+static void *g_state;
+static atomic_int g_state_ready;
+static ph_task *g_task;
+
+static char *mask_text(ph_task *t, const char *text) {
+  GString *s = g_string_new(text);
+  for (guint i = 0; i < t->secrets->len; i++) {
+    const char *sec = t->secrets->pdata[i];
+    size_t n = strlen(sec);
+    if (n < 3)
+      continue;
+    char *p;
+    gsize from = 0;
+    while ((p = strstr(s->str + from, sec))) {
+      gsize at = p - s->str;
+      g_string_erase(s, at, n);
+      g_string_insert(s, at, "***");
+      from = at + 3;
+    }
+  }
+  return g_string_free(s, FALSE);
+}
+
+static void send_msg(ph_task *t, JsonBuilder *b) {
+  JsonNode *n = json_builder_get_root(b);
+  g_autofree char *txt = ph_util_json_dup(n);
+  json_node_unref(n);
+  GString *line = g_string_new(txt);
+  g_string_append_c(line, '\n');
+  pthread_mutex_lock(&t->lock);
+  const char *p = line->str;
+  size_t len = line->len;
+  while (len) {
+    ssize_t w = write(t->fd, p, len);
+    if (w < 0 && errno == EINTR)
+      continue;
+    if (w <= 0)
+      break;
+    p += w;
+    len -= w;
+  }
+  pthread_mutex_unlock(&t->lock);
+  g_string_free(line, TRUE);
+}
+
+/* Blocks for the scheduler's reply line; NULL if the socket closed. */
+static JsonObject *read_reply(ph_task *t) {
+  for (;;) {
+    char *nl = memchr(t->inbuf->str, '\n', t->inbuf->len);
+    if (nl) {
+      gsize n = nl - t->inbuf->str;
+      g_autofree char *text = g_strndup(t->inbuf->str, n);
+      g_string_erase(t->inbuf, 0, n + 1);
+      JsonNode *node = json_from_string(text, NULL);
+      if (!node || !JSON_NODE_HOLDS_OBJECT(node)) {
+        if (node)
+          json_node_unref(node);
+        return NULL;
+      }
+      JsonObject *o = json_object_ref(json_node_get_object(node));
+      json_node_unref(node);
+      return o;
+    }
+    char buf[65536];
+    ssize_t r = read(t->fd, buf, sizeof buf);
+    if (r < 0 && errno == EINTR)
+      continue;
+    if (r <= 0)
+      return NULL;
+    g_string_append_len(t->inbuf, buf, r);
+  }
+}
+
+static JsonObject *request(ph_task *t, JsonBuilder *b) {
+  send_msg(t, b);
+  return read_reply(t);
+}
+
+static const char *keep(ph_task *t, char *s) {
+  if (s)
+    g_ptr_array_add(t->scratch, s);
+  return s;
+}
+
+/* ---- the ph_host services */
+
+static void h_log(ph_task *t, int32_t level, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  g_autofree char *msg = g_strdup_vprintf(fmt, ap);
+  va_end(ap);
+  const char *lv = level >= PH_LOG_ERROR     ? "ERROR"
+                   : level >= PH_LOG_WARNING ? "WARNING"
+                   : level >= PH_LOG_INFO    ? "INFO"
+                                             : "DEBUG";
+  char ts[32];
+  time_t now = time(NULL);
+  struct tm tm;
+  gmtime_r(&now, &tm);
+  strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  pthread_mutex_lock(&t->lock);
+  g_autofree char *masked = mask_text(t, msg);
+  pthread_mutex_unlock(&t->lock);
+  fprintf(stderr, "[%s] %s %s\n", ts, lv, masked);
+  fflush(stderr);
+}
+
+static const char *h_param_json(ph_task *t, const char *name) {
+  JsonNode *n = json_object_get_member(t->params, name);
+  return n ? keep(t, ph_util_json_dup(n)) : NULL;
+}
+
+static JsonNode *param_value(ph_task *t, const char *name, GType want,
+                             ph_status *st) {
+  JsonNode *n = json_object_get_member(t->params, name);
+  if (!n || JSON_NODE_HOLDS_NULL(n)) {
+    *st = PH_NOT_FOUND;
+    return NULL;
+  }
+  if (!JSON_NODE_HOLDS_VALUE(n)) {
+    *st = PH_INVALID;
+    return NULL;
+  }
+  GType have = json_node_get_value_type(n);
+  if (have != want && !(want == G_TYPE_DOUBLE && have == G_TYPE_INT64)) {
+    *st = PH_INVALID;
+    return NULL;
+  }
+  *st = PH_OK;
+  return n;
+}
+
+static ph_status h_param_string(ph_task *t, const char *name,
+                                const char **out) {
+  ph_status st;
+  JsonNode *n = param_value(t, name, G_TYPE_STRING, &st);
+  if (n)
+    *out = json_node_get_string(n);
+  return st;
+}
+
+static ph_status h_param_int(ph_task *t, const char *name, int64_t *out) {
+  ph_status st;
+  JsonNode *n = param_value(t, name, G_TYPE_INT64, &st);
+  if (n)
+    *out = json_node_get_int(n);
+  return st;
+}
+
+static ph_status h_param_double(ph_task *t, const char *name, double *out) {
+  ph_status st;
+  JsonNode *n = param_value(t, name, G_TYPE_DOUBLE, &st);
+  if (n)
+    *out = json_node_get_double(n);
+  return st;
+}
+
+static ph_status h_param_bool(ph_task *t, const char *name, int32_t *out) {
+  ph_status st;
+  JsonNode *n = param_value(t, name, G_TYPE_BOOLEAN, &st);
+  if (n)
+    *out = json_node_get_boolean(n) ? 1 : 0;
+  return st;
+}
+
+static ph_status h_xcom_push(ph_task *t, const char *key, const char *json) {
+  if (!json)
+    return PH_INVALID;
+  if (!key)
+    key = "return_value";
+  size_t len = strlen(json);
+  if ((gint64)len > t->xcom_max) {
+    h_log(t, PH_LOG_ERROR,
+          "xcom_push refused: value for key '%s' is %zu bytes, over the "
+          "XCom limit of %" G_GINT64_FORMAT " bytes (set PIPEHOST_XCOM_MAX_BYTES "
+          "to raise it); nothing was pushed",
+          key, len, t->xcom_max);
+    g_free(t->reason);
+    t->reason = g_strdup_printf(
+        "XCom value for key '%s' is %zu bytes, over the limit of "
+        "%" G_GINT64_FORMAT " bytes",
+        key, len, t->xcom_max);
+    return PH_FAIL;
+  }
+  JsonNode *v = json_from_string(json, NULL);
+  if (!v)
+    return PH_INVALID;
+  if (!strcmp(key, "return_value")) {
+    g_free(t->return_value);
+    t->return_value = g_strdup(json);
+  }
+  JsonBuilder *b = json_builder_new();
+  json_builder_begin_object(b);
+  json_builder_set_member_name(b, "m");
+  json_builder_add_string_value(b, "xcom_push");
+  json_builder_set_member_name(b, "key");
+  json_builder_add_string_value(b, key);
+  json_builder_set_member_name(b, "value");
+  json_builder_add_value(b, v);
+  json_builder_end_object(b);
+  send_msg(t, b);
+  g_object_unref(b);
+  return PH_OK;
+}
+
+/* Asks the scheduler for one value; returns JSON text (caller frees) or
+ * NULL. */
+static char *ask(ph_task *t, const char *what, const char *k1,
+                 const char *v1, const char *k2, const char *v2) {
+  JsonBuilder *b = json_builder_new();
+  json_builder_begin_object(b);
+  json_builder_set_member_name(b, "m");
+  json_builder_add_string_value(b, what);
+  json_builder_set_member_name(b, k1);
+  json_builder_add_string_value(b, v1);
+  if (k2) {
+    json_builder_set_member_name(b, k2);
+    json_builder_add_string_value(b, v2);
+  }
+  json_builder_end_object(b);
+  JsonObject *r = request(t, b);
+  g_object_unref(b);
+  char *out = NULL;
+  if (r && json_object_has_member(r, "value"))
+    out = ph_util_json_dup(json_object_get_member(r, "value"));
+  if (r)
+    json_object_unref(r);
+  return out;
+}
+
+static ph_status h_xcom_pull(ph_task *t, const char *task_id, const char *key,
+                             const char **out_json) {
+  if (!task_id)
+    return PH_INVALID;
+  char *v = ask(t, "xcom_pull", "task_id", task_id, "key",
+                key ? key : "return_value");
+  if (!v)
+    return PH_NOT_FOUND;
+  *out_json = keep(t, v);
+  return PH_OK;
+}
+
+static char *template_xcom(const char *task_id, const char *key, void *user) {
+  return ask(user, "xcom_pull", "task_id", task_id, "key",
+             key ? key : "return_value");
+}
+
+static void h_mask(ph_task *t, const char *secret) {
+  if (!secret || !*secret)
+    return;
+  pthread_mutex_lock(&t->lock);
+  g_ptr_array_add(t->secrets, g_strdup(secret));
+  pthread_mutex_unlock(&t->lock);
+  JsonBuilder *b = json_builder_new();
+  json_builder_begin_object(b);
+  json_builder_set_member_name(b, "m");
+  json_builder_add_string_value(b, "mask");
+  json_builder_set_member_name(b, "secret");
+  json_builder_add_string_value(b, secret);
+  json_builder_end_object(b);
+  send_msg(t, b);
+  g_object_unref(b);
+}
+
+static ph_status h_connection_get(ph_task *t, const char *conn_id,
+                                  const char **out_json) {
+  if (!conn_id)
+    return PH_INVALID;
+  char *v = ask(t, "conn_get", "conn_id", conn_id, NULL, NULL);
+  if (!v)
+    return PH_NOT_FOUND;
+  JsonNode *n = json_from_string(v, NULL);
+  if (n && JSON_NODE_HOLDS_OBJECT(n)) {
+    const char *pw = json_object_get_string_member_with_default(
+        json_node_get_object(n), "password", NULL);
+    if (pw)
+      h_mask(t, pw);
+  }
+  if (n)
+    json_node_unref(n);
+  *out_json = keep(t, v);
+  return PH_OK;
+}
+
+static ph_status h_variable_get(ph_task *t, const char *name,
+                                const char **out) {
+  if (!name)
+    return PH_INVALID;
+  char *v = ask(t, "var_get", "name", name, NULL, NULL);
+  if (!v)
+    return PH_NOT_FOUND;
+  JsonNode *n = json_from_string(v, NULL);
+  g_free(v);
+  const char *s = n && JSON_NODE_HOLDS_VALUE(n) &&
+                          json_node_get_value_type(n) == G_TYPE_STRING
+                      ? json_node_get_string(n)
+                      : "";
+  *out = keep(t, g_strdup(s));
+  if (n)
+    json_node_unref(n);
+  return PH_OK;
+}
+
+static int32_t h_is_cancelled(const ph_task *t) {
+  return atomic_load(&((ph_task *)t)->cancelled);
+}
+
+static int64_t h_deadline_ns(const ph_task *t) { return t->deadline_ns; }
+
+static ph_status h_branch_follow(ph_task *t, const char *task_id) {
+  if (!task_id || !g_hash_table_contains(t->downstream, task_id))
+    return PH_INVALID;
+  JsonBuilder *b = json_builder_new();
+  json_builder_begin_object(b);
+  json_builder_set_member_name(b, "m");
+  json_builder_add_string_value(b, "branch");
+  json_builder_set_member_name(b, "task_id");
+  json_builder_add_string_value(b, task_id);
+  json_builder_end_object(b);
+  send_msg(t, b);
+  g_object_unref(b);
+  return PH_OK;
+}
+
+static const char *h_context_json(ph_task *t) { return t->context_json; }
+
+static void h_set_reason(ph_task *t, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  char *msg = g_strdup_vprintf(fmt, ap);
+  va_end(ap);
+  g_free(t->reason);
+  t->reason = msg;
+}
+
+static const ph_host host_table = {
+    .struct_size = sizeof(ph_host),
+    .abi_major = PH_ABI_MAJOR,
+    .abi_minor = PH_ABI_MINOR,
+    .host_version = PH_VERSION,
+    .log = h_log,
+    .param_json = h_param_json,
+    .param_string = h_param_string,
+    .param_int = h_param_int,
+    .param_double = h_param_double,
+    .param_bool = h_param_bool,
+    .xcom_push = h_xcom_push,
+    .xcom_pull = h_xcom_pull,
+    .connection_get = h_connection_get,
+    .variable_get = h_variable_get,
+    .mask = h_mask,
+    .is_cancelled = h_is_cancelled,
+    .deadline_ns = h_deadline_ns,
+    .branch_follow = h_branch_follow,
+    .context_json = h_context_json,
+    .set_reason = h_set_reason,
+};
+
+/* Waits for SIGTERM/SIGINT, then cancels the try and calls on_kill. */
+static void *signal_thread(void *arg) {
+  sigset_t *set = arg;
+  for (;;) {
+    int sig = 0;
+    if (sigwait(set, &sig) != 0)
+      continue;
+    if (g_task)
+      atomic_store(&g_task->cancelled, 1);
+    if (g_op && g_op->on_kill && atomic_load(&g_state_ready))
+      g_op->on_kill(g_state);
+  }
+  return NULL;
+}
+
+static void send_result(ph_task *t, ph_status st, int done, int sensor) {
+  JsonBuilder *b = json_builder_new();
+  json_builder_begin_object(b);
+  json_builder_set_member_name(b, "m");
+  json_builder_add_string_value(b, "result");
+  json_builder_set_member_name(b, "status");
+  json_builder_add_int_value(b, st);
+  if (t->reason) {
+    g_autofree char *masked = mask_text(t, t->reason);
+    json_builder_set_member_name(b, "reason");
+    json_builder_add_string_value(b, masked);
+  }
+  if (sensor) {
+    json_builder_set_member_name(b, "done");
+    json_builder_add_boolean_value(b, done);
+  }
+  JsonNode *rv = t->return_value ? json_from_string(t->return_value, NULL)
+                                 : NULL;
+  json_builder_set_member_name(b, "return_falsy");
+  json_builder_add_boolean_value(b, ph_util_json_falsy(rv));
+  if (rv)
+    json_node_unref(rv);
+  json_builder_end_object(b);
+  send_msg(t, b);
+  g_object_unref(b);
+}
+
+static void clear_scratch(ph_task *t) { g_ptr_array_set_size(t->scratch, 0); }
+
+static double spec_double(JsonObject *o, const char *k, double def) {
+  JsonNode *n = o ? json_object_get_member(o, k) : NULL;
+  return n && JSON_NODE_HOLDS_VALUE(n) ? json_node_get_double(n) : def;
+}
+
+/* Sleeps up to secs, waking early when cancelled. */
+static void nap(ph_task *t, double secs) {
+  double end = ph_util_mono() + secs;
+  while (!atomic_load(&t->cancelled)) {
+    double left = end - ph_util_mono();
+    if (left <= 0)
+      break;
+    double step = MIN(left, 0.05);
+    struct timespec ts = {(time_t)step, (long)((step - (time_t)step) * 1e9)};
+    nanosleep(&ts, NULL);
+  }
+}
+
+int ph_worker_main(int fd) {
+  ph_task task = {0}, *t = &task;
+  ph_status st = PH_ERROR;
+  int done = 0, sensor = 0;
+  pthread_t sig_tid;
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &set, NULL);
+  t->fd = fd;
+  t->inbuf = g_string_new(NULL);
+  t->scratch = g_ptr_array_new_with_free_func(g_free);
+  t->secrets = g_ptr_array_new_with_free_func(g_free);
+  t->downstream = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+  pthread_mutex_init(&t->lock, NULL);
+  g_task = t;
+  pthread_create(&sig_tid, NULL, signal_thread, &set);
+  pthread_detach(sig_tid);
+
+  JsonObject *spec = read_reply(t);
+  if (!spec) {
+    fprintf(stderr, "pipehost worker: no task spec on fd %d\n", fd);
+    return 3;
+  }
+  t->spec = spec;
+  t->task_id = json_object_get_string_member_with_default(spec, "task_id", "");
+  t->xcom_max = json_object_get_int_member_with_default(spec, "xcom_max",
+                                                        1 << 20);
+  JsonObject *ctx = json_object_get_object_member(spec, "context");
+  t->context_json = ctx ? json_to_string(json_object_get_member(spec,
+                                                                "context"),
+                                         FALSE)
+                        : g_strdup("{}");
+  JsonArray *down = json_object_get_array_member(spec, "downstream");
+  for (guint i = 0; down && i < json_array_get_length(down); i++)
+    g_hash_table_add(t->downstream,
+                     g_strdup(json_array_get_string_element(down, i)));
+  JsonArray *secrets = json_object_get_array_member(spec, "secrets");
+  for (guint i = 0; secrets && i < json_array_get_length(secrets); i++)
+    g_ptr_array_add(t->secrets,
+                    g_strdup(json_array_get_string_element(secrets, i)));
+  double timeout = spec_double(spec, "execution_timeout", 0);
+  if (timeout > 0) {
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    t->deadline_ns = (int64_t)now.tv_sec * 1000000000 + now.tv_nsec +
+                     (int64_t)(timeout * 1e9);
+  }
+  /* the try's identity, for the operator's child processes */
+  const char *envs[][2] = {{"PIPEHOST_DAG_ID", "dag_id"},
+                           {"PIPEHOST_TASK_ID", "task_id"},
+                           {"PIPEHOST_RUN_ID", "run_id"},
+                           {"PIPEHOST_LOGICAL_DATE", "logical_date"}};
+  for (size_t i = 0; i < G_N_ELEMENTS(envs); i++) {
+    const char *v =
+        json_object_get_string_member_with_default(spec, envs[i][1], NULL);
+    if (!v && ctx)
+      v = json_object_get_string_member_with_default(ctx, envs[i][1], NULL);
+    if (v)
+      g_setenv(envs[i][0], v, TRUE);
+  }
+  g_autofree char *tryn = g_strdup_printf(
+      "%" G_GINT64_FORMAT,
+      json_object_get_int_member_with_default(spec, "try_number", 1));
+  g_setenv("PIPEHOST_TRY_NUMBER", tryn, TRUE);
+
+  /* load only the plugin this try needs */
+  const char *path =
+      json_object_get_string_member_with_default(spec, "plugin_path", "");
+  const char *opname = json_object_get_string_member_with_default(spec, "op",
+                                                                  "");
+  ph_registry *reg = ph_registry_new();
+  GError *err = NULL;
+  const ph_plugin *plugin = ph_registry_load_file(reg, path, &err);
+  if (!plugin) {
+    t->reason = g_strdup_printf("plugin load failed: %s", err->message);
+    g_clear_error(&err);
+    goto report;
+  }
+  g_op = ph_registry_lookup(reg, opname, NULL, NULL);
+  if (!g_op) {
+    t->reason = g_strdup_printf("plugin %s has no operator '%s'", path, opname);
+    goto report;
+  }
+  sensor = g_op->kind == PH_KIND_SENSOR;
+  if (plugin->load) {
+    char ebuf[1024] = "";
+    ph_status ls = plugin->load(&host_table, ebuf, sizeof ebuf);
+    if (ls != PH_OK) {
+      ebuf[sizeof ebuf - 1] = 0;
+      t->reason = g_strdup_printf("plugin '%s' load() failed: %s",
+                                  plugin->name, ebuf[0] ? ebuf : "no message");
+      goto report;
+    }
+  }
+
+  /* render templated params */
+  JsonObject *raw = json_object_get_object_member(spec, "params");
+  t->params = json_object_new();
+  GList *keys = raw ? json_object_get_members(raw) : NULL;
+  for (GList *l = keys; l; l = l->next) {
+    const char *k = l->data;
+    JsonNode *v = json_object_get_member(raw, k);
+    const ph_param *pp = ph_registry_find_param(g_op, k);
+    if (pp && (pp->flags & PH_PARAM_TEMPLATED)) {
+      g_autofree char *src = ph_util_json_dup(v);
+      char *out = ph_template_render_json(src, t->context_json, template_xcom,
+                                          t, &err);
+      if (!out) {
+        t->reason = g_strdup_printf("param '%s': %s", k, err->message);
+        g_clear_error(&err);
+        st = PH_FAIL;
+        g_list_free(keys);
+        goto report_status;
+      }
+      JsonNode *nv = json_from_string(out, NULL);
+      g_free(out);
+      json_object_set_member(t->params, k, nv ? nv : json_node_copy(v));
+    } else {
+      json_object_set_member(t->params, k, json_node_copy(v));
+    }
+    if (pp && (pp->flags & PH_PARAM_SECRET) && JSON_NODE_HOLDS_VALUE(v) &&
+        json_node_get_value_type(v) == G_TYPE_STRING)
+      g_ptr_array_add(t->secrets, g_strdup(json_node_get_string(v)));
+  }
+  g_list_free(keys);
+
+  st = g_op->init(&host_table, t, &g_state);
+  clear_scratch(t);
+  if (st != PH_OK)
+    goto report_status;
+  atomic_store(&g_state_ready, 1);
+  if (!sensor) {
+    st = g_op->execute(g_state, t);
+    clear_scratch(t);
+  } else {
+    JsonObject *so = json_object_get_object_member(spec, "sensor");
+    gboolean reschedule =
+        json_object_get_boolean_member_with_default(so, "reschedule", FALSE);
+    double interval = spec_double(so, "poke_interval", 60);
+    double started = spec_double(so, "started", ph_util_now());
+    double stimeout = spec_double(so, "timeout", 604800);
+    double max_wait = spec_double(so, "max_wait", 0);
+    gboolean expo =
+        json_object_get_boolean_member_with_default(so, "exponential_backoff",
+                                                    FALSE);
+    gboolean soft = json_object_get_boolean_member_with_default(so, "soft_fail",
+                                                                FALSE);
+    for (int pokes = 1;; pokes++) {
+      int32_t d = 0;
+      st = g_op->poke(g_state, t, &d);
+      clear_scratch(t);
+      done = d != 0;
+      if (st != PH_OK || done || reschedule)
+        break;
+      if (ph_util_now() - started >= stimeout) {
+        g_free(t->reason);
+        t->reason = g_strdup_printf("sensor timed out after %.0f s "
+                                    "(timeout %.0f s)%s",
+                                    ph_util_now() - started, stimeout,
+                                    soft ? "; soft_fail: skipped" : "");
+        st = soft ? PH_SKIP : PH_FAIL;
+        break;
+      }
+      double wait = expo ? interval * (double)(1u << MIN(pokes - 1, 20))
+                         : interval;
+      if (max_wait > 0)
+        wait = MIN(wait, max_wait);
+      wait = MIN(wait, MAX(0.0, stimeout - (ph_util_now() - started)));
+      h_log(t, PH_LOG_INFO, "poke %d: condition not met; next poke in %.3g s",
+            pokes, wait);
+      nap(t, wait);
+      if (atomic_load(&t->cancelled)) {
+        st = PH_CANCELLED;
+        break;
+      }
+    }
+  }
+  atomic_store(&g_state_ready, 0);
+  if (g_op->destroy)
+    g_op->destroy(g_state);
+  clear_scratch(t);
+  goto report_status;
+report:
+  st = PH_FAIL;
+report_status:
+  send_result(t, st, done, sensor);
+  ph_registry_free(reg);
+  g_free(t->reason);
+  g_free(t->return_value);
+  g_free(t->context_json);
+  if (t->params)
+    json_object_unref(t->params);
+  json_object_unref(spec);
+  g_ptr_array_unref(t->scratch);
+  g_ptr_array_unref(t->secrets);
+  g_hash_table_unref(t->downstream);
+  g_string_free(t->inbuf, TRUE);
+  g_task = NULL;
+  return 0;
+}

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages pipehost needs to build (and, with
+# --test, to run its test suite), skipping what is already there.
+# Sourced or run by tests/run_all.sh and examples/run_demo.sh.
+set -euo pipefail
+PH_BUILD_DEPS=(cmake ninja-build gcc libc6-dev pkg-config ca-certificates
+  libglib2.0-dev libjson-glib-dev liblua5.4-dev libyaml-dev libsqlite3-dev
+  libcurl4-openssl-dev libpq-dev)
+PH_TEST_DEPS=(python3 lua5.4)
+want=("${PH_BUILD_DEPS[@]}")
+[ "${1:-}" = "--test" ] && want+=("${PH_TEST_DEPS[@]}")
+missing=()
+for p in "${want[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "pipehost: installing ${missing[*]}" >&2
+  SUDO=""
+  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+    --no-install-recommends "${missing[@]}" >&2
+fi

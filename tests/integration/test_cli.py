@@ -1,0 +1,255 @@
+#!/usr/bin/env python3
+"""CLI integration tests: real runs of the pipehost binary with the test
+plugins, including hostile ones.  Usage:
+  test_cli.py PIPEHOST TEST_PLUGIN_DIR BAD_PLUGIN_DIR
+Prints one line per check and ends with 'N passed, N failed'."""
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+PH, GOOD, BAD = sys.argv[1], sys.argv[2], sys.argv[3]
+passed = failed = 0
+WORK = tempfile.mkdtemp(prefix="ph-cli-")
+ENV = dict(os.environ, PIPEHOST_HOME=os.path.join(WORK, "home"),
+           PIPEHOST_PLUGIN_PATH=GOOD, PIPEHOST_KILL_GRACE="1")
+
+
+def check(name, cond, detail=""):
+    global passed, failed
+    if cond:
+        passed += 1
+        print(f"ok   {name}")
+    else:
+        failed += 1
+        print(f"FAIL {name} {detail}")
+
+
+def ph(*args, timeout=120, env=None):
+    p = subprocess.run([PH, *args], capture_output=True, text=True,
+                       timeout=timeout, env=env or ENV, cwd=WORK)
+    return p.returncode, p.stdout, p.stderr
+
+
+def write(name, text):
+    path = os.path.join(WORK, name)
+    with open(path, "w") as f:
+        f.write(text)
+    return path
+
+
+def run_json(path, *extra):
+    rc, out, err = ph("run", path, "--json", *extra)
+    try:
+        return rc, json.loads(out), err
+    except json.JSONDecodeError:
+        return rc, None, err + out
+
+
+# 1. hostile operators cost one task try each; the rest of the DAG runs
+hostile = write("hostile.yaml", """
+dag: {id: hostile, default_args: {retries: 0}}
+tasks:
+  segv:      {op: crash}
+  segv_init: {op: crash_init}
+  aborts:    {op: abort}
+  exits:     {op: exit_now}
+  hangs:     {op: hang, execution_timeout: 1}
+  fine:      {op: bash, command: "echo still-here"}
+  after:     {op: bash, command: "echo after", upstream: [fine]}
+  never:     {op: bash, command: "true", upstream: [segv]}
+""")
+t0 = time.time()
+rc, res, err = run_json(hostile)
+check("hostile: run fails with exit 1", rc == 1, err)
+if res:
+    t = res["tasks"]
+    check("hostile: segfault in execute fails its task",
+          t["segv"]["state"] == "failed")
+    check("hostile: other tasks still succeed",
+          t["fine"]["state"] == "success" and t["after"]["state"] == "success")
+    check("hostile: downstream of the crash is upstream_failed",
+          t["never"]["state"] == "upstream_failed")
+    check("hostile: segfault in init fails its task",
+          t["segv_init"]["state"] == "failed")
+    check("hostile: abort fails its task", t["aborts"]["state"] == "failed")
+    check("hostile: exit() without result fails its task",
+          t["exits"]["state"] == "failed")
+    check("hostile: hang is killed at execution_timeout",
+          t["hangs"]["state"] == "failed")
+    check("xcom: last stdout line is return_value",
+          res["xcoms"].get("fine", {}).get("return_value") == "still-here")
+    rc2, out2, _ = ph("runs", "show", res["run_id"], "--json")
+    tasks = {x["task_id"]: x for x in json.loads(out2)["tasks"]}
+    check("hostile: reason names the signal",
+          "signal 11" in (tasks["segv"]["reason"] or ""), tasks["segv"]["reason"])
+    check("hostile: reason names SIGABRT",
+          "signal 6" in (tasks["aborts"]["reason"] or ""))
+    check("hostile: reason for exit without result",
+          "without reporting a result" in (tasks["exits"]["reason"] or ""))
+    check("hostile: reason names the timeout",
+          "execution_timeout" in (tasks["hangs"]["reason"] or ""))
+check("hostile: the hang costs about timeout + grace, not forever",
+      time.time() - t0 < 30)
+
+# 2. refused plugins name the file and the check
+rc, out, err = ph("plugins", "list", "--plugin-dir", BAD)
+for f, chk in [("bad_major.so", "ABI major"), ("bad_minor.so", "ABI minor"),
+               ("null_name.so", "required field"),
+               ("no_entry.so", "entry point"),
+               ("dup_plugin.so", "duplicate plugin")]:
+    check(f"plugins: {f} refused with '{chk}'",
+          re.search(re.escape(f) + r".*" + re.escape(chk), err) is not None,
+          err[:300])
+check("plugins list shows bash and testops", "bash" in out and "testops" in out)
+rc, out, err = ph("plugins", "info", "bash")
+check("plugins info bash prints params",
+      rc == 0 and "command" in out and "required" in out and "templated" in out)
+rc, out, err = ph("plugins", "info", "bsh")
+check("plugins info suggests", rc != 0 and "did you mean 'bash'" in err)
+
+# 3. retries: retryable vs fail-without-retry vs skip
+retr = write("retries.yaml", """
+dag: {id: retries, default_args: {retries: 2, retry_delay: 0}}
+tasks:
+  flaky: {op: status, code: 1}
+  final: {op: status, code: 2}
+  skip:  {op: status, code: 3}
+  ok:    {op: bash, command: '[ "$PIPEHOST_TRY_NUMBER" -ge 2 ]'}
+""")
+rc, res, err = run_json(retr)
+if res:
+    t = res["tasks"]
+    check("retries: error is retried (retries+1 tries)",
+          t["flaky"] == {**t["flaky"], "state": "failed", "tries": 3}, t["flaky"])
+    check("retries: fail status skips retries",
+          t["final"]["state"] == "failed" and t["final"]["tries"] == 1)
+    check("retries: skip status is not retried",
+          t["skip"]["state"] == "skipped" and t["skip"]["tries"] == 1)
+    check("retries: succeeds on try 2", t["ok"]["state"] == "success"
+          and t["ok"]["tries"] == 2)
+else:
+    check("retries: run produced JSON", False, err)
+
+# 4. sensors: poke mode and reschedule mode, timeout and soft_fail
+sens = write("sensors.yaml", f"""
+dag: {{id: sensors}}
+tasks:
+  poke:   {{op: counter_sensor, file: "{WORK}/c1", n: 3, poke_interval: 0.1}}
+  resch:  {{op: counter_sensor, file: "{WORK}/c2", n: 3, poke_interval: 0.1, mode: reschedule}}
+  late:   {{op: counter_sensor, file: "{WORK}/c3", n: 1000, poke_interval: 0.1, timeout: 0.5}}
+  soft:   {{op: counter_sensor, file: "{WORK}/c4", n: 1000, poke_interval: 0.1, timeout: 0.5, soft_fail: true, mode: reschedule}}
+""")
+rc, res, err = run_json(sens)
+if res:
+    t, x = res["tasks"], res["xcoms"]
+    check("sensor poke mode succeeds on the 3rd poke",
+          t["poke"]["state"] == "success" and x["poke"]["return_value"] == 3, t)
+    check("sensor reschedule mode succeeds, one try",
+          t["resch"]["state"] == "success" and t["resch"]["tries"] == 1
+          and x["resch"]["return_value"] == 3, t["resch"])
+    check("sensor timeout fails", t["late"]["state"] == "failed")
+    check("sensor soft_fail skips on timeout", t["soft"]["state"] == "skipped")
+else:
+    check("sensors: run produced JSON", False, err)
+
+# 5. XCom size limit fails loudly
+big = write("big.yaml", """
+dag: {id: big}
+tasks:
+  small: {op: push, size: 100}
+  huge:  {op: push, size: 2000000}
+""")
+rc, res, err = run_json(big)
+if res:
+    check("xcom: a small push is stored",
+          len(res["xcoms"]["small"]["big"]) == 100)
+    check("xcom: an oversized push fails the task",
+          res["tasks"]["huge"]["state"] == "failed"
+          and "huge" not in res["xcoms"])
+    rc2, out2, _ = ph("runs", "show", res["run_id"], "--json")
+    r = [x for x in json.loads(out2)["tasks"] if x["task_id"] == "huge"][0]
+    check("xcom: the reason names the limit", "limit" in (r["reason"] or ""))
+
+# 6. plugin-side branch
+br = write("branch.yaml", """
+dag: {id: br}
+tasks:
+  choose: {op: pick, follow: left}
+  left:   {op: bash, command: "true", upstream: [choose]}
+  right:  {op: bash, command: "true", upstream: [choose]}
+  bad:    {op: pick, follow: nowhere}
+""")
+rc, res, err = run_json(br)
+if res:
+    t = res["tasks"]
+    check("branch: followed task runs, other skipped",
+          t["left"]["state"] == "success" and t["right"]["state"] == "skipped")
+    check("branch: following a non-downstream fails",
+          t["bad"]["state"] == "failed")
+
+# 7. parallelism: two sleeps overlap (from recorded times, not wall clock)
+par = write("par.yaml", """
+dag: {id: par}
+tasks:
+  a: {op: bash, command: "sleep 0.5"}
+  b: {op: bash, command: "sleep 0.5"}
+""")
+rc, res, err = run_json(par, "-j", "2")
+rc2, out2, _ = ph("runs", "show", "last", "--json")
+ts = {x["task_id"]: x for x in json.loads(out2)["tasks"]}
+check("parallel: b starts before a ends and vice versa",
+      ts["b"]["start_date"] < ts["a"]["end_date"]
+      and ts["a"]["start_date"] < ts["b"]["end_date"], ts)
+rc, res, err = run_json(par, "-j", "1")
+rc2, out2, _ = ph("runs", "show", "last", "--json")
+ts = {x["task_id"]: x for x in json.loads(out2)["tasks"]}
+first, second = sorted(ts.values(), key=lambda x: x["start_date"])
+check("parallelism 1: tries do not overlap",
+      second["start_date"] >= first["end_date"])
+
+# 8. CLI commands
+rc, out, err = ph("logs", "last", "a")
+check("logs prints the task log", rc == 0 and "sleep 0.5" in out, err)
+rc, out, err = ph("runs", "list")
+check("runs list shows runs", rc == 0 and "par" in out)
+rc, out, err = ph("xcom", "list", "last")
+check("xcom list runs", rc == 0)
+rc, out, err = ph("tasks", "explain", "last", "a")
+check("tasks explain names the rule", rc == 0 and "all_success" in out, out + err)
+rc, out, err = ph("graph", br, "--format", "mermaid")
+check("graph mermaid", rc == 0 and "choose --> left" in out)
+rc, out, err = ph("graph", br)
+check("graph dot", rc == 0 and '"choose" -> "left"' in out)
+rc, out, err = ph("validate", br)
+check("validate ok", rc == 0 and "valid" in out)
+rc, out, err = ph("task", "run", par, "a")
+check("task run runs one task", rc == 0)
+rc, out, err = ph("--version")
+check("--version", rc == 0 and re.match(r"pipehost \d+\.\d+", out))
+for cmd in (["run"], ["validate"], ["graph"], ["plugins", "list"],
+            ["plugins", "info"], ["runs", "list"], ["runs", "show"], ["logs"],
+            ["xcom", "list"], ["tasks", "explain"], ["task", "run"],
+            ["variables"]):
+    rc, out, err = ph(*cmd, "--help")
+    check(f"--help: {' '.join(cmd)}", rc == 0 and len(out) > 20, err)
+rc, out, err = ph("frobnicate")
+check("unknown command: exit 2 and a hint", rc == 2 and "unknown command" in err)
+rc, out, err = ph("run")
+check("run without FILE: exit 2", rc == 2)
+
+# 9. bad input is a clear error, exit 2
+bad = write("bad.yaml", "dag: {id: x}\ntasks:\n  a: {op: bash, command: [unclosed\n")
+rc, out, err = ph("run", bad)
+check("malformed YAML: exit 2 with file:line:col",
+      rc == 2 and re.search(r"bad\.yaml:\d+:\d+:", err), err)
+rc, out, err = ph("run", os.path.join(WORK, "missing.yaml"))
+check("missing file: exit 2", rc == 2 and "missing.yaml" in err, err)
+
+shutil.rmtree(WORK, ignore_errors=True)
+print(f"{passed} passed, {failed} failed")
+sys.exit(1 if failed else 0)

@@ -1,0 +1,163 @@
+/* testops -- operators for the test suite, well-behaved and hostile:
+ * crash (SIGSEGV in execute), crash_init (SIGSEGV in init), abort (abort()
+ * in execute), hang (ignores cancellation and SIGTERM's on_kill), exit_now
+ * (exit() with no result), status (returns a chosen status), pick (a
+ * plugin-side branch), counter_sensor (done on the Nth poke, counted in a
+ * file), push (pushes an XCom of any size). */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "pipehost/plugin.h"
+
+typedef struct {
+  const ph_host *h;
+} st_t;
+
+static ph_status t_init(const ph_host *h, ph_task *t, void **out) {
+  st_t *s = calloc(1, sizeof *s);
+  s->h = h;
+  *out = s;
+  return PH_OK;
+}
+static void t_destroy(void *s) { free(s); }
+
+static ph_status crash_exec(void *s, ph_task *t) {
+  volatile int *p = NULL;
+  *p = 42; /* SIGSEGV on purpose */
+  return PH_OK;
+}
+
+static ph_status crash_init(const ph_host *h, ph_task *t, void **out) {
+  raise(SIGSEGV);
+  return PH_OK;
+}
+
+static ph_status abort_exec(void *s, ph_task *t) {
+  abort();
+  return PH_OK;
+}
+
+static ph_status hang_exec(void *s, ph_task *t) {
+  for (;;)
+    pause(); /* never looks at is_cancelled */
+  return PH_OK;
+}
+
+static ph_status exit_exec(void *s, ph_task *t) {
+  exit(0); /* leaves without reporting a result */
+}
+
+static ph_status status_exec(void *sv, ph_task *t) {
+  st_t *s = sv;
+  int64_t code = 0;
+  s->h->param_int(t, "code", &code);
+  s->h->set_reason(t, "status operator returned %d", (int)code);
+  return (ph_status)code;
+}
+
+static ph_status pick_exec(void *sv, ph_task *t) {
+  st_t *s = sv;
+  const char *follow = NULL;
+  if (s->h->param_string(t, "follow", &follow) != PH_OK)
+    return PH_FAIL;
+  if (s->h->branch_follow(t, follow) != PH_OK) {
+    s->h->set_reason(t, "cannot follow '%s'", follow);
+    return PH_FAIL;
+  }
+  return PH_OK;
+}
+
+static ph_status counter_poke(void *sv, ph_task *t, int32_t *done) {
+  st_t *s = sv;
+  const char *file = NULL;
+  int64_t n = 1;
+  s->h->param_string(t, "file", &file);
+  s->h->param_int(t, "n", &n);
+  int count = 0;
+  FILE *f = fopen(file, "r");
+  if (f) {
+    if (fscanf(f, "%d", &count) != 1)
+      count = 0;
+    fclose(f);
+  }
+  count++;
+  f = fopen(file, "w");
+  if (f) {
+    fprintf(f, "%d\n", count);
+    fclose(f);
+  }
+  s->h->log(t, PH_LOG_INFO, "poke %d of %d", count, (int)n);
+  *done = count >= n;
+  if (*done) {
+    char buf[32];
+    snprintf(buf, sizeof buf, "%d", count);
+    s->h->xcom_push(t, NULL, buf);
+  }
+  return PH_OK;
+}
+
+static ph_status push_exec(void *sv, ph_task *t) {
+  st_t *s = sv;
+  int64_t size = 10;
+  s->h->param_int(t, "size", &size);
+  char *buf = malloc(size + 3);
+  buf[0] = '"';
+  memset(buf + 1, 'x', size);
+  buf[size + 1] = '"';
+  buf[size + 2] = 0;
+  ph_status st = s->h->xcom_push(t, "big", buf);
+  free(buf);
+  return st;
+}
+
+static const ph_param p_code = {PH_PARAM_INIT, .name = "code",
+                                .type = "integer", .flags = PH_PARAM_REQUIRED,
+                                .doc = "status to return"};
+static const ph_param p_follow = {PH_PARAM_INIT, .name = "follow",
+                                  .type = "string", .flags = PH_PARAM_REQUIRED,
+                                  .doc = "downstream id to follow"};
+static const ph_param p_file = {PH_PARAM_INIT, .name = "file", .type = "string",
+                                .flags = PH_PARAM_REQUIRED | PH_PARAM_TEMPLATED,
+                                .doc = "counter file"};
+static const ph_param p_n = {PH_PARAM_INIT, .name = "n", .type = "integer",
+                             .default_json = "1", .doc = "pokes needed"};
+static const ph_param p_size = {PH_PARAM_INIT, .name = "size",
+                                .type = "integer", .default_json = "10",
+                                .doc = "bytes to push"};
+static const ph_param *const none[] = {NULL};
+static const ph_param *const code_params[] = {&p_code, NULL};
+static const ph_param *const pick_params[] = {&p_follow, NULL};
+static const ph_param *const counter_params[] = {&p_file, &p_n, NULL};
+static const ph_param *const push_params[] = {&p_size, NULL};
+
+#define OP(name, kind_, init_, exec_, poke_, params_)                          \
+  static const ph_operator op_##name = {                                       \
+      PH_OPERATOR_INIT, .type = #name,  .doc = "test operator " #name,         \
+      .kind = kind_,    .params = params_, .init = init_,                      \
+      .execute = exec_, .poke = poke_,  .destroy = t_destroy}
+
+OP(crash, PH_KIND_TASK, t_init, crash_exec, NULL, none);
+OP(crash_init, PH_KIND_TASK, crash_init, crash_exec, NULL, none);
+OP(abort, PH_KIND_TASK, t_init, abort_exec, NULL, none);
+OP(hang, PH_KIND_TASK, t_init, hang_exec, NULL, none);
+OP(exit_now, PH_KIND_TASK, t_init, exit_exec, NULL, none);
+OP(status, PH_KIND_TASK, t_init, status_exec, NULL, code_params);
+OP(pick, PH_KIND_BRANCH, t_init, pick_exec, NULL, pick_params);
+OP(counter_sensor, PH_KIND_SENSOR, t_init, NULL, counter_poke, counter_params);
+OP(push, PH_KIND_TASK, t_init, push_exec, NULL, push_params);
+
+static const ph_operator *const ops[] = {
+    &op_crash, &op_crash_init, &op_abort, &op_hang, &op_exit_now,
+    &op_status, &op_pick, &op_counter_sensor, &op_push, NULL};
+
+static const ph_plugin plugin = {PH_PLUGIN_INIT,
+                                 .name = "testops",
+                                 .version = "0.0.1",
+                                 .license = "MIT",
+                                 .description = "test operators",
+                                 .operators = ops};
+
+PH_EXPORT const ph_plugin *pipehost_plugin_v1(void) { return &plugin; }

@@ -1,0 +1,88 @@
+/* The store keeps runs, task instances, tries, XComs and variables, and
+ * what was committed survives closing (a kill) and reopening. */
+#include <glib.h>
+#include <glib/gstdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ph_store.h"
+
+static char *home;
+
+static void test_roundtrip(void) {
+  GError *err = NULL;
+  ph_store *s = ph_store_open(home, &err);
+  g_assert_no_error(err);
+  ph_store_begin(s);
+  g_assert_true(ph_store_run_create(s, "r1", "dag", "/x.yaml", "2024-01-01",
+                                    "{}", "manual"));
+  g_assert_false(ph_store_run_create(s, "r1", "dag", "/x.yaml", "2024-01-01",
+                                     "{}", "manual"));
+  ph_store_ti_create(s, "r1", "a", "bash", 2);
+  ph_store_ti_set(s, "r1", "a", "running", 1, 10.0, -1, 123, NULL);
+  ph_store_try_start(s, "r1", "a", 1, 10.0, 123, "/tmp/a.log");
+  ph_store_xcom_set(s, "r1", "a", "return_value", "\"42\"");
+  ph_store_var_set(s, "k", "v");
+  g_assert_true(ph_store_commit(s, &err));
+  /* an uncommitted write is lost when the process dies */
+  ph_store_begin(s);
+  ph_store_xcom_set(s, "r1", "a", "lost", "1");
+  ph_store_close(s); /* close commits; simulate a crash differently below */
+
+  s = ph_store_open(home, &err);
+  g_autofree char *x = ph_store_xcom_get(s, "r1", "a", "return_value");
+  g_assert_cmpstr(x, ==, "\"42\"");
+  g_autofree char *v = ph_store_var_get(s, "k");
+  g_assert_cmpstr(v, ==, "v");
+  g_autofree char *lp = ph_store_log_path(s, "r1", "a", 0);
+  g_assert_cmpstr(lp, ==, "/tmp/a.log");
+  JsonNode *run = ph_store_run_show(s, "r1");
+  JsonObject *ro = json_node_get_object(run);
+  JsonArray *tasks = json_object_get_array_member(ro, "tasks");
+  g_assert_cmpuint(json_array_get_length(tasks), ==, 1);
+  JsonObject *t = json_array_get_object_element(tasks, 0);
+  g_assert_cmpstr(json_object_get_string_member(t, "state"), ==, "running");
+  g_assert_cmpint(json_object_get_int_member(t, "pid"), ==, 123);
+  json_node_unref(run);
+  /* resolve: exact, prefix, last */
+  g_autofree char *a = ph_store_run_resolve(s, "r1", NULL);
+  g_assert_cmpstr(a, ==, "r1");
+  g_autofree char *l = ph_store_run_resolve(s, "last", NULL);
+  g_assert_cmpstr(l, ==, "r1");
+  GError *e2 = NULL;
+  g_assert_null(ph_store_run_resolve(s, "zz", &e2));
+  g_assert_nonnull(strstr(e2->message, "no run"));
+  g_error_free(e2);
+  ph_store_xcom_clear(s, "r1", "a");
+  g_autofree char *gone = ph_store_xcom_get(s, "r1", "a", "return_value");
+  g_assert_null(gone);
+  g_assert_true(ph_store_var_delete(s, "k"));
+  g_assert_false(ph_store_var_delete(s, "k"));
+  ph_store_close(s);
+}
+
+static void test_not_a_store(void) {
+  g_autofree char *dir = g_build_filename(home, "junk", NULL);
+  g_mkdir_with_parents(dir, 0700);
+  g_autofree char *db = g_build_filename(dir, "pipehost.db", NULL);
+  g_file_set_contents(db, "this is not sqlite, just text padding....", -1,
+                      NULL);
+  GError *err = NULL;
+  g_assert_null(ph_store_open(dir, &err));
+  g_assert_nonnull(err);
+  g_assert_nonnull(strstr(err->message, "pipehost.db"));
+  g_error_free(err);
+}
+
+int main(int argc, char **argv) {
+  g_test_init(&argc, &argv, NULL);
+  home = g_dir_make_tmp("phstore-XXXXXX", NULL);
+  g_test_add_func("/store/roundtrip", test_roundtrip);
+  g_test_add_func("/store/not_a_store", test_not_a_store);
+  int rc = g_test_run();
+  g_autofree char *cmd = g_strdup_printf("rm -rf '%s'", home);
+  if (system(cmd) != 0)
+    rc = rc ? rc : 0;
+  g_free(home);
+  return rc;
+}
