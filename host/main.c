@@ -806,6 +806,69 @@ static int cmd_variables(int argc, char **argv) {
   return rc;
 }
 
+/* Prints a connection list with passwords masked. */
+static int cmd_connections(int argc, char **argv) {
+  const char *sub = argc > 1 ? argv[1] : "";
+  ph_store *st = NULL;
+  int rc = EXIT_USAGE;
+  if (!strcmp(sub, "add") && argc == 4) {
+    GError *err = NULL;
+    JsonNode *j = ph_store_conn_json(argv[2], argv[3], &err);
+    if (!j) {
+      g_printerr("pipehost connections add: '%s' is not a connection URI "
+                 "(scheme://login:password@host:port/schema?extra=value): "
+                 "%s\n",
+                 argv[2], err->message);
+      g_error_free(err);
+      return EXIT_USAGE;
+    }
+    json_node_unref(j);
+    if ((st = open_store()))
+      ph_store_conn_set(st, argv[2], argv[3]), rc = 0;
+  } else if (!strcmp(sub, "delete") && argc == 3) {
+    if ((st = open_store()))
+      rc = ph_store_conn_delete(st, argv[2]) ? 0 : 1;
+    if (rc == 1)
+      g_printerr("pipehost connections delete: no connection '%s'\n", argv[2]);
+  } else if (!strcmp(sub, "list") && argc == 2) {
+    if ((st = open_store())) {
+      JsonNode *l = ph_store_conn_list(st);
+      JsonObject *o = json_node_get_object(l);
+      GList *keys = json_object_get_members(o);
+      printf("%-20s %-12s %-24s %s\n", "CONN_ID", "TYPE", "HOST", "LOGIN");
+      for (GList *k = keys; k; k = k->next) {
+        JsonNode *j = ph_store_conn_json(
+            k->data, json_object_get_string_member(o, k->data), NULL);
+        JsonObject *c = j ? json_node_get_object(j) : NULL;
+        printf("%-20s %-12s %-24s %s%s\n", (char *)k->data,
+               c ? json_object_get_string_member_with_default(c, "conn_type",
+                                                              "")
+                 : "?",
+               c ? json_object_get_string_member_with_default(c, "host", "")
+                 : "",
+               c ? json_object_get_string_member_with_default(c, "login", "")
+                 : "",
+               c && json_object_has_member(c, "password") ? " (password ***)"
+                                                          : "");
+        if (j)
+          json_node_unref(j);
+      }
+      g_list_free(keys);
+      json_node_unref(l);
+      rc = 0;
+    }
+  } else {
+    printf("Usage: pipehost connections add ID URI | list | delete ID\n\n"
+           "URI: scheme://login:password@host:port/schema?extra=value, e.g.\n"
+           "  postgresql://user:pass@127.0.0.1:5432/db  smtp://user:pass@host:587\n"
+           "A PIPEHOST_CONN_<ID> environment variable holding a URI overrides "
+           "the stored one.\n");
+    rc = !strcmp(sub, "--help") ? 0 : EXIT_USAGE;
+  }
+  ph_store_close(st);
+  return rc;
+}
+
 static void usage(FILE *f) {
   fprintf(f,
           "pipehost %s -- a fast workflow orchestrator with Airflow's semantics\n"
@@ -823,6 +886,7 @@ static void usage(FILE *f) {
           "  tasks explain RUN TASK                         why a task is (not) running\n"
           "  task run FILE TASK [RUN_ID]                    run one try of one task\n"
           "  variables set|get|list|delete                  Airflow-style variables\n"
+          "  connections add|list|delete                    connections (URIs)\n"
           "  --version                                      print the version\n"
           "\n"
           "Environment: PIPEHOST_HOME (metadata store, default ~/.pipehost),\n"
@@ -868,13 +932,16 @@ int main(int argc, char **argv) {
     rc = cmd_tasks(sargc, sargv);
   } else if (!strcmp(cmd, "task")) {
     rc = cmd_task(sargc, sargv);
+  } else if (!strcmp(cmd, "connections")) {
+    rc = cmd_connections(sargc, sargv);
   } else if (!strcmp(cmd, "variables")) {
     rc = cmd_variables(sargc, sargv);
   } else {
     if (*cmd) {
       static const char *const cmds[] = {"run",  "validate", "graph",
                                          "plugins", "runs", "logs", "xcom",
-                                         "tasks", "task", "variables", NULL};
+                                         "tasks", "task", "variables",
+                                         "connections", NULL};
       const char *near = ph_util_nearest(cmd, cmds);
       fprintf(stderr, "pipehost: unknown command '%s'%s%s%s\n\n", cmd,
               near ? " (did you mean '" : "", near ? near : "",

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "ph_backoff.h"
 #include "ph_exec.h"
 #include "ph_trigger.h"
 #include "ph_util.h"
@@ -40,6 +41,7 @@ typedef struct {
   double start, end;    /* wall times of the current/last try */
   double sensor_start;  /* first poke of the sensor, across reschedules */
   int pid;
+  int pokes;            /* reschedule-mode pokes so far */
   char *reason;
   GPtrArray *follow;    /* branch choices of the running try */
   gboolean branch_seen;
@@ -496,34 +498,6 @@ static void start(ph_sched *s, guint idx) {
 }
 
 /* ---- retries */
-double ph_sched_retry_delay(double retry_delay, double backoff,
-                            double max_retry_delay, const char *dag_id,
-                            const char *task_id, const char *logical_date,
-                            int try_number) {
-  if (backoff <= 0)
-    return retry_delay;
-  double mb = ceil(retry_delay * pow(backoff, try_number - 1));
-  if (!(mb >= 1))
-    mb = 1;
-  if (mb > 1e15)
-    mb = 1e15;
-  /* Airflow hashes str(logical_date): "YYYY-MM-DD HH:MM:SS+00:00" */
-  g_autofree char *ld = g_strdup(logical_date);
-  if (strlen(ld) > 10 && ld[10] == 'T')
-    ld[10] = ' ';
-  g_autofree char *key =
-      g_strdup_printf("%s#%s#%s#%d", dag_id, task_id, ld, try_number);
-  g_autofree char *hex =
-      g_compute_checksum_for_string(G_CHECKSUM_SHA1, key, -1);
-  guint64 m = (guint64)mb, r = 0;
-  for (const char *p = hex; *p; p++)
-    r = (r * 16 + g_ascii_xdigit_value(*p)) % m;
-  double delay = MIN((double)(m + r), 86400.0);
-  if (max_retry_delay > 0)
-    delay = MIN(delay, max_retry_delay);
-  return delay;
-}
-
 static void on_try_end(ph_sched *s, guint idx, ph_status st, const char *reason,
                        gboolean sensor_waiting, gboolean falsy) {
   const ph_task_spec *t = ph_plan_get_task(s->plan, idx);
@@ -534,16 +508,24 @@ static void on_try_end(ph_sched *s, guint idx, ph_status st, const char *reason,
     /* reschedule mode: free the slot, poke again later */
     if (ti->end - ti->sensor_start >= t->timeout) {
       g_autofree char *why = g_strdup_printf(
-          "sensor timed out after %.0f s (timeout %.0f s)%s",
+          "sensor timed out after %.3g s (timeout %g s)%s",
           ti->end - ti->sensor_start, t->timeout,
           t->soft_fail ? "; soft_fail: skipped" : "");
       on_try_end(s, idx, t->soft_fail ? PH_SKIP : PH_FAIL, why, FALSE, FALSE);
       return;
     }
     ti->state = ST_UP_FOR_RESCHEDULE;
+    ti->pokes++;
     double wait = t->poke_interval;
-    if (t->max_wait > 0)
+    if (t->exponential_backoff) {
+      g_autofree char *st_iso = ph_util_iso8601(ti->sensor_start);
+      wait = ph_backoff_poke(t->poke_interval, ti->pokes,
+                             ph_plan_get_dag_id(s->plan), t->id, st_iso,
+                             t->timeout, ti->end - ti->sensor_start,
+                             t->max_wait);
+    } else if (t->max_wait > 0) {
       wait = MIN(wait, t->max_wait);
+    }
     wait = MIN(wait, MAX(0.0, t->timeout - (ti->end - ti->sensor_start)));
     ti->wake = -(ti->end + wait); /* negative: a reschedule, not a retry */
     g_array_append_val(s->timers, idx);
@@ -576,7 +558,7 @@ static void on_try_end(ph_sched *s, guint idx, ph_status st, const char *reason,
     finish(s, idx, ST_FAILED, reason);
     return;
   }
-  double delay = ph_sched_retry_delay(
+  double delay = ph_backoff_retry(
       t->retry_delay, t->backoff, t->max_retry_delay,
       ph_plan_get_dag_id(s->plan), t->id, s->logical_date, ti->try_number);
   ti->state = ST_UP_FOR_RETRY;
@@ -623,6 +605,23 @@ static void cb_message(void *user, guint job, JsonObject *msg) {
         v = ph_util_json_dup(n);
         json_node_unref(n);
         g_free(raw);
+      }
+    } else {
+      const char *cid =
+          json_object_get_string_member_with_default(msg, "conn_id", "");
+      g_autofree char *up = g_ascii_strup(cid, -1);
+      g_autofree char *envname = g_strdup_printf("PIPEHOST_CONN_%s", up);
+      const char *env = g_getenv(envname);
+      g_autofree char *uri = env ? g_strdup(env)
+                                 : ph_store_conn_get(s->store, cid);
+      JsonNode *cj = uri ? ph_store_conn_json(cid, uri, NULL) : NULL;
+      if (cj) {
+        const char *pw = json_object_get_string_member_with_default(
+            json_node_get_object(cj), "password", NULL);
+        if (pw && *pw)
+          g_ptr_array_add(s->secrets, g_strdup(pw));
+        v = ph_util_json_dup(cj);
+        json_node_unref(cj);
       }
     }
     JsonObject *r = json_object_new();

@@ -54,11 +54,4 @@ gboolean ph_sched_run(ph_sched *s);
  * summary; caller frees. */
 JsonNode *ph_sched_summary(ph_sched *s);
 
-/* Airflow's retry delay (taskinstance.py next_retry_datetime) in seconds
- * for a try that just failed: try_number is the failed try (1-based). */
-double ph_sched_retry_delay(double retry_delay, double backoff,
-                            double max_retry_delay, const char *dag_id,
-                            const char *task_id, const char *logical_date,
-                            int try_number);
-
 #endif

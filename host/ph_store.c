@@ -38,7 +38,9 @@ static const char *const schema =
     "CREATE TABLE IF NOT EXISTS xcom("
     " run_id TEXT NOT NULL, task_id TEXT NOT NULL, key TEXT NOT NULL,"
     " value TEXT, timestamp REAL, PRIMARY KEY(run_id, task_id, key));"
-    "CREATE TABLE IF NOT EXISTS variable(key TEXT PRIMARY KEY, value TEXT);";
+    "CREATE TABLE IF NOT EXISTS variable(key TEXT PRIMARY KEY, value TEXT);"
+    "CREATE TABLE IF NOT EXISTS connection(conn_id TEXT PRIMARY KEY, uri "
+    "TEXT);";
 
 char *ph_store_default_home(void) {
   const char *h = g_getenv("PIPEHOST_HOME");
@@ -407,7 +409,9 @@ JsonNode *ph_store_xcom_list(ph_store *s, const char *run_id) {
     const char *tid = (const char *)sqlite3_column_text(st, 0);
     const char *key = (const char *)sqlite3_column_text(st, 1);
     const char *val = (const char *)sqlite3_column_text(st, 2);
-    JsonObject *t = json_object_get_object_member(root, tid);
+    JsonObject *t = json_object_has_member(root, tid)
+                        ? json_object_get_object_member(root, tid)
+                        : NULL;
     if (!t) {
       t = json_object_new();
       json_object_set_object_member(root, tid, t);
@@ -447,6 +451,79 @@ JsonNode *ph_store_var_list(ph_store *s) {
     json_object_set_string_member(o, (const char *)sqlite3_column_text(st, 0),
                                   (const char *)sqlite3_column_text(st, 1));
   sqlite3_reset(st);
+  JsonNode *n = json_node_new(JSON_NODE_OBJECT);
+  json_node_take_object(n, o);
+  return n;
+}
+
+void ph_store_conn_set(ph_store *s, const char *conn_id, const char *uri) {
+  step_done(s, prep(s, "INSERT OR REPLACE INTO connection VALUES(?,?)", "ss",
+                    conn_id, uri));
+}
+
+char *ph_store_conn_get(ph_store *s, const char *conn_id) {
+  sqlite3_stmt *st =
+      prep(s, "SELECT uri FROM connection WHERE conn_id=?", "s", conn_id);
+  char *v = sqlite3_step(st) == SQLITE_ROW ? col_dup(st, 0) : NULL;
+  sqlite3_reset(st);
+  return v;
+}
+
+gboolean ph_store_conn_delete(ph_store *s, const char *conn_id) {
+  step_done(s, prep(s, "DELETE FROM connection WHERE conn_id=?", "s", conn_id));
+  return sqlite3_changes(s->db) > 0;
+}
+
+JsonNode *ph_store_conn_list(ph_store *s) {
+  sqlite3_stmt *st =
+      prep(s, "SELECT conn_id, uri FROM connection ORDER BY conn_id", "");
+  JsonObject *o = json_object_new();
+  while (sqlite3_step(st) == SQLITE_ROW)
+    json_object_set_string_member(o, (const char *)sqlite3_column_text(st, 0),
+                                  (const char *)sqlite3_column_text(st, 1));
+  sqlite3_reset(st);
+  JsonNode *n = json_node_new(JSON_NODE_OBJECT);
+  json_node_take_object(n, o);
+  return n;
+}
+
+JsonNode *ph_store_conn_json(const char *conn_id, const char *uri,
+                             GError **error) {
+  GUri *u = g_uri_parse(uri, G_URI_FLAGS_HAS_PASSWORD | G_URI_FLAGS_ENCODED_QUERY,
+                        error);
+  if (!u)
+    return NULL;
+  JsonObject *o = json_object_new();
+  json_object_set_string_member(o, "conn_id", conn_id);
+  json_object_set_string_member(o, "conn_type", g_uri_get_scheme(u));
+  const char *host = g_uri_get_host(u);
+  if (host)
+    json_object_set_string_member(o, "host", host);
+  if (g_uri_get_port(u) > 0)
+    json_object_set_int_member(o, "port", g_uri_get_port(u));
+  if (g_uri_get_user(u))
+    json_object_set_string_member(o, "login", g_uri_get_user(u));
+  if (g_uri_get_password(u))
+    json_object_set_string_member(o, "password", g_uri_get_password(u));
+  const char *path = g_uri_get_path(u);
+  if (path && *path)
+    json_object_set_string_member(o, "schema", path[0] == '/' ? path + 1 : path);
+  JsonObject *extra = json_object_new();
+  const char *q = g_uri_get_query(u);
+  if (q) {
+    GHashTable *params = g_uri_parse_params(q, -1, "&", G_URI_PARAMS_NONE, NULL);
+    if (params) {
+      GHashTableIter it;
+      gpointer k, v;
+      g_hash_table_iter_init(&it, params);
+      while (g_hash_table_iter_next(&it, &k, &v))
+        json_object_set_string_member(extra, k, v);
+      g_hash_table_unref(params);
+    }
+  }
+  json_object_set_object_member(o, "extra", extra);
+  json_object_set_string_member(o, "uri", uri);
+  g_uri_unref(u);
   JsonNode *n = json_node_new(JSON_NODE_OBJECT);
   json_node_take_object(n, o);
   return n;

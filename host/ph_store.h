@@ -85,4 +85,19 @@ gboolean ph_store_var_delete(ph_store *s, const char *key);
 /* JSON object {key: value}. */
 JsonNode *ph_store_var_list(ph_store *s);
 
+/* ---- connections (stored as URIs; see ph_store_conn_json) */
+void ph_store_conn_set(ph_store *s, const char *conn_id, const char *uri);
+/* The URI of conn_id, or NULL. */
+char *ph_store_conn_get(ph_store *s, const char *conn_id);
+gboolean ph_store_conn_delete(ph_store *s, const char *conn_id);
+/* JSON object {conn_id: uri}. */
+JsonNode *ph_store_conn_list(ph_store *s);
+
+/* Parses a connection URI ("postgresql://user:pass@host:5432/db?k=v")
+ * into the JSON object plugins receive: {conn_id, conn_type, host, port,
+ * login, password, schema, extra: {k: v}, uri}.  NULL with error set when
+ * it is not a URI. */
+JsonNode *ph_store_conn_json(const char *conn_id, const char *uri,
+                             GError **error);
+
 #endif

@@ -2,6 +2,7 @@
 #include "ph_worker.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -13,6 +14,7 @@
 
 #include <json-glib/json-glib.h>
 
+#include "ph_backoff.h"
 #include "ph_registry.h"
 #include "ph_template.h"
 #include "ph_util.h"
@@ -396,15 +398,30 @@ static const ph_host host_table = {
     .set_reason = h_set_reason,
 };
 
-/* Waits for SIGTERM/SIGINT, then cancels the try and calls on_kill. */
+/* SIGTERM/SIGINT: a handler (not a blocked mask, which the operator's
+ * child processes would inherit) sets the flag and wakes a thread that
+ * calls on_kill outside signal context. */
+static int g_sigpipe[2] = {-1, -1};
+
+static void on_signal(int sig) {
+  int saved = errno;
+  if (g_task)
+    atomic_store(&g_task->cancelled, 1);
+  char c = (char)sig;
+  if (write(g_sigpipe[1], &c, 1) < 0) {
+    /* nothing to do in a handler */
+  }
+  errno = saved;
+}
+
 static void *signal_thread(void *arg) {
-  sigset_t *set = arg;
   for (;;) {
-    int sig = 0;
-    if (sigwait(set, &sig) != 0)
+    char c;
+    ssize_t r = read(g_sigpipe[0], &c, 1);
+    if (r < 0 && errno == EINTR)
       continue;
-    if (g_task)
-      atomic_store(&g_task->cancelled, 1);
+    if (r <= 0)
+      break;
     if (g_op && g_op->on_kill && atomic_load(&g_state_ready))
       g_op->on_kill(g_state);
   }
@@ -463,11 +480,6 @@ int ph_worker_main(int fd) {
   ph_status st = PH_ERROR;
   int done = 0, sensor = 0;
   pthread_t sig_tid;
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGTERM);
-  sigaddset(&set, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &set, NULL);
   t->fd = fd;
   t->inbuf = g_string_new(NULL);
   t->scratch = g_ptr_array_new_with_free_func(g_free);
@@ -475,8 +487,16 @@ int ph_worker_main(int fd) {
   t->downstream = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
   pthread_mutex_init(&t->lock, NULL);
   g_task = t;
-  pthread_create(&sig_tid, NULL, signal_thread, &set);
-  pthread_detach(sig_tid);
+  if (pipe2(g_sigpipe, O_CLOEXEC) == 0) {
+    struct sigaction sa = {0};
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    pthread_create(&sig_tid, NULL, signal_thread, NULL);
+    pthread_detach(sig_tid);
+  }
 
   JsonObject *spec = read_reply(t);
   if (!spec) {
@@ -487,16 +507,22 @@ int ph_worker_main(int fd) {
   t->task_id = json_object_get_string_member_with_default(spec, "task_id", "");
   t->xcom_max = json_object_get_int_member_with_default(spec, "xcom_max",
                                                         1 << 20);
-  JsonObject *ctx = json_object_get_object_member(spec, "context");
+  JsonObject *ctx = json_object_has_member(spec, "context")
+                        ? json_object_get_object_member(spec, "context")
+                        : NULL;
   t->context_json = ctx ? json_to_string(json_object_get_member(spec,
                                                                 "context"),
                                          FALSE)
                         : g_strdup("{}");
-  JsonArray *down = json_object_get_array_member(spec, "downstream");
+  JsonArray *down = json_object_has_member(spec, "downstream")
+                        ? json_object_get_array_member(spec, "downstream")
+                        : NULL;
   for (guint i = 0; down && i < json_array_get_length(down); i++)
     g_hash_table_add(t->downstream,
                      g_strdup(json_array_get_string_element(down, i)));
-  JsonArray *secrets = json_object_get_array_member(spec, "secrets");
+  JsonArray *secrets = json_object_has_member(spec, "secrets")
+                           ? json_object_get_array_member(spec, "secrets")
+                           : NULL;
   for (guint i = 0; secrets && i < json_array_get_length(secrets); i++)
     g_ptr_array_add(t->secrets,
                     g_strdup(json_array_get_string_element(secrets, i)));
@@ -556,7 +582,9 @@ int ph_worker_main(int fd) {
   }
 
   /* render templated params */
-  JsonObject *raw = json_object_get_object_member(spec, "params");
+  JsonObject *raw = json_object_has_member(spec, "params")
+                        ? json_object_get_object_member(spec, "params")
+                        : NULL;
   t->params = json_object_new();
   GList *keys = raw ? json_object_get_members(raw) : NULL;
   for (GList *l = keys; l; l = l->next) {
@@ -595,7 +623,11 @@ int ph_worker_main(int fd) {
     st = g_op->execute(g_state, t);
     clear_scratch(t);
   } else {
-    JsonObject *so = json_object_get_object_member(spec, "sensor");
+    JsonObject *so = json_object_has_member(spec, "sensor")
+                         ? json_object_get_object_member(spec, "sensor")
+                         : json_object_new();
+    if (!json_object_has_member(spec, "sensor"))
+      json_object_set_object_member(spec, "sensor", so); /* owned by spec */
     gboolean reschedule =
         json_object_get_boolean_member_with_default(so, "reschedule", FALSE);
     double interval = spec_double(so, "poke_interval", 60);
@@ -616,17 +648,23 @@ int ph_worker_main(int fd) {
         break;
       if (ph_util_now() - started >= stimeout) {
         g_free(t->reason);
-        t->reason = g_strdup_printf("sensor timed out after %.0f s "
-                                    "(timeout %.0f s)%s",
+        t->reason = g_strdup_printf("sensor timed out after %.3g s "
+                                    "(timeout %g s)%s",
                                     ph_util_now() - started, stimeout,
                                     soft ? "; soft_fail: skipped" : "");
         st = soft ? PH_SKIP : PH_FAIL;
         break;
       }
-      double wait = expo ? interval * (double)(1u << MIN(pokes - 1, 20))
-                         : interval;
-      if (max_wait > 0)
+      double wait = interval;
+      if (expo) {
+        g_autofree char *st_iso = ph_util_iso8601(started);
+        wait = ph_backoff_poke(interval, pokes, json_object_get_string_member_with_default(
+                                                    spec, "dag_id", ""),
+                               t->task_id, st_iso, stimeout,
+                               ph_util_now() - started, max_wait);
+      } else if (max_wait > 0) {
         wait = MIN(wait, max_wait);
+      }
       wait = MIN(wait, MAX(0.0, stimeout - (ph_util_now() - started)));
       h_log(t, PH_LOG_INFO, "poke %d: condition not met; next poke in %.3g s",
             pokes, wait);

@@ -6,7 +6,9 @@ set -euo pipefail
 PH_BUILD_DEPS=(cmake ninja-build gcc libc6-dev pkg-config ca-certificates
   libglib2.0-dev libjson-glib-dev liblua5.4-dev libyaml-dev libsqlite3-dev
   libcurl4-openssl-dev libpq-dev)
-PH_TEST_DEPS=(python3 lua5.4)
+# the integration tests start a real PostgreSQL, SMTP server (aiosmtpd, with
+# a self-signed certificate) and an HTTP server (python3 stdlib)
+PH_TEST_DEPS=(python3 lua5.4 postgresql-15 python3-aiosmtpd openssl curl)
 want=("${PH_BUILD_DEPS[@]}")
 [ "${1:-}" = "--test" ] && want+=("${PH_TEST_DEPS[@]}")
 missing=()

@@ -7,6 +7,32 @@ cd "$(dirname "$0")/.."
 bash tests/deps.sh --test
 jobs=$(nproc)
 
+# Servers the integration tests need, on 127.0.0.1, stopped by pid on exit.
+# Each tests/integration/services/NAME.sh up DIR prints KEY=value lines.
+svc_state=$(mktemp -d /tmp/pipehost-svc.XXXXXX)
+chmod 755 "$svc_state"
+stop_services() {
+  for s in tests/integration/services/*.sh; do
+    [ -e "$s" ] || continue
+    bash "$s" down "$svc_state/$(basename "$s" .sh)" >/dev/null 2>&1 || true
+  done
+  rm -rf "$svc_state"
+}
+trap stop_services EXIT
+for s in tests/integration/services/*.sh; do
+  [ -e "$s" ] || continue
+  name=$(basename "$s" .sh)
+  mkdir -p "$svc_state/$name" && chmod 755 "$svc_state/$name"
+  echo "== starting $name" >&2
+  if ! lines=$(bash "$s" up "$svc_state/$name"); then
+    echo "pipehost tests: could not start the $name server (see above)" >&2
+    exit 1
+  fi
+  while IFS= read -r line; do
+    case "$line" in *=*) export "${line%%=*}=${line#*=}" ;; esac
+  done <<< "$lines"
+done
+
 echo "== normal build" >&2
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPH_BUILD_TESTS=ON >/dev/null
 cmake --build build -j "$jobs"

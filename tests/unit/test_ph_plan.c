@@ -4,7 +4,6 @@
 #include <string.h>
 
 #include "ph_plan.h"
-#include "ph_sched.h"
 
 static ph_registry *reg;
 
@@ -147,22 +146,6 @@ static void test_default_args(void) {
   ph_dag_free(d);
 }
 
-/* Airflow's next_retry_datetime: values computed with Python's hashlib
- * on the same key (AIRFLOW.md §3). */
-static void test_retry_delay(void) {
-  const char *ld = "2024-01-01T00:00:00+00:00";
-  g_assert_cmpfloat(ph_sched_retry_delay(30, 0, 0, "d", "t", ld, 3), ==, 30);
-  g_assert_cmpfloat(ph_sched_retry_delay(30, 2, 3600, "d", "t", ld, 1), ==, 41);
-  g_assert_cmpfloat(ph_sched_retry_delay(30, 2, 3600, "d", "t", ld, 2), ==, 97);
-  g_assert_cmpfloat(ph_sched_retry_delay(30, 2, 3600, "d", "t", ld, 3), ==, 198);
-  g_assert_cmpfloat(ph_sched_retry_delay(30, 2, 3600, "d", "t", ld, 5), ==, 957);
-  g_assert_cmpfloat(ph_sched_retry_delay(30, 2, 3600, "d", "t", ld, 9), ==, 3600);
-  g_assert_cmpfloat(ph_sched_retry_delay(30, 2, 3600, "d", "t", ld, 50), ==, 3600);
-  g_assert_cmpfloat(ph_sched_retry_delay(30, 2, 0, "d", "t", ld, 5000), ==, 86400);
-  g_assert_cmpfloat(ph_sched_retry_delay(0.5, 2, 0, "d", "t", ld, 1), ==, 1);
-  g_assert_cmpfloat(ph_sched_retry_delay(240, 5, 0, "d", "t", ld, 2), ==, 2017);
-}
-
 int main(int argc, char **argv) {
   g_test_init(&argc, &argv, NULL);
   reg = ph_registry_new();
@@ -172,7 +155,6 @@ int main(int argc, char **argv) {
   g_test_add_func("/plan/cycle", test_cycle);
   g_test_add_func("/plan/self_cycle", test_self_cycle);
   g_test_add_func("/plan/default_args", test_default_args);
-  g_test_add_func("/plan/retry_delay", test_retry_delay);
   int rc = g_test_run();
   ph_registry_free(reg);
   return rc;
