@@ -128,6 +128,44 @@ static gboolean parse(GOptionContext *ctx, int *argc, char ***argv,
   return TRUE;
 }
 
+static char *resolve_run(ph_store *st, const char *text) {
+  GError *err = NULL;
+  char *id = ph_store_run_resolve(st, text, &err);
+  if (!id) {
+    g_printerr("pipehost: %s\n", err->message);
+    g_error_free(err);
+  }
+  return id;
+}
+
+/* Prints the end-of-run summary: a table, or the JSON object. */
+static void print_summary(ph_sched *s, const ph_plan *plan, gboolean ok,
+                          gboolean json) {
+  JsonNode *sum = ph_sched_summary(s);
+  if (json) {
+    print_json(sum, FALSE);
+  } else {
+    JsonObject *so = json_node_get_object(sum);
+    JsonObject *tasks = json_object_get_object_member(so, "tasks");
+    printf("\nrun %s: %s\n", ph_sched_get_run_id(s), ok ? "success" : "failed");
+    printf("%-28s %-16s %5s %9s  %s\n", "TASK", "STATE", "TRIES", "DURATION",
+           "REASON");
+    for (guint i = 0; i < ph_plan_n_tasks(plan); i++) {
+      const char *id = ph_plan_get_task(plan, i)->id;
+      if (!json_object_has_member(tasks, id))
+        continue;
+      JsonObject *t = json_object_get_object_member(tasks, id);
+      printf("%-28s %-16s %5" G_GINT64_FORMAT " %8.3fs  %s\n", id,
+             json_object_get_string_member(t, "state"),
+             json_object_get_int_member(t, "tries"),
+             json_object_get_double_member(t, "duration"),
+             json_object_get_string_member_with_default(t, "reason", ""));
+    }
+    printf("logs: pipehost logs %s TASK\n", ph_sched_get_run_id(s));
+  }
+  json_node_unref(sum);
+}
+
 /* ---- run */
 static int cmd_run(int argc, char **argv) {
   char **params = NULL;
@@ -206,27 +244,7 @@ static int cmd_run(int argc, char **argv) {
     goto out;
   }
   gboolean ok = ph_sched_run(s);
-  JsonNode *sum = ph_sched_summary(s);
-  if (json) {
-    print_json(sum, FALSE);
-  } else {
-    JsonObject *so = json_node_get_object(sum);
-    JsonObject *tasks = json_object_get_object_member(so, "tasks");
-    printf("\nrun %s: %s\n", ph_sched_get_run_id(s), ok ? "success" : "failed");
-    printf("%-28s %-16s %5s %9s  %s\n", "TASK", "STATE", "TRIES", "DURATION",
-           "REASON");
-    for (guint i = 0; i < ph_plan_n_tasks(plan); i++) {
-      const char *id = ph_plan_get_task(plan, i)->id;
-      JsonObject *t = json_object_get_object_member(tasks, id);
-      printf("%-28s %-16s %5" G_GINT64_FORMAT " %8.3fs  %s\n", id,
-             json_object_get_string_member(t, "state"),
-             json_object_get_int_member(t, "tries"),
-             json_object_get_double_member(t, "duration"),
-             json_object_get_string_member_with_default(t, "reason", ""));
-    }
-    printf("logs: pipehost logs %s TASK\n", ph_sched_get_run_id(s));
-  }
-  json_node_unref(sum);
+  print_summary(s, plan, ok, json);
   rc = ok ? 0 : 1;
 out:
   ph_sched_free(s);
@@ -239,6 +257,80 @@ out:
   g_strfreev(params);
   g_free(date);
   g_free(run_id);
+  g_option_context_free(ctx);
+  return rc;
+}
+
+/* ---- resume: carry on a run whose pipehost process died */
+static int cmd_resume(int argc, char **argv) {
+  gboolean json = FALSE, quiet = FALSE;
+  int parallelism = 0;
+  GOptionEntry e[] = {
+      {"parallelism", 'j', 0, G_OPTION_ARG_INT, &parallelism,
+       "Task tries running at once (default: number of cores)", "N"},
+      {"json", 0, 0, G_OPTION_ARG_NONE, &json, "JSON summary on stdout", NULL},
+      {"quiet", 'q', 0, G_OPTION_ARG_NONE, &quiet, "No progress output", NULL},
+      {NULL}};
+  GOptionContext *ctx = g_option_context_new(
+      "RUN - carry on a run whose pipehost process was killed");
+  g_option_context_set_summary(
+      ctx, "Finished tasks keep their state (nothing that succeeded runs "
+           "again); tries\nwhose worker was lost count as failed tries and "
+           "are retried if their retries allow.");
+  g_option_context_add_main_entries(ctx, e, NULL);
+  int rc = EXIT_USAGE;
+  ph_registry *reg = NULL;
+  ph_plan *plan = NULL;
+  ph_dag *dag = NULL;
+  ph_store *store = NULL;
+  ph_sched *s = NULL;
+  char *id = NULL, *ldir = NULL;
+  JsonNode *run = NULL;
+  if (!parse(ctx, &argc, &argv, 1, 1, "resume"))
+    goto out;
+  store = open_store();
+  if (!store)
+    goto out;
+  id = resolve_run(store, argv[1]);
+  if (!id)
+    goto out;
+  run = ph_store_run_show(store, id);
+  reg = load_registry();
+  plan = load_plan(json_object_get_string_member_with_default(
+                       json_node_get_object(run), "dag_file", ""),
+                   reg, &dag);
+  if (!plan)
+    goto out;
+  ldir = lua_dir();
+  ph_sched_opts o = {
+      .parallelism = parallelism > 0 ? parallelism : (int)g_get_num_processors(),
+      .worker_exe = g_exe,
+      .lua_dir = ldir,
+      .kill_grace = 5,
+      .xcom_max = 1 << 20,
+      .progress = quiet ? 0 : isatty(2) && !json ? 2 : 1,
+  };
+  s = ph_sched_new(plan, store, &o);
+  GError *err = NULL;
+  if (!ph_sched_resume_run(s, id, &err)) {
+    g_printerr("pipehost resume: %s\n", err->message);
+    g_error_free(err);
+    rc = 1;
+    goto out;
+  }
+  gboolean ok = ph_sched_run(s);
+  print_summary(s, plan, ok, json);
+  rc = ok ? 0 : 1;
+out:
+  if (run)
+    json_node_unref(run);
+  ph_sched_free(s);
+  ph_store_close(store);
+  ph_plan_free(plan);
+  ph_dag_free(dag);
+  ph_registry_free(reg);
+  g_free(id);
+  g_free(ldir);
   g_option_context_free(ctx);
   return rc;
 }
@@ -305,10 +397,7 @@ static int cmd_task(int argc, char **argv) {
     goto out;
   }
   gboolean ok = ph_sched_run(s);
-  JsonNode *sum = ph_sched_summary(s);
-  if (json)
-    print_json(sum, FALSE);
-  json_node_unref(sum);
+  print_summary(s, plan, ok, json);
   rc = ok ? 0 : 1;
 out:
   ph_sched_free(s);
@@ -481,15 +570,6 @@ out:
 }
 
 /* ---- runs, logs, xcom, tasks explain */
-static char *resolve_run(ph_store *st, const char *text) {
-  GError *err = NULL;
-  char *id = ph_store_run_resolve(st, text, &err);
-  if (!id) {
-    g_printerr("pipehost: %s\n", err->message);
-    g_error_free(err);
-  }
-  return id;
-}
 
 static int cmd_runs(int argc, char **argv) {
   const char *sub = argc > 1 ? argv[1] : "";
@@ -877,6 +957,7 @@ static void usage(FILE *f) {
           "\n"
           "Commands:\n"
           "  run FILE [--param K=V] [--date ISO] [--json]   run one DAG run to its end\n"
+          "  resume RUN                                     carry on a run whose pipehost was killed\n"
           "  validate FILE                                  check a DAG without running it\n"
           "  graph FILE [--format dot|mermaid]              print the DAG's graph\n"
           "  plugins list | plugins info NAME               installed operators and their params\n"
@@ -916,6 +997,8 @@ int main(int argc, char **argv) {
     rc = 0;
   } else if (!strcmp(cmd, "run")) {
     rc = cmd_run(sargc, sargv);
+  } else if (!strcmp(cmd, "resume")) {
+    rc = cmd_resume(sargc, sargv);
   } else if (!strcmp(cmd, "validate")) {
     rc = cmd_validate(sargc, sargv);
   } else if (!strcmp(cmd, "graph")) {
@@ -938,7 +1021,7 @@ int main(int argc, char **argv) {
     rc = cmd_variables(sargc, sargv);
   } else {
     if (*cmd) {
-      static const char *const cmds[] = {"run",  "validate", "graph",
+      static const char *const cmds[] = {"run",  "resume", "validate", "graph",
                                          "plugins", "runs", "logs", "xcom",
                                          "tasks", "task", "variables",
                                          "connections", NULL};

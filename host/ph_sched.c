@@ -2,6 +2,7 @@
 #include "ph_sched.h"
 
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -823,6 +824,149 @@ gboolean ph_sched_create_run(ph_sched *s, const char *logical_date,
   return ph_store_commit(s->store, error);
 }
 
+static int state_from_name(const char *n) {
+  for (int i = 0; i < (int)G_N_ELEMENTS(state_names); i++)
+    if (!strcmp(state_names[i], n))
+      return i;
+  return ST_NONE;
+}
+
+/* TRUE when pid is alive and not a zombie. */
+static gboolean pid_alive(int pid) {
+  if (pid <= 0)
+    return FALSE;
+  g_autofree char *path = g_strdup_printf("/proc/%d/stat", pid);
+  g_autofree char *stat = NULL;
+  if (!g_file_get_contents(path, &stat, NULL, NULL))
+    return FALSE;
+  const char *p = strrchr(stat, ')');
+  return p && p[1] == ' ' && p[2] != 'Z' && p[2] != 'X';
+}
+
+/* TRUE when pid runs a pipehost worker (so killing it is safe). */
+static gboolean is_worker(int pid) {
+  g_autofree char *path = g_strdup_printf("/proc/%d/cmdline", pid);
+  g_autofree char *cmd = NULL;
+  gsize len = 0;
+  if (!g_file_get_contents(path, &cmd, &len, NULL))
+    return FALSE;
+  for (gsize i = 0; i + 8 <= len; i++)
+    if (!memcmp(cmd + i, "__worker", 8))
+      return TRUE;
+  return FALSE;
+}
+
+gboolean ph_sched_resume_run(ph_sched *s, const char *run_id, GError **error) {
+  JsonNode *run = ph_store_run_show(s->store, run_id);
+  if (!run) {
+    g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_NOENT, "no run '%s'",
+                run_id);
+    return FALSE;
+  }
+  JsonObject *r = json_node_get_object(run);
+  const char *state = json_object_get_string_member_with_default(r, "state",
+                                                                 "");
+  gboolean ok = FALSE;
+  if (strcmp(state, "running")) {
+    g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
+                "run '%s' is %s: only a running run can be resumed", run_id,
+                state);
+    goto out;
+  }
+  gint64 host = json_object_get_int_member_with_default(r, "host_pid", 0);
+  if (host && host != getpid() && pid_alive((int)host)) {
+    g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_EXIST,
+                "run '%s' is still being driven by pipehost pid %" G_GINT64_FORMAT,
+                run_id, host);
+    goto out;
+  }
+  s->run_id = g_strdup(run_id);
+  s->logical_date = g_strdup(
+      json_object_get_string_member_with_default(r, "logical_date", ""));
+  JsonNode *conf = json_from_string(
+      json_object_get_string_member_with_default(r, "conf", "{}"), NULL);
+  s->params = conf && JSON_NODE_HOLDS_OBJECT(conf)
+                  ? json_object_ref(json_node_get_object(conf))
+                  : json_object_new();
+  if (conf)
+    json_node_unref(conf);
+  ph_store_begin(s->store);
+  ph_store_run_set_state(s->store, run_id, "running");
+  ph_store_run_set_host(s->store, run_id, getpid());
+  build_context_base(s);
+  JsonArray *tasks = json_object_get_array_member(r, "tasks");
+  for (guint i = 0; i < json_array_get_length(tasks); i++) {
+    JsonObject *t = json_array_get_object_element(tasks, i);
+    int idx = ph_plan_lookup(s->plan,
+                             json_object_get_string_member(t, "task_id"));
+    if (idx < 0)
+      continue; /* the DAG lost a task since: it stays as recorded */
+    ph_ti *ti = &s->ti[idx];
+    ti->state = state_from_name(
+        json_object_get_string_member_with_default(t, "state", "none"));
+    ti->try_number = (int)json_object_get_int_member_with_default(
+        t, "try_number", 0);
+    ti->tries_started = ti->try_number;
+    ti->pid = (int)json_object_get_int_member_with_default(t, "pid", 0);
+    ti->start = json_object_get_double_member_with_default(t, "start_date", 0);
+    ti->end = json_object_get_double_member_with_default(t, "end_date", 0);
+  }
+  /* counts from final upstreams; then settle unfinished tasks */
+  for (guint i = 0; i < s->n; i++) {
+    ph_ti *ti = &s->ti[i];
+    if (FINAL(ti->state)) {
+      s->n_final++;
+      s->counts[ti->state]++;
+      const ph_task_spec *t = ph_plan_get_task(s->plan, i);
+      for (guint k = 0; k < t->n_down; k++) {
+        ph_tr_counts *c = &s->ti[t->down[k]].c;
+        if (ti->state == ST_SUCCESS)
+          c->success++;
+        else if (ti->state == ST_SKIPPED)
+          c->skipped++;
+        else if (ti->state == ST_FAILED)
+          c->failed++;
+        else
+          c->upstream_failed++;
+      }
+    }
+  }
+  const guint *topo = ph_plan_topo_order(s->plan);
+  for (guint k = 0; k < s->n; k++) {
+    guint i = topo[k];
+    ph_ti *ti = &s->ti[i];
+    const ph_task_spec *t = ph_plan_get_task(s->plan, i);
+    if (FINAL(ti->state))
+      continue;
+    if (ti->state == ST_RUNNING || ti->state == ST_QUEUED) {
+      if (pid_alive(ti->pid) && is_worker(ti->pid)) {
+        kill(-ti->pid, SIGKILL);
+        kill(ti->pid, SIGKILL);
+      }
+      ti->state = ST_RUNNING;
+      on_try_end(s, i, PH_ERROR,
+                 "the try's worker was lost when the pipehost process "
+                 "driving the run died",
+                 FALSE, FALSE);
+      continue;
+    }
+    if (ti->state == ST_UP_FOR_RETRY || ti->state == ST_UP_FOR_RESCHEDULE) {
+      if (t->op->kind == PH_KIND_SENSOR)
+        ti->sensor_start = ti->start;
+      make_ready(s, i);
+      continue;
+    }
+    ti->state = ST_NONE;
+    if (ph_trigger_eval(t->rule, &ti->c) != PH_TR_WAIT)
+      evaluate(s, i);
+  }
+  propagate(s);
+  ok = ph_store_commit(s->store, error);
+out:
+  json_node_unref(run);
+  return ok;
+}
+
 const char *ph_sched_get_run_id(const ph_sched *s) { return s->run_id; }
 
 static void fire_timers(ph_sched *s, double *next) {
@@ -845,7 +989,9 @@ static void fire_timers(ph_sched *s, double *next) {
 gboolean ph_sched_run(ph_sched *s) {
   s->t0 = ph_util_now();
   ph_store_begin(s->store);
-  if (s->o.only_task) {
+  if (s->n_final || s->heap_len || s->timers->len || s->n_running) {
+    /* resumed: the state is already loaded */
+  } else if (s->o.only_task) {
     int idx = ph_plan_lookup(s->plan, s->o.only_task);
     if (idx >= 0)
       make_ready(s, idx);

@@ -43,6 +43,14 @@ void ph_sched_free(ph_sched *s);
 gboolean ph_sched_create_run(ph_sched *s, const char *logical_date,
                              JsonObject *params, const char *run_id,
                              GError **error);
+/* Loads an existing run to carry it on after the host died: final task
+ * states are kept (a task that succeeded never runs again); a try whose
+ * worker is gone (or is killed now, since nothing listens to it) counts
+ * as a failed try, retried if its retries allow; everything else is
+ * re-evaluated.  FALSE with error when the run is unknown, finished, or
+ * still driven by a live host process. */
+gboolean ph_sched_resume_run(ph_sched *s, const char *run_id, GError **error);
+
 /* Borrowed run id (after ph_sched_create_run). */
 const char *ph_sched_get_run_id(const ph_sched *s);
 

@@ -186,6 +186,11 @@ void ph_store_run_set_state(ph_store *s, const char *run_id,
                     "sds", state, fin ? ph_util_now() : -1.0, run_id));
 }
 
+void ph_store_run_set_host(ph_store *s, const char *run_id, int pid) {
+  step_done(s, prep(s, "UPDATE dag_run SET host_pid=? WHERE run_id=?", "is",
+                    pid, run_id));
+}
+
 static char *col_dup(sqlite3_stmt *st, int i) {
   const unsigned char *t = sqlite3_column_text(st, i);
   return t ? g_strdup((const char *)t) : NULL;
@@ -270,7 +275,8 @@ JsonNode *ph_store_runs_list(ph_store *s, int limit) {
 JsonNode *ph_store_run_show(ph_store *s, const char *run_id) {
   sqlite3_stmt *st = prep(s,
                           "SELECT run_id, dag_id, dag_file, state, run_type, "
-                          "logical_date, conf, start_date, end_date FROM "
+                          "logical_date, conf, start_date, end_date, host_pid "
+                          "FROM "
                           "dag_run WHERE run_id=?",
                           "s", run_id);
   if (sqlite3_step(st) != SQLITE_ROW) {

@@ -39,6 +39,8 @@ gboolean ph_store_run_create(ph_store *s, const char *run_id,
                              const char *run_type);
 void ph_store_run_set_state(ph_store *s, const char *run_id,
                             const char *state);
+/* Records which pipehost process drives the run now. */
+void ph_store_run_set_host(ph_store *s, const char *run_id, int pid);
 /* The full id for what a user typed: an exact run id, "last" (the newest
  * run) or a unique prefix.  NULL if none or ambiguous (error says which). */
 char *ph_store_run_resolve(ph_store *s, const char *text, GError **error);

@@ -250,6 +250,46 @@ check("malformed YAML: exit 2 with file:line:col",
 rc, out, err = ph("run", os.path.join(WORK, "missing.yaml"))
 check("missing file: exit 2", rc == 2 and "missing.yaml" in err, err)
 
+# 10. kill -9 the host mid-run; resume finishes without rerunning successes
+marks = os.path.join(WORK, "marks.log")
+killdag = write("kill.yaml", f"""
+dag: {{id: killme}}
+tasks:
+  a: {{op: bash, command: "echo a >> {marks}"}}
+  b: {{op: bash, command: "sleep 2; echo b >> {marks}", upstream: [a], retries: 1, retry_delay: 0}}
+  c: {{op: bash, command: "echo c >> {marks}", upstream: [b]}}
+""")
+proc = subprocess.Popen([PH, "run", killdag, "-q"], env=ENV, cwd=WORK,
+                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+run_id = None
+for _ in range(100):
+    time.sleep(0.05)
+    rc, out, _ = ph("runs", "show", "last", "--json")
+    if rc == 0:
+        r = json.loads(out)
+        st = {t["task_id"]: t["state"] for t in r["tasks"]}
+        if r["dag_id"] == "killme" and st.get("b") == "running":
+            run_id = r["run_id"]
+            break
+proc.kill()
+proc.wait()
+check("resume: caught the run with b running", run_id is not None)
+if run_id:
+    rc, out, err = ph("resume", run_id, "--json", "-q")
+    res = json.loads(out) if rc in (0, 1) and out.strip() else None
+    check("resume: the run finishes successfully", rc == 0 and res
+          and res["state"] == "success", err)
+    if res:
+        check("resume: a ran exactly once", res["tasks"]["a"]["tries"] == 1)
+        check("resume: the lost try of b counts, b retried",
+              res["tasks"]["b"]["tries"] == 2)
+    with open(marks) as f:
+        lines = f.read().split()
+    check("resume: every task's effect happened exactly once",
+          lines == ["a", "b", "c"], lines)
+    rc, out, err = ph("resume", run_id)
+    check("resume: a finished run is refused", rc != 0 and "only a running" in err)
+
 shutil.rmtree(WORK, ignore_errors=True)
 print(f"{passed} passed, {failed} failed")
 sys.exit(1 if failed else 0)
