@@ -294,6 +294,11 @@ static char *build_context(ph_sched *s, guint idx) {
   json_object_set_object_member(o, "ti", tio);
   json_object_set_string_member(o, "task_id", t->id);
   json_object_set_int_member(o, "try_number", ti->try_number);
+  JsonArray *down = json_array_new();
+  for (guint k = 0; k < t->n_down; k++)
+    json_array_add_string_element(down,
+                                  ph_plan_get_task(s->plan, t->down[k])->id);
+  json_object_set_array_member(o, "downstream_task_ids", down);
   g_autofree char *ds_nodash =
       g_strndup(json_object_get_string_member(o, "ds_nodash"), 8);
   g_autofree char *key = g_strdup_printf(

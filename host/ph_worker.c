@@ -596,9 +596,10 @@ int ph_worker_main(int fd) {
       char *out = ph_template_render_json(src, t->context_json, template_xcom,
                                           t, &err);
       if (!out) {
+        /* retryable, as any exception at render time is in Airflow */
         t->reason = g_strdup_printf("param '%s': %s", k, err->message);
         g_clear_error(&err);
-        st = PH_FAIL;
+        st = PH_ERROR;
         g_list_free(keys);
         goto report_status;
       }
