@@ -378,8 +378,9 @@ guint ph_registry_scan_dir(ph_registry *r, const char *dir) {
 
 void ph_registry_scan_default(ph_registry *r, const char *const *extra_dirs,
                               const char *builtin_dir) {
-  for (size_t i = 0; extra_dirs && extra_dirs[i]; i++)
-    ph_registry_scan_dir(r, extra_dirs[i]);
+  /* built-ins first: a dropped-in plugin cannot take over a core name */
+  if (builtin_dir)
+    ph_registry_scan_dir(r, builtin_dir);
   const char *env = g_getenv("PIPEHOST_PLUGIN_PATH");
   if (env && *env) {
     g_auto(GStrv) dirs = g_strsplit(env, ":", -1);
@@ -387,8 +388,8 @@ void ph_registry_scan_default(ph_registry *r, const char *const *extra_dirs,
       if (*dirs[i])
         ph_registry_scan_dir(r, dirs[i]);
   }
-  if (builtin_dir)
-    ph_registry_scan_dir(r, builtin_dir);
+  for (size_t i = 0; extra_dirs && extra_dirs[i]; i++)
+    ph_registry_scan_dir(r, extra_dirs[i]);
 }
 
 const ph_operator *ph_registry_lookup(const ph_registry *r, const char *name,

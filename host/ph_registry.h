@@ -61,10 +61,11 @@ const ph_param *ph_registry_find_param(const ph_operator *op,
  * error set to "<check>: <detail>".  Exposed for tests and fuzzing. */
 gboolean ph_registry_check_descriptor(const ph_plugin *p, GError **error);
 
-/* Scans the standard places in order: extra_dirs (NULL-terminated, may be
- * NULL; from --plugin-dir), every dir of $PIPEHOST_PLUGIN_PATH
- * (colon-separated), then builtin_dir.  A plugin name already loaded is
- * refused as a duplicate. */
+/* Scans the standard places in order: builtin_dir, every dir of
+ * $PIPEHOST_PLUGIN_PATH (colon-separated), then extra_dirs
+ * (NULL-terminated, may be NULL; from --plugin-dir).  A plugin or operator
+ * name already loaded is refused as a duplicate, so built-in names cannot
+ * be taken over. */
 void ph_registry_scan_default(ph_registry *r, const char *const *extra_dirs,
                               const char *builtin_dir);
 

@@ -101,7 +101,8 @@ rc, out, err = ph("plugins", "list", "--plugin-dir", BAD)
 for f, chk in [("bad_major.so", "ABI major"), ("bad_minor.so", "ABI minor"),
                ("null_name.so", "required field"),
                ("no_entry.so", "entry point"),
-               ("dup_plugin.so", "duplicate plugin")]:
+               ("dup_plugin.so", "duplicate plugin"),
+               ("dup_operator.so", "duplicate operator")]:
     check(f"plugins: {f} refused with '{chk}'",
           re.search(re.escape(f) + r".*" + re.escape(chk), err) is not None,
           err[:300])
