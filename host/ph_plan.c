@@ -507,6 +507,7 @@ ph_plan *ph_plan_build(ph_dag *dag, const ph_registry *reg, GPtrArray *errors) {
   for (guint i = 0; i < p->n; i++)
     ids[i] = p->tasks[i].id;
   ids[p->n] = NULL;
+  guint edge_errors = errors->len;
   for (guint e = 0; e < ne; e++) {
     const char *up, *down;
     int line;
@@ -547,7 +548,9 @@ ph_plan *ph_plan_build(ph_dag *dag, const ph_registry *reg, GPtrArray *errors) {
   g_free(keys);
   g_hash_table_unref(seen);
   g_array_free(ups, TRUE);
-  if (errors->len == nerr0 && toposort(&c, p))
+  edge_errors = errors->len - edge_errors;
+  /* a cycle is reported even next to other errors, once edges resolve */
+  if (edge_errors == 0 && toposort(&c, p) && errors->len == nerr0)
     compute_weights(p);
   if (errors->len > nerr0) {
     ph_plan_free(p);

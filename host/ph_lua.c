@@ -1,0 +1,237 @@
+/* ph_lua -- the Lua DAG loader.  See ph_lua.h.
+ *
+ * Runs the DAG file in a fresh Lua state with the DSL (lua/pipehost.lua)
+ * on package.path, under a memory limit (a counting allocator) and a time
+ * limit (an instruction-count hook that checks the clock), then reads the
+ * DAG the DSL recorded into a ph_dag. */
+#include "ph_lua.h"
+
+#include <lauxlib.h>
+#include <lualib.h>
+#include <string.h>
+
+#include "ph_luajson.h"
+#include "ph_util.h"
+
+static size_t g_mem_limit = 256u << 20;
+static double g_time_limit = 10.0;
+
+void ph_lua_set_limits(size_t mem_bytes, double seconds) {
+  g_mem_limit = mem_bytes ? mem_bytes : 256u << 20;
+  g_time_limit = seconds > 0 ? seconds : 10.0;
+}
+
+typedef struct {
+  size_t used;
+  gboolean over;
+  double deadline;
+} limits;
+
+static void *limited_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
+  limits *l = ud;
+  size_t old = ptr ? osize : 0;
+  if (nsize == 0) {
+    l->used -= old;
+    g_free(ptr);
+    return NULL;
+  }
+  if (nsize > old && l->used + (nsize - old) > g_mem_limit) {
+    l->over = TRUE;
+    return NULL;
+  }
+  void *p = g_try_realloc(ptr, nsize);
+  if (p)
+    l->used += nsize - old;
+  return p;
+}
+
+static void time_hook(lua_State *L, lua_Debug *ar) {
+  (void)ar;
+  limits *l;
+  lua_getallocf(L, (void **)&l);
+  if (ph_util_mono() > l->deadline)
+    luaL_error(L, "did not finish loading within %d s (an endless loop?)",
+               (int)(g_time_limit + 0.5));
+}
+
+/* line of a DSL record's "line" field */
+static int field_int(lua_State *L, int idx, const char *k) {
+  lua_getfield(L, idx, k);
+  int v = (int)lua_tointeger(L, -1);
+  lua_pop(L, 1);
+  return v;
+}
+
+static void read_task(lua_State *L, ph_dag *d, int idx) {
+  idx = lua_absindex(L, idx);
+  int line = field_int(L, idx, "line");
+  lua_getfield(L, idx, "id");
+  g_autofree char *id = g_strdup(lua_tostring(L, -1));
+  lua_pop(L, 1);
+  ph_dag_task *t = ph_dag_add_task(d, id, line);
+  if (!t)
+    return;
+  lua_getfield(L, idx, "op");
+  if (lua_type(L, -1) == LUA_TSTRING)
+    ph_dag_task_set_op(t, lua_tostring(L, -1), line);
+  else if (!lua_isnil(L, -1))
+    ph_dag_add_error(d, line, 0, "task '%s': op must be a string", id);
+  else
+    ph_dag_add_error(d, line, 0, "task '%s' has no 'op'", id);
+  lua_pop(L, 1);
+  lua_getfield(L, idx, "args");
+  int a = lua_gettop(L);
+  lua_pushnil(L);
+  while (lua_next(L, a)) {
+    if (lua_type(L, -2) != LUA_TSTRING) {
+      lua_pop(L, 1);
+      continue;
+    }
+    const char *k = lua_tostring(L, -2);
+    GError *err = NULL;
+    JsonNode *v = ph_luajson_to_node(L, -1, TRUE, &err);
+    if (v) {
+      ph_dag_task_set_arg(t, k, v, line);
+    } else {
+      ph_dag_add_error(d, line, 0, "task '%s': argument '%s': %s", id, k,
+                       err->message);
+      g_error_free(err);
+    }
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
+}
+
+static void read_table_into(lua_State *L, ph_dag *d, int idx, JsonObject *to,
+                            const char *prefix, int line) {
+  idx = lua_absindex(L, idx);
+  if (!lua_istable(L, idx))
+    return;
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    if (lua_type(L, -2) == LUA_TSTRING) {
+      const char *k = lua_tostring(L, -2);
+      GError *err = NULL;
+      JsonNode *v = ph_luajson_to_node(L, -1, TRUE, &err);
+      if (v) {
+        json_object_set_member(to, k, v);
+        g_autofree char *lk = g_strconcat(prefix, k, NULL);
+        ph_dag_set_arg_line(d, lk, line);
+      } else {
+        ph_dag_add_error(d, line, 0, "DAG argument '%s%s': %s", prefix, k,
+                         err->message);
+        g_error_free(err);
+      }
+    }
+    lua_pop(L, 1);
+  }
+}
+
+/* Reads package.loaded.pipehost._dags[1] into d. */
+static void read_dag(lua_State *L, ph_dag *d) {
+  lua_getglobal(L, "package");
+  lua_getfield(L, -1, "loaded");
+  lua_getfield(L, -1, "pipehost");
+  if (!lua_istable(L, -1)) {
+    ph_dag_add_error(d, 0, 0,
+                     "no DAG defined: the file must call "
+                     "require(\"pipehost\").dag{ id = \"NAME\" }");
+    lua_pop(L, 3);
+    return;
+  }
+  lua_getfield(L, -1, "_dags");
+  lua_Integer n = (lua_Integer)lua_rawlen(L, -1);
+  if (n == 0) {
+    ph_dag_add_error(d, 0, 0,
+                     "no DAG defined (call pipehost.dag{ id = \"NAME\" })");
+    lua_pop(L, 4);
+    return;
+  }
+  if (n > 1) {
+    lua_rawgeti(L, -1, 2);
+    ph_dag_add_error(d, field_int(L, -1, "line"), 0,
+                     "a second DAG is defined here; one DAG per file");
+    lua_pop(L, 1);
+  }
+  lua_rawgeti(L, -1, 1);
+  int dg = lua_gettop(L);
+  int line = field_int(L, dg, "line");
+  lua_getfield(L, dg, "id");
+  ph_dag_set_id(d, lua_tostring(L, -1), line);
+  lua_pop(L, 1);
+  lua_getfield(L, dg, "args");
+  read_table_into(L, d, -1, ph_dag_get_args(d), "", line);
+  lua_pop(L, 1);
+  lua_getfield(L, dg, "default_args");
+  if (!lua_istable(L, -1))
+    ph_dag_add_error(d, line, 0, "default_args must be a table");
+  read_table_into(L, d, -1, ph_dag_get_default_args(d), "default_args.", line);
+  lua_pop(L, 1);
+  lua_getfield(L, dg, "_tasks");
+  lua_Integer nt = (lua_Integer)lua_rawlen(L, -1);
+  for (lua_Integer i = 1; i <= nt; i++) {
+    lua_rawgeti(L, -1, i);
+    read_task(L, d, -1);
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
+  lua_getfield(L, dg, "_edges");
+  lua_Integer ne = (lua_Integer)lua_rawlen(L, -1);
+  for (lua_Integer i = 1; i <= ne; i++) {
+    lua_rawgeti(L, -1, i);
+    lua_rawgeti(L, -1, 1);
+    lua_rawgeti(L, -2, 2);
+    lua_rawgeti(L, -3, 3);
+    ph_dag_add_edge(d, lua_tostring(L, -3), lua_tostring(L, -2),
+                    (int)lua_tointeger(L, -1));
+    lua_pop(L, 4);
+  }
+  lua_settop(L, 0);
+}
+
+ph_dag *ph_lua_load(const char *file, const char *lua_dir, GError **error) {
+  limits lim = {0, FALSE, ph_util_mono() + g_time_limit};
+  lua_State *L = lua_newstate(limited_alloc, &lim);
+  ph_dag *d = NULL;
+  if (!L) {
+    g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_NOMEM,
+                "%s: cannot create a Lua state", file);
+    return NULL;
+  }
+  luaL_openlibs(L);
+  lua_sethook(L, time_hook, LUA_MASKCOUNT, 100000);
+  g_autofree char *dir = g_path_get_dirname(file);
+  g_autofree char *path = g_strdup_printf("%s/?.lua;%s/?.lua", lua_dir, dir);
+  lua_getglobal(L, "package");
+  lua_pushstring(L, path);
+  lua_setfield(L, -2, "path");
+  lua_pop(L, 1);
+  /* the DSL runs the file: it accepts "a >> b" as a statement */
+  lua_getglobal(L, "require");
+  lua_pushstring(L, "pipehost");
+  int rc = lua_pcall(L, 1, 1, 0);
+  if (rc == LUA_OK) {
+    lua_getfield(L, -1, "run_file");
+    lua_pushstring(L, file);
+    rc = lua_pcall(L, 1, 0, 0);
+  }
+  if (rc != LUA_OK) {
+    const char *msg = lua_tostring(L, -1);
+    if (lim.over || rc == LUA_ERRMEM)
+      g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_NOMEM,
+                  "%s: DAG file exceeded the memory limit of %zu MiB while "
+                  "loading",
+                  file, g_mem_limit >> 20);
+    else if (msg && g_str_has_prefix(msg, file))
+      g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL, "%s", msg);
+    else
+      g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL, "%s: %s", file,
+                  msg ? msg : "error while loading");
+    goto out;
+  }
+  d = ph_dag_new(file, PH_DAG_LUA);
+  read_dag(L, d);
+out:
+  lua_close(L);
+  return d;
+}

@@ -1,0 +1,142 @@
+/* ph_luajson -- see ph_luajson.h. */
+#include "ph_luajson.h"
+
+#include <lauxlib.h>
+
+void ph_luajson_push(lua_State *L, JsonNode *n) {
+  luaL_checkstack(L, 4, "JSON value too deep");
+  if (!n || JSON_NODE_HOLDS_NULL(n)) {
+    lua_pushnil(L);
+  } else if (JSON_NODE_HOLDS_OBJECT(n)) {
+    JsonObject *o = json_node_get_object(n);
+    lua_createtable(L, 0, json_object_get_size(o));
+    GList *keys = json_object_get_members(o);
+    for (GList *l = keys; l; l = l->next) {
+      ph_luajson_push(L, json_object_get_member(o, l->data));
+      lua_setfield(L, -2, l->data);
+    }
+    g_list_free(keys);
+  } else if (JSON_NODE_HOLDS_ARRAY(n)) {
+    JsonArray *a = json_node_get_array(n);
+    guint len = json_array_get_length(a);
+    lua_createtable(L, len, 0);
+    for (guint i = 0; i < len; i++) {
+      ph_luajson_push(L, json_array_get_element(a, i));
+      lua_rawseti(L, -2, i + 1);
+    }
+  } else {
+    GType t = json_node_get_value_type(n);
+    if (t == G_TYPE_BOOLEAN)
+      lua_pushboolean(L, json_node_get_boolean(n));
+    else if (t == G_TYPE_INT64)
+      lua_pushinteger(L, json_node_get_int(n));
+    else if (t == G_TYPE_DOUBLE)
+      lua_pushnumber(L, json_node_get_double(n));
+    else
+      lua_pushstring(L, json_node_get_string(n));
+  }
+}
+
+static JsonNode *convert(lua_State *L, int idx, gboolean strict, int depth,
+                         GError **error) {
+  idx = lua_absindex(L, idx);
+  JsonNode *n = json_node_new(JSON_NODE_VALUE);
+  switch (lua_type(L, idx)) {
+  case LUA_TNIL:
+    json_node_init_null(n);
+    return n;
+  case LUA_TBOOLEAN:
+    json_node_set_boolean(n, lua_toboolean(L, idx));
+    return n;
+  case LUA_TNUMBER:
+    if (lua_isinteger(L, idx))
+      json_node_set_int(n, lua_tointeger(L, idx));
+    else
+      json_node_set_double(n, lua_tonumber(L, idx));
+    return n;
+  case LUA_TSTRING:
+    json_node_set_string(n, lua_tostring(L, idx));
+    return n;
+  case LUA_TTABLE:
+    break;
+  default:
+    if (strict) {
+      g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
+                  "a %s cannot be stored here (only strings, numbers, "
+                  "booleans and tables; functions only as a task's own "
+                  "argument)",
+                  luaL_typename(L, idx));
+      json_node_unref(n);
+      return NULL;
+    }
+    json_node_set_string(n, luaL_tolstring(L, idx, NULL));
+    lua_pop(L, 1);
+    return n;
+  }
+  if (depth > 64) {
+    g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
+                "nesting deeper than 64 levels");
+    json_node_unref(n);
+    return NULL;
+  }
+  luaL_checkstack(L, 6, "table too deep");
+  lua_Integer len = (lua_Integer)lua_rawlen(L, idx);
+  gboolean array = len > 0;
+  lua_Integer count = 0;
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    lua_pop(L, 1);
+    count++;
+    if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) < 1 ||
+        lua_tointeger(L, -1) > len)
+      array = FALSE;
+  }
+  array = array && count == len;
+  if (array) {
+    JsonArray *a = json_array_new();
+    for (lua_Integer i = 1; i <= len; i++) {
+      lua_rawgeti(L, idx, i);
+      JsonNode *e = convert(L, -1, strict, depth + 1, error);
+      lua_pop(L, 1);
+      if (!e) {
+        json_array_unref(a);
+        json_node_unref(n);
+        return NULL;
+      }
+      json_array_add_element(a, e);
+    }
+    json_node_init_array(n, a);
+    json_array_unref(a);
+    return n;
+  }
+  JsonObject *o = json_object_new();
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    if (lua_type(L, -2) != LUA_TSTRING && lua_type(L, -2) != LUA_TNUMBER) {
+      lua_pop(L, 1);
+      continue;
+    }
+    lua_pushvalue(L, -2);
+    char *k = g_strdup(lua_tostring(L, -1));
+    lua_pop(L, 1);
+    JsonNode *e = convert(L, -1, strict, depth + 1, error);
+    lua_pop(L, 1);
+    if (!e) {
+      g_free(k);
+      lua_pop(L, 1);
+      json_object_unref(o);
+      json_node_unref(n);
+      return NULL;
+    }
+    json_object_set_member(o, k, e);
+    g_free(k);
+  }
+  json_node_init_object(n, o);
+  json_object_unref(o);
+  return n;
+}
+
+JsonNode *ph_luajson_to_node(lua_State *L, int idx, gboolean strict,
+                             GError **error) {
+  return convert(L, idx, strict, 0, error);
+}

@@ -1,0 +1,20 @@
+/* ph_luajson -- converts between JSON (json-glib) and Lua values, for the
+ * Lua DAG loader and the template renderer. */
+#ifndef PH_LUAJSON_H
+#define PH_LUAJSON_H
+
+#include <json-glib/json-glib.h>
+#include <lua.h>
+
+/* Pushes n as a Lua value: objects and arrays become tables, null nil. */
+void ph_luajson_push(lua_State *L, JsonNode *n);
+
+/* Converts the value at idx.  A table is an array when its keys are
+ * exactly 1..n (n > 0), otherwise an object with string keys.  strict: a
+ * function, userdata or thread is an error (error set, NULL returned);
+ * otherwise they become their tostring() text.  Nesting is limited to 64
+ * levels.  Caller frees the node. */
+JsonNode *ph_luajson_to_node(lua_State *L, int idx, gboolean strict,
+                             GError **error);
+
+#endif
