@@ -15,7 +15,7 @@ local d = ph.dag{
 -- 1. ingest: a deterministic synthetic dataset (x1, x2, label)
 local ingest = d:task{ id = "ingest", op = "bash", command = [[
 set -e
-out="${PIPEHOST_HOME:-$HOME/.pipehost}/demo/{{ run_id | shell_quote }}"
+out="${PIPEHOST_HOME:-$HOME/.pipehost}/demo/$PIPEHOST_RUN_ID"
 mkdir -p "$out"
 awk -v n={{ params.rows }} 'BEGIN { srand(42); print "x1,x2,label";
   for (i = 0; i < n; i++) { a = rand(); b = rand();

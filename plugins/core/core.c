@@ -1,0 +1,498 @@
+/* core -- the Lua-callable operators: lua, branch and short_circuit.
+ *
+ * A callable is a Lua function in a Lua DAG (the param holds
+ * {"$lua": "<task>.<key>"}; the plugin runs the DAG file again through the
+ * DSL and takes the function from pipehost.callables) or, in YAML, a
+ * string of Lua code (an expression, or a chunk with "return").  The
+ * function gets ctx: the run context plus xcom_pull, xcom_push, log, var,
+ * skip and fail.  Built only against the public header, with its own
+ * liblua and json-glib: the host's Lua state is never shared. */
+#include <stdlib.h>
+#include <string.h>
+
+#include <json-glib/json-glib.h>
+#include <lauxlib.h>
+#include <lua.h>
+#include <lualib.h>
+
+#include "pipehost/plugin.h"
+
+#define OP_LUA 1
+#define OP_BRANCH 2
+#define OP_SHORT 3
+
+typedef struct {
+  const ph_host *h;
+  int which;
+} core_state;
+
+typedef struct {
+  const ph_host *h;
+  ph_task *t;
+} call_ctx;
+
+/* ---- JSON <-> Lua (the plugin's own; it cannot use host code) */
+static void push_json(lua_State *L, JsonNode *n) {
+  luaL_checkstack(L, 4, "JSON too deep");
+  if (!n || JSON_NODE_HOLDS_NULL(n)) {
+    lua_pushnil(L);
+  } else if (JSON_NODE_HOLDS_OBJECT(n)) {
+    JsonObject *o = json_node_get_object(n);
+    lua_newtable(L);
+    GList *keys = json_object_get_members(o);
+    for (GList *l = keys; l; l = l->next) {
+      push_json(L, json_object_get_member(o, l->data));
+      lua_setfield(L, -2, l->data);
+    }
+    g_list_free(keys);
+  } else if (JSON_NODE_HOLDS_ARRAY(n)) {
+    JsonArray *a = json_node_get_array(n);
+    lua_newtable(L);
+    for (guint i = 0; i < json_array_get_length(a); i++) {
+      push_json(L, json_array_get_element(a, i));
+      lua_rawseti(L, -2, i + 1);
+    }
+  } else {
+    GType ty = json_node_get_value_type(n);
+    if (ty == G_TYPE_BOOLEAN)
+      lua_pushboolean(L, json_node_get_boolean(n));
+    else if (ty == G_TYPE_INT64)
+      lua_pushinteger(L, json_node_get_int(n));
+    else if (ty == G_TYPE_DOUBLE)
+      lua_pushnumber(L, json_node_get_double(n));
+    else
+      lua_pushstring(L, json_node_get_string(n));
+  }
+}
+
+static JsonNode *to_json(lua_State *L, int idx, int depth) {
+  idx = lua_absindex(L, idx);
+  JsonNode *n = json_node_new(JSON_NODE_VALUE);
+  int ty = lua_type(L, idx);
+  if (ty == LUA_TNIL || depth > 64) {
+    json_node_init_null(n);
+  } else if (ty == LUA_TBOOLEAN) {
+    json_node_set_boolean(n, lua_toboolean(L, idx));
+  } else if (ty == LUA_TNUMBER) {
+    if (lua_isinteger(L, idx))
+      json_node_set_int(n, lua_tointeger(L, idx));
+    else
+      json_node_set_double(n, lua_tonumber(L, idx));
+  } else if (ty == LUA_TTABLE) {
+    lua_Integer len = (lua_Integer)lua_rawlen(L, idx), count = 0;
+    gboolean array = len > 0;
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+      lua_pop(L, 1);
+      count++;
+      if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) < 1 ||
+          lua_tointeger(L, -1) > len)
+        array = FALSE;
+    }
+    if (array && count == len) {
+      JsonArray *a = json_array_new();
+      for (lua_Integer i = 1; i <= len; i++) {
+        lua_rawgeti(L, idx, i);
+        json_array_add_element(a, to_json(L, -1, depth + 1));
+        lua_pop(L, 1);
+      }
+      json_node_init_array(n, a);
+      json_array_unref(a);
+    } else {
+      JsonObject *o = json_object_new();
+      lua_pushnil(L);
+      while (lua_next(L, idx)) {
+        lua_pushvalue(L, -2);
+        const char *k = lua_tostring(L, -1);
+        if (k)
+          json_object_set_member(o, k, to_json(L, -2, depth + 1));
+        lua_pop(L, 2);
+      }
+      json_node_init_object(n, o);
+      json_object_unref(o);
+    }
+  } else {
+    json_node_set_string(n, luaL_tolstring(L, idx, NULL));
+    lua_pop(L, 1);
+  }
+  return n;
+}
+
+static char *to_json_text(lua_State *L, int idx) {
+  JsonNode *n = to_json(L, idx, 0);
+  char *s = json_to_string(n, FALSE);
+  json_node_unref(n);
+  return s;
+}
+
+/* ---- ctx functions */
+static call_ctx *cc(lua_State *L) {
+  return lua_touserdata(L, lua_upvalueindex(1));
+}
+
+static void pull_one(lua_State *L, call_ctx *c, const char *task,
+                     const char *key) {
+  const char *json = NULL;
+  if (c->h->xcom_pull(c->t, task, key, &json) != PH_OK || !json) {
+    lua_pushnil(L);
+    return;
+  }
+  JsonNode *n = json_from_string(json, NULL);
+  push_json(L, n);
+  if (n)
+    json_node_unref(n);
+}
+
+/* xcom_pull(task_ids, key): a string in, one value out; a list in, a list
+ * out (same order; missing values are nil). */
+static int l_xcom_pull(lua_State *L) {
+  call_ctx *c = cc(L);
+  int a = lua_istable(L, 1) && lua_rawlen(L, 1) == 0 &&
+                  lua_getfield(L, 1, "xcom_pull") != LUA_TNIL
+              ? 2
+              : 1;
+  if (a == 2)
+    lua_pop(L, 1);
+  else if (lua_istable(L, 1) && lua_rawlen(L, 1) == 0)
+    lua_pop(L, 1);
+  const char *key = luaL_optstring(L, a + 1, "return_value");
+  if (lua_type(L, a) == LUA_TSTRING) {
+    pull_one(L, c, lua_tostring(L, a), key);
+    return 1;
+  }
+  luaL_checktype(L, a, LUA_TTABLE);
+  lua_Integer n = (lua_Integer)lua_rawlen(L, a);
+  lua_createtable(L, (int)n, 0);
+  for (lua_Integer i = 1; i <= n; i++) {
+    lua_rawgeti(L, a, i);
+    const char *task = lua_tostring(L, -1);
+    lua_pop(L, 1);
+    pull_one(L, c, task ? task : "", key);
+    lua_rawseti(L, -2, i);
+  }
+  return 1;
+}
+
+static int l_xcom_push(lua_State *L) {
+  call_ctx *c = cc(L);
+  int a = lua_istable(L, 1) ? 2 : 1; /* ti:xcom_push(k, v) */
+  const char *key = luaL_checkstring(L, a);
+  char *json = to_json_text(L, a + 1);
+  ph_status st = c->h->xcom_push(c->t, key, json);
+  g_free(json);
+  if (st != PH_OK)
+    return luaL_error(L, "xcom_push of key '%s' was refused (status %d)", key,
+                      (int)st);
+  return 0;
+}
+
+static int l_log(lua_State *L) {
+  call_ctx *c = cc(L);
+  int n = lua_gettop(L);
+  luaL_Buffer b;
+  luaL_buffinit(L, &b);
+  for (int i = 1; i <= n; i++) {
+    if (i > 1)
+      luaL_addchar(&b, ' ');
+    luaL_tolstring(L, i, NULL);
+    luaL_addvalue(&b);
+  }
+  luaL_pushresult(&b);
+  c->h->log(c->t, PH_LOG_INFO, "%s", lua_tostring(L, -1));
+  return 0;
+}
+
+static int l_var(lua_State *L) {
+  call_ctx *c = cc(L);
+  const char *v = NULL;
+  if (c->h->variable_get(c->t, luaL_checkstring(L, 1), &v) == PH_OK && v)
+    lua_pushstring(L, v);
+  else
+    lua_pushvalue(L, 2); /* default */
+  return 1;
+}
+
+/* skip/fail raise a table {__ph_status = N, reason = "..."} */
+static int raise_status(lua_State *L, int status) {
+  lua_newtable(L);
+  lua_pushinteger(L, status);
+  lua_setfield(L, -2, "__ph_status");
+  lua_pushstring(L, luaL_optstring(L, 1, ""));
+  lua_setfield(L, -2, "reason");
+  return lua_error(L);
+}
+static int l_skip(lua_State *L) { return raise_status(L, PH_SKIP); }
+static int l_fail(lua_State *L) { return raise_status(L, PH_FAIL); }
+
+static void set_fn(lua_State *L, call_ctx *c, lua_CFunction f,
+                   const char *name) {
+  lua_pushlightuserdata(L, c);
+  lua_pushcclosure(L, f, 1);
+  lua_setfield(L, -2, name);
+}
+
+static void cancel_hook(lua_State *L, lua_Debug *ar) {
+  (void)ar;
+  lua_getfield(L, LUA_REGISTRYINDEX, "pipehost.call");
+  call_ctx *c = lua_touserdata(L, -1);
+  lua_pop(L, 1);
+  if (c && c->h->is_cancelled(c->t))
+    luaL_error(L, "cancelled by the host (timeout or kill)");
+}
+
+/* Pushes ctx: the context JSON plus the functions above. */
+static void push_ctx(lua_State *L, call_ctx *c, JsonNode *ctx) {
+  push_json(L, ctx);
+  if (!lua_istable(L, -1)) {
+    lua_pop(L, 1);
+    lua_newtable(L);
+  }
+  set_fn(L, c, l_xcom_pull, "xcom_pull");
+  set_fn(L, c, l_xcom_push, "xcom_push");
+  set_fn(L, c, l_log, "log");
+  set_fn(L, c, l_var, "var");
+  set_fn(L, c, l_skip, "skip");
+  set_fn(L, c, l_fail, "fail");
+  if (lua_getfield(L, -1, "ti") != LUA_TTABLE) {
+    lua_pop(L, 1);
+    lua_newtable(L);
+    lua_pushvalue(L, -1);
+    lua_setfield(L, -3, "ti");
+  }
+  set_fn(L, c, l_xcom_pull, "xcom_pull");
+  set_fn(L, c, l_xcom_push, "xcom_push");
+  lua_pop(L, 1);
+}
+
+static const char *str_member(JsonNode *ctx, const char *k) {
+  if (!ctx || !JSON_NODE_HOLDS_OBJECT(ctx))
+    return "";
+  return json_object_get_string_member_with_default(json_node_get_object(ctx),
+                                                    k, "");
+}
+
+/* Pushes the callable named by param fn, or returns FALSE with *why set. */
+static gboolean push_callable(lua_State *L, const ph_host *h, ph_task *t,
+                              JsonNode *ctx, int ctx_idx, char **why) {
+  const char *fn = h->param_json(t, "fn");
+  JsonNode *n = fn ? json_from_string(fn, NULL) : NULL;
+  gboolean ok = FALSE;
+  if (n && JSON_NODE_HOLDS_OBJECT(n)) {
+    const char *ref = json_object_get_string_member_with_default(
+        json_node_get_object(n), "$lua", "");
+    g_autofree char *dir = g_path_get_dirname(str_member(ctx, "dag_file"));
+    g_autofree char *path =
+        g_strdup_printf("%s/?.lua;%s/?.lua", str_member(ctx, "lua_dir"), dir);
+    lua_getglobal(L, "package");
+    lua_pushstring(L, path);
+    lua_setfield(L, -2, "path");
+    lua_pop(L, 1);
+    lua_getglobal(L, "require");
+    lua_pushstring(L, "pipehost");
+    if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
+      *why = g_strdup_printf("cannot load the Lua DSL: %s", lua_tostring(L, -1));
+      goto out;
+    }
+    lua_getfield(L, -1, "run_file");
+    lua_pushstring(L, str_member(ctx, "dag_file"));
+    if (lua_pcall(L, 1, 0, 0) != LUA_OK) {
+      *why = g_strdup_printf("cannot run the DAG file: %s", lua_tostring(L, -1));
+      goto out;
+    }
+    lua_getfield(L, -1, "callables");
+    lua_getfield(L, -1, ref);
+    if (!lua_isfunction(L, -1)) {
+      *why = g_strdup_printf("the DAG file defines no function for '%s'", ref);
+      goto out;
+    }
+    lua_replace(L, -3);
+    lua_pop(L, 1);
+    ok = TRUE;
+  } else if (n && JSON_NODE_HOLDS_VALUE(n) &&
+             json_node_get_value_type(n) == G_TYPE_STRING) {
+    const char *code = json_node_get_string(n);
+    /* an expression unless it already returns */
+    g_autofree char *src =
+        g_regex_match_simple("\\breturn\\b", code, 0, 0)
+            ? g_strdup(code)
+            : g_strdup_printf("return %s", code);
+    if (luaL_loadbuffer(L, src, strlen(src), "=fn") != LUA_OK) {
+      *why = g_strdup_printf("in fn: %s", lua_tostring(L, -1));
+      goto out;
+    }
+    /* the environment is ctx itself, falling back to the globals */
+    lua_newtable(L);
+    lua_pushglobaltable(L);
+    lua_setfield(L, -2, "__index");
+    lua_setmetatable(L, ctx_idx);
+    lua_pushvalue(L, ctx_idx);
+    lua_setupvalue(L, -2, 1);
+    ok = TRUE;
+  } else {
+    *why = g_strdup("param 'fn' must be a Lua function or a string of Lua code");
+  }
+out:
+  if (n)
+    json_node_unref(n);
+  return ok;
+}
+
+static ph_status core_init(const ph_host *h, ph_task *t, void **out) {
+  (void)t;
+  core_state *s = calloc(1, sizeof *s);
+  if (!s)
+    return PH_ERROR;
+  s->h = h;
+  *out = s;
+  return PH_OK;
+}
+
+static ph_status run(core_state *s, ph_task *t, int which) {
+  const ph_host *h = s->h;
+  call_ctx c = {h, t};
+  char *why = NULL;
+  ph_status st = PH_OK;
+  JsonNode *ctx = json_from_string(h->context_json(t), NULL);
+  lua_State *L = luaL_newstate();
+  luaL_openlibs(L);
+  lua_pushlightuserdata(L, &c);
+  lua_setfield(L, LUA_REGISTRYINDEX, "pipehost.call");
+  lua_sethook(L, cancel_hook, LUA_MASKCOUNT, 100000);
+  push_ctx(L, &c, ctx);
+  int ctx_idx = lua_gettop(L);
+  if (!push_callable(L, h, t, ctx, ctx_idx, &why)) {
+    h->set_reason(t, "%s", why);
+    st = PH_FAIL;
+    goto out;
+  }
+  /* arguments: ctx, then args...; kwargs go to ctx.kwargs */
+  const char *kw = h->param_json(t, "kwargs");
+  if (kw) {
+    JsonNode *k = json_from_string(kw, NULL);
+    push_json(L, k);
+    lua_setfield(L, ctx_idx, "kwargs");
+    if (k)
+      json_node_unref(k);
+  }
+  lua_pushvalue(L, ctx_idx);
+  int nargs = 1;
+  const char *args = h->param_json(t, "args");
+  JsonNode *an = args ? json_from_string(args, NULL) : NULL;
+  if (an && JSON_NODE_HOLDS_ARRAY(an)) {
+    JsonArray *a = json_node_get_array(an);
+    for (guint i = 0; i < json_array_get_length(a); i++, nargs++)
+      push_json(L, json_array_get_element(a, i));
+  }
+  if (an)
+    json_node_unref(an);
+  if (lua_pcall(L, nargs, 1, 0) != LUA_OK) {
+    if (lua_istable(L, -1)) {
+      lua_getfield(L, -1, "__ph_status");
+      st = (ph_status)lua_tointeger(L, -1);
+      lua_getfield(L, -2, "reason");
+      h->set_reason(t, "%s", lua_tostring(L, -1));
+      goto out;
+    }
+    h->set_reason(t, "lua error: %s", lua_tostring(L, -1));
+    st = h->is_cancelled(t) ? PH_CANCELLED : PH_ERROR;
+    goto out;
+  }
+  if (which == OP_BRANCH) {
+    int r = lua_gettop(L);
+    int n = lua_istable(L, r) ? (int)lua_rawlen(L, r) : lua_isnil(L, r) ? 0 : 1;
+    for (int i = 1; i <= n && st == PH_OK; i++) {
+      if (lua_istable(L, r))
+        lua_rawgeti(L, r, i);
+      else
+        lua_pushvalue(L, r);
+      const char *id = lua_tostring(L, -1);
+      if (!id || h->branch_follow(t, id) != PH_OK) {
+        h->set_reason(t, "branch returned '%s', which is not a direct "
+                         "downstream task id",
+                      id ? id : luaL_typename(L, -1));
+        st = PH_FAIL;
+      }
+      lua_pop(L, 1);
+    }
+    if (st != PH_OK)
+      goto out;
+  }
+  if (which == OP_SHORT && lua_isnil(L, -1)) {
+    lua_pop(L, 1);
+    lua_pushboolean(L, 0);
+  }
+  if (!lua_isnil(L, -1)) {
+    char *json = to_json_text(L, -1);
+    st = h->xcom_push(t, NULL, json);
+    g_free(json);
+  }
+out:
+  g_free(why);
+  lua_close(L);
+  if (ctx)
+    json_node_unref(ctx);
+  return st;
+}
+
+static ph_status lua_execute(void *state, ph_task *t) {
+  return run(state, t, OP_LUA);
+}
+static ph_status branch_execute(void *state, ph_task *t) {
+  return run(state, t, OP_BRANCH);
+}
+static ph_status short_execute(void *state, ph_task *t) {
+  return run(state, t, OP_SHORT);
+}
+static void core_destroy(void *state) { free(state); }
+
+static const ph_param p_fn = {
+    PH_PARAM_INIT, .name = "fn", .type = "callable", .flags = PH_PARAM_REQUIRED,
+    .doc = "A Lua function (Lua DAG) or Lua code (YAML) called with ctx"};
+static const ph_param p_args = {PH_PARAM_INIT, .name = "args", .type = "array",
+                                .flags = PH_PARAM_TEMPLATED,
+                                .doc = "Extra arguments after ctx"};
+static const ph_param p_kwargs = {PH_PARAM_INIT, .name = "kwargs",
+                                  .type = "object", .flags = PH_PARAM_TEMPLATED,
+                                  .doc = "Available to the function as "
+                                         "ctx.kwargs"};
+static const ph_param p_ignore = {
+    PH_PARAM_INIT, .name = "ignore_downstream_trigger_rules", .type = "boolean",
+    .default_json = "true",
+    .doc = "A falsy result skips every downstream task (true) or only the "
+           "direct ones, the rest following their trigger rules (false)"};
+static const ph_param *const lua_params[] = {&p_fn, &p_args, &p_kwargs, NULL};
+static const ph_param *const short_params[] = {&p_fn, &p_args, &p_kwargs,
+                                               &p_ignore, NULL};
+
+static const ph_operator op_lua = {
+    PH_OPERATOR_INIT, .type = "lua",
+    .doc = "Calls a Lua function; its return value becomes the XCom "
+           "return_value (Airflow's PythonOperator)",
+    .kind = PH_KIND_TASK, .params = lua_params, .init = core_init,
+    .execute = lua_execute, .destroy = core_destroy};
+static const ph_operator op_branch = {
+    PH_OPERATOR_INIT, .type = "branch",
+    .doc = "Calls a Lua function returning the downstream task id(s) to "
+           "follow; the other direct downstreams are skipped",
+    .kind = PH_KIND_BRANCH, .params = lua_params, .init = core_init,
+    .execute = branch_execute, .destroy = core_destroy};
+static const ph_operator op_short = {
+    PH_OPERATOR_INIT, .type = "short_circuit",
+    .doc = "Calls a Lua function; a falsy result skips downstream tasks "
+           "(Airflow's ShortCircuitOperator)",
+    .kind = PH_KIND_TASK, .flags = PH_OP_SHORT_CIRCUIT, .params = short_params,
+    .init = core_init, .execute = short_execute, .destroy = core_destroy};
+
+static const ph_operator *const ops[] = {&op_lua, &op_branch, &op_short, NULL};
+
+static const ph_plugin plugin = {
+    PH_PLUGIN_INIT,
+    .name = "core",
+    .version = "1.0.0",
+    .license = "MIT",
+    .description = "Lua callables: lua, branch, short_circuit",
+    .origin = "pipehost",
+    .operators = ops,
+};
+
+PH_EXPORT const ph_plugin *pipehost_plugin_v1(void) { return &plugin; }
