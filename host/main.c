@@ -166,6 +166,64 @@ static void print_summary(ph_sched *s, const ph_plan *plan, gboolean ok,
   json_node_unref(sum);
 }
 
+/* Everything one run needs, opened together and closed together. */
+typedef struct {
+  ph_registry *reg;
+  ph_dag *dag;
+  ph_plan *plan;
+  ph_store *store;
+  ph_sched *sched;
+  char *ldir;
+} run_env;
+
+/* Loads and validates file, opens the store (unless e->store is already
+ * open) and makes a scheduler.  FALSE, after printing why, on failure;
+ * run_env_close() cleans up either way. */
+static gboolean run_env_open(run_env *e, const char *file, int parallelism,
+                             gboolean quiet, gboolean json,
+                             const char *only_task) {
+  e->reg = load_registry();
+  e->plan = load_plan(file, e->reg, &e->dag);
+  if (!e->plan)
+    return FALSE;
+  if (!e->store && !(e->store = open_store()))
+    return FALSE;
+  e->ldir = lua_dir();
+  ph_sched_opts o = {
+      .parallelism = parallelism > 0 ? parallelism : (int)g_get_num_processors(),
+      .worker_exe = g_exe,
+      .lua_dir = e->ldir,
+      .kill_grace = 5,
+      .xcom_max = 1 << 20,
+      .progress = quiet ? 0 : isatty(2) && !json ? 2 : 1,
+      .only_task = only_task,
+  };
+  const char *xm = g_getenv("PIPEHOST_XCOM_MAX_BYTES");
+  if (xm && g_ascii_strtoll(xm, NULL, 10) > 0)
+    o.xcom_max = g_ascii_strtoll(xm, NULL, 10);
+  const char *kg = g_getenv("PIPEHOST_KILL_GRACE");
+  if (kg && g_ascii_strtod(kg, NULL) >= 0)
+    o.kill_grace = g_ascii_strtod(kg, NULL);
+  e->sched = ph_sched_new(e->plan, e->store, &o);
+  return TRUE;
+}
+
+static void run_env_close(run_env *e) {
+  ph_sched_free(e->sched);
+  ph_store_close(e->store);
+  ph_plan_free(e->plan);
+  ph_dag_free(e->dag);
+  ph_registry_free(e->reg);
+  g_free(e->ldir);
+}
+
+/* Runs the scheduler to the end, prints the summary; the exit status. */
+static int run_to_end(run_env *e, gboolean json) {
+  gboolean ok = ph_sched_run(e->sched);
+  print_summary(e->sched, e->plan, ok, json);
+  return ok ? 0 : 1;
+}
+
 /* ---- run */
 static int cmd_run(int argc, char **argv) {
   char **params = NULL;
@@ -191,13 +249,8 @@ static int cmd_run(int argc, char **argv) {
            "1 it failed, 2 usage or validation error.");
   g_option_context_add_main_entries(ctx, e, NULL);
   int rc = EXIT_USAGE;
-  ph_registry *reg = NULL;
-  ph_plan *plan = NULL;
-  ph_dag *dag = NULL;
-  ph_store *store = NULL;
-  ph_sched *s = NULL;
+  run_env re = {0};
   JsonObject *po = json_object_new();
-  char *ldir = NULL;
   if (!parse(ctx, &argc, &argv, 1, 1, "run"))
     goto out;
   for (char **p = params; p && *p; p++) {
@@ -214,46 +267,18 @@ static int cmd_run(int argc, char **argv) {
     }
     json_object_set_member(po, k, v);
   }
-  reg = load_registry();
-  plan = load_plan(argv[1], reg, &dag);
-  if (!plan)
+  if (!run_env_open(&re, argv[1], parallelism, quiet, json, NULL))
     goto out;
-  store = open_store();
-  if (!store)
-    goto out;
-  ldir = lua_dir();
-  ph_sched_opts o = {
-      .parallelism = parallelism > 0 ? parallelism : (int)g_get_num_processors(),
-      .worker_exe = g_exe,
-      .lua_dir = ldir,
-      .kill_grace = 5,
-      .xcom_max = 1 << 20,
-      .progress = quiet ? 0 : isatty(2) && !json ? 2 : 1,
-  };
-  const char *xm = g_getenv("PIPEHOST_XCOM_MAX_BYTES");
-  if (xm && atoll(xm) > 0)
-    o.xcom_max = atoll(xm);
-  const char *kg = g_getenv("PIPEHOST_KILL_GRACE");
-  if (kg && g_ascii_strtod(kg, NULL) >= 0)
-    o.kill_grace = g_ascii_strtod(kg, NULL);
-  s = ph_sched_new(plan, store, &o);
   GError *err = NULL;
-  if (!ph_sched_create_run(s, date, po, run_id, &err)) {
+  if (!ph_sched_create_run(re.sched, date, po, run_id, &err)) {
     g_printerr("pipehost run: %s\n", err->message);
     g_error_free(err);
     goto out;
   }
-  gboolean ok = ph_sched_run(s);
-  print_summary(s, plan, ok, json);
-  rc = ok ? 0 : 1;
+  rc = run_to_end(&re, json);
 out:
-  ph_sched_free(s);
-  ph_store_close(store);
-  ph_plan_free(plan);
-  ph_dag_free(dag);
-  ph_registry_free(reg);
+  run_env_close(&re);
   json_object_unref(po);
-  g_free(ldir);
   g_strfreev(params);
   g_free(date);
   g_free(run_id);
@@ -279,58 +304,34 @@ static int cmd_resume(int argc, char **argv) {
            "are retried if their retries allow.");
   g_option_context_add_main_entries(ctx, e, NULL);
   int rc = EXIT_USAGE;
-  ph_registry *reg = NULL;
-  ph_plan *plan = NULL;
-  ph_dag *dag = NULL;
-  ph_store *store = NULL;
-  ph_sched *s = NULL;
-  char *id = NULL, *ldir = NULL;
+  run_env re = {0};
+  char *id = NULL;
   JsonNode *run = NULL;
   if (!parse(ctx, &argc, &argv, 1, 1, "resume"))
     goto out;
-  store = open_store();
-  if (!store)
+  if (!(re.store = open_store()))
     goto out;
-  id = resolve_run(store, argv[1]);
-  if (!id)
+  rc = 1;
+  if (!(id = resolve_run(re.store, argv[1])))
     goto out;
-  run = ph_store_run_show(store, id);
-  reg = load_registry();
-  plan = load_plan(json_object_get_string_member_with_default(
-                       json_node_get_object(run), "dag_file", ""),
-                   reg, &dag);
-  if (!plan)
+  run = ph_store_run_show(re.store, id);
+  if (!run_env_open(&re,
+                    json_object_get_string_member_with_default(
+                        json_node_get_object(run), "dag_file", ""),
+                    parallelism, quiet, json, NULL))
     goto out;
-  ldir = lua_dir();
-  ph_sched_opts o = {
-      .parallelism = parallelism > 0 ? parallelism : (int)g_get_num_processors(),
-      .worker_exe = g_exe,
-      .lua_dir = ldir,
-      .kill_grace = 5,
-      .xcom_max = 1 << 20,
-      .progress = quiet ? 0 : isatty(2) && !json ? 2 : 1,
-  };
-  s = ph_sched_new(plan, store, &o);
   GError *err = NULL;
-  if (!ph_sched_resume_run(s, id, &err)) {
+  if (!ph_sched_resume_run(re.sched, id, &err)) {
     g_printerr("pipehost resume: %s\n", err->message);
     g_error_free(err);
-    rc = 1;
     goto out;
   }
-  gboolean ok = ph_sched_run(s);
-  print_summary(s, plan, ok, json);
-  rc = ok ? 0 : 1;
+  rc = run_to_end(&re, json);
 out:
   if (run)
     json_node_unref(run);
-  ph_sched_free(s);
-  ph_store_close(store);
-  ph_plan_free(plan);
-  ph_dag_free(dag);
-  ph_registry_free(reg);
+  run_env_close(&re);
   g_free(id);
-  g_free(ldir);
   g_option_context_free(ctx);
   return rc;
 }
@@ -362,51 +363,26 @@ static int cmd_task(int argc, char **argv) {
       g_option_context_new("FILE TASK [RUN_ID] - run one try of one task");
   g_option_context_add_main_entries(ctx, e, NULL);
   int rc = EXIT_USAGE;
-  ph_registry *reg = NULL;
-  ph_plan *plan = NULL;
-  ph_dag *dag = NULL;
-  ph_store *store = NULL;
-  ph_sched *s = NULL;
-  char *ldir = NULL;
+  run_env re = {0};
   if (!parse(ctx, &argc, &argv, 2, 3, "task run"))
     goto out;
-  reg = load_registry();
-  plan = load_plan(argv[1], reg, &dag);
-  if (!plan)
+  if (!run_env_open(&re, argv[1], 1, FALSE, TRUE, argv[2]))
     goto out;
-  if (ph_plan_lookup(plan, argv[2]) < 0) {
+  if (ph_plan_lookup(re.plan, argv[2]) < 0) {
     g_printerr("pipehost task run: no task '%s' in %s\n", argv[2], argv[1]);
     goto out;
   }
-  store = open_store();
-  if (!store)
-    goto out;
-  ldir = lua_dir();
-  ph_sched_opts o = {.parallelism = 1,
-                     .worker_exe = g_exe,
-                     .lua_dir = ldir,
-                     .kill_grace = 5,
-                     .xcom_max = 1 << 20,
-                     .progress = 1,
-                     .only_task = argv[2]};
-  s = ph_sched_new(plan, store, &o);
   GError *err = NULL;
-  if (!ph_sched_create_run(s, date, NULL, argc > 3 ? argv[3] : NULL, &err)) {
+  if (!ph_sched_create_run(re.sched, date, NULL, argc > 3 ? argv[3] : NULL,
+                           &err)) {
     g_printerr("pipehost task run: %s\n", err->message);
     g_error_free(err);
     goto out;
   }
-  gboolean ok = ph_sched_run(s);
-  print_summary(s, plan, ok, json);
-  rc = ok ? 0 : 1;
+  rc = run_to_end(&re, json);
 out:
-  ph_sched_free(s);
-  ph_store_close(store);
-  ph_plan_free(plan);
-  ph_dag_free(dag);
-  ph_registry_free(reg);
+  run_env_close(&re);
   g_free(date);
-  g_free(ldir);
   g_option_context_free(ctx);
   return rc;
 }

@@ -21,33 +21,9 @@ void ph_lua_set_limits(size_t mem_bytes, double seconds) {
   g_time_limit = seconds > 0 ? seconds : 10.0;
 }
 
-typedef struct {
-  size_t used;
-  gboolean over;
-  double deadline;
-} limits;
-
-static void *limited_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
-  limits *l = ud;
-  size_t old = ptr ? osize : 0;
-  if (nsize == 0) {
-    l->used -= old;
-    g_free(ptr);
-    return NULL;
-  }
-  if (nsize > old && l->used + (nsize - old) > g_mem_limit) {
-    l->over = TRUE;
-    return NULL;
-  }
-  void *p = g_try_realloc(ptr, nsize);
-  if (p)
-    l->used += nsize - old;
-  return p;
-}
-
 static void time_hook(lua_State *L, lua_Debug *ar) {
   (void)ar;
-  limits *l;
+  ph_lua_limits *l;
   lua_getallocf(L, (void **)&l);
   if (ph_util_mono() > l->deadline)
     luaL_error(L, "did not finish loading within %d s (an endless loop?)",
@@ -190,8 +166,8 @@ static void read_dag(lua_State *L, ph_dag *d) {
 }
 
 ph_dag *ph_lua_load(const char *file, const char *lua_dir, GError **error) {
-  limits lim = {0, FALSE, ph_util_mono() + g_time_limit};
-  lua_State *L = lua_newstate(limited_alloc, &lim);
+  ph_lua_limits lim = {0, g_mem_limit, 0, ph_util_mono() + g_time_limit};
+  lua_State *L = lua_newstate(ph_luajson_alloc, &lim);
   ph_dag *d = NULL;
   if (!L) {
     g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_NOMEM,

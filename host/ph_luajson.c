@@ -140,3 +140,21 @@ JsonNode *ph_luajson_to_node(lua_State *L, int idx, gboolean strict,
                              GError **error) {
   return convert(L, idx, strict, 0, error);
 }
+
+void *ph_luajson_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
+  ph_lua_limits *l = ud;
+  size_t old = ptr ? osize : 0;
+  if (nsize == 0) {
+    l->used -= old;
+    g_free(ptr);
+    return NULL;
+  }
+  if (nsize > old && l->used + (nsize - old) > l->limit) {
+    l->over = 1;
+    return NULL;
+  }
+  void *p = g_try_realloc(ptr, nsize);
+  if (p)
+    l->used += nsize - old;
+  return p;
+}

@@ -17,4 +17,17 @@ void ph_luajson_push(lua_State *L, JsonNode *n);
 JsonNode *ph_luajson_to_node(lua_State *L, int idx, gboolean strict,
                              GError **error);
 
+/* Memory accounting for a Lua state made with lua_newstate(
+ * ph_luajson_alloc, &limits): allocations past limit fail (Lua raises a
+ * memory error) and set over. */
+typedef struct ph_lua_limits {
+  size_t used;
+  size_t limit;
+  int over;
+  double deadline; /* for the owner's hook; not used by the allocator */
+} ph_lua_limits;
+
+/* A lua_Alloc that enforces ud's ph_lua_limits. */
+void *ph_luajson_alloc(void *ud, void *ptr, size_t osize, size_t nsize);
+
 #endif

@@ -431,67 +431,70 @@ JsonNode *ph_store_xcom_list(ph_store *s, const char *run_id) {
   return n;
 }
 
+/* Variables and connections are both key -> text tables; these four
+ * helpers serve both (the SQL text is static, so statements stay
+ * cached). */
+static void kv_set(ph_store *s, const char *sql, const char *k,
+                   const char *v) {
+  step_done(s, prep(s, sql, "ss", k, v));
+}
+
+static char *kv_get(ph_store *s, const char *sql, const char *k) {
+  sqlite3_stmt *st = prep(s, sql, "s", k);
+  char *v = sqlite3_step(st) == SQLITE_ROW ? col_dup(st, 0) : NULL;
+  sqlite3_reset(st);
+  return v;
+}
+
+static gboolean kv_delete(ph_store *s, const char *sql, const char *k) {
+  step_done(s, prep(s, sql, "s", k));
+  return sqlite3_changes(s->db) > 0;
+}
+
+static JsonNode *kv_list(ph_store *s, const char *sql) {
+  sqlite3_stmt *st = prep(s, sql, "");
+  JsonObject *o = json_object_new();
+  while (sqlite3_step(st) == SQLITE_ROW)
+    json_object_set_string_member(o, (const char *)sqlite3_column_text(st, 0),
+                                  (const char *)sqlite3_column_text(st, 1));
+  sqlite3_reset(st);
+  JsonNode *n = json_node_new(JSON_NODE_OBJECT);
+  json_node_take_object(n, o);
+  return n;
+}
+
 void ph_store_var_set(ph_store *s, const char *key, const char *value) {
-  step_done(s, prep(s, "INSERT OR REPLACE INTO variable VALUES(?,?)", "ss",
-                    key, value));
+  kv_set(s, "INSERT OR REPLACE INTO variable VALUES(?,?)", key, value);
 }
 
 char *ph_store_var_get(ph_store *s, const char *key) {
-  sqlite3_stmt *st =
-      prep(s, "SELECT value FROM variable WHERE key=?", "s", key);
-  char *v = sqlite3_step(st) == SQLITE_ROW ? col_dup(st, 0) : NULL;
-  sqlite3_reset(st);
-  return v;
+  return kv_get(s, "SELECT value FROM variable WHERE key=?", key);
 }
 
 gboolean ph_store_var_delete(ph_store *s, const char *key) {
-  step_done(s, prep(s, "DELETE FROM variable WHERE key=?", "s", key));
-  return sqlite3_changes(s->db) > 0;
+  return kv_delete(s, "DELETE FROM variable WHERE key=?", key);
 }
 
 JsonNode *ph_store_var_list(ph_store *s) {
-  sqlite3_stmt *st =
-      prep(s, "SELECT key, value FROM variable ORDER BY key", "");
-  JsonObject *o = json_object_new();
-  while (sqlite3_step(st) == SQLITE_ROW)
-    json_object_set_string_member(o, (const char *)sqlite3_column_text(st, 0),
-                                  (const char *)sqlite3_column_text(st, 1));
-  sqlite3_reset(st);
-  JsonNode *n = json_node_new(JSON_NODE_OBJECT);
-  json_node_take_object(n, o);
-  return n;
+  return kv_list(s, "SELECT key, value FROM variable ORDER BY key");
 }
 
 void ph_store_conn_set(ph_store *s, const char *conn_id, const char *uri) {
-  step_done(s, prep(s, "INSERT OR REPLACE INTO connection VALUES(?,?)", "ss",
-                    conn_id, uri));
+  kv_set(s, "INSERT OR REPLACE INTO connection VALUES(?,?)", conn_id, uri);
 }
 
 char *ph_store_conn_get(ph_store *s, const char *conn_id) {
-  sqlite3_stmt *st =
-      prep(s, "SELECT uri FROM connection WHERE conn_id=?", "s", conn_id);
-  char *v = sqlite3_step(st) == SQLITE_ROW ? col_dup(st, 0) : NULL;
-  sqlite3_reset(st);
-  return v;
+  return kv_get(s, "SELECT uri FROM connection WHERE conn_id=?", conn_id);
 }
 
 gboolean ph_store_conn_delete(ph_store *s, const char *conn_id) {
-  step_done(s, prep(s, "DELETE FROM connection WHERE conn_id=?", "s", conn_id));
-  return sqlite3_changes(s->db) > 0;
+  return kv_delete(s, "DELETE FROM connection WHERE conn_id=?", conn_id);
 }
 
 JsonNode *ph_store_conn_list(ph_store *s) {
-  sqlite3_stmt *st =
-      prep(s, "SELECT conn_id, uri FROM connection ORDER BY conn_id", "");
-  JsonObject *o = json_object_new();
-  while (sqlite3_step(st) == SQLITE_ROW)
-    json_object_set_string_member(o, (const char *)sqlite3_column_text(st, 0),
-                                  (const char *)sqlite3_column_text(st, 1));
-  sqlite3_reset(st);
-  JsonNode *n = json_node_new(JSON_NODE_OBJECT);
-  json_node_take_object(n, o);
-  return n;
+  return kv_list(s, "SELECT conn_id, uri FROM connection ORDER BY conn_id");
 }
+
 
 JsonNode *ph_store_conn_json(const char *conn_id, const char *uri,
                              GError **error) {

@@ -14,27 +14,11 @@
 #define INSN_LIMIT 50000000
 
 typedef struct {
-  size_t used;
+  ph_lua_limits mem; /* first: the allocator's ud */
   ph_template_xcom_fn xcom;
   void *user;
   char *error;
 } tctx;
-
-static void *limited_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
-  tctx *c = ud;
-  size_t old = ptr ? osize : 0;
-  if (nsize == 0) {
-    c->used -= old;
-    g_free(ptr);
-    return NULL;
-  }
-  if (nsize > old && c->used + (nsize - old) > MEM_LIMIT)
-    return NULL;
-  void *p = g_try_realloc(ptr, nsize);
-  if (p)
-    c->used += nsize - old;
-  return p;
-}
 
 static void count_hook(lua_State *L, lua_Debug *ar) {
   (void)ar;
@@ -194,7 +178,7 @@ static char *split_filters(const char *src, GPtrArray *out) {
 
 static lua_State *new_state(tctx *c, const char *context_json,
                             GError **error) {
-  lua_State *L = lua_newstate(limited_alloc, c);
+  lua_State *L = lua_newstate(ph_luajson_alloc, &c->mem);
   if (!L) {
     g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_NOMEM,
                 "template error: cannot create a Lua state");
@@ -333,7 +317,7 @@ fail:
 
 char *ph_template_render(const char *tmpl, const char *context_json,
                          ph_template_xcom_fn xcom, void *user, GError **error) {
-  tctx c = {0, xcom, user, NULL};
+  tctx c = {{0, MEM_LIMIT, 0, 0}, xcom, user, NULL};
   lua_State *L = NULL;
   char *r = render(&L, &c, tmpl, context_json, error);
   if (L)
@@ -376,7 +360,7 @@ char *ph_template_render_json(const char *json, const char *context_json,
   JsonNode *n = json_from_string(json, error);
   if (!n)
     return NULL;
-  tctx c = {0, xcom, user, NULL};
+  tctx c = {{0, MEM_LIMIT, 0, 0}, xcom, user, NULL};
   lua_State *L = NULL;
   char *r = NULL;
   if (walk(&L, &c, n, context_json, error))
