@@ -39,6 +39,9 @@ local function tasks_of(x)
     end
     return out
   end
+  if x == nil then
+    error("cannot make a dependency on nil: an undefined variable or a misspelt task name?", 4)
+  end
   error(("cannot make a dependency on a %s; use a task or a list of tasks"):format(type(x)), 4)
 end
 

@@ -251,6 +251,22 @@ check("malformed YAML: exit 2 with file:line:col",
 rc, out, err = ph("run", os.path.join(WORK, "missing.yaml"))
 check("missing file: exit 2", rc == 2 and "missing.yaml" in err, err)
 
+# 9b. "fast" trigger rules: all_success is upstream_failed as soon as one
+# upstream fails, while a sibling upstream is still running
+fast = write("fast.yaml", """
+dag: {id: fast}
+tasks:
+  boom: {op: bash, command: "exit 1"}
+  slow: {op: bash, command: "sleep 1.5"}
+  join: {op: bash, command: "true", upstream: [boom, slow]}
+""")
+rc, res, err = run_json(fast, "-j", "2")
+rc2, out2, _ = ph("runs", "show", "last", "--json")
+ts = {x["task_id"]: x for x in json.loads(out2)["tasks"]}
+check("fast: join is upstream_failed", ts["join"]["state"] == "upstream_failed")
+check("fast: decided before the slow sibling finished",
+      ts["join"]["end_date"] < ts["slow"]["end_date"] - 0.5, ts)
+
 # 10. kill -9 the host mid-run; resume finishes without rerunning successes
 marks = os.path.join(WORK, "marks.log")
 killdag = write("kill.yaml", f"""

@@ -1,0 +1,422 @@
+#!/usr/bin/env python3
+"""Writes the scenario suite: one directory per scenario with the same DAG
+as dag.yaml and dag.lua, and expected.json.  The expected outcomes are
+derived here from Airflow's rules as AIRFLOW.md states them (an
+implementation independent of the host's C code).  Run it after editing:
+  python3 tests/dags/gen_scenarios.py   (rewrites tests/dags/*/)"""
+import json
+import os
+import shutil
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+OK, FAIL, SKIP = "true", "exit 1", "exit 99"
+
+
+def T(id, op="bash", up=(), **kw):
+    if op == "bash" and "command" not in kw:
+        kw["command"] = OK
+    return {"id": id, "op": op, "up": list(up), "kw": kw}
+
+
+def yaml_val(v):
+    return json.dumps(v)  # JSON is valid YAML flow syntax
+
+
+def lua_val(v):
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if v is None:
+        return "nil"
+    if isinstance(v, (int, float)):
+        return repr(v)
+    if isinstance(v, str):
+        return json.dumps(v)  # ASCII only: the escapes agree
+    if isinstance(v, list):
+        return "{ " + ", ".join(lua_val(x) for x in v) + " }"
+    return "{ " + ", ".join(f"{k} = {lua_val(x)}" for k, x in v.items()) + " }"
+
+
+def write(name, desc, tasks, expect, state=None, xcoms=None, args=None,
+          dag_args=None, lua_edges=None, error=None):
+    d = os.path.join(HERE, name)
+    os.makedirs(d, exist_ok=True)
+    dag_args = dag_args or {}
+    # YAML
+    head = {"id": name.replace("-", "_")}
+    head.update(dag_args)
+    y = [f"# {desc}", "dag: " + json.dumps(head), "tasks:"]
+    for t in tasks:
+        body = {"op": t["op"]}
+        for k, v in t["kw"].items():
+            if k == "fn_lua":
+                continue
+            body[k] = v
+        if t["up"]:
+            body["upstream"] = t["up"]
+        y.append(f"  {t['id']}: " + ", ".join([]) + json.dumps(body))
+    with open(os.path.join(d, "dag.yaml"), "w") as f:
+        f.write("\n".join(y) + "\n")
+    # Lua
+    lines = [f"-- {desc}", 'local ph = require "pipehost"',
+             "local d = ph.dag{ id = " + json.dumps(head["id"]) +
+             "".join(f", {k} = {lua_val(v)}" for k, v in dag_args.items()) +
+             " }"]
+    for t in tasks:
+        parts = [f"id = {json.dumps(t['id'])}", f"op = {json.dumps(t['op'])}"]
+        for k, v in t["kw"].items():
+            if k == "fn" and "fn_lua" in t["kw"]:
+                continue
+            if k == "fn_lua":
+                parts.append(f"fn = {v}")
+            else:
+                parts.append(f"{k} = {lua_val(v)}")
+        lines.append(f"local {t['id']} = d:task{{ " + ", ".join(parts) + " }")
+    if lua_edges is not None:
+        lines += lua_edges
+    else:
+        for t in tasks:
+            if len(t["up"]) == 1:
+                lines.append(f"{t['up'][0]} >> {t['id']}")
+            elif t["up"]:
+                lines.append("{ " + ", ".join(t["up"]) + " } >> " + t["id"])
+    lines.append("return d")
+    with open(os.path.join(d, "dag.lua"), "w") as f:
+        f.write("\n".join(lines) + "\n")
+    exp = {"description": desc}
+    if error:
+        exp["error"] = error
+    else:
+        exp["state"] = state
+        exp["tasks"] = {}
+        for tid, st in expect.items():
+            if isinstance(st, tuple):
+                exp["tasks"][tid] = {"state": st[0], "tries": st[1]}
+            else:
+                exp["tasks"][tid] = {"state": st}
+        if xcoms:
+            exp["xcoms"] = xcoms
+    if args:
+        exp["args"] = args
+    with open(os.path.join(d, "expected.json"), "w") as f:
+        json.dump(exp, f, indent=2)
+        f.write("\n")
+
+
+# ---- trigger rules (AIRFLOW.md §1.2), every upstream finished
+def decide(rule, kinds):
+    n = len(kinds)
+    s, sk = kinds.count("s"), kinds.count("k")
+    f, uf = kinds.count("f"), kinds.count("u")
+    if rule == "all_success":
+        return "upstream_failed" if f + uf else "skipped" if sk else "run"
+    if rule == "all_failed":
+        return "skipped" if s or sk else "run"
+    if rule == "all_done":
+        return "run"
+    if rule == "all_skipped":
+        return "skipped" if s + f + uf else "run"
+    if rule == "one_success":
+        return "run" if s else "skipped" if sk == n else "upstream_failed"
+    if rule == "one_failed":
+        return "run" if f + uf else "skipped"
+    if rule == "one_done":
+        return "run" if s + f else "skipped"
+    if rule == "none_failed":
+        return "upstream_failed" if f + uf else "run"
+    if rule == "none_failed_min_one_success":
+        return "upstream_failed" if f + uf else "skipped" if sk == n else "run"
+    if rule == "none_skipped":
+        return "skipped" if sk else "run"
+    if rule == "always":
+        return "run"
+    raise ValueError(rule)
+
+
+MIXES = {"ss": "ss", "sf": "sf", "sk": "sk", "kk": "kk", "ff": "ff",
+         "su": "su", "fk": "fk", "uu": "uu", "ku": "ku"}
+SOURCES = [T("s1"), T("s2"), T("f1", command=FAIL), T("f2", command=FAIL),
+           T("k1", command=SKIP), T("k2", command=SKIP),
+           T("u1", up=["f1"]), T("u2", up=["f2"])]
+SRC_STATE = {"s1": ("success", 1), "s2": ("success", 1), "f1": ("failed", 1),
+             "f2": ("failed", 1), "k1": ("skipped", 1), "k2": ("skipped", 1),
+             "u1": ("upstream_failed", 0), "u2": ("upstream_failed", 0)}
+
+for rule in ["all_success", "all_failed", "all_done", "all_skipped",
+             "one_success", "one_failed", "one_done", "none_failed",
+             "none_failed_min_one_success", "none_skipped", "always"]:
+    tasks, expect = list(SOURCES), dict(SRC_STATE)
+    failed_leaf = False
+    for mix in MIXES:
+        ups, used = [], {}
+        for k in mix:
+            used[k] = used.get(k, 0) + 1
+            ups.append({"s": "s", "f": "f", "k": "k", "u": "u"}[k] + str(used[k]))
+        tid = "t_" + mix
+        tasks.append(T(tid, up=ups, trigger_rule=rule))
+        dec = decide(rule, list(mix))
+        expect[tid] = ("success", 1) if dec == "run" else (dec, 0)
+        failed_leaf |= dec == "upstream_failed"
+    write("tr-" + rule,
+          f"trigger rule {rule} against nine upstream mixes of success (s), "
+          "failed (f), skipped (k) and upstream_failed (u) (AIRFLOW.md §1.2)",
+          tasks, expect, state="failed" if failed_leaf else "success")
+
+# ---- foundation
+write("basic-xcom", "the last stdout line is return_value; templates pull it",
+      [T("extract", command="echo 42"),
+       T("report", up=["extract"],
+         command="test {{ xcom_pull('extract') }} = 42 && echo ok")],
+      {"extract": ("success", 1), "report": ("success", 1)}, state="success",
+      xcoms={"extract": {"return_value": "42"}, "report": {"return_value": "ok"}})
+write("chain-xcom", "a chain passes values along with XCom",
+      [T("a", command="echo 1"),
+       T("b", up=["a"], command="echo $(( {{ xcom_pull('a') }} + 1 ))"),
+       T("c", up=["b"], command="echo $(( {{ xcom_pull('b') }} + 1 ))")],
+      {"a": "success", "b": "success", "c": "success"}, state="success",
+      xcoms={"c": {"return_value": "3"}})
+write("fan-out-in", "a fan-out into an empty join; empty tasks start no try",
+      [T("root"), T("m1", up=["root"]), T("m2", up=["root"]),
+       T("m3", up=["root"]), T("join", op="empty", up=["m1", "m2", "m3"]),
+       T("final", up=["join"], command="echo done")],
+      {"root": "success", "m1": "success", "m2": "success", "m3": "success",
+       "join": ("success", 0), "final": ("success", 1)}, state="success")
+write("failure-propagates",
+      "a failure makes all_success downstreams upstream_failed; an "
+      "independent branch still runs; the run fails (its leaf failed)",
+      [T("a", command=FAIL), T("b", up=["a"]), T("c", up=["b"]), T("other")],
+      {"a": ("failed", 1), "b": ("upstream_failed", 0),
+       "c": ("upstream_failed", 0), "other": ("success", 1)}, state="failed")
+write("skip-propagates",
+      "exit 99 skips; all_success downstream is skipped; none_failed after "
+      "an all-skipped upstream runs (AIRFLOW.md §10.1)",
+      [T("a", command=SKIP), T("b", up=["a"]),
+       T("c", up=["b"], trigger_rule="none_failed")],
+      {"a": ("skipped", 1), "b": ("skipped", 0), "c": ("success", 1)},
+      state="success")
+write("run-state-from-leaves",
+      "a failed middle task with an all_done leaf that succeeds gives a "
+      "successful run (AIRFLOW.md §1.5)",
+      [T("a"), T("b", up=["a"], command=FAIL),
+       T("c", up=["b"], trigger_rule="all_done")],
+      {"a": "success", "b": "failed", "c": "success"}, state="success")
+write("leaf-skipped-run-success",
+      "a skipped leaf counts as success for the run state",
+      [T("a", command=SKIP)], {"a": "skipped"}, state="success")
+write("lua-dependency-forms",
+      "a >> {b, c}; {b, c} >> j; e << j; e >> f >> g >> h (YAML: upstream)",
+      [T("a"), T("b", up=["a"]), T("c", up=["a"]), T("j", up=["b", "c"]),
+       T("e", up=["j"]), T("f", up=["e"]), T("g", up=["f"]), T("h", up=["g"],
+                                                               command="echo end")],
+      {x: ("success", 1) for x in "abcjefgh"}, state="success",
+      xcoms={"h": {"return_value": "end"}},
+      lua_edges=["a >> { b, c }", "{ b, c } >> j", "e << j", "e >> f >> g >> h"])
+write("parallel-independent", "independent tasks all run",
+      [T(f"p{i}", command=f"echo {i}") for i in range(6)],
+      {f"p{i}": "success" for i in range(6)}, state="success",
+      xcoms={"p5": {"return_value": "5"}}, args=["-j", "3"])
+
+# ---- branching (AIRFLOW.md §1.3)
+BR = "branch"
+write("branch-one", "branch follows one direct downstream; the other skips",
+      [T("pick", op=BR, fn="'left'", fn_lua='function(ctx) return "left" end'),
+       T("left", up=["pick"]), T("right", up=["pick"]),
+       T("after_right", up=["right"])],
+      {"pick": "success", "left": ("success", 1), "right": ("skipped", 0),
+       "after_right": ("skipped", 0)}, state="success",
+      xcoms={"pick": {"return_value": "left"}})
+write("branch-list", "branch follows a list of downstreams",
+      [T("pick", op=BR, fn="{'a', 'b'}",
+         fn_lua='function(ctx) return { "a", "b" } end'),
+       T("a", up=["pick"]), T("b", up=["pick"]), T("c", up=["pick"])],
+      {"pick": "success", "a": "success", "b": "success", "c": "skipped"},
+      state="success")
+write("branch-none", "branch returning nil skips every direct downstream",
+      [T("pick", op=BR, fn="nil", fn_lua="function(ctx) return nil end"),
+       T("a", up=["pick"]), T("b", up=["pick"])],
+      {"pick": "success", "a": "skipped", "b": "skipped"}, state="success")
+write("branch-join-nfmos",
+      "a join after a branch with none_failed_min_one_success runs",
+      [T("pick", op=BR, fn="'left'", fn_lua='function() return "left" end'),
+       T("left", up=["pick"]), T("right", up=["pick"]),
+       T("join", up=["left", "right"],
+         trigger_rule="none_failed_min_one_success")],
+      {"pick": "success", "left": "success", "right": "skipped",
+       "join": "success"}, state="success")
+write("branch-join-all-success",
+      "a join after a branch with the default all_success is skipped",
+      [T("pick", op=BR, fn="'left'", fn_lua='function() return "left" end'),
+       T("left", up=["pick"]), T("right", up=["pick"]),
+       T("join", up=["left", "right"])],
+      {"pick": "success", "left": "success", "right": "skipped",
+       "join": "skipped"}, state="success")
+write("branch-join-reachable",
+      "a join that is a direct downstream of the branch but reachable from "
+      "the chosen task is not skipped (skip_all_except)",
+      [T("pick", op=BR, fn="'a'", fn_lua='function() return "a" end'),
+       T("a", up=["pick"]), T("b", up=["pick"]), T("join", up=["pick", "a"])],
+      {"pick": "success", "a": "success", "b": "skipped", "join": "success"},
+      state="success")
+write("branch-on-xcom", "branch decides from an upstream XCom",
+      [T("count", op="lua", fn="#params.items",
+         fn_lua="function(ctx) return #ctx.params.items end"),
+       T("pick", op=BR, up=["count"],
+         fn="xcom_pull('count') > 2 and 'big' or 'small'",
+         fn_lua='function(ctx) return ctx.xcom_pull("count") > 2 and "big" '
+                'or "small" end'),
+       T("big", up=["pick"]), T("small", up=["pick"])],
+      {"count": "success", "pick": "success", "big": "success",
+       "small": "skipped"}, state="success",
+      dag_args={"params": {"items": [1, 2, 3]}},
+      xcoms={"count": {"return_value": 3}})
+
+# ---- short circuit (AIRFLOW.md §1.4)
+SC = "short_circuit"
+write("short-circuit-true", "a truthy result lets everything run",
+      [T("check", op=SC, fn="1 < 2", fn_lua="function() return 1 < 2 end"),
+       T("a", up=["check"]), T("b", up=["a"])],
+      {"check": "success", "a": "success", "b": "success"}, state="success",
+      xcoms={"check": {"return_value": True}})
+write("short-circuit-false",
+      "a falsy result skips every downstream, even all_done ones "
+      "(ignore_downstream_trigger_rules defaults to true)",
+      [T("check", op=SC, fn="false", fn_lua="function() return false end"),
+       T("a", up=["check"]), T("b", up=["a"]),
+       T("c", up=["b"], trigger_rule="all_done"), T("other")],
+      {"check": "success", "a": "skipped", "b": "skipped", "c": "skipped",
+       "other": "success"}, state="success")
+write("short-circuit-false-rules",
+      "with ignore_downstream_trigger_rules false only direct downstreams "
+      "are skipped; the rest follow their trigger rules",
+      [T("check", op=SC, fn="0", fn_lua="function() return 0 end",
+         ignore_downstream_trigger_rules=False),
+       T("a", up=["check"]), T("b", up=["a"]),
+       T("c", up=["b"], trigger_rule="all_done"),
+       T("d", up=["a"], trigger_rule="none_failed")],
+      {"check": "success", "a": "skipped", "b": "skipped", "c": "success",
+       "d": "success"}, state="success")
+
+# ---- retries (AIRFLOW.md §3)
+write("retries",
+      "retries+1 tries for a retryable failure; success on a later try; "
+      "fail() and skips are never retried",
+      [T("always_fails", command=FAIL, retries=2, retry_delay=0),
+       T("flaky", command='[ "$PIPEHOST_TRY_NUMBER" -ge 2 ]', retries=3,
+         retry_delay=0),
+       T("gives_up", op="lua", fn="fail('no point retrying')",
+         fn_lua='function(ctx) ctx.fail("no point retrying") end', retries=3,
+         retry_delay=0),
+       T("skips", command=SKIP, retries=2, retry_delay=0),
+       T("downstream", up=["flaky"])],
+      {"always_fails": ("failed", 3), "flaky": ("success", 2),
+       "gives_up": ("failed", 1), "skips": ("skipped", 1),
+       "downstream": ("success", 1)}, state="failed")
+write("retries-default-args", "default_args retries apply to every task",
+      [T("a", command=FAIL), T("b", command='[ "$PIPEHOST_TRY_NUMBER" -ge 3 ]')],
+      {"a": ("failed", 3), "b": ("success", 3)}, state="failed",
+      dag_args={"default_args": {"retries": 2, "retry_delay": 0}})
+write("execution-timeout",
+      "execution_timeout stops a try; the timeout is a retryable failure",
+      [T("slow", command="sleep 30", execution_timeout=1, retries=1,
+         retry_delay=0), T("after", up=["slow"], trigger_rule="all_done")],
+      {"slow": ("failed", 2), "after": ("success", 1)}, state="success")
+
+# ---- XCom (AIRFLOW.md §5)
+write("xcom-pull-list", "pulling a list of task ids gives a list, in order",
+      [T("a", command="echo 1"), T("b", command="echo 2"),
+       T("both", op="lua", up=["a", "b"], fn="xcom_pull({'b', 'a'})",
+         fn_lua='function(ctx) return ctx.xcom_pull({ "b", "a" }) end')],
+      {"a": "success", "b": "success", "both": "success"}, state="success",
+      xcoms={"both": {"return_value": ["2", "1"]}})
+write("xcom-keys-and-tables",
+      "xcom_push with a custom key; a table return value is a JSON object; "
+      "empty stdout pushes nothing",
+      [T("push", op="lua", fn="xcom_push('k', {x = 1})",
+         fn_lua='function(ctx) ctx.xcom_push("k", { x = 1 }) end'),
+       T("obj", op="lua", fn="{name = 'pipehost', n = 2}",
+         fn_lua='function(ctx) return { name = "pipehost", n = 2 } end'),
+       T("silent", command="true"),
+       T("reader", op="lua", up=["push", "obj"],
+         fn="xcom_pull('push', 'k').x + xcom_pull('obj').n",
+         fn_lua='function(ctx) return ctx.xcom_pull("push", "k").x + '
+                'ctx.xcom_pull("obj").n end')],
+      {"push": "success", "obj": "success", "silent": "success",
+       "reader": "success"}, state="success",
+      xcoms={"push": {"k": {"x": 1}, "return_value": "<missing>"},
+             "obj": {"return_value": {"name": "pipehost", "n": 2}},
+             "silent": {"return_value": "<missing>"},
+             "reader": {"return_value": 3}})
+
+# ---- templates (AIRFLOW.md §8)
+write("templates-context",
+      "ds, ds_nodash, ts, run_id, params (default and --param), task and ti",
+      [T("dates", command="echo {{ ds }} {{ ds_nodash }} {{ ts }}"),
+       T("params", command="echo {{ params.n * 2 }} {{ params.who }}"),
+       T("ids", command='[ -n "{{ run_id }}" ] && echo {{ task.task_id }} '
+                        '{{ ti.try_number }} {{ dag.dag_id }}')],
+      {"dates": "success", "params": "success", "ids": "success"},
+      state="success", args=["--date", "2024-01-02", "--param", "n=21"],
+      dag_args={"params": {"n": 1, "who": "me"}},
+      xcoms={"dates": {"return_value":
+                       "2024-01-02 20240102 2024-01-02T00:00:00+00:00"},
+             "params": {"return_value": "42 me"},
+             "ids": {"return_value": "ids 1 templates_context"}})
+write("templates-xcom-shell-quote",
+      "xcom_pull in a template and shell_quote of a value with a quote",
+      [T("a", op="lua", fn="\"it's\"", fn_lua="function() return \"it's\" end"),
+       T("b", up=["a"],
+         command="test {{ xcom_pull('a') | shell_quote }} = \"it's\" && "
+                 "echo {{ xcom_pull('a') | upper | shell_quote }}")],
+      {"a": "success", "b": "success"}, state="success",
+      xcoms={"b": {"return_value": "IT'S"}})
+write("template-error",
+      "a template error fails the task with the template text and position",
+      [T("bad", command="echo {{ nope.x }}"), T("fine")],
+      {"bad": ("failed", 1), "fine": "success"}, state="failed")
+
+# ---- latest_only
+write("latest-only-manual",
+      "latest_only lets a manual run through (AIRFLOW.md: not skipped for "
+      "externally triggered runs)",
+      [T("latest", op="latest_only"), T("a", up=["latest"])],
+      {"latest": "success", "a": "success"}, state="success")
+
+# ---- validation errors: exit 2 and a clear message, nothing runs
+write("error-cycle", "a cycle is refused and printed",
+      [T("a", up=["c"]), T("b", up=["a"]), T("c", up=["b"])], {},
+      error=r"cycle: .*>>")
+write("error-unknown-operator", "an unknown operator gets a suggestion",
+      [T("a", op="bsh", command="true")], {},
+      error=r"unknown operator 'bsh' \(did you mean 'bash'\?\)")
+write("error-unknown-param", "an unknown param gets a suggestion",
+      [T("a", comand="true")], {},
+      error=r"unknown param 'comand'.*did you mean 'command'")
+write("error-missing-param", "a missing required param is named",
+      [{"id": "a", "op": "bash", "up": [], "kw": {}}], {},
+      error=r"missing required param 'command'")
+write("error-wrong-type", "a mistyped param names the types",
+      [T("a", command=["echo", "hi"])], {},
+      error=r"param 'command' of operator 'bash' must be of type string, got array")
+write("error-unknown-upstream", "an unknown upstream id is named, with a hint",
+      [T("a"), T("b", up=["aa"])], {},
+      error=r"unknown upstream task 'aa' in dependency aa >> [bc] \(did you mean 'a'\?\)",
+      lua_edges=['d:task{ id = "c", op = "empty", upstream = { "aa" } }'])
+write("error-bad-trigger-rule", "an unknown trigger rule gets a suggestion",
+      [T("a", trigger_rule="all_sucess")], {},
+      error=r"unknown trigger_rule 'all_sucess' \(did you mean 'all_success'\?\)")
+
+# duplicate ids: written by hand, the generator cannot express them
+d = os.path.join(HERE, "error-duplicate-id")
+os.makedirs(d, exist_ok=True)
+with open(os.path.join(d, "dag.yaml"), "w") as f:
+    f.write("# a task id defined twice (a duplicate key in YAML)\n"
+            "dag: {id: dup}\ntasks:\n  a: {op: bash, command: \"true\"}\n"
+            "  a: {op: bash, command: \"false\"}\n")
+with open(os.path.join(d, "dag.lua"), "w") as f:
+    f.write("-- a task id defined twice\nlocal ph = require \"pipehost\"\n"
+            "local d = ph.dag{ id = \"dup\" }\n"
+            "d:task{ id = \"a\", op = \"bash\", command = \"true\" }\n"
+            "d:task{ id = \"a\", op = \"bash\", command = \"false\" }\nreturn d\n")
+with open(os.path.join(d, "expected.json"), "w") as f:
+    json.dump({"description": "a task id defined twice is refused with both "
+               "lines", "error": r"dag\.(yaml|lua):5: duplicate"}, f, indent=2)
+    f.write("\n")
