@@ -353,8 +353,16 @@ static void build_context_base(ph_sched *s) {
   json_builder_begin_object(b);
   add_str(b, "dag_id", ph_plan_get_dag_id(s->plan));
   json_builder_end_object(b);
-  /* variables: var.value.NAME and var.json.NAME */
+  /* variables: var.value.NAME and var.json.NAME; PIPEHOST_VAR_NAME
+   * environment variables override stored ones */
   JsonNode *vars = ph_store_var_list(s->store);
+  g_auto(GStrv) envp = g_get_environ();
+  for (char **e = envp; *e; e++)
+    if (g_str_has_prefix(*e, "PIPEHOST_VAR_") && strchr(*e, '=')) {
+      const char *eq = strchr(*e, '=');
+      g_autofree char *name = g_strndup(*e + 13, eq - (*e + 13));
+      json_object_set_string_member(json_node_get_object(vars), name, eq + 1);
+    }
   JsonObject *vjson = json_object_new();
   JsonObject *vo = json_node_get_object(vars);
   GList *keys = json_object_get_members(vo);

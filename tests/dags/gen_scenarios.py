@@ -37,7 +37,7 @@ def lua_val(v):
 
 
 def write(name, desc, tasks, expect, state=None, xcoms=None, args=None,
-          dag_args=None, lua_edges=None, error=None):
+          dag_args=None, lua_edges=None, error=None, env=None):
     d = os.path.join(HERE, name)
     os.makedirs(d, exist_ok=True)
     dag_args = dag_args or {}
@@ -97,6 +97,8 @@ def write(name, desc, tasks, expect, state=None, xcoms=None, args=None,
             exp["xcoms"] = xcoms
     if args:
         exp["args"] = args
+    if env:
+        exp["env"] = env
     with open(os.path.join(d, "expected.json"), "w") as f:
         json.dump(exp, f, indent=2)
         f.write("\n")
@@ -352,14 +354,25 @@ write("templates-context",
       [T("dates", command="echo {{ ds }} {{ ds_nodash }} {{ ts }}"),
        T("params", command="echo {{ params.n * 2 }} {{ params.who }}"),
        T("ids", command='[ -n "{{ run_id }}" ] && echo {{ task.task_id }} '
-                        '{{ ti.try_number }} {{ dag.dag_id }}')],
-      {"dates": "success", "params": "success", "ids": "success"},
+                        '{{ ti.try_number }} {{ dag.dag_id }}'),
+       T("interval", command="echo {{ logical_date }} {{ data_interval_start }}"
+                             " {{ data_interval_end }} {{ ts_nodash }}"),
+       T("conf", command="echo {{ dag_run.conf.n }} {{ var.value.region }} "
+                         "{{ task_instance_key_str }}")],
+      {"dates": "success", "params": "success", "ids": "success",
+       "interval": "success", "conf": "success"},
       state="success", args=["--date", "2024-01-02", "--param", "n=21"],
       dag_args={"params": {"n": 1, "who": "me"}},
+      env={"PIPEHOST_VAR_region": "eu-west"},
       xcoms={"dates": {"return_value":
                        "2024-01-02 20240102 2024-01-02T00:00:00+00:00"},
              "params": {"return_value": "42 me"},
-             "ids": {"return_value": "ids 1 templates_context"}})
+             "ids": {"return_value": "ids 1 templates_context"},
+             "interval": {"return_value": "2024-01-02T00:00:00+00:00 "
+                          "2024-01-02T00:00:00+00:00 2024-01-02T00:00:00+00:00 "
+                          "20240102T000000"},
+             "conf": {"return_value":
+                      "21 eu-west templates_context__conf__20240102"}})
 write("templates-xcom-shell-quote",
       "xcom_pull in a template and shell_quote of a value with a quote",
       [T("a", op="lua", fn="\"it's\"", fn_lua="function() return \"it's\" end"),

@@ -28,7 +28,8 @@ if exp.get("skip"):
     sys.exit(77)
 dag = os.path.join(os.path.abspath(a.dir), "dag." + a.format)
 home = tempfile.mkdtemp(prefix="ph-scenario-")
-env = dict(os.environ, PIPEHOST_HOME=home, PIPEHOST_KILL_GRACE="1")
+env = dict(os.environ, PIPEHOST_HOME=home, PIPEHOST_KILL_GRACE="1",
+           **exp.get("env", {}))
 try:
     p = subprocess.run([a.pipehost, "run", dag, "--json", "-q",
                         *exp.get("args", [])], capture_output=True, text=True,
