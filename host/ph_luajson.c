@@ -2,6 +2,7 @@
 #include "ph_luajson.h"
 
 #include <lauxlib.h>
+#include <string.h>
 
 void ph_luajson_push(lua_State *L, JsonNode *n) {
   luaL_checkstack(L, 4, "JSON value too deep");
@@ -35,6 +36,10 @@ void ph_luajson_push(lua_State *L, JsonNode *n) {
     else
       lua_pushstring(L, json_node_get_string(n));
   }
+}
+
+static gint cmp_keys(gconstpointer a, gconstpointer b) {
+  return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
 static JsonNode *convert(lua_State *L, int idx, gboolean strict, int depth,
@@ -109,28 +114,38 @@ static JsonNode *convert(lua_State *L, int idx, gboolean strict, int depth,
     json_array_unref(a);
     return n;
   }
-  JsonObject *o = json_object_new();
+  /* keys sorted, so equal tables always give equal JSON text */
+  GPtrArray *keys = g_ptr_array_new_with_free_func(g_free);
   lua_pushnil(L);
   while (lua_next(L, idx)) {
-    if (lua_type(L, -2) != LUA_TSTRING && lua_type(L, -2) != LUA_TNUMBER) {
-      lua_pop(L, 1);
-      continue;
-    }
-    lua_pushvalue(L, -2);
-    char *k = g_strdup(lua_tostring(L, -1));
     lua_pop(L, 1);
+    if (lua_type(L, -1) != LUA_TSTRING && lua_type(L, -1) != LUA_TNUMBER)
+      continue;
+    lua_pushvalue(L, -1);
+    g_ptr_array_add(keys, g_strdup(lua_tostring(L, -1)));
+    lua_pop(L, 1);
+  }
+  g_ptr_array_sort(keys, cmp_keys);
+  JsonObject *o = json_object_new();
+  for (guint i = 0; i < keys->len; i++) {
+    const char *k = keys->pdata[i];
+    lua_getfield(L, idx, k);
+    if (lua_isnil(L, -1)) { /* a numeric key: look it up as a number */
+      lua_pop(L, 1);
+      lua_pushnumber(L, g_ascii_strtod(k, NULL));
+      lua_rawget(L, idx);
+    }
     JsonNode *e = convert(L, -1, strict, depth + 1, error);
     lua_pop(L, 1);
     if (!e) {
-      g_free(k);
-      lua_pop(L, 1);
+      g_ptr_array_unref(keys);
       json_object_unref(o);
       json_node_unref(n);
       return NULL;
     }
     json_object_set_member(o, k, e);
-    g_free(k);
   }
+  g_ptr_array_unref(keys);
   json_node_init_object(n, o);
   json_object_unref(o);
   return n;

@@ -65,6 +65,10 @@ static void push_json(lua_State *L, JsonNode *n) {
   }
 }
 
+static gint cmp_keys(gconstpointer a, gconstpointer b) {
+  return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
 static JsonNode *to_json(lua_State *L, int idx, int depth) {
   idx = lua_absindex(L, idx);
   JsonNode *n = json_node_new(JSON_NODE_VALUE);
@@ -99,15 +103,25 @@ static JsonNode *to_json(lua_State *L, int idx, int depth) {
       json_node_init_array(n, a);
       json_array_unref(a);
     } else {
-      JsonObject *o = json_object_new();
+      /* keys sorted: equal tables give equal JSON (stable XComs) */
+      GPtrArray *keys = g_ptr_array_new_with_free_func(g_free);
       lua_pushnil(L);
       while (lua_next(L, idx)) {
-        lua_pushvalue(L, -2);
+        lua_pop(L, 1);
+        lua_pushvalue(L, -1);
         const char *k = lua_tostring(L, -1);
         if (k)
-          json_object_set_member(o, k, to_json(L, -2, depth + 1));
-        lua_pop(L, 2);
+          g_ptr_array_add(keys, g_strdup(k));
+        lua_pop(L, 1);
       }
+      g_ptr_array_sort(keys, cmp_keys);
+      JsonObject *o = json_object_new();
+      for (guint i = 0; i < keys->len; i++) {
+        lua_getfield(L, idx, keys->pdata[i]);
+        json_object_set_member(o, keys->pdata[i], to_json(L, -1, depth + 1));
+        lua_pop(L, 1);
+      }
+      g_ptr_array_unref(keys);
       json_node_init_object(n, o);
       json_object_unref(o);
     }
