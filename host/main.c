@@ -106,7 +106,7 @@ static gboolean parse(GOptionContext *ctx, int *argc, char ***argv,
   GOptionEntry common[] = {
       {"plugin-dir", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &g_plugin_dirs,
        "Also load plugins from DIR (repeatable)", "DIR"},
-      {NULL}};
+      {0}};
   GOptionGroup *g = g_option_group_new("plugins", "Plugin options:",
                                        "Show plugin options", NULL, NULL);
   g_option_group_add_entries(g, common);
@@ -241,7 +241,7 @@ static int cmd_run(int argc, char **argv) {
       {"json", 0, 0, G_OPTION_ARG_NONE, &json,
        "Print one JSON object {run_id, state, tasks, xcoms} on stdout", NULL},
       {"quiet", 'q', 0, G_OPTION_ARG_NONE, &quiet, "No progress output", NULL},
-      {NULL}};
+      {0}};
   GOptionContext *ctx = g_option_context_new("FILE - run one DAG run to its end");
   g_option_context_set_summary(
       ctx, "Loads FILE (.lua, .yaml), validates it and runs every task, each "
@@ -295,7 +295,7 @@ static int cmd_resume(int argc, char **argv) {
        "Task tries running at once (default: number of cores)", "N"},
       {"json", 0, 0, G_OPTION_ARG_NONE, &json, "JSON summary on stdout", NULL},
       {"quiet", 'q', 0, G_OPTION_ARG_NONE, &quiet, "No progress output", NULL},
-      {NULL}};
+      {0}};
   GOptionContext *ctx = g_option_context_new(
       "RUN - carry on a run whose pipehost process was killed");
   g_option_context_set_summary(
@@ -358,7 +358,7 @@ static int cmd_task(int argc, char **argv) {
                        "Logical date for a new run", "ISO"},
                       {"json", 0, 0, G_OPTION_ARG_NONE, &json, "JSON output",
                        NULL},
-                      {NULL}};
+                      {0}};
   GOptionContext *ctx =
       g_option_context_new("FILE TASK [RUN_ID] - run one try of one task");
   g_option_context_add_main_entries(ctx, e, NULL);
@@ -416,7 +416,7 @@ static int cmd_graph(int argc, char **argv) {
   char *format = NULL;
   GOptionEntry e[] = {{"format", 'f', 0, G_OPTION_ARG_STRING, &format,
                        "dot (default) or mermaid", "FMT"},
-                      {NULL}};
+                      {0}};
   GOptionContext *ctx = g_option_context_new("FILE - print the DAG as a graph");
   g_option_context_add_main_entries(ctx, e, NULL);
   int rc = EXIT_USAGE;
@@ -562,7 +562,7 @@ static int cmd_runs(int argc, char **argv) {
       {"json", 0, 0, G_OPTION_ARG_NONE, &json, "JSON output", NULL},
       {"limit", 'n', 0, G_OPTION_ARG_INT, &limit, "At most N runs (0: all)",
        "N"},
-      {NULL}};
+      {0}};
   GOptionContext *ctx = g_option_context_new(
       show ? "RUN - a run's tasks, states, tries and reasons"
            : "- recent runs, newest first");
@@ -640,12 +640,12 @@ static int cmd_logs(int argc, char **argv) {
   int try_n = 0;
   GOptionEntry e[] = {{"try", 't', 0, G_OPTION_ARG_INT, &try_n,
                        "The try to show (default: the last)", "N"},
-                      {NULL}};
+                      {0}};
   GOptionContext *ctx = g_option_context_new("RUN TASK - print a task's log");
   g_option_context_add_main_entries(ctx, e, NULL);
   int rc = EXIT_USAGE;
   ph_store *st = NULL;
-  char *id = NULL, *path = NULL;
+  char *id = NULL, *path = NULL, *text = NULL;
   if (!parse(ctx, &argc, &argv, 2, 2, "logs"))
     goto out;
   st = open_store();
@@ -661,7 +661,6 @@ static int cmd_logs(int argc, char **argv) {
                try_n ? " at that try" : "", id);
     goto out;
   }
-  g_autofree char *text = NULL;
   gsize len = 0;
   if (!g_file_get_contents(path, &text, &len, NULL)) {
     g_printerr("pipehost logs: %s: cannot be read\n", path);
@@ -670,6 +669,7 @@ static int cmd_logs(int argc, char **argv) {
   fwrite(text, 1, len, stdout);
   rc = 0;
 out:
+  g_free(text);
   g_free(id);
   g_free(path);
   ph_store_close(st);
@@ -688,7 +688,7 @@ static int cmd_xcom(int argc, char **argv) {
   argv++;
   gboolean json = FALSE;
   GOptionEntry e[] = {
-      {"json", 0, 0, G_OPTION_ARG_NONE, &json, "JSON output", NULL}, {NULL}};
+      {"json", 0, 0, G_OPTION_ARG_NONE, &json, "JSON output", NULL}, {0}};
   GOptionContext *ctx = g_option_context_new("RUN - the XComs of a run");
   g_option_context_add_main_entries(ctx, e, NULL);
   int rc = EXIT_USAGE;

@@ -38,6 +38,13 @@ cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPH_BUILD_TESTS=
 cmake --build build -j "$jobs"
 (cd build && ctest --output-on-failure -j "$jobs")
 
+echo "== clang build (warnings are errors on a second compiler)" >&2
+CC=clang cmake -S . -B build-clang -G Ninja -DPH_BUILD_TESTS=ON >/dev/null
+cmake --build build-clang -j "$jobs" >/dev/null
+
+echo "== fuzz smoke (libFuzzer, a few seconds per target)" >&2
+bash tests/fuzz/run.sh "${PH_FUZZ_SECONDS:-5}"
+
 echo "== ASan+UBSan build" >&2
 cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DPH_SANITIZE=ON -DPH_BUILD_TESTS=ON >/dev/null
 cmake --build build-asan -j "$jobs"
