@@ -11,6 +11,7 @@
 #include <json-glib/json-glib.h>
 
 #include "ph_dag.h"
+#include "ph_exec.h"
 #include "ph_plan.h"
 #include "ph_registry.h"
 #include "ph_sched.h"
@@ -954,6 +955,8 @@ static void usage(FILE *f) {
 int main(int argc, char **argv) {
   if (argc >= 2 && !strcmp(argv[1], "__worker"))
     return ph_worker_main(3);
+  if (argc >= 2 && !strcmp(argv[1], "__launcher"))
+    return ph_exec_launcher_main(3);
   g_exe = g_file_read_link("/proc/self/exe", NULL);
   if (!g_exe)
     g_exe = g_canonicalize_filename(argv[0], NULL);

@@ -1,18 +1,22 @@
 /* ph_exec -- see ph_exec.h. */
 #include "ph_exec.h"
 
+#include <dlfcn.h>
 #include <errno.h>
+#include <stddef.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
 #include <string.h>
+#include <time.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "ph_util.h"
+#include "ph_worker.h"
 
 extern char **environ;
 
@@ -26,14 +30,37 @@ typedef struct {
   double deadline; /* monotonic, 0 = none */
   double kill_at;  /* monotonic, 0 = not stopping */
   int timed_out;
+  int launched;    /* forked by the launcher, not our child */
+  int status;      /* wait status from the launcher */
+  int have_status;
 } ph_job;
+
+/* Launcher protocol (SOCK_SEQPACKET, one message per packet):
+ * host -> launcher: a ph_lreq with the worker's socket and log fd attached
+ * (SCM_RIGHTS) followed by the plugin path to keep mapped;
+ * launcher -> host: ph_lmsg 'P' (job started as pid, or errno in status
+ * when pid < 0) and 'X' (pid ended with wait status). */
+typedef struct {
+  guint32 job;
+  char path[4096];
+} ph_lreq;
+
+typedef struct {
+  char type;
+  guint32 job;
+  gint32 pid;
+  gint32 status;
+} ph_lmsg;
 
 struct ph_exec {
   char *exe;
   ph_exec_callbacks cb;
   void *user;
   double grace;
-  GPtrArray *jobs; /* ph_job* */
+  GPtrArray *jobs;   /* ph_job* */
+  int ctl;           /* launcher control socket, -1 when spawning directly */
+  int launcher_pid;
+  GArray *exits;     /* ph_lmsg 'X' received while waiting for a 'P' */
 };
 
 ph_exec *ph_exec_new(const char *worker_exe, const ph_exec_callbacks *cb,
@@ -44,6 +71,8 @@ ph_exec *ph_exec_new(const char *worker_exe, const ph_exec_callbacks *cb,
   ex->user = user;
   ex->grace = kill_grace;
   ex->jobs = g_ptr_array_new();
+  ex->ctl = -1;
+  ex->exits = g_array_new(FALSE, FALSE, sizeof(ph_lmsg));
   signal(SIGPIPE, SIG_IGN);
   return ex;
 }
@@ -70,6 +99,11 @@ void ph_exec_free(ph_exec *ex) {
     job_free(j);
   }
   g_ptr_array_unref(ex->jobs);
+  if (ex->ctl >= 0) {
+    close(ex->ctl); /* the launcher exits on EOF */
+    waitpid(ex->launcher_pid, NULL, 0);
+  }
+  g_array_free(ex->exits, TRUE);
   g_free(ex->exe);
   g_free(ex);
 }
@@ -101,12 +135,111 @@ static gboolean write_all(int fd, const char *buf, size_t len) {
   return TRUE;
 }
 
-int ph_exec_start(ph_exec *ex, guint job, const char *spec_json,
-                  const char *log_path, double timeout, GError **error) {
-  int sv[2] = {-1, -1}, logfd = -1, pid = -1;
+/* Starts the worker directly: posix_spawn of this binary.  Returns the
+ * pid or -1 (error set). */
+static int spawn_direct(ph_exec *ex, int sock, int logfd, GError **error) {
   posix_spawn_file_actions_t fa;
   posix_spawnattr_t at;
-  gboolean fa_init = FALSE, at_init = FALSE;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_adddup2(&fa, logfd, 1);
+  posix_spawn_file_actions_adddup2(&fa, logfd, 2);
+  posix_spawn_file_actions_adddup2(&fa, sock, 3);
+  posix_spawnattr_init(&at);
+  sigset_t none, def;
+  sigemptyset(&none);
+  sigemptyset(&def);
+  sigaddset(&def, SIGPIPE);
+  sigaddset(&def, SIGTERM);
+  sigaddset(&def, SIGINT);
+  sigaddset(&def, SIGCHLD);
+  posix_spawnattr_setsigmask(&at, &none);
+  posix_spawnattr_setsigdefault(&at, &def);
+  posix_spawnattr_setpgroup(&at, 0);
+  posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
+                                    POSIX_SPAWN_SETSIGDEF);
+  char *argv[] = {ex->exe, "__worker", NULL};
+  int pid = -1;
+  int rc = posix_spawn(&pid, ex->exe, &fa, &at, argv, environ);
+  posix_spawn_file_actions_destroy(&fa);
+  posix_spawnattr_destroy(&at);
+  if (rc != 0) {
+    g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(rc),
+                "posix_spawn %s: %s", ex->exe, g_strerror(rc));
+    return -1;
+  }
+  return pid;
+}
+
+/* Reads one launcher message; FALSE when the launcher is gone. */
+static gboolean read_lmsg(ph_exec *ex, ph_lmsg *m, gboolean block) {
+  for (;;) {
+    ssize_t r = recv(ex->ctl, m, sizeof *m, block ? 0 : MSG_DONTWAIT);
+    if (r < 0 && errno == EINTR)
+      continue;
+    if (r == (ssize_t)sizeof *m)
+      return TRUE;
+    if (r < 0 && errno == EAGAIN)
+      return FALSE;
+    /* EOF or error: the launcher died; carry on spawning directly */
+    close(ex->ctl);
+    ex->ctl = -1;
+    return FALSE;
+  }
+}
+
+/* Asks the launcher to fork the worker.  Returns the pid, or -1 with
+ * error set (*launcher_gone when the caller should spawn directly). */
+static int spawn_launched(ph_exec *ex, guint job, int sock, int logfd,
+                          const char *plugin_path, gboolean *launcher_gone,
+                          GError **error) {
+  ph_lreq req = {0};
+  req.job = job;
+  if (plugin_path)
+    g_strlcpy(req.path, plugin_path, sizeof req.path);
+  int fds[2] = {sock, logfd};
+  char cbuf[CMSG_SPACE(sizeof fds)];
+  memset(cbuf, 0, sizeof cbuf);
+  struct iovec iov = {&req, offsetof(ph_lreq, path) + strlen(req.path) + 1};
+  struct msghdr mh = {0};
+  mh.msg_iov = &iov;
+  mh.msg_iovlen = 1;
+  mh.msg_control = cbuf;
+  mh.msg_controllen = sizeof cbuf;
+  struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(sizeof fds);
+  memcpy(CMSG_DATA(c), fds, sizeof fds);
+  *launcher_gone = FALSE;
+  if (sendmsg(ex->ctl, &mh, MSG_NOSIGNAL) < 0) {
+    close(ex->ctl);
+    ex->ctl = -1;
+    *launcher_gone = TRUE;
+    return -1;
+  }
+  ph_lmsg m;
+  while (read_lmsg(ex, &m, TRUE)) {
+    if (m.type == 'X') {
+      g_array_append_val(ex->exits, m);
+      continue;
+    }
+    if (m.type == 'P' && m.job == job) {
+      if (m.pid > 0)
+        return m.pid;
+      g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(m.status),
+                  "fork: %s", g_strerror(m.status));
+      return -1;
+    }
+  }
+  *launcher_gone = TRUE;
+  return -1;
+}
+
+int ph_exec_start(ph_exec *ex, guint job, const char *spec_json,
+                  const char *log_path, const char *plugin_path,
+                  double timeout, GError **error) {
+  int sv[2] = {-1, -1}, logfd = -1, pid = -1;
   char *dir = NULL;
   if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
     g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(errno),
@@ -122,41 +255,25 @@ int ph_exec_start(ph_exec *ex, guint job, const char *spec_json,
                 g_strerror(errno));
     goto out;
   }
-  posix_spawn_file_actions_init(&fa);
-  fa_init = TRUE;
-  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_adddup2(&fa, logfd, 1);
-  posix_spawn_file_actions_adddup2(&fa, logfd, 2);
-  posix_spawn_file_actions_adddup2(&fa, sv[1], 3);
-  posix_spawnattr_init(&at);
-  at_init = TRUE;
-  sigset_t none, def;
-  sigemptyset(&none);
-  sigemptyset(&def);
-  sigaddset(&def, SIGPIPE);
-  sigaddset(&def, SIGTERM);
-  sigaddset(&def, SIGINT);
-  sigaddset(&def, SIGCHLD);
-  posix_spawnattr_setsigmask(&at, &none);
-  posix_spawnattr_setsigdefault(&at, &def);
-  posix_spawnattr_setpgroup(&at, 0);
-  posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
-                                    POSIX_SPAWN_SETSIGDEF);
-  char *argv[] = {ex->exe, "__worker", NULL};
-  int rc = posix_spawn(&pid, ex->exe, &fa, &at, argv, environ);
-  if (rc != 0) {
-    pid = -1;
-    g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(rc),
-                "posix_spawn %s: %s", ex->exe, g_strerror(rc));
-    goto out;
+  gboolean gone = TRUE, launched = FALSE;
+  if (ex->ctl >= 0) {
+    pid = spawn_launched(ex, job, sv[1], logfd, plugin_path, &gone, error);
+    launched = pid > 0;
   }
+  if (pid < 0 && gone)
+    pid = spawn_direct(ex, sv[1], logfd, error);
+  if (pid < 0)
+    goto out;
   close(sv[1]);
   sv[1] = -1;
   ph_job *j = g_new0(ph_job, 1);
   j->job = job;
   j->pid = pid;
+  j->launched = launched;
   j->sock = sv[0];
   sv[0] = -1;
+  /* launched workers report their end through the launcher; the pidfd
+   * stays the way to notice them if the launcher itself dies */
   j->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
   j->inbuf = g_string_new(NULL);
   j->deadline = timeout > 0 ? ph_util_mono() + timeout : 0;
@@ -167,10 +284,6 @@ int ph_exec_start(ph_exec *ex, guint job, const char *spec_json,
   write_all(j->sock, line->str, line->len); /* a dead worker shows as exit */
   g_string_free(line, TRUE);
 out:
-  if (fa_init)
-    posix_spawn_file_actions_destroy(&fa);
-  if (at_init)
-    posix_spawnattr_destroy(&at);
   if (sv[0] >= 0)
     close(sv[0]);
   if (sv[1] >= 0)
@@ -248,8 +361,11 @@ static void finish(ph_exec *ex, guint idx) {
   if (j->sock >= 0)
     drain(ex, j);
   int status = 0;
-  while (waitpid(j->pid, &status, 0) < 0 && errno == EINTR)
-    ;
+  if (j->launched)
+    status = j->have_status ? j->status : (SIGKILL & 0x7f); /* launcher lost */
+  else
+    while (waitpid(j->pid, &status, 0) < 0 && errno == EINTR)
+      ;
   kill(-j->pid, SIGKILL); /* leftovers of the try's process group */
   ph_exec_end end = {.pid = j->pid, .exit_code = -1};
   if (WIFEXITED(status))
@@ -263,13 +379,32 @@ static void finish(ph_exec *ex, guint idx) {
   job_free(j);
 }
 
+/* Records a launcher 'X' message on its job; TRUE when one matched. */
+static gboolean note_exit(ph_exec *ex, const ph_lmsg *m) {
+  for (guint i = 0; i < ex->jobs->len; i++) {
+    ph_job *j = ex->jobs->pdata[i];
+    if (j->launched && j->pid == m->pid) {
+      j->status = m->status;
+      j->have_status = 1;
+      return TRUE;
+    }
+  }
+  return FALSE;
+}
+
 int ph_exec_poll(ph_exec *ex, double max_wait) {
   guint n = ex->jobs->len;
   double now = ph_util_mono();
   int handled = 0;
+  /* exits the launcher reported while a start waited for its reply */
+  for (guint i = 0; i < ex->exits->len; i++)
+    note_exit(ex, &g_array_index(ex->exits, ph_lmsg, i));
+  g_array_set_size(ex->exits, 0);
   /* deadlines first */
   for (guint i = 0; i < n; i++) {
     ph_job *j = ex->jobs->pdata[i];
+    if (j->have_status)
+      max_wait = 0;
     if (j->kill_at && now >= j->kill_at) {
       kill(-j->pid, SIGKILL);
       kill(j->pid, SIGKILL);
@@ -278,7 +413,7 @@ int ph_exec_poll(ph_exec *ex, double max_wait) {
       ph_exec_stop(ex, j->job, 1);
     }
     double next = j->kill_at ? j->kill_at : j->deadline;
-    if (j->pidfd < 0)
+    if (j->pidfd < 0 && !j->launched)
       next = now + 0.02;
     if (next) {
       double w = MAX(0, next - now);
@@ -290,11 +425,20 @@ int ph_exec_poll(ph_exec *ex, double max_wait) {
   for (guint i = 0; i < n; i++) {
     ph_job *j = ex->jobs->pdata[i];
     pf[2 * i] = (struct pollfd){j->sock, POLLIN, 0};
-    pf[2 * i + 1] = (struct pollfd){j->pidfd, POLLIN, 0};
+    /* a launched worker's end comes from the launcher, unless it died */
+    int fd = j->launched && ex->ctl >= 0 ? -1 : j->pidfd;
+    pf[2 * i + 1] = (struct pollfd){fd, POLLIN, 0};
   }
+  pf[2 * n] = (struct pollfd){ex->ctl, POLLIN, 0};
   int ms = max_wait < 0 ? -1 : (int)(max_wait * 1000 + 0.999);
-  int rc = poll(pf, n * 2, ms);
-  if (rc > 0) {
+  int rc = poll(pf, n * 2 + 1, ms);
+  if (rc > 0 && pf[2 * n].revents && ex->ctl >= 0) {
+    ph_lmsg m;
+    while (ex->ctl >= 0 && read_lmsg(ex, &m, FALSE))
+      if (m.type == 'X')
+        note_exit(ex, &m);
+  }
+  if (rc >= 0) {
     /* messages first, then exits, from the end so removal is safe */
     for (guint i = 0; i < n; i++) {
       ph_job *j = ex->jobs->pdata[i];
@@ -305,8 +449,13 @@ int ph_exec_poll(ph_exec *ex, double max_wait) {
     }
     for (gint i = n - 1; i >= 0; i--) {
       ph_job *j = ex->jobs->pdata[i];
-      gboolean exited = pf[2 * i + 1].revents != 0;
-      if (j->pidfd < 0) { /* no pidfd: fall back to polling */
+      gboolean exited;
+      if (j->launched) {
+        exited = j->have_status ||
+                 (ex->ctl < 0 && (pf[2 * i + 1].revents || j->pidfd < 0));
+      } else if (j->pidfd >= 0) {
+        exited = pf[2 * i + 1].revents != 0;
+      } else {
         siginfo_t si = {0};
         exited = waitid(P_PID, j->pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 &&
                  si.si_pid == j->pid;
@@ -319,4 +468,149 @@ int ph_exec_poll(ph_exec *ex, double max_wait) {
   }
   g_free(pf);
   return handled;
+}
+
+/* ---- the launcher process */
+
+static int g_chld_pipe[2] = {-1, -1};
+
+static void on_chld(int sig) {
+  (void)sig;
+  int saved = errno;
+  if (write(g_chld_pipe[1], "c", 1) < 0) {
+    /* the pipe is full: a wake-up is already pending */
+  }
+  errno = saved;
+}
+
+int ph_exec_launcher_main(int ctl) {
+  if (pipe2(g_chld_pipe, O_CLOEXEC | O_NONBLOCK) != 0)
+    return 1;
+  struct sigaction sa = {0};
+  sa.sa_handler = on_chld;
+  sa.sa_flags = SA_RESTART | SA_NOCLDSTOP;
+  sigaction(SIGCHLD, &sa, NULL);
+  signal(SIGPIPE, SIG_IGN);
+  signal(SIGINT, SIG_IGN); /* a ^C is the host's to handle */
+  GHashTable *mapped = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
+                                             NULL);
+  GHashTable *live = g_hash_table_new(g_direct_hash, g_direct_equal);
+  for (;;) {
+    struct pollfd pf[2] = {{ctl, POLLIN, 0}, {g_chld_pipe[0], POLLIN, 0}};
+    if (poll(pf, 2, -1) < 0 && errno != EINTR)
+      break;
+    if (pf[1].revents) {
+      char buf[256];
+      while (read(g_chld_pipe[0], buf, sizeof buf) > 0)
+        ;
+      int st;
+      pid_t pid;
+      while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
+        g_hash_table_remove(live, GINT_TO_POINTER(pid));
+        ph_lmsg m = {'X', 0, pid, st};
+        send(ctl, &m, sizeof m, MSG_NOSIGNAL);
+      }
+    }
+    if (!pf[0].revents)
+      continue;
+    ph_lreq req;
+    int fds[2] = {-1, -1};
+    char cbuf[CMSG_SPACE(sizeof fds)];
+    struct iovec iov = {&req, sizeof req};
+    struct msghdr mh = {0};
+    mh.msg_iov = &iov;
+    mh.msg_iovlen = 1;
+    mh.msg_control = cbuf;
+    mh.msg_controllen = sizeof cbuf;
+    ssize_t r = recvmsg(ctl, &mh, MSG_CMSG_CLOEXEC);
+    if (r < 0 && errno == EINTR)
+      continue;
+    if (r <= 0)
+      break; /* the host is gone: running workers go on alone */
+    struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+    if (!c || c->cmsg_type != SCM_RIGHTS ||
+        c->cmsg_len != CMSG_LEN(sizeof fds))
+      continue;
+    memcpy(fds, CMSG_DATA(c), sizeof fds);
+    req.path[sizeof req.path - 1] = 0;
+    /* keep each plugin mapped here, so a worker's dlopen is a lookup */
+    if (req.path[0] && !g_hash_table_contains(mapped, req.path)) {
+      dlopen(req.path, RTLD_NOW | RTLD_LOCAL);
+      g_hash_table_add(mapped, g_strdup(req.path));
+    }
+    pid_t pid = fork();
+    if (pid == 0) {
+      close(ctl);
+      close(g_chld_pipe[0]);
+      close(g_chld_pipe[1]);
+      setpgid(0, 0);
+      struct sigaction dfl = {0};
+      dfl.sa_handler = SIG_DFL;
+      sigaction(SIGCHLD, &dfl, NULL);
+      sigaction(SIGPIPE, &dfl, NULL);
+      sigaction(SIGINT, &dfl, NULL);
+      int nul = open("/dev/null", O_RDONLY);
+      dup2(nul, 0);
+      dup2(fds[1], 1);
+      dup2(fds[1], 2);
+      dup2(fds[0], 3);
+      for (int k = 0; k < 2; k++)
+        if (fds[k] > 3)
+          close(fds[k]);
+      if (nul > 3)
+        close(nul);
+      _exit(ph_worker_main(3));
+    }
+    ph_lmsg m = {'P', req.job, pid, pid < 0 ? errno : 0};
+    if (pid > 0)
+      g_hash_table_add(live, GINT_TO_POINTER(pid));
+    close(fds[0]);
+    close(fds[1]);
+    send(ctl, &m, sizeof m, MSG_NOSIGNAL);
+  }
+  /* The host is gone: nobody will record what its tries do, so stop them
+   * (SIGTERM, then SIGKILL) rather than let them act unobserved; `pipehost
+   * resume` counts them as lost tries. */
+  GHashTableIter it;
+  gpointer k;
+  g_hash_table_iter_init(&it, live);
+  while (g_hash_table_iter_next(&it, &k, NULL))
+    kill(-GPOINTER_TO_INT(k), SIGTERM);
+  if (g_hash_table_size(live)) {
+    struct timespec ts = {1, 0};
+    nanosleep(&ts, NULL);
+  }
+  g_hash_table_iter_init(&it, live);
+  while (g_hash_table_iter_next(&it, &k, NULL))
+    kill(-GPOINTER_TO_INT(k), SIGKILL);
+  g_hash_table_unref(live);
+  g_hash_table_unref(mapped);
+  return 0;
+}
+
+gboolean ph_exec_start_launcher(ph_exec *ex, GError **error) {
+  int sv[2];
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
+    g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(errno),
+                "socketpair: %s", g_strerror(errno));
+    return FALSE;
+  }
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_adddup2(&fa, sv[1], 3);
+  char *argv[] = {ex->exe, "__launcher", NULL};
+  int pid = -1;
+  int rc = posix_spawn(&pid, ex->exe, &fa, NULL, argv, environ);
+  posix_spawn_file_actions_destroy(&fa);
+  close(sv[1]);
+  if (rc != 0) {
+    close(sv[0]);
+    g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(rc),
+                "posix_spawn %s: %s", ex->exe, g_strerror(rc));
+    return FALSE;
+  }
+  ex->ctl = sv[0];
+  ex->launcher_pid = pid;
+  return TRUE;
 }

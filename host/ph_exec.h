@@ -46,12 +46,26 @@ ph_exec *ph_exec_new(const char *worker_exe, const ph_exec_callbacks *cb,
 /* Kills every running worker (SIGKILL) and frees the executor. */
 void ph_exec_free(ph_exec *ex);
 
+/* Starts the launcher: a small process ("pipehost __launcher") that forks
+ * each worker instead of exec'ing a new one, keeps the plugins it ran
+ * mapped, and reports each worker's exit.  Without it (or if it dies)
+ * workers are started with posix_spawn.  FALSE with error set if it could
+ * not start. */
+gboolean ph_exec_start_launcher(ph_exec *ex, GError **error);
+
+/* The launcher's main loop on control socket ctl; returns when the host
+ * closes it.  Called by "pipehost __launcher". */
+int ph_exec_launcher_main(int ctl);
+
 /* Starts a worker for job (a caller-chosen id, unique among running jobs)
  * with the spec (JSON text), writing its output to log_path (created,
- * appended).  timeout > 0 sets a deadline in seconds.  Returns the pid,
- * or -1 with error set (the try did not start). */
+ * appended).  plugin_path (may be NULL) is the plugin the worker will
+ * load, which the launcher keeps mapped.  timeout > 0 sets a deadline in
+ * seconds.  Returns the pid, or -1 with error set (the try did not
+ * start). */
 int ph_exec_start(ph_exec *ex, guint job, const char *spec_json,
-                  const char *log_path, double timeout, GError **error);
+                  const char *log_path, const char *plugin_path,
+                  double timeout, GError **error);
 /* Answers the request job's worker is waiting on. */
 void ph_exec_reply(ph_exec *ex, guint job, JsonNode *reply);
 /* Asks job's worker to stop (SIGTERM now, SIGKILL after the grace

@@ -491,7 +491,8 @@ static void start(ph_sched *s, guint idx) {
       "%s/logs/%s/%s/%s/%d.log", ph_store_get_home(s->store),
       ph_plan_get_dag_id(s->plan), s->run_id, t->id, ti->try_number);
   GError *err = NULL;
-  int pid = ph_exec_start(s->ex, idx, spec, log, t->execution_timeout, &err);
+  int pid = ph_exec_start(s->ex, idx, spec, log, t->plugin_path,
+                          t->execution_timeout, &err);
   ph_store_try_start(s->store, s->run_id, t->id, ti->try_number, ti->start,
                      pid > 0 ? pid : 0, log);
   if (pid < 0) {
@@ -734,6 +735,11 @@ ph_sched *ph_sched_new(const ph_plan *plan, ph_store *store,
   s->secrets = g_ptr_array_new_with_free_func(g_free);
   ph_exec_callbacks cb = {cb_message, cb_end};
   s->ex = ph_exec_new(opts->worker_exe, &cb, s, opts->kill_grace);
+  const char *nl = g_getenv("PIPEHOST_NO_LAUNCHER");
+  if (!(nl && *nl && strcmp(nl, "0")) &&
+      !ph_exec_start_launcher(s->ex, NULL))
+    g_printerr("pipehost: no launcher; starting each worker with "
+               "posix_spawn\n");
   return s;
 }
 
@@ -863,8 +869,10 @@ static gboolean is_worker(int pid) {
   gsize len = 0;
   if (!g_file_get_contents(path, &cmd, &len, NULL))
     return FALSE;
+  /* a worker forked by the launcher keeps the launcher's command line */
   for (gsize i = 0; i + 8 <= len; i++)
-    if (!memcmp(cmd + i, "__worker", 8))
+    if (!memcmp(cmd + i, "__worker", 8) ||
+        (i + 10 <= len && !memcmp(cmd + i, "__launcher", 10)))
       return TRUE;
   return FALSE;
 }

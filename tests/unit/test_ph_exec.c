@@ -66,7 +66,7 @@ static rec run(const char *mode, double timeout, double grace) {
   g_autofree char *spec = g_strdup_printf("{\"mode\":\"%s\"}", mode);
   g_autofree char *log = g_build_filename(dir, mode, "try.log", NULL);
   GError *err = NULL;
-  int pid = ph_exec_start(r.ex, 7, spec, log, timeout, &err);
+  int pid = ph_exec_start(r.ex, 7, spec, log, NULL, timeout, &err);
   g_assert_no_error(err);
   g_assert_cmpint(pid, >, 0);
   g_assert_cmpuint(ph_exec_n_running(r.ex), ==, 1);

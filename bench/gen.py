@@ -1,0 +1,53 @@
+#!/usr/bin/env python3
+"""Writes the benchmark DAGs: SHAPE (chain, fan, lattice) x N tasks, each
+task running `true` (or an `empty` task), as pipehost YAML and Lua, a
+Makefile and a build.ninja.  Usage: gen.py OUTDIR SHAPE N [bash|empty]"""
+import os
+import sys
+
+out, shape, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+kind = sys.argv[4] if len(sys.argv) > 4 else "bash"
+os.makedirs(out, exist_ok=True)
+
+
+def deps():
+    """(task, [upstreams]) in order."""
+    if shape == "chain":
+        return [(f"t{i}", [f"t{i-1}"] if i else []) for i in range(n)]
+    if shape == "fan":
+        return [(f"t{i}", []) for i in range(n - 1)] + \
+            [("join", [f"t{i}" for i in range(n - 1)])]
+    if shape == "lattice":  # layers 10 wide, each task after the whole layer before
+        w, rows = 10, []
+        for i in range(n):
+            layer = i // w
+            rows.append((f"t{i}", [f"t{j}" for j in range((layer - 1) * w, layer * w)]
+                         if layer else []))
+        return rows
+    raise SystemExit(f"unknown shape {shape}")
+
+
+rows = deps()
+op = '{op: bash, command: "true"' if kind == "bash" else "{op: empty"
+with open(f"{out}/dag.yaml", "w") as f:
+    f.write(f"dag: {{id: {shape}_{n}}}\ntasks:\n")
+    for t, up in rows:
+        ups = f", upstream: [{', '.join(up)}]" if up else ""
+        f.write(f"  {t}: {op}{ups}}}\n")
+with open(f"{out}/dag.lua", "w") as f:
+    f.write('local ph = require "pipehost"\n'
+            f'local d = ph.dag{{ id = "{shape}_{n}" }}\n')
+    for t, up in rows:
+        body = 'op = "bash", command = "true"' if kind == "bash" else 'op = "empty"'
+        ups = ", upstream = { " + ", ".join(f'"{u}"' for u in up) + " }" if up else ""
+        f.write(f'd:task{{ id = "{t}", {body}{ups} }}\n')
+    f.write("return d\n")
+with open(f"{out}/Makefile", "w") as f:
+    f.write(f"all: {rows[-1][0] if shape != 'lattice' else ' '.join(t for t, _ in rows[-10:])}\n")
+    for t, up in rows:
+        f.write(f"{t}: {' '.join(up)}\n\t@true\n.PHONY: {t}\n")
+with open(f"{out}/build.ninja", "w") as f:
+    f.write("rule t\n  command = true\n")
+    for t, up in rows:
+        f.write(f"build {t}: t {' '.join(up)}\n")
+    f.write(f"default {' '.join(t for t, _ in rows if shape != 'chain' or t == rows[-1][0])}\n")
