@@ -151,17 +151,27 @@ static void print_summary(ph_sched *s, const ph_plan *plan, gboolean ok,
     printf("\nrun %s: %s\n", ph_sched_get_run_id(s), ok ? "success" : "failed");
     printf("%-28s %-16s %5s %9s  %s\n", "TASK", "STATE", "TRIES", "DURATION",
            "REASON");
+    /* a big run lists only what did not succeed */
+    gboolean all = ph_plan_n_tasks(plan) <= 50;
+    guint hidden = 0;
     for (guint i = 0; i < ph_plan_n_tasks(plan); i++) {
       const char *id = ph_plan_get_task(plan, i)->id;
       if (!json_object_has_member(tasks, id))
         continue;
       JsonObject *t = json_object_get_object_member(tasks, id);
-      printf("%-28s %-16s %5" G_GINT64_FORMAT " %8.3fs  %s\n", id,
-             json_object_get_string_member(t, "state"),
+      const char *st = json_object_get_string_member(t, "state");
+      if (!all && !strcmp(st, "success")) {
+        hidden++;
+        continue;
+      }
+      printf("%-28s %-16s %5" G_GINT64_FORMAT " %8.3fs  %s\n", id, st,
              json_object_get_int_member(t, "tries"),
              json_object_get_double_member(t, "duration"),
              json_object_get_string_member_with_default(t, "reason", ""));
     }
+    if (hidden)
+      printf("... and %u more tasks that succeeded (pipehost runs show %s)\n",
+             hidden, ph_sched_get_run_id(s));
     printf("logs: pipehost logs %s TASK\n", ph_sched_get_run_id(s));
   }
   json_node_unref(sum);
