@@ -12,6 +12,7 @@
 
 #include "ph_dag.h"
 #include "ph_exec.h"
+#include "ph_lua.h"
 #include "ph_plan.h"
 #include "ph_registry.h"
 #include "ph_sched.h"
@@ -54,6 +55,11 @@ static void print_registry_problems(const ph_registry *r) {
 static ph_plan *load_plan(const char *file, ph_registry *reg,
                           ph_dag **dag_out) {
   GError *err = NULL;
+  /* limits on running a Lua DAG file (defaults: 10 s, 256 MiB) */
+  const char *lt = g_getenv("PIPEHOST_DAG_LOAD_TIMEOUT");
+  const char *lm = g_getenv("PIPEHOST_DAG_LOAD_MEMORY_MB");
+  ph_lua_set_limits(lm ? (size_t)g_ascii_strtoull(lm, NULL, 10) << 20 : 0,
+                    lt ? g_ascii_strtod(lt, NULL) : 0);
   g_autofree char *ldir = lua_dir();
   ph_dag *dag = ph_dag_load(file, ldir, &err);
   if (!dag) {
@@ -958,7 +964,9 @@ static void usage(FILE *f) {
           "  --version                                      print the version\n"
           "\n"
           "Environment: PIPEHOST_HOME (metadata store, default ~/.pipehost),\n"
-          "PIPEHOST_PLUGIN_PATH (extra plugin dirs, colon-separated).\n",
+          "PIPEHOST_PLUGIN_PATH (extra plugin dirs, colon-separated),\n"
+          "PIPEHOST_DAG_LOAD_TIMEOUT / PIPEHOST_DAG_LOAD_MEMORY_MB (Lua DAG\n"
+          "loading limits, default 10 s and 256 MiB).\n",
           PH_VERSION);
 }
 

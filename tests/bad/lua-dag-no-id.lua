@@ -1,0 +1,2 @@
+local ph = require "pipehost"
+ph.dag{}

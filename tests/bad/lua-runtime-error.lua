@@ -1,0 +1,1 @@
+error("refusing to load")
