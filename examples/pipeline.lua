@@ -30,7 +30,7 @@ set -e
 dir={{ xcom_pull('ingest') | shell_quote }}
 awk -F, 'NR == 1 { print $0 ",x1x2"; next } { printf "%s,%.4f\n", $0, $1 * $2 }' \
   "$dir/raw.csv" > "$dir/features.csv"
-wc -l < "$dir/features.csv"
+tail -n +2 "$dir/features.csv" | wc -l
 ]] }
 
 -- 3. two "models" trained in parallel: a threshold on x1, and on x1 + x2/2
