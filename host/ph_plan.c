@@ -23,6 +23,7 @@ static const char *const host_keys[] = {"trigger_rule",
                                         "retry_exponential_backoff",
                                         "max_retry_delay",
                                         "execution_timeout",
+                                        "memory_limit",
                                         "pool",
                                         "pool_slots",
                                         "priority_weight",
@@ -195,6 +196,14 @@ static void apply_host_key(ctx_t *c, ph_plan *p, ph_task_spec *t,
       t->timeout = d;
     else
       t->max_wait = d;
+  } else if (!strcmp(key, "memory_limit")) {
+    if (!ph_util_parse_size(v, &d)) {
+      err(c, line, "task '%s': 'memory_limit' must be a size in bytes or a "
+          "string like \"512M\" or \"2G\"",
+          t->id);
+      return;
+    }
+    t->memory_limit = d;
   } else if (!strcmp(key, "retry_exponential_backoff")) {
     if (get_bool(v, &b))
       t->backoff = b ? 2.0 : 0;

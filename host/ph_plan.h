@@ -31,6 +31,7 @@ typedef struct ph_task_spec {
   double backoff;              /* 0 = off, else the multiplier (true = 2) */
   double max_retry_delay;      /* seconds, 0 = none */
   double execution_timeout;    /* seconds, 0 = none */
+  double memory_limit;         /* bytes of address space, 0 = none */
   const char *pool;
   int pool_slots;
   int priority_weight;         /* effective weight (weight_rule applied) */

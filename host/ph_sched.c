@@ -414,6 +414,8 @@ static char *build_spec(ph_sched *s, guint idx) {
   add_str(b, "plugin_path", t->plugin_path);
   json_builder_set_member_name(b, "execution_timeout");
   json_builder_add_double_value(b, t->execution_timeout);
+  json_builder_set_member_name(b, "memory_limit");
+  json_builder_add_double_value(b, t->memory_limit);
   json_builder_set_member_name(b, "xcom_max");
   json_builder_add_int_value(b, s->o.xcom_max);
   json_builder_set_member_name(b, "params");
@@ -700,9 +702,17 @@ static void cb_end(void *user, guint job, const ph_exec_end *end) {
     if (st == PH_OK && waiting && !t->reschedule)
       waiting = FALSE;
   } else if (end->signal) {
+    g_autofree char *hint =
+        t->memory_limit > 0 && (end->signal == SIGSEGV ||
+                                end->signal == SIGABRT || end->signal == SIGBUS)
+            ? g_strdup_printf(" (its memory_limit is %.0f MiB: an allocation "
+                              "over it fails)",
+                              t->memory_limit / 1048576)
+            : g_strdup("");
     reason = g_strdup_printf("worker (pid %d) was killed by signal %d (%s) "
-                             "before reporting a result; see the task log",
-                             end->pid, end->signal, g_strsignal(end->signal));
+                             "before reporting a result%s; see the task log",
+                             end->pid, end->signal, g_strsignal(end->signal),
+                             hint);
   } else {
     reason = g_strdup_printf("worker (pid %d) exited with code %d without "
                              "reporting a result; see the task log",

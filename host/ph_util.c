@@ -41,6 +41,36 @@ gboolean ph_util_parse_duration(JsonNode *node, double *out) {
   return TRUE;
 }
 
+gboolean ph_util_parse_size(JsonNode *node, double *out) {
+  if (!node || !JSON_NODE_HOLDS_VALUE(node))
+    return FALSE;
+  GType t = json_node_get_value_type(node);
+  double v;
+  if (t == G_TYPE_INT64) {
+    v = (double)json_node_get_int(node);
+  } else if (t == G_TYPE_STRING) {
+    const char *s = json_node_get_string(node);
+    char *end = NULL;
+    v = g_ascii_strtod(s, &end);
+    if (end == s)
+      return FALSE;
+    if (!strcmp(end, "K") || !strcmp(end, "KiB"))
+      v *= 1024;
+    else if (!strcmp(end, "M") || !strcmp(end, "MiB"))
+      v *= 1024 * 1024;
+    else if (!strcmp(end, "G") || !strcmp(end, "GiB"))
+      v *= 1024.0 * 1024 * 1024;
+    else if (*end)
+      return FALSE;
+  } else {
+    return FALSE;
+  }
+  if (!(v >= 1) || v > 1e18)
+    return FALSE;
+  *out = v;
+  return TRUE;
+}
+
 guint ph_util_edit_distance(const char *a, const char *b) {
   size_t la = strlen(a), lb = strlen(b);
   guint *row = g_new(guint, lb + 1);

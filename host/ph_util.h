@@ -11,6 +11,11 @@
  * (out untouched) when node is not a valid non-negative duration. */
 gboolean ph_util_parse_duration(JsonNode *node, double *out);
 
+/* Parses a size: a JSON integer of bytes, or a string "512K", "64M",
+ * "2G" (powers of 1024).  Stores bytes in *out and returns TRUE; FALSE
+ * (out untouched) when node is not a positive size. */
+gboolean ph_util_parse_size(JsonNode *node, double *out);
+
 /* Levenshtein distance between a and b (bytes). */
 guint ph_util_edit_distance(const char *a, const char *b);
 

@@ -9,6 +9,7 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -550,6 +551,15 @@ int ph_worker_main(int fd) {
       "%" G_GINT64_FORMAT,
       json_object_get_int_member_with_default(spec, "try_number", 1));
   g_setenv("PIPEHOST_TRY_NUMBER", tryn, TRUE);
+
+  /* the try's memory limit, before any plugin code runs */
+  double memlim = spec_double(spec, "memory_limit", 0);
+  if (memlim > 0) {
+    struct rlimit rl = {(rlim_t)memlim, (rlim_t)memlim};
+    if (setrlimit(RLIMIT_AS, &rl) != 0)
+      fprintf(stderr, "pipehost worker: cannot set memory_limit: %s\n",
+              strerror(errno));
+  }
 
   /* load only the plugin this try needs */
   const char *path =

@@ -96,6 +96,47 @@ if res:
 check("hostile: the hang costs about timeout + grace, not forever",
       time.time() - t0 < 30)
 
+# 1b. more hostile plugins: each costs its own try, with a clear reason
+asan = "ASAN_OPTIONS" in os.environ  # ASan needs unlimited address space
+hostile2 = write("hostile2.yaml", f"""
+dag: {{id: hostile2}}
+tasks:
+  {"" if asan else "leaks: {op: leak, memory_limit: 256M}"}
+  forks:  {{op: fork_exit}}
+  closes: {{op: close_stdout}}
+  exits:  {{op: exit_init}}
+  fine:   {{op: bash, command: "echo fine"}}
+""")
+rc, res, err = run_json(hostile2)
+if res:
+    t = res["tasks"]
+    if not asan:
+        check("hostile: a leak under memory_limit fails its task",
+              t["leaks"]["state"] == "failed")
+    check("hostile: children left behind do not stop the try",
+          t["forks"]["state"] == "success")
+    kids = res["xcoms"].get("forks", {}).get("return_value", [])
+    time.sleep(0.2)
+    alive = [k for k in kids if os.path.exists(f"/proc/{k}")
+             and open(f"/proc/{k}/stat").read().split(")")[1].split()[0] != "Z"]
+    check("hostile: the try's children are killed with it",
+          len(kids) == 2 and not alive, (kids, alive))
+    check("hostile: closing stdout does not lose the result",
+          t["closes"]["state"] == "success"
+          and res["xcoms"]["closes"]["return_value"] == "still reported")
+    check("hostile: exit() in init fails its task",
+          t["exits"]["state"] == "failed")
+    check("hostile: the rest still runs", t["fine"]["state"] == "success")
+    rc2, out2, _ = ph("runs", "show", res["run_id"], "--json")
+    rs = {x["task_id"]: x["reason"] or "" for x in json.loads(out2)["tasks"]}
+    check("hostile: exit in init is named", "exited with code 3" in rs["exits"],
+          rs["exits"])
+    if not asan:
+        check("hostile: the reason points at memory_limit",
+              "memory_limit" in rs["leaks"], rs["leaks"])
+else:
+    check("hostile2: run produced JSON", False, err)
+
 # 2. refused plugins name the file and the check
 rc, out, err = ph("plugins", "list", "--plugin-dir", BAD)
 for f, chk in [("bad_major.so", "ABI major"), ("bad_minor.so", "ABI minor"),

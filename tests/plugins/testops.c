@@ -3,7 +3,9 @@
  * in execute), hang (ignores cancellation and SIGTERM's on_kill), exit_now
  * (exit() with no result), status (returns a chosen status), pick (a
  * plugin-side branch), counter_sensor (done on the Nth poke, counted in a
- * file), push (pushes an XCom of any size). */
+ * file), push (pushes an XCom of any size), leak (allocates without bound),
+ * fork_exit (leaves children behind), close_stdout, exit_init (exit() in
+ * init). */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,6 +50,47 @@ static ph_status hang_exec(void *s, ph_task *t) {
 
 static ph_status exit_exec(void *s, ph_task *t) {
   exit(0); /* leaves without reporting a result */
+}
+
+/* Allocates and touches 64 MiB at a time, never freeing, never checking
+ * for NULL: under a memory_limit the first failed malloc crashes it. */
+static ph_status leak_exec(void *s, ph_task *t) {
+  for (;;) {
+    char *p = malloc(64u << 20);
+    memset(p, 1, 64u << 20);
+  }
+  return PH_OK;
+}
+
+/* Starts two children that would outlive the try, reports their pids. */
+static ph_status fork_exec(void *sv, ph_task *t) {
+  st_t *s = sv;
+  char buf[64];
+  pid_t a = fork();
+  if (a == 0) {
+    sleep(300);
+    _exit(0);
+  }
+  pid_t b = fork();
+  if (b == 0) {
+    sleep(300);
+    _exit(0);
+  }
+  snprintf(buf, sizeof buf, "[%d,%d]", (int)a, (int)b);
+  s->h->xcom_push(t, NULL, buf);
+  return PH_OK;
+}
+
+static ph_status close_stdout_exec(void *sv, ph_task *t) {
+  st_t *s = sv;
+  close(1);
+  close(2);
+  s->h->log(t, PH_LOG_INFO, "stdout and stderr are closed");
+  return s->h->xcom_push(t, NULL, "\"still reported\"");
+}
+
+static ph_status exit_init(const ph_host *h, ph_task *t, void **out) {
+  exit(3);
 }
 
 static ph_status status_exec(void *sv, ph_task *t) {
@@ -148,10 +191,15 @@ OP(status, PH_KIND_TASK, t_init, status_exec, NULL, code_params);
 OP(pick, PH_KIND_BRANCH, t_init, pick_exec, NULL, pick_params);
 OP(counter_sensor, PH_KIND_SENSOR, t_init, NULL, counter_poke, counter_params);
 OP(push, PH_KIND_TASK, t_init, push_exec, NULL, push_params);
+OP(leak, PH_KIND_TASK, t_init, leak_exec, NULL, none);
+OP(fork_exit, PH_KIND_TASK, t_init, fork_exec, NULL, none);
+OP(close_stdout, PH_KIND_TASK, t_init, close_stdout_exec, NULL, none);
+OP(exit_init, PH_KIND_TASK, exit_init, crash_exec, NULL, none);
 
 static const ph_operator *const ops[] = {
     &op_crash, &op_crash_init, &op_abort, &op_hang, &op_exit_now,
-    &op_status, &op_pick, &op_counter_sensor, &op_push, NULL};
+    &op_status, &op_pick, &op_counter_sensor, &op_push, &op_leak,
+    &op_fork_exit, &op_close_stdout, &op_exit_init, NULL};
 
 static const ph_plugin plugin = {PH_PLUGIN_INIT,
                                  .name = "testops",
