@@ -2,7 +2,8 @@
  * 1 wrong ABI major, 2 newer ABI minor, 3 NULL name, 4 NULL operators,
  * 5 operator without execute, 6 duplicate plugin name ("bash"),
  * 7 duplicate operator type across plugins ("bash"), 8 no entry point,
- * 9 struct_size too small, 10 bad param type. */
+ * 9 struct_size too small, 10 bad param type, 11 struct larger than the
+ * host's while claiming this minor. */
 #include "pipehost/plugin.h"
 
 /* each build uses only some of the pieces below */
@@ -44,6 +45,8 @@ __attribute__((unused)) static const ph_operator *const ops[] = {&op, 0};
 static const ph_plugin plugin = {
 #if BAD_KIND == 9
     .struct_size = 8,
+#elif BAD_KIND == 11
+    .struct_size = sizeof(ph_plugin) + 16, /* a newer minor's, claiming 1.0 */
 #else
     .struct_size = sizeof(ph_plugin),
 #endif

@@ -36,6 +36,7 @@ static const struct {
     {"no_entry.so", "entry point"},
     {"small_struct.so", "descriptor size"},
     {"bad_param_type.so", "param type"},
+    {"big_struct.so", "larger than this host's"},
 };
 
 static void test_bad(void) {

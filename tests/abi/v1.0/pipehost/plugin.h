@@ -1,0 +1,246 @@
+/* FROZEN COPY of ABI 1.0 -- never edit; plugins built against it must keep
+ * loading into every 1.x host (tests/abi).
+ *
+ * pipehost/plugin.h -- the public plugin ABI of pipehost, version 1.
+ *
+ * An operator plugin is a shared object that exports exactly one function,
+ * pipehost_plugin_v1(), returning a pointer to a static const ph_plugin.
+ * The host hands the plugin a const table of host services (ph_host); the
+ * plugin links against no host symbol, so it builds with
+ *
+ *     cc -shared -fPIC $(pkg-config --cflags pipehost-plugin) myop.c -o myop.so
+ *
+ * and links with -Wl,-z,defs.
+ *
+ * ABI rules (never broken within major version 1):
+ *  - Every struct crossing the boundary starts with uint32_t struct_size and
+ *    only ever grows at its end.  WARNING: append new fields at the end only.
+ *    Never reorder, retype or remove a field; an unused slot stays, NULL.
+ *  - Only fixed-width integers, double, UTF-8 const char *, opaque pointers
+ *    and function pointers cross.  No enums, no bool, no structs by value,
+ *    arrays of pointers (never arrays of structs).
+ *  - Structured values (params, XCom values, connections, context) cross as
+ *    UTF-8 JSON text.
+ *  - What the plugin passes to the host, the host copies.  What the host
+ *    returns is borrowed and valid until the current callback returns.
+ *  - The host loads a plugin whose abi_major equals PH_ABI_MAJOR and whose
+ *    abi_minor is not higher than the host's.  A change that only appends
+ *    bumps PH_ABI_MINOR; anything else bumps the major and the entry name.
+ *  - Published constants never change value.
+ *
+ * Call contract: init, execute, poke and destroy of one task try run on one
+ * thread, one at a time.  on_kill may run concurrently from another thread
+ * or a signal handler's deferred context.  Host services are called only
+ * from inside a callback, except log and is_cancelled, which are
+ * thread-safe.  Each task try runs in its own worker process, so a plugin
+ * that crashes, leaks or hangs costs one task try, never the host.
+ */
+#ifndef PIPEHOST_PLUGIN_H
+#define PIPEHOST_PLUGIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define PH_ABI_MAJOR 1
+#define PH_ABI_MINOR 0
+/* The entry symbol; the major is part of its name. */
+#define PH_PLUGIN_ENTRY "pipehost_plugin_v1"
+
+#if defined(__GNUC__) || defined(__clang__)
+#define PH_EXPORT __attribute__((visibility("default")))
+#define PH_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#else
+#define PH_EXPORT
+#define PH_PRINTF(f, a)
+#endif
+
+/* True when the struct at p (whose first field is struct_size) is large
+ * enough to hold field fld of type T.  Readers test before reading a field
+ * added after 1.0. */
+#define PH_HAS(p, T, fld)                                                      \
+  ((p)->struct_size >= offsetof(T, fld) + sizeof(((T *)0)->fld))
+
+/* ---- status codes (an int32_t, never an enum; unknown codes mean ERROR) */
+typedef int32_t ph_status;
+#define PH_OK 0           /* success */
+#define PH_ERROR 1        /* failed; the task's retry policy applies */
+#define PH_FAIL 2         /* failed; do not retry (AirflowFailException) */
+#define PH_SKIP 3         /* the task is skipped (AirflowSkipException) */
+#define PH_CANCELLED 4    /* stopped because the host asked (timeout, kill) */
+#define PH_NOT_FOUND 5    /* a lookup found nothing (host services only) */
+#define PH_UNSUPPORTED 6  /* the host or plugin lacks the feature */
+#define PH_INVALID 7      /* bad argument (host services only) */
+
+/* ---- log levels */
+#define PH_LOG_DEBUG 10
+#define PH_LOG_INFO 20
+#define PH_LOG_WARNING 30
+#define PH_LOG_ERROR 40
+
+/* One task try, as seen by a plugin.  Opaque and host-owned; valid from
+ * init until destroy returns. */
+typedef struct ph_task ph_task;
+
+/* The services the host offers a plugin.  Host-owned, static, const.
+ * WARNING: append only.  Test PH_HAS(host, ph_host, field) before calling a
+ * field added after ABI 1.0. */
+typedef struct ph_host {
+  uint32_t struct_size;
+  uint16_t abi_major, abi_minor;
+  const char *host_version; /* pipehost release, e.g. "0.1.0" */
+
+  /* Writes one line to the task log, prefixed by the host with time and
+   * level.  Secrets registered with mask() are replaced by "***".
+   * Thread-safe. */
+  void (*log)(ph_task *t, int32_t level, const char *fmt, ...) PH_PRINTF(3, 4);
+
+  /* Params, after defaults and templating.  param_json returns the value
+   * as JSON text, or NULL when the param is absent.  The typed getters
+   * return PH_OK and store the value, PH_NOT_FOUND when absent, or
+   * PH_INVALID when the value has another JSON type (an integer is a valid
+   * number).  Strings are borrowed until the callback returns. */
+  const char *(*param_json)(ph_task *t, const char *name);
+  ph_status (*param_string)(ph_task *t, const char *name, const char **out);
+  ph_status (*param_int)(ph_task *t, const char *name, int64_t *out);
+  ph_status (*param_double)(ph_task *t, const char *name, double *out);
+  ph_status (*param_bool)(ph_task *t, const char *name, int32_t *out);
+
+  /* Pushes an XCom value (JSON text) under key for this task try; replaces
+   * a value with the same key.  A NULL key means "return_value".  Returns
+   * PH_INVALID for text that is not JSON and PH_FAIL when the value is over
+   * the host's XCom size limit (the push is refused whole, never
+   * truncated). */
+  ph_status (*xcom_push)(ph_task *t, const char *key, const char *json);
+  /* Pulls the XCom value of task_id (in this DAG run) under key (NULL:
+   * "return_value") as JSON text into *out_json, borrowed until the
+   * callback returns.  PH_NOT_FOUND when there is none. */
+  ph_status (*xcom_pull)(ph_task *t, const char *task_id, const char *key,
+                         const char **out_json);
+
+  /* A connection as a JSON object {"conn_id","conn_type","host","port",
+   * "login","password","schema","extra":{...},"uri"}.  Its password is
+   * masked in logs from then on.  PH_NOT_FOUND when unknown. */
+  ph_status (*connection_get)(ph_task *t, const char *conn_id,
+                              const char **out_json);
+  /* A variable's value (text), PH_NOT_FOUND when unknown. */
+  ph_status (*variable_get)(ph_task *t, const char *name, const char **out);
+  /* From now on, the text secret is replaced by "***" wherever the host
+   * writes it (logs, XComs shown, error reasons). */
+  void (*mask)(ph_task *t, const char *secret);
+
+  /* Non-zero once the host wants the try to stop (timeout, kill).  Cheap
+   * and thread-safe: poll it in long loops. */
+  int32_t (*is_cancelled)(const ph_task *t);
+  /* The try's deadline on CLOCK_MONOTONIC in nanoseconds; 0 means none. */
+  int64_t (*deadline_ns)(const ph_task *t);
+
+  /* For a PH_KIND_BRANCH operator: follow this direct downstream task id.
+   * Call once per id to follow; the other direct downstreams are skipped.
+   * PH_INVALID if task_id is not a direct downstream. */
+  ph_status (*branch_follow)(ph_task *t, const char *task_id);
+
+  /* The run context as a JSON object: dag_id, task_id, run_id, try_number,
+   * ds, ds_nodash, ts, logical_date, data_interval_start,
+   * data_interval_end, params, conf, dag_file, lua_dir, work_dir.
+   * Borrowed until the callback returns. */
+  const char *(*context_json)(ph_task *t);
+
+  /* Sets the human-readable reason recorded for a failed, skipped or
+   * cancelled try.  The last call wins. */
+  void (*set_reason)(ph_task *t, const char *fmt, ...) PH_PRINTF(2, 3);
+
+  /* ABI 1.1 and later: append below this line only. */
+} ph_host;
+
+/* ---- parameter specs */
+#define PH_PARAM_REQUIRED (1u << 0)  /* the DAG must set it */
+#define PH_PARAM_TEMPLATED (1u << 1) /* rendered ({{ expr }}) before init */
+#define PH_PARAM_SECRET (1u << 2)    /* masked in logs, never printed */
+
+/* One declared parameter of an operator.  type is one of "string",
+ * "integer", "number", "boolean", "object", "array", "any", or "callable"
+ * (a Lua function in a Lua DAG, a Lua expression string in YAML).
+ * default_json is the default as JSON text, or NULL.
+ * WARNING: append only. */
+typedef struct ph_param {
+  uint32_t struct_size;
+  const char *name;
+  const char *type;
+  uint32_t flags;
+  const char *default_json;
+  const char *doc;
+} ph_param;
+
+/* ---- operators */
+#define PH_KIND_TASK 1   /* execute() runs the work */
+#define PH_KIND_SENSOR 2 /* poke() checks once; the host owns the loop */
+#define PH_KIND_BRANCH 3 /* execute() calls branch_follow() */
+
+/* The host completes the task itself, without a worker process or any
+ * callback (the empty operator). */
+#define PH_OP_NO_WORKER (1u << 0)
+/* A falsy return_value skips downstream tasks (short_circuit). */
+#define PH_OP_SHORT_CIRCUIT (1u << 1)
+
+/* An operator type.  DAGs name it by type ("bash") or "<plugin>.<type>".
+ * WARNING: append only. */
+typedef struct ph_operator {
+  uint32_t struct_size;
+  const char *type;
+  const char *doc;
+  int32_t kind;
+  uint32_t flags;
+  const ph_param *const *params; /* NULL-terminated array of pointers */
+
+  /* Called once per try after params are validated, defaulted and
+   * rendered.  No long I/O.  On PH_OK stores the operator's state (may be
+   * NULL) in *out_state; any other status ends the try with that status. */
+  ph_status (*init)(const ph_host *h, ph_task *t, void **out_state);
+  /* PH_KIND_TASK and PH_KIND_BRANCH: does the work. */
+  ph_status (*execute)(void *state, ph_task *t);
+  /* PH_KIND_SENSOR: one check, no sleeping.  Stores non-zero in *out_done
+   * when the condition holds (an XCom pushed before returning becomes the
+   * sensor's value). */
+  ph_status (*poke)(void *state, ph_task *t, int32_t *out_done);
+  /* Asks a running execute/poke to stop.  May run on another thread,
+   * concurrently with execute; idempotent; must not block. */
+  void (*on_kill)(void *state);
+  /* Frees the state; called exactly once iff init returned PH_OK. */
+  void (*destroy)(void *state);
+} ph_operator;
+
+/* ---- the plugin descriptor */
+/* WARNING: append only. */
+typedef struct ph_plugin {
+  uint32_t struct_size;
+  uint16_t abi_major, abi_minor; /* PH_ABI_MAJOR/MINOR at build time */
+  const char *name;              /* unique among loaded plugins */
+  const char *version;
+  const char *license;
+  const char *description;
+  const char *origin; /* URL or vendor; may be NULL */
+  const ph_operator *const *operators; /* NULL-terminated */
+  /* Optional; called once per process before any init.  On failure, write
+   * a message into errbuf (errcap bytes) and return non-PH_OK. */
+  ph_status (*load)(const ph_host *h, char *errbuf, size_t errcap);
+} ph_plugin;
+
+/* The only symbol a plugin exports.  Returns static const data; no side
+ * effects. */
+PH_EXPORT const ph_plugin *pipehost_plugin_v1(void);
+
+/* Convenience initialisers for plugin authors. */
+#define PH_PLUGIN_INIT                                                         \
+  .struct_size = sizeof(ph_plugin), .abi_major = PH_ABI_MAJOR,                 \
+  .abi_minor = PH_ABI_MINOR
+#define PH_OPERATOR_INIT .struct_size = sizeof(ph_operator)
+#define PH_PARAM_INIT .struct_size = sizeof(ph_param)
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* PIPEHOST_PLUGIN_H */
