@@ -985,8 +985,14 @@ int main(int argc, char **argv) {
   int sargc = argc - 1;
   char **sargv = argv + 1;
   if (!strcmp(cmd, "--version") || !strcmp(cmd, "version")) {
-    printf("pipehost %s (plugin ABI %d.%d)\n", PH_VERSION, PH_ABI_MAJOR,
-           PH_ABI_MINOR);
+    printf("pipehost %s (plugin ABI %d.%d)%s\n", PH_VERSION, PH_ABI_MAJOR,
+           PH_ABI_MINOR,
+#ifdef PH_FAULT_INJECTION
+           " with fault injection"
+#else
+           ""
+#endif
+    );
     rc = 0;
   } else if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") ||
              !strcmp(cmd, "help")) {

@@ -15,6 +15,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "ph_fault.h"
 #include "ph_util.h"
 #include "ph_worker.h"
 
@@ -248,7 +249,9 @@ int ph_exec_start(ph_exec *ex, guint job, const char *spec_json,
   }
   dir = g_path_get_dirname(log_path);
   g_mkdir_with_parents(dir, 0700);
-  logfd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  logfd = ph_fault_hit("log_open")
+              ? (errno = ENOSPC, -1)
+              : open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
   if (logfd < 0) {
     g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(errno),
                 "%s: cannot open the task log: %s", log_path,
@@ -256,6 +259,11 @@ int ph_exec_start(ph_exec *ex, guint job, const char *spec_json,
     goto out;
   }
   gboolean gone = TRUE, launched = FALSE;
+  if (ph_fault_hit("spawn")) {
+    g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_AGAIN,
+                "fork: injected failure (resource temporarily unavailable)");
+    goto out;
+  }
   if (ex->ctl >= 0) {
     pid = spawn_launched(ex, job, sv[1], logfd, plugin_path, &gone, error);
     launched = pid > 0;

@@ -1,6 +1,8 @@
 /* ph_registry -- see ph_registry.h. */
 #include "ph_registry.h"
 
+#include "ph_fault.h"
+
 #include <dlfcn.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -289,10 +291,12 @@ const ph_plugin *ph_registry_load_file(ph_registry *r, const char *path,
                 "%s: duplicate file: already loaded", path);
     goto out;
   }
-  void *h = dlopen(real, RTLD_NOW | RTLD_LOCAL);
+  void *h = ph_fault_hit("plugin_load") ? NULL
+                                         : dlopen(real, RTLD_NOW | RTLD_LOCAL);
   if (!h) {
+    const char *why = dlerror();
     g_set_error(&err, G_FILE_ERROR, G_FILE_ERROR_INVAL, "%s: dlopen: %s", path,
-                dlerror());
+                why ? why : "injected failure");
     goto out;
   }
   const ph_plugin *(*entry)(void) =

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "ph_fault.h"
 #include "ph_util.h"
 
 struct ph_store {
@@ -134,6 +135,11 @@ static sqlite3_stmt *prep(ph_store *s, const char *sql, const char *types,
 }
 
 static int step_done(ph_store *s, sqlite3_stmt *st) {
+  if (ph_fault_hit("store_write")) {
+    g_warning("pipehost store: injected write failure");
+    sqlite3_reset(st);
+    return SQLITE_IOERR;
+  }
   int rc = sqlite3_step(st);
   if (rc != SQLITE_DONE && rc != SQLITE_ROW)
     g_warning("pipehost store: %s", sqlite3_errmsg(s->db));
