@@ -10,7 +10,7 @@ PH_BUILD_DEPS=(cmake ninja-build gcc libc6-dev pkg-config ca-certificates
 # a self-signed certificate) and an HTTP server (python3 stdlib)
 # clang + its runtime: the warning check on a second compiler and libFuzzer
 PH_TEST_DEPS=(python3 lua5.4 postgresql-15 python3-aiosmtpd openssl curl
-  clang libclang-rt-14-dev abigail-tools)
+  clang libclang-rt-14-dev abigail-tools valgrind)
 want=("${PH_BUILD_DEPS[@]}")
 [ "${1:-}" = "--test" ] && want+=("${PH_TEST_DEPS[@]}")
 missing=()

@@ -103,6 +103,7 @@ dag: {{id: hostile2}}
 tasks:
   {"" if asan else "leaks: {op: leak, memory_limit: 256M}"}
   forks:  {{op: fork_exit}}
+  overruns: {{op: overrun}}
   closes: {{op: close_stdout}}
   exits:  {{op: exit_init}}
   fine:   {{op: bash, command: "echo fine"}}
@@ -124,6 +125,8 @@ if res:
     check("hostile: closing stdout does not lose the result",
           t["closes"]["state"] == "success"
           and res["xcoms"]["closes"]["return_value"] == "still reported")
+    check("hostile: writing outside its buffers fails its task",
+          t["overruns"]["state"] == "failed")
     check("hostile: exit() in init fails its task",
           t["exits"]["state"] == "failed")
     check("hostile: the rest still runs", t["fine"]["state"] == "success")

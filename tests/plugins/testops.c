@@ -62,6 +62,14 @@ static ph_status leak_exec(void *s, ph_task *t) {
   return PH_OK;
 }
 
+/* Writes forward from a 16-byte buffer until it runs off mapped memory. */
+static ph_status overrun_exec(void *s, ph_task *t) {
+  volatile char *p = malloc(16);
+  for (size_t i = 0;; i += 4096)
+    p[i] = 1;
+  return PH_OK;
+}
+
 /* Starts two children that would outlive the try, reports their pids. */
 static ph_status fork_exec(void *sv, ph_task *t) {
   st_t *s = sv;
@@ -192,13 +200,14 @@ OP(pick, PH_KIND_BRANCH, t_init, pick_exec, NULL, pick_params);
 OP(counter_sensor, PH_KIND_SENSOR, t_init, NULL, counter_poke, counter_params);
 OP(push, PH_KIND_TASK, t_init, push_exec, NULL, push_params);
 OP(leak, PH_KIND_TASK, t_init, leak_exec, NULL, none);
+OP(overrun, PH_KIND_TASK, t_init, overrun_exec, NULL, none);
 OP(fork_exit, PH_KIND_TASK, t_init, fork_exec, NULL, none);
 OP(close_stdout, PH_KIND_TASK, t_init, close_stdout_exec, NULL, none);
 OP(exit_init, PH_KIND_TASK, exit_init, crash_exec, NULL, none);
 
 static const ph_operator *const ops[] = {
     &op_crash, &op_crash_init, &op_abort, &op_hang, &op_exit_now,
-    &op_status, &op_pick, &op_counter_sensor, &op_push, &op_leak,
+    &op_status, &op_pick, &op_counter_sensor, &op_push, &op_leak, &op_overrun,
     &op_fork_exit, &op_close_stdout, &op_exit_init, NULL};
 
 static const ph_plugin plugin = {PH_PLUGIN_INIT,
