@@ -10,6 +10,7 @@
 #include <glib.h>
 #include <json-glib/json-glib.h>
 
+#include "ph_cron.h"
 #include "ph_dag.h"
 #include "ph_exec.h"
 #include "ph_lua.h"
@@ -349,6 +350,83 @@ out:
     json_node_unref(run);
   run_env_close(&re);
   g_free(id);
+  g_option_context_free(ctx);
+  return rc;
+}
+
+/* ---- cron next: the next fire times of a cron expression */
+static int cmd_cron(int argc, char **argv) {
+  if (argc < 2 || strcmp(argv[1], "next")) {
+    printf("Usage: pipehost cron next 'EXPR' [--from ISO] [--count N] "
+           "[--tz ZONE]\n\nPrints the next N fire times after --from "
+           "(default: now), one ISO-8601 UTC\ntime per line; EXPR is "
+           "evaluated on ZONE's wall clock (an IANA name, default UTC).\n");
+    return argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))
+               ? 0
+               : EXIT_USAGE;
+  }
+  argc--;
+  argv++;
+  char *from = NULL, *zone_name = NULL;
+  int count = 1;
+  GOptionEntry e[] = {
+      {"from", 0, 0, G_OPTION_ARG_STRING, &from, "Start (ISO-8601)", "ISO"},
+      {"count", 'n', 0, G_OPTION_ARG_INT, &count, "How many times", "N"},
+      {"tz", 0, 0, G_OPTION_ARG_STRING, &zone_name, "IANA time zone", "ZONE"},
+      {0}};
+  GOptionContext *ctx = g_option_context_new("'EXPR' - next fire times");
+  g_option_context_add_main_entries(ctx, e, NULL);
+  int rc = EXIT_USAGE;
+  ph_cron *c = NULL;
+  GTimeZone *tz = NULL, *utc = g_time_zone_new_utc();
+  GDateTime *t = NULL;
+  GError *err = NULL;
+  if (!parse(ctx, &argc, &argv, 1, 1, "cron next"))
+    goto out;
+  if (!(c = ph_cron_parse(argv[1], &err))) {
+    g_printerr("pipehost cron next: %s\n", err->message);
+    goto out;
+  }
+  tz = zone_name ? g_time_zone_new_identifier(zone_name) : g_time_zone_new_utc();
+  if (!tz) {
+    g_printerr("pipehost cron next: unknown time zone '%s' (use an IANA name "
+               "such as Europe/Zurich)\n",
+               zone_name);
+    goto out;
+  }
+  GDateTime *start = from ? g_date_time_new_from_iso8601(from, utc)
+                          : g_date_time_new_now_utc();
+  if (!start) {
+    g_printerr("pipehost cron next: --from '%s' is not ISO-8601\n", from);
+    goto out;
+  }
+  t = g_date_time_to_timezone(start, tz);
+  g_date_time_unref(start);
+  for (int i = 0; i < count; i++) {
+    GDateTime *n = ph_cron_next(c, t);
+    if (!n) {
+      g_printerr("pipehost cron next: '%s' never fires\n", argv[1]);
+      rc = 1;
+      goto out;
+    }
+    GDateTime *u = g_date_time_to_utc(n);
+    g_autofree char *iso = g_date_time_format(u, "%Y-%m-%dT%H:%M:%SZ");
+    printf("%s\n", iso);
+    g_date_time_unref(u);
+    g_date_time_unref(t);
+    t = n;
+  }
+  rc = 0;
+out:
+  g_clear_error(&err);
+  if (t)
+    g_date_time_unref(t);
+  if (tz)
+    g_time_zone_unref(tz);
+  g_time_zone_unref(utc);
+  ph_cron_free(c);
+  g_free(from);
+  g_free(zone_name);
   g_option_context_free(ctx);
   return rc;
 }
@@ -961,6 +1039,7 @@ static void usage(FILE *f) {
           "  task run FILE TASK [RUN_ID]                    run one try of one task\n"
           "  variables set|get|list|delete                  Airflow-style variables\n"
           "  connections add|list|delete                    connections (URIs)\n"
+          "  cron next 'EXPR' [--from ISO] [--count N] [--tz ZONE]  next fire times\n"
           "  --version                                      print the version\n"
           "\n"
           "Environment: PIPEHOST_HOME (metadata store, default ~/.pipehost),\n"
@@ -1018,6 +1097,8 @@ int main(int argc, char **argv) {
     rc = cmd_tasks(sargc, sargv);
   } else if (!strcmp(cmd, "task")) {
     rc = cmd_task(sargc, sargv);
+  } else if (!strcmp(cmd, "cron")) {
+    rc = cmd_cron(sargc, sargv);
   } else if (!strcmp(cmd, "connections")) {
     rc = cmd_connections(sargc, sargv);
   } else if (!strcmp(cmd, "variables")) {
@@ -1027,7 +1108,7 @@ int main(int argc, char **argv) {
       static const char *const cmds[] = {"run",  "resume", "validate", "graph",
                                          "plugins", "runs", "logs", "xcom",
                                          "tasks", "task", "variables",
-                                         "connections", NULL};
+                                         "connections", "cron", NULL};
       const char *near = ph_util_nearest(cmd, cmds);
       fprintf(stderr, "pipehost: unknown command '%s'%s%s%s\n\n", cmd,
               near ? " (did you mean '" : "", near ? near : "",

@@ -8,11 +8,11 @@ cd "$(dirname "$0")/../.."
 secs=${1:-10}
 CC=clang cmake -S . -B build-fuzz -G Ninja -DPH_FUZZ=ON -DPH_BUILD_TESTS=OFF \
   -DCMAKE_BUILD_TYPE=Debug >/dev/null
-cmake --build build-fuzz -j "$(nproc)" --target fuzz_yaml fuzz_lua fuzz_template fuzz_descriptor fuzz_json >/dev/null
+cmake --build build-fuzz -j "$(nproc)" --target fuzz_yaml fuzz_lua fuzz_template fuzz_descriptor fuzz_json fuzz_cron >/dev/null
 work=$(mktemp -d /tmp/ph-fuzz.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 failed=0 passed=0
-for t in yaml lua template descriptor json; do
+for t in yaml lua template descriptor json cron; do
   mkdir -p "$work/$t"
   if (cd "$work" && ASAN_OPTIONS=detect_leaks=1 "$OLDPWD/build-fuzz/bin/fuzz_$t" \
         -max_total_time="$secs" -max_len=4096 -timeout=10 -rss_limit_mb=2048 \
