@@ -369,12 +369,17 @@ static void finish(ph_exec *ex, guint idx) {
   if (j->sock >= 0)
     drain(ex, j);
   int status = 0;
-  if (j->launched)
+  if (j->launched) {
+    /* the launcher killed the group's leftovers before reaping */
     status = j->have_status ? j->status : (SIGKILL & 0x7f); /* launcher lost */
-  else
+  } else {
+    /* leftovers of the try's process group, killed while the exited
+     * worker is still a zombie: its pid (the group id) cannot have been
+     * reused by another process yet */
+    kill(-j->pid, SIGKILL);
     while (waitpid(j->pid, &status, 0) < 0 && errno == EINTR)
       ;
-  kill(-j->pid, SIGKILL); /* leftovers of the try's process group */
+  }
   ph_exec_end end = {.pid = j->pid, .exit_code = -1};
   if (WIFEXITED(status))
     end.exit_code = WEXITSTATUS(status);
@@ -513,7 +518,17 @@ int ph_exec_launcher_main(int ctl) {
         ;
       int st;
       pid_t pid;
-      while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
+      for (;;) {
+        /* find an ended worker without reaping it, kill what is left of
+         * its process group while the pid is still reserved, then reap */
+        siginfo_t si = {0};
+        if (waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT) != 0 ||
+            si.si_pid == 0)
+          break;
+        pid = si.si_pid;
+        kill(-pid, SIGKILL);
+        if (waitpid(pid, &st, 0) != pid)
+          break;
         g_hash_table_remove(live, GINT_TO_POINTER(pid));
         ph_lmsg m = {'X', 0, pid, st};
         send(ctl, &m, sizeof m, MSG_NOSIGNAL);

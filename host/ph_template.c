@@ -357,13 +357,42 @@ static int eval(lua_State *L) {
   return 1;
 }
 
-/* Lua messages start with "template:1: "; the position says where. */
+/* Lua messages start with "template:N: "; the position says where. */
 static const char *clean_message(const char *msg) {
   if (!msg)
     return "an error was raised without a message";
-  if (g_str_has_prefix(msg, "template:1: "))
-    return msg + strlen("template:1: ");
+  if (g_str_has_prefix(msg, "template:")) {
+    const char *p = msg + strlen("template:");
+    while (g_ascii_isdigit(*p))
+      p++;
+    if (p[0] == ':' && p[1] == ' ')
+      return p + 2;
+  }
   return msg;
+}
+
+/* The "}}" that closes the expression starting at p: the first one outside
+ * quotes and brackets, so "{{ f{a={1}} }}" and "{{ '}}' }}" work. */
+static const char *find_close(const char *p) {
+  int depth = 0;
+  char quote = 0;
+  for (; *p; p++) {
+    if (quote) {
+      if (*p == '\\' && p[1])
+        p++;
+      else if (*p == quote)
+        quote = 0;
+    } else if (*p == '\'' || *p == '"') {
+      quote = *p;
+    } else if (*p == '}' && p[1] == '}' && depth <= 0) {
+      return p;
+    } else if (*p == '(' || *p == '[' || *p == '{') {
+      depth++;
+    } else if (*p == ')' || *p == ']' || *p == '}') {
+      depth--;
+    }
+  }
+  return NULL;
 }
 
 /* Evaluates one expression (src, without the braces) and appends its text
@@ -406,7 +435,7 @@ static char *render(lua_State **Lp, tctx *c, const char *tmpl,
   while ((open = strstr(p, "{{"))) {
     size_t pos = (size_t)(open - tmpl);
     g_string_append_len(out, p, open - p);
-    const char *close = strstr(open + 2, "}}");
+    const char *close = find_close(open + 2);
     if (!close) {
       set_err(error, tmpl, pos, "'{{' is never closed by '}}'");
       goto fail;
