@@ -16,6 +16,9 @@
 #define MAX_BYTES (16 << 20)
 /* values aliases may add beyond the document's own nodes */
 #define MAX_ALIAS_EXTRA 1000000
+/* libyaml's scanner costs O(flow depth) per token, so a file of nothing
+ * but "[" takes minutes: deeper documents are refused before loading */
+#define MAX_DOC_DEPTH (2 * MAX_DEPTH)
 
 typedef struct {
   yaml_document_t *doc;
@@ -335,6 +338,42 @@ static void load_root(ctx_t *c, yaml_node_t *root) {
   g_hash_table_unref(seen);
 }
 
+/* TRUE when the document nests deeper than MAX_DOC_DEPTH (error set to
+ * "FILE:LINE:COL: nesting ...").  Parse errors are left to the loader. */
+static gboolean too_deep(const char *file, const char *text, size_t len,
+                         GError **error) {
+  /* flow depth is at most the number of opening brackets */
+  size_t opens = 0;
+  for (size_t i = 0; i < len && opens <= MAX_DOC_DEPTH; i++)
+    opens += text[i] == '[' || text[i] == '{';
+  if (opens <= MAX_DOC_DEPTH)
+    return FALSE;
+  yaml_parser_t p;
+  yaml_event_t ev;
+  int depth = 0;
+  gboolean deep = FALSE, done = FALSE;
+  yaml_parser_initialize(&p);
+  yaml_parser_set_input_string(&p, (const unsigned char *)text, len);
+  while (!done && !deep && yaml_parser_parse(&p, &ev)) {
+    if (ev.type == YAML_SEQUENCE_START_EVENT ||
+        ev.type == YAML_MAPPING_START_EVENT)
+      deep = ++depth > MAX_DOC_DEPTH;
+    else if (ev.type == YAML_SEQUENCE_END_EVENT ||
+             ev.type == YAML_MAPPING_END_EVENT)
+      depth--;
+    done = ev.type == YAML_STREAM_END_EVENT;
+    if (deep)
+      g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
+                  "%s:%zu:%zu: nesting deeper than %d levels; flatten the "
+                  "value",
+                  file, ev.start_mark.line + 1, ev.start_mark.column + 1,
+                  MAX_DEPTH);
+    yaml_event_delete(&ev);
+  }
+  yaml_parser_delete(&p);
+  return deep;
+}
+
 /* Sets error from the parser's state: "FILE:LINE:COL: problem context". */
 static void parse_error(GError **error, const char *file, yaml_parser_t *p,
                         const char *text, size_t len) {
@@ -396,6 +435,8 @@ ph_dag *ph_yaml_load(const char *file, GError **error) {
                 file, line, (unsigned char)*bad, bad - text);
     goto out;
   }
+  if (too_deep(file, text, len, error))
+    goto out;
   yaml_parser_initialize(&parser);
   parser_ok = TRUE;
   yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
