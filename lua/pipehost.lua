@@ -6,12 +6,6 @@
 --   local b = d:task{ "b", op = "lua", fn = function(ctx) return ctx.xcom_pull("a") end }
 --   a >> b             -- b runs after a; returns b, so a >> b >> c chains
 --   a >> { b, c }      -- fan out; {a, b} >> c fans in; c << a is a >> c
---   d:task{ id = "c", op = "bash", command = "true", upstream = { "a" } }
---
--- Task arguments become JSON: integers stay integers, a table with keys
--- 1..n (n > 0) is an array, any other table (also an empty one) an object.
--- A function is allowed only as a task's own argument; nested deeper, or as
--- a DAG argument, it is an error, as are userdata and threads.
 --   return d           -- optional
 --
 -- The host reads the DAG this module records (M._dags); functions given
@@ -102,9 +96,6 @@ end
 
 -- Adds a task: d:task{ id = "x", op = "bash", command = "..." }.
 function Dag:task(args)
-  if getmetatable(self) ~= Dag then
-    error("call d:task{...} with a colon, not d.task{...}", 2)
-  end
   if type(args) ~= "table" then
     error("d:task{...} takes a table, e.g. d:task{ id = \"x\", op = \"bash\" }", 2)
   end
@@ -140,9 +131,7 @@ end
 
 -- Lua accepts only calls and assignments as statements, so a line such as
 -- "a >> b" is turned into "_ = a >> b" (on the same line, so line numbers
--- stay exact) before the file runs.  Only a line that starts with the
--- dependency expression is rewritten: inside a one-line "if ... then" or
--- "for ... do", write "_ = a >> b" yourself.
+-- stay exact) before the file runs.
 local keywords = { ["local"] = true, ["return"] = true, ["if"] = true,
   ["for"] = true, ["while"] = true, ["repeat"] = true, ["until"] = true,
   ["function"] = true, ["end"] = true, ["else"] = true, ["elseif"] = true,

@@ -7,7 +7,6 @@
  * function gets ctx: the run context plus xcom_pull, xcom_push, log, var,
  * skip and fail.  Built only against the public header, with its own
  * liblua and json-glib: the host's Lua state is never shared. */
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -66,28 +65,10 @@ static void push_json(lua_State *L, JsonNode *n) {
   }
 }
 
-typedef struct {
-  char *key;
-  JsonNode *value;
-} member;
-
-static gint cmp_members(gconstpointer a, gconstpointer b) {
-  return strcmp((*(member *const *)a)->key, (*(member *const *)b)->key);
+static gint cmp_keys(gconstpointer a, gconstpointer b) {
+  return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static void member_free(gpointer p) {
-  member *m = p;
-  g_free(m->key);
-  if (m->value)
-    json_node_unref(m->value);
-  g_free(m);
-}
-
-/* Converts the Lua value at idx.  A table with keys exactly 1..n (n > 0)
- * is an array, any other an object (keys sorted, so equal tables give
- * equal JSON).  NaN and infinities become null (JSON has none); functions
- * and userdata their type name; nesting past 64 levels null.  Never calls
- * a metamethod. */
 static JsonNode *to_json(lua_State *L, int idx, int depth) {
   idx = lua_absindex(L, idx);
   JsonNode *n = json_node_new(JSON_NODE_VALUE);
@@ -99,14 +80,9 @@ static JsonNode *to_json(lua_State *L, int idx, int depth) {
   } else if (ty == LUA_TNUMBER) {
     if (lua_isinteger(L, idx))
       json_node_set_int(n, lua_tointeger(L, idx));
-    else if (isfinite(lua_tonumber(L, idx)))
-      json_node_set_double(n, lua_tonumber(L, idx));
     else
-      json_node_init_null(n);
-  } else if (ty == LUA_TSTRING) {
-    json_node_set_string(n, lua_tostring(L, idx));
+      json_node_set_double(n, lua_tonumber(L, idx));
   } else if (ty == LUA_TTABLE) {
-    luaL_checkstack(L, 6, "table too deep");
     lua_Integer len = (lua_Integer)lua_rawlen(L, idx), count = 0;
     gboolean array = len > 0;
     lua_pushnil(L);
@@ -127,33 +103,31 @@ static JsonNode *to_json(lua_State *L, int idx, int depth) {
       json_node_init_array(n, a);
       json_array_unref(a);
     } else {
-      GPtrArray *ms = g_ptr_array_new_with_free_func(member_free);
+      /* keys sorted: equal tables give equal JSON (stable XComs) */
+      GPtrArray *keys = g_ptr_array_new_with_free_func(g_free);
       lua_pushnil(L);
       while (lua_next(L, idx)) {
-        int kt = lua_type(L, -2);
-        if (kt == LUA_TSTRING || kt == LUA_TNUMBER) {
-          member *m = g_new0(member, 1);
-          lua_pushvalue(L, -2); /* tostring on a copy keeps lua_next sane */
-          m->key = g_strdup(lua_tostring(L, -1));
-          lua_pop(L, 1);
-          m->value = to_json(L, -1, depth + 1);
-          g_ptr_array_add(ms, m);
-        }
+        lua_pop(L, 1);
+        lua_pushvalue(L, -1);
+        const char *k = lua_tostring(L, -1);
+        if (k)
+          g_ptr_array_add(keys, g_strdup(k));
         lua_pop(L, 1);
       }
-      g_ptr_array_sort(ms, cmp_members);
+      g_ptr_array_sort(keys, cmp_keys);
       JsonObject *o = json_object_new();
-      for (guint i = 0; i < ms->len; i++) {
-        member *m = ms->pdata[i];
-        json_object_set_member(o, m->key, m->value);
-        m->value = NULL;
+      for (guint i = 0; i < keys->len; i++) {
+        lua_getfield(L, idx, keys->pdata[i]);
+        json_object_set_member(o, keys->pdata[i], to_json(L, -1, depth + 1));
+        lua_pop(L, 1);
       }
-      g_ptr_array_unref(ms);
+      g_ptr_array_unref(keys);
       json_node_init_object(n, o);
       json_object_unref(o);
     }
   } else {
-    json_node_set_string(n, lua_typename(L, ty));
+    json_node_set_string(n, luaL_tolstring(L, idx, NULL));
+    lua_pop(L, 1);
   }
   return n;
 }
@@ -187,26 +161,14 @@ static void pull_one(lua_State *L, call_ctx *c, const char *task,
  * out (same order; missing values are nil). */
 static int l_xcom_pull(lua_State *L) {
   call_ctx *c = cc(L);
-  int a = 1;
-  /* ctx:xcom_pull(...) and ti:xcom_pull(...) pass the table first */
-  if (lua_istable(L, 1) && lua_rawlen(L, 1) == 0) {
-    lua_pushstring(L, "xcom_pull");
-    if (lua_rawget(L, 1) == LUA_TFUNCTION)
-      a = 2;
+  int a = lua_istable(L, 1) && lua_rawlen(L, 1) == 0 &&
+                  lua_getfield(L, 1, "xcom_pull") != LUA_TNIL
+              ? 2
+              : 1;
+  if (a == 2)
     lua_pop(L, 1);
-  }
-  lua_settop(L, a + 1);
-  if (lua_istable(L, a)) { /* xcom_pull{task_ids = ..., key = ...} */
-    lua_pushstring(L, "task_ids");
-    if (lua_rawget(L, a) != LUA_TNIL) {
-      lua_pushstring(L, "key");
-      lua_rawget(L, a);
-      lua_replace(L, a + 1);
-      lua_replace(L, a);
-    } else {
-      lua_pop(L, 1);
-    }
-  }
+  else if (lua_istable(L, 1) && lua_rawlen(L, 1) == 0)
+    lua_pop(L, 1);
   const char *key = luaL_optstring(L, a + 1, "return_value");
   if (lua_type(L, a) == LUA_TSTRING) {
     pull_one(L, c, lua_tostring(L, a), key);
@@ -240,19 +202,7 @@ static int l_xcom_push(lua_State *L) {
 
 static int l_log(lua_State *L) {
   call_ctx *c = cc(L);
-  if (lua_istable(L, 1)) /* ctx:log(...) */
-    lua_remove(L, 1);
   int n = lua_gettop(L);
-  if (n > 1 && lua_type(L, 1) == LUA_TSTRING && strchr(lua_tostring(L, 1), '%')) {
-    /* ctx.log("%d rows", n): string.format */
-    lua_getglobal(L, "string");
-    lua_getfield(L, -1, "format");
-    lua_remove(L, -2);
-    lua_insert(L, 1);
-    lua_call(L, n, 1);
-    c->h->log(c->t, PH_LOG_INFO, "%s", lua_tostring(L, -1));
-    return 0;
-  }
   luaL_Buffer b;
   luaL_buffinit(L, &b);
   for (int i = 1; i <= n; i++) {
@@ -278,12 +228,10 @@ static int l_var(lua_State *L) {
 
 /* skip/fail raise a table {__ph_status = N, reason = "..."} */
 static int raise_status(lua_State *L, int status) {
-  lua_settop(L, 2);
   lua_newtable(L);
   lua_pushinteger(L, status);
   lua_setfield(L, -2, "__ph_status");
-  int a = lua_istable(L, 1) ? 2 : 1; /* ctx:skip("why") */
-  lua_pushstring(L, luaL_optstring(L, a, ""));
+  lua_pushstring(L, luaL_optstring(L, 1, ""));
   lua_setfield(L, -2, "reason");
   return lua_error(L);
 }
@@ -302,10 +250,8 @@ static void cancel_hook(lua_State *L, lua_Debug *ar) {
   lua_getfield(L, LUA_REGISTRYINDEX, "pipehost.call");
   call_ctx *c = lua_touserdata(L, -1);
   lua_pop(L, 1);
-  if (c && c->h->is_cancelled(c->t)) {
-    lua_sethook(L, cancel_hook, LUA_MASKCOUNT, 100);
+  if (c && c->h->is_cancelled(c->t))
     luaL_error(L, "cancelled by the host (timeout or kill)");
-  }
 }
 
 /* Pushes ctx: the context JSON plus the functions above. */
@@ -379,15 +325,14 @@ static gboolean push_callable(lua_State *L, const ph_host *h, ph_task *t,
   } else if (n && JSON_NODE_HOLDS_VALUE(n) &&
              json_node_get_value_type(n) == G_TYPE_STRING) {
     const char *code = json_node_get_string(n);
-    /* an expression when it compiles as one, else a chunk (with its own
-     * return statement) */
-    g_autofree char *expr = g_strdup_printf("return %s\n", code);
-    if (luaL_loadbuffer(L, expr, strlen(expr), "=fn") != LUA_OK) {
-      lua_pop(L, 1);
-      if (luaL_loadbuffer(L, code, strlen(code), "=fn") != LUA_OK) {
-        *why = g_strdup_printf("in fn: %s", lua_tostring(L, -1));
-        goto out;
-      }
+    /* an expression unless it already returns */
+    g_autofree char *src =
+        g_regex_match_simple("\\breturn\\b", code, 0, 0)
+            ? g_strdup(code)
+            : g_strdup_printf("return %s", code);
+    if (luaL_loadbuffer(L, src, strlen(src), "=fn") != LUA_OK) {
+      *why = g_strdup_printf("in fn: %s", lua_tostring(L, -1));
+      goto out;
     }
     /* the environment is ctx itself, falling back to the globals */
     lua_newtable(L);
@@ -423,12 +368,6 @@ static ph_status run(core_state *s, ph_task *t, int which) {
   ph_status st = PH_OK;
   JsonNode *ctx = json_from_string(h->context_json(t), NULL);
   lua_State *L = luaL_newstate();
-  if (!L) {
-    h->set_reason(t, "cannot create a Lua state (out of memory)");
-    if (ctx)
-      json_node_unref(ctx);
-    return PH_ERROR;
-  }
   luaL_openlibs(L);
   lua_pushlightuserdata(L, &c);
   lua_setfield(L, LUA_REGISTRYINDEX, "pipehost.call");
@@ -461,24 +400,14 @@ static ph_status run(core_state *s, ph_task *t, int which) {
   if (an)
     json_node_unref(an);
   if (lua_pcall(L, nargs, 1, 0) != LUA_OK) {
-    int e = lua_gettop(L);
-    if (lua_istable(L, e)) { /* ctx.skip / ctx.fail */
-      lua_pushstring(L, "__ph_status");
-      lua_rawget(L, e);
-      lua_pushstring(L, "reason");
-      lua_rawget(L, e);
-      if (lua_isinteger(L, -2)) {
-        st = (ph_status)lua_tointeger(L, -2);
-        h->set_reason(t, "%s",
-                      lua_isstring(L, -1) ? lua_tostring(L, -1) : "");
-        goto out;
-      }
-      lua_settop(L, e);
+    if (lua_istable(L, -1)) {
+      lua_getfield(L, -1, "__ph_status");
+      st = (ph_status)lua_tointeger(L, -1);
+      lua_getfield(L, -2, "reason");
+      h->set_reason(t, "%s", lua_tostring(L, -1));
+      goto out;
     }
-    char *msg = lua_isstring(L, e) ? g_strdup(lua_tostring(L, e))
-                                   : to_json_text(L, e);
-    h->set_reason(t, "lua error: %s", msg);
-    g_free(msg);
+    h->set_reason(t, "lua error: %s", lua_tostring(L, -1));
     st = h->is_cancelled(t) ? PH_CANCELLED : PH_ERROR;
     goto out;
   }
@@ -508,14 +437,8 @@ static ph_status run(core_state *s, ph_task *t, int which) {
   }
   if (!lua_isnil(L, -1)) {
     char *json = to_json_text(L, -1);
-    ph_status ps = h->xcom_push(t, NULL, json);
+    st = h->xcom_push(t, NULL, json);
     g_free(json);
-    if (ps != PH_OK) {
-      h->set_reason(t, "the host refused the return value as XCom (status "
-                       "%d%s)",
-                    (int)ps, ps == PH_FAIL ? ": over the XCom size limit" : "");
-      st = PH_FAIL;
-    }
   }
 out:
   g_free(why);
