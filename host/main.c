@@ -18,6 +18,7 @@
 #include "ph_registry.h"
 #include "ph_sched.h"
 #include "ph_store.h"
+#include "ph_track.h"
 #include "ph_trigger.h"
 #include "ph_util.h"
 #include "ph_worker.h"
@@ -1040,6 +1041,9 @@ static void usage(FILE *f) {
           "  variables set|get|list|delete                  Airflow-style variables\n"
           "  connections add|list|delete                    connections (URIs)\n"
           "  cron next 'EXPR' [--from ISO] [--count N] [--tz ZONE]  next fire times\n"
+          "  experiments list|show|compare                  tracked train tries\n"
+          "  models list|show|promote NAME VERSION          the model registry\n"
+          "  lineage RUN TASK                               what a result was made from\n"
           "  --version                                      print the version\n"
           "\n"
           "Environment: PIPEHOST_HOME (metadata store, default ~/.pipehost),\n"
@@ -1047,6 +1051,16 @@ static void usage(FILE *f) {
           "PIPEHOST_DAG_LOAD_TIMEOUT / PIPEHOST_DAG_LOAD_MEMORY_MB (Lua DAG\n"
           "loading limits, default 10 s and 256 MiB).\n",
           PH_VERSION);
+}
+
+/* experiments, models, lineage: ph_track's CLI */
+static int cmd_track(int argc, char **argv) {
+  ph_store *st = open_store();
+  if (!st)
+    return 1;
+  int rc = ph_track_cli(st, argc, argv);
+  ph_store_close(st);
+  return rc;
 }
 
 int main(int argc, char **argv) {
@@ -1103,12 +1117,17 @@ int main(int argc, char **argv) {
     rc = cmd_connections(sargc, sargv);
   } else if (!strcmp(cmd, "variables")) {
     rc = cmd_variables(sargc, sargv);
+  } else if (!strcmp(cmd, "experiments") || !strcmp(cmd, "models") ||
+             !strcmp(cmd, "lineage")) {
+    rc = cmd_track(sargc, sargv);
   } else {
     if (*cmd) {
       static const char *const cmds[] = {"run",  "resume", "validate", "graph",
                                          "plugins", "runs", "logs", "xcom",
                                          "tasks", "task", "variables",
-                                         "connections", "cron", NULL};
+                                         "connections", "cron",
+                                         "experiments", "models", "lineage",
+                                         NULL};
       const char *near = ph_util_nearest(cmd, cmds);
       fprintf(stderr, "pipehost: unknown command '%s'%s%s%s\n\n", cmd,
               near ? " (did you mean '" : "", near ? near : "",

@@ -35,6 +35,7 @@ static const char *const host_keys[] = {"trigger_rule",
                                         "soft_fail",
                                         "exponential_backoff",
                                         "max_wait",
+                                        "cache",
                                         NULL};
 
 static const char *const sensor_keys[] = {"poke_interval", "timeout", "mode",
@@ -216,13 +217,16 @@ static void apply_host_key(ctx_t *c, ph_plan *p, ph_task_spec *t,
       err(c, line, "task '%s': 'retry_exponential_backoff' must be a boolean "
           "or a multiplier >= 1",
           t->id);
-  } else if (!strcmp(key, "soft_fail") || !strcmp(key, "exponential_backoff")) {
+  } else if (!strcmp(key, "soft_fail") ||
+             !strcmp(key, "exponential_backoff") || !strcmp(key, "cache")) {
     if (!get_bool(v, &b)) {
       err(c, line, "task '%s': '%s' must be a boolean", t->id, key);
       return;
     }
     if (!strcmp(key, "soft_fail"))
       t->soft_fail = b;
+    else if (!strcmp(key, "cache"))
+      t->cache = b;
     else
       t->exponential_backoff = b;
   } else if (!strcmp(key, "mode")) {

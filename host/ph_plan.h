@@ -43,6 +43,10 @@ typedef struct ph_task_spec {
   int reschedule;              /* mode: reschedule */
   int soft_fail;
   int exponential_backoff;
+  /* result caching: reuse the result of a successful try with the same
+   * fingerprint (operator, plugin version, rendered params, input file
+   * hashes, upstream fingerprints or XCom hashes) */
+  int cache;
   /* operator params: declared defaults applied, not yet rendered */
   JsonObject *params;
   const guint *up;             /* direct upstream task indexes */

@@ -9,6 +9,10 @@
 
 #include "ph_backoff.h"
 #include "ph_exec.h"
+#include "ph_fingerprint.h"
+#include "ph_registry.h"
+#include "ph_template.h"
+#include "ph_track.h"
 #include "ph_trigger.h"
 #include "ph_util.h"
 
@@ -46,6 +50,7 @@ typedef struct {
   char *reason;
   GPtrArray *follow;    /* branch choices of the running try */
   gboolean branch_seen;
+  char *fp;             /* cache: the fingerprint, "sha256:..." */
 } ph_ti;
 
 struct ph_sched {
@@ -398,6 +403,215 @@ static void build_context_base(ph_sched *s) {
   g_object_unref(b);
 }
 
+/* ---- result caching (cache: true) */
+
+/* Where a try's files go: under the fingerprint for a cached task (so a
+ * reused result keeps its files), else under the run and try. */
+static char *artifact_dir(ph_sched *s, guint idx) {
+  const ph_task_spec *t = ph_plan_get_task(s->plan, idx);
+  const char *home = ph_store_get_home(s->store);
+  const char *dag = ph_plan_get_dag_id(s->plan);
+  const char *fp = s->ti[idx].fp;
+  if (fp && g_str_has_prefix(fp, "sha256:") && strlen(fp) > 11) {
+    g_autofree char *shard = g_strndup(fp + 7, 2);
+    return g_build_filename(home, "artifacts", dag, t->id, shard, fp + 7,
+                            NULL);
+  }
+  g_autofree char *tryd = g_strdup_printf("try_%d", s->ti[idx].try_number);
+  return g_build_filename(home, "artifacts", dag, s->run_id, t->id, tryd,
+                          NULL);
+}
+
+static char *sched_xcom(const char *task_id, const char *key, void *user) {
+  ph_sched *s = user;
+  return ph_store_xcom_get(s->store, s->run_id, task_id,
+                           key ? key : "return_value");
+}
+
+/* Adds the content hash of every path in v (a string, a list of strings or
+ * an object with a "path" member) to files. */
+static void hash_paths(JsonNode *v, JsonObject *files) {
+  if (!v)
+    return;
+  if (JSON_NODE_HOLDS_ARRAY(v)) {
+    JsonArray *a = json_node_get_array(v);
+    for (guint i = 0; i < json_array_get_length(a); i++)
+      hash_paths(json_array_get_element(a, i), files);
+    return;
+  }
+  if (JSON_NODE_HOLDS_OBJECT(v)) {
+    hash_paths(json_object_get_member(json_node_get_object(v), "path"), files);
+    return;
+  }
+  if (!JSON_NODE_HOLDS_VALUE(v) || json_node_get_value_type(v) != G_TYPE_STRING)
+    return;
+  const char *path = json_node_get_string(v);
+  /* a JSON text rendered from an XCom: look inside */
+  if (path[0] == '{' || path[0] == '[') {
+    JsonNode *inner = json_from_string(path, NULL);
+    if (inner) {
+      hash_paths(inner, files);
+      json_node_unref(inner);
+      return;
+    }
+  }
+  g_autofree char *abs = g_canonicalize_filename(path, NULL);
+  char *h = ph_fingerprint_path(abs, NULL);
+  json_object_set_string_member(files, abs, h ? h : "missing");
+  g_free(h);
+}
+
+/* Computes the task's fingerprint document and hash; FALSE when it cannot
+ * be computed (a template error: the try will report it). */
+static gboolean fingerprint(ph_sched *s, guint idx, char **fp_out,
+                            char **doc_out) {
+  const ph_task_spec *t = ph_plan_get_task(s->plan, idx);
+  gboolean ok = FALSE;
+  JsonObject *doc = json_object_new();
+  JsonObject *params = json_object_new();
+  JsonObject *files = json_object_new();
+  JsonObject *ups = json_object_new();
+  JsonObject *plugin = json_object_new();
+  JsonNode *xcoms = NULL;
+  g_autofree char *ctx = build_context(s, idx);
+  json_object_set_int_member(doc, "fpv", 1);
+  json_object_set_string_member(doc, "op", t->op->type);
+  json_object_set_string_member(plugin, "name", t->plugin->name);
+  json_object_set_string_member(plugin, "version",
+                                t->plugin->version ? t->plugin->version : "");
+  json_object_set_int_member(plugin, "abi", t->plugin->abi_major);
+  GList *keys = json_object_get_members(t->params);
+  for (GList *l = keys; l; l = l->next) {
+    const char *k = l->data;
+    JsonNode *v = json_object_get_member(t->params, k);
+    const ph_param *pp = ph_registry_find_param(t->op, k);
+    JsonNode *rv = NULL;
+    if (pp && (pp->flags & PH_PARAM_TEMPLATED)) {
+      g_autofree char *src = ph_util_json_dup(v);
+      GError *err = NULL;
+      g_autofree char *out =
+          ph_template_render_json(src, ctx, sched_xcom, s, &err);
+      if (!out) {
+        g_clear_error(&err);
+        g_list_free(keys);
+        goto out;
+      }
+      rv = json_from_string(out, NULL);
+    }
+    if (!rv)
+      rv = json_node_copy(v);
+    if (pp && (pp->flags & PH_PARAM_PATH))
+      hash_paths(rv, files);
+    json_object_set_member(params, k, rv);
+  }
+  g_list_free(keys);
+  for (guint k = 0; k < t->n_up; k++) {
+    guint u = t->up[k];
+    const char *uid = ph_plan_get_task(s->plan, u)->id;
+    if (s->ti[u].fp) {
+      json_object_set_string_member(ups, uid, s->ti[u].fp);
+      continue;
+    }
+    /* no fingerprint upstream: its XComs stand for its output (a sensor's
+     * matched files, a query's rows) */
+    if (!xcoms)
+      xcoms = ph_store_xcom_list(s->store, s->run_id);
+    JsonObject *xo = json_node_get_object(xcoms);
+    JsonNode *mine = json_object_get_member(xo, uid);
+    g_autofree char *h = mine ? ph_fingerprint_json(mine)
+                              : g_strdup("no-xcom");
+    json_object_set_string_member(ups, uid, h);
+  }
+  json_object_set_object_member(doc, "plugin", plugin);
+  plugin = NULL;
+  json_object_set_object_member(doc, "params", params);
+  params = NULL;
+  json_object_set_object_member(doc, "files", files);
+  files = NULL;
+  json_object_set_object_member(doc, "upstream", ups);
+  ups = NULL;
+  JsonNode *dn = json_node_new(JSON_NODE_OBJECT);
+  json_node_set_object(dn, doc);
+  *fp_out = ph_fingerprint_json(dn);
+  *doc_out = ph_util_json_dup(dn);
+  json_node_unref(dn);
+  ok = TRUE;
+out:
+  if (xcoms)
+    json_node_unref(xcoms);
+  if (plugin)
+    json_object_unref(plugin);
+  if (params)
+    json_object_unref(params);
+  if (files)
+    json_object_unref(files);
+  if (ups)
+    json_object_unref(ups);
+  json_object_unref(doc);
+  return ok;
+}
+
+/* For a cache: true task about to start its first try: computes its
+ * fingerprint and, when a successful try with the same one exists, reuses
+ * its XComs and finishes the task as success.  TRUE when it did. */
+static gboolean try_cache(ph_sched *s, guint idx) {
+  const ph_task_spec *t = ph_plan_get_task(s->plan, idx);
+  ph_ti *ti = &s->ti[idx];
+  char *doc = NULL, *src_run = NULL, *src_task = NULL;
+  gboolean hit = FALSE;
+  g_clear_pointer(&ti->fp, g_free);
+  if (!fingerprint(s, idx, &ti->fp, &doc))
+    return FALSE;
+  /* the artifact dir goes into the lineage record, not the hash */
+  g_autofree char *adir = artifact_dir(s, idx);
+  JsonNode *dn = json_from_string(doc, NULL);
+  json_object_set_string_member(json_node_get_object(dn), "artifact_dir", adir);
+  g_free(doc);
+  doc = ph_util_json_dup(dn);
+  json_node_unref(dn);
+  JsonNode *x = NULL;
+  JsonObject *mine = NULL;
+  if (ph_track_cache_lookup(s->store, ti->fp, &src_run, &src_task)) {
+    x = ph_store_xcom_list(s->store, src_run);
+    mine = json_object_get_object_member(json_node_get_object(x), src_task);
+    /* results that point into a deleted artifact directory are stale */
+    JsonNode *mn = mine ? json_node_init_object(json_node_alloc(), mine)
+                        : NULL;
+    g_autofree char *text = mn ? ph_util_json_dup(mn) : NULL;
+    if (mn)
+      json_node_unref(mn);
+    if (text && strstr(text, adir) && !g_file_test(adir, G_FILE_TEST_IS_DIR)) {
+      progress(s, idx, "cache", "stale: its artifact directory is gone");
+      mine = NULL;
+      g_clear_pointer(&src_run, g_free);
+    }
+  }
+  if (src_run) {
+    GList *keys = mine ? json_object_get_members(mine) : NULL;
+    ph_store_xcom_clear(s->store, s->run_id, t->id);
+    for (GList *l = keys; l; l = l->next) {
+      g_autofree char *v =
+          ph_util_json_dup(json_object_get_member(mine, l->data));
+      ph_store_xcom_set(s->store, s->run_id, t->id, l->data, v);
+    }
+    g_list_free(keys);
+    ph_track_lineage_set(s->store, s->run_id, t->id, ti->fp, doc, src_run);
+    g_autofree char *why = g_strdup_printf(
+        "cached: fingerprint %.19s... matches run %s", ti->fp, src_run);
+    ti->start = ti->end = ph_util_now();
+    finish(s, idx, ST_SUCCESS, why);
+    hit = TRUE;
+  } else {
+    ph_track_lineage_set(s->store, s->run_id, t->id, ti->fp, doc, NULL);
+  }
+  if (x)
+    json_node_unref(x);
+  g_free(doc);
+  g_free(src_run);
+  g_free(src_task);
+  return hit;
+}
+
 /* ---- starting tries */
 static char *build_spec(ph_sched *s, guint idx) {
   const ph_task_spec *t = ph_plan_get_task(s->plan, idx);
@@ -418,6 +632,8 @@ static char *build_spec(ph_sched *s, guint idx) {
   json_builder_add_double_value(b, t->memory_limit);
   json_builder_set_member_name(b, "xcom_max");
   json_builder_add_int_value(b, s->o.xcom_max);
+  g_autofree char *adir = artifact_dir(s, idx);
+  add_str(b, "artifact_dir", adir);
   json_builder_set_member_name(b, "params");
   JsonNode *pn = json_node_new(JSON_NODE_OBJECT);
   json_node_set_object(pn, t->params);
@@ -476,6 +692,8 @@ static void start(ph_sched *s, guint idx) {
     return;
   }
   gboolean rescheduled = ti->wake < 0 && ti->try_number > 0;
+  if (t->cache && !rescheduled && ti->tries_started == 0 && try_cache(s, idx))
+    return;
   if (!rescheduled) {
     ti->try_number++;
     ti->tries_started++;
@@ -552,9 +770,16 @@ static void on_try_end(ph_sched *s, guint idx, ph_status st, const char *reason,
     progress(s, idx, "up_for_reschedule", NULL);
     return;
   }
+  ph_track_try who = {ph_plan_get_dag_id(s->plan), s->run_id, t->id,
+                      ti->try_number, t->op->type};
+  ph_track_try_end(s->store, &who,
+                   st == PH_OK ? "success" : st == PH_SKIP ? "skipped"
+                                                           : "failed");
   if (st == PH_OK) {
     ph_store_try_end(s->store, s->run_id, t->id, ti->try_number, tstate,
                      ti->end, reason);
+    if (ti->fp)
+      ph_track_cache_put(s->store, ti->fp, &who);
     if (t->op->kind == PH_KIND_BRANCH)
       apply_branch(s, idx);
     if ((t->op->flags & PH_OP_SHORT_CIRCUIT) && falsy)
@@ -588,6 +813,61 @@ static void on_try_end(ph_sched *s, guint idx, ph_status st, const char *reason,
                                        reason ? reason : "failed",
                                        ti->try_number, t->retries, delay);
   progress(s, idx, "up_for_retry", d);
+}
+
+/* Answers a worker's tracking / model registry request. */
+static void on_track_message(ph_sched *s, guint job, const char *m,
+                             JsonObject *msg) {
+  const ph_task_spec *t = ph_plan_get_task(s->plan, job);
+  ph_track_try who = {ph_plan_get_dag_id(s->plan), s->run_id, t->id,
+                      s->ti[job].try_number, t->op->type};
+  GError *err = NULL;
+  char *value = NULL;
+  gboolean ok = FALSE, missing = FALSE;
+  const char *name = json_object_get_string_member_with_default(msg, "name",
+                                                                NULL);
+  if (!strcmp(m, "track")) {
+    g_autofree char *v =
+        json_object_has_member(msg, "value")
+            ? ph_util_json_dup(json_object_get_member(msg, "value"))
+            : NULL;
+    ok = ph_track_log(s->store, &who,
+                      json_object_get_string_member_with_default(msg, "kind",
+                                                                 ""),
+                      v, &err);
+  } else if (!strcmp(m, "model_register")) {
+    value = ph_track_model_register(
+        s->store, &who, name,
+        json_object_get_string_member_with_default(msg, "path", NULL), &err);
+    ok = value != NULL;
+  } else if (!strcmp(m, "model_get")) {
+    value = ph_track_model_get(
+        s->store, json_object_get_string_member_with_default(msg, "ref", ""));
+    ok = TRUE;
+    missing = value == NULL;
+  } else {
+    ok = ph_track_model_set_alias(
+        s->store, name, json_object_get_int_member_with_default(msg, "version", 0),
+        json_object_get_string_member_with_default(msg, "alias", NULL), &err);
+    if (!ok && err && err->code == G_FILE_ERROR_NOENT)
+      missing = TRUE;
+  }
+  JsonObject *r = json_object_new();
+  if (missing) {
+    json_object_set_boolean_member(r, "missing", TRUE);
+  } else if (!ok) {
+    json_object_set_string_member(r, "error", err ? err->message : "failed");
+    json_object_set_int_member(r, "status", PH_INVALID);
+  } else if (value) {
+    JsonNode *vn = json_from_string(value, NULL);
+    json_object_set_member(r, "value", vn ? vn : json_node_new(JSON_NODE_NULL));
+  }
+  g_clear_error(&err);
+  g_free(value);
+  JsonNode *rn = json_node_new(JSON_NODE_OBJECT);
+  json_node_take_object(rn, r);
+  ph_exec_reply(s->ex, job, rn);
+  json_node_unref(rn);
 }
 
 /* ---- executor callbacks */
@@ -654,6 +934,9 @@ static void cb_message(void *user, guint job, JsonObject *msg) {
     ph_exec_reply(s->ex, job, rn);
     json_node_unref(rn);
     g_free(v);
+  } else if (!strcmp(m, "track") || !strcmp(m, "model_register") ||
+             !strcmp(m, "model_get") || !strcmp(m, "model_set_alias")) {
+    on_track_message(s, job, m, msg);
   } else if (!strcmp(m, "branch")) {
     ph_ti *ti = &s->ti[job];
     if (!ti->follow)
@@ -743,6 +1026,11 @@ ph_sched *ph_sched_new(const ph_plan *plan, ph_store *store,
     s->ti[i].c.n = ph_plan_get_task(plan, i)->n_up;
   s->timers = g_array_new(FALSE, FALSE, sizeof(guint));
   s->secrets = g_ptr_array_new_with_free_func(g_free);
+  GError *terr = NULL;
+  if (!ph_track_init(store, &terr)) {
+    g_printerr("pipehost: %s\n", terr->message);
+    g_clear_error(&terr);
+  }
   ph_exec_callbacks cb = {cb_message, cb_end};
   s->ex = ph_exec_new(opts->worker_exe, &cb, s, opts->kill_grace);
   const char *nl = g_getenv("PIPEHOST_NO_LAUNCHER");
@@ -759,6 +1047,7 @@ void ph_sched_free(ph_sched *s) {
   ph_exec_free(s->ex);
   for (guint i = 0; i < s->n; i++) {
     g_free(s->ti[i].reason);
+    g_free(s->ti[i].fp);
     if (s->ti[i].follow)
       g_ptr_array_unref(s->ti[i].follow);
   }

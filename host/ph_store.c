@@ -150,6 +150,8 @@ static int step_done(ph_store *s, sqlite3_stmt *st) {
   return rc;
 }
 
+sqlite3 *ph_store_get_db(ph_store *s) { return s->db; }
+
 void ph_store_begin(ph_store *s) {
   if (s->in_txn)
     return;

@@ -25,6 +25,10 @@ void ph_store_close(ph_store *s);
 /* Borrowed path of the home directory. */
 const char *ph_store_get_home(const ph_store *s);
 
+/* The SQLite handle, for modules that keep their own tables in the store
+ * (ph_track).  Borrowed. */
+struct sqlite3 *ph_store_get_db(ph_store *s);
+
 /* Opens a write transaction if none is open (no-op otherwise). */
 void ph_store_begin(ph_store *s);
 /* Commits the open transaction, if any.  FALSE on a write error (the

@@ -37,6 +37,8 @@ struct ph_task {
   int64_t deadline_ns;
   char *reason;
   char *return_value;       /* last return_value pushed (JSON) */
+  char *artifact_dir;       /* made on first artifact_dir() call */
+  gboolean artifact_made;
   pthread_mutex_t lock;     /* log and socket writes */
 };
 
@@ -376,6 +378,118 @@ static void h_set_reason(ph_task *t, const char *fmt, ...) {
   t->reason = msg;
 }
 
+/* ---- ABI 1.1: artifacts, tracking, model registry */
+
+static const char *h_artifact_dir(ph_task *t) {
+  if (!t->artifact_dir)
+    return NULL;
+  if (!t->artifact_made) {
+    if (g_mkdir_with_parents(t->artifact_dir, 0755) != 0) {
+      h_log(t, PH_LOG_ERROR, "cannot create the artifact directory %s: %s",
+            t->artifact_dir, g_strerror(errno));
+      return NULL;
+    }
+    t->artifact_made = TRUE;
+  }
+  return t->artifact_dir;
+}
+
+/* Sends {"m": what, k1: v1, ...} (string members; a member whose name
+ * starts with '=' carries JSON text) and waits for the reply object. */
+static JsonObject *ask_obj(ph_task *t, const char *what, ...) {
+  JsonBuilder *b = json_builder_new();
+  json_builder_begin_object(b);
+  json_builder_set_member_name(b, "m");
+  json_builder_add_string_value(b, what);
+  va_list ap;
+  va_start(ap, what);
+  const char *k;
+  while ((k = va_arg(ap, const char *))) {
+    const char *v = va_arg(ap, const char *);
+    if (k[0] == '=') {
+      json_builder_set_member_name(b, k + 1);
+      JsonNode *n = json_from_string(v, NULL);
+      json_builder_add_value(b, n ? n : json_node_new(JSON_NODE_NULL));
+    } else {
+      json_builder_set_member_name(b, k);
+      json_builder_add_string_value(b, v);
+    }
+  }
+  va_end(ap);
+  json_builder_end_object(b);
+  JsonObject *r = request(t, b);
+  g_object_unref(b);
+  return r;
+}
+
+/* The status of a reply: PH_OK with its value stored in *out (borrowed
+ * until the callback returns), else the error it names. */
+static ph_status reply_status(ph_task *t, JsonObject *r, const char *what,
+                              const char **out) {
+  ph_status st;
+  if (!r)
+    return PH_ERROR;
+  if (json_object_has_member(r, "error")) {
+    const char *e = json_object_get_string_member_with_default(r, "error",
+                                                               "error");
+    h_log(t, PH_LOG_ERROR, "%s: %s", what, e);
+    st = json_object_get_int_member_with_default(r, "status", PH_INVALID);
+  } else if (json_object_has_member(r, "missing")) {
+    st = PH_NOT_FOUND;
+  } else {
+    st = PH_OK;
+    if (out)
+      *out = keep(t, json_object_has_member(r, "value")
+                         ? ph_util_json_dup(json_object_get_member(r, "value"))
+                         : g_strdup("null"));
+  }
+  json_object_unref(r);
+  return st;
+}
+
+static ph_status h_track(ph_task *t, const char *kind, const char *json) {
+  if (!kind || !json)
+    return PH_INVALID;
+  JsonNode *n = json_from_string(json, NULL);
+  gboolean obj = n && JSON_NODE_HOLDS_OBJECT(n);
+  if (n)
+    json_node_unref(n);
+  if (!obj)
+    return PH_INVALID;
+  return reply_status(t, ask_obj(t, "track", "kind", kind, "=value", json,
+                                 NULL),
+                      "track", NULL);
+}
+
+static ph_status h_model_register(ph_task *t, const char *name,
+                                  const char *path, const char **out_json) {
+  if (!name || !path)
+    return PH_INVALID;
+  g_autofree char *abs = g_canonicalize_filename(path, NULL);
+  return reply_status(t, ask_obj(t, "model_register", "name", name, "path",
+                                 abs, NULL),
+                      "model_register", out_json);
+}
+
+static ph_status h_model_get(ph_task *t, const char *ref,
+                             const char **out_json) {
+  if (!ref)
+    return PH_INVALID;
+  return reply_status(t, ask_obj(t, "model_get", "ref", ref, NULL),
+                      "model_get", out_json);
+}
+
+static ph_status h_model_set_alias(ph_task *t, const char *name,
+                                   int64_t version, const char *alias) {
+  if (!name || !alias)
+    return PH_INVALID;
+  char v[32];
+  g_snprintf(v, sizeof v, "%" G_GINT64_FORMAT, (gint64)version);
+  return reply_status(t, ask_obj(t, "model_set_alias", "name", name,
+                                 "=version", v, "alias", alias, NULL),
+                      "model_set_alias", NULL);
+}
+
 static const ph_host host_table = {
     .struct_size = sizeof(ph_host),
     .abi_major = PH_ABI_MAJOR,
@@ -397,6 +511,11 @@ static const ph_host host_table = {
     .branch_follow = h_branch_follow,
     .context_json = h_context_json,
     .set_reason = h_set_reason,
+    .artifact_dir = h_artifact_dir,
+    .track = h_track,
+    .model_register = h_model_register,
+    .model_get = h_model_get,
+    .model_set_alias = h_model_set_alias,
 };
 
 /* SIGTERM/SIGINT: a handler (not a blocked mask, which the operator's
@@ -508,6 +627,8 @@ int ph_worker_main(int fd) {
   t->task_id = json_object_get_string_member_with_default(spec, "task_id", "");
   t->xcom_max = json_object_get_int_member_with_default(spec, "xcom_max",
                                                         1 << 20);
+  t->artifact_dir = g_strdup(
+      json_object_get_string_member_with_default(spec, "artifact_dir", NULL));
   JsonObject *ctx = json_object_has_member(spec, "context")
                         ? json_object_get_object_member(spec, "context")
                         : NULL;
@@ -698,6 +819,7 @@ report_status:
   ph_registry_free(reg);
   g_free(t->reason);
   g_free(t->return_value);
+  g_free(t->artifact_dir);
   g_free(t->context_json);
   if (t->params)
     json_object_unref(t->params);

@@ -44,7 +44,7 @@ extern "C" {
 #endif
 
 #define PH_ABI_MAJOR 1
-#define PH_ABI_MINOR 0
+#define PH_ABI_MINOR 1
 /* The entry symbol; the major is part of its name. */
 #define PH_PLUGIN_ENTRY "pipehost_plugin_v1"
 
@@ -151,13 +151,47 @@ typedef struct ph_host {
    * cancelled try.  The last call wins. */
   void (*set_reason)(ph_task *t, const char *fmt, ...) PH_PRINTF(2, 3);
 
-  /* ABI 1.1 and later: append below this line only. */
+  /* ---- ABI 1.1: artifacts, experiment tracking, model registry.  Test
+   * PH_HAS(h, ph_host, field) before calling one of these. */
+
+  /* A directory for the files this try produces (models, CSV files),
+   * created on first call.  For a task with `cache: true` its path contains
+   * the task's fingerprint, so cached results keep their files.  Borrowed,
+   * valid for the whole try. */
+  const char *(*artifact_dir)(ph_task *t);
+  /* Records this try in the experiment tracker (`pipehost experiments`).
+   * kind is "params" (a JSON object of strings/numbers/booleans), "metrics"
+   * (a JSON object of numbers) or "artifacts" (a JSON object name -> file
+   * path).  Members merge with earlier calls of the same try; a key set
+   * twice keeps the last value.  PH_INVALID for anything else. */
+  ph_status (*track)(ph_task *t, const char *kind, const char *json);
+  /* Registers the file at path as a new version of model name (created on
+   * first use), linked to this try and the params and metrics it tracked.
+   * Stores {"name","version"} as JSON in *out_json (borrowed). */
+  ph_status (*model_register)(ph_task *t, const char *name, const char *path,
+                              const char **out_json);
+  /* Looks a model version up by reference: "name@alias", "name:VERSION" or
+   * "name" (the latest version).  Stores {"name","version","path",
+   * "aliases":[...],"metrics":{...},"params":{...},"dag_id","run_id",
+   * "task_id","created"} in *out_json (borrowed); PH_NOT_FOUND when the
+   * reference resolves to nothing. */
+  ph_status (*model_get)(ph_task *t, const char *ref, const char **out_json);
+  /* Points alias (e.g. "production") of model name at version, moving it
+   * from any other version.  PH_NOT_FOUND for an unknown version. */
+  ph_status (*model_set_alias)(ph_task *t, const char *name, int64_t version,
+                               const char *alias);
+
+  /* ABI 1.2 and later: append below this line only. */
 } ph_host;
 
 /* ---- parameter specs */
 #define PH_PARAM_REQUIRED (1u << 0)  /* the DAG must set it */
 #define PH_PARAM_TEMPLATED (1u << 1) /* rendered ({{ expr }}) before init */
 #define PH_PARAM_SECRET (1u << 2)    /* masked in logs, never printed */
+/* ABI 1.1: the value is an input file or directory path (or a list of
+ * them); for a task with `cache: true` the host hashes the content into the
+ * task's fingerprint, so a changed input invalidates the cache. */
+#define PH_PARAM_PATH (1u << 3)
 
 /* One declared parameter of an operator.  type is one of "string",
  * "integer", "number", "boolean", "object", "array", "any", or "callable"

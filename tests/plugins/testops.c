@@ -5,7 +5,7 @@
  * plugin-side branch), counter_sensor (done on the Nth poke, counted in a
  * file), push (pushes an XCom of any size), leak (allocates without bound),
  * fork_exit (leaves children behind), close_stdout, exit_init (exit() in
- * init). */
+ * init), tracker (ABI 1.1: artifact_dir, track, the model registry). */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -164,6 +164,79 @@ static ph_status push_exec(void *sv, ph_task *t) {
   return st;
 }
 
+/* tracker: writes "<input content> <score>" as a model file into its
+ * artifact dir, tracks params and metrics, registers the file as a version
+ * of model `model` and moves `alias` to it when its score beats the
+ * aliased version's (or no version has the alias).  Appends one line to
+ * `log_file` per execution, so tests can count real runs. */
+static ph_status tracker_exec(void *sv, ph_task *t) {
+  st_t *s = sv;
+  const ph_host *h = s->h;
+  const char *input = NULL, *model = NULL, *alias = "production",
+             *log_file = NULL, *cur = NULL, *reg = NULL;
+  double score = 0;
+  char buf[4096] = "";
+  if (!PH_HAS(h, ph_host, model_set_alias))
+    return PH_FAIL;
+  h->param_string(t, "input", &input);
+  h->param_string(t, "model", &model);
+  h->param_string(t, "alias", &alias);
+  h->param_double(t, "score", &score);
+  if (h->param_string(t, "log_file", &log_file) == PH_OK) {
+    FILE *lf = fopen(log_file, "a");
+    if (lf) {
+      fprintf(lf, "ran\n");
+      fclose(lf);
+    }
+  }
+  FILE *in = fopen(input, "r");
+  if (!in) {
+    h->set_reason(t, "cannot read %s", input);
+    return PH_FAIL;
+  }
+  size_t n = fread(buf, 1, sizeof buf - 1, in);
+  buf[n] = 0;
+  fclose(in);
+  const char *dir = h->artifact_dir(t);
+  if (!dir)
+    return PH_FAIL;
+  char path[4096];
+  snprintf(path, sizeof path, "%s/model.txt", dir);
+  FILE *out = fopen(path, "w");
+  if (!out)
+    return PH_FAIL;
+  fprintf(out, "%s %.17g\n", buf, score);
+  fclose(out);
+  char js[8192];
+  snprintf(js, sizeof js, "{\"score\": %.17g, \"model\": \"%s\"}", score,
+           model);
+  if (h->track(t, "params", js) != PH_OK)
+    return PH_FAIL;
+  snprintf(js, sizeof js, "{\"score\": %.17g}", score);
+  if (h->track(t, "metrics", js) != PH_OK)
+    return PH_FAIL;
+  if (h->track(t, "metrics", "not json") != PH_INVALID)
+    return PH_FAIL;
+  if (h->model_register(t, model, path, &reg) != PH_OK)
+    return PH_FAIL;
+  const char *v = strstr(reg, "\"version\":");
+  long long version = v ? atoll(v + 10) : 0;
+  char ref[512];
+  snprintf(ref, sizeof ref, "%s@%s", model, alias);
+  int promote = 1;
+  if (h->model_get(t, ref, &cur) == PH_OK) {
+    const char *m = strstr(cur, "\"score\":");
+    if (m && atof(m + 8) >= score)
+      promote = 0;
+  }
+  if (promote && h->model_set_alias(t, model, version, alias) != PH_OK)
+    return PH_FAIL;
+  snprintf(js, sizeof js,
+           "{\"path\": \"%s\", \"version\": %lld, \"promoted\": %s}", path,
+           version, promote ? "true" : "false");
+  return h->xcom_push(t, NULL, js);
+}
+
 static const ph_param p_code = {PH_PARAM_INIT, .name = "code",
                                 .type = "integer", .flags = PH_PARAM_REQUIRED,
                                 .doc = "status to return"};
@@ -178,6 +251,25 @@ static const ph_param p_n = {PH_PARAM_INIT, .name = "n", .type = "integer",
 static const ph_param p_size = {PH_PARAM_INIT, .name = "size",
                                 .type = "integer", .default_json = "10",
                                 .doc = "bytes to push"};
+static const ph_param p_tr_input = {
+    PH_PARAM_INIT, .name = "input", .type = "string",
+    .flags = PH_PARAM_REQUIRED | PH_PARAM_TEMPLATED | PH_PARAM_PATH,
+    .doc = "input file"};
+static const ph_param p_tr_score = {PH_PARAM_INIT, .name = "score",
+                                    .type = "number",
+                                    .flags = PH_PARAM_REQUIRED,
+                                    .doc = "the metric"};
+static const ph_param p_tr_model = {PH_PARAM_INIT, .name = "model",
+                                    .type = "string", .default_json = "\"m\"",
+                                    .doc = "model name"};
+static const ph_param p_tr_alias = {PH_PARAM_INIT, .name = "alias",
+                                    .type = "string",
+                                    .default_json = "\"production\"",
+                                    .doc = "alias"};
+static const ph_param p_tr_log = {PH_PARAM_INIT, .name = "log_file",
+                                  .type = "string", .doc = "run counter"};
+static const ph_param *const tracker_params[] = {
+    &p_tr_input, &p_tr_score, &p_tr_model, &p_tr_alias, &p_tr_log, NULL};
 static const ph_param *const none[] = {NULL};
 static const ph_param *const code_params[] = {&p_code, NULL};
 static const ph_param *const pick_params[] = {&p_follow, NULL};
@@ -204,11 +296,12 @@ OP(overrun, PH_KIND_TASK, t_init, overrun_exec, NULL, none);
 OP(fork_exit, PH_KIND_TASK, t_init, fork_exec, NULL, none);
 OP(close_stdout, PH_KIND_TASK, t_init, close_stdout_exec, NULL, none);
 OP(exit_init, PH_KIND_TASK, exit_init, crash_exec, NULL, none);
+OP(tracker, PH_KIND_TASK, t_init, tracker_exec, NULL, tracker_params);
 
 static const ph_operator *const ops[] = {
     &op_crash, &op_crash_init, &op_abort, &op_hang, &op_exit_now,
     &op_status, &op_pick, &op_counter_sensor, &op_push, &op_leak, &op_overrun,
-    &op_fork_exit, &op_close_stdout, &op_exit_init, NULL};
+    &op_fork_exit, &op_close_stdout, &op_exit_init, &op_tracker, NULL};
 
 static const ph_plugin plugin = {PH_PLUGIN_INIT,
                                  .name = "testops",
