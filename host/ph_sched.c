@@ -708,7 +708,7 @@ static void start(ph_sched *s, guint idx) {
     g_ptr_array_set_size(ti->follow, 0);
   g_autofree char *spec = build_spec(s, idx);
   g_autofree char *log = g_strdup_printf(
-      "%s/logs/%s/%s/%s/%d.log", ph_store_get_home(s->store),
+      "%s/logs/%s/%s/%s.%d.log", ph_store_get_home(s->store),
       ph_plan_get_dag_id(s->plan), s->run_id, t->id, ti->try_number);
   GError *err = NULL;
   int pid = ph_exec_start(s->ex, idx, spec, log, t->plugin_path,

@@ -108,6 +108,53 @@ static ph_status bash_init(const ph_host *h, ph_task *t, void **out) {
   return PH_OK;
 }
 
+/* Like make, skips the shell for a command that needs none: only plain
+ * words (letters, digits and _ . / : , + @ % = -) separated by blanks,
+ * whose first word is a program on PATH and not a bash builtin or keyword
+ * (true and false behave the same either way).  Saves bash's ~1 ms
+ * start-up per task.  Returns the argv (caller frees with g_strfreev) and
+ * the program's path in *prog, or NULL when the shell is needed. */
+static char **direct_argv(const char *command, char **prog) {
+  static const char *const builtins[] = {
+      ".",       ":",       "[",        "alias",   "bg",      "bind",
+      "break",   "builtin", "caller",   "cd",      "command", "compgen",
+      "complete", "compopt", "continue", "declare", "dirs",    "disown",
+      "echo",    "enable",  "eval",     "exec",    "exit",    "export",
+      "fc",      "fg",      "getopts",  "hash",    "help",    "history",
+      "jobs",    "kill",    "let",      "local",   "logout",  "mapfile",
+      "popd",    "printf",  "pushd",    "pwd",     "read",    "readarray",
+      "readonly", "return", "set",      "shift",   "shopt",   "source",
+      "suspend", "test",    "times",    "trap",    "type",    "typeset",
+      "ulimit",  "umask",   "unalias",  "unset",   "wait",    "if",
+      "then",    "else",    "elif",     "fi",      "case",    "esac",
+      "for",     "select",  "while",    "until",   "do",      "done",
+      "in",      "function", "time",    "coproc",  NULL};
+  for (const char *p = command; *p; p++)
+    if (!g_ascii_isalnum(*p) && !strchr("_./:,+@%=- \t", *p))
+      return NULL;
+  char **argv = g_strsplit_set(command, " \t", -1);
+  /* drop the empty words blanks leave */
+  guint n = 0;
+  for (guint i = 0; argv[i]; i++) {
+    if (*argv[i])
+      argv[n++] = argv[i];
+    else
+      g_free(argv[i]);
+  }
+  argv[n] = NULL;
+  if (n == 0 || strchr(argv[0], '=') || argv[0][0] == '-')
+    goto shell;
+  for (const char *const *b = builtins; *b; b++)
+    if (!strcmp(*b, argv[0]))
+      goto shell;
+  *prog = g_find_program_in_path(argv[0]);
+  if (*prog)
+    return argv;
+shell:
+  g_strfreev(argv);
+  return NULL;
+}
+
 static ph_status bash_execute(void *state, ph_task *t) {
   bash_state *s = state;
   const ph_host *h = s->h;
@@ -130,17 +177,29 @@ static ph_status bash_execute(void *state, ph_task *t) {
   if (cwd && *cwd)
     posix_spawn_file_actions_addchdir_np(&fa, cwd);
   char *argv[] = {"bash", "-c", (char *)command, NULL};
+  char *prog = NULL;
+  /* a task-level env may change PATH: then always use the shell */
+  char **direct = h->param_json(t, "env") ? NULL : direct_argv(command, &prog);
   pid_t pid;
-  int rc = posix_spawn(&pid, "/bin/bash", &fa, NULL, argv, s->envp);
+  int rc = direct ? posix_spawn(&pid, prog, &fa, NULL, direct, s->envp)
+                  : posix_spawn(&pid, "/bin/bash", &fa, NULL, argv, s->envp);
   posix_spawn_file_actions_destroy(&fa);
   close(out[1]);
   if (rc != 0) {
     close(out[0]);
-    h->set_reason(t, "cannot start /bin/bash: %s", strerror(rc));
+    h->set_reason(t, "cannot start %s: %s", direct ? prog : "/bin/bash",
+                  strerror(rc));
+    g_free(prog);
+    g_strfreev(direct);
     return PH_ERROR;
   }
   s->child = pid;
-  h->log(t, PH_LOG_INFO, "running: bash -c %s", command);
+  if (direct)
+    h->log(t, PH_LOG_INFO, "running: %s (no shell needed: %s)", command, prog);
+  else
+    h->log(t, PH_LOG_INFO, "running: bash -c %s", command);
+  g_free(prog);
+  g_strfreev(direct);
   /* copy stdout to the log, remembering the last non-empty line */
   GString *last = g_string_new(NULL), *cur = g_string_new(NULL);
   char buf[65536];
