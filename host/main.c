@@ -99,12 +99,9 @@ static ph_store *open_store(void) {
 }
 
 static void print_json(JsonNode *n, gboolean pretty) {
-  JsonGenerator *g = json_generator_new();
-  json_generator_set_pretty(g, pretty);
-  json_generator_set_root(g, n);
-  g_autofree char *txt = json_generator_to_data(g, NULL);
+  g_autofree char *txt =
+      ph_util_json_write(n, pretty ? PH_JSON_PRETTY : PH_JSON_COMPACT);
   printf("%s\n", txt);
-  g_object_unref(g);
 }
 
 /* Parses the common options; returns FALSE (after printing the error and

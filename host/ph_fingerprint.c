@@ -1,8 +1,9 @@
 /* ph_fingerprint -- see ph_fingerprint.h. */
 #include "ph_fingerprint.h"
 
+#include "ph_util.h"
+
 #include <errno.h>
-#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -10,97 +11,8 @@ static gint cmp_str(gconstpointer a, gconstpointer b) {
   return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-static void put_string(GString *out, const char *s) {
-  g_string_append_c(out, '"');
-  for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-    switch (*p) {
-    case '"':
-      g_string_append(out, "\\\"");
-      break;
-    case '\\':
-      g_string_append(out, "\\\\");
-      break;
-    case '\b':
-      g_string_append(out, "\\b");
-      break;
-    case '\f':
-      g_string_append(out, "\\f");
-      break;
-    case '\n':
-      g_string_append(out, "\\n");
-      break;
-    case '\r':
-      g_string_append(out, "\\r");
-      break;
-    case '\t':
-      g_string_append(out, "\\t");
-      break;
-    default:
-      if (*p < 0x20)
-        g_string_append_printf(out, "\\u%04x", *p);
-      else
-        g_string_append_c(out, (char)*p);
-    }
-  }
-  g_string_append_c(out, '"');
-}
-
-static void put_node(GString *out, JsonNode *n) {
-  if (!n || JSON_NODE_HOLDS_NULL(n)) {
-    g_string_append(out, "null");
-  } else if (JSON_NODE_HOLDS_OBJECT(n)) {
-    JsonObject *o = json_node_get_object(n);
-    GList *members = json_object_get_members(o);
-    guint len = g_list_length(members);
-    GPtrArray *keys = g_ptr_array_sized_new(len);
-    for (GList *l = members; l; l = l->next)
-      g_ptr_array_add(keys, l->data);
-    g_ptr_array_sort(keys, cmp_str);
-    g_string_append_c(out, '{');
-    for (guint i = 0; i < keys->len; i++) {
-      if (i)
-        g_string_append_c(out, ',');
-      put_string(out, keys->pdata[i]);
-      g_string_append_c(out, ':');
-      put_node(out, json_object_get_member(o, keys->pdata[i]));
-    }
-    g_string_append_c(out, '}');
-    g_ptr_array_free(keys, TRUE);
-    g_list_free(members);
-  } else if (JSON_NODE_HOLDS_ARRAY(n)) {
-    JsonArray *a = json_node_get_array(n);
-    g_string_append_c(out, '[');
-    for (guint i = 0; i < json_array_get_length(a); i++) {
-      if (i)
-        g_string_append_c(out, ',');
-      put_node(out, json_array_get_element(a, i));
-    }
-    g_string_append_c(out, ']');
-  } else {
-    GType t = json_node_get_value_type(n);
-    if (t == G_TYPE_STRING) {
-      put_string(out, json_node_get_string(n));
-    } else if (t == G_TYPE_BOOLEAN) {
-      g_string_append(out, json_node_get_boolean(n) ? "true" : "false");
-    } else if (t == G_TYPE_INT64) {
-      g_string_append_printf(out, "%" G_GINT64_FORMAT, json_node_get_int(n));
-    } else {
-      double d = json_node_get_double(n);
-      char buf[G_ASCII_DTOSTR_BUF_SIZE];
-      if (!isfinite(d))
-        g_string_append(out, "null");
-      else if (d == floor(d) && fabs(d) < 9007199254740992.0)
-        g_string_append_printf(out, "%" G_GINT64_FORMAT, (gint64)d);
-      else
-        g_string_append(out, g_ascii_formatd(buf, sizeof buf, "%.17g", d));
-    }
-  }
-}
-
 char *ph_fingerprint_canonical(JsonNode *node) {
-  GString *out = g_string_new(NULL);
-  put_node(out, node);
-  return g_string_free(out, FALSE);
+  return ph_util_json_write(node, PH_JSON_CANONICAL);
 }
 
 char *ph_fingerprint_bytes(const void *data, gsize len) {

@@ -9,6 +9,7 @@
 #include <json-glib/json-glib.h>
 
 #include "ph_luajson.h"
+#include "ph_util.h"
 
 #define MEM_LIMIT (64u << 20)
 #define INSN_LIMIT 50000000
@@ -39,7 +40,7 @@ static char *to_text(lua_State *L, int idx) {
     return g_strdup(lua_tostring(L, idx));
   default: {
     JsonNode *n = ph_luajson_to_node(L, idx, FALSE, NULL);
-    char *s = json_to_string(n, FALSE);
+    char *s = ph_util_json_dup(n);
     json_node_unref(n);
     return s;
   }
@@ -249,7 +250,7 @@ static gboolean eval_into(lua_State *L, const char *tmpl, size_t pos,
     const char *f = fl->pdata[i];
     if (!strcmp(f, "json")) {
       JsonNode *n = ph_luajson_to_node(L, -1, FALSE, NULL);
-      text = json_to_string(n, FALSE);
+      text = ph_util_json_dup(n);
       json_node_unref(n);
     } else {
       char *cur = to_text(L, -1);
@@ -364,7 +365,7 @@ char *ph_template_render_json(const char *json, const char *context_json,
   lua_State *L = NULL;
   char *r = NULL;
   if (walk(&L, &c, n, context_json, error))
-    r = json_to_string(n, FALSE);
+    r = ph_util_json_dup(n);
   if (L)
     lua_close(L);
   json_node_unref(n);

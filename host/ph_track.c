@@ -453,12 +453,8 @@ static gboolean cli_parse(GOptionContext *ctx, int *argc, char ***argv,
 }
 
 static void print_node(JsonNode *n) {
-  JsonGenerator *g = json_generator_new();
-  json_generator_set_pretty(g, TRUE);
-  json_generator_set_root(g, n);
-  g_autofree char *s = json_generator_to_data(g, NULL);
+  g_autofree char *s = ph_util_json_write(n, PH_JSON_PRETTY);
   printf("%s\n", s);
-  g_object_unref(g);
 }
 
 /* Runs a query and returns its rows as a JSON array of objects; column

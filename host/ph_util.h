@@ -36,8 +36,23 @@ double ph_util_mono(void);
 char *ph_util_iso8601(double t);
 
 /* Serialises node as compact JSON text; caller frees. NULL node gives
- * "null". */
+ * "null".  Unlike json-glib's generator it always writes valid JSON: a
+ * double as the shortest text that reads back to the same value (1e+20,
+ * never "1e+20.0"; integral doubles keep ".0"), non-finite numbers as
+ * null. */
 char *ph_util_json_dup(JsonNode *node);
+
+/* How ph_util_json_write lays JSON out. */
+typedef enum {
+  PH_JSON_COMPACT = 0,   /* as ph_util_json_dup */
+  PH_JSON_PRETTY = 1,    /* two-space indentation, one member per line */
+  PH_JSON_CANONICAL = 2, /* keys sorted bytewise, integral numbers as
+                          * integers, other doubles as %.17g: the input of
+                          * fingerprints */
+} ph_json_style;
+
+/* Serialises node in the given style; caller frees. */
+char *ph_util_json_write(JsonNode *node, ph_json_style style);
 
 /* Parses JSON text into a new node (caller frees with json_node_unref), or
  * NULL with error set. */

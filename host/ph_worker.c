@@ -632,9 +632,7 @@ int ph_worker_main(int fd) {
   JsonObject *ctx = json_object_has_member(spec, "context")
                         ? json_object_get_object_member(spec, "context")
                         : NULL;
-  t->context_json = ctx ? json_to_string(json_object_get_member(spec,
-                                                                "context"),
-                                         FALSE)
+  t->context_json = ctx ? ph_util_json_dup(json_object_get_member(spec, "context"))
                         : g_strdup("{}");
   JsonArray *down = json_object_has_member(spec, "downstream")
                         ? json_object_get_array_member(spec, "downstream")

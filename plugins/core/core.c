@@ -8,6 +8,7 @@
  * skip and fail.  Built only against the public header, with its own
  * liblua and json-glib: the host's Lua state is never shared. */
 #include <stdlib.h>
+#include <math.h>
 #include <string.h>
 
 #include <json-glib/json-glib.h>
@@ -69,19 +70,69 @@ static gint cmp_keys(gconstpointer a, gconstpointer b) {
   return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static JsonNode *to_json(lua_State *L, int idx, int depth) {
+static void put_string(GString *out, const char *s, size_t len) {
+  g_string_append_c(out, '"');
+  for (size_t i = 0; i < len; i++) {
+    unsigned char c = (unsigned char)s[i];
+    if (c == '"' || c == '\\')
+      g_string_append_printf(out, "\\%c", c);
+    else if (c == '\n')
+      g_string_append(out, "\\n");
+    else if (c == '\t')
+      g_string_append(out, "\\t");
+    else if (c == '\r')
+      g_string_append(out, "\\r");
+    else if (c < 0x20)
+      g_string_append_printf(out, "\\u%04x", c);
+    else
+      g_string_append_c(out, (char)c);
+  }
+  g_string_append_c(out, '"');
+}
+
+/* A Lua number as JSON: integers as integers; a float as the shortest text
+ * that reads back to it (json-glib's generator would write 1e+20 as the
+ * invalid "1e+20.0"), non-finite as null. */
+static void put_number(GString *out, lua_State *L, int idx) {
+  if (lua_isinteger(L, idx)) {
+    g_string_append_printf(out, "%lld", (long long)lua_tointeger(L, idx));
+    return;
+  }
+  double d = lua_tonumber(L, idx);
+  if (!isfinite(d)) {
+    g_string_append(out, "null");
+    return;
+  }
+  char buf[G_ASCII_DTOSTR_BUF_SIZE];
+  for (int prec = 1; prec <= 17; prec++) {
+    char fmt[8];
+    g_snprintf(fmt, sizeof fmt, "%%.%dg", prec);
+    g_ascii_formatd(buf, sizeof buf, fmt, d);
+    if (g_ascii_strtod(buf, NULL) == d)
+      break;
+  }
+  g_string_append(out, buf);
+  if (!strpbrk(buf, ".e"))
+    g_string_append(out, ".0");
+}
+
+/* Appends the Lua value at idx as JSON: a table with keys 1..n is an array,
+ * any other table an object with its keys sorted (equal tables give equal
+ * JSON, so XComs are stable); functions and userdata become their
+ * tostring; nesting deeper than 64 becomes null. */
+static void put_value(GString *out, lua_State *L, int idx, int depth) {
   idx = lua_absindex(L, idx);
-  JsonNode *n = json_node_new(JSON_NODE_VALUE);
   int ty = lua_type(L, idx);
   if (ty == LUA_TNIL || depth > 64) {
-    json_node_init_null(n);
+    g_string_append(out, "null");
   } else if (ty == LUA_TBOOLEAN) {
-    json_node_set_boolean(n, lua_toboolean(L, idx));
+    g_string_append(out, lua_toboolean(L, idx) ? "true" : "false");
   } else if (ty == LUA_TNUMBER) {
-    if (lua_isinteger(L, idx))
-      json_node_set_int(n, lua_tointeger(L, idx));
-    else
-      json_node_set_double(n, lua_tonumber(L, idx));
+    put_number(out, L, idx);
+  } else if (ty == LUA_TSTRING) {
+    size_t len;
+    const char *str = lua_tolstring(L, idx, &len);
+    put_string(out, str, len);
   } else if (ty == LUA_TTABLE) {
     lua_Integer len = (lua_Integer)lua_rawlen(L, idx), count = 0;
     gboolean array = len > 0;
@@ -94,16 +145,16 @@ static JsonNode *to_json(lua_State *L, int idx, int depth) {
         array = FALSE;
     }
     if (array && count == len) {
-      JsonArray *a = json_array_new();
+      g_string_append_c(out, '[');
       for (lua_Integer i = 1; i <= len; i++) {
+        if (i > 1)
+          g_string_append_c(out, ',');
         lua_rawgeti(L, idx, i);
-        json_array_add_element(a, to_json(L, -1, depth + 1));
+        put_value(out, L, -1, depth + 1);
         lua_pop(L, 1);
       }
-      json_node_init_array(n, a);
-      json_array_unref(a);
+      g_string_append_c(out, ']');
     } else {
-      /* keys sorted: equal tables give equal JSON (stable XComs) */
       GPtrArray *keys = g_ptr_array_new_with_free_func(g_free);
       lua_pushnil(L);
       while (lua_next(L, idx)) {
@@ -115,28 +166,32 @@ static JsonNode *to_json(lua_State *L, int idx, int depth) {
         lua_pop(L, 1);
       }
       g_ptr_array_sort(keys, cmp_keys);
-      JsonObject *o = json_object_new();
+      g_string_append_c(out, '{');
       for (guint i = 0; i < keys->len; i++) {
-        lua_getfield(L, idx, keys->pdata[i]);
-        json_object_set_member(o, keys->pdata[i], to_json(L, -1, depth + 1));
+        if (i)
+          g_string_append_c(out, ',');
+        const char *k = keys->pdata[i];
+        put_string(out, k, strlen(k));
+        g_string_append_c(out, ':');
+        lua_getfield(L, idx, k);
+        put_value(out, L, -1, depth + 1);
         lua_pop(L, 1);
       }
+      g_string_append_c(out, '}');
       g_ptr_array_unref(keys);
-      json_node_init_object(n, o);
-      json_object_unref(o);
     }
   } else {
-    json_node_set_string(n, luaL_tolstring(L, idx, NULL));
+    size_t len;
+    const char *str = luaL_tolstring(L, idx, &len);
+    put_string(out, str, len);
     lua_pop(L, 1);
   }
-  return n;
 }
 
 static char *to_json_text(lua_State *L, int idx) {
-  JsonNode *n = to_json(L, idx, 0);
-  char *s = json_to_string(n, FALSE);
-  json_node_unref(n);
-  return s;
+  GString *out = g_string_new(NULL);
+  put_value(out, L, idx, 0);
+  return g_string_free(out, FALSE);
 }
 
 /* ---- ctx functions */

@@ -351,6 +351,22 @@ write("xcom-pull-list", "pulling a list of task ids gives a list, in order",
          fn_lua='function(ctx) return ctx.xcom_pull({ "b", "a" }) end')],
       {"a": "success", "b": "success", "both": "success"}, state="success",
       xcoms={"both": {"return_value": ["2", "1"]}})
+write("xcom-numbers",
+      "Lua floats cross as valid JSON: 1e20 stays 1e20 (json-glib alone "
+      "writes the invalid 1e+20.0), NaN and infinity become null",
+      [T("nums", op="lua", fn="{big = 1e20, nan = 0/0, inf = math.huge, "
+                              "small = 1e-7, third = 1/3, int = 7}",
+         fn_lua='function(ctx) return {big = 1e20, nan = 0/0, inf = '
+                'math.huge, small = 1e-7, third = 1/3, int = 7} end'),
+       T("check", op="lua", up=["nums"],
+         fn="xcom_pull('nums').big == 1e20 and xcom_pull('nums').nan == nil",
+         fn_lua='function(ctx) local n = ctx.xcom_pull("nums") '
+                'return n.big == 1e20 and n.nan == nil end')],
+      {"nums": "success", "check": "success"}, state="success",
+      xcoms={"nums": {"return_value": {"big": 1e20, "nan": None, "inf": None,
+                                       "small": 1e-7, "third": 1 / 3,
+                                       "int": 7}},
+             "check": {"return_value": True}})
 write("xcom-keys-and-tables",
       "xcom_push with a custom key; a table return value is a JSON object; "
       "empty stdout pushes nothing",

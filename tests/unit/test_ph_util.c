@@ -1,3 +1,4 @@
+#include <math.h>
 #include <glib.h>
 
 #include "ph_util.h"
@@ -50,10 +51,47 @@ static void test_falsy(void) {
   g_assert_true(ph_util_json_falsy(NULL));
 }
 
+/* Every double survives a write and a read: valid JSON, same value. */
+static void test_json_write(void) {
+  const double ds[] = {0.1,  1e20,   -1e-300, 5e-324, 1.7976931348623157e308,
+                       2.0,  -0.5,   123456789.125, 1.0 / 3.0, 1e21, 100.0};
+  for (gsize i = 0; i < G_N_ELEMENTS(ds); i++) {
+    JsonNode *n = json_node_init_double(json_node_alloc(), ds[i]);
+    g_autofree char *txt = ph_util_json_dup(n);
+    GError *err = NULL;
+    JsonNode *back = json_from_string(txt, &err);
+    g_assert_no_error(err);
+    g_assert_cmpint(json_node_get_value_type(back), ==, G_TYPE_DOUBLE);
+    g_assert_cmpfloat(json_node_get_double(back), ==, ds[i]);
+    json_node_unref(back);
+    json_node_unref(n);
+  }
+  /* shortest form: what a person wrote comes back out */
+  JsonNode *n = json_from_string("{\"b\": [0.1, 1e+20, 2.0, -3, true, null],"
+                                 " \"a\": \"q\\\"\\n\\u0001\"}",
+                                 NULL);
+  g_autofree char *c = ph_util_json_dup(n);
+  g_assert_cmpstr(c, ==, "{\"b\":[0.1,1e+20,2.0,-3,true,null],"
+                         "\"a\":\"q\\\"\\n\\u0001\"}");
+  g_autofree char *k = ph_util_json_write(n, PH_JSON_CANONICAL);
+  g_assert_cmpstr(k, ==, "{\"a\":\"q\\\"\\n\\u0001\","
+                         "\"b\":[0.10000000000000001,1e+20,"
+                         "2,-3,true,null]}");
+  g_autofree char *p = ph_util_json_write(n, PH_JSON_PRETTY);
+  g_assert_nonnull(strstr(p, "\n  \"b\": [\n    0.1,"));
+  json_node_unref(n);
+  /* NaN and infinities are not JSON: null */
+  JsonNode *nan = json_node_init_double(json_node_alloc(), NAN);
+  g_autofree char *tn = ph_util_json_dup(nan);
+  g_assert_cmpstr(tn, ==, "null");
+  json_node_unref(nan);
+}
+
 int main(int argc, char **argv) {
   g_test_init(&argc, &argv, NULL);
   g_test_add_func("/util/duration", test_duration);
   g_test_add_func("/util/nearest", test_nearest);
   g_test_add_func("/util/falsy", test_falsy);
+  g_test_add_func("/util/json_write", test_json_write);
   return g_test_run();
 }
