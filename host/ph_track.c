@@ -10,7 +10,7 @@
 
 static const char *const track_schema =
     "CREATE TABLE IF NOT EXISTS experiment("
-    " id INTEGER PRIMARY KEY AUTOINCREMENT, dag_id TEXT, run_id TEXT NOT NULL,"
+    " id INTEGER PRIMARY KEY, dag_id TEXT, run_id TEXT NOT NULL,"
     " task_id TEXT NOT NULL, try_number INTEGER NOT NULL, operator TEXT,"
     " params TEXT NOT NULL DEFAULT '{}', metrics TEXT NOT NULL DEFAULT '{}',"
     " artifacts TEXT NOT NULL DEFAULT '{}', state TEXT DEFAULT 'running',"
@@ -683,7 +683,8 @@ static int cli_experiments(ph_store *st, int argc, char **argv) {
   /* a table: one column per experiment, one row per field */
   GPtrArray *names = g_ptr_array_new_with_free_func(g_free);
   GHashTable *seen = g_hash_table_new(g_str_hash, g_str_equal);
-  static const char *const sections[] = {"metrics", "params", "artifacts"};
+  /* artifacts (long paths) are in `experiments show` */
+  static const char *const sections[] = {"metrics", "params"};
   for (guint s = 0; s < G_N_ELEMENTS(sections); s++)
     for (guint i = 0; i < n; i++) {
       JsonObject *o = json_object_get_object_member(

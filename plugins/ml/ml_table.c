@@ -1,0 +1,253 @@
+/* ml_table -- see ml_table.h. */
+#include "ml_table.h"
+
+#include <errno.h>
+#include <math.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <string.h>
+
+struct ml_table {
+  GPtrArray *names; /* char* */
+  GPtrArray *cells; /* char*, row-major */
+  guint n_cols;
+};
+
+static ml_table *table_new(void) {
+  ml_table *t = g_new0(ml_table, 1);
+  t->names = g_ptr_array_new_with_free_func(g_free);
+  t->cells = g_ptr_array_new_with_free_func(g_free);
+  return t;
+}
+
+void ml_table_free(ml_table *t) {
+  if (!t)
+    return;
+  g_ptr_array_unref(t->names);
+  g_ptr_array_unref(t->cells);
+  g_free(t);
+}
+
+/* Splits one CSV record starting at *p (advancing it past the record's
+ * line end) into fields.  FALSE on an unterminated quote. */
+static gboolean csv_record(const char **p, const char *end, GPtrArray *fields,
+                           int *lines) {
+  const char *s = *p;
+  GString *f = g_string_new(NULL);
+  gboolean quoted = FALSE, ok = TRUE;
+  for (;;) {
+    if (s >= end) {
+      if (quoted)
+        ok = FALSE;
+      break;
+    }
+    char c = *s;
+    if (quoted) {
+      if (c == '"' && s + 1 < end && s[1] == '"') {
+        g_string_append_c(f, '"');
+        s += 2;
+      } else if (c == '"') {
+        quoted = FALSE;
+        s++;
+      } else {
+        if (c == '\n')
+          (*lines)++;
+        g_string_append_c(f, c);
+        s++;
+      }
+    } else if (c == '"' && f->len == 0) {
+      quoted = TRUE;
+      s++;
+    } else if (c == ',') {
+      g_ptr_array_add(fields, g_string_free(f, FALSE));
+      f = g_string_new(NULL);
+      s++;
+    } else if (c == '\r' && s + 1 < end && s[1] == '\n') {
+      s += 2;
+      break;
+    } else if (c == '\n') {
+      s++;
+      break;
+    } else {
+      g_string_append_c(f, c);
+      s++;
+    }
+  }
+  g_ptr_array_add(fields, g_string_free(f, FALSE));
+  (*lines)++;
+  *p = s;
+  return ok;
+}
+
+ml_table *ml_table_read_csv(const char *path, GError **error) {
+  char *text = NULL;
+  gsize len = 0;
+  ml_table *t = NULL;
+  if (!g_file_get_contents(path, &text, &len, error))
+    return NULL;
+  const char *p = text, *end = text + len;
+  int line = 0;
+  t = table_new();
+  GPtrArray *fields = g_ptr_array_new_with_free_func(g_free);
+  if (len == 0 || !csv_record(&p, end, fields, &line) || fields->len == 0 ||
+      (fields->len == 1 && !*(char *)fields->pdata[0])) {
+    g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
+                "%s: no header row (a CSV file needs column names on its first "
+                "line)",
+                path);
+    goto fail;
+  }
+  for (guint i = 0; i < fields->len; i++)
+    g_ptr_array_add(t->names, g_strstrip(g_strdup(fields->pdata[i])));
+  t->n_cols = fields->len;
+  while (p < end) {
+    int at = line + 1;
+    g_ptr_array_set_size(fields, 0);
+    if (!csv_record(&p, end, fields, &line)) {
+      g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
+                  "%s:%d: a quoted field is not closed", path, at);
+      goto fail;
+    }
+    if (fields->len == 1 && !*(char *)fields->pdata[0])
+      continue; /* blank line */
+    if (fields->len != t->n_cols) {
+      g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
+                  "%s:%d: %u fields, but the header has %u", path, at,
+                  fields->len, t->n_cols);
+      goto fail;
+    }
+    for (guint i = 0; i < fields->len; i++) {
+      g_ptr_array_add(t->cells, fields->pdata[i]);
+      fields->pdata[i] = NULL;
+    }
+  }
+  g_ptr_array_unref(fields);
+  g_free(text);
+  return t;
+fail:
+  g_ptr_array_unref(fields);
+  g_free(text);
+  ml_table_free(t);
+  return NULL;
+}
+
+ml_table *ml_table_read_sqlite(const char *db_path, const char *sql,
+                               GError **error) {
+  sqlite3 *db = NULL;
+  sqlite3_stmt *q = NULL;
+  ml_table *t = NULL;
+  if (sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+    g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_FAILED,
+                "%s: cannot open the SQLite database: %s", db_path,
+                db ? sqlite3_errmsg(db) : "out of memory");
+    goto out;
+  }
+  if (sqlite3_prepare_v2(db, sql, -1, &q, NULL) != SQLITE_OK) {
+    g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_FAILED, "%s: %s", db_path,
+                sqlite3_errmsg(db));
+    goto out;
+  }
+  t = table_new();
+  t->n_cols = sqlite3_column_count(q);
+  for (guint c = 0; c < t->n_cols; c++)
+    g_ptr_array_add(t->names, g_strdup(sqlite3_column_name(q, c)));
+  int rc;
+  while ((rc = sqlite3_step(q)) == SQLITE_ROW)
+    for (guint c = 0; c < t->n_cols; c++) {
+      const unsigned char *v = sqlite3_column_text(q, c);
+      g_ptr_array_add(t->cells, g_strdup(v ? (const char *)v : ""));
+    }
+  if (rc != SQLITE_DONE) {
+    g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_FAILED, "%s: %s", db_path,
+                sqlite3_errmsg(db));
+    ml_table_free(t);
+    t = NULL;
+  }
+out:
+  sqlite3_finalize(q);
+  sqlite3_close(db);
+  return t;
+}
+
+guint ml_table_n_rows(const ml_table *t) {
+  return t->n_cols ? t->cells->len / t->n_cols : 0;
+}
+guint ml_table_n_cols(const ml_table *t) { return t->n_cols; }
+const char *ml_table_col_name(const ml_table *t, guint col) {
+  return t->names->pdata[col];
+}
+
+int ml_table_col(const ml_table *t, const char *name) {
+  for (guint i = 0; i < t->n_cols; i++)
+    if (!strcmp(t->names->pdata[i], name))
+      return (int)i;
+  return -1;
+}
+
+const char *ml_table_cell(const ml_table *t, guint row, guint col) {
+  return t->cells->pdata[row * t->n_cols + col];
+}
+
+gboolean ml_table_cell_double(const ml_table *t, guint row, guint col,
+                              double *out) {
+  const char *s = ml_table_cell(t, row, col);
+  while (g_ascii_isspace(*s))
+    s++;
+  if (!*s) {
+    *out = NAN;
+    return TRUE;
+  }
+  char *end = NULL;
+  errno = 0;
+  double d = g_ascii_strtod(s, &end);
+  while (end && g_ascii_isspace(*end))
+    end++;
+  if (!end || *end || errno == ERANGE || !isfinite(d))
+    return FALSE;
+  *out = d;
+  return TRUE;
+}
+
+gboolean ml_table_col_numeric(const ml_table *t, guint col) {
+  double d;
+  for (guint r = 0; r < ml_table_n_rows(t); r++)
+    if (!ml_table_cell_double(t, r, col, &d))
+      return FALSE;
+  return TRUE;
+}
+
+static void put_field(GString *s, const char *v) {
+  if (!strpbrk(v, ",\"\r\n")) {
+    g_string_append(s, v);
+    return;
+  }
+  g_string_append_c(s, '"');
+  for (const char *p = v; *p; p++) {
+    if (*p == '"')
+      g_string_append_c(s, '"');
+    g_string_append_c(s, *p);
+  }
+  g_string_append_c(s, '"');
+}
+
+gboolean ml_csv_write(const char *path, const char *const *cols, guint n_cols,
+                      char **cells, guint n_rows, GError **error) {
+  GString *s = g_string_new(NULL);
+  for (guint c = 0; c < n_cols; c++) {
+    if (c)
+      g_string_append_c(s, ',');
+    put_field(s, cols[c]);
+  }
+  g_string_append_c(s, '\n');
+  for (guint r = 0; r < n_rows; r++) {
+    for (guint c = 0; c < n_cols; c++) {
+      if (c)
+        g_string_append_c(s, ',');
+      put_field(s, cells[r * n_cols + c]);
+    }
+    g_string_append_c(s, '\n');
+  }
+  gboolean ok = g_file_set_contents(path, s->str, s->len, error);
+  g_string_free(s, TRUE);
+  return ok;
+}

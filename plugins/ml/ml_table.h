@@ -1,0 +1,39 @@
+/* ml_table -- a table of text cells read from a CSV file (RFC 4180, first
+ * row = column names) or from a SQLite query, and the numeric views the
+ * ML operators need. */
+#ifndef ML_TABLE_H
+#define ML_TABLE_H
+
+#include <glib.h>
+
+typedef struct ml_table ml_table;
+
+/* Reads a CSV file.  NULL with error naming the file and line on failure. */
+ml_table *ml_table_read_csv(const char *path, GError **error);
+/* Runs sql on the SQLite database at db_path (read-only).  NULL with error
+ * on failure. */
+ml_table *ml_table_read_sqlite(const char *db_path, const char *sql,
+                               GError **error);
+void ml_table_free(ml_table *t);
+
+guint ml_table_n_rows(const ml_table *t);
+guint ml_table_n_cols(const ml_table *t);
+/* Borrowed column name. */
+const char *ml_table_col_name(const ml_table *t, guint col);
+/* Index of a column by name, or -1. */
+int ml_table_col(const ml_table *t, const char *name);
+/* Borrowed cell text ("" for an empty cell). */
+const char *ml_table_cell(const ml_table *t, guint row, guint col);
+/* TRUE when every non-empty cell of col is a number. */
+gboolean ml_table_col_numeric(const ml_table *t, guint col);
+/* The cell as a number: NAN for an empty cell; FALSE when the text is not a
+ * number. */
+gboolean ml_table_cell_double(const ml_table *t, guint row, guint col,
+                              double *out);
+
+/* Writes rows of cells as CSV (quoting what needs it).  cols names the
+ * header; cells is row-major, n_rows * n_cols. */
+gboolean ml_csv_write(const char *path, const char *const *cols, guint n_cols,
+                      char **cells, guint n_rows, GError **error);
+
+#endif
