@@ -429,18 +429,20 @@ static char *sched_xcom(const char *task_id, const char *key, void *user) {
 }
 
 /* Adds the content hash of every path in v (a string, a list of strings or
- * an object with a "path" member) to files. */
-static void hash_paths(JsonNode *v, JsonObject *files) {
+ * an object with a "path" member) to files.  A string that is no file but
+ * a model registry reference (NAME@ALIAS) stands for the model's files. */
+static void hash_paths(ph_store *st, JsonNode *v, JsonObject *files) {
   if (!v)
     return;
   if (JSON_NODE_HOLDS_ARRAY(v)) {
     JsonArray *a = json_node_get_array(v);
     for (guint i = 0; i < json_array_get_length(a); i++)
-      hash_paths(json_array_get_element(a, i), files);
+      hash_paths(st, json_array_get_element(a, i), files);
     return;
   }
   if (JSON_NODE_HOLDS_OBJECT(v)) {
-    hash_paths(json_object_get_member(json_node_get_object(v), "path"), files);
+    hash_paths(st, json_object_get_member(json_node_get_object(v), "path"),
+               files);
     return;
   }
   if (!JSON_NODE_HOLDS_VALUE(v) || json_node_get_value_type(v) != G_TYPE_STRING)
@@ -450,12 +452,29 @@ static void hash_paths(JsonNode *v, JsonObject *files) {
   if (path[0] == '{' || path[0] == '[') {
     JsonNode *inner = json_from_string(path, NULL);
     if (inner) {
-      hash_paths(inner, files);
+      hash_paths(st, inner, files);
       json_node_unref(inner);
       return;
     }
   }
   g_autofree char *abs = g_canonicalize_filename(path, NULL);
+  if (!g_file_test(abs, G_FILE_TEST_EXISTS)) {
+    g_autofree char *model = ph_track_model_get(st, path);
+    JsonNode *mn = model ? json_from_string(model, NULL) : NULL;
+    const char *mp = mn ? json_object_get_string_member_with_default(
+                              json_node_get_object(mn), "path", NULL)
+                        : NULL;
+    if (mp) {
+      g_autofree char *key = g_strdup_printf("model %s", path);
+      char *mh = ph_fingerprint_path(mp, NULL);
+      json_object_set_string_member(files, key, mh ? mh : "missing");
+      g_free(mh);
+    }
+    if (mn)
+      json_node_unref(mn);
+    if (mp)
+      return;
+  }
   char *h = ph_fingerprint_path(abs, NULL);
   json_object_set_string_member(files, abs, h ? h : "missing");
   g_free(h);
@@ -501,7 +520,7 @@ static gboolean fingerprint(ph_sched *s, guint idx, char **fp_out,
     if (!rv)
       rv = json_node_copy(v);
     if (pp && (pp->flags & PH_PARAM_PATH))
-      hash_paths(rv, files);
+      hash_paths(s->store, rv, files);
     json_object_set_member(params, k, rv);
   }
   g_list_free(keys);
