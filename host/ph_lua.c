@@ -188,8 +188,10 @@ ph_dag *ph_lua_load(const char *file, const char *lua_dir, GError **error) {
   int rc = lua_pcall(L, 1, 1, 0);
   if (rc == LUA_OK) {
     lua_getfield(L, -1, "run_file");
+    g_autofree char *abs = g_canonicalize_filename(file, NULL);
     lua_pushstring(L, file);
-    rc = lua_pcall(L, 1, 0, 0);
+    lua_pushstring(L, abs);
+    rc = lua_pcall(L, 2, 0, 0);
   }
   if (rc != LUA_OK) {
     const char *msg = lua_tostring(L, -1);

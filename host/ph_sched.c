@@ -390,6 +390,8 @@ static void build_context_base(ph_sched *s) {
   g_autofree char *abs = g_canonicalize_filename(ph_plan_get_file(s->plan),
                                                  NULL);
   add_str(b, "dag_file", abs);
+  g_autofree char *absdir = g_path_get_dirname(abs);
+  add_str(b, "dag_dir", absdir);
   add_str(b, "dag_kind",
           ph_dag_get_kind(ph_plan_get_dag(s->plan)) == PH_DAG_LUA ? "lua"
                                                                   : "yaml");
@@ -491,7 +493,6 @@ static gboolean fingerprint(ph_sched *s, guint idx, char **fp_out,
   JsonObject *files = json_object_new();
   JsonObject *ups = json_object_new();
   JsonObject *plugin = json_object_new();
-  JsonNode *xcoms = NULL;
   g_autofree char *ctx = build_context(s, idx);
   json_object_set_int_member(doc, "fpv", 1);
   json_object_set_string_member(doc, "op", t->op->type);
@@ -531,14 +532,15 @@ static gboolean fingerprint(ph_sched *s, guint idx, char **fp_out,
       json_object_set_string_member(ups, uid, s->ti[u].fp);
       continue;
     }
-    /* no fingerprint upstream: its XComs stand for its output (a sensor's
-     * matched files, a query's rows) */
-    if (!xcoms)
-      xcoms = ph_store_xcom_list(s->store, s->run_id);
-    JsonObject *xo = json_node_get_object(xcoms);
-    JsonNode *mine = json_object_get_member(xo, uid);
+    /* no fingerprint upstream: its return value stands for its output (a
+     * sensor's matched files, a query's rows); other keys are commentary */
+    g_autofree char *rv =
+        ph_store_xcom_get(s->store, s->run_id, uid, "return_value");
+    JsonNode *mine = rv ? json_from_string(rv, NULL) : NULL;
     g_autofree char *h = mine ? ph_fingerprint_json(mine)
                               : g_strdup("no-xcom");
+    if (mine)
+      json_node_unref(mine);
     json_object_set_string_member(ups, uid, h);
   }
   json_object_set_object_member(doc, "plugin", plugin);
@@ -556,8 +558,6 @@ static gboolean fingerprint(ph_sched *s, guint idx, char **fp_out,
   json_node_unref(dn);
   ok = TRUE;
 out:
-  if (xcoms)
-    json_node_unref(xcoms);
   if (plugin)
     json_object_unref(plugin);
   if (params)

@@ -161,8 +161,12 @@ function M.rewrite(source)
   return table.concat(out, "\n")
 end
 
--- Runs a DAG file (after rewrite) and returns what it returned.
-function M.run_file(path)
+-- Runs a DAG file (after rewrite) and returns what it returned.  While it
+-- runs, M.file is the file's absolute path and M.dir its directory, so a
+-- DAG can name files next to it: M.dir .. "/data/x.csv".
+function M.run_file(path, abs)
+  M.file = abs or path
+  M.dir = M.file:match("^(.*)/[^/]*$") or "."
   local f, err = io.open(path, "rb")
   if not f then error(err, 0) end
   local source = f:read("a")

@@ -1091,25 +1091,36 @@ static ph_status promote_execute(void *state, ph_task *t) {
   }
   h->log(t, PH_LOG_INFO, "%s %s@%s: %s", win ? "promoted to" : "kept", name,
          alias, why);
+  /* return_value: the model now holding the alias (stable when nothing
+   * changed, so cached downstream tasks stay valid); "decision": why */
   JsonObject *r = json_object_new();
-  json_object_set_boolean_member(r, "promoted", win);
   json_object_set_string_member(r, "model", name);
+  json_object_set_string_member(r, "alias", alias);
   json_object_set_int_member(r, "version", win ? version : oldver);
-  json_object_set_int_member(r, "candidate_version", version);
+  JsonObject *dd = json_object_new();
+  json_object_set_boolean_member(dd, "promoted", win);
+  json_object_set_int_member(dd, "candidate_version", version);
   if (oldver)
-    json_object_set_int_member(r, "previous_version", oldver);
-  json_object_set_string_member(r, "metric", metric);
+    json_object_set_int_member(dd, "previous_version", oldver);
+  json_object_set_string_member(dd, "metric", metric);
   if (!isnan(cv))
-    json_object_set_double_member(r, "new", cv);
+    json_object_set_double_member(dd, "new", cv);
   if (!isnan(oldv))
-    json_object_set_double_member(r, "old", oldv);
-  json_object_set_string_member(r, "reason", why);
+    json_object_set_double_member(dd, "old", oldv);
+  json_object_set_string_member(dd, "reason", why);
   g_free(why);
   JsonNode *rn = json_node_new(JSON_NODE_OBJECT);
   json_node_take_object(rn, r);
   g_autofree char *rt = node_text(rn);
   json_node_unref(rn);
-  st = h->xcom_push(t, NULL, rt) == PH_OK ? PH_OK : PH_FAIL;
+  JsonNode *dn = json_node_new(JSON_NODE_OBJECT);
+  json_node_take_object(dn, dd);
+  g_autofree char *dt = node_text(dn);
+  json_node_unref(dn);
+  st = h->xcom_push(t, "decision", dt) == PH_OK &&
+               h->xcom_push(t, NULL, rt) == PH_OK
+           ? PH_OK
+           : PH_FAIL;
   return st;
 }
 
