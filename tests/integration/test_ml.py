@@ -253,8 +253,10 @@ if rc == 0:
           rc == 0 and rv.get("version") == 2 and rv.get("promoted") is False,
           str(rv))
     pr = xc2.get("try_promote", {}).get("return_value", {})
+    dec = xc2.get("try_promote", {}).get("decision", {})
     check("model_promote keeps production when the candidate is worse",
-          pr.get("promoted") is False and pr.get("version") == 1, str(pr))
+          dec.get("promoted") is False and pr.get("version") == 1 and
+          "does not beat" in dec.get("reason", ""), f"{pr} {dec}")
     _, out, _ = ph("models", "show", "bc", "--json")
     vs = {m["version"]: m["aliases"] for m in json.loads(out)}
     check("the registry shows production on version 1", vs.get(1) ==
