@@ -13,6 +13,9 @@
  * pivot its column-major answer into rows.
  * The result is a CSV file; the return value is {"path", "rows",
  * "columns", "missing": {feature: count}}.
+ *
+ * This is the implementation library (impl/feature_fetch.so);
+ * feature_fetch_ops.c holds the descriptor the host scans.
  */
 #include <math.h>
 #include <sqlite3.h>
@@ -33,6 +36,14 @@ typedef struct {
 } ff_state;
 
 static ph_status ff_init(const ph_host *h, ph_task *t, void **out) {
+  static gsize curl_ready;
+  if (g_once_init_enter(&curl_ready))
+    g_once_init_leave(&curl_ready,
+                      curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK ? 1 : 2);
+  if (curl_ready != 1) {
+    h->set_reason(t, "curl_global_init failed");
+    return PH_ERROR;
+  }
   ff_state *s = g_new0(ff_state, 1);
   s->h = h;
   *out = s;
@@ -871,68 +882,15 @@ out:
   return st;
 }
 
-static ph_status ff_load(const ph_host *h, char *errbuf, size_t cap) {
-  if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-    g_strlcpy(errbuf, "curl_global_init failed", cap);
-    return PH_ERROR;
-  }
-  return PH_OK;
+/* ---- the implementation table (plugins/common/lazy.h) */
+
+static const ph_operator impl_op = {PH_OPERATOR_INIT,
+                                    .type = "feature_fetch",
+                                    .init = ff_init,
+                                    .execute = ff_execute,
+                                    .on_kill = ff_kill,
+                                    .destroy = ff_destroy};
+
+PH_EXPORT const ph_operator *pipehost_impl_operator(const char *type) {
+  return strcmp(type, impl_op.type) ? NULL : &impl_op;
 }
-
-#define P(var, nm, ty, fl, def, dc)                                            \
-  static const ph_param var = {PH_PARAM_INIT, .name = nm,          .type = ty, \
-                               .flags = fl,   .default_json = def, .doc = dc}
-P(p_mode, "lookup", "string", 0, "\"historical\"",
-  "historical (point-in-time join), online (latest values) or feast (a "
-  "Feast feature server)");
-P(p_entities, "entities", "any", PH_PARAM_TEMPLATED | PH_PARAM_PATH, NULL,
-  "historical: the entity table (CSV path, {path} or {conn_id, table}); "
-  "online and feast: {join_key: [values]}");
-P(p_ets, "entity_timestamp_column", "string", 0, "\"event_timestamp\"",
-  "the entity table's timestamp column");
-P(p_views, "feature_views", "array", PH_PARAM_TEMPLATED | PH_PARAM_PATH, NULL,
-  "[{name, path (CSV) or source {conn_id, table}, join_keys, "
-  "timestamp_column, created_column, features, ttl}]");
-P(p_full, "full_feature_names", "boolean", 0, "false",
-  "name feature columns VIEW__FEATURE");
-P(p_missing, "on_missing", "string", 0, "\"null\"",
-  "null: empty cells; fail: fail the task when a value is missing");
-P(p_output, "output", "string", PH_PARAM_TEMPLATED, NULL,
-  "the CSV to write (default: features.csv in the artifact directory)");
-P(p_as_of, "as_of", "string", PH_PARAM_TEMPLATED, NULL,
-  "online mode: look values up as of this time (default: now)");
-P(p_url, "url", "string", PH_PARAM_TEMPLATED, "\"http://localhost:6566\"",
-  "feast mode: the feature server");
-P(p_features, "features", "array", 0, NULL,
-  "feast mode: [\"view:feature\", ...]");
-P(p_service, "feature_service", "string", 0, NULL,
-  "feast mode: a feature service instead of features");
-static const ph_param *const ff_params[] = {
-    &p_mode,   &p_entities, &p_ets, &p_views,    &p_full,    &p_missing,
-    &p_output, &p_as_of,    &p_url, &p_features, &p_service, NULL};
-
-static const ph_operator ff_op = {
-    PH_OPERATOR_INIT,
-    .type = "feature_fetch",
-    .doc = "Point-in-time correct feature join (Feast semantics) over CSV "
-           "files and SQLite tables, online lookups, or a Feast feature "
-           "server; writes a CSV",
-    .kind = PH_KIND_TASK,
-    .params = ff_params,
-    .init = ff_init,
-    .execute = ff_execute,
-    .on_kill = ff_kill,
-    .destroy = ff_destroy};
-
-static const ph_operator *const ops[] = {&ff_op, NULL};
-
-static const ph_plugin plugin = {PH_PLUGIN_INIT,
-                                 .name = "feature_fetch",
-                                 .version = "1.0.0",
-                                 .license = "MIT",
-                                 .description = "a point-in-time feature store",
-                                 .origin = "pipehost",
-                                 .operators = ops,
-                                 .load = ff_load};
-
-PH_EXPORT const ph_plugin *pipehost_plugin_v1(void) { return &plugin; }

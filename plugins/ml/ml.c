@@ -9,6 +9,9 @@
  * version.  predict loads a model (a path or a registry reference) and
  * scores a table.  model_promote moves an alias to a version when it is
  * better on a metric.
+ *
+ * This is the implementation library (impl/ml.so); ml_ops.c holds the
+ * descriptors the host scans (plugins/common/lazy.h).
  */
 #include <errno.h>
 #include <math.h>
@@ -1124,113 +1127,20 @@ static ph_status promote_execute(void *state, ph_task *t) {
   return st;
 }
 
-/* ---- descriptors */
+/* ---- the implementation table (plugins/common/lazy.h) */
 
-#define P(var, nm, ty, fl, def, dc)                                            \
-  static const ph_param var = {PH_PARAM_INIT, .name = nm,          .type = ty, \
-                               .flags = fl,   .default_json = def, .doc = dc}
+static const ph_operator impl_ops[] = {
+    {PH_OPERATOR_INIT, .type = "train", .init = ml_init,
+     .execute = train_execute, .destroy = ml_destroy},
+    {PH_OPERATOR_INIT, .type = "predict", .init = ml_init,
+     .execute = predict_execute, .destroy = ml_destroy},
+    {PH_OPERATOR_INIT, .type = "model_promote", .init = ml_init,
+     .execute = promote_execute, .destroy = ml_destroy},
+};
 
-P(p_algorithm, "algorithm", "string", PH_PARAM_REQUIRED, NULL,
-  "xgboost, logistic_regression or linear_svm");
-P(p_input, "input", "any",
-  PH_PARAM_REQUIRED | PH_PARAM_TEMPLATED | PH_PARAM_PATH, NULL,
-  "the data: a CSV path, {\"path\": ...} (feature_fetch's return value) or "
-  "{\"conn_id\": ..., \"table\" | \"query\": ...} (SQLite)");
-P(p_target, "target", "string", PH_PARAM_REQUIRED, NULL,
-  "the column to predict");
-P(p_features, "features", "array", 0, NULL,
-  "feature columns (default: every other numeric column)");
-P(p_exclude, "exclude", "array", 0, NULL,
-  "columns left out of the default features (ids, timestamps)");
-P(p_task, "task", "string", 0, "\"auto\"",
-  "classification, regression, or auto (an integer target with at most 20 "
-  "values is a class)");
-P(p_every, "validation_every", "integer", 0, "5",
-  "data row i is a validation row when i % N == 0");
-P(p_vinput, "validation_input", "any", PH_PARAM_TEMPLATED | PH_PARAM_PATH, NULL,
-  "a separate validation table (then every input row trains)");
-P(p_hyper, "hyperparameters", "object", 0, NULL,
-  "passed to XGBoost (max_depth, eta, ...) or liblinear (C, eps)");
-P(p_rounds, "num_round", "integer", 0, "20", "XGBoost boosting rounds");
-P(p_register, "register", "string", 0, NULL,
-  "register the model as a new version of this name");
-P(p_promote, "promote_if_better", "object", 0, NULL,
-  "{metric, alias, higher_is_better}: move alias to the new version when it "
-  "beats the current one");
-static const ph_param *const train_params[] = {
-    &p_algorithm, &p_input,   &p_target, &p_features, &p_exclude,
-    &p_task,      &p_every,   &p_vinput, &p_hyper,    &p_rounds,
-    &p_register,  &p_promote, NULL};
-
-P(p_model, "model", "string",
-  PH_PARAM_REQUIRED | PH_PARAM_TEMPLATED | PH_PARAM_PATH, NULL,
-  "a model directory (train's model_path) or NAME@ALIAS, NAME:VERSION, "
-  "NAME");
-P(p_output, "output", "string", PH_PARAM_TEMPLATED, NULL,
-  "the predictions CSV (default: predictions.csv in the artifact directory)");
-P(p_ids, "id_columns", "array", 0, NULL,
-  "input columns copied to the output (default: every non-feature column)");
-static const ph_param *const predict_params[] = {&p_model, &p_input, &p_output,
-                                                 &p_ids, NULL};
-
-P(p_pmodel, "model", "string", PH_PARAM_TEMPLATED, NULL,
-  "the registered model name (or from candidate)");
-P(p_version, "version", "integer", 0, NULL, "the version to promote");
-P(p_candidate, "candidate", "any", PH_PARAM_TEMPLATED, NULL,
-  "a train task's return value: {model_name, version}");
-P(p_alias, "alias", "string", 0, "\"production\"", "the alias to move");
-P(p_metric, "metric", "string", 0, "\"f1\"", "the metric to compare");
-P(p_higher, "higher_is_better", "boolean", 0, "true",
-  "false for losses (rmse, log_loss)");
-P(p_only, "only_if_better", "boolean", 0, "true",
-  "false: move the alias unconditionally");
-static const ph_param *const promote_params[] = {
-    &p_pmodel, &p_version, &p_candidate, &p_alias,
-    &p_metric, &p_higher,  &p_only,      NULL};
-
-static const ph_operator train_op = {
-    PH_OPERATOR_INIT,
-    .type = "train",
-    .doc = "Train XGBoost or a liblinear model on a table; validation "
-           "metrics as scikit-learn computes them; model, description and "
-           "validation predictions in the artifact directory; tracked as an "
-           "experiment; optional registration and promotion",
-    .kind = PH_KIND_TASK,
-    .params = train_params,
-    .init = ml_init,
-    .execute = train_execute,
-    .destroy = ml_destroy};
-static const ph_operator predict_op = {
-    PH_OPERATOR_INIT,
-    .type = "predict",
-    .doc = "Score a table with a trained model (a path or NAME@ALIAS); "
-           "writes a predictions CSV and pushes a summary",
-    .kind = PH_KIND_TASK,
-    .params = predict_params,
-    .init = ml_init,
-    .execute = predict_execute,
-    .destroy = ml_destroy};
-static const ph_operator promote_op = {
-    PH_OPERATOR_INIT,
-    .type = "model_promote",
-    .doc = "Move a registry alias (production) to a model version when it "
-           "beats the current holder on a metric",
-    .kind = PH_KIND_TASK,
-    .params = promote_params,
-    .init = ml_init,
-    .execute = promote_execute,
-    .destroy = ml_destroy};
-
-static const ph_operator *const ops[] = {&train_op, &predict_op, &promote_op,
-                                         NULL};
-
-static const ph_plugin plugin = {
-    PH_PLUGIN_INIT,
-    .name = "ml",
-    .version = "1.0.0",
-    .license = "MIT",
-    .description = "train (XGBoost, liblinear), predict, model_promote",
-    .origin = "pipehost",
-    .operators = ops};
-
-PH_EXPORT const ph_plugin *pipehost_plugin_v1(void) { return &plugin; }
+PH_EXPORT const ph_operator *pipehost_impl_operator(const char *type) {
+  for (size_t i = 0; i < sizeof impl_ops / sizeof impl_ops[0]; i++)
+    if (!strcmp(impl_ops[i].type, type))
+      return &impl_ops[i];
+  return NULL;
+}

@@ -51,7 +51,8 @@ else:
         problems.append(f"no JSON on stdout (exit {p.returncode}):\n{p.stderr}")
     if got is not None:
         if p.returncode != want_rc:
-            problems.append(f"exit: expected {want_rc}, got {p.returncode}")
+            problems.append(f"exit: expected {want_rc}, got {p.returncode}; "
+                            f"stderr ends:\n{p.stderr[-3000:]}")
         if got["state"] != exp["state"]:
             problems.append(f"run state: expected {exp['state']}, got {got['state']}")
         et, gt = exp["tasks"], got["tasks"]
