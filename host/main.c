@@ -18,6 +18,7 @@
 #include "ph_registry.h"
 #include "ph_sched.h"
 #include "ph_store.h"
+#include "ph_notify.h"
 #include "ph_track.h"
 #include "ph_trigger.h"
 #include "ph_util.h"
@@ -1065,6 +1066,16 @@ int main(int argc, char **argv) {
     return ph_worker_main(3);
   if (argc >= 2 && !strcmp(argv[1], "__launcher"))
     return ph_exec_launcher_main(3);
+  if (argc >= 2 && !strcmp(argv[1], "__notify")) {
+    g_exe = g_file_read_link("/proc/self/exe", NULL);
+    g_autofree char *bd = g_path_get_dirname(g_exe);
+    g_prefix = g_path_get_dirname(bd);
+    g_autofree char *plugins = builtin_plugin_dir();
+    int nrc = ph_notify_main(g_exe, plugins);
+    g_free(g_exe);
+    g_free(g_prefix);
+    return nrc;
+  }
   g_exe = g_file_read_link("/proc/self/exe", NULL);
   if (!g_exe)
     g_exe = g_canonicalize_filename(argv[0], NULL);

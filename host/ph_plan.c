@@ -36,6 +36,10 @@ static const char *const host_keys[] = {"trigger_rule",
                                         "exponential_backoff",
                                         "max_wait",
                                         "cache",
+                                        "email",
+                                        "email_on_failure",
+                                        "email_on_retry",
+                                        "email_conn_id",
                                         NULL};
 
 static const char *const sensor_keys[] = {"poke_interval", "timeout", "mode",
@@ -217,6 +221,44 @@ static void apply_host_key(ctx_t *c, ph_plan *p, ph_task_spec *t,
       err(c, line, "task '%s': 'retry_exponential_backoff' must be a boolean "
           "or a multiplier >= 1",
           t->id);
+  } else if (!strcmp(key, "email")) {
+    gboolean ok = JSON_NODE_HOLDS_VALUE(v) &&
+                  json_node_get_value_type(v) == G_TYPE_STRING;
+    if (JSON_NODE_HOLDS_ARRAY(v)) {
+      JsonArray *a = json_node_get_array(v);
+      ok = TRUE;
+      for (guint k = 0; k < json_array_get_length(a); k++) {
+        JsonNode *e = json_array_get_element(a, k);
+        ok &= JSON_NODE_HOLDS_VALUE(e) &&
+              json_node_get_value_type(e) == G_TYPE_STRING;
+      }
+    }
+    if (!ok) {
+      err(c, line, "task '%s': 'email' must be an address or a list of "
+          "addresses",
+          t->id);
+      return;
+    }
+    g_autofree char *txt = ph_util_json_dup(v);
+    t->email = g_string_chunk_insert_const(p->strings, txt);
+  } else if (!strcmp(key, "email_conn_id")) {
+    if (!JSON_NODE_HOLDS_VALUE(v) ||
+        json_node_get_value_type(v) != G_TYPE_STRING) {
+      err(c, line, "task '%s': 'email_conn_id' must be a string", t->id);
+      return;
+    }
+    t->email_conn_id =
+        g_string_chunk_insert_const(p->strings, json_node_get_string(v));
+  } else if (!strcmp(key, "email_on_failure") ||
+             !strcmp(key, "email_on_retry")) {
+    if (!get_bool(v, &b)) {
+      err(c, line, "task '%s': '%s' must be a boolean", t->id, key);
+      return;
+    }
+    if (!strcmp(key, "email_on_failure"))
+      t->email_on_failure = b;
+    else
+      t->email_on_retry = b;
   } else if (!strcmp(key, "soft_fail") ||
              !strcmp(key, "exponential_backoff") || !strcmp(key, "cache")) {
     if (!get_bool(v, &b)) {
@@ -271,6 +313,9 @@ static void resolve_task(ctx_t *c, ph_plan *p, const ph_registry *reg,
   t->pool = "default_pool";
   t->pool_slots = 1;
   t->priority_weight = 1;
+  t->email_on_failure = 1; /* Airflow's defaults, once `email` is set */
+  t->email_on_retry = 1;
+  t->email_conn_id = "smtp_default";
   t->poke_interval = 60;
   t->timeout = 604800;
   t->params = json_object_new();

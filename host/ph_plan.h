@@ -47,6 +47,10 @@ typedef struct ph_task_spec {
    * fingerprint (operator, plugin version, rendered params, input file
    * hashes, upstream fingerprints or XCom hashes) */
   int cache;
+  /* notifications: email is JSON text (an address or a list), or NULL */
+  const char *email;
+  int email_on_failure, email_on_retry;
+  const char *email_conn_id;
   /* operator params: declared defaults applied, not yet rendered */
   JsonObject *params;
   const guint *up;             /* direct upstream task indexes */

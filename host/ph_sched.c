@@ -10,6 +10,7 @@
 #include "ph_backoff.h"
 #include "ph_exec.h"
 #include "ph_fingerprint.h"
+#include "ph_notify.h"
 #include "ph_registry.h"
 #include "ph_template.h"
 #include "ph_track.h"
@@ -751,6 +752,48 @@ static void start(ph_sched *s, guint idx) {
   progress(s, idx, "running", d);
 }
 
+/* email_on_failure / email_on_retry: a message naming the DAG, run, task,
+ * try and reason, with the end of the try's log (ph_notify). */
+static void notify(ph_sched *s, guint idx, gboolean retry, const char *reason) {
+  const ph_task_spec *t = ph_plan_get_task(s->plan, idx);
+  ph_ti *ti = &s->ti[idx];
+  const char *dag = ph_plan_get_dag_id(s->plan);
+  const char *home = ph_store_get_home(s->store);
+  g_autofree char *log = g_strdup_printf("%s/logs/%s/%s/%s.%d.log", home, dag,
+                                         s->run_id, t->id, ti->try_number);
+  g_autofree char *tail = ph_notify_log_tail(log, 20);
+  g_autofree char *subject = g_strdup_printf(
+      "[pipehost] %s.%s %s (try %d of %d)", dag, t->id,
+      retry ? "is up for retry" : "failed", ti->try_number, t->retries + 1);
+  g_autofree char *body = g_strdup_printf(
+      "DAG: %s\nRun: %s\nTask: %s\nTry: %d of %d\nState: %s\nReason: %s\n"
+      "Log: %s\n\nLast lines of the log:\n%s",
+      dag, s->run_id, t->id, ti->try_number, t->retries + 1,
+      retry ? "up_for_retry" : "failed", reason ? reason : "(none)", log,
+      tail);
+  JsonObject *params = json_object_new();
+  json_object_set_member(params, "to", json_from_string(t->email, NULL));
+  json_object_set_string_member(params, "subject", subject);
+  json_object_set_string_member(params, "body", body);
+  json_object_set_string_member(params, "conn_id", t->email_conn_id);
+  JsonObject *req = json_object_new();
+  json_object_set_object_member(req, "params", params);
+  g_autofree char *nlog = g_strdup_printf("%s/logs/%s/%s/%s.%d.notify.log",
+                                          home, dag, s->run_id, t->id,
+                                          ti->try_number);
+  json_object_set_string_member(req, "log", nlog);
+  json_object_set_string_member(req, "home", home);
+  json_object_set_string_member(req, "dag_id", dag);
+  json_object_set_string_member(req, "run_id", s->run_id);
+  json_object_set_string_member(req, "task_id", t->id);
+  GError *err = NULL;
+  if (!ph_notify_send(s->o.worker_exe, req, &err)) {
+    progress(s, idx, "notify", err->message);
+    g_clear_error(&err);
+  }
+  json_object_unref(req);
+}
+
 /* ---- retries */
 static void on_try_end(ph_sched *s, guint idx, ph_status st, const char *reason,
                        gboolean sensor_waiting, gboolean falsy) {
@@ -815,6 +858,8 @@ static void on_try_end(ph_sched *s, guint idx, ph_status st, const char *reason,
   gboolean retry = st != PH_FAIL && ti->try_number <= t->retries;
   ph_store_try_end(s->store, s->run_id, t->id, ti->try_number,
                    retry ? "up_for_retry" : "failed", ti->end, reason);
+  if (t->email && (retry ? t->email_on_retry : t->email_on_failure))
+    notify(s, idx, retry, reason);
   if (!retry) {
     finish(s, idx, ST_FAILED, reason);
     return;
