@@ -11,7 +11,9 @@
 -- branch takes the better one and model_promote moves the "production"
 -- alias to it only if it beats the current production model; predict
 -- scores the new patients with breast_cancer@production; report writes a
--- summary (examples/data/README.md says where the data comes from).
+-- summary, and email sends it (with the predictions attached) when an SMTP
+-- connection is set (PIPEHOST_CONN_SMTP_DEFAULT=smtp://...; params.report_to
+-- is the recipient).  examples/data/README.md says where the data comes from.
 --
 -- Run: bash examples/run_demo.sh   (or: pipehost run examples/ml_pipeline.lua)
 -- Run it twice: the second run is all cache hits (cache = true).
@@ -21,7 +23,8 @@ local ph = require "pipehost"
 local data = ph.dir .. "/data"
 
 local d = ph.dag{ id = "ml_pipeline",
-  default_args = { retries = 1, retry_delay = 0 } }
+  default_args = { retries = 1, retry_delay = 0 },
+  params = { report_to = "ml-team@example.com" } }
 
 local wait = d:task{ id = "wait_for_data", op = "file_sensor",
   path = data .. "/incoming/new_patients.csv", min_size = 1,
@@ -91,10 +94,24 @@ local report = d:task{ id = "report", op = "lua", fn = function(ctx)
   f:write(text)
   f:close()
   ctx.log(text)
+  ctx.xcom_push("text", text)
   return dir .. "/report.txt"
 end }
 
+-- email the report when there is an SMTP connection, else only the file
+local notify = d:task{ id = "notify", op = "branch", fn = function(ctx)
+  if os.getenv("PIPEHOST_CONN_SMTP_DEFAULT") then return "email_report" end
+  return "report_file_only"
+end }
+local mail = d:task{ id = "email_report", op = "email",
+  to = "{{ params.report_to }}",
+  subject = "ml_pipeline {{ ds }}: breast_cancer v{{ xcom_pull('predict').version }} scored {{ xcom_pull('predict').rows }} patients",
+  body = "{{ xcom_pull('report', 'text') }}",
+  files = "{{ xcom_pull('predict').output }}" }
+local file_only = d:task{ id = "report_file_only", op = "empty" }
+
 wait >> features >> { xgb, logreg } >> choose
 choose >> { px, pl }
-{ px, pl } >> predict >> report
+{ px, pl } >> predict >> report >> notify
+notify >> { mail, file_only }
 return d
