@@ -19,6 +19,7 @@
 #include "ph_sched.h"
 #include "ph_store.h"
 #include "ph_notify.h"
+#include "ph_scheduler.h"
 #include "ph_track.h"
 #include "ph_trigger.h"
 #include "ph_util.h"
@@ -198,7 +199,8 @@ typedef struct {
  * run_env_close() cleans up either way. */
 static gboolean run_env_open(run_env *e, const char *file, int parallelism,
                              gboolean quiet, gboolean json,
-                             const char *only_task) {
+                             const char *only_task, const char *run_type,
+                             const char *interval_end) {
   e->reg = load_registry();
   e->plan = load_plan(file, e->reg, &e->dag);
   if (!e->plan)
@@ -214,6 +216,8 @@ static gboolean run_env_open(run_env *e, const char *file, int parallelism,
       .xcom_max = 1 << 20,
       .progress = quiet ? 0 : isatty(2) && !json ? 2 : 1,
       .only_task = only_task,
+      .run_type = run_type,
+      .interval_end = interval_end,
   };
   const char *xm = g_getenv("PIPEHOST_XCOM_MAX_BYTES");
   if (xm && g_ascii_strtoll(xm, NULL, 10) > 0)
@@ -244,10 +248,19 @@ static int run_to_end(run_env *e, gboolean json) {
 /* ---- run */
 static int cmd_run(int argc, char **argv) {
   char **params = NULL;
-  char *date = NULL, *run_id = NULL;
+  char *date = NULL, *run_id = NULL, *run_type = NULL, *interval_end = NULL,
+       *conf = NULL;
   gboolean json = FALSE, quiet = FALSE;
   int parallelism = 0;
   GOptionEntry e[] = {
+      {"conf", 0, 0, G_OPTION_ARG_STRING, &conf,
+       "The run's conf: a JSON object merged over the params "
+       "({{ dag_run.conf }})", "JSON"},
+      {"run-type", 0, 0, G_OPTION_ARG_STRING, &run_type,
+       "manual (default), scheduled or backfill", "TYPE"},
+      {"interval-end", 0, 0, G_OPTION_ARG_STRING, &interval_end,
+       "End of the data interval (ISO-8601; default: the logical date)",
+       "ISO"},
       {"param", 'p', 0, G_OPTION_ARG_STRING_ARRAY, &params,
        "Set DAG param KEY to VALUE (JSON if it parses, else text)", "KEY=VALUE"},
       {"date", 'd', 0, G_OPTION_ARG_STRING, &date,
@@ -284,7 +297,30 @@ static int cmd_run(int argc, char **argv) {
     }
     json_object_set_member(po, k, v);
   }
-  if (!run_env_open(&re, argv[1], parallelism, quiet, json, NULL))
+  if (conf) {
+    JsonNode *cn = json_from_string(conf, NULL);
+    if (!cn || !JSON_NODE_HOLDS_OBJECT(cn)) {
+      g_printerr("pipehost run: --conf must be a JSON object\n");
+      if (cn)
+        json_node_unref(cn);
+      goto out;
+    }
+    JsonObject *co = json_node_get_object(cn);
+    GList *ks = json_object_get_members(co);
+    for (GList *l = ks; l; l = l->next)
+      json_object_set_member(po, l->data,
+                             json_node_copy(json_object_get_member(co, l->data)));
+    g_list_free(ks);
+    json_node_unref(cn);
+  }
+  if (run_type && strcmp(run_type, "manual") && strcmp(run_type, "scheduled") &&
+      strcmp(run_type, "backfill")) {
+    g_printerr("pipehost run: --run-type must be manual, scheduled or "
+               "backfill\n");
+    goto out;
+  }
+  if (!run_env_open(&re, argv[1], parallelism, quiet, json, NULL, run_type,
+                    interval_end))
     goto out;
   GError *err = NULL;
   if (!ph_sched_create_run(re.sched, date, po, run_id, &err)) {
@@ -299,6 +335,9 @@ out:
   g_strfreev(params);
   g_free(date);
   g_free(run_id);
+  g_free(run_type);
+  g_free(interval_end);
+  g_free(conf);
   g_option_context_free(ctx);
   return rc;
 }
@@ -335,7 +374,10 @@ static int cmd_resume(int argc, char **argv) {
   if (!run_env_open(&re,
                     json_object_get_string_member_with_default(
                         json_node_get_object(run), "dag_file", ""),
-                    parallelism, quiet, json, NULL))
+                    parallelism, quiet, json, NULL,
+                    json_object_get_string_member_with_default(
+                        json_node_get_object(run), "run_type", NULL),
+                    NULL))
     goto out;
   GError *err = NULL;
   if (!ph_sched_resume_run(re.sched, id, &err)) {
@@ -460,7 +502,7 @@ static int cmd_task(int argc, char **argv) {
   run_env re = {0};
   if (!parse(ctx, &argc, &argv, 2, 3, "task run"))
     goto out;
-  if (!run_env_open(&re, argv[1], 1, FALSE, TRUE, argv[2]))
+  if (!run_env_open(&re, argv[1], 1, FALSE, TRUE, argv[2], NULL, NULL))
     goto out;
   if (ph_plan_lookup(re.plan, argv[2]) < 0) {
     g_printerr("pipehost task run: no task '%s' in %s\n", argv[2], argv[1]);
@@ -1039,6 +1081,11 @@ static void usage(FILE *f) {
           "  variables set|get|list|delete                  Airflow-style variables\n"
           "  connections add|list|delete                    connections (URIs)\n"
           "  cron next 'EXPR' [--from ISO] [--count N] [--tz ZONE]  next fire times\n"
+          "  scheduler --dags-dir DIR                       run DAGs on their schedules\n"
+          "  backfill FILE --from DATE --to DATE            the runs of a date range\n"
+          "  trigger FILE|DAG_ID [--conf JSON] [--wait]     a manual run now\n"
+          "  clear RUN [--task T] [--downstream] [--failed-only]  rerun tasks (then resume)\n"
+          "  pools set|list|delete                          named slot limits\n"
           "  experiments list|show|compare                  tracked train tries\n"
           "  models list|show|promote NAME VERSION          the model registry\n"
           "  lineage RUN TASK                               what a result was made from\n"
@@ -1125,6 +1172,13 @@ int main(int argc, char **argv) {
     rc = cmd_connections(sargc, sargv);
   } else if (!strcmp(cmd, "variables")) {
     rc = cmd_variables(sargc, sargv);
+  } else if (!strcmp(cmd, "scheduler") || !strcmp(cmd, "backfill") ||
+             !strcmp(cmd, "trigger") || !strcmp(cmd, "clear") ||
+             !strcmp(cmd, "pools")) {
+    g_autofree char *bdir = builtin_plugin_dir();
+    g_autofree char *ldir = lua_dir();
+    ph_scheduler_env env = {g_exe, bdir, ldir};
+    rc = ph_scheduler_cli(&env, sargc, sargv);
   } else if (!strcmp(cmd, "experiments") || !strcmp(cmd, "models") ||
              !strcmp(cmd, "lineage")) {
     rc = cmd_track(sargc, sargv);
@@ -1135,7 +1189,8 @@ int main(int argc, char **argv) {
                                          "tasks", "task", "variables",
                                          "connections", "cron",
                                          "experiments", "models", "lineage",
-                                         NULL};
+                                         "scheduler", "backfill", "trigger",
+                                         "clear", "pools", NULL};
       const char *near = ph_util_nearest(cmd, cmds);
       fprintf(stderr, "pipehost: unknown command '%s'%s%s%s\n\n", cmd,
               near ? " (did you mean '" : "", near ? near : "",

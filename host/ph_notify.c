@@ -16,8 +16,7 @@
 
 extern char **environ;
 
-gboolean ph_notify_send(const char *exe, JsonObject *request,
-                        GError **error) {
+gboolean ph_notify_send(const char *exe, JsonObject *request, GError **error) {
   JsonNode *n = json_node_new(JSON_NODE_OBJECT);
   json_node_set_object(n, request);
   g_autofree char *text = ph_util_json_dup(n);
@@ -118,7 +117,8 @@ static char *answer(ph_store *st, JsonObject *msg) {
                                          : NULL;
     value = uri ? ph_store_conn_json(cid, uri, NULL) : NULL;
   } else if (!strcmp(m, "var_get")) {
-    const char *name = json_object_get_string_member_with_default(msg, "name", "");
+    const char *name =
+        json_object_get_string_member_with_default(msg, "name", "");
     g_autofree char *env = g_strdup_printf("PIPEHOST_VAR_%s", name);
     g_autofree char *v = g_getenv(env) ? g_strdup(g_getenv(env))
                          : st          ? ph_store_var_get(st, name)
@@ -138,9 +138,9 @@ static char *answer(ph_store *st, JsonObject *msg) {
 
 /* Messages that expect an answer from the scheduler. */
 static gboolean wants_answer(const char *m) {
-  static const char *const asks[] = {"conn_get", "var_get", "xcom_pull",
-                                     "track", "model_register", "model_get",
-                                     "model_set_alias", NULL};
+  static const char *const asks[] = {
+      "conn_get",       "var_get",   "xcom_pull",       "track",
+      "model_register", "model_get", "model_set_alias", NULL};
   for (const char *const *a = asks; *a; a++)
     if (!strcmp(*a, m))
       return TRUE;
@@ -159,21 +159,22 @@ int ph_notify_main(const char *exe, const char *builtin_dir) {
   char *tid = NULL, *spec_text = NULL;
   char chunk[4096];
   ssize_t r;
-  while ((r = read(0, chunk, sizeof chunk)) > 0 ||
-         (r < 0 && errno == EINTR))
+  while ((r = read(0, chunk, sizeof chunk)) > 0 || (r < 0 && errno == EINTR))
     if (r > 0)
       g_string_append_len(in, chunk, r);
   req = json_from_string(in->str, NULL);
   if (!req || !JSON_NODE_HOLDS_OBJECT(req))
     goto out;
   JsonObject *ro = json_node_get_object(req);
-  const char *logp = json_object_get_string_member_with_default(ro, "log", NULL);
+  const char *logp =
+      json_object_get_string_member_with_default(ro, "log", NULL);
   if (logp) {
     g_autofree char *dir = g_path_get_dirname(logp);
     g_mkdir_with_parents(dir, 0700);
     log = fopen(logp, "a");
   }
-  const char *home = json_object_get_string_member_with_default(ro, "home", NULL);
+  const char *home =
+      json_object_get_string_member_with_default(ro, "home", NULL);
   if (home)
     st = ph_store_open(home, NULL);
   reg = ph_registry_new();
@@ -187,12 +188,14 @@ int ph_notify_main(const char *exe, const char *builtin_dir) {
   /* the worker's task spec, as the scheduler would build it */
   JsonObject *spec = json_object_new();
   json_object_set_string_member(
-      spec, "dag_id", json_object_get_string_member_with_default(ro, "dag_id", ""));
-  tid = g_strdup_printf(
-      "%s.notify", json_object_get_string_member_with_default(ro, "task_id", ""));
+      spec, "dag_id",
+      json_object_get_string_member_with_default(ro, "dag_id", ""));
+  tid = g_strdup_printf("%s.notify", json_object_get_string_member_with_default(
+                                         ro, "task_id", ""));
   json_object_set_string_member(spec, "task_id", tid);
   json_object_set_string_member(
-      spec, "run_id", json_object_get_string_member_with_default(ro, "run_id", ""));
+      spec, "run_id",
+      json_object_get_string_member_with_default(ro, "run_id", ""));
   json_object_set_int_member(spec, "try_number", 1);
   json_object_set_string_member(spec, "op", "email");
   json_object_set_string_member(spec, "plugin_path", path);

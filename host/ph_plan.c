@@ -40,6 +40,7 @@ static const char *const host_keys[] = {"trigger_rule",
                                         "email_on_failure",
                                         "email_on_retry",
                                         "email_conn_id",
+                                        "depends_on_past",
                                         NULL};
 
 static const char *const sensor_keys[] = {"poke_interval", "timeout", "mode",
@@ -259,6 +260,12 @@ static void apply_host_key(ctx_t *c, ph_plan *p, ph_task_spec *t,
       t->email_on_failure = b;
     else
       t->email_on_retry = b;
+  } else if (!strcmp(key, "depends_on_past")) {
+    if (!get_bool(v, &b)) {
+      err(c, line, "task '%s': 'depends_on_past' must be a boolean", t->id);
+      return;
+    }
+    t->depends_on_past = b;
   } else if (!strcmp(key, "soft_fail") ||
              !strcmp(key, "exponential_backoff") || !strcmp(key, "cache")) {
     if (!get_bool(v, &b)) {
@@ -295,8 +302,13 @@ static void apply_host_key(ctx_t *c, ph_plan *p, ph_task_spec *t,
       t->pool = s;
     else if (!strcmp(key, "doc"))
       t->doc = s;
-    else if (strcmp(s, "downstream") && strcmp(s, "upstream") &&
-             strcmp(s, "absolute"))
+    else if (!strcmp(s, "downstream"))
+      t->weight_rule = PH_WEIGHT_DOWNSTREAM;
+    else if (!strcmp(s, "upstream"))
+      t->weight_rule = PH_WEIGHT_UPSTREAM;
+    else if (!strcmp(s, "absolute"))
+      t->weight_rule = PH_WEIGHT_ABSOLUTE;
+    else
       err(c, line, "task '%s': weight_rule must be downstream, upstream or "
           "absolute",
           t->id);
@@ -474,26 +486,22 @@ static gboolean toposort(ctx_t *c, ph_plan *p) {
   return ok;
 }
 
-/* Effective priority weights, Airflow's default weight_rule "downstream":
- * own weight plus the sum over all transitive downstreams.  Exact for
- * DAGs up to 20000 tasks (bitsets); beyond that, summed along a single
- * path (documented). */
-static void compute_weights(ph_plan *p) {
+/* Sums of own weights over each task's transitive downstreams (down) or
+ * upstreams (!down), plus its own, into out.  Exact for DAGs up to 20000
+ * tasks (bitsets); beyond that, summed along a single path (documented). */
+static void closure_sums(ph_plan *p, const gint64 *own, gboolean uniform,
+                         gboolean down, gint64 *out) {
   guint n = p->n;
-  gint64 *own = g_new(gint64, n);
-  gboolean uniform = TRUE;
-  for (guint i = 0; i < n; i++) {
-    own[i] = p->tasks[i].priority_weight;
-    uniform &= own[i] == own[0];
-  }
   if (n <= 20000) {
     guint words = (n + 63) / 64;
     guint64 *bits = g_new0(guint64, (gsize)n * words);
-    for (gint k = n - 1; k >= 0; k--) {
-      guint u = p->topo[k];
+    for (guint k = 0; k < n; k++) {
+      guint u = p->topo[down ? n - 1 - k : k];
       guint64 *bu = bits + (gsize)u * words;
-      for (guint j = 0; j < p->tasks[u].n_down; j++) {
-        guint v = p->tasks[u].down[j];
+      guint nn = down ? p->tasks[u].n_down : p->tasks[u].n_up;
+      const guint *nb = down ? p->tasks[u].down : p->tasks[u].up;
+      for (guint j = 0; j < nn; j++) {
+        guint v = nb[j];
         guint64 *bv = bits + (gsize)v * words;
         bu[v / 64] |= 1ull << (v % 64);
         for (guint w = 0; w < words; w++)
@@ -511,19 +519,48 @@ static void compute_weights(ph_plan *p) {
           if (bu[w] >> b & 1)
             sum += own[w * 64 + b];
       }
-      p->tasks[u].priority_weight = (int)MIN(sum, G_MAXINT32);
+      out[u] = sum;
     }
     g_free(bits);
-  } else {
-    for (gint k = n - 1; k >= 0; k--) {
-      guint u = p->topo[k];
-      gint64 best = 0;
-      for (guint j = 0; j < p->tasks[u].n_down; j++)
-        best = MAX(best, p->tasks[p->tasks[u].down[j]].priority_weight);
-      p->tasks[u].priority_weight = (int)MIN(own[u] + best, G_MAXINT32);
-    }
+    return;
+  }
+  for (guint k = 0; k < n; k++) {
+    guint u = p->topo[down ? n - 1 - k : k];
+    guint nn = down ? p->tasks[u].n_down : p->tasks[u].n_up;
+    const guint *nb = down ? p->tasks[u].down : p->tasks[u].up;
+    gint64 best = 0;
+    for (guint j = 0; j < nn; j++)
+      best = MAX(best, out[nb[j]]);
+    out[u] = own[u] + best;
+  }
+}
+
+/* Effective priority weights with Airflow's weight rules: downstream (the
+ * default: own weight plus every transitive downstream's), upstream (plus
+ * every upstream's) or absolute (own weight only). */
+static void compute_weights(ph_plan *p) {
+  guint n = p->n;
+  gint64 *own = g_new(gint64, n), *down = g_new(gint64, n), *up = NULL;
+  gboolean uniform = TRUE, any_up = FALSE;
+  for (guint i = 0; i < n; i++) {
+    own[i] = p->tasks[i].priority_weight;
+    uniform &= own[i] == own[0];
+    any_up |= p->tasks[i].weight_rule == PH_WEIGHT_UPSTREAM;
+  }
+  closure_sums(p, own, uniform, TRUE, down);
+  if (any_up) {
+    up = g_new(gint64, n);
+    closure_sums(p, own, uniform, FALSE, up);
+  }
+  for (guint i = 0; i < n; i++) {
+    gint64 w = p->tasks[i].weight_rule == PH_WEIGHT_ABSOLUTE   ? own[i]
+               : p->tasks[i].weight_rule == PH_WEIGHT_UPSTREAM ? up[i]
+                                                                : down[i];
+    p->tasks[i].priority_weight = (int)MIN(w, G_MAXINT32);
   }
   g_free(own);
+  g_free(down);
+  g_free(up);
 }
 
 ph_plan *ph_plan_build(ph_dag *dag, const ph_registry *reg, GPtrArray *errors) {

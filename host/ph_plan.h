@@ -18,6 +18,10 @@
 typedef struct ph_plan ph_plan;
 
 /* A resolved task.  A read-only view owned by the plan. */
+#define PH_WEIGHT_DOWNSTREAM 0
+#define PH_WEIGHT_UPSTREAM 1
+#define PH_WEIGHT_ABSOLUTE 2
+
 typedef struct ph_task_spec {
   const char *id;
   int line;
@@ -35,6 +39,7 @@ typedef struct ph_task_spec {
   const char *pool;
   int pool_slots;
   int priority_weight;         /* effective weight (weight_rule applied) */
+  int weight_rule;             /* PH_WEIGHT_* */
   const char *doc;
   /* sensors */
   double poke_interval;        /* seconds */
@@ -51,6 +56,9 @@ typedef struct ph_task_spec {
   const char *email;
   int email_on_failure, email_on_retry;
   const char *email_conn_id;
+  /* run only if this task succeeded (or was skipped) in the DAG's previous
+   * run */
+  int depends_on_past;
   /* operator params: declared defaults applied, not yet rendered */
   JsonObject *params;
   const guint *up;             /* direct upstream task indexes */

@@ -52,6 +52,7 @@ typedef struct {
   GPtrArray *follow;    /* branch choices of the running try */
   gboolean branch_seen;
   char *fp;             /* cache: the fingerprint, "sha256:..." */
+  gboolean pool_held;   /* its pool_slots are counted as used */
 } ph_ti;
 
 struct ph_sched {
@@ -75,7 +76,50 @@ struct ph_sched {
   GPtrArray *secrets;
   double t0;
   int counts[10];
+  GHashTable *pool_used;  /* pool name -> slots in use (GINT) */
+  GHashTable *pool_slots; /* pool name -> slots + 1; 0 = not looked up */
+  gboolean pool_blocked;  /* the ready heap holds only tasks waiting for a
+                           * pool slot */
 };
+
+/* ---- pools: a task takes pool_slots of its pool while a try runs; pools
+ * not defined with `pipehost pools set` do not limit */
+static int pool_limit(ph_sched *s, const char *pool) {
+  gpointer v = g_hash_table_lookup(s->pool_slots, pool);
+  if (!v) {
+    int slots = ph_store_pool_get(s->store, pool);
+    v = GINT_TO_POINTER(slots + 2); /* -1 -> 1: unlimited */
+    g_hash_table_insert(s->pool_slots, g_strdup(pool), v);
+  }
+  return GPOINTER_TO_INT(v) - 2;
+}
+
+static gboolean pool_take(ph_sched *s, guint idx) {
+  const ph_task_spec *t = ph_plan_get_task(s->plan, idx);
+  if (t->op->flags & PH_OP_NO_WORKER)
+    return TRUE;
+  int limit = pool_limit(s, t->pool);
+  if (limit < 0)
+    return TRUE;
+  int used = GPOINTER_TO_INT(g_hash_table_lookup(s->pool_used, t->pool));
+  if (used > 0 && used + t->pool_slots > limit)
+    return FALSE; /* a task wider than its pool still runs, alone */
+  g_hash_table_insert(s->pool_used, g_strdup(t->pool),
+                      GINT_TO_POINTER(used + t->pool_slots));
+  s->ti[idx].pool_held = TRUE;
+  return TRUE;
+}
+
+static void pool_release(ph_sched *s, guint idx) {
+  const ph_task_spec *t = ph_plan_get_task(s->plan, idx);
+  if (!s->ti[idx].pool_held)
+    return;
+  s->ti[idx].pool_held = FALSE;
+  int used = GPOINTER_TO_INT(g_hash_table_lookup(s->pool_used, t->pool));
+  g_hash_table_insert(s->pool_used, g_strdup(t->pool),
+                      GINT_TO_POINTER(MAX(0, used - t->pool_slots)));
+  s->pool_blocked = FALSE;
+}
 
 /* ---- ready heap */
 static gboolean before(ph_sched *s, guint a, guint b) {
@@ -173,6 +217,7 @@ static void make_ready(ph_sched *s, guint idx) {
     return;
   ti->state = ST_SCHEDULED;
   heap_push(s, idx);
+  s->pool_blocked = FALSE;
 }
 
 static void evaluate(ph_sched *s, guint d) {
@@ -338,7 +383,7 @@ static void build_context_base(ph_sched *s) {
   add_str(b, "ts_nodash", tsn->str);
   add_str(b, "logical_date", ld);
   add_str(b, "data_interval_start", ld);
-  add_str(b, "data_interval_end", ld);
+  add_str(b, "data_interval_end", s->o.interval_end ? s->o.interval_end : ld);
   g_string_free(tsn, TRUE);
   json_builder_set_member_name(b, "params");
   JsonNode *pn = json_node_new(JSON_NODE_OBJECT);
@@ -350,7 +395,7 @@ static void build_context_base(ph_sched *s) {
   json_builder_begin_object(b);
   add_str(b, "run_id", s->run_id);
   add_str(b, "logical_date", ld);
-  add_str(b, "run_type", "manual");
+  add_str(b, "run_type", s->o.run_type ? s->o.run_type : "manual");
   json_builder_set_member_name(b, "conf");
   json_builder_add_value(b, json_node_copy(pn));
   json_builder_end_object(b);
@@ -706,6 +751,29 @@ static void start(ph_sched *s, guint idx) {
   ph_ti *ti = &s->ti[idx];
   if (ti->state != ST_SCHEDULED)
     return; /* skipped while it waited in the heap */
+  if (t->depends_on_past && ti->tries_started == 0) {
+    g_autofree char *prev = ph_store_prev_ti_state(
+        s->store, ph_plan_get_dag_id(s->plan), s->logical_date, t->id);
+    if (prev && strcmp(prev, "success") && strcmp(prev, "skipped")) {
+      gboolean over = !strcmp(prev, "failed") ||
+                      !strcmp(prev, "upstream_failed");
+      g_autofree char *why = g_strdup_printf(
+          "depends_on_past: '%s' is %s in the previous run%s", t->id, prev,
+          over ? "" : "; waiting for it");
+      if (over) {
+        ti->start = ti->end = ph_util_now();
+        finish(s, idx, ST_FAILED, why);
+        return;
+      }
+      ti->state = ST_UP_FOR_RESCHEDULE;
+      ti->wake = ph_util_now() + 1;
+      set_reason(ti, why);
+      g_array_append_val(s->timers, idx);
+      record(s, idx);
+      progress(s, idx, "waiting", why);
+      return;
+    }
+  }
   if (t->op->flags & PH_OP_NO_WORKER) {
     ti->start = ti->end = ph_util_now();
     finish(s, idx, ST_SUCCESS, NULL);
@@ -1028,6 +1096,7 @@ static void cb_end(void *user, guint job, const ph_exec_end *end) {
   ph_sched *s = user;
   const ph_task_spec *t = ph_plan_get_task(s->plan, job);
   s->n_running--;
+  pool_release(s, job);
   ph_status st = PH_ERROR;
   g_autofree char *reason = NULL;
   gboolean waiting = FALSE, falsy = FALSE;
@@ -1090,6 +1159,8 @@ ph_sched *ph_sched_new(const ph_plan *plan, ph_store *store,
     s->ti[i].c.n = ph_plan_get_task(plan, i)->n_up;
   s->timers = g_array_new(FALSE, FALSE, sizeof(guint));
   s->secrets = g_ptr_array_new_with_free_func(g_free);
+  s->pool_used = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+  s->pool_slots = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
   GError *terr = NULL;
   if (!ph_track_init(store, &terr)) {
     g_printerr("pipehost: %s\n", terr->message);
@@ -1121,6 +1192,8 @@ void ph_sched_free(ph_sched *s) {
   g_free(s->rank);
   g_array_free(s->timers, TRUE);
   g_ptr_array_unref(s->secrets);
+  g_hash_table_unref(s->pool_used);
+  g_hash_table_unref(s->pool_slots);
   g_free(s->run_id);
   g_free(s->logical_date);
   g_free(s->context_base);
@@ -1180,17 +1253,19 @@ gboolean ph_sched_create_run(ph_sched *s, const char *logical_date,
   if (run_id) {
     s->run_id = g_strdup(run_id);
     if (!ph_store_run_create(s->store, run_id, dag_id, file, s->logical_date,
-                             conf, "manual") &&
+                             conf, s->o.run_type ? s->o.run_type : "manual") &&
         !s->o.only_task) {
       g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_EXIST,
                   "run '%s' already exists", run_id);
       return FALSE;
     }
   } else {
-    g_autofree char *base = g_strdup_printf("manual__%s", s->logical_date);
+    g_autofree char *base = g_strdup_printf(
+        "%s__%s", s->o.run_type ? s->o.run_type : "manual", s->logical_date);
     s->run_id = g_strdup(base);
     while (!ph_store_run_create(s->store, s->run_id, dag_id, file,
-                                s->logical_date, conf, "manual")) {
+                                s->logical_date, conf,
+                                s->o.run_type ? s->o.run_type : "manual")) {
       g_free(s->run_id);
       s->run_id = g_strdup_printf("%s_%04x", base, g_random_int() & 0xffff);
     }
@@ -1389,9 +1464,25 @@ gboolean ph_sched_run(ph_sched *s) {
   while (s->n_final < target) {
     double next;
     fire_timers(s, &next);
+    GArray *parked = NULL;
     while (s->heap_len && s->n_running < (guint)s->o.parallelism) {
-      start(s, heap_pop(s));
+      guint idx = heap_pop(s);
+      if (!pool_take(s, idx)) {
+        if (!parked)
+          parked = g_array_new(FALSE, FALSE, sizeof(guint));
+        g_array_append_val(parked, idx);
+        continue;
+      }
+      start(s, idx);
+      if (s->ti[idx].state != ST_RUNNING)
+        pool_release(s, idx);
       propagate(s);
+    }
+    if (parked) {
+      s->pool_blocked = s->heap_len == 0;
+      for (guint k = 0; k < parked->len; k++)
+        heap_push(s, g_array_index(parked, guint, k));
+      g_array_free(parked, TRUE);
     }
     if (s->n_final >= target)
       break;
@@ -1402,7 +1493,8 @@ gboolean ph_sched_run(ph_sched *s) {
       g_printerr("pipehost: %s\n", err->message);
       g_clear_error(&err);
     }
-    if (s->heap_len && s->n_running < (guint)s->o.parallelism)
+    if (s->heap_len && s->n_running < (guint)s->o.parallelism &&
+        !s->pool_blocked)
       next = 0;
     ph_exec_poll(s->ex, next);
     ph_store_begin(s->store);

@@ -29,6 +29,9 @@ typedef struct ph_sched_opts {
   gint64 xcom_max;        /* bytes */
   int progress;           /* 0 quiet, 1 log lines on stderr, 2 TTY line */
   const char *only_task;  /* run just this task, ignoring dependencies */
+  const char *run_type;   /* manual (default), scheduled or backfill */
+  const char *interval_end; /* ISO end of the data interval (default: the
+                             * logical date) */
 } ph_sched_opts;
 
 /* A scheduler for plan (borrowed) writing to store (borrowed). */

@@ -43,6 +43,8 @@ static const char *const schema =
     " run_id TEXT NOT NULL, task_id TEXT NOT NULL, key TEXT NOT NULL,"
     " value TEXT, timestamp REAL, PRIMARY KEY(run_id, task_id, key));"
     "CREATE TABLE IF NOT EXISTS variable(key TEXT PRIMARY KEY, value TEXT);"
+    "CREATE TABLE IF NOT EXISTS pool(name TEXT PRIMARY KEY, slots INTEGER "
+    "NOT NULL);"
     "CREATE TABLE IF NOT EXISTS connection(conn_id TEXT PRIMARY KEY, uri "
     "TEXT);";
 
@@ -547,4 +549,47 @@ JsonNode *ph_store_conn_json(const char *conn_id, const char *uri,
   JsonNode *n = json_node_new(JSON_NODE_OBJECT);
   json_node_take_object(n, o);
   return n;
+}
+
+/* ---- pools */
+void ph_store_pool_set(ph_store *s, const char *name, int slots) {
+  step_done(s, prep(s, "INSERT OR REPLACE INTO pool(name, slots) VALUES(?,?)",
+                    "si", name, slots));
+}
+
+int ph_store_pool_get(ph_store *s, const char *name) {
+  sqlite3_stmt *st = prep(s, "SELECT slots FROM pool WHERE name=?", "s", name);
+  int slots = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : -1;
+  sqlite3_reset(st);
+  return slots;
+}
+
+gboolean ph_store_pool_delete(ph_store *s, const char *name) {
+  step_done(s, prep(s, "DELETE FROM pool WHERE name=?", "s", name));
+  return sqlite3_changes(s->db) > 0;
+}
+
+JsonNode *ph_store_pool_list(ph_store *s) {
+  JsonObject *o = json_object_new();
+  sqlite3_stmt *st = prep(s, "SELECT name, slots FROM pool ORDER BY name", "");
+  while (sqlite3_step(st) == SQLITE_ROW)
+    json_object_set_int_member(o, (const char *)sqlite3_column_text(st, 0),
+                               sqlite3_column_int(st, 1));
+  sqlite3_reset(st);
+  JsonNode *n = json_node_new(JSON_NODE_OBJECT);
+  json_node_take_object(n, o);
+  return n;
+}
+
+char *ph_store_prev_ti_state(ph_store *s, const char *dag_id,
+                             const char *logical_date, const char *task_id) {
+  sqlite3_stmt *st = prep(
+      s,
+      "SELECT t.state FROM dag_run r JOIN task_instance t ON "
+      "t.run_id=r.run_id AND t.task_id=? WHERE r.dag_id=? AND "
+      "r.logical_date < ? ORDER BY r.logical_date DESC LIMIT 1",
+      "sss", task_id, dag_id, logical_date);
+  char *state = sqlite3_step(st) == SQLITE_ROW ? col_dup(st, 0) : NULL;
+  sqlite3_reset(st);
+  return state;
 }

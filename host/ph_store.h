@@ -106,4 +106,17 @@ JsonNode *ph_store_conn_list(ph_store *s);
 JsonNode *ph_store_conn_json(const char *conn_id, const char *uri,
                              GError **error);
 
+/* ---- pools: named slot limits (pipehost pools) */
+void ph_store_pool_set(ph_store *s, const char *name, int slots);
+/* A pool's slots, or -1 when it is not defined. */
+int ph_store_pool_get(ph_store *s, const char *name);
+gboolean ph_store_pool_delete(ph_store *s, const char *name);
+/* JSON object name -> slots. */
+JsonNode *ph_store_pool_list(ph_store *s);
+
+/* depends_on_past: the state of task_id in the DAG's latest run with an
+ * earlier logical date (caller frees), or NULL when there is none. */
+char *ph_store_prev_ti_state(ph_store *s, const char *dag_id,
+                             const char *logical_date, const char *task_id);
+
 #endif

@@ -26,8 +26,7 @@ void ph_timetable_free(ph_timetable *tt) {
   g_free(tt);
 }
 
-gboolean ph_timetable_parse_time(const char *text, GTimeZone *tz,
-                                 gint64 *out) {
+gboolean ph_timetable_parse_time(const char *text, GTimeZone *tz, gint64 *out) {
   GTimeZone *utc = g_time_zone_new_utc();
   GTimeZone *z = tz ? tz : utc;
   GDateTime *d = g_date_time_new_from_iso8601(text, z);

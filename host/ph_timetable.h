@@ -43,8 +43,7 @@ gboolean ph_timetable_next(const ph_timetable *tt, gint64 after,
 /* The intervals due at `now` after the last one created (its start, or
  * G_MININT64 for none), oldest first; with catchup off at most the latest.
  * Caller frees the array. */
-GArray *ph_timetable_due(const ph_timetable *tt, gint64 last_start,
-                         gint64 now);
+GArray *ph_timetable_due(const ph_timetable *tt, gint64 last_start, gint64 now);
 
 /* The intervals whose start lies in [from, to], oldest first (backfill).
  * Caller frees the array. */

@@ -1,0 +1,993 @@
+/* ph_scheduler -- see ph_scheduler.h. */
+#include "ph_scheduler.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <glib.h>
+#include <glib/gstdio.h>
+#include <json-glib/json-glib.h>
+
+#include "ph_dag.h"
+#include "ph_plan.h"
+#include "ph_registry.h"
+#include "ph_store.h"
+#include "ph_timetable.h"
+#include "ph_util.h"
+
+extern char **environ;
+
+static volatile sig_atomic_t g_stop;
+
+static void on_stop(int sig) {
+  (void)sig;
+  g_stop++;
+}
+
+/* One structured log line on stderr: time, level, event, then key=value
+ * pairs (values with spaces are quoted). */
+static void slog(const char *level, const char *event, ...) {
+  g_autofree char *ts = ph_util_iso8601(ph_util_now());
+  GString *line = g_string_new(NULL);
+  g_string_printf(line, "%s level=%s event=%s", ts, level, event);
+  va_list ap;
+  va_start(ap, event);
+  const char *k;
+  while ((k = va_arg(ap, const char *))) {
+    const char *v = va_arg(ap, const char *);
+    if (!v)
+      v = "";
+    if (strpbrk(v, " \"=") || !*v) {
+      g_autofree char *q = g_strescape(v, NULL);
+      g_string_append_printf(line, " %s=\"%s\"", k, q);
+    } else {
+      g_string_append_printf(line, " %s=%s", k, v);
+    }
+  }
+  va_end(ap);
+  fprintf(stderr, "%s\n", line->str);
+  fflush(stderr);
+  g_string_free(line, TRUE);
+}
+
+static char *iso(gint64 t) { return ph_util_iso8601((double)t); }
+
+static gboolean pid_alive(int pid) {
+  if (pid <= 0 || kill(pid, 0) != 0)
+    return FALSE;
+  g_autofree char *path = g_strdup_printf("/proc/%d/stat", pid);
+  g_autofree char *text = NULL;
+  if (!g_file_get_contents(path, &text, NULL, NULL))
+    return FALSE;
+  const char *rp = strrchr(text, ')');
+  return !(rp && rp[1] == ' ' && rp[2] == 'Z');
+}
+
+/* ---- children: one process per DAG run */
+
+typedef struct {
+  char *dag_id, *run_id;
+} child;
+
+static void child_free(gpointer p) {
+  child *c = p;
+  g_free(c->dag_id);
+  g_free(c->run_id);
+  g_free(c);
+}
+
+/* Starts `exe ARGS...` in its own process group with stdout and stderr
+ * appended to log.  Returns the pid, or -1. */
+static GPid spawn(const char *exe, GPtrArray *args, const char *log) {
+  g_autofree char *dir = g_path_get_dirname(log);
+  g_mkdir_with_parents(dir, 0700);
+  int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  posix_spawn_file_actions_t fa;
+  posix_spawnattr_t at;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawnattr_init(&at);
+  posix_spawnattr_setpgroup(&at, 0);
+  sigset_t none;
+  sigemptyset(&none);
+  posix_spawnattr_setsigmask(&at, &none);
+  posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK);
+  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+  if (fd >= 0) {
+    posix_spawn_file_actions_adddup2(&fa, fd, 1);
+    posix_spawn_file_actions_adddup2(&fa, fd, 2);
+  }
+  GPtrArray *argv = g_ptr_array_new();
+  g_ptr_array_add(argv, (gpointer)exe);
+  for (guint i = 0; i < args->len; i++)
+    g_ptr_array_add(argv, args->pdata[i]);
+  g_ptr_array_add(argv, NULL);
+  pid_t pid;
+  int rc = posix_spawn(&pid, exe, &fa, &at, (char **)argv->pdata, environ);
+  g_ptr_array_free(argv, TRUE);
+  posix_spawn_file_actions_destroy(&fa);
+  posix_spawnattr_destroy(&at);
+  if (fd >= 0)
+    close(fd);
+  return rc == 0 ? pid : -1;
+}
+
+typedef struct {
+  const ph_scheduler_env *env;
+  ph_store *st;
+  char *home;
+  GHashTable *children; /* pid -> child */
+  int parallelism;      /* -j for each run, 0 = the DAG's max_active_tasks */
+} sctx;
+
+static char *run_log(sctx *c, const char *run_id) {
+  return g_build_filename(c->home, "logs", "scheduler", run_id, NULL);
+}
+
+static GPid start_run(sctx *c, const char *file, const char *dag_id,
+                      const char *run_id, const ph_interval *iv,
+                      const char *run_type, int tasks, const char *conf) {
+  GPtrArray *a = g_ptr_array_new_with_free_func(g_free);
+  g_ptr_array_add(a, g_strdup("run"));
+  g_ptr_array_add(a, g_strdup(file));
+  g_ptr_array_add(a, g_strdup("--quiet"));
+  g_ptr_array_add(a, g_strdup("--run-id"));
+  g_ptr_array_add(a, g_strdup(run_id));
+  g_ptr_array_add(a, g_strdup("--run-type"));
+  g_ptr_array_add(a, g_strdup(run_type));
+  if (iv) {
+    g_ptr_array_add(a, g_strdup("--date"));
+    g_ptr_array_add(a, iso(iv->start));
+    g_ptr_array_add(a, g_strdup("--interval-end"));
+    g_ptr_array_add(a, iso(iv->end));
+  }
+  if (conf) {
+    g_ptr_array_add(a, g_strdup("--conf"));
+    g_ptr_array_add(a, g_strdup(conf));
+  }
+  if (tasks > 0) {
+    g_ptr_array_add(a, g_strdup("-j"));
+    g_ptr_array_add(a, g_strdup_printf("%d", tasks));
+  }
+  g_autofree char *log = run_log(c, run_id);
+  GPid pid = spawn(c->env->exe, a, log);
+  g_ptr_array_unref(a);
+  if (pid > 0) {
+    child *ch = g_new0(child, 1);
+    ch->dag_id = g_strdup(dag_id);
+    ch->run_id = g_strdup(run_id);
+    g_hash_table_insert(c->children, GINT_TO_POINTER(pid), ch);
+    g_autofree char *ps = g_strdup_printf("%d", pid);
+    slog("info", "run_started", "dag", dag_id, "run", run_id, "type", run_type,
+         "pid", ps, "log", log, NULL);
+  } else {
+    slog("error", "run_start_failed", "dag", dag_id, "run", run_id, "error",
+         g_strerror(errno), NULL);
+  }
+  return pid;
+}
+
+static char *run_state(sctx *c, const char *run_id) {
+  JsonNode *r = ph_store_run_show(c->st, run_id);
+  char *s = r ? g_strdup(json_object_get_string_member_with_default(
+                    json_node_get_object(r), "state", "?"))
+              : NULL;
+  if (r)
+    json_node_unref(r);
+  return s;
+}
+
+/* Reaps finished runs; blocks for one when block.  Returns how many. */
+static int reap(sctx *c, gboolean block) {
+  int n = 0, status;
+  pid_t pid;
+  while ((pid = waitpid(-1, &status, block && n == 0 ? 0 : WNOHANG)) > 0) {
+    child *ch = g_hash_table_lookup(c->children, GINT_TO_POINTER(pid));
+    if (!ch)
+      continue;
+    g_autofree char *state = run_state(c, ch->run_id);
+    g_autofree char *rc = g_strdup_printf(
+        "%d", WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+    slog(state && !strcmp(state, "success") ? "info" : "warning",
+         "run_finished", "dag", ch->dag_id, "run", ch->run_id, "state",
+         state ? state : "unknown", "exit", rc, NULL);
+    g_hash_table_remove(c->children, GINT_TO_POINTER(pid));
+    n++;
+  }
+  return n;
+}
+
+static int children_of(sctx *c, const char *dag_id) {
+  int n = 0;
+  GHashTableIter it;
+  gpointer k, v;
+  g_hash_table_iter_init(&it, c->children);
+  while (g_hash_table_iter_next(&it, &k, &v))
+    n += !strcmp(((child *)v)->dag_id, dag_id);
+  return n;
+}
+
+static gboolean is_child_run(sctx *c, const char *run_id) {
+  GHashTableIter it;
+  gpointer k, v;
+  g_hash_table_iter_init(&it, c->children);
+  while (g_hash_table_iter_next(&it, &k, &v))
+    if (!strcmp(((child *)v)->run_id, run_id))
+      return TRUE;
+  return FALSE;
+}
+
+/* Runs of dag_id in state running: alive ones not ours count as active;
+ * dead ones (their process was killed) are resumed when resume is set. */
+static int orphans(sctx *c, const char *dag_id, gboolean resume, int limit) {
+  int alive = 0;
+  sqlite3_stmt *q = NULL;
+  sqlite3_prepare_v2(ph_store_get_db(c->st),
+                     "SELECT run_id, host_pid, dag_file FROM dag_run WHERE "
+                     "dag_id=? AND state='running' ORDER BY logical_date",
+                     -1, &q, NULL);
+  if (!q)
+    return 0;
+  sqlite3_bind_text(q, 1, dag_id, -1, SQLITE_TRANSIENT);
+  GPtrArray *dead = g_ptr_array_new_with_free_func(g_free);
+  while (sqlite3_step(q) == SQLITE_ROW) {
+    const char *rid = (const char *)sqlite3_column_text(q, 0);
+    int pid = sqlite3_column_int(q, 1);
+    if (is_child_run(c, rid))
+      continue;
+    if (pid_alive(pid) && pid != getpid())
+      alive++;
+    else
+      g_ptr_array_add(dead, g_strdup(rid));
+  }
+  sqlite3_finalize(q);
+  for (guint i = 0;
+       resume && i < dead->len && alive + children_of(c, dag_id) < limit; i++) {
+    GPtrArray *a = g_ptr_array_new_with_free_func(g_free);
+    g_ptr_array_add(a, g_strdup("resume"));
+    g_ptr_array_add(a, g_strdup(dead->pdata[i]));
+    g_ptr_array_add(a, g_strdup("--quiet"));
+    g_autofree char *log = run_log(c, dead->pdata[i]);
+    GPid pid = spawn(c->env->exe, a, log);
+    g_ptr_array_unref(a);
+    if (pid > 0) {
+      child *ch = g_new0(child, 1);
+      ch->dag_id = g_strdup(dag_id);
+      ch->run_id = g_strdup(dead->pdata[i]);
+      g_hash_table_insert(c->children, GINT_TO_POINTER(pid), ch);
+      slog("info", "run_resumed", "dag", dag_id, "run", ch->run_id, "reason",
+           "its process had died", NULL);
+    }
+  }
+  g_ptr_array_unref(dead);
+  return alive;
+}
+
+static gboolean run_exists(sctx *c, const char *run_id) {
+  JsonNode *r = ph_store_run_show(c->st, run_id);
+  if (r)
+    json_node_unref(r);
+  return r != NULL;
+}
+
+/* ---- DAG files */
+
+typedef struct {
+  char *file, *hash, *dag_id;
+  ph_timetable *tt;
+  int max_runs, max_tasks;
+  gboolean valid;
+} dagent;
+
+static void dagent_free(gpointer p) {
+  dagent *d = p;
+  g_free(d->file);
+  g_free(d->hash);
+  g_free(d->dag_id);
+  ph_timetable_free(d->tt);
+  g_free(d);
+}
+
+static int int_arg(JsonObject *args, const char *key, int dflt) {
+  JsonNode *n = json_object_get_member(args, key);
+  if (n && JSON_NODE_HOLDS_VALUE(n) &&
+      json_node_get_value_type(n) == G_TYPE_INT64 && json_node_get_int(n) > 0)
+    return (int)json_node_get_int(n);
+  return dflt;
+}
+
+/* Loads and validates file; fills d (valid or not).  *why gets the first
+ * error. */
+static void load_dag(const ph_scheduler_env *env, const char *file, dagent *d,
+                     char **why) {
+  GError *err = NULL;
+  ph_registry *reg = ph_registry_new();
+  ph_registry_scan_default(reg, NULL, env->builtin_dir);
+  ph_dag *dag = ph_dag_load(file, env->lua_dir, &err);
+  GPtrArray *errors = g_ptr_array_new_with_free_func(g_free);
+  ph_plan *plan = dag ? ph_plan_build(dag, reg, errors) : NULL;
+  d->valid = FALSE;
+  if (!dag) {
+    *why = g_strdup(err ? err->message : "cannot load");
+  } else if (!plan) {
+    *why = g_strdup(errors->len ? errors->pdata[0] : "invalid");
+  } else {
+    JsonObject *args = ph_dag_get_args(dag);
+    d->tt = ph_timetable_new(args, &err);
+    if (!d->tt) {
+      *why = g_strdup_printf("%s: %s", file, err->message);
+    } else {
+      d->dag_id = g_strdup(ph_plan_get_dag_id(plan));
+      d->max_runs = int_arg(args, "max_active_runs", 16);
+      d->max_tasks = int_arg(args, "max_active_tasks", 16);
+      d->valid = TRUE;
+    }
+  }
+  g_clear_error(&err);
+  ph_plan_free(plan);
+  ph_dag_free(dag);
+  g_ptr_array_unref(errors);
+  ph_registry_free(reg);
+}
+
+static char *file_hash(const char *path) {
+  char *text = NULL;
+  gsize len = 0;
+  if (!g_file_get_contents(path, &text, &len, NULL))
+    return NULL;
+  char *h = g_compute_checksum_for_data(G_CHECKSUM_SHA256, (guchar *)text, len);
+  g_free(text);
+  return h;
+}
+
+/* Picks up new, changed and removed DAG files of dir. */
+static void scan(sctx *c, const char *dir, GHashTable *dags) {
+  GDir *d = g_dir_open(dir, 0, NULL);
+  GHashTable *seen = g_hash_table_new(g_str_hash, g_str_equal);
+  const char *name;
+  while (d && (name = g_dir_read_name(d))) {
+    if (!g_str_has_suffix(name, ".yaml") && !g_str_has_suffix(name, ".yml") &&
+        !g_str_has_suffix(name, ".lua"))
+      continue;
+    g_autofree char *rel = g_build_filename(dir, name, NULL);
+    char *path = g_canonicalize_filename(rel, NULL);
+    g_hash_table_add(seen, path);
+    g_autofree char *h = file_hash(path);
+    g_autofree char *why = NULL;
+    dagent *old = g_hash_table_lookup(dags, path);
+    if (!h || (old && !strcmp(old->hash, h)))
+      continue;
+    dagent *e = g_new0(dagent, 1);
+    e->file = g_strdup(path);
+    e->hash = g_strdup(h);
+    load_dag(c->env, path, e, &why);
+    if (e->valid)
+      slog("info", old ? "dag_changed" : "dag_loaded", "dag", e->dag_id, "file",
+           path, "schedule",
+           ph_timetable_is_manual(e->tt) ? "manual" : "timetable", NULL);
+    else
+      slog("error", "dag_invalid", "file", path, "error", why, NULL);
+    g_hash_table_replace(dags, g_strdup(path), e);
+  }
+  if (d)
+    g_dir_close(d);
+  GHashTableIter it;
+  gpointer k, v;
+  g_hash_table_iter_init(&it, dags);
+  while (g_hash_table_iter_next(&it, &k, &v))
+    if (!g_hash_table_contains(seen, k)) {
+      slog("info", "dag_removed", "file", (char *)k, NULL);
+      g_hash_table_iter_remove(&it);
+    }
+  GHashTableIter si;
+  gpointer sk;
+  g_hash_table_iter_init(&si, seen);
+  while (g_hash_table_iter_next(&si, &sk, NULL))
+    g_free(sk);
+  g_hash_table_destroy(seen);
+}
+
+static gint64 last_scheduled(sctx *c, const char *dag_id) {
+  sqlite3_stmt *q = NULL;
+  gint64 t = G_MININT64;
+  sqlite3_prepare_v2(ph_store_get_db(c->st),
+                     "SELECT MAX(logical_date) FROM dag_run WHERE dag_id=? "
+                     "AND run_type='scheduled'",
+                     -1, &q, NULL);
+  if (!q)
+    return t;
+  sqlite3_bind_text(q, 1, dag_id, -1, SQLITE_TRANSIENT);
+  if (sqlite3_step(q) == SQLITE_ROW && sqlite3_column_type(q, 0) != SQLITE_NULL)
+    ph_timetable_parse_time((const char *)sqlite3_column_text(q, 0), NULL, &t);
+  sqlite3_finalize(q);
+  return t;
+}
+
+/* Creates the runs that are due, up to max_active_runs per DAG. */
+static void schedule_due(sctx *c, GHashTable *dags, GHashTable *spawned) {
+  GHashTableIter it;
+  gpointer k, v;
+  gint64 now = (gint64)ph_util_now();
+  g_hash_table_iter_init(&it, dags);
+  while (g_hash_table_iter_next(&it, &k, &v)) {
+    dagent *d = v;
+    if (!d->valid)
+      continue;
+    int active = children_of(c, d->dag_id) + orphans(c, d->dag_id, FALSE, 0);
+    if (ph_timetable_is_manual(d->tt))
+      continue;
+    GArray *due = ph_timetable_due(d->tt, last_scheduled(c, d->dag_id), now);
+    for (guint i = 0; i < due->len && active < d->max_runs; i++) {
+      ph_interval iv = g_array_index(due, ph_interval, i);
+      g_autofree char *start = iso(iv.start);
+      /* run ids are unique across DAGs in the store: the DAG id is part */
+      g_autofree char *run_id =
+          g_strdup_printf("scheduled__%s__%s", d->dag_id, start);
+      if (g_hash_table_contains(spawned, run_id) || run_exists(c, run_id))
+        continue;
+      if (start_run(c, d->file, d->dag_id, run_id, &iv, "scheduled",
+                    c->parallelism ? c->parallelism : d->max_tasks, NULL) > 0) {
+        g_hash_table_add(spawned, g_strdup(run_id));
+        active++;
+      }
+    }
+    g_array_free(due, TRUE);
+  }
+}
+
+static int cmd_scheduler(sctx *c, int argc, char **argv) {
+  char *dir = NULL;
+  double poll = 2;
+  gboolean once = FALSE;
+  GOptionEntry e[] = {
+      {"dags-dir", 'D', 0, G_OPTION_ARG_FILENAME, &dir,
+       "The folder of DAG files (.yaml, .yml, .lua)", "DIR"},
+      {"poll", 0, 0, G_OPTION_ARG_DOUBLE, &poll,
+       "Seconds between looks at the folder and the clock (default 2)", "S"},
+      {"parallelism", 'j', 0, G_OPTION_ARG_INT, &c->parallelism,
+       "Task tries at once in each run (default: the DAG's "
+       "max_active_tasks, 16)",
+       "N"},
+      {"once", 0, 0, G_OPTION_ARG_NONE, &once,
+       "Create the runs due now, wait for them, exit", NULL},
+      {0}};
+  GOptionContext *ctx =
+      g_option_context_new("- run DAGs on their schedules until stopped");
+  g_option_context_add_main_entries(ctx, e, NULL);
+  g_option_context_set_summary(
+      ctx, "Picks up new and changed DAG files at once, creates each run when "
+           "its data interval ends (catchup, start_date, end_date, "
+           "max_active_runs, max_active_tasks), resumes runs whose process "
+           "died, and stops gracefully on SIGTERM: no new runs, the running "
+           "ones finish (a second SIGTERM stops them; a later start resumes "
+           "them).");
+  GError *err = NULL;
+  int rc = 2;
+  GHashTable *dags = NULL, *spawned = NULL;
+  char *pids = NULL;
+  if (!g_option_context_parse(ctx, &argc, &argv, &err) || !dir) {
+    g_printerr("pipehost scheduler: %s\n",
+               err ? err->message : "--dags-dir DIR is required");
+    g_clear_error(&err);
+    goto out;
+  }
+  if (!g_file_test(dir, G_FILE_TEST_IS_DIR)) {
+    g_printerr("pipehost scheduler: %s is not a directory\n", dir);
+    goto out;
+  }
+  struct sigaction sa = {0};
+  sa.sa_handler = on_stop;
+  sigaction(SIGTERM, &sa, NULL);
+  sigaction(SIGINT, &sa, NULL);
+  dags = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, dagent_free);
+  spawned = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+  pids = g_strdup_printf("%d", getpid());
+  slog("info", "scheduler_started", "dags_dir", dir, "pid", pids, NULL);
+  gboolean stopping = FALSE;
+  for (;;) {
+    reap(c, FALSE);
+    if (g_stop && !stopping) {
+      stopping = TRUE;
+      g_autofree char *n =
+          g_strdup_printf("%u", g_hash_table_size(c->children));
+      slog("info", "stopping", "running_runs", n, "hint",
+           "a second SIGTERM stops them; a restart resumes them", NULL);
+    }
+    if (g_stop > 1 && g_hash_table_size(c->children)) {
+      GHashTableIter it;
+      gpointer k, v;
+      g_hash_table_iter_init(&it, c->children);
+      while (g_hash_table_iter_next(&it, &k, &v))
+        kill(-GPOINTER_TO_INT(k), SIGTERM);
+      while (reap(c, TRUE) > 0 && g_hash_table_size(c->children))
+        ;
+    }
+    if (stopping && g_hash_table_size(c->children) == 0)
+      break;
+    if (!stopping) {
+      scan(c, dir, dags);
+      GHashTableIter it;
+      gpointer k, v;
+      g_hash_table_iter_init(&it, dags);
+      while (g_hash_table_iter_next(&it, &k, &v))
+        if (((dagent *)v)->valid)
+          orphans(c, ((dagent *)v)->dag_id, TRUE, ((dagent *)v)->max_runs);
+      schedule_due(c, dags, spawned);
+      if (once) {
+        stopping = TRUE;
+        g_stop = 1;
+        continue;
+      }
+    }
+    for (int i = 0; i < (int)(poll * 10) && !g_stop; i++) {
+      g_usleep(100000);
+      if (reap(c, FALSE))
+        break;
+    }
+    if (once || stopping) {
+      /* waiting for the last runs: block on them */
+      if (g_hash_table_size(c->children))
+        reap(c, TRUE);
+    }
+  }
+  slog("info", "scheduler_stopped", NULL);
+  rc = 0;
+out:
+  if (dags)
+    g_hash_table_destroy(dags);
+  if (spawned)
+    g_hash_table_destroy(spawned);
+  g_free(pids);
+  g_free(dir);
+  g_option_context_free(ctx);
+  return rc;
+}
+
+/* ---- backfill */
+
+static int cmd_backfill(sctx *c, int argc, char **argv) {
+  char *from = NULL, *to = NULL;
+  int max_runs = 0;
+  GOptionEntry e[] = {{"from", 0, 0, G_OPTION_ARG_STRING, &from,
+                       "First logical date (ISO-8601, inclusive)", "DATE"},
+                      {"to", 0, 0, G_OPTION_ARG_STRING, &to,
+                       "Last logical date (ISO-8601, inclusive)", "DATE"},
+                      {"max-active-runs", 0, 0, G_OPTION_ARG_INT, &max_runs,
+                       "Runs at once (default: the DAG's max_active_runs)",
+                       "N"},
+                      {"parallelism", 'j', 0, G_OPTION_ARG_INT, &c->parallelism,
+                       "Task tries at once in each run", "N"},
+                      {0}};
+  GOptionContext *ctx = g_option_context_new(
+      "FILE - run the DAG's data intervals in a date range");
+  g_option_context_add_main_entries(ctx, e, NULL);
+  g_option_context_set_summary(
+      ctx, "One run per data interval whose start lies in [--from, --to], "
+           "run as a queue that keeps max_active_runs runs going (a slot "
+           "refills the moment a run ends).  Intervals that already have a "
+           "successful run are skipped.  Exit 0 when every run succeeded.");
+  GError *err = NULL;
+  int rc = 2;
+  dagent d = {0};
+  GArray *ivs = NULL;
+  GPtrArray *results = g_ptr_array_new_with_free_func(g_free);
+  gint64 f, t;
+  char *file = NULL, *why = NULL, *nl = NULL, *ml = NULL;
+  if (!g_option_context_parse(ctx, &argc, &argv, &err) || argc != 2 || !from ||
+      !to) {
+    g_printerr("pipehost backfill: %s\n",
+               err ? err->message
+                   : "usage: backfill FILE --from DATE --to DATE");
+    g_clear_error(&err);
+    goto out;
+  }
+  if (!ph_timetable_parse_time(from, NULL, &f) ||
+      !ph_timetable_parse_time(to, NULL, &t)) {
+    g_printerr("pipehost backfill: --from and --to must be ISO-8601 dates\n");
+    goto out;
+  }
+  file = g_canonicalize_filename(argv[1], NULL);
+  load_dag(c->env, file, &d, &why);
+  if (!d.valid) {
+    g_printerr("pipehost backfill: %s\n", why);
+    goto out;
+  }
+  if (ph_timetable_is_manual(d.tt)) {
+    g_printerr("pipehost backfill: DAG '%s' has no schedule, so no data "
+               "intervals to backfill\n",
+               d.dag_id);
+    goto out;
+  }
+  rc = 1;
+  ivs = ph_timetable_between(d.tt, f, t);
+  int limit = max_runs > 0 ? max_runs : d.max_runs;
+  guint next = 0, done = 0, failed = 0;
+  nl = g_strdup_printf("%u", ivs->len);
+  ml = g_strdup_printf("%d", limit);
+  slog("info", "backfill_started", "dag", d.dag_id, "runs", nl,
+       "max_active_runs", ml, NULL);
+  GHashTable *by_pid = g_hash_table_new(g_direct_hash, g_direct_equal);
+  while (next < ivs->len || g_hash_table_size(c->children)) {
+    while (next < ivs->len && (int)g_hash_table_size(c->children) < limit &&
+           !g_stop) {
+      ph_interval iv = g_array_index(ivs, ph_interval, next++);
+      g_autofree char *start = iso(iv.start);
+      g_autofree char *run_id =
+          g_strdup_printf("backfill__%s__%s", d.dag_id, start);
+      g_autofree char *prev = run_state(c, run_id);
+      if (prev && !strcmp(prev, "success")) {
+        slog("info", "run_skipped", "run", run_id, "reason",
+             "already succeeded", NULL);
+        g_ptr_array_add(results,
+                        g_strdup_printf("%-40s success (earlier)", run_id));
+        done++;
+        continue;
+      }
+      if (prev) {
+        /* a failed earlier attempt: its id is taken, use a fresh one */
+        g_free(run_id);
+        run_id = g_strdup_printf("backfill__%s__%s_%04x", d.dag_id, start,
+                                 g_random_int() & 0xffff);
+      }
+      start_run(c, file, d.dag_id, run_id, &iv, "backfill",
+                c->parallelism ? c->parallelism : d.max_tasks, NULL);
+    }
+    if (!g_hash_table_size(c->children))
+      break;
+    /* wait for one run to end, then refill its slot */
+    GHashTable *before =
+        g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    GHashTableIter it;
+    gpointer k, v;
+    g_hash_table_iter_init(&it, c->children);
+    while (g_hash_table_iter_next(&it, &k, &v))
+      g_hash_table_add(before, g_strdup(((child *)v)->run_id));
+    reap(c, TRUE);
+    g_hash_table_iter_init(&it, before);
+    while (g_hash_table_iter_next(&it, &k, &v)) {
+      if (is_child_run(c, k))
+        continue;
+      g_autofree char *s = run_state(c, k);
+      g_ptr_array_add(results,
+                      g_strdup_printf("%-40s %s", (char *)k, s ? s : "?"));
+      done++;
+      failed += !s || strcmp(s, "success");
+    }
+    g_hash_table_destroy(before);
+    if (g_stop)
+      next = ivs->len;
+  }
+  g_hash_table_destroy(by_pid);
+  g_ptr_array_sort(results, (GCompareFunc)g_strcmp0);
+  printf("%-40s %s\n", "RUN", "STATE");
+  for (guint i = 0; i < results->len; i++)
+    printf("%s\n", (char *)results->pdata[i]);
+  printf("%u run(s), %u failed\n", done, failed);
+  rc = failed || done < ivs->len ? 1 : 0;
+out:
+  dagent_free(g_memdup2(&d, sizeof d));
+  if (ivs)
+    g_array_free(ivs, TRUE);
+  g_ptr_array_unref(results);
+  g_free(file);
+  g_free(why);
+  g_free(nl);
+  g_free(ml);
+  g_free(from);
+  g_free(to);
+  g_option_context_free(ctx);
+  return rc;
+}
+
+/* ---- trigger */
+
+/* The DAG file of target: a path, or the file of the newest run of a
+ * DAG id. */
+static char *dag_file_of(sctx *c, const char *target) {
+  if (g_file_test(target, G_FILE_TEST_IS_REGULAR))
+    return g_canonicalize_filename(target, NULL);
+  sqlite3_stmt *q = NULL;
+  char *f = NULL;
+  sqlite3_prepare_v2(ph_store_get_db(c->st),
+                     "SELECT dag_file FROM dag_run WHERE dag_id=? ORDER BY "
+                     "start_date DESC LIMIT 1",
+                     -1, &q, NULL);
+  if (!q)
+    return NULL;
+  sqlite3_bind_text(q, 1, target, -1, SQLITE_TRANSIENT);
+  if (sqlite3_step(q) == SQLITE_ROW && sqlite3_column_text(q, 0))
+    f = g_strdup((const char *)sqlite3_column_text(q, 0));
+  sqlite3_finalize(q);
+  return f;
+}
+
+static int cmd_trigger(sctx *c, int argc, char **argv) {
+  char *conf = NULL, *run_id = NULL;
+  gboolean wait = FALSE;
+  GOptionEntry e[] = {
+      {"conf", 'c', 0, G_OPTION_ARG_STRING, &conf,
+       "The run's conf, a JSON object ({{ dag_run.conf }})", "JSON"},
+      {"run-id", 0, 0, G_OPTION_ARG_STRING, &run_id, "Use this run id", "ID"},
+      {"wait", 'w', 0, G_OPTION_ARG_NONE, &wait,
+       "Wait for the run to end; exit 0 when it succeeded", NULL},
+      {0}};
+  GOptionContext *ctx =
+      g_option_context_new("FILE|DAG_ID - start a manual run now");
+  g_option_context_add_main_entries(ctx, e, NULL);
+  GError *err = NULL;
+  int rc = 2;
+  char *file = NULL, *now = NULL, *id = NULL;
+  if (!g_option_context_parse(ctx, &argc, &argv, &err) || argc != 2) {
+    g_printerr("pipehost trigger: %s\n",
+               err ? err->message : "usage: trigger FILE|DAG_ID [--conf JSON]");
+    g_clear_error(&err);
+    goto out;
+  }
+  if (conf) {
+    JsonNode *cn = json_from_string(conf, NULL);
+    gboolean ok = cn && JSON_NODE_HOLDS_OBJECT(cn);
+    if (cn)
+      json_node_unref(cn);
+    if (!ok) {
+      g_printerr("pipehost trigger: --conf must be a JSON object\n");
+      goto out;
+    }
+  }
+  file = dag_file_of(c, argv[1]);
+  if (!file) {
+    g_printerr("pipehost trigger: '%s' is neither a DAG file nor a DAG id "
+               "with earlier runs\n",
+               argv[1]);
+    goto out;
+  }
+  rc = 1;
+  now = ph_util_iso8601(ph_util_now());
+  id = run_id
+           ? g_strdup(run_id)
+           : g_strdup_printf("manual__%s_%04x", now, g_random_int() & 0xffff);
+  GPid pid = start_run(c, file, argv[1], id, NULL, "manual", 0, conf);
+  if (pid <= 0)
+    goto out;
+  printf("%s\n", id);
+  fflush(stdout);
+  if (wait) {
+    int status;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+      ;
+    g_autofree char *st = run_state(c, id);
+    g_printerr("pipehost trigger: run %s %s\n", id, st ? st : "unknown");
+    rc = st && !strcmp(st, "success") ? 0 : 1;
+  } else {
+    rc = 0;
+  }
+out:
+  g_free(file);
+  g_free(now);
+  g_free(id);
+  g_free(conf);
+  g_free(run_id);
+  g_option_context_free(ctx);
+  return rc;
+}
+
+/* ---- clear */
+
+static int cmd_clear(sctx *c, int argc, char **argv) {
+  char **tasks = NULL;
+  gboolean downstream = FALSE, failed_only = FALSE;
+  GOptionEntry e[] = {{"task", 't', 0, G_OPTION_ARG_STRING_ARRAY, &tasks,
+                       "Only this task (repeatable; default: every task)",
+                       "TASK"},
+                      {"downstream", 'd', 0, G_OPTION_ARG_NONE, &downstream,
+                       "Also every task downstream of those", NULL},
+                      {"failed-only", 'f', 0, G_OPTION_ARG_NONE, &failed_only,
+                       "Only failed and upstream_failed tasks", NULL},
+                      {0}};
+  GOptionContext *ctx = g_option_context_new(
+      "RUN - reset tasks of a run so that `pipehost resume RUN` reruns them");
+  g_option_context_add_main_entries(ctx, e, NULL);
+  GError *err = NULL;
+  int rc = 2;
+  char *rid = NULL;
+  JsonNode *run = NULL;
+  ph_registry *reg = NULL;
+  ph_dag *dag = NULL;
+  ph_plan *plan = NULL;
+  GPtrArray *errors = g_ptr_array_new_with_free_func(g_free);
+  gboolean *pick = NULL;
+  if (!g_option_context_parse(ctx, &argc, &argv, &err) || argc != 2) {
+    g_printerr("pipehost clear: %s\n",
+               err ? err->message : "usage: clear RUN [--task T] ...");
+    g_clear_error(&err);
+    goto out;
+  }
+  rc = 1;
+  rid = ph_store_run_resolve(c->st, argv[1], &err);
+  if (!rid) {
+    g_printerr("pipehost clear: %s\n", err->message);
+    g_clear_error(&err);
+    goto out;
+  }
+  run = ph_store_run_show(c->st, rid);
+  JsonObject *ro = json_node_get_object(run);
+  int host = (int)json_object_get_int_member_with_default(ro, "host_pid", 0);
+  if (!strcmp(json_object_get_string_member_with_default(ro, "state", ""),
+              "running") &&
+      pid_alive(host)) {
+    g_printerr("pipehost clear: run %s is still being run by process %d\n", rid,
+               host);
+    goto out;
+  }
+  const char *file =
+      json_object_get_string_member_with_default(ro, "dag_file", "");
+  reg = ph_registry_new();
+  ph_registry_scan_default(reg, NULL, c->env->builtin_dir);
+  dag = ph_dag_load(file, c->env->lua_dir, &err);
+  plan = dag ? ph_plan_build(dag, reg, errors) : NULL;
+  if (!plan) {
+    g_printerr("pipehost clear: %s\n", err           ? err->message
+                                       : errors->len ? (char *)errors->pdata[0]
+                                                     : "cannot load the DAG");
+    g_clear_error(&err);
+    goto out;
+  }
+  guint n = ph_plan_n_tasks(plan);
+  pick = g_new0(gboolean, n);
+  for (char **t = tasks; t && *t; t++) {
+    int i = ph_plan_lookup(plan, *t);
+    if (i < 0) {
+      g_printerr("pipehost clear: DAG '%s' has no task '%s'\n",
+                 ph_plan_get_dag_id(plan), *t);
+      goto out;
+    }
+    pick[i] = TRUE;
+  }
+  if (!tasks)
+    for (guint i = 0; i < n; i++)
+      pick[i] = TRUE;
+  if (downstream) {
+    const guint *topo = ph_plan_topo_order(plan);
+    for (guint k = 0; k < n; k++) {
+      const ph_task_spec *t = ph_plan_get_task(plan, topo[k]);
+      if (pick[topo[k]])
+        for (guint j = 0; j < t->n_down; j++)
+          pick[t->down[j]] = TRUE;
+    }
+  }
+  JsonArray *tis = json_object_get_array_member(ro, "tasks");
+  guint cleared = 0;
+  ph_store_begin(c->st);
+  for (guint i = 0; i < json_array_get_length(tis); i++) {
+    JsonObject *ti = json_array_get_object_element(tis, i);
+    const char *tid = json_object_get_string_member(ti, "task_id");
+    const char *state =
+        json_object_get_string_member_with_default(ti, "state", "none");
+    int idx = ph_plan_lookup(plan, tid);
+    if (idx < 0 || !pick[idx])
+      continue;
+    if (failed_only && strcmp(state, "failed") &&
+        strcmp(state, "upstream_failed"))
+      continue;
+    /* earlier tries' logs are kept under another name */
+    int tries =
+        (int)json_object_get_int_member_with_default(ti, "try_number", 0);
+    for (int k = 1; k <= tries; k++) {
+      g_autofree char *log =
+          g_strdup_printf("%s/logs/%s/%s/%s.%d.log", c->home,
+                          ph_plan_get_dag_id(plan), rid, tid, k);
+      g_autofree char *kept =
+          g_strdup_printf("%s.cleared-%.0f", log, ph_util_now());
+      g_rename(log, kept);
+    }
+    ph_store_ti_set(c->st, rid, tid, "none", 0, -1.0, -1.0, 0, "cleared");
+    ph_store_xcom_clear(c->st, rid, tid);
+    cleared++;
+  }
+  if (cleared) {
+    ph_store_run_set_state(c->st, rid, "running");
+    ph_store_run_set_host(c->st, rid, 0);
+  }
+  if (!ph_store_commit(c->st, &err)) {
+    g_printerr("pipehost clear: %s\n", err->message);
+    g_clear_error(&err);
+    goto out;
+  }
+  printf("cleared %u task(s) of %s%s\n", cleared, rid,
+         cleared ? "; run `pipehost resume` on it (a running scheduler does "
+                   "so by itself)"
+                 : "");
+  rc = 0;
+out:
+  g_free(pick);
+  ph_plan_free(plan);
+  ph_dag_free(dag);
+  ph_registry_free(reg);
+  g_ptr_array_unref(errors);
+  if (run)
+    json_node_unref(run);
+  g_free(rid);
+  g_strfreev(tasks);
+  g_option_context_free(ctx);
+  return rc;
+}
+
+/* ---- pools */
+
+static int cmd_pools(sctx *c, int argc, char **argv) {
+  const char *sub = argc >= 2 ? argv[1] : "";
+  if (!strcmp(sub, "set") && argc == 4) {
+    char *end = NULL;
+    gint64 slots = g_ascii_strtoll(argv[3], &end, 10);
+    if (!end || *end || slots < 1 || slots > G_MAXINT32) {
+      g_printerr("pipehost pools set: SLOTS must be a positive number\n");
+      return 2;
+    }
+    ph_store_begin(c->st);
+    ph_store_pool_set(c->st, argv[2], (int)slots);
+    ph_store_commit(c->st, NULL);
+    printf("pool %s: %" G_GINT64_FORMAT " slot(s)\n", argv[2], slots);
+    return 0;
+  }
+  if (!strcmp(sub, "delete") && argc == 3) {
+    ph_store_begin(c->st);
+    gboolean ok = ph_store_pool_delete(c->st, argv[2]);
+    ph_store_commit(c->st, NULL);
+    if (!ok)
+      g_printerr("pipehost pools delete: no pool '%s'\n", argv[2]);
+    return ok ? 0 : 1;
+  }
+  if (!strcmp(sub, "list") && argc == 2) {
+    JsonNode *l = ph_store_pool_list(c->st);
+    JsonObject *o = json_node_get_object(l);
+    GList *ks = json_object_get_members(o);
+    printf("%-24s %s\n", "POOL", "SLOTS");
+    for (GList *k = ks; k; k = k->next)
+      printf("%-24s %" G_GINT64_FORMAT "\n", (char *)k->data,
+             json_object_get_int_member(o, k->data));
+    g_list_free(ks);
+    json_node_unref(l);
+    return 0;
+  }
+  printf("Usage: pipehost pools set NAME SLOTS | list | delete NAME\n"
+         "A task's `pool` and `pool_slots` take slots of a pool defined "
+         "here while a try runs; a task in an undefined pool is not "
+         "limited.\n");
+  return !strcmp(sub, "--help") || !strcmp(sub, "-h") ? 0 : 2;
+}
+
+int ph_scheduler_cli(const ph_scheduler_env *env, int argc, char **argv) {
+  sctx c = {0};
+  c.env = env;
+  c.home = ph_store_default_home();
+  GError *err = NULL;
+  int rc;
+  c.st = ph_store_open(c.home, &err);
+  if (!c.st) {
+    g_printerr("pipehost: %s\n", err->message);
+    g_error_free(err);
+    g_free(c.home);
+    return 1;
+  }
+  c.children =
+      g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, child_free);
+  if (!strcmp(argv[0], "scheduler"))
+    rc = cmd_scheduler(&c, argc, argv);
+  else if (!strcmp(argv[0], "backfill"))
+    rc = cmd_backfill(&c, argc, argv);
+  else if (!strcmp(argv[0], "trigger"))
+    rc = cmd_trigger(&c, argc, argv);
+  else if (!strcmp(argv[0], "clear"))
+    rc = cmd_clear(&c, argc, argv);
+  else
+    rc = cmd_pools(&c, argc, argv);
+  g_hash_table_destroy(c.children);
+  ph_store_close(c.st);
+  g_free(c.home);
+  return rc;
+}

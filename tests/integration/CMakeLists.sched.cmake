@@ -1,0 +1,6 @@
+# Scheduling: backfill, catchup, pools, weight rules, depends_on_past,
+# trigger, clear, the long-running scheduler; and the kill -9 torture.
+add_test(NAME integration.scheduler
+  COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_scheduler.py
+          $<TARGET_FILE:pipehost>)
+set_tests_properties(integration.scheduler PROPERTIES TIMEOUT 600)
