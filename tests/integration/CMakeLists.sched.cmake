@@ -4,3 +4,7 @@ add_test(NAME integration.scheduler
   COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_scheduler.py
           $<TARGET_FILE:pipehost>)
 set_tests_properties(integration.scheduler PROPERTIES TIMEOUT 600)
+add_test(NAME integration.kill9_torture
+  COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/integration/kill9_torture.py
+          $<TARGET_FILE:pipehost> 30)
+set_tests_properties(integration.kill9_torture PROPERTIES TIMEOUT 900)
