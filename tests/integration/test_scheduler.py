@@ -231,6 +231,33 @@ p = ph("trigger", "trg", "--wait")
 check("trigger by DAG id (a DAG with earlier runs)", p.returncode == 0,
       p.stderr)
 
+# the trigger_dag operator: conf passing, waiting for the run
+write("child.yaml", """
+dag: {id: child}
+tasks:
+  hi: {op: bash, command: "echo child got {{ dag_run.conf.n }}; test {{ dag_run.conf.n }} != bad"}
+""")
+parent = write("parent.yaml", """
+dag: {id: parent}
+tasks:
+  go: {op: trigger_dag, dag: "{{ dag_dir }}/child.yaml", conf: {n: "42"}, wait_for_completion: true}
+  bad: {op: trigger_dag, dag: "{{ dag_dir }}/child.yaml", conf: {n: "bad"}, wait_for_completion: true}
+  fire: {op: trigger_dag, dag: child}
+""")
+p = ph("run", parent, "--json")
+pr = json.loads(p.stdout)
+px = xcoms(pr["run_id"])
+child_run = px.get("go", {}).get("return_value")
+check("trigger_dag: the child run gets the conf and is waited for",
+      pr["tasks"]["go"]["state"] == "success" and child_run and
+      xcoms(child_run).get("hi", {}).get("return_value") == "child got 42",
+      str(px))
+check("trigger_dag: a failed child run fails the task when waiting",
+      pr["tasks"]["bad"]["state"] == "failed", str(pr["tasks"]["bad"]))
+check("trigger_dag: by DAG id, without waiting",
+      pr["tasks"]["fire"]["state"] == "success" and
+      str(px.get("fire", {}).get("return_value", "")).startswith("manual__"))
+
 # 7. clear + resume reruns only the cleared tasks
 marker = os.path.join(WORK, "marker")
 log = os.path.join(WORK, "clear.log")
