@@ -1493,6 +1493,14 @@ gboolean ph_sched_run(ph_sched *s) {
       g_printerr("pipehost: %s\n", err->message);
       g_clear_error(&err);
     }
+    /* a task may have gone back to waiting (depends_on_past) while the
+     * tries were started: the poll must wake for its timer */
+    for (guint k = 0; k < s->timers->len; k++) {
+      double when = fabs(s->ti[g_array_index(s->timers, guint, k)].wake) -
+                    ph_util_now();
+      if (next < 0 || when < next)
+        next = MAX(0.0, when);
+    }
     if (s->heap_len && s->n_running < (guint)s->o.parallelism &&
         !s->pool_blocked)
       next = 0;

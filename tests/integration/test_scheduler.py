@@ -215,6 +215,25 @@ p = ph("run", dop2, "--date", "2024-03-02", "--json")
 check("depends_on_past: after a successful previous run it runs",
       json.loads(p.stdout)["state"] == "success")
 
+# depends_on_past in a backfill with two runs at once: each day's task
+# waits for the day before
+seq = write("seq.yaml", """
+dag: {id: seq, schedule: "@daily", start_date: "2024-05-01", max_active_runs: 2}
+tasks:
+  pre: {op: bash, command: "true"}
+  x: {op: bash, depends_on_past: true, upstream: [pre], command: "sleep 0.2"}
+""")
+p = ph("backfill", seq, "--from", "2024-05-01", "--to", "2024-05-04")
+xs = []
+for r in runs("seq"):
+    t = {x["task_id"]: x for x in show(r["run_id"])["tasks"]}
+    xs.append((r["logical_date"], t["x"]["start_date"], t["x"]["end_date"]))
+xs.sort()
+check("depends_on_past in a backfill: each day's task waits for the day "
+      "before (in order, no overlap)", p.returncode == 0 and len(xs) == 4 and
+      all(xs[i][2] <= xs[i + 1][1] + 1e-3 for i in range(3)),
+      p.stdout + str(xs))
+
 # 6. trigger with conf
 trg = write("trg.yaml", """
 dag: {id: trg}
