@@ -126,6 +126,13 @@ typedef struct {
   int parallelism;      /* -j for each run, 0 = the DAG's max_active_tasks */
 } sctx;
 
+static gboolean run_exists(sctx *c, const char *run_id) {
+  JsonNode *r = ph_store_run_show(c->st, run_id);
+  if (r)
+    json_node_unref(r);
+  return r != NULL;
+}
+
 static char *run_log(sctx *c, const char *run_id) {
   return g_build_filename(c->home, "logs", "scheduler", run_id, NULL);
 }
@@ -158,6 +165,19 @@ static GPid start_run(sctx *c, const char *file, const char *dag_id,
   g_autofree char *log = run_log(c, run_id);
   GPid pid = spawn(c->env->exe, a, log);
   g_ptr_array_unref(a);
+  if (pid > 0) {
+    /* wait (briefly) until the run is in the store, so that runs appear in
+     * the order they were started: depends_on_past looks for the previous
+     * run there */
+    for (int i = 0; i < 500 && !run_exists(c, run_id); i++) {
+      int status;
+      if (waitpid(pid, &status, WNOHANG) == pid) {
+        pid = -1;
+        break;
+      }
+      g_usleep(10000);
+    }
+  }
   if (pid > 0) {
     child *ch = g_new0(child, 1);
     ch->dag_id = g_strdup(dag_id);
@@ -267,13 +287,6 @@ static int orphans(sctx *c, const char *dag_id, gboolean resume, int limit) {
   }
   g_ptr_array_unref(dead);
   return alive;
-}
-
-static gboolean run_exists(sctx *c, const char *run_id) {
-  JsonNode *r = ph_store_run_show(c->st, run_id);
-  if (r)
-    json_node_unref(r);
-  return r != NULL;
 }
 
 /* ---- DAG files */
