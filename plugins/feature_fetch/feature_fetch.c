@@ -157,34 +157,6 @@ static char *quote_ident(const char *s) {
   return g_string_free(q, FALSE);
 }
 
-/* The SQLite file of a connection, or NULL with error. */
-static char *sqlite_path(const ph_host *h, ph_task *t, const char *conn_id,
-                         GError **error) {
-  const char *cj = NULL;
-  if (h->connection_get(t, conn_id, &cj) != PH_OK) {
-    g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_NOENT,
-                "connection '%s' is not defined", conn_id);
-    return NULL;
-  }
-  JsonNode *n = json_from_string(cj, NULL);
-  JsonObject *o = json_node_get_object(n);
-  char *path = NULL;
-  if (strcmp(json_object_get_string_member_with_default(o, "conn_type", ""),
-             "sqlite")) {
-    g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
-                "connection '%s': feature_fetch reads CSV files and sqlite "
-                "connections (PostgreSQL sources are not supported yet)",
-                conn_id);
-  } else {
-    const char *schema =
-        json_object_get_string_member_with_default(o, "schema", "");
-    path = *schema ? g_strconcat("/", schema, NULL)
-                   : g_strdup(json_object_get_string_member_with_default(
-                         o, "host", ""));
-  }
-  json_node_unref(n);
-  return path;
-}
 
 /* Reads a source: a CSV path (string), {"path"} or {"conn_id", "table" |
  * "query"}.  *what names it in messages. */
@@ -210,19 +182,17 @@ static ml_table *read_source(const ph_host *h, ph_task *t, JsonNode *n,
           json_object_get_string_member_with_default(o, "table", NULL);
       const char *query =
           json_object_get_string_member_with_default(o, "query", NULL);
-      char *db = sqlite_path(h, t, conn, error);
+      const char *cj = NULL;
       ml_table *tab = NULL;
-      if (db && (table || query)) {
-        g_autofree char *qt = table ? quote_ident(table) : NULL;
-        g_autofree char *sql =
-            table ? g_strdup_printf("SELECT * FROM %s", qt) : g_strdup(query);
+      if (h->connection_get(t, conn, &cj) != PH_OK) {
+        g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_NOENT,
+                    "connection '%s' is not defined", conn);
+      } else {
+        JsonNode *cn = json_from_string(cj, NULL);
         *what = g_strdup_printf("%s (%s)", table ? table : "query", conn);
-        tab = ml_table_read_sqlite(db, sql, error);
-      } else if (db) {
-        g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
-                    "a connection source needs 'table' or 'query'");
+        tab = ml_table_read_conn(json_node_get_object(cn), table, query, error);
+        json_node_unref(cn);
       }
-      g_free(db);
       return tab;
     }
   }

@@ -84,38 +84,18 @@ static char *node_text(JsonNode *n) {
   return s;
 }
 
-/* The SQLite file of a connection, or NULL with error. */
-static char *sqlite_path(const ph_host *h, ph_task *t, const char *conn_id,
-                         GError **error) {
+/* A connection as a JSON node (caller frees), or NULL with error. */
+static JsonNode *conn_node(const ph_host *h, ph_task *t, const char *conn_id,
+                           GError **error) {
   const char *cj = NULL;
   if (h->connection_get(t, conn_id, &cj) != PH_OK) {
     g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_NOENT,
                 "connection '%s' is not defined (pipehost connections add, "
-                "or PIPEHOST_CONN_%s=sqlite:///path.db)",
+                "or PIPEHOST_CONN_%s=sqlite:///path.db or postgresql://...)",
                 conn_id, conn_id);
     return NULL;
   }
-  JsonNode *n = json_from_string(cj, NULL);
-  JsonObject *o =
-      n && JSON_NODE_HOLDS_OBJECT(n) ? json_node_get_object(n) : NULL;
-  const char *type =
-      o ? json_object_get_string_member_with_default(o, "conn_type", "") : "";
-  char *path = NULL;
-  if (strcmp(type, "sqlite")) {
-    g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
-                "connection '%s' is of type '%s': train and predict read "
-                "tables from sqlite connections (or CSV files)",
-                conn_id, type);
-  } else {
-    const char *schema =
-        json_object_get_string_member_with_default(o, "schema", "");
-    const char *host =
-        json_object_get_string_member_with_default(o, "host", "");
-    path = *schema ? g_strconcat("/", schema, NULL) : g_strdup(host);
-  }
-  if (n)
-    json_node_unref(n);
-  return path;
+  return json_from_string(cj, NULL);
 }
 
 static gboolean valid_ident(const char *s) {
@@ -158,24 +138,18 @@ static ml_table *read_input(const ph_host *h, ph_task *t, const char *param,
           json_object_get_string_member_with_default(o, "table", NULL);
       const char *query =
           json_object_get_string_member_with_default(o, "query", NULL);
-      char *db = sqlite_path(h, t, conn, error);
-      if (db && table && !valid_ident(table)) {
+      JsonNode *cn = conn_node(h, t, conn, error);
+      if (cn && table && !valid_ident(table)) {
         g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
                     "param '%s': table name '%s' is not a plain identifier "
                     "(use query: for anything else)",
                     param, table);
-      } else if (db && (table || query)) {
-        g_autofree char *sql = table
-                                   ? g_strdup_printf("SELECT * FROM %s", table)
-                                   : g_strdup(query);
+      } else if (cn) {
         *what = g_strdup_printf("%s (%s)", table ? table : "query", conn);
-        tab = ml_table_read_sqlite(db, sql, error);
-      } else if (db) {
-        g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
-                    "param '%s': a connection input needs 'table' or 'query'",
-                    param);
+        tab = ml_table_read_conn(json_node_get_object(cn), table, query, error);
       }
-      g_free(db);
+      if (cn)
+        json_node_unref(cn);
     }
   }
   if (!tab && error && !*error)
@@ -954,14 +928,38 @@ static ph_status predict_execute(void *state, ph_task *t) {
       for (int c = 0; c < nprob; c++)
         row[nid + 1 + c] = num_text(proba[(gsize)i * k + c]);
   }
-  h->param_string(t, "output", &output);
-  if (output) {
-    out_path = g_strdup(output);
+  JsonNode *outn = unwrap(param_node(h, t, "output"));
+  JsonObject *outo = outn && JSON_NODE_HOLDS_OBJECT(outn)
+                         ? json_node_get_object(outn)
+                         : NULL;
+  gboolean ok;
+  if (outo) {
+    /* {conn_id, table}: the predictions replace that table */
+    const char *oc =
+        json_object_get_string_member_with_default(outo, "conn_id", "");
+    const char *ot =
+        json_object_get_string_member_with_default(outo, "table", NULL);
+    JsonNode *cn = ot ? conn_node(h, t, oc, &err) : NULL;
+    ok = cn && ml_table_write_conn(json_node_get_object(cn), ot, names, ncol,
+                                   cells, n, &err);
+    if (!ot && !err)
+      g_set_error(&err, G_FILE_ERROR, G_FILE_ERROR_INVAL,
+                  "output {conn_id, table} needs a table");
+    if (cn)
+      json_node_unref(cn);
+    out_path = g_strdup_printf("%s (%s)", ot ? ot : "?", oc);
   } else {
-    const char *adir = h->artifact_dir(t);
-    out_path = adir ? g_build_filename(adir, "predictions.csv", NULL) : NULL;
+    h->param_string(t, "output", &output);
+    if (output) {
+      out_path = g_strdup(output);
+    } else {
+      const char *adir = h->artifact_dir(t);
+      out_path = adir ? g_build_filename(adir, "predictions.csv", NULL) : NULL;
+    }
+    ok = out_path && ml_csv_write(out_path, names, ncol, cells, n, &err);
   }
-  gboolean ok = out_path && ml_csv_write(out_path, names, ncol, cells, n, &err);
+  if (outn)
+    json_node_unref(outn);
   g_ptr_array_unref(own);
   if (!ok) {
     g_hash_table_destroy(counts);

@@ -17,7 +17,7 @@ P(p_algorithm, "algorithm", "string", PH_PARAM_REQUIRED, NULL,
 P(p_input, "input", "any",
   PH_PARAM_REQUIRED | PH_PARAM_TEMPLATED | PH_PARAM_PATH, NULL,
   "the data: a CSV path, {\"path\": ...} (feature_fetch's return value) or "
-  "{\"conn_id\": ..., \"table\" | \"query\": ...} (SQLite)");
+  "{\"conn_id\": ..., \"table\" | \"query\": ...} (SQLite, PostgreSQL)");
 P(p_target, "target", "string", PH_PARAM_REQUIRED, NULL,
   "the column to predict");
 P(p_features, "features", "array", 0, NULL,
@@ -48,8 +48,9 @@ P(p_model, "model", "string",
   PH_PARAM_REQUIRED | PH_PARAM_TEMPLATED | PH_PARAM_PATH, NULL,
   "a model directory (train's model_path) or NAME@ALIAS, NAME:VERSION, "
   "NAME");
-P(p_output, "output", "string", PH_PARAM_TEMPLATED, NULL,
-  "the predictions CSV (default: predictions.csv in the artifact directory)");
+P(p_output, "output", "any", PH_PARAM_TEMPLATED, NULL,
+  "the predictions CSV (default: predictions.csv in the artifact "
+  "directory), or {conn_id, table} to replace a table (sqlite, postgresql)");
 P(p_ids, "id_columns", "array", 0, NULL,
   "input columns copied to the output (default: every non-feature column)");
 static const ph_param *const predict_params[] = {&p_model, &p_input, &p_output,

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <libpq-fe.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <string.h>
@@ -249,5 +250,203 @@ gboolean ml_csv_write(const char *path, const char *const *cols, guint n_cols,
   }
   gboolean ok = g_file_set_contents(path, s->str, s->len, error);
   g_string_free(s, TRUE);
+  return ok;
+}
+
+/* ---- connections */
+
+static char *quote_ident(const char *s) {
+  GString *q = g_string_new("\"");
+  for (; *s; s++) {
+    if (*s == '"')
+      g_string_append_c(q, '"');
+    g_string_append_c(q, *s);
+  }
+  g_string_append_c(q, '"');
+  return g_string_free(q, FALSE);
+}
+
+static const char *conn_type(JsonObject *c) {
+  return json_object_get_string_member_with_default(c, "conn_type", "");
+}
+
+static gboolean is_pg(JsonObject *c) {
+  return !strcmp(conn_type(c), "postgres") ||
+         !strcmp(conn_type(c), "postgresql");
+}
+
+static char *sqlite_file(JsonObject *c) {
+  const char *schema = json_object_get_string_member_with_default(c, "schema", "");
+  return *schema ? g_strconcat("/", schema, NULL)
+                 : g_strdup(json_object_get_string_member_with_default(
+                       c, "host", ""));
+}
+
+static PGconn *pg_open(JsonObject *c, GError **error) {
+  const char *keys[8], *vals[8];
+  int n = 0;
+  g_autofree char *port = json_object_has_member(c, "port")
+                              ? g_strdup_printf("%" G_GINT64_FORMAT,
+                                                json_object_get_int_member(c, "port"))
+                              : NULL;
+  const char *map[][2] = {{"host", "host"}, {"login", "user"},
+                          {"password", "password"}, {"schema", "dbname"}};
+  for (gsize i = 0; i < G_N_ELEMENTS(map); i++) {
+    const char *v = json_object_get_string_member_with_default(c, map[i][0], NULL);
+    if (v && *v) {
+      keys[n] = map[i][1];
+      vals[n++] = v;
+    }
+  }
+  if (port) {
+    keys[n] = "port";
+    vals[n++] = port;
+  }
+  keys[n] = "connect_timeout";
+  vals[n++] = "10";
+  keys[n] = NULL;
+  vals[n] = NULL;
+  PGconn *pg = PQconnectdbParams(keys, vals, 0);
+  if (PQstatus(pg) != CONNECTION_OK) {
+    g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_FAILED,
+                "cannot connect to PostgreSQL: %s", PQerrorMessage(pg));
+    g_strchomp((*error)->message);
+    PQfinish(pg);
+    return NULL;
+  }
+  return pg;
+}
+
+ml_table *ml_table_read_conn(JsonObject *conn, const char *table,
+                             const char *query, GError **error) {
+  g_autofree char *qt = table ? quote_ident(table) : NULL;
+  g_autofree char *sql =
+      table ? g_strdup_printf("SELECT * FROM %s", qt) : g_strdup(query);
+  if (!sql) {
+    g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
+                "a connection input needs 'table' or 'query'");
+    return NULL;
+  }
+  if (!strcmp(conn_type(conn), "sqlite")) {
+    g_autofree char *file = sqlite_file(conn);
+    return ml_table_read_sqlite(file, sql, error);
+  }
+  if (!is_pg(conn)) {
+    g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
+                "connection type '%s': tables are read from sqlite or "
+                "postgresql connections",
+                conn_type(conn));
+    return NULL;
+  }
+  PGconn *pg = pg_open(conn, error);
+  if (!pg)
+    return NULL;
+  ml_table *t = NULL;
+  PGresult *r = PQexec(pg, sql);
+  if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+    g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_FAILED, "PostgreSQL: %s",
+                PQresultErrorMessage(r));
+    g_strchomp((*error)->message);
+  } else {
+    t = table_new();
+    t->n_cols = PQnfields(r);
+    for (guint c = 0; c < t->n_cols; c++)
+      g_ptr_array_add(t->names, g_strdup(PQfname(r, c)));
+    for (int row = 0; row < PQntuples(r); row++)
+      for (guint c = 0; c < t->n_cols; c++) {
+        const char *v = PQgetisnull(r, row, c) ? "" : PQgetvalue(r, row, c);
+        /* booleans as numbers, so they can be features */
+        if (PQftype(r, c) == 16)
+          v = v[0] == 't' ? "1" : v[0] == 'f' ? "0" : "";
+        g_ptr_array_add(t->cells, g_strdup(v));
+      }
+  }
+  PQclear(r);
+  PQfinish(pg);
+  return t;
+}
+
+gboolean ml_table_write_conn(JsonObject *conn, const char *table,
+                             const char *const *cols, guint n_cols,
+                             char **cells, guint n_rows, GError **error) {
+  g_autofree char *qt = quote_ident(table);
+  GString *ddl = g_string_new(NULL), *ins = g_string_new(NULL);
+  gboolean pg = is_pg(conn), ok = FALSE;
+  g_string_printf(ddl, "CREATE TABLE %s (", qt);
+  g_string_printf(ins, "INSERT INTO %s VALUES (", qt);
+  for (guint c = 0; c < n_cols; c++) {
+    g_autofree char *qc = quote_ident(cols[c]);
+    g_string_append_printf(ddl, "%s%s TEXT", c ? ", " : "", qc);
+    if (pg)
+      g_string_append_printf(ins, "%s$%u", c ? ", " : "", c + 1);
+    else
+      g_string_append_printf(ins, "%s?", c ? ", " : "");
+  }
+  g_string_append(ddl, ")");
+  g_string_append(ins, ")");
+  g_autofree char *drop = g_strdup_printf("DROP TABLE IF EXISTS %s", qt);
+  if (!strcmp(conn_type(conn), "sqlite")) {
+    g_autofree char *file = sqlite_file(conn);
+    sqlite3 *db = NULL;
+    sqlite3_stmt *q = NULL;
+    if (sqlite3_open(file, &db) != SQLITE_OK ||
+        sqlite3_exec(db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK ||
+        sqlite3_exec(db, drop, NULL, NULL, NULL) != SQLITE_OK ||
+        sqlite3_exec(db, ddl->str, NULL, NULL, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(db, ins->str, -1, &q, NULL) != SQLITE_OK) {
+      g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_FAILED, "%s: %s", file,
+                  db ? sqlite3_errmsg(db) : "cannot open");
+    } else {
+      ok = TRUE;
+      for (guint r = 0; ok && r < n_rows; r++) {
+        sqlite3_reset(q);
+        for (guint c = 0; c < n_cols; c++)
+          sqlite3_bind_text(q, c + 1, cells[r * n_cols + c], -1,
+                            SQLITE_STATIC);
+        ok = sqlite3_step(q) == SQLITE_DONE;
+      }
+      if (ok)
+        ok = sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK;
+      if (!ok)
+        g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_FAILED, "%s: %s", file,
+                    sqlite3_errmsg(db));
+    }
+    sqlite3_finalize(q);
+    sqlite3_close(db);
+  } else if (pg) {
+    PGconn *c = pg_open(conn, error);
+    if (c) {
+      const char *steps[] = {"BEGIN", drop, ddl->str};
+      ok = TRUE;
+      for (gsize i = 0; ok && i < G_N_ELEMENTS(steps); i++) {
+        PGresult *r = PQexec(c, steps[i]);
+        ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+        if (!ok)
+          g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_FAILED,
+                      "PostgreSQL: %s", PQresultErrorMessage(r));
+        PQclear(r);
+      }
+      for (guint row = 0; ok && row < n_rows; row++) {
+        PGresult *r = PQexecParams(c, ins->str, (int)n_cols, NULL,
+                                   (const char *const *)cells + row * n_cols,
+                                   NULL, NULL, 0);
+        ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+        if (!ok)
+          g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_FAILED,
+                      "PostgreSQL: %s", PQresultErrorMessage(r));
+        PQclear(r);
+      }
+      PGresult *r = PQexec(c, ok ? "COMMIT" : "ROLLBACK");
+      PQclear(r);
+      PQfinish(c);
+    }
+  } else {
+    g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
+                "connection type '%s': tables are written to sqlite or "
+                "postgresql connections",
+                conn_type(conn));
+  }
+  g_string_free(ddl, TRUE);
+  g_string_free(ins, TRUE);
   return ok;
 }

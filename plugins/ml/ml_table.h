@@ -5,6 +5,7 @@
 #define ML_TABLE_H
 
 #include <glib.h>
+#include <json-glib/json-glib.h>
 
 typedef struct ml_table ml_table;
 
@@ -14,6 +15,11 @@ ml_table *ml_table_read_csv(const char *path, GError **error);
  * on failure. */
 ml_table *ml_table_read_sqlite(const char *db_path, const char *sql,
                                GError **error);
+/* Reads `table` (a plain identifier, quoted) or runs `query` through a
+ * connection (the JSON object of ph_host.connection_get): sqlite
+ * (sqlite:///path) or postgres/postgresql (libpq).  NULL with error. */
+ml_table *ml_table_read_conn(JsonObject *conn, const char *table,
+                             const char *query, GError **error);
 void ml_table_free(ml_table *t);
 
 guint ml_table_n_rows(const ml_table *t);
@@ -35,5 +41,11 @@ gboolean ml_table_cell_double(const ml_table *t, guint row, guint col,
  * header; cells is row-major, n_rows * n_cols. */
 gboolean ml_csv_write(const char *path, const char *const *cols, guint n_cols,
                       char **cells, guint n_rows, GError **error);
+
+/* Replaces table (created as text columns, in one transaction) with the
+ * rows, through a sqlite or postgres connection. */
+gboolean ml_table_write_conn(JsonObject *conn, const char *table,
+                             const char *const *cols, guint n_cols,
+                             char **cells, guint n_rows, GError **error);
 
 #endif

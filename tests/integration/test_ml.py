@@ -262,6 +262,54 @@ if rc == 0:
     check("the registry shows production on version 1", vs.get(1) ==
           ["production"] and vs.get(2) == [], str(vs))
 
+# 3b. tables through connections: SQLite and PostgreSQL (a throw-away
+# server from services/postgres.sh unless PH_TEST_PG_URI is set)
+iris_rows = [r.split(",") for r in open(sets["iris"]).read().split()[1:]]
+stmts = ["DROP TABLE IF EXISTS iris",
+         "CREATE TABLE iris (f0 REAL, f1 REAL, f2 REAL, f3 REAL, target INTEGER)"]
+stmts += [f"INSERT INTO iris VALUES ({', '.join(r)})" for r in iris_rows]
+lite = os.path.join(WORK, "ml.db")
+ENV["PIPEHOST_CONN_LITE"] = f"sqlite://{lite}"
+pg_uri, own_pg = os.environ.get("PH_TEST_PG_URI"), None
+if not pg_uri:
+    own_pg = os.path.join(WORK, "pg")
+    os.makedirs(own_pg)
+    os.chmod(WORK, 0o755)
+    os.chmod(own_pg, 0o755)
+    out = subprocess.run(["bash", os.path.join(os.path.dirname(
+        os.path.abspath(__file__)), "services", "postgres.sh"), "up", own_pg],
+        capture_output=True, text=True).stdout
+    pg_uri = next((l.split("=", 1)[1] for l in out.splitlines()
+                   if l.startswith("PH_TEST_PG_URI=")), None)
+if pg_uri:
+    ENV["PIPEHOST_CONN_PG"] = pg_uri
+for conn in ("lite", "pg") if pg_uri else ("lite",):
+    rc, ti, xc = run_dag("tables_" + conn, {
+        "load": {"op": "sql", "conn_id": conn, "sql": stmts},
+        "from_table": {"op": "train", "algorithm": "xgboost",
+                       "upstream": ["load"],
+                       "input": {"conn_id": conn, "table": "iris"},
+                       "target": "target", "hyperparameters": XGB},
+        "from_csv": {"op": "train", "algorithm": "xgboost",
+                     "input": sets["iris"], "target": "target",
+                     "hyperparameters": XGB},
+        "score": {"op": "predict", "upstream": ["from_table"],
+                  "model": "{{ xcom_pull('from_table').model_path }}",
+                  "input": {"conn_id": conn,
+                            "query": "SELECT * FROM iris WHERE target = 2"},
+                  "output": {"conn_id": conn, "table": "iris_scored"}},
+        "count": {"op": "sql", "conn_id": conn, "upstream": ["score"],
+                  "sql": "SELECT count(*) AS n FROM iris_scored"}})
+    check(f"{conn}: training from a table equals training from the CSV",
+          rc == 0 and xc.get("from_table", {}).get("metrics") ==
+          xc.get("from_csv", {}).get("metrics"), str(ti))
+    check(f"{conn}: predict reads a query and writes a table",
+          xc.get("count", {}).get("return_value") == [{"n": 50}],
+          str(xc.get("count")))
+if own_pg:
+    subprocess.run(["bash", os.path.join(os.path.dirname(
+        os.path.abspath(__file__)), "services", "postgres.sh"), "down", own_pg])
+
 # 4. bad input: each a clear message
 empty = write_csv("empty.csv", ["f0", "target"], [])
 words = write_csv("words.csv", ["f0", "f1", "target"],
