@@ -39,8 +39,9 @@ ph_status ph_lazy_init(const ph_host *h, ph_task *t, const char *impl,
     struct stat st;
     /* the same rule as for plugins: nobody else may write it */
     if (stat(path, &st) != 0) {
-      h->set_reason(t, "%s: missing (the plugin is installed without its "
-                       "implementation library)",
+      h->set_reason(t,
+                    "%s: missing (the plugin is installed without its "
+                    "implementation library)",
                     path);
       return PH_FAIL;
     }

@@ -16,6 +16,7 @@
 #include <lua.h>
 #include <lualib.h>
 
+#include "../common/putil.h"
 #include "pipehost/plugin.h"
 
 #define OP_LUA 1
@@ -103,17 +104,11 @@ static void put_number(GString *out, lua_State *L, int idx) {
     g_string_append(out, "null");
     return;
   }
-  char buf[G_ASCII_DTOSTR_BUF_SIZE];
-  for (int prec = 1; prec <= 17; prec++) {
-    char fmt[8];
-    g_snprintf(fmt, sizeof fmt, "%%.%dg", prec);
-    g_ascii_formatd(buf, sizeof buf, fmt, d);
-    if (g_ascii_strtod(buf, NULL) == d)
-      break;
-  }
-  g_string_append(out, buf);
-  if (!strpbrk(buf, ".e"))
+  char *txt = pu_double_text(d);
+  g_string_append(out, txt);
+  if (!strpbrk(txt, ".e"))
     g_string_append(out, ".0");
+  g_free(txt);
 }
 
 /* Appends the Lua value at idx as JSON: a table with keys 1..n is an array,

@@ -21,6 +21,7 @@
 #include <glib.h>
 #include <json-glib/json-glib.h>
 
+#include "../common/putil.h"
 #include "pipehost/plugin.h"
 
 typedef struct {
@@ -30,11 +31,7 @@ typedef struct {
 } mail_state;
 
 static ph_status mail_init(const ph_host *h, ph_task *t, void **out) {
-  static gsize ready;
-  if (g_once_init_enter(&ready))
-    g_once_init_leave(&ready,
-                      curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK ? 1 : 2);
-  if (ready != 1) {
+  if (!pu_curl_ready()) {
     h->set_reason(t, "curl_global_init failed");
     return PH_ERROR;
   }
@@ -299,10 +296,7 @@ static ph_status mail_execute(void *sv, ph_task *t) {
     json_object_set_string_member(r, "message_id", msgid + strlen("Message-ID: "));
     JsonNode *rn = json_node_new(JSON_NODE_OBJECT);
     json_node_take_object(rn, r);
-    JsonGenerator *g = json_generator_new();
-    json_generator_set_root(g, rn);
-    g_autofree char *txt = json_generator_to_data(g, NULL);
-    g_object_unref(g);
+    g_autofree char *txt = pu_json_text(rn);
     json_node_unref(rn);
     h->log(t, PH_LOG_INFO, "sent (SMTP %ld)", code);
     st = h->xcom_push(t, NULL, txt);

@@ -27,6 +27,7 @@
 #include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
 
+#include "../common/putil.h"
 #include "../ml/ml_table.h"
 #include "pipehost/plugin.h"
 
@@ -36,11 +37,7 @@ typedef struct {
 } ff_state;
 
 static ph_status ff_init(const ph_host *h, ph_task *t, void **out) {
-  static gsize curl_ready;
-  if (g_once_init_enter(&curl_ready))
-    g_once_init_leave(&curl_ready,
-                      curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK ? 1 : 2);
-  if (curl_ready != 1) {
+  if (!pu_curl_ready()) {
     h->set_reason(t, "curl_global_init failed");
     return PH_ERROR;
   }
@@ -54,14 +51,6 @@ static void ff_destroy(void *s) { g_free(s); }
 
 static void ff_kill(void *s) { ((ff_state *)s)->cancelled = 1; }
 
-static char *node_text(JsonNode *n) {
-  JsonGenerator *g = json_generator_new();
-  json_generator_set_root(g, n);
-  char *s = json_generator_to_data(g, NULL);
-  g_object_unref(g);
-  return s;
-}
-
 /* A scalar as CSV cell text: a double in its shortest round-trip form
  * (0.7, not json-glib's 0.69999999999999996). */
 static char *cell_text(JsonNode *v) {
@@ -69,25 +58,10 @@ static char *cell_text(JsonNode *v) {
     GType ty = json_node_get_value_type(v);
     if (ty == G_TYPE_STRING)
       return g_strdup(json_node_get_string(v));
-    if (ty == G_TYPE_DOUBLE) {
-      double d = json_node_get_double(v);
-      char buf[G_ASCII_DTOSTR_BUF_SIZE];
-      for (int prec = 1; prec <= 17; prec++) {
-        char fmt[8];
-        g_snprintf(fmt, sizeof fmt, "%%.%dg", prec);
-        g_ascii_formatd(buf, sizeof buf, fmt, d);
-        if (g_ascii_strtod(buf, NULL) == d)
-          break;
-      }
-      return g_strdup(buf);
-    }
+    if (ty == G_TYPE_DOUBLE)
+      return pu_double_text(json_node_get_double(v));
   }
-  return node_text(v);
-}
-
-static JsonNode *param_node(const ph_host *h, ph_task *t, const char *name) {
-  const char *txt = h->param_json(t, name);
-  return txt ? json_from_string(txt, NULL) : NULL;
+  return pu_json_text(v);
 }
 
 /* "90d", "12h", "30m", "45s" or a number of seconds; -1 when invalid. */
@@ -515,8 +489,8 @@ static ph_status feast(ff_state *s, ph_task *t, result *res, GError **error) {
   const ph_host *h = s->h;
   const char *url = "http://localhost:6566";
   h->param_string(t, "url", &url);
-  JsonNode *ents = param_node(h, t, "entities");
-  JsonNode *feats = param_node(h, t, "features");
+  JsonNode *ents = pu_param_node(h, t, "entities");
+  JsonNode *feats = pu_param_node(h, t, "features");
   const char *service = NULL;
   h->param_string(t, "feature_service", &service);
   int32_t full = 0;
@@ -550,7 +524,7 @@ static ph_status feast(ff_state *s, ph_task *t, result *res, GError **error) {
   json_builder_end_object(b);
   JsonNode *req = json_builder_get_root(b);
   g_object_unref(b);
-  reqt = node_text(req);
+  reqt = pu_json_text(req);
   json_node_unref(req);
   full_url = g_strdup_printf("%s%sget-online-features", url,
                              g_str_has_suffix(url, "/") ? "" : "/");
@@ -695,7 +669,7 @@ static ph_status ff_execute(void *state, ph_task *t) {
     st = PH_FAIL;
   } else if (!strcmp(mode, "historical") || !strcmp(mode, "online")) {
     gboolean online = !strcmp(mode, "online");
-    views = param_node(h, t, "feature_views");
+    views = pu_param_node(h, t, "feature_views");
     if (!views || !JSON_NODE_HOLDS_ARRAY(views) ||
         json_array_get_length(json_node_get_array(views)) == 0) {
       h->set_reason(t, "feature_views must be a non-empty list of views "
@@ -703,7 +677,7 @@ static ph_status ff_execute(void *state, ph_task *t) {
                        "features, ttl})");
       goto out;
     }
-    en = param_node(h, t, "entities");
+    en = pu_param_node(h, t, "entities");
     if (en && JSON_NODE_HOLDS_VALUE(en) &&
         json_node_get_value_type(en) == G_TYPE_STRING &&
         json_node_get_string(en)[0] == '{') {
@@ -819,7 +793,7 @@ static ph_status ff_execute(void *state, ph_task *t) {
   json_object_set_object_member(rv, "missing", json_object_ref(res.missing));
   JsonNode *rn = json_node_new(JSON_NODE_OBJECT);
   json_node_take_object(rn, rv);
-  rt = node_text(rn);
+  rt = pu_json_text(rn);
   json_node_unref(rn);
   h->log(t, PH_LOG_INFO,
          "%u rows x %u columns, %" G_GINT64_FORMAT " missing value(s): %s",

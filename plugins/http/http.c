@@ -24,6 +24,7 @@
 #include <lua.h>
 #include <lualib.h>
 
+#include "../common/putil.h"
 #include "pipehost/plugin.h"
 
 typedef struct {
@@ -42,11 +43,7 @@ typedef struct {
 } response;
 
 static ph_status http_init(const ph_host *h, ph_task *t, void **out) {
-  static gsize ready;
-  if (g_once_init_enter(&ready))
-    g_once_init_leave(&ready,
-                      curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK ? 1 : 2);
-  if (ready != 1) {
+  if (!pu_curl_ready()) {
     h->set_reason(t, "curl_global_init failed");
     return PH_ERROR;
   }
@@ -58,19 +55,6 @@ static ph_status http_init(const ph_host *h, ph_task *t, void **out) {
 
 static void http_destroy(void *s) { g_free(s); }
 static void http_kill(void *s) { ((http_state *)s)->killed = 1; }
-
-static char *node_text(JsonNode *n) {
-  JsonGenerator *g = json_generator_new();
-  json_generator_set_root(g, n);
-  char *s = json_generator_to_data(g, NULL);
-  g_object_unref(g);
-  return s;
-}
-
-static JsonNode *param_node(const ph_host *h, ph_task *t, const char *name) {
-  const char *txt = h->param_json(t, name);
-  return txt ? json_from_string(txt, NULL) : NULL;
-}
 
 /* ---- Lua: response_check / response_filter */
 
@@ -135,19 +119,13 @@ static void lua_json(lua_State *L, int idx, GString *out, int depth) {
       g_string_append_printf(out, "%lld", (long long)lua_tointeger(L, idx));
     } else {
       double d = lua_tonumber(L, idx);
-      char buf[G_ASCII_DTOSTR_BUF_SIZE];
       if (!isfinite(d)) {
         g_string_append(out, "null");
         return;
       }
-      for (int p = 1; p <= 17; p++) {
-        char fmt[8];
-        g_snprintf(fmt, sizeof fmt, "%%.%dg", p);
-        g_ascii_formatd(buf, sizeof buf, fmt, d);
-        if (g_ascii_strtod(buf, NULL) == d)
-          break;
-      }
-      g_string_append(out, buf);
+      char *txt = pu_double_text(d);
+      g_string_append(out, txt);
+      g_free(txt);
     }
   } else if (ty == LUA_TTABLE) {
     lua_Integer n = (lua_Integer)lua_rawlen(L, idx), count = 0;
@@ -362,7 +340,7 @@ static ph_status perform(http_state *s, ph_task *t, response *r, char **why) {
     *why = g_strdup("set url, or conn_id and endpoint");
     goto out;
   }
-  headers = param_node(h, t, "headers");
+  headers = pu_param_node(h, t, "headers");
   if (headers && JSON_NODE_HOLDS_OBJECT(headers)) {
     JsonObject *ho = json_node_get_object(headers);
     GList *ks = json_object_get_members(ho);
@@ -371,13 +349,13 @@ static ph_status perform(http_state *s, ph_task *t, response *r, char **why) {
       g_autofree char *vt =
           JSON_NODE_HOLDS_VALUE(v) && json_node_get_value_type(v) == G_TYPE_STRING
               ? g_strdup(json_node_get_string(v))
-              : node_text(v);
+              : pu_json_text(v);
       g_autofree char *line = g_strdup_printf("%s: %s", (char *)l->data, vt);
       hl = curl_slist_append(hl, line);
     }
     g_list_free(ks);
   }
-  auth = param_node(h, t, "auth");
+  auth = pu_param_node(h, t, "auth");
   if (auth && JSON_NODE_HOLDS_OBJECT(auth)) {
     JsonObject *ao = json_node_get_object(auth);
     const char *type =
@@ -413,9 +391,9 @@ static ph_status perform(http_state *s, ph_task *t, response *r, char **why) {
       goto out;
     }
   }
-  jbody = param_node(h, t, "json");
+  jbody = pu_param_node(h, t, "json");
   if (jbody) {
-    body = node_text(jbody);
+    body = pu_json_text(jbody);
     hl = curl_slist_append(hl, "Content-Type: application/json");
   } else if (data) {
     body = g_strdup(data);
@@ -495,7 +473,7 @@ out:
 
 /* TRUE when the status is accepted: status_codes, or 2xx. */
 static gboolean status_ok(const ph_host *h, ph_task *t, long status) {
-  JsonNode *codes = param_node(h, t, "status_codes");
+  JsonNode *codes = pu_param_node(h, t, "status_codes");
   gboolean ok = status >= 200 && status < 300;
   if (codes && JSON_NODE_HOLDS_ARRAY(codes)) {
     JsonArray *a = json_node_get_array(codes);
@@ -596,11 +574,11 @@ static ph_status request(http_state *s, ph_task *t, gboolean sensor,
   } else {
     JsonNode *j = json_from_string(r.body->str, NULL);
     if (j) {
-      value = node_text(j);
+      value = pu_json_text(j);
       json_node_unref(j);
     } else {
       JsonNode *sn = json_node_init_string(json_node_alloc(), r.body->str);
-      value = node_text(sn);
+      value = pu_json_text(sn);
       json_node_unref(sn);
     }
   }

@@ -25,6 +25,7 @@
 #include "ml_metrics.h"
 #include "ml_model.h"
 #include "ml_table.h"
+#include "../common/putil.h"
 #include "pipehost/plugin.h"
 
 #define SIDECAR "pipehost-model.json"
@@ -49,12 +50,6 @@ static void ml_destroy(void *s) { g_free(s); }
 
 /* ---- helpers */
 
-/* A param as a JSON node (caller frees), or NULL when absent. */
-static JsonNode *param_node(const ph_host *h, ph_task *t, const char *name) {
-  const char *txt = h->param_json(t, name);
-  return txt ? json_from_string(txt, NULL) : NULL;
-}
-
 /* A string that holds a JSON object (a rendered template of an XCom) is
  * read as that object. */
 static JsonNode *unwrap(JsonNode *n) {
@@ -74,14 +69,6 @@ static JsonNode *unwrap(JsonNode *n) {
     }
   }
   return n;
-}
-
-static char *node_text(JsonNode *n) {
-  JsonGenerator *g = json_generator_new();
-  json_generator_set_root(g, n);
-  char *s = json_generator_to_data(g, NULL);
-  g_object_unref(g);
-  return s;
 }
 
 /* A connection as a JSON node (caller frees), or NULL with error. */
@@ -113,7 +100,7 @@ static gboolean valid_ident(const char *s) {
 static ml_table *read_input(const ph_host *h, ph_task *t, const char *param,
                             char **what, GError **error) {
   ml_table *tab = NULL;
-  JsonNode *n = unwrap(param_node(h, t, param));
+  JsonNode *n = unwrap(pu_param_node(h, t, param));
   *what = NULL;
   if (!n) {
     g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
@@ -166,7 +153,7 @@ static ml_table *read_input(const ph_host *h, ph_task *t, const char *param,
 /* Strings of a param that is a list of strings (NULL-terminated, caller
  * frees), or NULL when absent. */
 static char **param_strv(const ph_host *h, ph_task *t, const char *name) {
-  JsonNode *n = param_node(h, t, name);
+  JsonNode *n = pu_param_node(h, t, name);
   if (!n || !JSON_NODE_HOLDS_ARRAY(n)) {
     if (n)
       json_node_unref(n);
@@ -223,11 +210,6 @@ static char *label_text(double v) {
     return g_strdup_printf("%.0f", v);
   char buf[G_ASCII_DTOSTR_BUF_SIZE];
   return g_strdup(g_ascii_dtostr(buf, sizeof buf, v));
-}
-
-static char *num_text(double v) {
-  char buf[G_ASCII_DTOSTR_BUF_SIZE];
-  return g_strdup(g_ascii_formatd(buf, sizeof buf, "%.17g", v));
 }
 
 static void log_metrics(const ph_host *h, ph_task *t, JsonObject *m) {
@@ -509,7 +491,7 @@ static ph_status train_execute(void *state, ph_task *t) {
     }
   }
   /* train */
-  hyper = param_node(h, t, "hyperparameters");
+  hyper = pu_param_node(h, t, "hyperparameters");
   if (hyper && !JSON_NODE_HOLDS_OBJECT(hyper)) {
     h->set_reason(t, "hyperparameters must be an object");
     goto out;
@@ -606,11 +588,11 @@ static ph_status train_execute(void *state, ph_task *t) {
     for (guint i = 0; i < nv; i++) {
       cells[i * ncol] = g_strdup_printf("%u", va_rows ? va_rows[i] : i);
       cells[i * ncol + 1] =
-          classify ? label_text(labels[(int)yv[i]]) : num_text(yv[i]);
+          classify ? label_text(labels[(int)yv[i]]) : pu_double_text(yv[i]);
       cells[i * ncol + 2] =
-          classify ? label_text(labels[(int)pred[i]]) : num_text(pred[i]);
+          classify ? label_text(labels[(int)pred[i]]) : pu_double_text(pred[i]);
       if (ncol == 4)
-        cells[i * ncol + 3] = num_text(proba[i * 2 + 1]);
+        cells[i * ncol + 3] = pu_double_text(proba[i * 2 + 1]);
     }
     g_autofree char *vp = g_build_filename(dir, "validation.csv", NULL);
     gboolean ok = ml_csv_write(vp, vc, ncol, cells, nv, &err);
@@ -643,17 +625,17 @@ static ph_status train_execute(void *state, ph_task *t) {
     }
     JsonNode *pn = json_node_new(JSON_NODE_OBJECT);
     json_node_take_object(pn, p);
-    g_autofree char *pt = node_text(pn);
+    g_autofree char *pt = pu_json_text(pn);
     json_node_unref(pn);
     JsonNode *mm = json_node_new(JSON_NODE_OBJECT);
     json_node_set_object(mm, metrics);
-    g_autofree char *mt = node_text(mm);
+    g_autofree char *mt = pu_json_text(mm);
     json_node_unref(mm);
     JsonObject *a = json_object_new();
     json_object_set_string_member(a, "model", dir);
     JsonNode *an = json_node_new(JSON_NODE_OBJECT);
     json_node_take_object(an, a);
-    g_autofree char *at = node_text(an);
+    g_autofree char *at = pu_json_text(an);
     json_node_unref(an);
     if (h->track(t, "params", pt) != PH_OK ||
         h->track(t, "metrics", mt) != PH_OK ||
@@ -677,7 +659,7 @@ static ph_status train_execute(void *state, ph_task *t) {
     json_node_unref(rn);
     h->log(t, PH_LOG_INFO, "registered %s version %" G_GINT64_FORMAT, reg_name,
            version);
-    promo = param_node(h, t, "promote_if_better");
+    promo = pu_param_node(h, t, "promote_if_better");
     if (promo && JSON_NODE_HOLDS_OBJECT(promo)) {
       JsonObject *po = json_node_get_object(promo);
       const char *metric = json_object_get_string_member_with_default(
@@ -726,11 +708,11 @@ static ph_status train_execute(void *state, ph_task *t) {
     }
     JsonNode *rn = json_node_new(JSON_NODE_OBJECT);
     json_node_take_object(rn, rv);
-    g_autofree char *rt = node_text(rn);
+    g_autofree char *rt = pu_json_text(rn);
     json_node_unref(rn);
     JsonNode *m2 = json_node_new(JSON_NODE_OBJECT);
     json_node_set_object(m2, metrics);
-    g_autofree char *mt = node_text(m2);
+    g_autofree char *mt = pu_json_text(m2);
     json_node_unref(m2);
     if (h->xcom_push(t, "metrics", mt) != PH_OK ||
         h->xcom_push(t, NULL, rt) != PH_OK)
@@ -919,16 +901,16 @@ static ph_status predict_execute(void *state, ph_task *t) {
           GINT_TO_POINTER(GPOINTER_TO_INT(g_hash_table_lookup(counts, lab)) +
                           1));
     } else {
-      row[nid] = num_text(pred[i]);
+      row[nid] = pu_double_text(pred[i]);
       sum += pred[i];
     }
     if (nprob == 1)
-      row[nid + 1] = num_text(proba[i * 2 + 1]);
+      row[nid + 1] = pu_double_text(proba[i * 2 + 1]);
     else
       for (int c = 0; c < nprob; c++)
-        row[nid + 1 + c] = num_text(proba[(gsize)i * k + c]);
+        row[nid + 1 + c] = pu_double_text(proba[(gsize)i * k + c]);
   }
-  JsonNode *outn = unwrap(param_node(h, t, "output"));
+  JsonNode *outn = unwrap(pu_param_node(h, t, "output"));
   JsonObject *outo = outn && JSON_NODE_HOLDS_OBJECT(outn)
                          ? json_node_get_object(outn)
                          : NULL;
@@ -989,7 +971,7 @@ static ph_status predict_execute(void *state, ph_task *t) {
   g_hash_table_destroy(counts);
   JsonNode *sn = json_node_new(JSON_NODE_OBJECT);
   json_node_take_object(sn, sum_o);
-  stext = node_text(sn);
+  stext = pu_json_text(sn);
   json_node_unref(sn);
   h->log(t, PH_LOG_INFO, "scored %u rows with %s (%s): %s", n, ref, algorithm,
          out_path);
@@ -1039,7 +1021,7 @@ static ph_status promote_execute(void *state, ph_task *t) {
   h->param_string(t, "metric", &metric);
   h->param_bool(t, "higher_is_better", &higher);
   h->param_bool(t, "only_if_better", &only);
-  JsonNode *cand = unwrap(param_node(h, t, "candidate"));
+  JsonNode *cand = unwrap(pu_param_node(h, t, "candidate"));
   if (cand && JSON_NODE_HOLDS_OBJECT(cand)) {
     JsonObject *co = json_node_get_object(cand);
     if (!name)
@@ -1112,11 +1094,11 @@ static ph_status promote_execute(void *state, ph_task *t) {
   g_free(why);
   JsonNode *rn = json_node_new(JSON_NODE_OBJECT);
   json_node_take_object(rn, r);
-  g_autofree char *rt = node_text(rn);
+  g_autofree char *rt = pu_json_text(rn);
   json_node_unref(rn);
   JsonNode *dn = json_node_new(JSON_NODE_OBJECT);
   json_node_take_object(dn, dd);
-  g_autofree char *dt = node_text(dn);
+  g_autofree char *dt = pu_json_text(dn);
   json_node_unref(dn);
   st = h->xcom_push(t, "decision", dt) == PH_OK &&
                h->xcom_push(t, NULL, rt) == PH_OK

@@ -23,6 +23,7 @@
 #include <libpq-fe.h>
 #include <sqlite3.h>
 
+#include "../common/putil.h"
 #include "pipehost/plugin.h"
 
 typedef struct {
@@ -74,27 +75,6 @@ static void rowset_clear(rowset *r) {
   r->has_rows = FALSE;
 }
 
-static char *node_text(JsonNode *n) {
-  JsonGenerator *g = json_generator_new();
-  json_generator_set_root(g, n);
-  char *s = json_generator_to_data(g, NULL);
-  g_object_unref(g);
-  return s;
-}
-
-/* A double as the shortest text that reads back to it. */
-static char *dbl_text(double d) {
-  char buf[G_ASCII_DTOSTR_BUF_SIZE];
-  for (int prec = 1; prec <= 17; prec++) {
-    char fmt[8];
-    g_snprintf(fmt, sizeof fmt, "%%.%dg", prec);
-    g_ascii_formatd(buf, sizeof buf, fmt, d);
-    if (g_ascii_strtod(buf, NULL) == d)
-      break;
-  }
-  return g_strdup(buf);
-}
-
 /* A JSON scalar as bind text (NULL for null); objects and arrays as JSON. */
 static char *bind_text(JsonNode *v) {
   if (!v || JSON_NODE_HOLDS_NULL(v))
@@ -107,9 +87,9 @@ static char *bind_text(JsonNode *v) {
       return g_strdup_printf("%" G_GINT64_FORMAT, json_node_get_int(v));
     if (t == G_TYPE_BOOLEAN)
       return g_strdup(json_node_get_boolean(v) ? "true" : "false");
-    return dbl_text(json_node_get_double(v));
+    return pu_double_text(json_node_get_double(v));
   }
-  return node_text(v);
+  return pu_json_text(v);
 }
 
 /* ---- SQLite */
@@ -623,7 +603,7 @@ static char *cell_text(JsonNode *v) {
   if (JSON_NODE_HOLDS_NULL(v))
     return g_strdup("");
   if (JSON_NODE_HOLDS_VALUE(v) && json_node_get_value_type(v) == G_TYPE_DOUBLE)
-    return dbl_text(json_node_get_double(v));
+    return pu_double_text(json_node_get_double(v));
   return bind_text(v);
 }
 
@@ -682,7 +662,7 @@ static ph_status sql_execute(void *sv, ph_task *t) {
       JsonNode *n = json_node_new(JSON_NODE_OBJECT);
       json_node_take_object(n, o);
       g_free(rv);
-      rv = node_text(n);
+      rv = pu_json_text(n);
       json_node_unref(n);
     } else {
       json_node_unref(check);
@@ -714,7 +694,7 @@ static ph_status sql_execute(void *sv, ph_task *t) {
   }
   JsonNode *n = json_node_new(JSON_NODE_ARRAY);
   json_node_take_array(n, all);
-  char *txt = node_text(n);
+  char *txt = pu_json_text(n);
   json_node_unref(n);
   h->log(t, PH_LOG_INFO, "%u row(s) returned", rs.rows->len);
   st = h->xcom_push(t, NULL, txt);
@@ -762,7 +742,7 @@ static ph_status sensor_poke(void *sv, ph_task *t, int32_t *done) {
       truthy = *json_node_get_string(v) && strcmp(json_node_get_string(v), "0");
   }
   if (truthy) {
-    char *txt = node_text(v);
+    char *txt = pu_json_text(v);
     st = h->xcom_push(t, NULL, txt);
     g_free(txt);
     *done = st == PH_OK;
