@@ -20,6 +20,9 @@ import shutil
 import subprocess
 import sys
 import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from phtest import Suite  # noqa: E402
 import time
 
 PH = sys.argv[1]
@@ -46,41 +49,14 @@ ENV = dict(
                              f"?starttls=true&ca_bundle={CA}",
     PIPEHOST_CONN_SMTP_NOCA=f"smtp://pipehost:{PW}@localhost:{PORT}"
                             f"?starttls=true")
-passed = failed = 0
-outputs = []
-
-
-def check(name, cond, detail=""):
-    global passed, failed
-    if cond:
-        passed += 1
-        print(f"ok   {name}")
-    else:
-        failed += 1
-        print(f"FAIL {name} {detail}")
-
-
-def ph(*args):
-    p = subprocess.run([PH, *args], capture_output=True, text=True, env=ENV,
-                       timeout=120, cwd=WORK)
-    outputs.append(p.stdout + p.stderr)
-    return p
+RETURN_RUN_ID = True
+S = Suite(PH, WORK, ENV)
+check, ph = S.check, S.ph
 
 
 def run(name, tasks, dag_extra=""):
-    path = os.path.join(WORK, name + ".yaml")
-    with open(path, "w") as f:
-        f.write(f"dag: {{id: {name}{dag_extra}}}\ntasks:\n")
-        for tid, spec in tasks.items():
-            f.write(f"  {tid}: {json.dumps(spec)}\n")
-    p = ph("run", path, "--json")
-    try:
-        run_id = json.loads(p.stdout)["run_id"]
-    except (ValueError, KeyError):
-        print(p.stdout + p.stderr)
-        return {}, {}
-    show = json.loads(ph("runs", "show", run_id, "--json").stdout)
-    return {t["task_id"]: t for t in show["tasks"]}, run_id
+    ti, xc, run_id = S.run(name, tasks, dag_extra)
+    return ti, (run_id if RETURN_RUN_ID else xc)
 
 
 def messages():
@@ -201,18 +177,11 @@ try:
     check("it went to the task's email address",
           all("oncall@example.com" in str(x["To"]) for x in msgs))
 
-    leaks = []
-    for root, _, files in os.walk(os.path.join(WORK, "home")):
-        for fn in files:
-            with open(os.path.join(root, fn), "rb") as f:
-                if PW.encode() in f.read():
-                    leaks.append(fn)
-    leaks += [o[:60] for o in outputs if PW in o]
+    leaks = S.leaks(os.path.join(WORK, "home"), PW)
     check("the SMTP password is in no log, store or CLI output", not leaks,
           str(leaks))
 finally:
     srv.kill()
     srv.wait()
     shutil.rmtree(WORK, ignore_errors=True)
-print(f"{passed} passed, {failed} failed")
-sys.exit(1 if failed else 0)
+sys.exit(S.finish())

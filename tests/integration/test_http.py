@@ -16,6 +16,9 @@ import shutil
 import subprocess
 import sys
 import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from phtest import Suite  # noqa: E402
 import threading
 import time
 import urllib.request
@@ -37,42 +40,14 @@ CA = os.path.join(STATE, "ca.pem")
 SECRET_PW, TOKEN = "s3cret-pw-8841", "tok-XYZ-55617"
 ENV = dict(os.environ, PIPEHOST_HOME=os.path.join(WORK, "home"),
            PIPEHOST_CONN_API=f"http://alice:{SECRET_PW}@127.0.0.1:{HP}/")
-passed = failed = 0
-outputs = []
+RETURN_RUN_ID = False
+S = Suite(PH, WORK, ENV)
+check, ph = S.check, S.ph
 
 
-def check(name, cond, detail=""):
-    global passed, failed
-    if cond:
-        passed += 1
-        print(f"ok   {name}")
-    else:
-        failed += 1
-        print(f"FAIL {name} {detail}")
-
-
-def ph(*args):
-    p = subprocess.run([PH, *args], capture_output=True, text=True, env=ENV,
-                       timeout=120, cwd=WORK)
-    outputs.append(p.stdout + p.stderr)
-    return p
-
-
-def run(name, tasks):
-    path = os.path.join(WORK, name + ".yaml")
-    with open(path, "w") as f:
-        f.write(f"dag: {{id: {name}}}\ntasks:\n")
-        for tid, spec in tasks.items():
-            f.write(f"  {tid}: {json.dumps(spec)}\n")
-    p = ph("run", path, "--json")
-    try:
-        run_id = json.loads(p.stdout)["run_id"]
-    except (ValueError, KeyError):
-        print(p.stdout + p.stderr)
-        return {}, {}
-    show = json.loads(ph("runs", "show", run_id, "--json").stdout)
-    xc = json.loads(ph("xcom", "list", run_id, "--json").stdout)
-    return {t["task_id"]: t for t in show["tasks"]}, xc
+def run(name, tasks, dag_extra=""):
+    ti, xc, run_id = S.run(name, tasks, dag_extra)
+    return ti, (run_id if RETURN_RUN_ID else xc)
 
 
 try:
@@ -211,19 +186,11 @@ try:
           t.get("state") == "failed" and "HTTP 403" in (t.get("reason") or ""),
           str(t))
 
-    leaks = []
-    for root, _, files in os.walk(os.path.join(WORK, "home")):
-        for fn in files:
-            with open(os.path.join(root, fn), "rb") as f:
-                data = f.read()
-            if SECRET_PW.encode() in data or TOKEN.encode() in data:
-                leaks.append(fn)
-    leaks += [o[:60] for o in outputs if SECRET_PW in o or TOKEN in o]
+    leaks = S.leaks(os.path.join(WORK, "home"), SECRET_PW, TOKEN)
     check("the password and the token are in no log, store or CLI output",
           not leaks, str(leaks))
 finally:
     srv.kill()
     srv.wait()
     shutil.rmtree(WORK, ignore_errors=True)
-print(f"{passed} passed, {failed} failed")
-sys.exit(1 if failed else 0)
+sys.exit(S.finish())

@@ -22,22 +22,13 @@ import tempfile
 import threading
 import urllib.parse
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from phtest import Suite  # noqa: E402
+
 PH, SVC = sys.argv[1], sys.argv[2]
 WORK = tempfile.mkdtemp(prefix="ph-sql-")
 os.chmod(WORK, 0o755)
 HOME = os.path.join(WORK, "home")
-passed = failed = 0
-outputs = []  # every CLI output, searched for the password at the end
-
-
-def check(name, cond, detail=""):
-    global passed, failed
-    if cond:
-        passed += 1
-        print(f"ok   {name}")
-    else:
-        failed += 1
-        print(f"FAIL {name} {detail}")
 
 
 own_pg = None
@@ -62,28 +53,13 @@ if PG:
     ENV["PIPEHOST_CONN_PG_DOWN"] = PG.replace(f":{bad.port}/", ":1/")
 
 
-def ph(*args):
-    p = subprocess.run([PH, *args], capture_output=True, text=True, env=ENV,
-                       timeout=120, cwd=WORK)
-    outputs.append(p.stdout + p.stderr)
-    return p
+S = Suite(PH, WORK, ENV)
+check, ph = S.check, S.ph
 
 
 def run(name, tasks):
-    path = os.path.join(WORK, name + ".yaml")
-    with open(path, "w") as f:
-        f.write(f"dag: {{id: {name}}}\ntasks:\n")
-        for tid, spec in tasks.items():
-            f.write(f"  {tid}: {json.dumps(spec)}\n")
-    p = ph("run", path, "--json")
-    try:
-        run_id = json.loads(p.stdout)["run_id"]
-    except (ValueError, KeyError):
-        print(p.stdout + p.stderr)
-        return {}, {}
-    show = json.loads(ph("runs", "show", run_id, "--json").stdout)
-    xc = json.loads(ph("xcom", "list", run_id, "--json").stdout)
-    return {t["task_id"]: t for t in show["tasks"]}, xc
+    ti, xc, _ = S.run(name, tasks)
+    return ti, xc
 
 
 EVIL = ["'); DROP TABLE people; --", "O'Reilly \"quoted\" \\ back", "ünïcödé ✓",
@@ -244,18 +220,11 @@ else:
     check("postgres: a connection error is retried",
           t.get("state") == "failed" and t.get("try_number") == 2 and
           "cannot connect" in (t.get("reason") or ""), str(t))
-    leaks = []
-    for root, _, files in os.walk(HOME):
-        for fn in files:
-            with open(os.path.join(root, fn), "rb") as f:
-                if PW.encode() in f.read():
-                    leaks.append(fn)
-    leaks += [o[:80] for o in outputs if PW in o]
+    leaks = S.leaks(HOME, PW)
     check("postgres: the password is in no log, no store file and no CLI "
           "output", not leaks, str(leaks))
 
 if own_pg:
     subprocess.run(["bash", os.path.join(SVC, "postgres.sh"), "down", own_pg])
 shutil.rmtree(WORK, ignore_errors=True)
-print(f"{passed} passed, {failed} failed")
-sys.exit(1 if failed else 0)
+sys.exit(S.finish())
