@@ -1535,13 +1535,8 @@ JsonNode *ph_sched_summary(ph_sched *s) {
   JsonBuilder *b = json_builder_new();
   json_builder_begin_object(b);
   add_str(b, "run_id", s->run_id);
-  JsonNode *run = ph_store_run_show(s->store, s->run_id);
-  add_str(b, "state",
-          run ? json_object_get_string_member(json_node_get_object(run),
-                                              "state")
-              : "unknown");
-  if (run)
-    json_node_unref(run);
+  g_autofree char *state = ph_store_run_state(s->store, s->run_id);
+  add_str(b, "state", state ? state : "unknown");
   json_builder_set_member_name(b, "tasks");
   json_builder_begin_object(b);
   for (guint i = 0; i < s->n; i++) {

@@ -593,3 +593,11 @@ char *ph_store_prev_ti_state(ph_store *s, const char *dag_id,
   sqlite3_reset(st);
   return state;
 }
+
+char *ph_store_run_state(ph_store *s, const char *run_id) {
+  sqlite3_stmt *st =
+      prep(s, "SELECT state FROM dag_run WHERE run_id=?", "s", run_id);
+  char *state = sqlite3_step(st) == SQLITE_ROW ? col_dup(st, 0) : NULL;
+  sqlite3_reset(st);
+  return state;
+}

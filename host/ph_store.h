@@ -106,6 +106,9 @@ JsonNode *ph_store_conn_list(ph_store *s);
 JsonNode *ph_store_conn_json(const char *conn_id, const char *uri,
                              GError **error);
 
+/* A run's state (caller frees), or NULL when the run is unknown. */
+char *ph_store_run_state(ph_store *s, const char *run_id);
+
 /* ---- pools: named slot limits (pipehost pools) */
 void ph_store_pool_set(ph_store *s, const char *name, int slots);
 /* A pool's slots, or -1 when it is not defined. */
