@@ -76,7 +76,6 @@ struct ph_sched {
   GPtrArray *secrets;
   double t0;
   int counts[10];
-  GHashTable *pool_used;  /* pool name -> slots in use (GINT) */
   GHashTable *pool_slots; /* pool name -> slots + 1; 0 = not looked up */
   gboolean pool_blocked;  /* the ready heap holds only tasks waiting for a
                            * pool slot */
@@ -101,11 +100,11 @@ static gboolean pool_take(ph_sched *s, guint idx) {
   int limit = pool_limit(s, t->pool);
   if (limit < 0)
     return TRUE;
-  int used = GPOINTER_TO_INT(g_hash_table_lookup(s->pool_used, t->pool));
-  if (used > 0 && used + t->pool_slots > limit)
-    return FALSE; /* a task wider than its pool still runs, alone */
-  g_hash_table_insert(s->pool_used, g_strdup(t->pool),
-                      GINT_TO_POINTER(used + t->pool_slots));
+  /* counted in the store: the runs of a scheduler share their pools */
+  ph_store_begin(s->store);
+  if (!ph_store_pool_take(s->store, t->pool, limit, s->run_id, t->id,
+                          t->pool_slots))
+    return FALSE;
   s->ti[idx].pool_held = TRUE;
   return TRUE;
 }
@@ -115,9 +114,7 @@ static void pool_release(ph_sched *s, guint idx) {
   if (!s->ti[idx].pool_held)
     return;
   s->ti[idx].pool_held = FALSE;
-  int used = GPOINTER_TO_INT(g_hash_table_lookup(s->pool_used, t->pool));
-  g_hash_table_insert(s->pool_used, g_strdup(t->pool),
-                      GINT_TO_POINTER(MAX(0, used - t->pool_slots)));
+  ph_store_pool_release(s->store, s->run_id, t->id);
   s->pool_blocked = FALSE;
 }
 
@@ -1159,7 +1156,6 @@ ph_sched *ph_sched_new(const ph_plan *plan, ph_store *store,
     s->ti[i].c.n = ph_plan_get_task(plan, i)->n_up;
   s->timers = g_array_new(FALSE, FALSE, sizeof(guint));
   s->secrets = g_ptr_array_new_with_free_func(g_free);
-  s->pool_used = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
   s->pool_slots = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
   GError *terr = NULL;
   if (!ph_track_init(store, &terr)) {
@@ -1192,7 +1188,6 @@ void ph_sched_free(ph_sched *s) {
   g_free(s->rank);
   g_array_free(s->timers, TRUE);
   g_ptr_array_unref(s->secrets);
-  g_hash_table_unref(s->pool_used);
   g_hash_table_unref(s->pool_slots);
   g_free(s->run_id);
   g_free(s->logical_date);
@@ -1504,6 +1499,10 @@ gboolean ph_sched_run(ph_sched *s) {
     if (s->heap_len && s->n_running < (guint)s->o.parallelism &&
         !s->pool_blocked)
       next = 0;
+    if (s->heap_len && s->pool_blocked && (next < 0 || next > 0.2)) {
+      next = 0.2; /* a slot held by another run frees without an event here */
+      s->pool_blocked = FALSE;
+    }
     ph_exec_poll(s->ex, next);
     ph_store_begin(s->store);
     propagate(s);

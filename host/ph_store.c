@@ -1,6 +1,7 @@
 /* ph_store -- see ph_store.h. */
 #include "ph_store.h"
 
+#include <signal.h>
 #include <sqlite3.h>
 #include <stdarg.h>
 #include <string.h>
@@ -45,6 +46,9 @@ static const char *const schema =
     "CREATE TABLE IF NOT EXISTS variable(key TEXT PRIMARY KEY, value TEXT);"
     "CREATE TABLE IF NOT EXISTS pool(name TEXT PRIMARY KEY, slots INTEGER "
     "NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS pool_slot(run_id TEXT NOT NULL, task_id TEXT "
+    "NOT NULL, pool TEXT NOT NULL, slots INTEGER NOT NULL, pid INTEGER, "
+    "PRIMARY KEY(run_id, task_id));"
     "CREATE TABLE IF NOT EXISTS connection(conn_id TEXT PRIMARY KEY, uri "
     "TEXT);";
 
@@ -600,4 +604,53 @@ char *ph_store_run_state(ph_store *s, const char *run_id) {
   char *state = sqlite3_step(st) == SQLITE_ROW ? col_dup(st, 0) : NULL;
   sqlite3_reset(st);
   return state;
+}
+
+/* TRUE when pid runs and is no zombie. */
+static gboolean pid_running(int pid) {
+  if (pid <= 0 || kill(pid, 0) != 0)
+    return FALSE;
+  g_autofree char *path = g_strdup_printf("/proc/%d/stat", pid);
+  g_autofree char *text = NULL;
+  if (!g_file_get_contents(path, &text, NULL, NULL))
+    return FALSE;
+  const char *rp = strrchr(text, ')');
+  return !(rp && rp[1] == ' ' && rp[2] == 'Z');
+}
+
+gboolean ph_store_pool_take(ph_store *s, const char *pool, int limit,
+                            const char *run_id, const char *task_id,
+                            int slots) {
+  /* slots held by processes that died are free again */
+  GArray *dead = g_array_new(FALSE, FALSE, sizeof(int));
+  sqlite3_stmt *st =
+      prep(s, "SELECT DISTINCT pid FROM pool_slot WHERE pool=?", "s", pool);
+  while (sqlite3_step(st) == SQLITE_ROW) {
+    int pid = sqlite3_column_int(st, 0);
+    if (pid != (int)getpid() && !pid_running(pid))
+      g_array_append_val(dead, pid);
+  }
+  sqlite3_reset(st);
+  for (guint i = 0; i < dead->len; i++)
+    step_done(s, prep(s, "DELETE FROM pool_slot WHERE pid=?", "i",
+                      g_array_index(dead, int, i)));
+  g_array_free(dead, TRUE);
+  st = prep(s, "SELECT COALESCE(SUM(slots), 0) FROM pool_slot WHERE pool=?",
+            "s", pool);
+  int used = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
+  sqlite3_reset(st);
+  /* a task wider than its pool still runs, alone */
+  if (used > 0 && used + slots > limit)
+    return FALSE;
+  step_done(s, prep(s,
+                    "INSERT OR REPLACE INTO pool_slot(run_id, task_id, pool,"
+                    " slots, pid) VALUES(?,?,?,?,?)",
+                    "sssii", run_id, task_id, pool, slots, (int)getpid()));
+  return TRUE;
+}
+
+void ph_store_pool_release(ph_store *s, const char *run_id,
+                           const char *task_id) {
+  step_done(s, prep(s, "DELETE FROM pool_slot WHERE run_id=? AND task_id=?",
+                    "ss", run_id, task_id));
 }

@@ -116,6 +116,15 @@ int ph_store_pool_get(ph_store *s, const char *name);
 gboolean ph_store_pool_delete(ph_store *s, const char *name);
 /* JSON object name -> slots. */
 JsonNode *ph_store_pool_list(ph_store *s);
+/* Takes `slots` of pool (limit slots in all) for a task of a run, counted
+ * across every process using the store; slots of processes that died are
+ * freed first.  FALSE when they are not free.  Call inside a write
+ * transaction, so that two processes cannot take the last slot both. */
+gboolean ph_store_pool_take(ph_store *s, const char *pool, int limit,
+                            const char *run_id, const char *task_id,
+                            int slots);
+void ph_store_pool_release(ph_store *s, const char *run_id,
+                           const char *task_id);
 
 /* depends_on_past: the state of task_id in the DAG's latest run with an
  * earlier logical date (caller frees), or NULL when there is none. */

@@ -151,6 +151,25 @@ check("a task outside the pool runs alongside",
 p = ph("pools", "list")
 check("pools list", "single" in p.stdout and " 1" in p.stdout, p.stdout)
 
+# a pool is shared by concurrent runs (separate processes)
+ph("pools", "set", "shared", "1")
+shared = write("shared.yaml", """
+dag: {id: shared_pool}
+tasks:
+  hold: {op: bash, command: "sleep 0.4", pool: shared}
+""")
+procs = [subprocess.Popen([PH, "run", shared, "-q"], env=ENV, cwd=WORK,
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+         for _ in range(3)]
+for pr in procs:
+    pr.wait(timeout=60)
+spans = sorted((t["start_date"], t["end_date"])
+               for r in runs("shared_pool")
+               for t in show(r["run_id"])["tasks"])
+check("a pool of 1 slot serialises tasks across three concurrent runs",
+      len(spans) == 3 and all(spans[i][1] <= spans[i + 1][0] + 1e-3
+                              for i in range(2)), str(spans))
+
 # 4. weight rules with one worker: downstream (default) puts the head of
 # a long chain first; absolute follows priority_weight only
 wr = write("weights.yaml", """
