@@ -945,6 +945,8 @@ static void on_try_end(ph_sched *s, guint idx, ph_status st, const char *reason,
 }
 
 /* Answers a worker's tracking / model registry request. */
+static char *mask(ph_sched *s, const char *text);
+
 static void on_track_message(ph_sched *s, guint job, const char *m,
                              JsonObject *msg) {
   const ph_task_spec *t = ph_plan_get_task(s->plan, job);
@@ -1007,7 +1009,10 @@ static void cb_message(void *user, guint job, JsonObject *msg) {
   if (!strcmp(m, "xcom_push")) {
     const char *key = json_object_get_string_member_with_default(
         msg, "key", "return_value");
-    g_autofree char *v = ph_util_json_dup(json_object_get_member(msg, "value"));
+    g_autofree char *raw =
+        ph_util_json_dup(json_object_get_member(msg, "value"));
+    /* a password that reached a value is masked before it is stored */
+    g_autofree char *v = mask(s, raw);
     if ((gint64)strlen(v) <= s->o.xcom_max)
       ph_store_xcom_set(s->store, s->run_id, t->id, key, v);
   } else if (!strcmp(m, "xcom_pull") || !strcmp(m, "var_get") ||
@@ -1085,7 +1090,8 @@ static char *mask(ph_sched *s, const char *text) {
     return NULL;
   GString *g = g_string_new(text);
   for (guint i = 0; i < s->secrets->len; i++)
-    g_string_replace(g, s->secrets->pdata[i], "***", 0);
+    if (strlen(s->secrets->pdata[i]) >= 3) /* as the worker's log masking */
+      g_string_replace(g, s->secrets->pdata[i], "***", 0);
   return g_string_free(g, FALSE);
 }
 

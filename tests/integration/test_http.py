@@ -62,6 +62,8 @@ try:
                   "endpoint": "/basic/alice/" + SECRET_PW},
         "bearer": {"op": "http", "url": BASE + "/bearer/" + TOKEN,
                    "auth": {"type": "bearer", "token": TOKEN}},
+        "echo_pw": {"op": "http", "conn_id": "api",
+                    "endpoint": "/echo/" + SECRET_PW},
         "check": {"op": "http", "url": BASE + "/json",
                   "response_check": "response.json.state == 'done' and "
                                     "response.status == 200",
@@ -86,6 +88,9 @@ try:
           str(ti.get("basic")))
     check("bearer auth",
           xc.get("bearer", {}).get("return_value") == {"authenticated": True})
+    check("a password that reaches an XCom is stored masked",
+          xc.get("echo_pw", {}).get("return_value", {}).get("path") ==
+          "/echo/***", str(xc.get("echo_pw")))
     check("response_check and response_filter",
           xc.get("check", {}).get("return_value") == 3)
     t = ti.get("check_fails", {})
