@@ -53,6 +53,10 @@ typedef struct {
   gboolean branch_seen;
   char *fp;             /* cache: the fingerprint, "sha256:..." */
   gboolean pool_held;   /* its pool_slots are counted as used */
+  gint64 exec_offset;   /* the try exec'ed a command whose output starts
+                         * here in the log (-1: it did not) */
+  int exec_skip;
+  char *exec_what;
 } ph_ti;
 
 struct ph_sched {
@@ -791,6 +795,7 @@ static void start(ph_sched *s, guint idx) {
     ti->sensor_start = ti->start;
   if (ti->follow)
     g_ptr_array_set_size(ti->follow, 0);
+  ti->exec_offset = -1;
   g_autofree char *spec = build_spec(s, idx);
   g_autofree char *log = g_strdup_printf(
       "%s/logs/%s/%s/%s.%d.log", ph_store_get_home(s->store),
@@ -1068,6 +1073,14 @@ static void cb_message(void *user, guint job, JsonObject *msg) {
     ph_exec_reply(s->ex, job, rn);
     json_node_unref(rn);
     g_free(v);
+  } else if (!strcmp(m, "exec")) {
+    ph_ti *ti = &s->ti[job];
+    ti->exec_offset = json_object_get_int_member_with_default(msg, "offset", 0);
+    ti->exec_skip =
+        (int)json_object_get_int_member_with_default(msg, "skip_code", -1);
+    g_free(ti->exec_what);
+    ti->exec_what = g_strdup(
+        json_object_get_string_member_with_default(msg, "what", "command"));
   } else if (!strcmp(m, "track") || !strcmp(m, "model_register") ||
              !strcmp(m, "model_get") || !strcmp(m, "model_set_alias")) {
     on_track_message(s, job, m, msg);
@@ -1095,6 +1108,47 @@ static char *mask(ph_sched *s, const char *text) {
   return g_string_free(g, FALSE);
 }
 
+/* exec_command: the last non-empty line the command wrote to the log is
+ * its return value (a JSON string), as the bash operator's stdout is. */
+static void exec_return_value(ph_sched *s, guint idx) {
+  const ph_task_spec *t = ph_plan_get_task(s->plan, idx);
+  ph_ti *ti = &s->ti[idx];
+  g_autofree char *log = g_strdup_printf(
+      "%s/logs/%s/%s/%s.%d.log", ph_store_get_home(s->store),
+      ph_plan_get_dag_id(s->plan), s->run_id, t->id, ti->try_number);
+  FILE *f = fopen(log, "rb");
+  if (!f)
+    return;
+  GString *last = g_string_new(NULL), *cur = g_string_new(NULL);
+  if (fseek(f, (long)ti->exec_offset, SEEK_SET) == 0) {
+    int ch;
+    while ((ch = fgetc(f)) != EOF) {
+      if (ch == '\n') {
+        if (cur->len)
+          g_string_assign(last, cur->str);
+        g_string_truncate(cur, 0);
+      } else {
+        g_string_append_c(cur, (char)ch);
+      }
+    }
+    if (cur->len)
+      g_string_assign(last, cur->str);
+  }
+  fclose(f);
+  while (last->len && g_ascii_isspace(last->str[last->len - 1]))
+    g_string_truncate(last, last->len - 1);
+  if (last->len && g_utf8_validate(last->str, last->len, NULL)) {
+    JsonNode *n = json_node_init_string(json_node_alloc(), last->str);
+    g_autofree char *raw = ph_util_json_dup(n);
+    g_autofree char *v = mask(s, raw);
+    json_node_unref(n);
+    if ((gint64)strlen(v) <= s->o.xcom_max)
+      ph_store_xcom_set(s->store, s->run_id, t->id, "return_value", v);
+  }
+  g_string_free(last, TRUE);
+  g_string_free(cur, TRUE);
+}
+
 static void cb_end(void *user, guint job, const ph_exec_end *end) {
   ph_sched *s = user;
   const ph_task_spec *t = ph_plan_get_task(s->plan, job);
@@ -1120,6 +1174,23 @@ static void cb_end(void *user, guint job, const ph_exec_end *end) {
                                                         "return_falsy", FALSE);
     if (st == PH_OK && waiting && !t->reschedule)
       waiting = FALSE;
+  } else if (s->ti[job].exec_offset >= 0) {
+    /* the worker became the command: its exit status is the result */
+    ph_ti *ti = &s->ti[job];
+    if (end->signal) {
+      reason = g_strdup_printf("%s was killed by signal %d (%s)", ti->exec_what,
+                               end->signal, g_strsignal(end->signal));
+    } else if (end->exit_code == 0) {
+      st = PH_OK;
+      exec_return_value(s, job);
+    } else if (end->exit_code == ti->exec_skip) {
+      st = PH_SKIP;
+      reason = g_strdup_printf("%s exited with code %d (skip_on_exit_code)",
+                               ti->exec_what, end->exit_code);
+    } else {
+      reason = g_strdup_printf("%s exited with code %d", ti->exec_what,
+                               end->exit_code);
+    }
   } else if (end->signal) {
     g_autofree char *hint =
         t->memory_limit > 0 && (end->signal == SIGSEGV ||
@@ -1185,6 +1256,7 @@ void ph_sched_free(ph_sched *s) {
   for (guint i = 0; i < s->n; i++) {
     g_free(s->ti[i].reason);
     g_free(s->ti[i].fp);
+    g_free(s->ti[i].exec_what);
     if (s->ti[i].follow)
       g_ptr_array_unref(s->ti[i].follow);
   }

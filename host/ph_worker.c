@@ -21,6 +21,8 @@
 #include "ph_util.h"
 #include "pipehost/plugin.h"
 
+extern char **environ;
+
 /* The opaque ph_task of the ABI: one try, as the worker sees it. */
 struct ph_task {
   int fd;
@@ -490,6 +492,48 @@ static ph_status h_model_set_alias(ph_task *t, const char *name,
                       "model_set_alias", NULL);
 }
 
+/* ---- ABI 1.2: exec_command */
+
+static ph_status h_exec_command(ph_task *t, const char *what,
+                                const char *const *argv,
+                                const char *const *envp, const char *cwd,
+                                int32_t skip_code) {
+  if (!argv || !argv[0]) {
+    h_set_reason(t, "exec_command: no command");
+    return PH_ERROR;
+  }
+  fflush(NULL);
+  /* where the command's output starts in the log: its last line is the
+   * return value */
+  off_t off = lseek(1, 0, SEEK_END);
+  JsonBuilder *b = json_builder_new();
+  json_builder_begin_object(b);
+  json_builder_set_member_name(b, "m");
+  json_builder_add_string_value(b, "exec");
+  json_builder_set_member_name(b, "offset");
+  json_builder_add_int_value(b, off < 0 ? 0 : (gint64)off);
+  json_builder_set_member_name(b, "skip_code");
+  json_builder_add_int_value(b, skip_code);
+  json_builder_set_member_name(b, "what");
+  json_builder_add_string_value(b, what ? what : argv[0]);
+  json_builder_end_object(b);
+  send_msg(t, b);
+  g_object_unref(b);
+  if (cwd && *cwd && chdir(cwd) != 0) {
+    h_set_reason(t, "cannot enter %s: %s", cwd, g_strerror(errno));
+    return PH_ERROR;
+  }
+  int fl = fcntl(t->fd, F_GETFD);
+  if (fl >= 0)
+    fcntl(t->fd, F_SETFD, fl | FD_CLOEXEC);
+  execvpe(argv[0], (char *const *)argv,
+          envp ? (char *const *)envp : environ);
+  h_set_reason(t, "cannot run %s: %s", argv[0], g_strerror(errno));
+  if (fl >= 0)
+    fcntl(t->fd, F_SETFD, fl);
+  return PH_ERROR;
+}
+
 static const ph_host host_table = {
     .struct_size = sizeof(ph_host),
     .abi_major = PH_ABI_MAJOR,
@@ -516,6 +560,7 @@ static const ph_host host_table = {
     .model_register = h_model_register,
     .model_get = h_model_get,
     .model_set_alias = h_model_set_alias,
+    .exec_command = h_exec_command,
 };
 
 /* SIGTERM/SIGINT: a handler (not a blocked mask, which the operator's

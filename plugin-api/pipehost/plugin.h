@@ -44,7 +44,7 @@ extern "C" {
 #endif
 
 #define PH_ABI_MAJOR 1
-#define PH_ABI_MINOR 1
+#define PH_ABI_MINOR 2
 /* The entry symbol; the major is part of its name. */
 #define PH_PLUGIN_ENTRY "pipehost_plugin_v1"
 
@@ -181,7 +181,26 @@ typedef struct ph_host {
   ph_status (*model_set_alias)(ph_task *t, const char *name, int64_t version,
                                const char *alias);
 
-  /* ABI 1.2 and later: append below this line only. */
+  /* ---- ABI 1.2: one process per task for operators that run a command.
+   * Test PH_HAS(h, ph_host, exec_command) first. */
+
+  /* Replaces this try's worker process with a command: argv[0] (a path,
+   * or a name looked up in PATH) with argv, the environment envp (NULL:
+   * the worker's), in directory cwd (NULL: unchanged); stdin is
+   * /dev/null, stdout and stderr go to the task log.  The try's result is
+   * then the command's: exit 0 succeeds and the last non-empty line it
+   * printed (stdout and stderr together, trailing blanks dropped) becomes
+   * the return_value XCom; exit skip_code (-1: none) skips; any other exit
+   * or a signal fails the try (retryable), with a reason naming `what`
+   * (e.g. "bash").  A timeout stops it like any try.  Saves the second
+   * process (worker + command) of every task.  Only from execute of a
+   * PH_KIND_TASK operator; returns only on failure (PH_ERROR, reason
+   * set). */
+  ph_status (*exec_command)(ph_task *t, const char *what,
+                            const char *const *argv, const char *const *envp,
+                            const char *cwd, int32_t skip_code);
+
+  /* ABI 1.3 and later: append below this line only. */
 } ph_host;
 
 /* ---- parameter specs */

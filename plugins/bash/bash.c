@@ -166,6 +166,26 @@ static ph_status bash_execute(void *state, ph_task *t) {
   }
   const char *cwd = NULL;
   h->param_string(t, "cwd", &cwd);
+  if (PH_HAS(h, ph_host, exec_command) && h->exec_command) {
+    /* ABI 1.2: the worker becomes the command (one process per task); the
+     * host reads the exit status and the last line of the output */
+    char *prog = NULL;
+    char **direct =
+        h->param_json(t, "env") ? NULL : direct_argv(command, &prog);
+    const char *shell[] = {"bash", "-c", command, NULL};
+    if (direct)
+      h->log(t, PH_LOG_INFO, "running: %s (no shell needed: %s)", command,
+             prog);
+    else
+      h->log(t, PH_LOG_INFO, "running: bash -c %s", command);
+    ph_status st = h->exec_command(
+        t, "bash", direct ? (const char *const *)direct : shell,
+        (const char *const *)s->envp, cwd, (int32_t)s->skip_code);
+    /* only on failure */
+    g_free(prog);
+    g_strfreev(direct);
+    return st;
+  }
   int out[2];
   if (pipe2(out, O_CLOEXEC) != 0) {
     h->set_reason(t, "pipe: %s", strerror(errno));

@@ -5,8 +5,8 @@ local s1 = d:task{ id = "s1", op = "bash", command = "true" }
 local s2 = d:task{ id = "s2", op = "bash", command = "true" }
 local f1 = d:task{ id = "f1", op = "bash", command = "exit 1" }
 local f2 = d:task{ id = "f2", op = "bash", command = "exit 1" }
-local k1 = d:task{ id = "k1", op = "bash", command = "exit 99" }
-local k2 = d:task{ id = "k2", op = "bash", command = "exit 99" }
+local k1 = d:task{ id = "k1", op = "bash", command = "sleep 0.3; exit 99" }
+local k2 = d:task{ id = "k2", op = "bash", command = "sleep 0.3; exit 99" }
 local u1 = d:task{ id = "u1", op = "bash", command = "true" }
 local u2 = d:task{ id = "u2", op = "bash", command = "true" }
 local t_ss = d:task{ id = "t_ss", op = "bash", trigger_rule = "none_skipped", command = "true" }
