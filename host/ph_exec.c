@@ -32,6 +32,7 @@ typedef struct {
   double kill_at;  /* monotonic, 0 = not stopping */
   int timed_out;
   int launched;    /* forked by the launcher, not our child */
+  int noted;       /* our child, in the launcher's list to stop if we die */
   int status;      /* wait status from the launcher */
   int have_status;
 } ph_job;
@@ -42,7 +43,9 @@ typedef struct {
  * launcher -> host: ph_lmsg 'P' (job started as pid, or errno in status
  * when pid < 0) and 'X' (pid ended with wait status). */
 typedef struct {
+  char type;  /* 'W' fork a worker; 'C'/'E' the host started/ended pid */
   guint32 job;
+  gint32 pid;
   char path[4096];
 } ph_lreq;
 
@@ -189,12 +192,25 @@ static gboolean read_lmsg(ph_exec *ex, ph_lmsg *m, gboolean block) {
   }
 }
 
+/* Tells the launcher that we started ('C') or are about to reap ('E')
+ * the command pid, so that it stops the command's process group if we
+ * die first, as it stops its own workers.  No reply. */
+static void note_command(ph_exec *ex, char type, int pid) {
+  if (ex->ctl < 0)
+    return;
+  ph_lreq req = {0};
+  req.type = type;
+  req.pid = pid;
+  send(ex->ctl, &req, offsetof(ph_lreq, path), MSG_NOSIGNAL);
+}
+
 /* Asks the launcher to fork the worker.  Returns the pid, or -1 with
  * error set (*launcher_gone when the caller should spawn directly). */
 static int spawn_launched(ph_exec *ex, guint job, int sock, int logfd,
                           const char *plugin_path, gboolean *launcher_gone,
                           GError **error) {
   ph_lreq req = {0};
+  req.type = 'W';
   req.job = job;
   if (plugin_path)
     g_strlcpy(req.path, plugin_path, sizeof req.path);
@@ -237,27 +253,117 @@ static int spawn_launched(ph_exec *ex, guint job, int sock, int logfd,
   return -1;
 }
 
+/* Opens (creates, appends) a try's log; its directory is made when the
+ * first open fails.  Returns the fd or -1 with error set. */
+static int open_log(const char *log_path, GError **error) {
+  int fd = -1;
+  for (int k = 0; k < 2 && fd < 0; k++) {
+    fd = ph_fault_hit("log_open")
+             ? (errno = ENOSPC, -1)
+             : open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    if (fd < 0 && errno == ENOENT && k == 0) {
+      g_autofree char *dir = g_path_get_dirname(log_path);
+      g_mkdir_with_parents(dir, 0700);
+    } else if (fd < 0) {
+      break;
+    }
+  }
+  if (fd < 0)
+    g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(errno),
+                "%s: cannot open the task log: %s", log_path,
+                g_strerror(errno));
+  return fd;
+}
+
+/* Tracks a started process as job; takes sock (may be -1). */
+static ph_job *add_job(ph_exec *ex, guint job, int pid, int sock,
+                       gboolean launched, double timeout) {
+  ph_job *j = g_new0(ph_job, 1);
+  j->job = job;
+  j->pid = pid;
+  j->launched = launched;
+  j->sock = sock;
+  /* launched workers report their end through the launcher; the pidfd
+   * stays the way to notice them if the launcher itself dies */
+  j->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+  j->inbuf = g_string_new(NULL);
+  j->deadline = timeout > 0 ? ph_util_mono() + timeout : 0;
+  if (sock >= 0)
+    fcntl(sock, F_SETFL, O_NONBLOCK);
+  g_ptr_array_add(ex->jobs, j);
+  return j;
+}
+
+int ph_exec_start_command(ph_exec *ex, guint job, char *const *argv,
+                          char *const *envp, const char *cwd,
+                          const char *log_path, const char *header,
+                          gint64 *out_offset, double timeout, GError **error) {
+  int pid = -1;
+  int logfd = open_log(log_path, error);
+  if (logfd < 0)
+    return -1;
+  if (header && !write_all(logfd, header, strlen(header))) {
+    g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(errno),
+                "%s: cannot write the task log: %s", log_path,
+                g_strerror(errno));
+    goto out;
+  }
+  off_t off = lseek(logfd, 0, SEEK_END);
+  *out_offset = off < 0 ? 0 : (gint64)off;
+  if (ph_fault_hit("spawn")) {
+    g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_AGAIN,
+                "fork: injected failure (resource temporarily unavailable)");
+    goto out;
+  }
+  posix_spawn_file_actions_t fa;
+  posix_spawnattr_t at;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_adddup2(&fa, logfd, 1);
+  posix_spawn_file_actions_adddup2(&fa, logfd, 2);
+  if (cwd)
+    posix_spawn_file_actions_addchdir_np(&fa, cwd);
+  posix_spawnattr_init(&at);
+  sigset_t none, def;
+  sigemptyset(&none);
+  sigemptyset(&def);
+  sigaddset(&def, SIGPIPE);
+  sigaddset(&def, SIGTERM);
+  sigaddset(&def, SIGINT);
+  sigaddset(&def, SIGCHLD);
+  posix_spawnattr_setsigmask(&at, &none);
+  posix_spawnattr_setsigdefault(&at, &def);
+  posix_spawnattr_setpgroup(&at, 0);
+  posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
+                                    POSIX_SPAWN_SETSIGDEF);
+  int rc = posix_spawnp(&pid, argv[0], &fa, &at, argv, envp);
+  posix_spawn_file_actions_destroy(&fa);
+  posix_spawnattr_destroy(&at);
+  if (rc != 0) {
+    pid = -1;
+    g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(rc), "%s",
+                g_strerror(rc));
+    goto out;
+  }
+  add_job(ex, job, pid, -1, FALSE, timeout)->noted = ex->ctl >= 0;
+  note_command(ex, 'C', pid);
+out:
+  close(logfd);
+  return pid;
+}
+
 int ph_exec_start(ph_exec *ex, guint job, const char *spec_json,
                   const char *log_path, const char *plugin_path,
                   double timeout, GError **error) {
   int sv[2] = {-1, -1}, logfd = -1, pid = -1;
-  char *dir = NULL;
   if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
     g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(errno),
                 "socketpair: %s", g_strerror(errno));
     goto out;
   }
-  dir = g_path_get_dirname(log_path);
-  g_mkdir_with_parents(dir, 0700);
-  logfd = ph_fault_hit("log_open")
-              ? (errno = ENOSPC, -1)
-              : open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-  if (logfd < 0) {
-    g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(errno),
-                "%s: cannot open the task log: %s", log_path,
-                g_strerror(errno));
+  logfd = open_log(log_path, error);
+  if (logfd < 0)
     goto out;
-  }
   gboolean gone = TRUE, launched = FALSE;
   if (ph_fault_hit("spawn")) {
     g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_AGAIN,
@@ -274,19 +380,8 @@ int ph_exec_start(ph_exec *ex, guint job, const char *spec_json,
     goto out;
   close(sv[1]);
   sv[1] = -1;
-  ph_job *j = g_new0(ph_job, 1);
-  j->job = job;
-  j->pid = pid;
-  j->launched = launched;
-  j->sock = sv[0];
+  ph_job *j = add_job(ex, job, pid, sv[0], launched, timeout);
   sv[0] = -1;
-  /* launched workers report their end through the launcher; the pidfd
-   * stays the way to notice them if the launcher itself dies */
-  j->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
-  j->inbuf = g_string_new(NULL);
-  j->deadline = timeout > 0 ? ph_util_mono() + timeout : 0;
-  fcntl(j->sock, F_SETFL, O_NONBLOCK);
-  g_ptr_array_add(ex->jobs, j);
   GString *line = g_string_new(spec_json);
   g_string_append_c(line, '\n');
   write_all(j->sock, line->str, line->len); /* a dead worker shows as exit */
@@ -298,7 +393,6 @@ out:
     close(sv[1]);
   if (logfd >= 0)
     close(logfd);
-  g_free(dir);
   return pid;
 }
 
@@ -377,6 +471,8 @@ static void finish(ph_exec *ex, guint idx) {
      * worker is still a zombie: its pid (the group id) cannot have been
      * reused by another process yet */
     kill(-j->pid, SIGKILL);
+    if (j->noted)
+      note_command(ex, 'E', j->pid);
     while (waitpid(j->pid, &status, 0) < 0 && errno == EINTR)
       ;
   }
@@ -550,6 +646,14 @@ int ph_exec_launcher_main(int ctl) {
       continue;
     if (r <= 0)
       break; /* the host is gone: running workers go on alone */
+    if (req.type == 'C' || req.type == 'E') {
+      /* a command the host started itself: stop it too if the host dies */
+      if (req.type == 'C')
+        g_hash_table_add(live, GINT_TO_POINTER(req.pid));
+      else
+        g_hash_table_remove(live, GINT_TO_POINTER(req.pid));
+      continue;
+    }
     struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
     if (!c || c->cmsg_type != SCM_RIGHTS ||
         c->cmsg_len != CMSG_LEN(sizeof fds))

@@ -14,6 +14,8 @@
 #define PH_PLUGIN_V1_0_SIZE (offsetof(ph_plugin, load) + sizeof(void *))
 #define PH_OPERATOR_V1_0_SIZE (offsetof(ph_operator, destroy) + sizeof(void *))
 #define PH_PARAM_V1_0_SIZE (offsetof(ph_param, doc) + sizeof(char *))
+#define PH_COMMAND_V1_3_SIZE                                                   \
+  (offsetof(ph_command, skip_code_param) + sizeof(char *))
 
 typedef struct {
   const ph_plugin *desc;
@@ -97,6 +99,61 @@ static gboolean check_param(const ph_operator *op, const ph_param *pp,
                 "param type: '%s.%s' has type '%s'; expected one of string, "
                 "integer, number, boolean, object, array, any, callable",
                 op->type, pp->name, pp->type ? pp->type : "(null)");
+    return FALSE;
+  }
+  return TRUE;
+}
+
+/* A declared param of op with type type, or NULL. */
+static const ph_param *param_of_type(const ph_operator *op, const char *name,
+                                     const char *type) {
+  const ph_param *pp = ph_registry_find_param(op, name);
+  return pp && pp->type && !strcmp(pp->type, type) ? pp : NULL;
+}
+
+/* ABI 1.3: the command an operator declares must name its own params. */
+static gboolean check_command(const ph_operator *op, GError **error) {
+  const ph_command *c = op->command;
+  const char *bad = NULL;
+  g_autofree char *what = NULL;
+  if (c->struct_size < PH_COMMAND_V1_3_SIZE ||
+      c->struct_size > sizeof(ph_command))
+    what = g_strdup_printf("struct_size %u, expected %zu..%zu", c->struct_size,
+                           PH_COMMAND_V1_3_SIZE, sizeof(ph_command));
+  else if (op->kind != PH_KIND_TASK)
+    what = g_strdup("only a PH_KIND_TASK operator may declare a command");
+  else if (c->flags & ~PH_COMMAND_SHELL_LINE)
+    what = g_strdup_printf("unknown flags 0x%x", c->flags);
+  else if (!valid_name(c->what))
+    what = g_strdup("'what' is NULL or not a valid name");
+  else if (!c->argv || !c->argv[0] || !*c->argv[0])
+    what = g_strdup("argv is NULL or empty, or argv[0] is empty");
+  else if (c->cwd_param && !param_of_type(op, c->cwd_param, "string"))
+    bad = c->cwd_param;
+  else if (c->skip_code_param &&
+           !param_of_type(op, c->skip_code_param, "integer"))
+    bad = c->skip_code_param;
+  for (guint i = 0; !what && !bad && c->argv[i]; i++) {
+    const char *a = c->argv[i];
+    size_t n = strlen(a);
+    if (i >= 256) {
+      what = g_strdup("argv has more than 256 elements (missing NULL "
+                      "terminator?)");
+    } else if (n > 2 && a[0] == '{' && a[n - 1] == '}') {
+      g_autofree char *name = g_strndup(a + 1, n - 2);
+      if (!param_of_type(op, name, "string"))
+        what = g_strdup_printf("argv element '%s' names no declared string "
+                               "param",
+                               a);
+    }
+  }
+  if (bad)
+    what = g_strdup_printf("'%s' is not a declared param of the right type "
+                           "(cwd_param: string, skip_code_param: integer)",
+                           bad);
+  if (what) {
+    g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
+                "command: operator '%s': %s", op->type, what);
     return FALSE;
   }
   return TRUE;
@@ -231,6 +288,9 @@ gboolean ph_registry_check_descriptor(const ph_plugin *p, GError **error) {
       }
     }
     g_hash_table_unref(pseen);
+    if (PH_HAS(op, ph_operator, command) && op->command &&
+        !check_command(op, error))
+      goto out;
   }
   ok = TRUE;
 out:

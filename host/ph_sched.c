@@ -4,10 +4,14 @@
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
+#include <errno.h>
 #include <string.h>
+#include <time.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "ph_backoff.h"
+#include "ph_direct.h"
 #include "ph_exec.h"
 #include "ph_fingerprint.h"
 #include "ph_notify.h"
@@ -16,6 +20,8 @@
 #include "ph_track.h"
 #include "ph_trigger.h"
 #include "ph_util.h"
+
+extern char **environ;
 
 enum {
   ST_NONE,
@@ -57,6 +63,8 @@ typedef struct {
                          * here in the log (-1: it did not) */
   int exec_skip;
   char *exec_what;
+  signed char direct;   /* command operator run by the host: 1 yes, -1 no,
+                           0 not decided yet */
 } ph_ti;
 
 struct ph_sched {
@@ -78,6 +86,8 @@ struct ph_sched {
   guint *worklist, wl_len;
   guint n_final, n_running;
   GPtrArray *secrets;
+  char **env_base;    /* environ without the try identity variables; the
+                         strings are borrowed */
   double t0;
   int counts[10];
   GHashTable *pool_slots; /* pool name -> slots + 1; 0 = not looked up */
@@ -746,6 +756,122 @@ static char *build_spec(ph_sched *s, guint idx) {
 
 static void on_try_end(ph_sched *s, guint idx, ph_status st, const char *reason,
                        gboolean sensor_waiting, gboolean falsy);
+static char *mask(ph_sched *s, const char *text);
+
+/* The templated params of task idx rendered in the host: a new object,
+ * or NULL when a template failed (the worker then reports it). */
+static JsonObject *render_params(ph_sched *s, guint idx) {
+  const ph_task_spec *t = ph_plan_get_task(s->plan, idx);
+  JsonObject *out = json_object_new();
+  g_autofree char *ctx = NULL;
+  GList *keys = json_object_get_members(t->params);
+  for (GList *l = keys; l; l = l->next) {
+    const char *k = l->data;
+    JsonNode *v = json_object_get_member(t->params, k);
+    const ph_param *pp = ph_registry_find_param(t->op, k);
+    JsonNode *rv = NULL;
+    g_autofree char *src = NULL;
+    if (pp && (pp->flags & PH_PARAM_TEMPLATED) &&
+        strstr(src = ph_util_json_dup(v), "{{")) {
+      if (!ctx)
+        ctx = build_context(s, idx);
+      g_autofree char *r =
+          ph_template_render_json(src, ctx, sched_xcom, s, NULL);
+      rv = r ? json_from_string(r, NULL) : NULL;
+      if (!rv) {
+        json_object_unref(out);
+        out = NULL;
+        break;
+      }
+    }
+    json_object_set_member(out, k, rv ? rv : json_node_copy(v));
+  }
+  g_list_free(keys);
+  return out;
+}
+
+/* ABI 1.3: starts the command of a command operator with no worker, as
+ * the operator's execute would through exec_command.  Returns the pid; 0
+ * when the try must go through a worker instead; -1 when the command
+ * could not start (*why set). */
+static int start_direct(ph_sched *s, guint idx, const char *log, char **why) {
+  const ph_task_spec *t = ph_plan_get_task(s->plan, idx);
+  ph_ti *ti = &s->ti[idx];
+  const char *what = t->op->command->what;
+  char **plain = NULL, **argv = NULL, *cwd = NULL;
+  int pid = 0, skip = -1;
+  guint nbase = 0;
+  GPtrArray *env = NULL;
+  JsonObject *params = render_params(s, idx);
+  if (!params)
+    goto out;
+  argv = ph_direct_argv(t->op, params, &plain, &cwd, &skip);
+  struct stat sb;
+  if (cwd && (stat(cwd, &sb) != 0 || !S_ISDIR(sb.st_mode))) {
+    *why = g_strdup_printf("cannot enter %s: %s", cwd,
+                           g_strerror(errno ? errno : ENOTDIR));
+    pid = -1;
+    goto out;
+  }
+  /* the try's identity, as a worker sets it for the command */
+  env = g_ptr_array_new();
+  for (char **e = s->env_base; *e; e++)
+    g_ptr_array_add(env, *e);
+  nbase = env->len;
+  g_ptr_array_add(env, g_strconcat("PIPEHOST_DAG_ID=",
+                                   ph_plan_get_dag_id(s->plan), NULL));
+  g_ptr_array_add(env, g_strconcat("PIPEHOST_TASK_ID=", t->id, NULL));
+  g_ptr_array_add(env, g_strconcat("PIPEHOST_RUN_ID=", s->run_id, NULL));
+  g_ptr_array_add(env, g_strconcat("PIPEHOST_LOGICAL_DATE=", s->logical_date,
+                                   NULL));
+  g_ptr_array_add(env, g_strdup_printf("PIPEHOST_TRY_NUMBER=%d",
+                                       ti->try_number));
+  g_ptr_array_add(env, NULL);
+  for (int k = plain ? 0 : 1; k < 2 && pid <= 0; k++) {
+    char **run = k == 0 ? plain : argv;
+    g_autofree char *line = g_strjoinv(" ", run);
+    g_autofree char *masked = mask(s, line);
+    char ts[32];
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    g_autofree char *header = g_strdup_printf(
+        "[%s] INFO running: %s (%sstarted by the host, no worker)\n", ts,
+        masked, k == 0 ? "no shell needed; " : "");
+    GError *err = NULL;
+    pid = ph_exec_start_command(s->ex, idx, run, (char **)env->pdata, cwd, log,
+                                header, &ti->exec_offset,
+                                t->execution_timeout, &err);
+    if (pid < 0) {
+      /* plain words whose program is not on PATH: let the shell say so */
+      gboolean retry = k == 0 && g_error_matches(err, G_FILE_ERROR,
+                                                 G_FILE_ERROR_NOENT);
+      if (!retry)
+        *why = g_strdup_printf("cannot run %s: %s", run[0], err->message);
+      g_clear_error(&err);
+      if (!retry)
+        break;
+    }
+  }
+  if (pid > 0) {
+    ti->exec_skip = skip;
+    g_free(ti->exec_what);
+    ti->exec_what = g_strdup(what);
+  }
+out:
+  if (env) {
+    for (guint k = nbase; k < env->len; k++)
+      g_free(env->pdata[k]);
+    g_ptr_array_free(env, TRUE);
+  }
+  g_strfreev(plain);
+  g_strfreev(argv);
+  g_free(cwd);
+  if (params)
+    json_object_unref(params);
+  return pid;
+}
 
 static void start(ph_sched *s, guint idx) {
   const ph_task_spec *t = ph_plan_get_task(s->plan, idx);
@@ -796,19 +922,27 @@ static void start(ph_sched *s, guint idx) {
   if (ti->follow)
     g_ptr_array_set_size(ti->follow, 0);
   ti->exec_offset = -1;
-  g_autofree char *spec = build_spec(s, idx);
   g_autofree char *log = g_strdup_printf(
       "%s/logs/%s/%s/%s.%d.log", ph_store_get_home(s->store),
       ph_plan_get_dag_id(s->plan), s->run_id, t->id, ti->try_number);
-  GError *err = NULL;
-  int pid = ph_exec_start(s->ex, idx, spec, log, t->plugin_path,
-                          t->execution_timeout, &err);
+  if (!ti->direct)
+    ti->direct =
+        t->memory_limit <= 0 && ph_direct_applies(t->op, t->params) ? 1 : -1;
+  g_autofree char *why = NULL;
+  int pid = ti->direct > 0 ? start_direct(s, idx, log, &why) : 0;
+  if (pid == 0) {
+    ti->exec_offset = -1;
+    g_autofree char *spec = build_spec(s, idx);
+    GError *err = NULL;
+    pid = ph_exec_start(s->ex, idx, spec, log, t->plugin_path,
+                        t->execution_timeout, &err);
+    if (pid < 0)
+      why = g_strdup_printf("could not start the worker: %s", err->message);
+    g_clear_error(&err);
+  }
   ph_store_try_start(s->store, s->run_id, t->id, ti->try_number, ti->start,
                      pid > 0 ? pid : 0, log);
   if (pid < 0) {
-    g_autofree char *why =
-        g_strdup_printf("could not start the worker: %s", err->message);
-    g_clear_error(&err);
     ti->state = ST_RUNNING;
     on_try_end(s, idx, PH_ERROR, why, FALSE, FALSE);
     return;
@@ -1233,6 +1367,16 @@ ph_sched *ph_sched_new(const ph_plan *plan, ph_store *store,
     s->ti[i].c.n = ph_plan_get_task(plan, i)->n_up;
   s->timers = g_array_new(FALSE, FALSE, sizeof(guint));
   s->secrets = g_ptr_array_new_with_free_func(g_free);
+  GPtrArray *env = g_ptr_array_new();
+  for (char **e = environ; *e; e++)
+    if (!g_str_has_prefix(*e, "PIPEHOST_DAG_ID=") &&
+        !g_str_has_prefix(*e, "PIPEHOST_TASK_ID=") &&
+        !g_str_has_prefix(*e, "PIPEHOST_RUN_ID=") &&
+        !g_str_has_prefix(*e, "PIPEHOST_LOGICAL_DATE=") &&
+        !g_str_has_prefix(*e, "PIPEHOST_TRY_NUMBER="))
+      g_ptr_array_add(env, *e);
+  g_ptr_array_add(env, NULL);
+  s->env_base = (char **)g_ptr_array_free(env, FALSE);
   s->pool_slots = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
   GError *terr = NULL;
   if (!ph_track_init(store, &terr)) {
@@ -1253,6 +1397,7 @@ void ph_sched_free(ph_sched *s) {
   if (!s)
     return;
   ph_exec_free(s->ex);
+  g_free(s->env_base);
   for (guint i = 0; i < s->n; i++) {
     g_free(s->ti[i].reason);
     g_free(s->ti[i].fp);

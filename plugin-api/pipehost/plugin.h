@@ -44,7 +44,7 @@ extern "C" {
 #endif
 
 #define PH_ABI_MAJOR 1
-#define PH_ABI_MINOR 2
+#define PH_ABI_MINOR 3
 /* The entry symbol; the major is part of its name. */
 #define PH_PLUGIN_ENTRY "pipehost_plugin_v1"
 
@@ -237,6 +237,46 @@ typedef struct ph_param {
 /* A falsy return_value skips downstream tasks (short_circuit). */
 #define PH_OP_SHORT_CIRCUIT (1u << 1)
 
+/* ---- ABI 1.3: command operators.
+ *
+ * An operator whose whole work is running one command built from its
+ * params can say so in data.  The host then starts the command itself,
+ * with no worker process and no plugin code, which makes a task cost
+ * little more than the command's own fork and exec.  The result rules are
+ * exec_command's: exit 0 succeeds and the last non-empty output line is
+ * the return_value XCom, exit skip_code skips, anything else fails.
+ *
+ * The host takes this path only when it can do exactly what execute would
+ * do: every param the task sets is named below (an argv placeholder, the
+ * cwd or the skip-code param), the templates render in the host, and the
+ * task has no memory_limit.  Otherwise the try runs through init/execute
+ * as usual, so execute must implement the same behaviour (exec_command
+ * makes that one call). */
+
+/* The last argv element is a shell command line.  When it holds only
+ * plain words (letters, digits, _ . / : , + @ % = - and blanks) whose
+ * first is not a shell builtin or keyword, the host runs the words
+ * directly, without the shell, as make does. */
+#define PH_COMMAND_SHELL_LINE (1u << 0)
+
+/* WARNING: append only. */
+typedef struct ph_command {
+  uint32_t struct_size;
+  uint32_t flags;
+  /* Names the command in reasons ("bash exited with code 3"). */
+  const char *what;
+  /* NULL-terminated.  Each element is literal text, or "{name}" for the
+   * rendered value of string param name (an unset param is an empty
+   * string).  argv[0] is looked up in PATH. */
+  const char *const *argv;
+  /* A string param naming the working directory, or NULL. */
+  const char *cwd_param;
+  /* An integer param holding the exit code that skips the task, or NULL
+   * (no such code). */
+  const char *skip_code_param;
+} ph_command;
+#define PH_COMMAND_INIT .struct_size = sizeof(ph_command)
+
 /* An operator type.  DAGs name it by type ("bash") or "<plugin>.<type>".
  * WARNING: append only. */
 typedef struct ph_operator {
@@ -262,6 +302,11 @@ typedef struct ph_operator {
   void (*on_kill)(void *state);
   /* Frees the state; called exactly once iff init returned PH_OK. */
   void (*destroy)(void *state);
+
+  /* ---- ABI 1.3.  Test PH_HAS(op, ph_operator, command). */
+  /* Optional: the operator runs this command (see ph_command), so the
+   * host may start it without a worker.  PH_KIND_TASK only. */
+  const ph_command *command;
 } ph_operator;
 
 /* ---- the plugin descriptor */

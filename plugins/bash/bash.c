@@ -108,53 +108,6 @@ static ph_status bash_init(const ph_host *h, ph_task *t, void **out) {
   return PH_OK;
 }
 
-/* Like make, skips the shell for a command that needs none: only plain
- * words (letters, digits and _ . / : , + @ % = -) separated by blanks,
- * whose first word is a program on PATH and not a bash builtin or keyword
- * (true and false behave the same either way).  Saves bash's ~1 ms
- * start-up per task.  Returns the argv (caller frees with g_strfreev) and
- * the program's path in *prog, or NULL when the shell is needed. */
-static char **direct_argv(const char *command, char **prog) {
-  static const char *const builtins[] = {
-      ".",       ":",       "[",        "alias",   "bg",      "bind",
-      "break",   "builtin", "caller",   "cd",      "command", "compgen",
-      "complete", "compopt", "continue", "declare", "dirs",    "disown",
-      "echo",    "enable",  "eval",     "exec",    "exit",    "export",
-      "fc",      "fg",      "getopts",  "hash",    "help",    "history",
-      "jobs",    "kill",    "let",      "local",   "logout",  "mapfile",
-      "popd",    "printf",  "pushd",    "pwd",     "read",    "readarray",
-      "readonly", "return", "set",      "shift",   "shopt",   "source",
-      "suspend", "test",    "times",    "trap",    "type",    "typeset",
-      "ulimit",  "umask",   "unalias",  "unset",   "wait",    "if",
-      "then",    "else",    "elif",     "fi",      "case",    "esac",
-      "for",     "select",  "while",    "until",   "do",      "done",
-      "in",      "function", "time",    "coproc",  NULL};
-  for (const char *p = command; *p; p++)
-    if (!g_ascii_isalnum(*p) && !strchr("_./:,+@%=- \t", *p))
-      return NULL;
-  char **argv = g_strsplit_set(command, " \t", -1);
-  /* drop the empty words blanks leave */
-  guint n = 0;
-  for (guint i = 0; argv[i]; i++) {
-    if (*argv[i])
-      argv[n++] = argv[i];
-    else
-      g_free(argv[i]);
-  }
-  argv[n] = NULL;
-  if (n == 0 || strchr(argv[0], '=') || argv[0][0] == '-')
-    goto shell;
-  for (const char *const *b = builtins; *b; b++)
-    if (!strcmp(*b, argv[0]))
-      goto shell;
-  *prog = g_find_program_in_path(argv[0]);
-  if (*prog)
-    return argv;
-shell:
-  g_strfreev(argv);
-  return NULL;
-}
-
 static ph_status bash_execute(void *state, ph_task *t) {
   bash_state *s = state;
   const ph_host *h = s->h;
@@ -168,23 +121,14 @@ static ph_status bash_execute(void *state, ph_task *t) {
   h->param_string(t, "cwd", &cwd);
   if (PH_HAS(h, ph_host, exec_command) && h->exec_command) {
     /* ABI 1.2: the worker becomes the command (one process per task); the
-     * host reads the exit status and the last line of the output */
-    char *prog = NULL;
-    char **direct =
-        h->param_json(t, "env") ? NULL : direct_argv(command, &prog);
-    const char *shell[] = {"bash", "-c", command, NULL};
-    if (direct)
-      h->log(t, PH_LOG_INFO, "running: %s (no shell needed: %s)", command,
-             prog);
-    else
-      h->log(t, PH_LOG_INFO, "running: bash -c %s", command);
-    ph_status st = h->exec_command(
-        t, "bash", direct ? (const char *const *)direct : shell,
-        (const char *const *)s->envp, cwd, (int32_t)s->skip_code);
-    /* only on failure */
-    g_free(prog);
-    g_strfreev(direct);
-    return st;
+     * host reads the exit status and the last line of the output.  (A
+     * 1.3 host usually starts the command itself from bash_command below
+     * and never calls execute; it comes here for what it cannot do
+     * alone, such as a task's env.) */
+    const char *argv[] = {"bash", "-c", command, NULL};
+    h->log(t, PH_LOG_INFO, "running: bash -c %s", command);
+    return h->exec_command(t, "bash", argv, (const char *const *)s->envp, cwd,
+                           (int32_t)s->skip_code);
   }
   int out[2];
   if (pipe2(out, O_CLOEXEC) != 0) {
@@ -197,29 +141,17 @@ static ph_status bash_execute(void *state, ph_task *t) {
   if (cwd && *cwd)
     posix_spawn_file_actions_addchdir_np(&fa, cwd);
   char *argv[] = {"bash", "-c", (char *)command, NULL};
-  char *prog = NULL;
-  /* a task-level env may change PATH: then always use the shell */
-  char **direct = h->param_json(t, "env") ? NULL : direct_argv(command, &prog);
   pid_t pid;
-  int rc = direct ? posix_spawn(&pid, prog, &fa, NULL, direct, s->envp)
-                  : posix_spawn(&pid, "/bin/bash", &fa, NULL, argv, s->envp);
+  int rc = posix_spawn(&pid, "/bin/bash", &fa, NULL, argv, s->envp);
   posix_spawn_file_actions_destroy(&fa);
   close(out[1]);
   if (rc != 0) {
     close(out[0]);
-    h->set_reason(t, "cannot start %s: %s", direct ? prog : "/bin/bash",
-                  strerror(rc));
-    g_free(prog);
-    g_strfreev(direct);
+    h->set_reason(t, "cannot start /bin/bash: %s", strerror(rc));
     return PH_ERROR;
   }
   s->child = pid;
-  if (direct)
-    h->log(t, PH_LOG_INFO, "running: %s (no shell needed: %s)", command, prog);
-  else
-    h->log(t, PH_LOG_INFO, "running: bash -c %s", command);
-  g_free(prog);
-  g_strfreev(direct);
+  h->log(t, PH_LOG_INFO, "running: bash -c %s", command);
   /* copy stdout to the log, remembering the last non-empty line */
   GString *last = g_string_new(NULL), *cur = g_string_new(NULL);
   char buf[65536];
@@ -306,6 +238,19 @@ static void bash_destroy(void *state) {
   free(s);
 }
 
+/* ABI 1.3: what execute runs, as data, so that the host can start the
+ * command itself (no worker process) when the task sets nothing else;
+ * it then also skips bash for a line of plain words, as make does. */
+static const char *const bash_argv[] = {"bash", "-c", "{command}", NULL};
+static const ph_command bash_command = {
+    PH_COMMAND_INIT,
+    .flags = PH_COMMAND_SHELL_LINE,
+    .what = "bash",
+    .argv = bash_argv,
+    .cwd_param = "cwd",
+    .skip_code_param = "skip_on_exit_code",
+};
+
 static const ph_operator bash_op = {
     PH_OPERATOR_INIT,
     .type = "bash",
@@ -317,6 +262,7 @@ static const ph_operator bash_op = {
     .execute = bash_execute,
     .on_kill = bash_on_kill,
     .destroy = bash_destroy,
+    .command = &bash_command,
 };
 
 static const ph_operator *const ops[] = {&bash_op, NULL};
