@@ -1112,7 +1112,7 @@ int main(int argc, char **argv) {
   if (argc >= 2 && !strcmp(argv[1], "__worker"))
     return ph_worker_main(3);
   if (argc >= 2 && !strcmp(argv[1], "__launcher"))
-    return ph_exec_launcher_main(3);
+    return ph_exec_launcher_main(3, argc >= 3 ? atoi(argv[2]) : -1);
   if (argc >= 2 && !strcmp(argv[1], "__notify")) {
     g_exe = g_file_read_link("/proc/self/exe", NULL);
     g_autofree char *bd = g_path_get_dirname(g_exe);

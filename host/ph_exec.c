@@ -10,6 +10,7 @@
 #include <spawn.h>
 #include <string.h>
 #include <time.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -32,7 +33,9 @@ typedef struct {
   double kill_at;  /* monotonic, 0 = not stopping */
   int timed_out;
   int launched;    /* forked by the launcher, not our child */
-  int noted;       /* our child, in the launcher's list to stop if we die */
+  int noted;       /* our child, noted for the launcher to stop if we die:
+                      1 by message, 2 in live slot `slot` */
+  guint slot;
   int status;      /* wait status from the launcher */
   int have_status;
 } ph_job;
@@ -65,7 +68,15 @@ struct ph_exec {
   int ctl;           /* launcher control socket, -1 when spawning directly */
   int launcher_pid;
   GArray *exits;     /* ph_lmsg 'X' received while waiting for a 'P' */
+  /* Commands we started ourselves, shared with the launcher (which stops
+   * them if we die): one pid per slot, 0 = free.  Written without a
+   * system call, read by the launcher only once we are gone. */
+  gint32 *live;
+  GArray *free_slots; /* guint */
+  guint live_used;
 };
+
+#define PH_LIVE_SLOTS 65536
 
 ph_exec *ph_exec_new(const char *worker_exe, const ph_exec_callbacks *cb,
                      void *user, double kill_grace) {
@@ -77,6 +88,7 @@ ph_exec *ph_exec_new(const char *worker_exe, const ph_exec_callbacks *cb,
   ex->jobs = g_ptr_array_new();
   ex->ctl = -1;
   ex->exits = g_array_new(FALSE, FALSE, sizeof(ph_lmsg));
+  ex->free_slots = g_array_new(FALSE, FALSE, sizeof(guint));
   signal(SIGPIPE, SIG_IGN);
   return ex;
 }
@@ -108,6 +120,9 @@ void ph_exec_free(ph_exec *ex) {
     waitpid(ex->launcher_pid, NULL, 0);
   }
   g_array_free(ex->exits, TRUE);
+  g_array_free(ex->free_slots, TRUE);
+  if (ex->live)
+    munmap(ex->live, PH_LIVE_SLOTS * sizeof(gint32));
   g_free(ex->exe);
   g_free(ex);
 }
@@ -202,6 +217,37 @@ static void note_command(ph_exec *ex, char type, int pid) {
   req.type = type;
   req.pid = pid;
   send(ex->ctl, &req, offsetof(ph_lreq, path), MSG_NOSIGNAL);
+}
+
+/* Notes j's command for the launcher: in a shared slot, or by message
+ * when there is no free slot. */
+static void note_start(ph_exec *ex, ph_job *j) {
+  if (ex->ctl < 0)
+    return;
+  if (ex->live && (ex->free_slots->len || ex->live_used < PH_LIVE_SLOTS)) {
+    if (ex->free_slots->len) {
+      j->slot = g_array_index(ex->free_slots, guint, ex->free_slots->len - 1);
+      g_array_set_size(ex->free_slots, ex->free_slots->len - 1);
+    } else {
+      j->slot = ex->live_used++;
+    }
+    __atomic_store_n(&ex->live[j->slot], j->pid, __ATOMIC_RELEASE);
+    j->noted = 2;
+    return;
+  }
+  note_command(ex, 'C', j->pid);
+  j->noted = 1;
+}
+
+/* Un-notes j's command, before it is reaped (its pid stays reserved). */
+static void note_end(ph_exec *ex, ph_job *j) {
+  if (j->noted == 2) {
+    __atomic_store_n(&ex->live[j->slot], 0, __ATOMIC_RELEASE);
+    g_array_append_val(ex->free_slots, j->slot);
+  } else if (j->noted == 1) {
+    note_command(ex, 'E', j->pid);
+  }
+  j->noted = 0;
 }
 
 /* Asks the launcher to fork the worker.  Returns the pid, or -1 with
@@ -345,8 +391,7 @@ int ph_exec_start_command(ph_exec *ex, guint job, char *const *argv,
                 g_strerror(rc));
     goto out;
   }
-  add_job(ex, job, pid, -1, FALSE, timeout)->noted = ex->ctl >= 0;
-  note_command(ex, 'C', pid);
+  note_start(ex, add_job(ex, job, pid, -1, FALSE, timeout));
 out:
   close(logfd);
   return pid;
@@ -471,8 +516,7 @@ static void finish(ph_exec *ex, guint idx) {
      * worker is still a zombie: its pid (the group id) cannot have been
      * reused by another process yet */
     kill(-j->pid, SIGKILL);
-    if (j->noted)
-      note_command(ex, 'E', j->pid);
+    note_end(ex, j);
     while (waitpid(j->pid, &status, 0) < 0 && errno == EINTR)
       ;
   }
@@ -592,7 +636,15 @@ static void on_chld(int sig) {
   errno = saved;
 }
 
-int ph_exec_launcher_main(int ctl) {
+int ph_exec_launcher_main(int ctl, int live_fd) {
+  gint32 *hostlive = NULL; /* the host's own commands (ph_exec.live) */
+  if (live_fd >= 0) {
+    hostlive = mmap(NULL, PH_LIVE_SLOTS * sizeof(gint32), PROT_READ,
+                    MAP_SHARED, live_fd, 0);
+    if (hostlive == MAP_FAILED)
+      hostlive = NULL;
+    close(live_fd);
+  }
   if (pipe2(g_chld_pipe, O_CLOEXEC | O_NONBLOCK) != 0)
     return 1;
   struct sigaction sa = {0};
@@ -698,6 +750,13 @@ int ph_exec_launcher_main(int ctl) {
   /* The host is gone: nobody will record what its tries do, so stop them
    * (SIGTERM, then SIGKILL) rather than let them act unobserved; `pipehost
    * resume` counts them as lost tries. */
+  for (guint i = 0; hostlive && i < PH_LIVE_SLOTS; i++) {
+    gint32 pid = __atomic_load_n(&hostlive[i], __ATOMIC_ACQUIRE);
+    if (pid > 0)
+      g_hash_table_add(live, GINT_TO_POINTER(pid));
+  }
+  if (hostlive)
+    munmap(hostlive, PH_LIVE_SLOTS * sizeof(gint32));
   GHashTableIter it;
   gpointer k;
   g_hash_table_iter_init(&it, live);
@@ -722,14 +781,25 @@ gboolean ph_exec_start_launcher(ph_exec *ex, GError **error) {
                 "socketpair: %s", g_strerror(errno));
     return FALSE;
   }
+  /* the table of our own commands, shared with the launcher as fd 4 */
+  int mfd = memfd_create("pipehost-live", MFD_CLOEXEC);
+  if (mfd >= 0 && ftruncate(mfd, PH_LIVE_SLOTS * sizeof(gint32)) == 0) {
+    void *m = mmap(NULL, PH_LIVE_SLOTS * sizeof(gint32),
+                   PROT_READ | PROT_WRITE, MAP_SHARED, mfd, 0);
+    ex->live = m == MAP_FAILED ? NULL : m;
+  }
   posix_spawn_file_actions_t fa;
   posix_spawn_file_actions_init(&fa);
   posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
   posix_spawn_file_actions_adddup2(&fa, sv[1], 3);
-  char *argv[] = {ex->exe, "__launcher", NULL};
+  if (ex->live)
+    posix_spawn_file_actions_adddup2(&fa, mfd, 4);
+  char *argv[] = {ex->exe, "__launcher", ex->live ? "4" : NULL, NULL};
   int pid = -1;
   int rc = posix_spawn(&pid, ex->exe, &fa, NULL, argv, environ);
   posix_spawn_file_actions_destroy(&fa);
+  if (mfd >= 0)
+    close(mfd);
   close(sv[1]);
   if (rc != 0) {
     close(sv[0]);

@@ -54,8 +54,10 @@ void ph_exec_free(ph_exec *ex);
 gboolean ph_exec_start_launcher(ph_exec *ex, GError **error);
 
 /* The launcher's main loop on control socket ctl; returns when the host
- * closes it.  Called by "pipehost __launcher". */
-int ph_exec_launcher_main(int ctl);
+ * closes it, after stopping the host's tries: its own workers and the
+ * commands listed in the shared table live_fd (-1: none).  Called by
+ * "pipehost __launcher". */
+int ph_exec_launcher_main(int ctl, int live_fd);
 
 /* Starts a worker for job (a caller-chosen id, unique among running jobs)
  * with the spec (JSON text), writing its output to log_path (created,

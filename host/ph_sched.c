@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
 #include <time.h>
 #include <sys/stat.h>
@@ -63,6 +64,8 @@ typedef struct {
                          * here in the log (-1: it did not) */
   int exec_skip;
   char *exec_what;
+  gboolean tracked;     /* the try logged to the experiment tracker (or
+                           may have: resumed) */
   signed char direct;   /* command operator run by the host: 1 yes, -1 no,
                            0 not decided yet */
 } ph_ti;
@@ -86,6 +89,7 @@ struct ph_sched {
   guint *worklist, wl_len;
   guint n_final, n_running;
   GPtrArray *secrets;
+  gboolean fresh;     /* the run was created here, not resumed */
   char **env_base;    /* environ without the try identity variables; the
                          strings are borrowed */
   double t0;
@@ -912,7 +916,8 @@ static void start(ph_sched *s, guint idx) {
   if (!rescheduled) {
     ti->try_number++;
     ti->tries_started++;
-    ph_store_xcom_clear(s->store, s->run_id, t->id);
+    if (!s->fresh || ti->tries_started > 1)
+      ph_store_xcom_clear(s->store, s->run_id, t->id);
   }
   ti->wake = 0;
   ti->start = ph_util_now();
@@ -1038,9 +1043,12 @@ static void on_try_end(ph_sched *s, guint idx, ph_status st, const char *reason,
   }
   ph_track_try who = {ph_plan_get_dag_id(s->plan), s->run_id, t->id,
                       ti->try_number, t->op->type};
-  ph_track_try_end(s->store, &who,
-                   st == PH_OK ? "success" : st == PH_SKIP ? "skipped"
-                                                           : "failed");
+  if (ti->tracked) {
+    ph_track_try_end(s->store, &who,
+                     st == PH_OK ? "success" : st == PH_SKIP ? "skipped"
+                                                             : "failed");
+    ti->tracked = FALSE;
+  }
   if (st == PH_OK) {
     ph_store_try_end(s->store, s->run_id, t->id, ti->try_number, tstate,
                      ti->end, reason);
@@ -1091,6 +1099,7 @@ static void on_track_message(ph_sched *s, guint job, const char *m,
   const ph_task_spec *t = ph_plan_get_task(s->plan, job);
   ph_track_try who = {ph_plan_get_dag_id(s->plan), s->run_id, t->id,
                       s->ti[job].try_number, t->op->type};
+  s->ti[job].tracked = TRUE;
   GError *err = NULL;
   char *value = NULL;
   gboolean ok = FALSE, missing = FALSE;
@@ -1243,44 +1252,46 @@ static char *mask(ph_sched *s, const char *text) {
 }
 
 /* exec_command: the last non-empty line the command wrote to the log is
- * its return value (a JSON string), as the bash operator's stdout is. */
+ * its return value (a JSON string), as the bash operator's stdout is.
+ * Only the log's tail is read: a longer line is over the XCom limit. */
 static void exec_return_value(ph_sched *s, guint idx) {
   const ph_task_spec *t = ph_plan_get_task(s->plan, idx);
   ph_ti *ti = &s->ti[idx];
   g_autofree char *log = g_strdup_printf(
       "%s/logs/%s/%s/%s.%d.log", ph_store_get_home(s->store),
       ph_plan_get_dag_id(s->plan), s->run_id, t->id, ti->try_number);
-  FILE *f = fopen(log, "rb");
-  if (!f)
-    return;
-  GString *last = g_string_new(NULL), *cur = g_string_new(NULL);
-  if (fseek(f, (long)ti->exec_offset, SEEK_SET) == 0) {
-    int ch;
-    while ((ch = fgetc(f)) != EOF) {
-      if (ch == '\n') {
-        if (cur->len)
-          g_string_assign(last, cur->str);
-        g_string_truncate(cur, 0);
-      } else {
-        g_string_append_c(cur, (char)ch);
-      }
-    }
-    if (cur->len)
-      g_string_assign(last, cur->str);
-  }
-  fclose(f);
-  while (last->len && g_ascii_isspace(last->str[last->len - 1]))
-    g_string_truncate(last, last->len - 1);
-  if (last->len && g_utf8_validate(last->str, last->len, NULL)) {
-    JsonNode *n = json_node_init_string(json_node_alloc(), last->str);
+  char *buf = NULL;
+  int fd = open(log, O_RDONLY | O_CLOEXEC);
+  struct stat sb;
+  if (fd < 0 || fstat(fd, &sb) != 0 || sb.st_size <= ti->exec_offset)
+    goto out; /* no output */
+  gint64 from = MAX(ti->exec_offset, (gint64)sb.st_size - s->o.xcom_max - 64);
+  gsize len = (gsize)(sb.st_size - from);
+  buf = g_malloc(len + 1);
+  ssize_t r = pread(fd, buf, len, from);
+  if (r <= 0)
+    goto out;
+  buf[r] = 0;
+  /* the last line with something besides blanks, trailing blanks dropped */
+  char *end = buf + r;
+  while (end > buf && g_ascii_isspace(end[-1]))
+    end--;
+  *end = 0;
+  char *line = end;
+  while (line > buf && line[-1] != '\n')
+    line--;
+  if (*line && g_utf8_validate(line, end - line, NULL)) {
+    JsonNode *n = json_node_init_string(json_node_alloc(), line);
     g_autofree char *raw = ph_util_json_dup(n);
     g_autofree char *v = mask(s, raw);
     json_node_unref(n);
     if ((gint64)strlen(v) <= s->o.xcom_max)
       ph_store_xcom_set(s->store, s->run_id, t->id, "return_value", v);
   }
-  g_string_free(last, TRUE);
-  g_string_free(cur, TRUE);
+out:
+  if (fd >= 0)
+    close(fd);
+  g_free(buf);
 }
 
 static void cb_end(void *user, guint job, const ph_exec_end *end) {
@@ -1468,11 +1479,13 @@ gboolean ph_sched_create_run(ph_sched *s, const char *logical_date,
   g_autofree char *file = g_canonicalize_filename(ph_plan_get_file(s->plan),
                                                   NULL);
   ph_store_begin(s->store);
+  s->fresh = TRUE; /* no task of a new run can have XComs yet */
   if (run_id) {
     s->run_id = g_strdup(run_id);
     if (!ph_store_run_create(s->store, run_id, dag_id, file, s->logical_date,
-                             conf, s->o.run_type ? s->o.run_type : "manual") &&
-        !s->o.only_task) {
+                             conf, s->o.run_type ? s->o.run_type : "manual"))
+      s->fresh = FALSE;
+    if (!s->fresh && !s->o.only_task) {
       g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_EXIST,
                   "run '%s' already exists", run_id);
       return FALSE;
@@ -1544,6 +1557,9 @@ gboolean ph_sched_resume_run(ph_sched *s, const char *run_id, GError **error) {
   const char *state = json_object_get_string_member_with_default(r, "state",
                                                                  "");
   gboolean ok = FALSE;
+  /* a try of the earlier host may have logged to the experiment tracker */
+  for (guint i = 0; i < s->n; i++)
+    s->ti[i].tracked = TRUE;
   if (strcmp(state, "running")) {
     g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
                 "run '%s' is %s: only a running run can be resumed", run_id,

@@ -161,18 +161,23 @@ sqlite3 *ph_store_get_db(ph_store *s) { return s->db; }
 void ph_store_begin(ph_store *s) {
   if (s->in_txn)
     return;
-  if (sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK)
+  /* prepared once, like every statement: this runs per scheduler step */
+  sqlite3_stmt *st = prep(s, "BEGIN IMMEDIATE", "");
+  if (sqlite3_step(st) == SQLITE_DONE)
     s->in_txn = 1;
+  sqlite3_reset(st);
 }
 
 gboolean ph_store_commit(ph_store *s, GError **error) {
   if (!s->in_txn)
     return TRUE;
-  char *emsg = NULL;
-  if (sqlite3_exec(s->db, "COMMIT", NULL, NULL, &emsg) != SQLITE_OK) {
+  sqlite3_stmt *st = prep(s, "COMMIT", "");
+  int rc = sqlite3_step(st);
+  if (rc != SQLITE_DONE)
     g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_FAILED,
-                "pipehost store: commit failed: %s", emsg);
-    sqlite3_free(emsg);
+                "pipehost store: commit failed: %s", sqlite3_errmsg(s->db));
+  sqlite3_reset(st);
+  if (rc != SQLITE_DONE) {
     sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
     s->in_txn = 0;
     return FALSE;
