@@ -90,6 +90,7 @@ struct ph_sched {
   guint n_final, n_running;
   GPtrArray *secrets;
   gboolean fresh;     /* the run was created here, not resumed */
+  gboolean ends_pending; /* a try end is recorded but not committed */
   char **env_base;    /* environ without the try identity variables; the
                          strings are borrowed */
   double t0;
@@ -933,6 +934,22 @@ static void start(ph_sched *s, guint idx) {
   if (!ti->direct)
     ti->direct =
         t->memory_limit <= 0 && ph_direct_applies(t->op, t->params) ? 1 : -1;
+  /* The try is recorded before its process starts, and the ends this
+   * step recorded are made durable first: no task starts before the
+   * success of its upstreams is on disk.  One commit per step, not one per
+   * try start and end. */
+  ti->pid = 0;
+  ph_store_try_start(s->store, s->run_id, t->id, ti->try_number, ti->start, 0,
+                     log);
+  if (s->ends_pending) {
+    GError *cerr = NULL;
+    if (!ph_store_commit(s->store, &cerr)) {
+      g_printerr("pipehost: %s\n", cerr->message);
+      g_clear_error(&cerr);
+    }
+    ph_store_begin(s->store);
+    s->ends_pending = FALSE;
+  }
   g_autofree char *why = NULL;
   int pid = ti->direct > 0 ? start_direct(s, idx, log, &why) : 0;
   if (pid == 0) {
@@ -945,8 +962,6 @@ static void start(ph_sched *s, guint idx) {
       why = g_strdup_printf("could not start the worker: %s", err->message);
     g_clear_error(&err);
   }
-  ph_store_try_start(s->store, s->run_id, t->id, ti->try_number, ti->start,
-                     pid > 0 ? pid : 0, log);
   if (pid < 0) {
     ti->state = ST_RUNNING;
     on_try_end(s, idx, PH_ERROR, why, FALSE, FALSE);
@@ -1009,6 +1024,7 @@ static void on_try_end(ph_sched *s, guint idx, ph_status st, const char *reason,
   const ph_task_spec *t = ph_plan_get_task(s->plan, idx);
   ph_ti *ti = &s->ti[idx];
   ti->end = ph_util_now();
+  s->ends_pending = TRUE;
   const char *tstate = "success";
   if (st == PH_OK && sensor_waiting) {
     /* reschedule mode: free the slot, poke again later */
@@ -1036,7 +1052,7 @@ static void on_try_end(ph_sched *s, guint idx, ph_status st, const char *reason,
     ti->wake = -(ti->end + wait); /* negative: a reschedule, not a retry */
     g_array_append_val(s->timers, idx);
     ph_store_try_end(s->store, s->run_id, t->id, ti->try_number,
-                     "up_for_reschedule", ti->end, NULL);
+                     "up_for_reschedule", ti->end, ti->pid, NULL);
     record(s, idx);
     progress(s, idx, "up_for_reschedule", NULL);
     return;
@@ -1051,7 +1067,7 @@ static void on_try_end(ph_sched *s, guint idx, ph_status st, const char *reason,
   }
   if (st == PH_OK) {
     ph_store_try_end(s->store, s->run_id, t->id, ti->try_number, tstate,
-                     ti->end, reason);
+                     ti->end, ti->pid, reason);
     if (ti->fp)
       ph_track_cache_put(s->store, ti->fp, &who);
     if (t->op->kind == PH_KIND_BRANCH)
@@ -1063,13 +1079,13 @@ static void on_try_end(ph_sched *s, guint idx, ph_status st, const char *reason,
   }
   if (st == PH_SKIP) {
     ph_store_try_end(s->store, s->run_id, t->id, ti->try_number, "skipped",
-                     ti->end, reason);
+                     ti->end, ti->pid, reason);
     finish(s, idx, ST_SKIPPED, reason);
     return;
   }
   gboolean retry = st != PH_FAIL && ti->try_number <= t->retries;
   ph_store_try_end(s->store, s->run_id, t->id, ti->try_number,
-                   retry ? "up_for_retry" : "failed", ti->end, reason);
+                   retry ? "up_for_retry" : "failed", ti->end, ti->pid, reason);
   if (t->email && (retry ? t->email_on_retry : t->email_on_failure))
     notify(s, idx, retry, reason);
   if (!retry) {
@@ -1152,6 +1168,7 @@ static void on_track_message(ph_sched *s, guint job, const char *m,
 /* ---- executor callbacks */
 static void cb_message(void *user, guint job, JsonObject *msg) {
   ph_sched *s = user;
+  ph_store_begin(s->store); /* batched with this step's other writes */
   const ph_task_spec *t = ph_plan_get_task(s->plan, job);
   const char *m = json_object_get_string_member_with_default(msg, "m", "");
   if (!strcmp(m, "xcom_push")) {
@@ -1296,6 +1313,7 @@ out:
 
 static void cb_end(void *user, guint job, const ph_exec_end *end) {
   ph_sched *s = user;
+  ph_store_begin(s->store); /* batched with this step's other writes */
   const ph_task_spec *t = ph_plan_get_task(s->plan, job);
   s->n_running--;
   pool_release(s, job);

@@ -377,12 +377,13 @@ void ph_store_try_start(ph_store *s, const char *run_id, const char *task_id,
 }
 
 void ph_store_try_end(ph_store *s, const char *run_id, const char *task_id,
-                      int try_number, const char *state, double end,
+                      int try_number, const char *state, double end, int pid,
                       const char *reason) {
   step_done(s, prep(s,
-                    "UPDATE task_try SET state=?, end_date=?, reason=? WHERE "
+                    "UPDATE task_try SET state=?, end_date=?, "
+                    "pid=coalesce(nullif(?,0),pid), reason=? WHERE "
                     "run_id=? AND task_id=? AND try_number=?",
-                    "sdsssi", state, end, reason, run_id, task_id,
+                    "sdisssi", state, end, pid, reason, run_id, task_id,
                     try_number));
 }
 

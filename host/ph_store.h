@@ -68,7 +68,7 @@ void ph_store_try_start(ph_store *s, const char *run_id, const char *task_id,
                         int try_number, double start, int pid,
                         const char *log_path);
 void ph_store_try_end(ph_store *s, const char *run_id, const char *task_id,
-                      int try_number, const char *state, double end,
+                      int try_number, const char *state, double end, int pid,
                       const char *reason);
 /* Log file of a try (try_number <= 0: the last try); NULL if none. */
 char *ph_store_log_path(ph_store *s, const char *run_id, const char *task_id,
