@@ -8,3 +8,9 @@ add_test(NAME integration.kill9_torture
   COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/integration/kill9_torture.py
           $<TARGET_FILE:pipehost> 30)
 set_tests_properties(integration.kill9_torture PROPERTIES TIMEOUT 900)
+
+# Command operators (ABI 1.3): bash tasks started by the host, no worker.
+add_test(NAME integration.bash_direct
+  COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_bash_direct.py
+          $<TARGET_FILE:pipehost>)
+set_tests_properties(integration.bash_direct PROPERTIES TIMEOUT 120)
