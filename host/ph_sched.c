@@ -24,6 +24,9 @@
 
 extern char **environ;
 
+/* How long a run's writes may wait to be committed (seconds). */
+#define PH_COMMIT_DELAY 0.02
+
 enum {
   ST_NONE,
   ST_SCHEDULED,
@@ -66,6 +69,7 @@ typedef struct {
   char *exec_what;
   gboolean tracked;     /* the try logged to the experiment tracker (or
                            may have: resumed) */
+  guint end_gen;        /* s->commit_gen when it reached its final state */
   signed char direct;   /* command operator run by the host: 1 yes, -1 no,
                            0 not decided yet */
 } ph_ti;
@@ -90,7 +94,7 @@ struct ph_sched {
   guint n_final, n_running;
   GPtrArray *secrets;
   gboolean fresh;     /* the run was created here, not resumed */
-  gboolean ends_pending; /* a try end is recorded but not committed */
+  guint commit_gen;   /* commits so far, plus 1 */
   char **env_base;    /* environ without the try identity variables; the
                          strings are borrowed */
   double t0;
@@ -126,6 +130,16 @@ static gboolean pool_take(ph_sched *s, guint idx) {
     return FALSE;
   s->ti[idx].pool_held = TRUE;
   return TRUE;
+}
+
+/* Commits what the run wrote (see ph_sched_run: group commit). */
+static void commit(ph_sched *s) {
+  GError *err = NULL;
+  if (!ph_store_commit(s->store, &err)) {
+    g_printerr("pipehost: %s\n", err->message);
+    g_clear_error(&err);
+  }
+  s->commit_gen++;
 }
 
 static void pool_release(ph_sched *s, guint idx) {
@@ -221,6 +235,7 @@ static void finish(ph_sched *s, guint idx, int state, const char *reason) {
     ti->end = ph_util_now();
   s->n_final++;
   s->counts[state]++;
+  ti->end_gen = s->commit_gen;
   record(s, idx);
   s->worklist[s->wl_len++] = idx;
   progress(s, idx, state_names[state], ti->reason);
@@ -934,22 +949,17 @@ static void start(ph_sched *s, guint idx) {
   if (!ti->direct)
     ti->direct =
         t->memory_limit <= 0 && ph_direct_applies(t->op, t->params) ? 1 : -1;
-  /* The try is recorded before its process starts, and the ends this
-   * step recorded are made durable first: no task starts before the
-   * success of its upstreams is on disk.  One commit per step, not one per
-   * try start and end. */
+  /* The try is recorded before its process starts, and the ends of its
+   * upstreams are made durable first: no task starts before what it
+   * depends on is on disk. */
   ti->pid = 0;
   ph_store_try_start(s->store, s->run_id, t->id, ti->try_number, ti->start, 0,
                      log);
-  if (s->ends_pending) {
-    GError *cerr = NULL;
-    if (!ph_store_commit(s->store, &cerr)) {
-      g_printerr("pipehost: %s\n", cerr->message);
-      g_clear_error(&cerr);
+  for (guint k = 0; k < t->n_up; k++)
+    if (s->ti[t->up[k]].end_gen == s->commit_gen) {
+      commit(s); /* an upstream's end is not durable yet */
+      break;
     }
-    ph_store_begin(s->store);
-    s->ends_pending = FALSE;
-  }
   g_autofree char *why = NULL;
   int pid = ti->direct > 0 ? start_direct(s, idx, log, &why) : 0;
   if (pid == 0) {
@@ -1024,7 +1034,6 @@ static void on_try_end(ph_sched *s, guint idx, ph_status st, const char *reason,
   const ph_task_spec *t = ph_plan_get_task(s->plan, idx);
   ph_ti *ti = &s->ti[idx];
   ti->end = ph_util_now();
-  s->ends_pending = TRUE;
   const char *tstate = "success";
   if (st == PH_OK && sensor_waiting) {
     /* reschedule mode: free the slot, poke again later */
@@ -1168,7 +1177,6 @@ static void on_track_message(ph_sched *s, guint job, const char *m,
 /* ---- executor callbacks */
 static void cb_message(void *user, guint job, JsonObject *msg) {
   ph_sched *s = user;
-  ph_store_begin(s->store); /* batched with this step's other writes */
   const ph_task_spec *t = ph_plan_get_task(s->plan, job);
   const char *m = json_object_get_string_member_with_default(msg, "m", "");
   if (!strcmp(m, "xcom_push")) {
@@ -1313,7 +1321,6 @@ out:
 
 static void cb_end(void *user, guint job, const ph_exec_end *end) {
   ph_sched *s = user;
-  ph_store_begin(s->store); /* batched with this step's other writes */
   const ph_task_spec *t = ph_plan_get_task(s->plan, job);
   s->n_running--;
   pool_release(s, job);
@@ -1379,6 +1386,7 @@ static void cb_end(void *user, guint job, const ph_exec_end *end) {
 ph_sched *ph_sched_new(const ph_plan *plan, ph_store *store,
                        const ph_sched_opts *opts) {
   ph_sched *s = g_new0(ph_sched, 1);
+  s->commit_gen = 1; /* end_gen 0: final before this process */
   s->plan = plan;
   s->store = store;
   s->o = *opts;
@@ -1699,7 +1707,7 @@ static void fire_timers(ph_sched *s, double *next) {
 
 gboolean ph_sched_run(ph_sched *s) {
   s->t0 = ph_util_now();
-  ph_store_begin(s->store);
+  ph_store_batch(s->store, TRUE);
   if (s->n_final || s->heap_len || s->timers->len || s->n_running) {
     /* resumed: the state is already loaded */
   } else if (s->o.only_task) {
@@ -1740,11 +1748,15 @@ gboolean ph_sched_run(ph_sched *s) {
       break;
     if (!s->n_running && !s->heap_len && !s->timers->len)
       break; /* nothing can move: should not happen with trigger rules */
-    GError *err = NULL;
-    if (!ph_store_commit(s->store, &err)) {
-      g_printerr("pipehost: %s\n", err->message);
-      g_clear_error(&err);
-    }
+    /* Group commit: what this step wrote is committed once it is
+     * PH_COMMIT_DELAY old, so observers (runs show) lag by at most that and
+     * a busy run commits ~50 times a second, not once per event.  A start
+     * whose upstream ended in the open transaction commits first (start). */
+    double age = ph_store_pending_age(s->store);
+    if (age >= PH_COMMIT_DELAY)
+      commit(s);
+    else if (age >= 0 && (next < 0 || next > PH_COMMIT_DELAY - age))
+      next = PH_COMMIT_DELAY - age;
     /* a task may have gone back to waiting (depends_on_past) while the
      * tries were started: the poll must wake for its timer */
     for (guint k = 0; k < s->timers->len; k++) {
@@ -1761,7 +1773,6 @@ gboolean ph_sched_run(ph_sched *s) {
       s->pool_blocked = FALSE;
     }
     ph_exec_poll(s->ex, next);
-    ph_store_begin(s->store);
     propagate(s);
   }
   /* the run's state from its leaves (Airflow DagRun.update_state) */
@@ -1781,7 +1792,8 @@ gboolean ph_sched_run(ph_sched *s) {
   }
   if (!s->o.only_task)
     ph_store_run_set_state(s->store, s->run_id, ok ? "success" : "failed");
-  ph_store_commit(s->store, NULL);
+  commit(s);
+  ph_store_batch(s->store, FALSE);
   if (s->o.progress == 2)
     fprintf(stderr, "\r\033[K");
   return ok;

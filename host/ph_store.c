@@ -15,6 +15,8 @@ struct ph_store {
   char *home;
   GHashTable *stmts; /* sql text (static) -> sqlite3_stmt* */
   int in_txn;
+  int batch;     /* a write opens the transaction itself (ph_store_batch) */
+  double txn_t0; /* monotonic time the open transaction began */
 };
 
 static const char *const schema =
@@ -144,6 +146,8 @@ static sqlite3_stmt *prep(ph_store *s, const char *sql, const char *types,
 }
 
 static int step_done(ph_store *s, sqlite3_stmt *st) {
+  if (s->batch && !s->in_txn)
+    ph_store_begin(s);
   if (ph_fault_hit("store_write")) {
     g_warning("pipehost store: injected write failure");
     sqlite3_reset(st);
@@ -163,9 +167,17 @@ void ph_store_begin(ph_store *s) {
     return;
   /* prepared once, like every statement: this runs per scheduler step */
   sqlite3_stmt *st = prep(s, "BEGIN IMMEDIATE", "");
-  if (sqlite3_step(st) == SQLITE_DONE)
+  if (sqlite3_step(st) == SQLITE_DONE) {
     s->in_txn = 1;
+    s->txn_t0 = ph_util_mono();
+  }
   sqlite3_reset(st);
+}
+
+void ph_store_batch(ph_store *s, gboolean on) { s->batch = on; }
+
+double ph_store_pending_age(const ph_store *s) {
+  return s->in_txn ? ph_util_mono() - s->txn_t0 : -1;
 }
 
 gboolean ph_store_commit(ph_store *s, GError **error) {

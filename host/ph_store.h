@@ -31,6 +31,12 @@ struct sqlite3 *ph_store_get_db(ph_store *s);
 
 /* Opens a write transaction if none is open (no-op otherwise). */
 void ph_store_begin(ph_store *s);
+/* Batch mode (on): the first write opens a transaction that stays open
+ * until ph_store_commit(), so a writer that commits only now and then
+ * never holds the write lock while it has nothing to write. */
+void ph_store_batch(ph_store *s, gboolean on);
+/* Seconds since the open transaction began, or -1 when none is open. */
+double ph_store_pending_age(const ph_store *s);
 /* Commits the open transaction, if any.  FALSE on a write error (the
  * message goes to error); the store stays usable. */
 gboolean ph_store_commit(ph_store *s, GError **error);
