@@ -37,14 +37,11 @@ gboolean ph_direct_applies(const ph_operator *op, JsonObject *params) {
     if (!pp || (pp->flags & PH_PARAM_SECRET)) {
       ok = FALSE;
     } else if (!named(op->command, k)) {
-      /* a param the command does not use must keep its default */
-      JsonNode *d =
-          pp->default_json ? ph_util_json_parse(pp->default_json, NULL) : NULL;
-      g_autofree char *dt = d ? ph_util_json_dup(d) : NULL;
+      /* a param the command does not use must keep its default (the
+       * text of defaults the plan applied; another spelling of the same
+       * value only costs the worker path) */
       g_autofree char *vt = ph_util_json_dup(json_object_get_member(params, k));
-      ok = dt && !strcmp(dt, vt);
-      if (d)
-        json_node_unref(d);
+      ok = pp->default_json && !strcmp(pp->default_json, vt);
     }
   }
   g_list_free(keys);

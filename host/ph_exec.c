@@ -340,8 +340,8 @@ static ph_job *add_job(ph_exec *ex, guint job, int pid, int sock,
   return j;
 }
 
-int ph_exec_start_command(ph_exec *ex, guint job, char *const *argv,
-                          char *const *envp, const char *cwd,
+int ph_exec_start_command(ph_exec *ex, guint job, const char *path,
+                          char *const *argv, char *const *envp, const char *cwd,
                           const char *log_path, const char *header,
                           gint64 *out_offset, double timeout, GError **error) {
   int pid = -1;
@@ -382,7 +382,8 @@ int ph_exec_start_command(ph_exec *ex, guint job, char *const *argv,
   posix_spawnattr_setpgroup(&at, 0);
   posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
                                     POSIX_SPAWN_SETSIGDEF);
-  int rc = posix_spawnp(&pid, argv[0], &fa, &at, argv, envp);
+  int rc = path ? posix_spawn(&pid, path, &fa, &at, argv, envp)
+               : posix_spawnp(&pid, argv[0], &fa, &at, argv, envp);
   posix_spawn_file_actions_destroy(&fa);
   posix_spawnattr_destroy(&at);
   if (rc != 0) {

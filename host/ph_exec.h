@@ -69,15 +69,16 @@ int ph_exec_start(ph_exec *ex, guint job, const char *spec_json,
                   const char *log_path, const char *plugin_path,
                   double timeout, GError **error);
 /* Starts a command for job with no worker (ABI 1.3 command operators):
- * argv[0] (looked up in PATH) with argv and the environment envp, in cwd
+ * the program path (NULL: argv[0] looked up in PATH) with argv and the
+ * environment envp, in cwd
  * (NULL: unchanged), in its own process group, stdin /dev/null, stdout
  * and stderr appended to log_path after header (a line, may be NULL).
  * Deadlines, stops and exits work as for a worker; its end carries no
  * result.  *out_offset gets where the command's output starts in the
  * log.  Returns the pid, or -1 with error set (the message is the errno
  * text: a missing program or cwd is G_FILE_ERROR_NOENT). */
-int ph_exec_start_command(ph_exec *ex, guint job, char *const *argv,
-                          char *const *envp, const char *cwd,
+int ph_exec_start_command(ph_exec *ex, guint job, const char *path,
+                          char *const *argv, char *const *envp, const char *cwd,
                           const char *log_path, const char *header,
                           gint64 *out_offset, double timeout, GError **error);
 /* Answers the request job's worker is waiting on. */

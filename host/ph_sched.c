@@ -95,6 +95,7 @@ struct ph_sched {
   GPtrArray *secrets;
   gboolean fresh;     /* the run was created here, not resumed */
   guint commit_gen;   /* commits so far, plus 1 */
+  GHashTable *progs;  /* program name -> its path in PATH */
   char **env_base;    /* environ without the try identity variables; the
                          strings are borrowed */
   double t0;
@@ -860,9 +861,26 @@ static int start_direct(ph_sched *s, guint idx, const char *log, char **why) {
         "[%s] INFO running: %s (%sstarted by the host, no worker)\n", ts,
         masked, k == 0 ? "no shell needed; " : "");
     GError *err = NULL;
-    pid = ph_exec_start_command(s->ex, idx, run, (char **)env->pdata, cwd, log,
-                                header, &ti->exec_offset,
+    /* PATH is searched once per program and run: a long PATH costs a
+     * failed exec per entry before the right one */
+    const char *path = NULL;
+    if (!strchr(run[0], '/') && !(path = g_hash_table_lookup(s->progs, run[0]))) {
+      path = g_find_program_in_path(run[0]);
+      if (path)
+        g_hash_table_insert(s->progs, g_strdup(run[0]), (char *)path);
+    }
+    pid = ph_exec_start_command(s->ex, idx, path, run, (char **)env->pdata,
+                                cwd, log, header, &ti->exec_offset,
                                 t->execution_timeout, &err);
+    if (pid < 0 && path &&
+        g_error_matches(err, G_FILE_ERROR, G_FILE_ERROR_NOENT)) {
+      /* gone since: search again */
+      g_hash_table_remove(s->progs, run[0]);
+      g_clear_error(&err);
+      pid = ph_exec_start_command(s->ex, idx, NULL, run, (char **)env->pdata,
+                                  cwd, log, header, &ti->exec_offset,
+                                  t->execution_timeout, &err);
+    }
     if (pid < 0) {
       /* plain words whose program is not on PATH: let the shell say so */
       gboolean retry = k == 0 && g_error_matches(err, G_FILE_ERROR,
@@ -1414,6 +1432,7 @@ ph_sched *ph_sched_new(const ph_plan *plan, ph_store *store,
       g_ptr_array_add(env, *e);
   g_ptr_array_add(env, NULL);
   s->env_base = (char **)g_ptr_array_free(env, FALSE);
+  s->progs = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
   s->pool_slots = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
   GError *terr = NULL;
   if (!ph_track_init(store, &terr)) {
@@ -1435,6 +1454,7 @@ void ph_sched_free(ph_sched *s) {
     return;
   ph_exec_free(s->ex);
   g_free(s->env_base);
+  g_hash_table_unref(s->progs);
   for (guint i = 0; i < s->n; i++) {
     g_free(s->ti[i].reason);
     g_free(s->ti[i].fp);
