@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Writes the benchmark DAGs: SHAPE (chain, fan, lattice) x N tasks, each
 task running `true` (or an `empty` task), as pipehost YAML and Lua, a
-Makefile and a build.ninja.  Usage: gen.py OUTDIR SHAPE N [bash|empty]"""
+Makefile, a build.ninja and a Snakefile.
+Usage: gen.py OUTDIR SHAPE N [bash|empty]"""
 import os
 import sys
 
@@ -28,6 +29,8 @@ def deps():
 
 
 rows = deps()
+has_down = {u for _, up in rows for u in up}
+sinks = [t for t, _ in rows if t not in has_down]
 op = '{op: bash, command: "true"' if kind == "bash" else "{op: empty"
 with open(f"{out}/dag.yaml", "w") as f:
     f.write(f"dag: {{id: {shape}_{n}}}\ntasks:\n")
@@ -51,3 +54,14 @@ with open(f"{out}/build.ninja", "w") as f:
     for t, up in rows:
         f.write(f"build {t}: t {' '.join(up)}\n")
     f.write(f"default {' '.join(t for t, _ in rows if shape != 'chain' or t == rows[-1][0])}\n")
+with open(f"{out}/Snakefile", "w") as f:
+    # one wildcard rule whose inputs come from a table, as a user writes a
+    # step over many samples; each output is a marker file Snakemake
+    # creates itself (touch), since it decides what to run from files
+    f.write("import sys\n"
+            "sys.setrecursionlimit(max(sys.getrecursionlimit(), 100000))\n"
+            f"UP = {dict(rows)!r}\n"
+            f"rule all:\n    input: {[f'o/{t}' for t in sinks]!r}\n"
+            "wildcard_constraints:\n    t = 't[0-9]+|join'\n"
+            "rule task:\n    input: lambda wc: ['o/' + u for u in UP[wc.t]]\n"
+            "    output: touch('o/{t}')\n    shell: 'true'\n")
