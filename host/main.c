@@ -1129,6 +1129,21 @@ int main(int argc, char **argv) {
   g_autofree char *bindir = g_path_get_dirname(g_exe);
   g_prefix = g_path_get_dirname(bindir);
   int rc;
+  /* "-j4", as make and ninja take it, is "-j 4" (GOption wants a space) */
+  GPtrArray *args = g_ptr_array_new();
+  for (int i = 0; i < argc; i++) {
+    const char *a = argv[i];
+    if (a[0] == '-' && a[1] == 'j' && a[2] && strspn(a + 2, "0123456789") ==
+                                                  strlen(a + 2)) {
+      g_ptr_array_add(args, "-j");
+      g_ptr_array_add(args, (char *)a + 2);
+    } else {
+      g_ptr_array_add(args, (char *)a);
+    }
+  }
+  g_ptr_array_add(args, NULL);
+  argc = (int)args->len - 1;
+  argv = (char **)args->pdata; /* owned by args, freed at the end */
   const char *cmd = argc >= 2 ? argv[1] : "";
   int sargc = argc - 1;
   char **sargv = argv + 1;
@@ -1202,5 +1217,6 @@ int main(int argc, char **argv) {
   g_strfreev(g_plugin_dirs);
   g_free(g_exe);
   g_free(g_prefix);
+  g_ptr_array_free(args, TRUE);
   return rc;
 }

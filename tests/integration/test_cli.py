@@ -244,7 +244,8 @@ tasks:
   a: {op: bash, command: "sleep 0.5"}
   b: {op: bash, command: "sleep 0.5"}
 """)
-rc, res, err = run_json(par, "-j", "2")
+rc, res, err = run_json(par, "-j2")  # as make takes it
+check("-j2 is -j 2", rc == 0, err)
 rc2, out2, _ = ph("runs", "show", "last", "--json")
 ts = {x["task_id"]: x for x in json.loads(out2)["tasks"]}
 check("parallel: b starts before a ends and vice versa",
