@@ -154,17 +154,16 @@ static gboolean write_all(int fd, const char *buf, size_t len) {
   return TRUE;
 }
 
-/* Starts the worker directly: posix_spawn of this binary.  Returns the
- * pid or -1 (error set). */
-static int spawn_direct(ph_exec *ex, int sock, int logfd, GError **error) {
-  posix_spawn_file_actions_t fa;
-  posix_spawnattr_t at;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_adddup2(&fa, logfd, 1);
-  posix_spawn_file_actions_adddup2(&fa, logfd, 2);
-  posix_spawn_file_actions_adddup2(&fa, sock, 3);
-  posix_spawnattr_init(&at);
+/* What every try's process gets: stdin /dev/null, stdout and stderr the
+ * log, its own process group, no blocked signals and default dispositions
+ * for those the host handles or ignores.  Destroy both after the spawn. */
+static void spawn_setup(posix_spawn_file_actions_t *fa, posix_spawnattr_t *at,
+                        int logfd) {
+  posix_spawn_file_actions_init(fa);
+  posix_spawn_file_actions_addopen(fa, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_adddup2(fa, logfd, 1);
+  posix_spawn_file_actions_adddup2(fa, logfd, 2);
+  posix_spawnattr_init(at);
   sigset_t none, def;
   sigemptyset(&none);
   sigemptyset(&def);
@@ -172,11 +171,20 @@ static int spawn_direct(ph_exec *ex, int sock, int logfd, GError **error) {
   sigaddset(&def, SIGTERM);
   sigaddset(&def, SIGINT);
   sigaddset(&def, SIGCHLD);
-  posix_spawnattr_setsigmask(&at, &none);
-  posix_spawnattr_setsigdefault(&at, &def);
-  posix_spawnattr_setpgroup(&at, 0);
-  posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
-                                    POSIX_SPAWN_SETSIGDEF);
+  posix_spawnattr_setsigmask(at, &none);
+  posix_spawnattr_setsigdefault(at, &def);
+  posix_spawnattr_setpgroup(at, 0);
+  posix_spawnattr_setflags(at, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
+                                   POSIX_SPAWN_SETSIGDEF);
+}
+
+/* Starts the worker directly: posix_spawn of this binary.  Returns the
+ * pid or -1 (error set). */
+static int spawn_direct(ph_exec *ex, int sock, int logfd, GError **error) {
+  posix_spawn_file_actions_t fa;
+  posix_spawnattr_t at;
+  spawn_setup(&fa, &at, logfd);
+  posix_spawn_file_actions_adddup2(&fa, sock, 3);
   char *argv[] = {ex->exe, "__worker", NULL};
   int pid = -1;
   int rc = posix_spawn(&pid, ex->exe, &fa, &at, argv, environ);
@@ -363,25 +371,9 @@ int ph_exec_start_command(ph_exec *ex, guint job, const char *path,
   }
   posix_spawn_file_actions_t fa;
   posix_spawnattr_t at;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_adddup2(&fa, logfd, 1);
-  posix_spawn_file_actions_adddup2(&fa, logfd, 2);
+  spawn_setup(&fa, &at, logfd);
   if (cwd)
     posix_spawn_file_actions_addchdir_np(&fa, cwd);
-  posix_spawnattr_init(&at);
-  sigset_t none, def;
-  sigemptyset(&none);
-  sigemptyset(&def);
-  sigaddset(&def, SIGPIPE);
-  sigaddset(&def, SIGTERM);
-  sigaddset(&def, SIGINT);
-  sigaddset(&def, SIGCHLD);
-  posix_spawnattr_setsigmask(&at, &none);
-  posix_spawnattr_setsigdefault(&at, &def);
-  posix_spawnattr_setpgroup(&at, 0);
-  posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
-                                    POSIX_SPAWN_SETSIGDEF);
   int rc = path ? posix_spawn(&pid, path, &fa, &at, argv, envp)
                : posix_spawnp(&pid, argv[0], &fa, &at, argv, envp);
   posix_spawn_file_actions_destroy(&fa);

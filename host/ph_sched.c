@@ -508,6 +508,38 @@ static char *sched_xcom(const char *task_id, const char *key, void *user) {
                            key ? key : "return_value");
 }
 
+/* The templated params of task idx rendered in the host: a new object,
+ * or NULL when a template failed (the worker then reports it). */
+static JsonObject *render_params(ph_sched *s, guint idx) {
+  const ph_task_spec *t = ph_plan_get_task(s->plan, idx);
+  JsonObject *out = json_object_new();
+  g_autofree char *ctx = NULL;
+  GList *keys = json_object_get_members(t->params);
+  for (GList *l = keys; l; l = l->next) {
+    const char *k = l->data;
+    JsonNode *v = json_object_get_member(t->params, k);
+    const ph_param *pp = ph_registry_find_param(t->op, k);
+    JsonNode *rv = NULL;
+    g_autofree char *src = NULL;
+    if (pp && (pp->flags & PH_PARAM_TEMPLATED) &&
+        strstr(src = ph_util_json_dup(v), "{{")) {
+      if (!ctx)
+        ctx = build_context(s, idx);
+      g_autofree char *r =
+          ph_template_render_json(src, ctx, sched_xcom, s, NULL);
+      rv = r ? json_from_string(r, NULL) : NULL;
+      if (!rv) {
+        json_object_unref(out);
+        out = NULL;
+        break;
+      }
+    }
+    json_object_set_member(out, k, rv ? rv : json_node_copy(v));
+  }
+  g_list_free(keys);
+  return out;
+}
+
 /* Adds the content hash of every path in v (a string, a list of strings or
  * an object with a "path" member) to files.  A string that is no file but
  * a model registry reference (NAME@ALIAS) stands for the model's files. */
@@ -571,33 +603,21 @@ static gboolean fingerprint(ph_sched *s, guint idx, char **fp_out,
   JsonObject *files = json_object_new();
   JsonObject *ups = json_object_new();
   JsonObject *plugin = json_object_new();
-  g_autofree char *ctx = build_context(s, idx);
+  JsonObject *rendered = NULL;
   json_object_set_int_member(doc, "fpv", 1);
   json_object_set_string_member(doc, "op", t->op->type);
   json_object_set_string_member(plugin, "name", t->plugin->name);
   json_object_set_string_member(plugin, "version",
                                 t->plugin->version ? t->plugin->version : "");
   json_object_set_int_member(plugin, "abi", t->plugin->abi_major);
-  GList *keys = json_object_get_members(t->params);
+  rendered = render_params(s, idx);
+  if (!rendered)
+    goto out; /* a template error: the try reports it */
+  GList *keys = json_object_get_members(rendered);
   for (GList *l = keys; l; l = l->next) {
     const char *k = l->data;
-    JsonNode *v = json_object_get_member(t->params, k);
     const ph_param *pp = ph_registry_find_param(t->op, k);
-    JsonNode *rv = NULL;
-    if (pp && (pp->flags & PH_PARAM_TEMPLATED)) {
-      g_autofree char *src = ph_util_json_dup(v);
-      GError *err = NULL;
-      g_autofree char *out =
-          ph_template_render_json(src, ctx, sched_xcom, s, &err);
-      if (!out) {
-        g_clear_error(&err);
-        g_list_free(keys);
-        goto out;
-      }
-      rv = json_from_string(out, NULL);
-    }
-    if (!rv)
-      rv = json_node_copy(v);
+    JsonNode *rv = json_node_copy(json_object_get_member(rendered, k));
     if (pp && (pp->flags & PH_PARAM_PATH))
       hash_paths(s->store, rv, files);
     json_object_set_member(params, k, rv);
@@ -644,6 +664,8 @@ out:
     json_object_unref(files);
   if (ups)
     json_object_unref(ups);
+  if (rendered)
+    json_object_unref(rendered);
   json_object_unref(doc);
   return ok;
 }
@@ -778,38 +800,6 @@ static char *build_spec(ph_sched *s, guint idx) {
 static void on_try_end(ph_sched *s, guint idx, ph_status st, const char *reason,
                        gboolean sensor_waiting, gboolean falsy);
 static char *mask(ph_sched *s, const char *text);
-
-/* The templated params of task idx rendered in the host: a new object,
- * or NULL when a template failed (the worker then reports it). */
-static JsonObject *render_params(ph_sched *s, guint idx) {
-  const ph_task_spec *t = ph_plan_get_task(s->plan, idx);
-  JsonObject *out = json_object_new();
-  g_autofree char *ctx = NULL;
-  GList *keys = json_object_get_members(t->params);
-  for (GList *l = keys; l; l = l->next) {
-    const char *k = l->data;
-    JsonNode *v = json_object_get_member(t->params, k);
-    const ph_param *pp = ph_registry_find_param(t->op, k);
-    JsonNode *rv = NULL;
-    g_autofree char *src = NULL;
-    if (pp && (pp->flags & PH_PARAM_TEMPLATED) &&
-        strstr(src = ph_util_json_dup(v), "{{")) {
-      if (!ctx)
-        ctx = build_context(s, idx);
-      g_autofree char *r =
-          ph_template_render_json(src, ctx, sched_xcom, s, NULL);
-      rv = r ? json_from_string(r, NULL) : NULL;
-      if (!rv) {
-        json_object_unref(out);
-        out = NULL;
-        break;
-      }
-    }
-    json_object_set_member(out, k, rv ? rv : json_node_copy(v));
-  }
-  g_list_free(keys);
-  return out;
-}
 
 /* ABI 1.3: starts the command of a command operator with no worker, as
  * the operator's execute would through exec_command.  Returns the pid; 0
