@@ -75,9 +75,9 @@ char **ph_direct_argv(const ph_operator *op, JsonObject *params, char ***plain,
   }
   const char *d = param_string(params, c->cwd_param);
   *cwd = d && *d ? g_strdup(d) : NULL;
-  JsonNode *sk =
-      c->skip_code_param ? json_object_get_member(params, c->skip_code_param)
-                         : NULL;
+  JsonNode *sk = c->skip_code_param
+                     ? json_object_get_member(params, c->skip_code_param)
+                     : NULL;
   *skip_code = sk && JSON_NODE_HOLDS_VALUE(sk) &&
                        json_node_get_value_type(sk) == G_TYPE_INT64
                    ? (int)json_node_get_int(sk)
