@@ -957,12 +957,9 @@ static void start(ph_sched *s, guint idx) {
   if (!ti->direct)
     ti->direct =
         t->memory_limit <= 0 && ph_direct_applies(t->op, t->params) ? 1 : -1;
-  /* The try is recorded before its process starts, and the ends of its
-   * upstreams are made durable first: no task starts before what it
-   * depends on is on disk. */
+  /* The ends of its upstreams are made durable first: no task starts
+   * before what it depends on is on disk. */
   ti->pid = 0;
-  ph_store_try_start(s->store, s->run_id, t->id, ti->try_number, ti->start, 0,
-                     log);
   for (guint k = 0; k < t->n_up; k++)
     if (s->ti[t->up[k]].end_gen == s->commit_gen) {
       commit(s); /* an upstream's end is not durable yet */
@@ -980,6 +977,8 @@ static void start(ph_sched *s, guint idx) {
       why = g_strdup_printf("could not start the worker: %s", err->message);
     g_clear_error(&err);
   }
+  ph_store_try_start(s->store, s->run_id, t->id, ti->try_number, ti->start,
+                     pid > 0 ? pid : 0, log);
   if (pid < 0) {
     ti->state = ST_RUNNING;
     on_try_end(s, idx, PH_ERROR, why, FALSE, FALSE);
