@@ -14,3 +14,9 @@ add_test(NAME integration.bash_direct
   COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_bash_direct.py
           $<TARGET_FILE:pipehost>)
 set_tests_properties(integration.bash_direct PROPERTIES TIMEOUT 120)
+# ... and the same through glibc's posix_spawn instead of the host's clone.
+add_test(NAME integration.bash_direct_posix_spawn
+  COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_bash_direct.py
+          $<TARGET_FILE:pipehost>)
+set_tests_properties(integration.bash_direct_posix_spawn PROPERTIES TIMEOUT 120
+  ENVIRONMENT PIPEHOST_POSIX_SPAWN=1)

@@ -52,6 +52,7 @@ tasks = {
     "memlim": {"op": "bash", "command": "/bin/echo limited",
                "memory_limit": "512MiB"},
     "noout": {"op": "bash", "command": "true"},
+    "sigs": {"op": "bash", "command": "grep Sig /proc/self/status"},
     "blank": {"op": "bash", "command": "printf 'last\\n  \\n\\n'"},
 }
 t0 = time.time()
@@ -115,6 +116,14 @@ s.check("no output, no return value", st.get("noout") == "success" and
         "noout" not in xc)
 s.check("trailing blank lines are not the return value",
         rv.get("blank") == "last", rv.get("blank"))
+
+sig = dict(line.split(":\t") for line in log(run, "sigs").splitlines()
+           if line.startswith("Sig") and ":\t" in line)
+s.check("the command starts with no signal blocked or ignored (SIGPIPE, "
+        "which the host ignores, is back to its default)",
+        int(sig.get("SigBlk", "1"), 16) == 0 and
+        # signals 1-31 (glibc's posix_spawn ignores its internal 32, 33)
+        int(sig.get("SigIgn", "1"), 16) & 0x7fffffff == 0, sig)
 
 # runs show: the try's pid is recorded once the try ends
 import json  # noqa: E402
