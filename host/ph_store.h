@@ -1,8 +1,10 @@
 /* ph_store -- the metadata store: DAG runs, task instances, tries, XComs,
  * variables.  SQLite in WAL mode under $PIPEHOST_HOME (default
  * ~/.pipehost).  Writes are grouped: ph_store_begin() opens a
- * transaction that ph_store_commit() ends, so a scheduler loop commits
- * once per batch of events.  What was committed survives a kill -9.
+ * transaction that ph_store_commit() ends; in batch mode (ph_store_batch)
+ * the first write opens it, so the scheduler commits every few events
+ * (group commit) without holding the write lock while idle.  What was
+ * committed survives a kill -9.
  *
  * Not thread-safe: one ph_store per thread.  All returned strings and
  * JSON nodes are owned by the caller.
