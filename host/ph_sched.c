@@ -7,7 +7,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
-#include <time.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -842,14 +841,10 @@ static int start_direct(ph_sched *s, guint idx, const char *log, char **why) {
     char **run = k == 0 ? plain : argv;
     g_autofree char *line = g_strjoinv(" ", run);
     g_autofree char *masked = mask(s, line);
-    char ts[32];
-    time_t now = time(NULL);
-    struct tm tm;
-    gmtime_r(&now, &tm);
-    strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    g_autofree char *header = g_strdup_printf(
-        "[%s] INFO running: %s (%sstarted by the host, no worker)\n", ts,
-        masked, k == 0 ? "no shell needed; " : "");
+    g_autofree char *msg =
+        g_strdup_printf("running: %s (%sstarted by the host, no worker)",
+                        masked, k == 0 ? "no shell needed; " : "");
+    g_autofree char *header = ph_util_log_line("INFO", msg);
     GError *err = NULL;
     /* PATH is searched once per program and run: a long PATH costs a
      * failed exec per entry before the right one */

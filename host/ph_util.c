@@ -130,6 +130,15 @@ char *ph_util_iso8601(double t) {
   return g_strdup(buf);
 }
 
+char *ph_util_log_line(const char *level, const char *msg) {
+  time_t now = time(NULL);
+  struct tm tm;
+  gmtime_r(&now, &tm);
+  char ts[32];
+  strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return g_strdup_printf("[%s] %s %s\n", ts, level, msg);
+}
+
 static void json_put_string(GString *out, const char *s) {
   g_string_append_c(out, '"');
   for (const unsigned char *p = (const unsigned char *)s; *p; p++) {

@@ -35,6 +35,10 @@ double ph_util_mono(void);
  * epoch; caller frees. */
 char *ph_util_iso8601(double t);
 
+/* One task log line, "[2024-01-02T03:04:05Z] LEVEL msg\n", stamped now;
+ * caller frees.  The worker's log() and the host's own lines use it. */
+char *ph_util_log_line(const char *level, const char *msg);
+
 /* Serialises node as compact JSON text; caller frees. NULL node gives
  * "null".  Unlike json-glib's generator it always writes valid JSON: a
  * double as the shortest text that reads back to the same value (1e+20,

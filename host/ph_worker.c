@@ -140,15 +140,11 @@ static void h_log(ph_task *t, int32_t level, const char *fmt, ...) {
                    : level >= PH_LOG_WARNING ? "WARNING"
                    : level >= PH_LOG_INFO    ? "INFO"
                                              : "DEBUG";
-  char ts[32];
-  time_t now = time(NULL);
-  struct tm tm;
-  gmtime_r(&now, &tm);
-  strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &tm);
   pthread_mutex_lock(&t->lock);
   g_autofree char *masked = mask_text(t, msg);
   pthread_mutex_unlock(&t->lock);
-  fprintf(stderr, "[%s] %s %s\n", ts, lv, masked);
+  g_autofree char *line = ph_util_log_line(lv, masked);
+  fputs(line, stderr);
   fflush(stderr);
 }
 
