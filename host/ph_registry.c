@@ -1,6 +1,7 @@
 /* ph_registry -- see ph_registry.h. */
 #include "ph_registry.h"
 
+#include "ph_direct.h"
 #include "ph_fault.h"
 
 #include <dlfcn.h>
@@ -134,18 +135,14 @@ static gboolean check_command(const ph_operator *op, GError **error) {
            !param_of_type(op, c->skip_code_param, "integer"))
     bad = c->skip_code_param;
   for (guint i = 0; !what && !bad && c->argv[i]; i++) {
-    const char *a = c->argv[i];
-    size_t n = strlen(a);
-    if (i >= 256) {
+    g_autofree char *name = ph_direct_placeholder(c->argv[i]);
+    if (i >= 256)
       what = g_strdup("argv has more than 256 elements (missing NULL "
                       "terminator?)");
-    } else if (n > 2 && a[0] == '{' && a[n - 1] == '}') {
-      g_autofree char *name = g_strndup(a + 1, n - 2);
-      if (!param_of_type(op, name, "string"))
-        what = g_strdup_printf("argv element '%s' names no declared string "
-                               "param",
-                               a);
-    }
+    else if (name && !param_of_type(op, name, "string"))
+      what = g_strdup_printf("argv element '%s' names no declared string "
+                             "param",
+                             c->argv[i]);
   }
   if (bad)
     what = g_strdup_printf("'%s' is not a declared param of the right type "
