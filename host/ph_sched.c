@@ -23,6 +23,12 @@
 
 extern char **environ;
 
+/* The variables that tell a direct command which try it is (a worker
+ * sets the same for its operator's commands), in start_direct's order. */
+static const char *const identity_env[] = {
+    "PIPEHOST_DAG_ID", "PIPEHOST_TASK_ID", "PIPEHOST_RUN_ID",
+    "PIPEHOST_LOGICAL_DATE", "PIPEHOST_TRY_NUMBER"};
+
 /* How long a run's writes may wait to be committed (seconds). */
 #define PH_COMMIT_DELAY 0.02
 
@@ -501,6 +507,15 @@ static char *artifact_dir(ph_sched *s, guint idx) {
                           NULL);
 }
 
+/* The log file of task idx's current try; caller frees. */
+static char *try_log_path(ph_sched *s, guint idx) {
+  return g_strdup_printf("%s/logs/%s/%s/%s.%d.log",
+                         ph_store_get_home(s->store),
+                         ph_plan_get_dag_id(s->plan), s->run_id,
+                         ph_plan_get_task(s->plan, idx)->id,
+                         s->ti[idx].try_number);
+}
+
 static char *sched_xcom(const char *task_id, const char *key, void *user) {
   ph_sched *s = user;
   return ph_store_xcom_get(s->store, s->run_id, task_id,
@@ -800,6 +815,35 @@ static void on_try_end(ph_sched *s, guint idx, ph_status st, const char *reason,
                        gboolean sensor_waiting, gboolean falsy);
 static char *mask(ph_sched *s, const char *text);
 
+/* Starts run for task idx through ph_exec_start_command.  PATH is searched
+ * once per program and run (a long PATH costs a failed exec per entry
+ * before the right one), and again when the program found is gone. */
+static int spawn_run(ph_sched *s, guint idx, char **run, char **envp,
+                     const char *cwd, const char *log, const char *header,
+                     GError **error) {
+  ph_ti *ti = &s->ti[idx];
+  double timeout = ph_plan_get_task(s->plan, idx)->execution_timeout;
+  const char *path = NULL;
+  if (!strchr(run[0], '/') && !(path = g_hash_table_lookup(s->progs, run[0]))) {
+    path = g_find_program_in_path(run[0]);
+    if (path)
+      g_hash_table_insert(s->progs, g_strdup(run[0]), (char *)path);
+  }
+  GError *err = NULL;
+  int pid = ph_exec_start_command(s->ex, idx, path, run, envp, cwd, log,
+                                  header, &ti->exec_offset, timeout, &err);
+  if (pid < 0 && path &&
+      g_error_matches(err, G_FILE_ERROR, G_FILE_ERROR_NOENT)) {
+    g_hash_table_remove(s->progs, run[0]); /* frees path */
+    g_clear_error(&err);
+    pid = ph_exec_start_command(s->ex, idx, NULL, run, envp, cwd, log, header,
+                                &ti->exec_offset, timeout, &err);
+  }
+  if (err)
+    g_propagate_error(error, err);
+  return pid;
+}
+
 /* ABI 1.3: starts the command of a command operator with no worker, as
  * the operator's execute would through exec_command.  Returns the pid; 0
  * when the try must go through a worker instead; -1 when the command
@@ -828,14 +872,12 @@ static int start_direct(ph_sched *s, guint idx, const char *log, char **why) {
   for (char **e = s->env_base; *e; e++)
     g_ptr_array_add(env, *e);
   nbase = env->len;
-  g_ptr_array_add(env, g_strconcat("PIPEHOST_DAG_ID=",
-                                   ph_plan_get_dag_id(s->plan), NULL));
-  g_ptr_array_add(env, g_strconcat("PIPEHOST_TASK_ID=", t->id, NULL));
-  g_ptr_array_add(env, g_strconcat("PIPEHOST_RUN_ID=", s->run_id, NULL));
-  g_ptr_array_add(env, g_strconcat("PIPEHOST_LOGICAL_DATE=", s->logical_date,
-                                   NULL));
-  g_ptr_array_add(env, g_strdup_printf("PIPEHOST_TRY_NUMBER=%d",
-                                       ti->try_number));
+  char tryn[16];
+  g_snprintf(tryn, sizeof tryn, "%d", ti->try_number);
+  const char *ids[] = {ph_plan_get_dag_id(s->plan), t->id, s->run_id,
+                       s->logical_date, tryn};
+  for (guint k = 0; k < G_N_ELEMENTS(ids); k++)
+    g_ptr_array_add(env, g_strconcat(identity_env[k], "=", ids[k], NULL));
   g_ptr_array_add(env, NULL);
   for (int k = plain ? 0 : 1; k < 2 && pid <= 0; k++) {
     char **run = k == 0 ? plain : argv;
@@ -846,26 +888,7 @@ static int start_direct(ph_sched *s, guint idx, const char *log, char **why) {
                         masked, k == 0 ? "no shell needed; " : "");
     g_autofree char *header = ph_util_log_line("INFO", msg);
     GError *err = NULL;
-    /* PATH is searched once per program and run: a long PATH costs a
-     * failed exec per entry before the right one */
-    const char *path = NULL;
-    if (!strchr(run[0], '/') && !(path = g_hash_table_lookup(s->progs, run[0]))) {
-      path = g_find_program_in_path(run[0]);
-      if (path)
-        g_hash_table_insert(s->progs, g_strdup(run[0]), (char *)path);
-    }
-    pid = ph_exec_start_command(s->ex, idx, path, run, (char **)env->pdata,
-                                cwd, log, header, &ti->exec_offset,
-                                t->execution_timeout, &err);
-    if (pid < 0 && path &&
-        g_error_matches(err, G_FILE_ERROR, G_FILE_ERROR_NOENT)) {
-      /* gone since: search again */
-      g_hash_table_remove(s->progs, run[0]);
-      g_clear_error(&err);
-      pid = ph_exec_start_command(s->ex, idx, NULL, run, (char **)env->pdata,
-                                  cwd, log, header, &ti->exec_offset,
-                                  t->execution_timeout, &err);
-    }
+    pid = spawn_run(s, idx, run, (char **)env->pdata, cwd, log, header, &err);
     if (pid < 0) {
       /* plain words whose program is not on PATH: let the shell say so */
       gboolean retry = k == 0 && g_error_matches(err, G_FILE_ERROR,
@@ -946,9 +969,7 @@ static void start(ph_sched *s, guint idx) {
   if (ti->follow)
     g_ptr_array_set_size(ti->follow, 0);
   ti->exec_offset = -1;
-  g_autofree char *log = g_strdup_printf(
-      "%s/logs/%s/%s/%s.%d.log", ph_store_get_home(s->store),
-      ph_plan_get_dag_id(s->plan), s->run_id, t->id, ti->try_number);
+  g_autofree char *log = try_log_path(s, idx);
   if (!ti->direct)
     ti->direct =
         t->memory_limit <= 0 && ph_direct_applies(t->op, t->params) ? 1 : -1;
@@ -963,7 +984,6 @@ static void start(ph_sched *s, guint idx) {
   g_autofree char *why = NULL;
   int pid = ti->direct > 0 ? start_direct(s, idx, log, &why) : 0;
   if (pid == 0) {
-    ti->exec_offset = -1;
     g_autofree char *spec = build_spec(s, idx);
     GError *err = NULL;
     pid = ph_exec_start(s->ex, idx, spec, log, t->plugin_path,
@@ -995,8 +1015,7 @@ static void notify(ph_sched *s, guint idx, gboolean retry, const char *reason) {
   ph_ti *ti = &s->ti[idx];
   const char *dag = ph_plan_get_dag_id(s->plan);
   const char *home = ph_store_get_home(s->store);
-  g_autofree char *log = g_strdup_printf("%s/logs/%s/%s/%s.%d.log", home, dag,
-                                         s->run_id, t->id, ti->try_number);
+  g_autofree char *log = try_log_path(s, idx);
   g_autofree char *tail = ph_notify_log_tail(log, 20);
   g_autofree char *subject = g_strdup_printf(
       "[pipehost] %s.%s %s (try %d of %d)", dag, t->id,
@@ -1284,9 +1303,7 @@ static char *mask(ph_sched *s, const char *text) {
 static void exec_return_value(ph_sched *s, guint idx) {
   const ph_task_spec *t = ph_plan_get_task(s->plan, idx);
   ph_ti *ti = &s->ti[idx];
-  g_autofree char *log = g_strdup_printf(
-      "%s/logs/%s/%s/%s.%d.log", ph_store_get_home(s->store),
-      ph_plan_get_dag_id(s->plan), s->run_id, t->id, ti->try_number);
+  g_autofree char *log = try_log_path(s, idx);
   char *buf = NULL;
   int fd = open(log, O_RDONLY | O_CLOEXEC);
   struct stat sb;
@@ -1407,13 +1424,15 @@ ph_sched *ph_sched_new(const ph_plan *plan, ph_store *store,
   s->timers = g_array_new(FALSE, FALSE, sizeof(guint));
   s->secrets = g_ptr_array_new_with_free_func(g_free);
   GPtrArray *env = g_ptr_array_new();
-  for (char **e = environ; *e; e++)
-    if (!g_str_has_prefix(*e, "PIPEHOST_DAG_ID=") &&
-        !g_str_has_prefix(*e, "PIPEHOST_TASK_ID=") &&
-        !g_str_has_prefix(*e, "PIPEHOST_RUN_ID=") &&
-        !g_str_has_prefix(*e, "PIPEHOST_LOGICAL_DATE=") &&
-        !g_str_has_prefix(*e, "PIPEHOST_TRY_NUMBER="))
+  for (char **e = environ; *e; e++) {
+    gboolean id = FALSE;
+    for (guint k = 0; k < G_N_ELEMENTS(identity_env); k++) {
+      size_t n = strlen(identity_env[k]);
+      id |= !strncmp(*e, identity_env[k], n) && (*e)[n] == '=';
+    }
+    if (!id)
       g_ptr_array_add(env, *e);
+  }
   g_ptr_array_add(env, NULL);
   s->env_base = (char **)g_ptr_array_free(env, FALSE);
   s->progs = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
