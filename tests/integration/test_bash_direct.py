@@ -6,6 +6,7 @@ codes, a missing program, cwd, templates, timeouts, retries, the try's
 identity in the environment.  A task that sets env or memory_limit goes
 through the worker.  A host killed with -9 leaves no command running.
 Usage: test_bash_direct.py PIPEHOST"""
+import json
 import os
 import signal
 import subprocess
@@ -126,10 +127,32 @@ s.check("the command starts with no signal blocked or ignored (SIGPIPE, "
         int(sig.get("SigIgn", "1"), 16) & 0x7fffffff == 0, sig)
 
 # runs show: the try's pid is recorded once the try ends
-import json  # noqa: E402
 show = json.loads(s.ph("runs", "show", run, "--json").stdout)
 pids = [t["pid"] for t in show["tries"] if t["task_id"] == "plain"]
 s.check("the try's pid is recorded", pids and pids[0] and pids[0] > 0, pids)
+
+# Group commit: no task starts before its upstream's end is durable.  b
+# kills the host (its parent) the moment it starts, within the 20 ms an
+# end may wait to be committed: a's success must be on disk all the same,
+# and after resume a has run once.
+ran = os.path.join(WORK, "a.ran")
+mark = os.path.join(WORK, "b.killed")
+path = os.path.join(WORK, "order.yaml")
+with open(path, "w") as f:
+    f.write("dag: {id: order}\ntasks:\n"
+            f"  a: {{op: bash, command: \"echo a >> {ran}\"}}\n"
+            f"  b: {{op: bash, command: \"[ -e {mark} ] || "
+            f"{{ touch {mark}; kill -9 $PPID; sleep 5; }}\", "
+            "upstream: [a]}\n")
+p = s.ph("run", path, "--json")
+show = json.loads(s.ph("runs", "show", "last", "--json").stdout)
+st = {t["task_id"]: t["state"] for t in show["tasks"]}
+s.check("a host killed as a downstream starts has its upstream's success "
+        "on disk", p.returncode == -9 and st.get("a") == "success", (p, st))
+p = s.ph("resume", show["run_id"])
+with open(ran) as f:
+    s.check("... and after resume the run succeeds with a run once",
+            p.returncode == 0 and f.read() == "a\n", p.stdout + p.stderr)
 
 # kill -9 of the host: the launcher stops the commands the host started
 marker = "31.4159"
