@@ -241,6 +241,16 @@ static void run_env_close(run_env *e) {
 /* Runs the scheduler to the end, prints the summary; the exit status. */
 static int run_to_end(run_env *e, gboolean json) {
   gboolean ok = ph_sched_run(e->sched);
+  const char *fatal = ph_sched_get_fatal(e->sched);
+  if (fatal) {
+    g_printerr("pipehost: run %s stopped: %s\nIts running tries were "
+               "stopped; nothing after the store's last commit is recorded. "
+               "Once the store can be written again, `pipehost resume %s` "
+               "carries the run on.\n",
+               ph_sched_get_run_id(e->sched), fatal,
+               ph_sched_get_run_id(e->sched));
+    return EXIT_USAGE;
+  }
   print_summary(e->sched, e->plan, ok, json);
   return ok ? 0 : 1;
 }
@@ -1212,6 +1222,13 @@ int main(int argc, char **argv) {
               near ? "'?)" : "");
     }
     usage(stderr);
+    rc = EXIT_USAGE;
+  }
+  /* a store that failed (a damaged page, a full disk) is an error
+   * whatever the command printed: an empty list may be a failed read */
+  if (ph_store_process_error() && rc != EXIT_USAGE) {
+    g_printerr("pipehost %s: the metadata store failed: %s\n", cmd,
+               ph_store_process_error());
     rc = EXIT_USAGE;
   }
   g_strfreev(g_plugin_dirs);

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -804,12 +805,17 @@ int ph_exec_launcher_main(int ctl, int live_fd) {
       dlopen(req.path, RTLD_NOW | RTLD_LOCAL);
       g_hash_table_add(mapped, g_strdup(req.path));
     }
+    pid_t self = getpid();
     pid_t pid = fork();
     if (pid == 0) {
       close(ctl);
       close(g_chld_pipe[0]);
       close(g_chld_pipe[1]);
       setpgid(0, 0);
+      /* should the launcher itself be killed, its workers die with it */
+      prctl(PR_SET_PDEATHSIG, SIGKILL);
+      if (getppid() != self)
+        _exit(1);
       struct sigaction dfl = {0};
       dfl.sa_handler = SIG_DFL;
       sigaction(SIGCHLD, &dfl, NULL);
@@ -861,6 +867,10 @@ int ph_exec_launcher_main(int ctl, int live_fd) {
   return 0;
 }
 
+int ph_exec_get_launcher_pid(const ph_exec *ex) {
+  return ex->ctl >= 0 ? ex->launcher_pid : 0;
+}
+
 gboolean ph_exec_start_launcher(ph_exec *ex, GError **error) {
   int sv[2];
   if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
@@ -882,8 +892,17 @@ gboolean ph_exec_start_launcher(ph_exec *ex, GError **error) {
   if (ex->live)
     posix_spawn_file_actions_adddup2(&fa, mfd, 4);
   char *argv[] = {ex->exe, "__launcher", ex->live ? "4" : NULL, NULL};
+  /* In a session of its own: a signal to the host's process group (a
+   * closed terminal's SIGHUP, ^C, kill -TERM -PGID, kill -9 -PGID) reaches
+   * the host but not the launcher, which then sees the host gone and stops
+   * the tries.  Were they in one group, both would die and the tries would
+   * run on unobserved. */
+  posix_spawnattr_t at;
+  posix_spawnattr_init(&at);
+  posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSID);
   int pid = -1;
-  int rc = posix_spawn(&pid, ex->exe, &fa, NULL, argv, environ);
+  int rc = posix_spawn(&pid, ex->exe, &fa, &at, argv, environ);
+  posix_spawnattr_destroy(&at);
   posix_spawn_file_actions_destroy(&fa);
   if (mfd >= 0)
     close(mfd);

@@ -53,6 +53,9 @@ void ph_exec_free(ph_exec *ex);
  * not start. */
 gboolean ph_exec_start_launcher(ph_exec *ex, GError **error);
 
+/* The launcher's pid, or 0 when there is none (not started, or died). */
+int ph_exec_get_launcher_pid(const ph_exec *ex);
+
 /* The launcher's main loop on control socket ctl; returns when the host
  * closes it, after stopping the host's tries: its own workers and the
  * commands listed in the shared table live_fd (-1: none).  Called by

@@ -15,6 +15,7 @@
 #include "ph_exec.h"
 #include "ph_fingerprint.h"
 #include "ph_notify.h"
+#include "ph_proc.h"
 #include "ph_registry.h"
 #include "ph_template.h"
 #include "ph_track.h"
@@ -108,6 +109,7 @@ struct ph_sched {
   GHashTable *pool_slots; /* pool name -> slots + 1; 0 = not looked up */
   gboolean pool_blocked;  /* the ready heap holds only tasks waiting for a
                            * pool slot */
+  char *fatal;            /* why the run stopped: the store failed */
 };
 
 /* ---- pools: a task takes pool_slots of its pool while a try runs; pools
@@ -138,13 +140,16 @@ static gboolean pool_take(ph_sched *s, guint idx) {
   return TRUE;
 }
 
-/* Commits what the run wrote (see ph_sched_run: group commit). */
+/* Commits what the run wrote (see ph_sched_run: group commit).  A commit
+ * that fails is fatal: what the run did since the last commit is not on
+ * disk, so nothing may build on it (ph_sched_run stops). */
 static void commit(ph_sched *s) {
   GError *err = NULL;
-  if (!ph_store_commit(s->store, &err)) {
-    g_printerr("pipehost: %s\n", err->message);
+  if (!ph_store_commit(s->store, &err) && !s->fatal) {
+    s->fatal = g_strdup(err->message);
     g_clear_error(&err);
   }
+  g_clear_error(&err);
   s->commit_gen++;
 }
 
@@ -981,6 +986,11 @@ static void start(ph_sched *s, guint idx) {
       commit(s); /* an upstream's end is not durable yet */
       break;
     }
+  if (s->fatal) {
+    /* it could not be made durable: the task does not start */
+    ti->state = ST_SCHEDULED;
+    return;
+  }
   g_autofree char *why = NULL;
   int pid = ti->direct > 0 ? start_direct(s, idx, log, &why) : 0;
   if (pid == 0) {
@@ -992,8 +1002,11 @@ static void start(ph_sched *s, guint idx) {
       why = g_strdup_printf("could not start the worker: %s", err->message);
     g_clear_error(&err);
   }
+  /* the try's process is recorded with its identity, so that a resume
+   * can tell it from a later process that reuses its pid */
+  g_autofree char *proc = pid > 0 ? ph_proc_identity(pid) : NULL;
   ph_store_try_start(s->store, s->run_id, t->id, ti->try_number, ti->start,
-                     pid > 0 ? pid : 0, log);
+                     pid > 0 ? pid : 0, proc, log);
   if (pid < 0) {
     ti->state = ST_RUNNING;
     on_try_end(s, idx, PH_ERROR, why, FALSE, FALSE);
@@ -1473,6 +1486,7 @@ void ph_sched_free(ph_sched *s) {
   g_ptr_array_unref(s->secrets);
   g_hash_table_unref(s->pool_slots);
   g_free(s->run_id);
+  g_free(s->fatal);
   g_free(s->logical_date);
   g_free(s->context_base);
   if (s->params)
@@ -1531,8 +1545,12 @@ gboolean ph_sched_create_run(ph_sched *s, const char *logical_date,
   s->fresh = TRUE; /* no task of a new run can have XComs yet */
   if (run_id) {
     s->run_id = g_strdup(run_id);
-    if (!ph_store_run_create(s->store, run_id, dag_id, file, s->logical_date,
-                             conf, s->o.run_type ? s->o.run_type : "manual"))
+    int made = ph_store_run_create(s->store, run_id, dag_id, file,
+                                   s->logical_date, conf,
+                                   s->o.run_type ? s->o.run_type : "manual");
+    if (made < 0)
+      goto store_failed;
+    if (!made)
       s->fresh = FALSE;
     if (!s->fresh && !s->o.only_task) {
       g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_EXIST,
@@ -1543,13 +1561,18 @@ gboolean ph_sched_create_run(ph_sched *s, const char *logical_date,
     g_autofree char *base = g_strdup_printf(
         "%s__%s", s->o.run_type ? s->o.run_type : "manual", s->logical_date);
     s->run_id = g_strdup(base);
-    while (!ph_store_run_create(s->store, s->run_id, dag_id, file,
-                                s->logical_date, conf,
-                                s->o.run_type ? s->o.run_type : "manual")) {
+    int made;
+    while ((made = ph_store_run_create(
+                s->store, s->run_id, dag_id, file, s->logical_date, conf,
+                s->o.run_type ? s->o.run_type : "manual")) == 0) {
       g_free(s->run_id);
       s->run_id = g_strdup_printf("%s_%04x", base, g_random_int() & 0xffff);
     }
+    if (made < 0)
+      goto store_failed;
   }
+  ph_store_run_set_host(s->store, s->run_id, getpid(),
+                        ph_exec_get_launcher_pid(s->ex));
   for (guint i = 0; i < s->n; i++) {
     const ph_task_spec *t = ph_plan_get_task(s->plan, i);
     if (s->o.only_task && strcmp(t->id, s->o.only_task))
@@ -1559,6 +1582,11 @@ gboolean ph_sched_create_run(ph_sched *s, const char *logical_date,
   ph_store_run_set_state(s->store, s->run_id, "running");
   build_context_base(s);
   return ph_store_commit(s->store, error);
+store_failed:
+  g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_FAILED,
+              "cannot create the run: %s", ph_store_get_error(s->store));
+  ph_store_commit(s->store, NULL);
+  return FALSE;
 }
 
 static int state_from_name(const char *n) {
@@ -1566,33 +1594,6 @@ static int state_from_name(const char *n) {
     if (!strcmp(state_names[i], n))
       return i;
   return ST_NONE;
-}
-
-/* TRUE when pid is alive and not a zombie. */
-static gboolean pid_alive(int pid) {
-  if (pid <= 0)
-    return FALSE;
-  g_autofree char *path = g_strdup_printf("/proc/%d/stat", pid);
-  g_autofree char *stat = NULL;
-  if (!g_file_get_contents(path, &stat, NULL, NULL))
-    return FALSE;
-  const char *p = strrchr(stat, ')');
-  return p && p[1] == ' ' && p[2] != 'Z' && p[2] != 'X';
-}
-
-/* TRUE when pid runs a pipehost worker (so killing it is safe). */
-static gboolean is_worker(int pid) {
-  g_autofree char *path = g_strdup_printf("/proc/%d/cmdline", pid);
-  g_autofree char *cmd = NULL;
-  gsize len = 0;
-  if (!g_file_get_contents(path, &cmd, &len, NULL))
-    return FALSE;
-  /* a worker forked by the launcher keeps the launcher's command line */
-  for (gsize i = 0; i + 8 <= len; i++)
-    if (!memcmp(cmd + i, "__worker", 8) ||
-        (i + 10 <= len && !memcmp(cmd + i, "__launcher", 10)))
-      return TRUE;
-  return FALSE;
 }
 
 gboolean ph_sched_resume_run(ph_sched *s, const char *run_id, GError **error) {
@@ -1615,11 +1616,24 @@ gboolean ph_sched_resume_run(ph_sched *s, const char *run_id, GError **error) {
                 state);
     goto out;
   }
-  gint64 host = json_object_get_int_member_with_default(r, "host_pid", 0);
-  if (host && host != getpid() && pid_alive((int)host)) {
+  /* Who drove the run before: a live host (the same process, not a later
+   * one with its pid) still owns it; a dead host's launcher may still be
+   * stopping its tries, and is waited for. */
+  ph_store_host host;
+  ph_store_run_host(s->store, run_id, &host);
+  if (host.pid && host.pid != getpid() && ph_proc_alive(host.pid, host.proc)) {
     g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_EXIST,
-                "run '%s' is still being driven by pipehost pid %" G_GINT64_FORMAT,
-                run_id, host);
+                "run '%s' is still being driven by pipehost pid %d", run_id,
+                host.pid);
+    goto out;
+  }
+  if (host.launcher_proc[0] &&
+      !ph_proc_wait_gone(host.launcher_pid, host.launcher_proc,
+                         s->o.kill_grace + 5)) {
+    g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_EXIST,
+                "run '%s': the launcher (pid %d) of its earlier pipehost "
+                "process is still stopping that process's tries; try again",
+                run_id, host.launcher_pid);
     goto out;
   }
   s->run_id = g_strdup(run_id);
@@ -1634,7 +1648,8 @@ gboolean ph_sched_resume_run(ph_sched *s, const char *run_id, GError **error) {
     json_node_unref(conf);
   ph_store_begin(s->store);
   ph_store_run_set_state(s->store, run_id, "running");
-  ph_store_run_set_host(s->store, run_id, getpid());
+  ph_store_run_set_host(s->store, run_id, getpid(),
+                        ph_exec_get_launcher_pid(s->ex));
   build_context_base(s);
   JsonArray *tasks = json_object_get_array_member(r, "tasks");
   for (guint i = 0; i < json_array_get_length(tasks); i++) {
@@ -1681,9 +1696,18 @@ gboolean ph_sched_resume_run(ph_sched *s, const char *run_id, GError **error) {
     if (FINAL(ti->state))
       continue;
     if (ti->state == ST_RUNNING || ti->state == ST_QUEUED) {
-      if (pid_alive(ti->pid) && is_worker(ti->pid)) {
-        kill(-ti->pid, SIGKILL);
-        kill(ti->pid, SIGKILL);
+      /* No try runs twice at once: the earlier try's process group must
+       * be gone before a new try can start.  It is found by pid and
+       * identity, so a process that reuses the pid is never touched. */
+      g_autofree char *proc = NULL;
+      int pid = ph_store_try_proc(s->store, run_id, t->id, ti->try_number,
+                                  &proc);
+      if (pid > 0 && !ph_proc_group_stop(pid, proc, 10)) {
+        g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_EXIST,
+                    "run '%s': task '%s' try %d (process group %d) did not "
+                    "stop after SIGKILL; not starting another try",
+                    run_id, t->id, ti->try_number, pid);
+        goto out;
       }
       ti->state = ST_RUNNING;
       on_try_end(s, i, PH_ERROR,
@@ -1710,6 +1734,8 @@ out:
 }
 
 const char *ph_sched_get_run_id(const ph_sched *s) { return s->run_id; }
+
+const char *ph_sched_get_fatal(const ph_sched *s) { return s->fatal; }
 
 static void fire_timers(ph_sched *s, double *next) {
   double now = ph_util_now();
@@ -1744,11 +1770,12 @@ gboolean ph_sched_run(ph_sched *s) {
     propagate(s);
   }
   guint target = s->o.only_task ? 1 : s->n;
-  while (s->n_final < target) {
+  while (s->n_final < target && !s->fatal) {
     double next;
     fire_timers(s, &next);
     GArray *parked = NULL;
-    while (s->heap_len && s->n_running < (guint)s->o.parallelism) {
+    while (s->heap_len && s->n_running < (guint)s->o.parallelism &&
+           !s->fatal) {
       guint idx = heap_pop(s);
       if (!pool_take(s, idx)) {
         if (!parked)
@@ -1798,6 +1825,18 @@ gboolean ph_sched_run(ph_sched *s) {
     ph_exec_poll(s->ex, next);
     propagate(s);
   }
+  if (s->fatal) {
+    /* The store cannot record the run: stop its tries (nobody could record
+     * what they do) and leave the run as last committed, for `pipehost
+     * resume` once the store works again. */
+    ph_exec_free(s->ex);
+    s->ex = NULL;
+    ph_store_rollback(s->store);
+    ph_store_batch(s->store, FALSE);
+    if (s->o.progress == 2)
+      fprintf(stderr, "\r\033[K");
+    return FALSE;
+  }
   /* the run's state from its leaves (Airflow DagRun.update_state) */
   gboolean ok = TRUE;
   for (guint i = 0; i < s->n; i++) {
@@ -1817,6 +1856,8 @@ gboolean ph_sched_run(ph_sched *s) {
     ph_store_run_set_state(s->store, s->run_id, ok ? "success" : "failed");
   commit(s);
   ph_store_batch(s->store, FALSE);
+  if (s->fatal)
+    return FALSE; /* the end is not on disk: no success is reported */
   if (s->o.progress == 2)
     fprintf(stderr, "\r\033[K");
   return ok;

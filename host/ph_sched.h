@@ -56,6 +56,10 @@ gboolean ph_sched_resume_run(ph_sched *s, const char *run_id, GError **error);
 
 /* Borrowed run id (after ph_sched_create_run). */
 const char *ph_sched_get_run_id(const ph_sched *s);
+/* Why the run was stopped before its end (borrowed): the store could not
+ * commit what it did, so ph_sched_run stopped starting tasks, killed the
+ * running tries and returned FALSE.  NULL when it was not stopped. */
+const char *ph_sched_get_fatal(const ph_sched *s);
 
 /* Runs until every task instance is final.  Returns TRUE if the run
  * succeeded. */

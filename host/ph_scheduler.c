@@ -20,6 +20,7 @@
 #include "ph_registry.h"
 #include "ph_store.h"
 #include "ph_timetable.h"
+#include "ph_proc.h"
 #include "ph_util.h"
 
 extern char **environ;
@@ -59,16 +60,6 @@ static void slog(const char *level, const char *event, ...) {
 
 static char *iso(gint64 t) { return ph_util_iso8601((double)t); }
 
-static gboolean pid_alive(int pid) {
-  if (pid <= 0 || kill(pid, 0) != 0)
-    return FALSE;
-  g_autofree char *path = g_strdup_printf("/proc/%d/stat", pid);
-  g_autofree char *text = NULL;
-  if (!g_file_get_contents(path, &text, NULL, NULL))
-    return FALSE;
-  const char *rp = strrchr(text, ')');
-  return !(rp && rp[1] == ' ' && rp[2] == 'Z');
-}
 
 /* ---- children: one process per DAG run */
 
@@ -249,19 +240,21 @@ static int orphans(sctx *c, const char *dag_id, gboolean resume, int limit) {
   int alive = 0;
   sqlite3_stmt *q = NULL;
   sqlite3_prepare_v2(ph_store_get_db(c->st),
-                     "SELECT run_id, host_pid, dag_file FROM dag_run WHERE "
+                     "SELECT run_id, host_pid, dag_file, host_proc FROM "
+                     "dag_run WHERE "
                      "dag_id=? AND state='running' ORDER BY logical_date",
                      -1, &q, NULL);
   if (!q)
     return 0;
   sqlite3_bind_text(q, 1, dag_id, -1, SQLITE_TRANSIENT);
   GPtrArray *dead = g_ptr_array_new_with_free_func(g_free);
-  while (sqlite3_step(q) == SQLITE_ROW) {
+  while (ph_store_step(c->st, q) == SQLITE_ROW) {
     const char *rid = (const char *)sqlite3_column_text(q, 0);
     int pid = sqlite3_column_int(q, 1);
+    const char *proc = (const char *)sqlite3_column_text(q, 3);
     if (is_child_run(c, rid))
       continue;
-    if (pid_alive(pid) && pid != getpid())
+    if (ph_proc_alive(pid, proc) && pid != getpid())
       alive++;
     else
       g_ptr_array_add(dead, g_strdup(rid));
@@ -416,7 +409,7 @@ static gint64 last_scheduled(sctx *c, const char *dag_id) {
   if (!q)
     return t;
   sqlite3_bind_text(q, 1, dag_id, -1, SQLITE_TRANSIENT);
-  if (sqlite3_step(q) == SQLITE_ROW && sqlite3_column_type(q, 0) != SQLITE_NULL)
+  if (ph_store_step(c->st, q) == SQLITE_ROW && sqlite3_column_type(q, 0) != SQLITE_NULL)
     ph_timetable_parse_time((const char *)sqlite3_column_text(q, 0), NULL, &t);
   sqlite3_finalize(q);
   return t;
@@ -714,7 +707,7 @@ static char *dag_file_of(sctx *c, const char *target) {
   if (!q)
     return NULL;
   sqlite3_bind_text(q, 1, target, -1, SQLITE_TRANSIENT);
-  if (sqlite3_step(q) == SQLITE_ROW && sqlite3_column_text(q, 0))
+  if (ph_store_step(c->st, q) == SQLITE_ROW && sqlite3_column_text(q, 0))
     f = g_strdup((const char *)sqlite3_column_text(q, 0));
   sqlite3_finalize(q);
   return f;
@@ -829,12 +822,13 @@ static int cmd_clear(sctx *c, int argc, char **argv) {
   }
   run = ph_store_run_show(c->st, rid);
   JsonObject *ro = json_node_get_object(run);
-  int host = (int)json_object_get_int_member_with_default(ro, "host_pid", 0);
+  ph_store_host host;
+  ph_store_run_host(c->st, rid, &host);
   if (!strcmp(json_object_get_string_member_with_default(ro, "state", ""),
               "running") &&
-      pid_alive(host)) {
+      ph_proc_alive(host.pid, host.proc)) {
     g_printerr("pipehost clear: run %s is still being run by process %d\n", rid,
-               host);
+               host.pid);
     goto out;
   }
   const char *file =
@@ -904,7 +898,7 @@ static int cmd_clear(sctx *c, int argc, char **argv) {
   }
   if (cleared) {
     ph_store_run_set_state(c->st, rid, "running");
-    ph_store_run_set_host(c->st, rid, 0);
+    ph_store_run_set_host(c->st, rid, 0, 0);
   }
   if (!ph_store_commit(c->st, &err)) {
     g_printerr("pipehost clear: %s\n", err->message);

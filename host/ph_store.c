@@ -5,9 +5,13 @@
 #include <sqlite3.h>
 #include <stdarg.h>
 #include <string.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "ph_fault.h"
+#include "ph_proc.h"
 #include "ph_util.h"
 
 struct ph_store {
@@ -17,15 +21,28 @@ struct ph_store {
   int in_txn;
   int batch;     /* a write opens the transaction itself (ph_store_batch) */
   double txn_t0; /* monotonic time the open transaction began */
+  int txn_failed; /* a statement of the open transaction failed */
+  char *error;    /* the first failure since the store was opened */
 };
 
-static const char *const schema =
+/* The first store failure of this process (ph_store_process_error). */
+static char *g_process_error;
+
+/* Connection settings, applied at every open.  synchronous=NORMAL in WAL
+ * mode: a commit survives the process being killed (the WAL is in the
+ * kernel's page cache) but the last commits before a power loss or a
+ * kernel crash may be lost; PIPEHOST_STORE_SYNC=full syncs every commit
+ * (see docs/reliability.md). */
+static const char *const pragmas =
     "PRAGMA journal_mode=WAL;"
-    "PRAGMA synchronous=NORMAL;"
+    "PRAGMA synchronous=%s;"
     /* checkpoint the WAL every ~40 MiB, not every 4 MiB: commits stay
      * durable (they are in the WAL), the fsyncs of checkpoints get rarer */
     "PRAGMA wal_autocheckpoint=10000;"
-    "PRAGMA foreign_keys=OFF;"
+    "PRAGMA foreign_keys=OFF;";
+
+/* The schema as version 1 created it; migrations[] below take it on. */
+static const char *const schema =
     "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT);"
     "INSERT OR IGNORE INTO meta VALUES('schema_version','1');"
     "CREATE TABLE IF NOT EXISTS dag_run("
@@ -54,6 +71,19 @@ static const char *const schema =
     "CREATE TABLE IF NOT EXISTS connection(conn_id TEXT PRIMARY KEY, uri "
     "TEXT);";
 
+/* Schema migrations: migrations[i] takes a store from version i + 1 to
+ * i + 2, in one transaction with the version bump.  Append only. */
+static const char *const migrations[] = {
+    /* 2: process identities (ph_proc) beside every recorded pid, and the
+     * launcher of the host driving a run */
+    "ALTER TABLE dag_run ADD COLUMN host_proc TEXT;"
+    "ALTER TABLE dag_run ADD COLUMN launcher_pid INTEGER;"
+    "ALTER TABLE dag_run ADD COLUMN launcher_proc TEXT;"
+    "ALTER TABLE task_try ADD COLUMN proc TEXT;"
+    "ALTER TABLE pool_slot ADD COLUMN proc TEXT;",
+};
+#define PH_SCHEMA_VERSION ((int)G_N_ELEMENTS(migrations) + 1)
+
 char *ph_store_default_home(void) {
   const char *h = g_getenv("PIPEHOST_HOME");
   if (h && *h)
@@ -63,26 +93,138 @@ char *ph_store_default_home(void) {
 
 static void finalize_stmt(gpointer p) { sqlite3_finalize(p); }
 
+/* The schema version of db: 0 when it has no meta table (a new file),
+ * -1 on a read error (message in *err). */
+static int schema_version(sqlite3 *db, char **err) {
+  sqlite3_stmt *st = NULL;
+  int v = -1;
+  if (sqlite3_prepare_v2(db,
+                         "SELECT count(*) FROM sqlite_master WHERE "
+                         "type='table' AND name='meta'",
+                         -1, &st, NULL) != SQLITE_OK)
+    goto fail;
+  if (sqlite3_step(st) != SQLITE_ROW)
+    goto fail;
+  v = sqlite3_column_int(st, 0) ? 1 : 0;
+  sqlite3_finalize(st);
+  st = NULL;
+  if (v == 0)
+    return 0;
+  if (sqlite3_prepare_v2(db,
+                         "SELECT value FROM meta WHERE key='schema_version'",
+                         -1, &st, NULL) != SQLITE_OK)
+    goto fail;
+  int rc = sqlite3_step(st);
+  if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+    goto fail;
+  v = rc == SQLITE_ROW ? sqlite3_column_int(st, 0) : 1;
+  sqlite3_finalize(st);
+  return v;
+fail:
+  *err = g_strdup(sqlite3_errmsg(db));
+  sqlite3_finalize(st);
+  return -1;
+}
+
+/* Runs sql (several statements) in one write transaction. */
+static gboolean exec_txn(sqlite3 *db, const char *sql, char **err) {
+  char *emsg = NULL;
+  if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, &emsg) != SQLITE_OK ||
+      sqlite3_exec(db, sql, NULL, NULL, &emsg) != SQLITE_OK ||
+      sqlite3_exec(db, "COMMIT", NULL, NULL, &emsg) != SQLITE_OK) {
+    *err = g_strdup(emsg ? emsg : sqlite3_errmsg(db));
+    sqlite3_free(emsg);
+    sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+/* Creates the schema of a new store, or migrates an older one to
+ * PH_SCHEMA_VERSION.  A read-only store at the current version needs no
+ * write. */
+static gboolean ensure_schema(sqlite3 *db, char **err) {
+  int v = schema_version(db, err);
+  if (v < 0)
+    return FALSE;
+  if (v == 0) {
+    if (!exec_txn(db, schema, err))
+      return FALSE;
+    v = 1;
+  }
+  if (v > PH_SCHEMA_VERSION) {
+    *err = g_strdup_printf("schema version %d was written by a newer "
+                           "pipehost (this one knows up to %d)",
+                           v, PH_SCHEMA_VERSION);
+    return FALSE;
+  }
+  for (; v < PH_SCHEMA_VERSION; v++) {
+    /* another process may have migrated since we read the version */
+    if (schema_version(db, err) > v)
+      continue;
+    g_autofree char *sql = g_strdup_printf(
+        "%sUPDATE meta SET value='%d' WHERE key='schema_version';",
+        migrations[v - 1], v + 1);
+    if (!exec_txn(db, sql, err)) {
+      char *ignored = NULL;
+      int now = schema_version(db, &ignored);
+      g_free(ignored);
+      if (now > v) { /* lost a race to another migrating process */
+        g_clear_pointer(err, g_free);
+        continue;
+      }
+      return FALSE;
+    }
+  }
+  return TRUE;
+}
+
 ph_store *ph_store_open(const char *home, GError **error) {
   ph_store *s = NULL;
   sqlite3 *db = NULL;
   char *emsg = NULL;
+  g_autofree char *why = NULL;
+  g_autofree char *prag = NULL;
   g_autofree char *path = g_build_filename(home, "pipehost.db", NULL);
   if (g_mkdir_with_parents(home, 0700) != 0) {
     g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_FAILED,
                 "%s: cannot create the pipehost home directory", home);
     goto out;
   }
-  if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
-                      NULL) != SQLITE_OK) {
+  /* The store holds connection URIs: readable by its owner only, however
+   * open the home directory is.  SQLite gives its -wal and -shm files the
+   * database file's mode. */
+  int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd >= 0) {
+    struct stat sb;
+    if (fstat(fd, &sb) == 0 && (sb.st_mode & 077) && sb.st_uid == geteuid() &&
+        fchmod(fd, sb.st_mode & 0700) != 0) {
+      /* leave it: reading still works, the owner chose the mode */
+    }
+    close(fd);
+  }
+  int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
+  if (access(path, W_OK) != 0 && errno == EACCES)
+    flags = SQLITE_OPEN_READONLY; /* read commands still work */
+  if (sqlite3_open_v2(path, &db, flags, NULL) != SQLITE_OK) {
     g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_FAILED, "%s: %s", path,
                 db ? sqlite3_errmsg(db) : "out of memory");
     goto out;
   }
   sqlite3_busy_timeout(db, 10000);
-  if (sqlite3_exec(db, schema, NULL, NULL, &emsg) != SQLITE_OK) {
+  const char *sync = g_getenv("PIPEHOST_STORE_SYNC");
+  prag = g_strdup_printf(
+      pragmas, sync && !g_ascii_strcasecmp(sync, "full") ? "FULL" : "NORMAL");
+  if (sqlite3_exec(db, prag, NULL, NULL, &emsg) != SQLITE_OK ||
+      !ensure_schema(db, &why)) {
     g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_FAILED,
-                "%s: not a usable pipehost store: %s", path, emsg);
+                "%s: not a usable pipehost store: %s%s", path,
+                emsg ? emsg : why ? why : sqlite3_errmsg(db),
+                sqlite3_errcode(db) == SQLITE_CORRUPT ||
+                        sqlite3_errcode(db) == SQLITE_NOTADB
+                    ? " (the file is damaged: restore it from a backup, or "
+                      "move it away to start a new store)"
+                    : "");
     sqlite3_free(emsg);
     goto out;
   }
@@ -106,10 +248,44 @@ void ph_store_close(ph_store *s) {
   g_hash_table_unref(s->stmts);
   sqlite3_close(s->db);
   g_free(s->home);
+  g_free(s->error);
   g_free(s);
 }
 
 const char *ph_store_get_home(const ph_store *s) { return s->home; }
+
+/* Records a failure of the store: the first one is kept (and warned
+ * about once), and an open transaction can no longer commit. */
+static void note_error(ph_store *s, int rc, const char *what) {
+  if (s->in_txn)
+    s->txn_failed = 1;
+  if (s->error)
+    return;
+  gboolean damaged = rc == SQLITE_CORRUPT || rc == SQLITE_NOTADB;
+  s->error = g_strdup_printf(
+      "%s/pipehost.db: %s%s%s", s->home, what,
+      rc == SQLITE_FULL ? " (the disk is full)" : "",
+      damaged ? " (the store is damaged: restore it from a backup, or move "
+                "it away to start a new store)"
+              : "");
+  if (!g_process_error)
+    g_process_error = g_strdup(s->error);
+  g_printerr("pipehost store: %s\n", s->error);
+}
+
+/* A statement that returns no row and writes nothing: what prep() gives
+ * when the real one cannot be prepared (its failure is noted), so callers
+ * read an empty result instead of crashing. */
+static sqlite3_stmt *dead_stmt(ph_store *s) {
+  static const char dead[] = "SELECT NULL WHERE 0";
+  sqlite3_stmt *st = g_hash_table_lookup(s->stmts, dead);
+  if (!st && sqlite3_prepare_v3(s->db, dead, -1, SQLITE_PREPARE_PERSISTENT,
+                                &st, NULL) == SQLITE_OK)
+    g_hash_table_insert(s->stmts, (gpointer)dead, st);
+  if (!st)
+    g_error("pipehost store: SQLite cannot prepare \"%s\"", dead);
+  return st;
+}
 
 /* Prepares (once, cached by the static sql pointer) and binds.  types: one
  * letter per argument: s = const char* (NULL binds NULL), i = int,
@@ -119,9 +295,13 @@ static sqlite3_stmt *prep(ph_store *s, const char *sql, const char *types,
   sqlite3_stmt *st = g_hash_table_lookup(s->stmts, sql);
   if (!st) {
     if (sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st,
-                           NULL) != SQLITE_OK)
-      g_error("pipehost store: cannot prepare \"%s\": %s", sql,
-              sqlite3_errmsg(s->db));
+                           NULL) != SQLITE_OK) {
+      int rc = sqlite3_errcode(s->db);
+      g_autofree char *what =
+          g_strdup_printf("cannot read the schema: %s", sqlite3_errmsg(s->db));
+      note_error(s, rc, what);
+      return dead_stmt(s);
+    }
     g_hash_table_insert(s->stmts, (gpointer)sql, st);
   }
   sqlite3_reset(st);
@@ -145,31 +325,57 @@ static sqlite3_stmt *prep(ph_store *s, const char *sql, const char *types,
   return st;
 }
 
+int ph_store_step(ph_store *s, struct sqlite3_stmt *st) {
+  int rc = sqlite3_step(st);
+  if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+    note_error(s, rc, sqlite3_errmsg(s->db));
+  return rc;
+}
+
+/* Steps a read: TRUE for a row; a failure is noted. */
+static gboolean step_row(ph_store *s, sqlite3_stmt *st) {
+  return ph_store_step(s, st) == SQLITE_ROW;
+}
+
+/* Steps a write.  A write of a transaction that already failed is not
+ * tried (SQLite may have rolled that transaction back, and the write would
+ * then commit on its own). */
 static int step_done(ph_store *s, sqlite3_stmt *st) {
   if (s->batch && !s->in_txn)
     ph_store_begin(s);
-  if (ph_fault_hit("store_write")) {
-    g_warning("pipehost store: injected write failure");
+  if (s->txn_failed) {
     sqlite3_reset(st);
+    return SQLITE_ABORT;
+  }
+  if (ph_fault_hit("store_write")) {
+    sqlite3_reset(st);
+    note_error(s, SQLITE_IOERR, "injected write failure");
     return SQLITE_IOERR;
   }
-  int rc = sqlite3_step(st);
-  if (rc != SQLITE_DONE && rc != SQLITE_ROW)
-    g_warning("pipehost store: %s", sqlite3_errmsg(s->db));
+  int rc = ph_store_step(s, st);
   sqlite3_reset(st);
   return rc;
 }
 
 sqlite3 *ph_store_get_db(ph_store *s) { return s->db; }
 
+const char *ph_store_get_error(const ph_store *s) { return s->error; }
+
+const char *ph_store_process_error(void) { return g_process_error; }
+
 void ph_store_begin(ph_store *s) {
   if (s->in_txn)
     return;
   /* prepared once, like every statement: this runs per scheduler step */
   sqlite3_stmt *st = prep(s, "BEGIN IMMEDIATE", "");
-  if (sqlite3_step(st) == SQLITE_DONE) {
-    s->in_txn = 1;
-    s->txn_t0 = ph_util_mono();
+  int rc = sqlite3_step(st);
+  s->in_txn = 1;
+  s->txn_t0 = ph_util_mono();
+  if (rc != SQLITE_DONE) {
+    /* no transaction: the writes until the commit are refused, and the
+     * commit reports the failure */
+    note_error(s, rc, sqlite3_errmsg(s->db));
+    s->txn_failed = 1;
   }
   sqlite3_reset(st);
 }
@@ -180,35 +386,53 @@ double ph_store_pending_age(const ph_store *s) {
   return s->in_txn ? ph_util_mono() - s->txn_t0 : -1;
 }
 
+void ph_store_rollback(ph_store *s) {
+  if (!s->in_txn)
+    return;
+  if (!sqlite3_get_autocommit(s->db))
+    sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+  s->in_txn = 0;
+  s->txn_failed = 0;
+}
+
 gboolean ph_store_commit(ph_store *s, GError **error) {
   if (!s->in_txn)
     return TRUE;
-  sqlite3_stmt *st = prep(s, "COMMIT", "");
-  int rc = sqlite3_step(st);
-  if (rc != SQLITE_DONE)
-    g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_FAILED,
-                "pipehost store: commit failed: %s", sqlite3_errmsg(s->db));
-  sqlite3_reset(st);
-  if (rc != SQLITE_DONE) {
-    sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
-    s->in_txn = 0;
-    return FALSE;
+  int rc = SQLITE_ABORT;
+  if (!s->txn_failed) {
+    sqlite3_stmt *st = prep(s, "COMMIT", "");
+    if (ph_fault_hit("store_commit"))
+      note_error(s, rc = SQLITE_IOERR, "injected commit failure");
+    else if ((rc = sqlite3_step(st)) != SQLITE_DONE)
+      note_error(s, rc, sqlite3_errmsg(s->db));
+    sqlite3_reset(st);
   }
   s->in_txn = 0;
-  return TRUE;
+  if (rc == SQLITE_DONE)
+    return TRUE;
+  if (!sqlite3_get_autocommit(s->db))
+    sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+  s->txn_failed = 0;
+  g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_FAILED,
+              "the store could not record the last changes: %s",
+              s->error ? s->error : "commit failed");
+  return FALSE;
 }
 
-gboolean ph_store_run_create(ph_store *s, const char *run_id,
-                             const char *dag_id, const char *dag_file,
-                             const char *logical_date, const char *conf_json,
-                             const char *run_type) {
+int ph_store_run_create(ph_store *s, const char *run_id, const char *dag_id,
+                        const char *dag_file, const char *logical_date,
+                        const char *conf_json, const char *run_type) {
+  g_autofree char *proc = ph_proc_identity(getpid());
   sqlite3_stmt *st = prep(
       s,
       "INSERT OR IGNORE INTO dag_run(run_id,dag_id,dag_file,state,run_type,"
-      "logical_date,conf,start_date,host_pid) VALUES(?,?,?,'running',?,?,?,?,?)",
-      "ssssssdi", run_id, dag_id, dag_file, run_type, logical_date, conf_json,
-      ph_util_now(), (int)getpid());
-  step_done(s, st);
+      "logical_date,conf,start_date,host_pid,host_proc) "
+      "VALUES(?,?,?,'running',?,?,?,?,?,?)",
+      "ssssssdis", run_id, dag_id, dag_file, run_type, logical_date, conf_json,
+      ph_util_now(), (int)getpid(), proc);
+  int rc = step_done(s, st);
+  if (rc != SQLITE_DONE)
+    return -1;
   return sqlite3_changes(s->db) == 1;
 }
 
@@ -220,9 +444,35 @@ void ph_store_run_set_state(ph_store *s, const char *run_id,
                     "sds", state, fin ? ph_util_now() : -1.0, run_id));
 }
 
-void ph_store_run_set_host(ph_store *s, const char *run_id, int pid) {
-  step_done(s, prep(s, "UPDATE dag_run SET host_pid=? WHERE run_id=?", "is",
-                    pid, run_id));
+void ph_store_run_set_host(ph_store *s, const char *run_id, int pid,
+                           int launcher_pid) {
+  g_autofree char *proc = ph_proc_identity(pid);
+  g_autofree char *lproc =
+      launcher_pid > 0 ? ph_proc_identity(launcher_pid) : NULL;
+  step_done(s, prep(s,
+                    "UPDATE dag_run SET host_pid=?, host_proc=?, "
+                    "launcher_pid=?, launcher_proc=? WHERE run_id=?",
+                    "isiss", pid, proc, launcher_pid, lproc, run_id));
+}
+
+gboolean ph_store_run_host(ph_store *s, const char *run_id, ph_store_host *out) {
+  memset(out, 0, sizeof *out);
+  sqlite3_stmt *st = prep(s,
+                          "SELECT host_pid, host_proc, launcher_pid, "
+                          "launcher_proc FROM dag_run WHERE run_id=?",
+                          "s", run_id);
+  gboolean found = step_row(s, st);
+  if (found) {
+    out->pid = sqlite3_column_int(st, 0);
+    g_strlcpy(out->proc, (const char *)sqlite3_column_text(st, 1) ?: "",
+              sizeof out->proc);
+    out->launcher_pid = sqlite3_column_int(st, 2);
+    g_strlcpy(out->launcher_proc,
+              (const char *)sqlite3_column_text(st, 3) ?: "",
+              sizeof out->launcher_proc);
+  }
+  sqlite3_reset(st);
+  return found;
 }
 
 static char *col_dup(sqlite3_stmt *st, int i) {
@@ -239,7 +489,7 @@ char *ph_store_run_resolve(ph_store *s, const char *text, GError **error) {
               "");
   } else {
     st = prep(s, "SELECT run_id FROM dag_run WHERE run_id=?", "s", text);
-    if (sqlite3_step(st) == SQLITE_ROW) {
+    if (step_row(s, st)) {
       id = col_dup(st, 0);
       sqlite3_reset(st);
       return id;
@@ -250,7 +500,7 @@ char *ph_store_run_resolve(ph_store *s, const char *text, GError **error) {
               "is", (int)strlen(text), text);
   }
   int n = 0;
-  while (sqlite3_step(st) == SQLITE_ROW) {
+  while (step_row(s, st)) {
     if (n++ == 0)
       id = col_dup(st, 0);
   }
@@ -297,7 +547,7 @@ JsonNode *ph_store_runs_list(ph_store *s, int limit) {
            "i", limit > 0 ? limit : -1);
   JsonBuilder *b = json_builder_new();
   json_builder_begin_array(b);
-  while (sqlite3_step(st) == SQLITE_ROW)
+  while (step_row(s, st))
     add_row(b, st);
   sqlite3_reset(st);
   json_builder_end_array(b);
@@ -313,7 +563,7 @@ JsonNode *ph_store_run_show(ph_store *s, const char *run_id) {
                           "FROM "
                           "dag_run WHERE run_id=?",
                           "s", run_id);
-  if (sqlite3_step(st) != SQLITE_ROW) {
+  if (!step_row(s, st)) {
     sqlite3_reset(st);
     return NULL;
   }
@@ -330,7 +580,7 @@ JsonNode *ph_store_run_show(ph_store *s, const char *run_id) {
             "run_id=? ORDER BY rowid",
             "s", run_id);
   GPtrArray *ids = g_ptr_array_new_with_free_func(g_free);
-  while (sqlite3_step(st) == SQLITE_ROW) {
+  while (step_row(s, st)) {
     json_builder_begin_object(b);
     for (int i = 0; i < sqlite3_column_count(st); i++)
       add_col(b, st, i);
@@ -346,7 +596,7 @@ JsonNode *ph_store_run_show(ph_store *s, const char *run_id) {
             "reason, log_path FROM task_try WHERE run_id=? ORDER BY "
             "start_date, rowid",
             "s", run_id);
-  while (sqlite3_step(st) == SQLITE_ROW)
+  while (step_row(s, st))
     add_row(b, st);
   sqlite3_reset(st);
   json_builder_end_array(b);
@@ -379,13 +629,29 @@ void ph_store_ti_set(ph_store *s, const char *run_id, const char *task_id,
 
 void ph_store_try_start(ph_store *s, const char *run_id, const char *task_id,
                         int try_number, double start, int pid,
-                        const char *log_path) {
+                        const char *proc, const char *log_path) {
   step_done(s, prep(s,
                     "INSERT OR REPLACE INTO task_try(run_id,task_id,"
-                    "try_number,state,start_date,pid,log_path) "
-                    "VALUES(?,?,?,'running',?,?,?)",
-                    "ssidis", run_id, task_id, try_number, start, pid,
+                    "try_number,state,start_date,pid,proc,log_path) "
+                    "VALUES(?,?,?,'running',?,?,?,?)",
+                    "ssidiss", run_id, task_id, try_number, start, pid, proc,
                     log_path));
+}
+
+int ph_store_try_proc(ph_store *s, const char *run_id, const char *task_id,
+                      int try_number, char **proc) {
+  sqlite3_stmt *st = prep(s,
+                          "SELECT pid, proc FROM task_try WHERE run_id=? AND "
+                          "task_id=? AND try_number=?",
+                          "ssi", run_id, task_id, try_number);
+  int pid = 0;
+  *proc = NULL;
+  if (step_row(s, st)) {
+    pid = sqlite3_column_int(st, 0);
+    *proc = col_dup(st, 1);
+  }
+  sqlite3_reset(st);
+  return pid;
 }
 
 void ph_store_try_end(ph_store *s, const char *run_id, const char *task_id,
@@ -411,7 +677,7 @@ char *ph_store_log_path(ph_store *s, const char *run_id, const char *task_id,
                  "SELECT log_path FROM task_try WHERE run_id=? AND task_id=? "
                  "ORDER BY try_number DESC LIMIT 1",
                  "ss", run_id, task_id);
-  char *p = sqlite3_step(st) == SQLITE_ROW ? col_dup(st, 0) : NULL;
+  char *p = step_row(s, st) ? col_dup(st, 0) : NULL;
   sqlite3_reset(st);
   return p;
 }
@@ -430,7 +696,7 @@ char *ph_store_xcom_get(ph_store *s, const char *run_id, const char *task_id,
                           "SELECT value FROM xcom WHERE run_id=? AND "
                           "task_id=? AND key=?",
                           "sss", run_id, task_id, key);
-  char *v = sqlite3_step(st) == SQLITE_ROW ? col_dup(st, 0) : NULL;
+  char *v = step_row(s, st) ? col_dup(st, 0) : NULL;
   sqlite3_reset(st);
   return v;
 }
@@ -446,7 +712,7 @@ JsonNode *ph_store_xcom_list(ph_store *s, const char *run_id) {
                           "run_id=? ORDER BY task_id, key",
                           "s", run_id);
   JsonObject *root = json_object_new();
-  while (sqlite3_step(st) == SQLITE_ROW) {
+  while (step_row(s, st)) {
     const char *tid = (const char *)sqlite3_column_text(st, 0);
     const char *key = (const char *)sqlite3_column_text(st, 1);
     const char *val = (const char *)sqlite3_column_text(st, 2);
@@ -476,7 +742,7 @@ static void kv_set(ph_store *s, const char *sql, const char *k,
 
 static char *kv_get(ph_store *s, const char *sql, const char *k) {
   sqlite3_stmt *st = prep(s, sql, "s", k);
-  char *v = sqlite3_step(st) == SQLITE_ROW ? col_dup(st, 0) : NULL;
+  char *v = step_row(s, st) ? col_dup(st, 0) : NULL;
   sqlite3_reset(st);
   return v;
 }
@@ -489,7 +755,7 @@ static gboolean kv_delete(ph_store *s, const char *sql, const char *k) {
 static JsonNode *kv_list(ph_store *s, const char *sql) {
   sqlite3_stmt *st = prep(s, sql, "");
   JsonObject *o = json_object_new();
-  while (sqlite3_step(st) == SQLITE_ROW)
+  while (step_row(s, st))
     json_object_set_string_member(o, (const char *)sqlite3_column_text(st, 0),
                                   (const char *)sqlite3_column_text(st, 1));
   sqlite3_reset(st);
@@ -581,7 +847,7 @@ void ph_store_pool_set(ph_store *s, const char *name, int slots) {
 
 int ph_store_pool_get(ph_store *s, const char *name) {
   sqlite3_stmt *st = prep(s, "SELECT slots FROM pool WHERE name=?", "s", name);
-  int slots = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : -1;
+  int slots = step_row(s, st) ? sqlite3_column_int(st, 0) : -1;
   sqlite3_reset(st);
   return slots;
 }
@@ -594,7 +860,7 @@ gboolean ph_store_pool_delete(ph_store *s, const char *name) {
 JsonNode *ph_store_pool_list(ph_store *s) {
   JsonObject *o = json_object_new();
   sqlite3_stmt *st = prep(s, "SELECT name, slots FROM pool ORDER BY name", "");
-  while (sqlite3_step(st) == SQLITE_ROW)
+  while (step_row(s, st))
     json_object_set_int_member(o, (const char *)sqlite3_column_text(st, 0),
                                sqlite3_column_int(st, 1));
   sqlite3_reset(st);
@@ -611,7 +877,7 @@ char *ph_store_prev_ti_state(ph_store *s, const char *dag_id,
       "t.run_id=r.run_id AND t.task_id=? WHERE r.dag_id=? AND "
       "r.logical_date < ? ORDER BY r.logical_date DESC LIMIT 1",
       "sss", task_id, dag_id, logical_date);
-  char *state = sqlite3_step(st) == SQLITE_ROW ? col_dup(st, 0) : NULL;
+  char *state = step_row(s, st) ? col_dup(st, 0) : NULL;
   sqlite3_reset(st);
   return state;
 }
@@ -619,51 +885,53 @@ char *ph_store_prev_ti_state(ph_store *s, const char *dag_id,
 char *ph_store_run_state(ph_store *s, const char *run_id) {
   sqlite3_stmt *st =
       prep(s, "SELECT state FROM dag_run WHERE run_id=?", "s", run_id);
-  char *state = sqlite3_step(st) == SQLITE_ROW ? col_dup(st, 0) : NULL;
+  char *state = step_row(s, st) ? col_dup(st, 0) : NULL;
   sqlite3_reset(st);
   return state;
-}
-
-/* TRUE when pid runs and is no zombie. */
-static gboolean pid_running(int pid) {
-  if (pid <= 0 || kill(pid, 0) != 0)
-    return FALSE;
-  g_autofree char *path = g_strdup_printf("/proc/%d/stat", pid);
-  g_autofree char *text = NULL;
-  if (!g_file_get_contents(path, &text, NULL, NULL))
-    return FALSE;
-  const char *rp = strrchr(text, ')');
-  return !(rp && rp[1] == ' ' && rp[2] == 'Z');
 }
 
 gboolean ph_store_pool_take(ph_store *s, const char *pool, int limit,
                             const char *run_id, const char *task_id,
                             int slots) {
-  /* slots held by processes that died are free again */
-  GArray *dead = g_array_new(FALSE, FALSE, sizeof(int));
-  sqlite3_stmt *st =
-      prep(s, "SELECT DISTINCT pid FROM pool_slot WHERE pool=?", "s", pool);
-  while (sqlite3_step(st) == SQLITE_ROW) {
+  /* slots held by processes that died (or whose pid another process has
+   * since taken) are free again */
+  static char *self;
+  if (!self)
+    self = ph_proc_identity(getpid());
+  GPtrArray *dead = g_ptr_array_new_with_free_func(g_free);
+  GArray *dead_pid = g_array_new(FALSE, FALSE, sizeof(int));
+  sqlite3_stmt *st = prep(
+      s, "SELECT DISTINCT pid, coalesce(proc, '') FROM pool_slot WHERE pool=?",
+      "s", pool);
+  while (step_row(s, st)) {
     int pid = sqlite3_column_int(st, 0);
-    if (pid != (int)getpid() && !pid_running(pid))
-      g_array_append_val(dead, pid);
+    const char *proc = (const char *)sqlite3_column_text(st, 1);
+    if (!ph_proc_alive(pid, proc)) {
+      g_array_append_val(dead_pid, pid);
+      g_ptr_array_add(dead, g_strdup(proc));
+    }
   }
   sqlite3_reset(st);
   for (guint i = 0; i < dead->len; i++)
-    step_done(s, prep(s, "DELETE FROM pool_slot WHERE pid=?", "i",
-                      g_array_index(dead, int, i)));
-  g_array_free(dead, TRUE);
+    step_done(s, prep(s,
+                      "DELETE FROM pool_slot WHERE pid=? AND "
+                      "coalesce(proc, '')=?",
+                      "is", g_array_index(dead_pid, int, i),
+                      (const char *)dead->pdata[i]));
+  g_ptr_array_unref(dead);
+  g_array_free(dead_pid, TRUE);
   st = prep(s, "SELECT COALESCE(SUM(slots), 0) FROM pool_slot WHERE pool=?",
             "s", pool);
-  int used = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
+  int used = step_row(s, st) ? sqlite3_column_int(st, 0) : 0;
   sqlite3_reset(st);
   /* a task wider than its pool still runs, alone */
   if (used > 0 && used + slots > limit)
     return FALSE;
   step_done(s, prep(s,
                     "INSERT OR REPLACE INTO pool_slot(run_id, task_id, pool,"
-                    " slots, pid) VALUES(?,?,?,?,?)",
-                    "sssii", run_id, task_id, pool, slots, (int)getpid()));
+                    " slots, pid, proc) VALUES(?,?,?,?,?,?)",
+                    "sssiis", run_id, task_id, pool, slots, (int)getpid(),
+                    self));
   return TRUE;
 }
 

@@ -16,6 +16,8 @@
 #include <json-glib/json-glib.h>
 
 typedef struct ph_store ph_store;
+struct sqlite3;
+struct sqlite3_stmt;
 
 /* The home directory: $PIPEHOST_HOME, else ~/.pipehost; caller frees. */
 char *ph_store_default_home(void);
@@ -39,20 +41,55 @@ void ph_store_begin(ph_store *s);
 void ph_store_batch(ph_store *s, gboolean on);
 /* Seconds since the open transaction began, or -1 when none is open. */
 double ph_store_pending_age(const ph_store *s);
-/* Commits the open transaction, if any.  FALSE on a write error (the
- * message goes to error); the store stays usable. */
+/* Commits the open transaction, if any.  FALSE when it could not be
+ * committed, or when any write since it began failed (the transaction is
+ * then rolled back whole: nothing of it is recorded); error says why.
+ * The store stays usable. */
 gboolean ph_store_commit(ph_store *s, GError **error);
 
+/* Abandons the open transaction, if any: nothing of it is recorded. */
+void ph_store_rollback(ph_store *s);
+
+/* Every failure of the store is kept: a write that fails (disk full, I/O
+ * error, a damaged file), a read that fails (a damaged page), a statement
+ * that cannot be prepared (a damaged schema).  A failed read returns no
+ * rows, so callers must check here before they trust an empty answer. */
+/* The first failure of this store since it was opened (borrowed), or NULL
+ * when there was none. */
+const char *ph_store_get_error(const ph_store *s);
+/* The first failure of any store in this process (borrowed), or NULL: the
+ * CLI exits 2 with it. */
+const char *ph_store_process_error(void);
+/* sqlite3_step for modules with their own statements on the store's
+ * handle (ph_track, ph_scheduler): a failure is kept as above, and fails
+ * the open transaction. */
+int ph_store_step(ph_store *s, struct sqlite3_stmt *st);
+
 /* ---- runs */
-/* Creates a run in state "running".  FALSE when run_id exists. */
-gboolean ph_store_run_create(ph_store *s, const char *run_id,
-                             const char *dag_id, const char *dag_file,
-                             const char *logical_date, const char *conf_json,
-                             const char *run_type);
+/* Creates a run in state "running", driven by this process.  1 when
+ * created, 0 when run_id exists, -1 when the store failed (see
+ * ph_store_get_error). */
+int ph_store_run_create(ph_store *s, const char *run_id, const char *dag_id,
+                        const char *dag_file, const char *logical_date,
+                        const char *conf_json, const char *run_type);
 void ph_store_run_set_state(ph_store *s, const char *run_id,
                             const char *state);
-/* Records which pipehost process drives the run now. */
-void ph_store_run_set_host(ph_store *s, const char *run_id, int pid);
+/* Records which pipehost process drives the run now (pid) and the
+ * launcher that stops its tries if it dies (launcher_pid, 0: none), each
+ * with its identity (ph_proc). */
+void ph_store_run_set_host(ph_store *s, const char *run_id, int pid,
+                           int launcher_pid);
+/* The processes recorded as driving a run; identities are "" when
+ * unknown. */
+typedef struct ph_store_host {
+  int pid;
+  char proc[64];
+  int launcher_pid;
+  char launcher_proc[64];
+} ph_store_host;
+/* Fills *out for run_id; FALSE when the run is unknown. */
+gboolean ph_store_run_host(ph_store *s, const char *run_id,
+                           ph_store_host *out);
 /* The full id for what a user typed: an exact run id, "last" (the newest
  * run) or a unique prefix.  NULL if none or ambiguous (error says which). */
 char *ph_store_run_resolve(ph_store *s, const char *text, GError **error);
@@ -72,9 +109,15 @@ void ph_store_ti_create(ph_store *s, const char *run_id, const char *task_id,
 void ph_store_ti_set(ph_store *s, const char *run_id, const char *task_id,
                      const char *state, int try_number, double start,
                      double end, int pid, const char *reason);
+/* Records a try's start: its process pid with identity proc (ph_proc;
+ * may be NULL) and its log. */
 void ph_store_try_start(ph_store *s, const char *run_id, const char *task_id,
                         int try_number, double start, int pid,
-                        const char *log_path);
+                        const char *proc, const char *log_path);
+/* The pid recorded for a try (0: none) and, in *proc, its identity
+ * (caller frees; NULL when unknown). */
+int ph_store_try_proc(ph_store *s, const char *run_id, const char *task_id,
+                      int try_number, char **proc);
 void ph_store_try_end(ph_store *s, const char *run_id, const char *task_id,
                       int try_number, const char *state, double end, int pid,
                       const char *reason);

@@ -66,7 +66,7 @@ static gint64 ensure_experiment(ph_store *st, const ph_track_try *w) {
   if (!q)
     return -1;
   bind_try(q, w);
-  sqlite3_step(q);
+  ph_store_step(st, q);
   sqlite3_finalize(q);
   q = prep(st, "SELECT id FROM experiment WHERE run_id=? AND task_id=? AND "
                "try_number=?");
@@ -75,7 +75,7 @@ static gint64 ensure_experiment(ph_store *st, const ph_track_try *w) {
   sqlite3_bind_text(q, 1, w->run_id, -1, SQLITE_TRANSIENT);
   sqlite3_bind_text(q, 2, w->task_id, -1, SQLITE_TRANSIENT);
   sqlite3_bind_int(q, 3, w->try_number);
-  if (sqlite3_step(q) == SQLITE_ROW)
+  if (ph_store_step(st, q) == SQLITE_ROW)
     id = sqlite3_column_int64(q, 0);
   sqlite3_finalize(q);
   return id;
@@ -134,7 +134,7 @@ gboolean ph_track_log(ph_store *st, const ph_track_try *who, const char *kind,
   canon = ph_util_json_dup(n);
   sqlite3_bind_text(q, 1, canon, -1, SQLITE_TRANSIENT);
   sqlite3_bind_int64(q, 2, id);
-  ok = sqlite3_step(q) == SQLITE_DONE;
+  ok = ph_store_step(st, q) == SQLITE_DONE;
   if (!ok)
     g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_FAILED,
                 "track: store error: %s", sqlite3_errmsg(ph_store_get_db(st)));
@@ -157,7 +157,7 @@ void ph_track_try_end(ph_store *st, const ph_track_try *who,
   sqlite3_bind_text(q, 2, who->run_id, -1, SQLITE_TRANSIENT);
   sqlite3_bind_text(q, 3, who->task_id, -1, SQLITE_TRANSIENT);
   sqlite3_bind_int(q, 4, who->try_number);
-  sqlite3_step(q);
+  ph_store_step(st, q);
   sqlite3_finalize(q);
 }
 
@@ -193,7 +193,7 @@ char *ph_track_model_register(ph_store *st, const ph_track_try *who,
   if (!q)
     goto fail;
   sqlite3_bind_text(q, 1, name, -1, SQLITE_TRANSIENT);
-  if (sqlite3_step(q) == SQLITE_ROW)
+  if (ph_store_step(st, q) == SQLITE_ROW)
     version = sqlite3_column_int64(q, 0);
   sqlite3_finalize(q);
   q = prep(st, "INSERT INTO model_version(name, version, path, experiment_id,"
@@ -206,7 +206,7 @@ char *ph_track_model_register(ph_store *st, const ph_track_try *who,
   sqlite3_bind_text(q, 3, abs, -1, SQLITE_TRANSIENT);
   sqlite3_bind_int64(q, 4, exp);
   sqlite3_bind_double(q, 5, ph_util_now());
-  int rc = sqlite3_step(q);
+  int rc = ph_store_step(st, q);
   sqlite3_finalize(q);
   if (rc != SQLITE_DONE)
     goto fail;
@@ -277,7 +277,7 @@ static gint64 resolve_ref(ph_store *st, const char *ref, char **name) {
       return -1;
   }
   sqlite3_bind_text(q, 1, *name, -1, SQLITE_TRANSIENT);
-  if (sqlite3_step(q) == SQLITE_ROW && sqlite3_column_type(q, 0) != SQLITE_NULL)
+  if (ph_store_step(st, q) == SQLITE_ROW && sqlite3_column_type(q, 0) != SQLITE_NULL)
     v = sqlite3_column_int64(q, 0);
   sqlite3_finalize(q);
   return v;
@@ -297,7 +297,7 @@ static JsonNode *model_node(ph_store *st, const char *name, gint64 version) {
     return NULL;
   sqlite3_bind_text(q, 1, name, -1, SQLITE_TRANSIENT);
   sqlite3_bind_int64(q, 2, version);
-  if (sqlite3_step(q) == SQLITE_ROW) {
+  if (ph_store_step(st, q) == SQLITE_ROW) {
     JsonBuilder *b = json_builder_new();
     json_builder_begin_object(b);
     json_builder_set_member_name(b, "name");
@@ -367,7 +367,7 @@ gboolean ph_track_model_set_alias(ph_store *st, const char *name,
   sqlite3_bind_text(q, 2, alias, -1, SQLITE_TRANSIENT);
   sqlite3_bind_int64(q, 3, version);
   sqlite3_bind_double(q, 4, ph_util_now());
-  int rc = sqlite3_step(q);
+  int rc = ph_store_step(st, q);
   sqlite3_finalize(q);
   if (rc == SQLITE_DONE)
     return TRUE;
@@ -388,7 +388,7 @@ gboolean ph_track_cache_lookup(ph_store *st, const char *fp, char **run_id,
   if (!q)
     return FALSE;
   sqlite3_bind_text(q, 1, fp, -1, SQLITE_TRANSIENT);
-  if (sqlite3_step(q) == SQLITE_ROW) {
+  if (ph_store_step(st, q) == SQLITE_ROW) {
     *run_id = g_strdup((const char *)sqlite3_column_text(q, 0));
     *task_id = g_strdup((const char *)sqlite3_column_text(q, 1));
     found = TRUE;
@@ -409,7 +409,7 @@ void ph_track_cache_put(ph_store *st, const char *fp, const ph_track_try *who) {
   sqlite3_bind_int(q, 4, who->try_number);
   sqlite3_bind_text(q, 5, fp, -1, SQLITE_TRANSIENT);
   sqlite3_bind_double(q, 6, ph_util_now());
-  sqlite3_step(q);
+  ph_store_step(st, q);
   sqlite3_finalize(q);
 }
 
@@ -426,7 +426,7 @@ void ph_track_lineage_set(ph_store *st, const char *run_id, const char *task_id,
   sqlite3_bind_text(q, 3, fp, -1, SQLITE_TRANSIENT);
   sqlite3_bind_text(q, 4, doc_json, -1, SQLITE_TRANSIENT);
   sqlite3_bind_text(q, 5, cached_from, -1, SQLITE_TRANSIENT);
-  sqlite3_step(q);
+  ph_store_step(st, q);
   sqlite3_finalize(q);
 }
 
@@ -469,7 +469,7 @@ static JsonNode *query_rows(ph_store *st, const char *sql, const char *arg1,
       sqlite3_bind_text(q, 1, arg1, -1, SQLITE_TRANSIENT);
     if (np >= 2)
       sqlite3_bind_int64(q, 2, limit);
-    while (sqlite3_step(q) == SQLITE_ROW) {
+    while (ph_store_step(st, q) == SQLITE_ROW) {
       JsonObject *o = json_object_new();
       for (int c = 0; c < sqlite3_column_count(q); c++) {
         const char *col = sqlite3_column_name(q, c);
@@ -869,7 +869,7 @@ static void print_lineage(ph_store *st, const char *run, const char *task,
   int w = MIN(depth * 2, (int)sizeof pad - 1);
   memset(pad, ' ', w);
   pad[w] = 0;
-  if (sqlite3_step(q) != SQLITE_ROW) {
+  if (ph_store_step(st, q) != SQLITE_ROW) {
     printf("%s%s: not cached, no fingerprint recorded\n", pad, task);
     sqlite3_finalize(q);
     return;

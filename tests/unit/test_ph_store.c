@@ -14,13 +14,13 @@ static void test_roundtrip(void) {
   ph_store *s = ph_store_open(home, &err);
   g_assert_no_error(err);
   ph_store_begin(s);
-  g_assert_true(ph_store_run_create(s, "r1", "dag", "/x.yaml", "2024-01-01",
+  g_assert_cmpint(1, ==, ph_store_run_create(s, "r1", "dag", "/x.yaml", "2024-01-01",
                                     "{}", "manual"));
-  g_assert_false(ph_store_run_create(s, "r1", "dag", "/x.yaml", "2024-01-01",
+  g_assert_cmpint(0, ==, ph_store_run_create(s, "r1", "dag", "/x.yaml", "2024-01-01",
                                      "{}", "manual"));
   ph_store_ti_create(s, "r1", "a", "bash", 2);
   ph_store_ti_set(s, "r1", "a", "running", 1, 10.0, -1, 123, NULL);
-  ph_store_try_start(s, "r1", "a", 1, 10.0, 123, "/tmp/a.log");
+  ph_store_try_start(s, "r1", "a", 1, 10.0, 123, NULL, "/tmp/a.log");
   ph_store_xcom_set(s, "r1", "a", "return_value", "\"42\"");
   ph_store_var_set(s, "k", "v");
   g_assert_true(ph_store_commit(s, &err));

@@ -1,0 +1,280 @@
+#!/usr/bin/python3
+"""Trust at the edges (issue 15): each check names the class it covers.
+
+- signals to the run's process group (SIGHUP of a closed terminal, SIGINT,
+  SIGTERM, SIGKILL): the tries stop with the host, and `resume` never runs
+  a try while the earlier one still runs (a flock held by every try's
+  process group detects two at once);
+- pid reuse: a recorded host or worker pid now naming another process
+  neither blocks `resume` nor gets that process killed;
+- a full disk (a small tmpfs as PIPEHOST_HOME): the run stops starting
+  tasks, exits 2 with the reason and never reports success; `resume` once
+  there is space finishes it;
+- a damaged store page: every command exits 2 with a clear message, and
+  `run` does not spin.
+Needs root for the tmpfs (skipped otherwise).
+Usage: test_trust.py PIPEHOST"""
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from phtest import Suite  # noqa: E402
+
+PH = os.path.abspath(sys.argv[1])
+WORK = tempfile.mkdtemp(prefix="ph-trust-")
+HOME = os.path.join(WORK, "home")
+ENV = dict(os.environ, PIPEHOST_HOME=HOME, PIPEHOST_KILL_GRACE="0.2")
+s = Suite(PH, WORK, ENV)
+
+
+def write(name, text):
+    path = os.path.join(WORK, name)
+    with open(path, "w") as f:
+        f.write(text)
+    return path
+
+
+def read(path):
+    try:
+        with open(path) as f:
+            return f.read()
+    except FileNotFoundError:
+        return ""
+
+
+def alive(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] not in "ZX"
+    except (FileNotFoundError, IndexError):
+        return False
+
+
+def wait_for(cond, timeout=20.0):
+    end = time.time() + timeout
+    while time.time() < end:
+        if cond():
+            return True
+        time.sleep(0.02)
+    return cond()
+
+
+def resume_until_done(env=ENV, tries=20):
+    """`pipehost resume last` until it runs (the killed host may take a
+    moment to go); returns the last CompletedProcess."""
+    p = None
+    for _ in range(tries):
+        p = subprocess.run([PH, "resume", "last", "--quiet"],
+                           capture_output=True, text=True, env=env,
+                           cwd=WORK, timeout=120)
+        if "still being driven" not in p.stderr:
+            return p
+        time.sleep(0.1)
+    return p
+
+
+# ---- 1. a signal to the run's process group
+def locked_task(name, marks, done, secs):
+    # the flock is held by the try's whole process group (sleep inherits
+    # fd 9): a second try of the same task while one runs writes DOUBLE
+    lock = os.path.join(WORK, f"{name}.lock")
+    return (f"exec 9>>{lock}; flock -n 9 || {{ echo DOUBLE {name} >> {marks};"
+            f" exit 3; }}; echo start {name} $$ >> {marks}; sleep {secs}; "
+            f"echo {name} >> {done}")
+
+
+def group_signal_round(sig, rnd):
+    tag = f"{sig.name.lower()}{rnd}"
+    marks = os.path.join(WORK, f"marks-{tag}")
+    done = os.path.join(WORK, f"done-{tag}")
+    tasks = {}
+    for i in range(3):
+        spec = {"op": "bash", "command": locked_task(f"c{i}", marks, done, 1.5),
+                "retries": 3, "retry_delay": 0}
+        if i:
+            spec["upstream"] = [f"c{i-1}"]
+        tasks[f"c{i}"] = spec
+    # a try through a worker (env forces the worker path) beside the chain
+    tasks["w"] = {"op": "bash", "command": locked_task("w", marks, done, 2),
+                  "env": {"X": "1"}, "append_env": True, "retries": 3,
+                  "retry_delay": 0}
+    lines = [f"dag: {{id: grp_{tag}}}", "tasks:"]
+    lines += [f"  {t}: {json.dumps(v)}" for t, v in tasks.items()]
+    path = write(f"grp_{tag}.yaml", "\n".join(lines) + "\n")
+    p = subprocess.Popen([PH, "run", path, "--quiet"], env=ENV, cwd=WORK,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                         start_new_session=True)
+    wait_for(lambda: read(marks).count("start") >= 2)
+    time.sleep(0.1 + 0.2 * rnd)
+    started = [int(l.split()[2]) for l in read(marks).splitlines()
+               if l.startswith("start")]
+    os.killpg(p.pid, sig)
+    p.wait(timeout=30)
+    # whatever killed the host, its tries stop
+    gone = wait_for(lambda: not any(alive(x) for x in started), 10)
+    s.check(f"group {sig.name} round {rnd}: the tries stopped with the host",
+            gone, f"alive: {[x for x in started if alive(x)]}")
+    r = resume_until_done()
+    s.check(f"group {sig.name} round {rnd}: resume finishes the run",
+            r.returncode == 0, r.stdout[-300:] + r.stderr[-300:])
+    s.check(f"group {sig.name} round {rnd}: no try ran while another of its "
+            "task still ran", "DOUBLE" not in read(marks), read(marks))
+    s.check(f"group {sig.name} round {rnd}: every task finished",
+            set(read(done).split()) == {"c0", "c1", "c2", "w"},
+            read(done))
+
+
+def group_signals():
+    for sig in (signal.SIGKILL, signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
+        for rnd in range(2):
+            group_signal_round(sig, rnd)
+
+
+# ---- 3. pid reuse
+def store():
+    return sqlite3.connect(os.path.join(HOME, "pipehost.db"), timeout=10)
+
+
+def pid_reuse():
+    marks = os.path.join(WORK, "marks-reuse")
+    path = write("reuse.yaml", "dag: {id: reuse}\ntasks:\n"
+                 f"  a: {{op: bash, command: 'echo a >> {marks}; sleep 30',"
+                 " env: {X: '1'}, append_env: true, retries: 1, retry_delay: 0}\n")
+    p = subprocess.Popen([PH, "run", path, "--quiet"], env=ENV, cwd=WORK,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                         start_new_session=True)
+    wait_for(lambda: read(marks))
+    time.sleep(0.1)
+    os.killpg(p.pid, signal.SIGKILL)
+    p.wait()
+    wait_for(lambda: False, 0.5)
+    # Two unrelated processes take the recorded pids' place: one as the
+    # run's host, one (named like a worker) as the try's process.
+    host_like = subprocess.Popen(["sleep", "60"], start_new_session=True)
+    worker_like = subprocess.Popen(["bash", "-c", "exec -a pipehost-__worker "
+                                    "sleep 60"], start_new_session=True)
+    with store() as db:
+        rid = db.execute("SELECT run_id FROM dag_run WHERE dag_id='reuse'"
+                         ).fetchone()[0]
+        db.execute("UPDATE dag_run SET host_pid=? WHERE run_id=?",
+                   (host_like.pid, rid))
+        db.execute("UPDATE task_instance SET pid=? WHERE run_id=?",
+                   (worker_like.pid, rid))
+        db.execute("UPDATE task_try SET pid=? WHERE run_id=?",
+                   (worker_like.pid, rid))
+    write("reuse.yaml", "dag: {id: reuse}\ntasks:\n"
+          f"  a: {{op: bash, command: 'echo a >> {marks}', env: {{X: '1'}},"
+          " append_env: true, retries: 1, retry_delay: 0}\n")
+    r = subprocess.run([PH, "resume", rid, "--quiet"], capture_output=True,
+                       text=True, env=ENV, cwd=WORK, timeout=60)
+    s.check("pid reuse: a live process with the host's old pid does not "
+            "block resume", r.returncode == 0, r.stderr[-300:])
+    s.check("pid reuse: a process with the try's old pid is not killed",
+            alive(worker_like.pid) and alive(host_like.pid))
+    for x in (host_like, worker_like):
+        x.kill()
+        x.wait()
+
+
+# ---- 2. a full disk
+def full_disk():
+    if os.geteuid() != 0:
+        print("skip full disk: needs root for a tmpfs")
+        return
+    mnt = os.path.join(WORK, "small")
+    os.makedirs(mnt)
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs",
+                       mnt]).returncode != 0:
+        print("skip full disk: mount failed")
+        return
+    try:
+        home = os.path.join(mnt, "home")
+        env = dict(ENV, PIPEHOST_HOME=home)
+        flag = os.path.join(WORK, "filled")
+        done = os.path.join(WORK, "done-full")
+        fill = (f"[ -e {flag} ] || {{ touch {flag}; head -c 10M /dev/zero > "
+                f"{mnt}/fill; }}; echo filled")
+        path = write("full.yaml", "dag: {id: full}\ntasks:\n"
+                     f"  a: {{op: bash, command: 'echo a >> {done}'}}\n"
+                     f"  fill: {{op: bash, command: '{fill}', upstream: [a]}}\n"
+                     f"  b: {{op: bash, command: 'echo b >> {done}',"
+                     " upstream: [fill]}\n"
+                     f"  c: {{op: bash, command: 'echo c >> {done}',"
+                     " upstream: [b]}\n")
+        p = subprocess.run([PH, "run", path, "--quiet"], capture_output=True,
+                           text=True, env=env, cwd=WORK, timeout=60)
+        s.check("full disk: the run exits 2", p.returncode == 2,
+                f"rc {p.returncode}: {p.stdout[-300:]} {p.stderr[-300:]}")
+        s.check("full disk: it says the store could not record the run",
+                "full" in p.stderr and "resume" in p.stderr, p.stderr[-400:])
+        s.check("full disk: no success is printed",
+                "success" not in p.stdout, p.stdout[-300:])
+        s.check("full disk: no task started after the failed commit",
+                "b" not in read(done).split(), read(done))
+        os.unlink(os.path.join(mnt, "fill"))
+        st = subprocess.run([PH, "runs", "list", "--json"], capture_output=True,
+                            text=True, env=env, cwd=WORK)
+        runs = json.loads(st.stdout or "[]")
+        s.check("full disk: the store does not show the run as succeeded",
+                runs and runs[0]["state"] != "success", st.stdout[-300:])
+        r = resume_until_done(env)
+        s.check("full disk: resume finishes the run once there is space",
+                r.returncode == 0, r.stderr[-300:])
+        s.check("full disk: each downstream side effect happened once",
+                sorted(read(done).split()).count("b") == 1 and
+                read(done).split().count("c") == 1, read(done))
+    finally:
+        subprocess.run(["umount", "-l", mnt])
+
+
+# ---- 4. a damaged store page
+def damaged_store():
+    home = os.path.join(WORK, "damaged")
+    env = dict(ENV, PIPEHOST_HOME=home)
+    path = write("dmg.yaml", "dag: {id: dmg}\ntasks:\n"
+                 "  a: {op: bash, command: 'echo a'}\n")
+    subprocess.run([PH, "run", path, "--quiet"], env=env, cwd=WORK,
+                   capture_output=True, timeout=60)
+    dbp = os.path.join(home, "pipehost.db")
+    with sqlite3.connect(dbp) as db:
+        for i in range(400):
+            db.execute("INSERT INTO dag_run(run_id, dag_id, state, start_date)"
+                       " VALUES(?, 'dmg', 'success', ?)", (f"r{i}" * 8, i))
+        root = db.execute("SELECT rootpage FROM sqlite_master WHERE "
+                          "name='dag_run'").fetchone()[0]
+        psize = db.execute("PRAGMA page_size").fetchone()[0]
+    db.close()
+    db = sqlite3.connect(dbp)
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    db.close()
+    with open(dbp, "r+b") as f:
+        f.seek((root - 1) * psize)
+        f.write(b"\xa5" * psize)
+    t0 = time.time()
+    p = subprocess.run([PH, "run", path, "--quiet"], capture_output=True,
+                       text=True, env=env, cwd=WORK, timeout=60)
+    s.check("damaged store: run exits 2 at once, without spinning",
+            p.returncode == 2 and time.time() - t0 < 20,
+            f"rc {p.returncode} {p.stderr[-300:]}")
+    s.check("damaged store: run names the damage and the fix",
+            "damaged" in p.stderr and len(p.stderr) < 4000, p.stderr[-500:])
+    for args in (["runs", "list"], ["runs", "show", "last"],
+                 ["xcom", "list", "last"]):
+        q = subprocess.run([PH, *args], capture_output=True, text=True,
+                           env=env, cwd=WORK, timeout=60)
+        s.check(f"damaged store: `{' '.join(args)}` exits 2 with the reason",
+                q.returncode == 2 and "damaged" in q.stderr,
+                f"rc {q.returncode} {q.stdout[-200:]} {q.stderr[-300:]}")
+
+
+group_signals()
+pid_reuse()
+full_disk()
+damaged_store()
+sys.exit(s.finish())
