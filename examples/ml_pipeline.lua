@@ -100,7 +100,7 @@ end }
 
 -- email the report when there is an SMTP connection, else only the file
 local notify = d:task{ id = "notify", op = "branch", fn = function(ctx)
-  if os.getenv("PIPEHOST_CONN_SMTP_DEFAULT") then return "email_report" end
+  if ctx.conn("smtp_default") then return "email_report" end
   return "report_file_only"
 end }
 local mail = d:task{ id = "email_report", op = "email",

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include <glib.h>
@@ -1008,14 +1009,52 @@ static int cmd_variables(int argc, char **argv) {
   return rc;
 }
 
+/* One line from standard input without its newline (caller frees), or
+ * NULL at EOF; on a terminal, prompt is shown and the input not echoed. */
+static char *read_secret_line(const char *prompt) {
+  struct termios old, quiet;
+  gboolean tty = isatty(0) && tcgetattr(0, &old) == 0;
+  if (tty) {
+    fputs(prompt, stderr);
+    quiet = old;
+    quiet.c_lflag &= ~(tcflag_t)ECHO;
+    tcsetattr(0, TCSAFLUSH, &quiet);
+  }
+  char *line = NULL;
+  size_t cap = 0;
+  ssize_t n = getline(&line, &cap, stdin);
+  if (tty) {
+    tcsetattr(0, TCSAFLUSH, &old);
+    fputs("\n", stderr);
+  }
+  if (n < 0) {
+    free(line);
+    return NULL;
+  }
+  while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+    line[--n] = 0;
+  char *r = g_strdup(line);
+  free(line);
+  return r;
+}
+
 /* Prints a connection list with passwords masked. */
 static int cmd_connections(int argc, char **argv) {
   const char *sub = argc > 1 ? argv[1] : "";
   ph_store *st = NULL;
   int rc = EXIT_USAGE;
-  if (!strcmp(sub, "add") && argc == 4) {
+  if (!strcmp(sub, "add") && (argc == 3 || argc == 4)) {
     GError *err = NULL;
-    JsonNode *j = ph_store_conn_json(argv[2], argv[3], &err);
+    /* a URI on the command line is visible to every user (ps, the shell's
+     * history): "-" or no URI reads it from standard input */
+    g_autofree char *uri = argc == 4 && strcmp(argv[3], "-")
+                               ? g_strdup(argv[3])
+                               : read_secret_line("URI (input hidden): ");
+    if (!uri || !*uri) {
+      g_printerr("pipehost connections add: no URI on standard input\n");
+      return EXIT_USAGE;
+    }
+    JsonNode *j = ph_store_conn_json(argv[2], uri, &err);
     if (!j) {
       g_printerr("pipehost connections add: '%s' is not a connection URI "
                  "(scheme://login:password@host:port/schema?extra=value): "
@@ -1026,7 +1065,7 @@ static int cmd_connections(int argc, char **argv) {
     }
     json_node_unref(j);
     if ((st = open_store()))
-      ph_store_conn_set(st, argv[2], argv[3]), rc = 0;
+      ph_store_conn_set(st, argv[2], uri), rc = 0;
   } else if (!strcmp(sub, "delete") && argc == 3) {
     if ((st = open_store()))
       rc = ph_store_conn_delete(st, argv[2]) ? 0 : 1;
@@ -1060,8 +1099,10 @@ static int cmd_connections(int argc, char **argv) {
       rc = 0;
     }
   } else {
-    printf("Usage: pipehost connections add ID URI | list | delete ID\n\n"
+    printf("Usage: pipehost connections add ID [URI|-] | list | delete ID\n\n"
            "URI: scheme://login:password@host:port/schema?extra=value, e.g.\n"
+           "  (without URI, or with -, it is read from standard input: a\n"
+           "  password on the command line is visible to every user)\n"
            "  postgresql://user:pass@127.0.0.1:5432/db  smtp://user:pass@host:587\n"
            "A PIPEHOST_CONN_<ID> environment variable holding a URI overrides "
            "the stored one.\n");

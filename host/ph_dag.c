@@ -1,5 +1,6 @@
 /* ph_dag -- the in-memory DAG model.  See ph_dag.h. */
 #include "ph_dag.h"
+#include "ph_util.h"
 
 #include <stdarg.h>
 #include <string.h>
@@ -76,6 +77,9 @@ void ph_dag_free(ph_dag *d) {
 }
 
 void ph_dag_set_id(ph_dag *d, const char *id, int line) {
+  g_autofree char *bad = ph_util_id_problem(PH_ID_DAG, id);
+  if (bad)
+    ph_dag_add_error(d, line, 0, "%s", bad);
   g_free(d->id);
   d->id = g_strdup(id);
   d->line = line;
@@ -98,6 +102,11 @@ int ph_dag_get_arg_line(const ph_dag *d, const char *key) {
 }
 
 ph_dag_task *ph_dag_add_task(ph_dag *d, const char *task_id, int line) {
+  g_autofree char *bad = ph_util_id_problem(PH_ID_TASK, task_id);
+  if (bad) {
+    ph_dag_add_error(d, line, 0, "%s", bad);
+    return NULL;
+  }
   ph_dag_task *old = g_hash_table_lookup(d->by_id, task_id);
   if (old) {
     ph_dag_add_error(d, line, 0,

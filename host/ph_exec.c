@@ -41,6 +41,8 @@ typedef struct {
   guint slot;
   int status;      /* wait status from the launcher */
   int have_status;
+  gsize scanned;   /* inbuf bytes already searched for a newline */
+  gsize oversized; /* > 0: the worker sent a line over max_msg; stopped */
 } ph_job;
 
 /* Launcher protocol (SOCK_SEQPACKET, one message per packet):
@@ -80,6 +82,7 @@ struct ph_exec {
   int devnull;        /* O_RDONLY, close-on-exec */
   gboolean no_fast;   /* PIPEHOST_POSIX_SPAWN: always use posix_spawn */
   char *stack;        /* for the clone of spawn_fast */
+  gsize max_msg;      /* longest message a worker may send */
 };
 
 #define PH_SPAWN_STACK (64 * 1024)
@@ -98,6 +101,7 @@ ph_exec *ph_exec_new(const char *worker_exe, const ph_exec_callbacks *cb,
   ex->exits = g_array_new(FALSE, FALSE, sizeof(ph_lmsg));
   ex->free_slots = g_array_new(FALSE, FALSE, sizeof(guint));
   ex->devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  ex->max_msg = 64u << 20;
   const char *ps = g_getenv("PIPEHOST_POSIX_SPAWN");
   ex->no_fast = ps && *ps && strcmp(ps, "0");
   signal(SIGPIPE, SIG_IGN);
@@ -201,7 +205,13 @@ static int spawn_direct(ph_exec *ex, int sock, int logfd, GError **error) {
   posix_spawn_file_actions_adddup2(&fa, sock, 3);
   char *argv[] = {ex->exe, "__worker", NULL};
   int pid = -1;
-  int rc = posix_spawn(&pid, ex->exe, &fa, &at, argv, environ);
+  GPtrArray *env = g_ptr_array_new();
+  for (char **e = environ; *e; e++)
+    if (!ph_util_env_is_secret(*e))
+      g_ptr_array_add(env, *e);
+  g_ptr_array_add(env, NULL);
+  int rc = posix_spawn(&pid, ex->exe, &fa, &at, argv, (char **)env->pdata);
+  g_ptr_array_free(env, TRUE);
   posix_spawn_file_actions_destroy(&fa);
   posix_spawnattr_destroy(&at);
   if (rc != 0) {
@@ -556,6 +566,18 @@ guint ph_exec_n_running(const ph_exec *ex) { return ex->jobs->len; }
 static gboolean drain(ph_exec *ex, ph_job *j) {
   char buf[65536];
   for (;;) {
+    if (j->inbuf->len > ex->max_msg) {
+      /* a message longer than any the protocol has: the worker is broken
+       * or hostile; it is stopped before it can exhaust our memory */
+      j->oversized = j->inbuf->len;
+      g_string_truncate(j->inbuf, 0);
+      j->scanned = 0;
+      close(j->sock);
+      j->sock = -1;
+      kill(-j->pid, SIGKILL);
+      kill(j->pid, SIGKILL);
+      break;
+    }
     ssize_t r = read(j->sock, buf, sizeof buf);
     if (r < 0 && errno == EINTR)
       continue;
@@ -569,10 +591,14 @@ static gboolean drain(ph_exec *ex, ph_job *j) {
     g_string_append_len(j->inbuf, buf, r);
   }
   char *nl;
-  while ((nl = memchr(j->inbuf->str, '\n', j->inbuf->len))) {
+  /* lines are looked for only in what was not scanned yet: a long
+   * message arriving in pieces costs linear time, not quadratic */
+  while ((nl = memchr(j->inbuf->str + j->scanned, '\n',
+                      j->inbuf->len - j->scanned))) {
     gsize n = nl - j->inbuf->str;
     g_autofree char *text = g_strndup(j->inbuf->str, n);
     g_string_erase(j->inbuf, 0, n + 1);
+    j->scanned = 0;
     JsonNode *node = json_from_string(text, NULL);
     if (node && JSON_NODE_HOLDS_OBJECT(node)) {
       JsonObject *o = json_node_get_object(node);
@@ -588,6 +614,7 @@ static gboolean drain(ph_exec *ex, ph_job *j) {
     if (node)
       json_node_unref(node);
   }
+  j->scanned = j->inbuf->len;
   return j->sock >= 0;
 }
 
@@ -614,7 +641,8 @@ static void finish(ph_exec *ex, guint idx) {
   else if (WIFSIGNALED(status))
     end.signal = WTERMSIG(status);
   end.timed_out = j->timed_out;
-  end.result = j->result;
+  end.result = j->oversized ? NULL : j->result;
+  end.oversized = j->oversized;
   g_ptr_array_remove_index_fast(ex->jobs, idx);
   ex->cb.on_end(ex->user, j->job, &end);
   job_free(j);
@@ -724,7 +752,20 @@ static void on_chld(int sig) {
   errno = saved;
 }
 
+/* Removes the credentials the host serves on request from this process's
+ * environment, so that the tries it starts do not inherit them. */
+static void drop_secret_env(void) {
+  GPtrArray *names = g_ptr_array_new_with_free_func(g_free);
+  for (char **e = environ; *e; e++)
+    if (ph_util_env_is_secret(*e))
+      g_ptr_array_add(names, g_strndup(*e, strcspn(*e, "=")));
+  for (guint i = 0; i < names->len; i++)
+    unsetenv(names->pdata[i]);
+  g_ptr_array_unref(names);
+}
+
 int ph_exec_launcher_main(int ctl, int live_fd) {
+  drop_secret_env();
   gint32 *hostlive = NULL; /* the host's own commands (ph_exec.live) */
   if (live_fd >= 0) {
     hostlive = mmap(NULL, PH_LIVE_SLOTS * sizeof(gint32), PROT_READ,
@@ -865,6 +906,10 @@ int ph_exec_launcher_main(int ctl, int live_fd) {
   g_hash_table_unref(live);
   g_hash_table_unref(mapped);
   return 0;
+}
+
+void ph_exec_set_max_message(ph_exec *ex, gsize bytes) {
+  ex->max_msg = bytes;
 }
 
 int ph_exec_get_launcher_pid(const ph_exec *ex) {

@@ -29,6 +29,8 @@ typedef struct ph_exec_end {
   int signal;          /* > 0 when a signal ended it */
   int timed_out;       /* the executor stopped it at its deadline */
   JsonObject *result;  /* the worker's result message, or NULL (borrowed) */
+  gsize oversized;     /* > 0: the worker was stopped for sending a message
+                        * of at least this many bytes (over the limit) */
 } ph_exec_end;
 
 typedef struct ph_exec_callbacks {
@@ -52,6 +54,10 @@ void ph_exec_free(ph_exec *ex);
  * workers are started with posix_spawn.  FALSE with error set if it could
  * not start. */
 gboolean ph_exec_start_launcher(ph_exec *ex, GError **error);
+
+/* Caps the size of one message from a worker (default 64 MiB): a worker
+ * that sends a longer line is killed and its end reports `oversized`. */
+void ph_exec_set_max_message(ph_exec *ex, gsize bytes);
 
 /* The launcher's pid, or 0 when there is none (not started, or died). */
 int ph_exec_get_launcher_pid(const ph_exec *ex);

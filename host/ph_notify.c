@@ -3,6 +3,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <string.h>
@@ -203,6 +205,9 @@ int ph_notify_main(const char *exe, const char *builtin_dir) {
   json_object_set_member(spec, "params",
                          json_node_copy(json_object_get_member(ro, "params")));
   json_object_set_object_member(spec, "context", json_object_new());
+  /* the alert's text is literal: a log tail holding "{{ ... }}" is not a
+   * template, and a reason that is not one must not stop the alert */
+  json_object_set_boolean_member(spec, "literal_params", TRUE);
   JsonNode *sn = json_node_new(JSON_NODE_OBJECT);
   json_node_take_object(sn, spec);
   spec_text = ph_util_json_dup(sn);
@@ -220,7 +225,12 @@ int ph_notify_main(const char *exe, const char *builtin_dir) {
   }
   posix_spawn_file_actions_adddup2(&fa, sv[1], 3);
   char *argv[] = {(char *)exe, "__worker", NULL};
-  int e = posix_spawn(&pid, exe, &fa, NULL, argv, environ);
+  posix_spawnattr_t at;
+  posix_spawnattr_init(&at);
+  posix_spawnattr_setpgroup(&at, 0);
+  posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP);
+  int e = posix_spawn(&pid, exe, &fa, &at, argv, environ);
+  posix_spawnattr_destroy(&at);
   posix_spawn_file_actions_destroy(&fa);
   close(sv[1]);
   sv[1] = -1;
@@ -235,7 +245,21 @@ int ph_notify_main(const char *exe, const char *builtin_dir) {
     note(log, "could not hand the worker its task");
   g_string_truncate(buf, 0);
   int status = -1;
+  const char *tv = g_getenv("PIPEHOST_NOTIFY_TIMEOUT");
+  double limit = tv && g_ascii_strtod(tv, NULL) > 0 ? g_ascii_strtod(tv, NULL)
+                                                    : 120;
+  double deadline = ph_util_mono() + limit;
   for (;;) {
+    struct pollfd pf = {sv[0], POLLIN, 0};
+    double left = deadline - ph_util_mono();
+    if (left <= 0 || poll(&pf, 1, (int)(left * 1000) + 1) == 0) {
+      note(log, "the email operator did not finish within %g s "
+                "(PIPEHOST_NOTIFY_TIMEOUT): stopped",
+           limit);
+      kill(-pid, SIGKILL);
+      kill(pid, SIGKILL);
+      break;
+    }
     r = read(sv[0], chunk, sizeof chunk);
     if (r < 0 && errno == EINTR)
       continue;

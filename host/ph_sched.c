@@ -78,6 +78,8 @@ typedef struct {
   guint end_gen;        /* s->commit_gen when it reached its final state */
   signed char direct;   /* command operator run by the host: 1 yes, -1 no,
                            0 not decided yet */
+  char *push_error;     /* an XCom of the running try was refused: the try
+                           fails with this reason */
 } ph_ti;
 
 struct ph_sched {
@@ -639,6 +641,12 @@ static gboolean fingerprint(ph_sched *s, guint idx, char **fp_out,
     JsonNode *rv = json_node_copy(json_object_get_member(rendered, k));
     if (pp && (pp->flags & PH_PARAM_PATH))
       hash_paths(s->store, rv, files);
+    if (pp && (pp->flags & PH_PARAM_SECRET)) {
+      /* the document is stored and printed (lineage): a secret is never
+       * in it, so a changed password does not invalidate a cached result */
+      json_node_unref(rv);
+      rv = json_node_init_string(json_node_alloc(), "***");
+    }
     json_object_set_member(params, k, rv);
   }
   g_list_free(keys);
@@ -819,6 +827,7 @@ static char *build_spec(ph_sched *s, guint idx) {
 static void on_try_end(ph_sched *s, guint idx, ph_status st, const char *reason,
                        gboolean sensor_waiting, gboolean falsy);
 static char *mask(ph_sched *s, const char *text);
+static void mask_json(ph_sched *s, JsonNode *n);
 
 /* Starts run for task idx through ph_exec_start_command.  PATH is searched
  * once per program and run (a long PATH costs a failed exec per entry
@@ -1216,12 +1225,20 @@ static void cb_message(void *user, guint job, JsonObject *msg) {
   if (!strcmp(m, "xcom_push")) {
     const char *key = json_object_get_string_member_with_default(
         msg, "key", "return_value");
-    g_autofree char *raw =
-        ph_util_json_dup(json_object_get_member(msg, "value"));
-    /* a password that reached a value is masked before it is stored */
-    g_autofree char *v = mask(s, raw);
-    if ((gint64)strlen(v) <= s->o.xcom_max)
+    /* a password that reached a value is masked before it is stored:
+     * inside its strings, never in the JSON text around them */
+    JsonNode *val = json_object_get_member(msg, "value");
+    mask_json(s, val);
+    g_autofree char *v = ph_util_json_dup(val);
+    if ((gint64)strlen(v) <= s->o.xcom_max) {
       ph_store_xcom_set(s->store, s->run_id, t->id, key, v);
+    } else if (!s->ti[job].push_error) {
+      s->ti[job].push_error = g_strdup_printf(
+          "XCom value for key '%s' is %zu bytes, over the limit of "
+          "%" G_GINT64_FORMAT " bytes (PIPEHOST_XCOM_MAX_BYTES); nothing was "
+          "pushed",
+          key, strlen(v), s->o.xcom_max);
+    }
   } else if (!strcmp(m, "xcom_pull") || !strcmp(m, "var_get") ||
              !strcmp(m, "conn_get")) {
     char *v = NULL;
@@ -1310,15 +1327,70 @@ static char *mask(ph_sched *s, const char *text) {
   return g_string_free(g, FALSE);
 }
 
+/* Masks secrets inside the string values of a JSON value, in place.  The
+ * JSON text itself is never edited, so a secret that also occurs as a
+ * number, a key or JSON syntax cannot corrupt the value. */
+static void mask_json(ph_sched *s, JsonNode *n) {
+  if (!n || !s->secrets->len)
+    return;
+  if (JSON_NODE_HOLDS_OBJECT(n)) {
+    JsonObjectIter it;
+    JsonNode *v;
+    json_object_iter_init(&it, json_node_get_object(n));
+    while (json_object_iter_next(&it, NULL, &v))
+      mask_json(s, v);
+  } else if (JSON_NODE_HOLDS_ARRAY(n)) {
+    JsonArray *a = json_node_get_array(n);
+    for (guint i = 0; i < json_array_get_length(a); i++)
+      mask_json(s, json_array_get_element(a, i));
+  } else if (json_node_get_value_type(n) == G_TYPE_STRING) {
+    g_autofree char *m = mask(s, json_node_get_string(n));
+    if (strcmp(m, json_node_get_string(n)))
+      json_node_set_string(n, m);
+  }
+}
+
+/* Pushes line (len bytes, the last line of a command's output) as the
+ * return value of task idx; its log is open as fd for a warning.  The
+ * reason the try fails, or NULL. */
+static char *push_return_line(ph_sched *s, guint idx, int fd, const char *line,
+                              gssize len) {
+  gboolean valid = TRUE;
+  g_autofree char *text = ph_util_utf8_lossy(line, len, &valid);
+  if (!valid) {
+    g_autofree char *w = ph_util_log_line(
+        "WARNING", "the return value (last output line) is not valid UTF-8: "
+                   "its invalid bytes were kept as \\xNN");
+    if (write(fd, w, strlen(w)) < 0) {
+      /* the warning is lost; the value is still pushed */
+    }
+  }
+  g_autofree char *masked = mask(s, text);
+  JsonNode *n = json_node_init_string(json_node_alloc(), masked);
+  g_autofree char *v = ph_util_json_dup(n);
+  json_node_unref(n);
+  if ((gint64)strlen(v) > s->o.xcom_max)
+    return g_strdup_printf(
+        "the return value (the last line of output) is %zu bytes as JSON, "
+        "over the XCom limit of %" G_GINT64_FORMAT " bytes "
+        "(PIPEHOST_XCOM_MAX_BYTES); nothing was pushed",
+        strlen(v), s->o.xcom_max);
+  ph_store_xcom_set(s->store, s->run_id, ph_plan_get_task(s->plan, idx)->id,
+                    "return_value", v);
+  return NULL;
+}
+
 /* exec_command: the last non-empty line the command wrote to the log is
  * its return value (a JSON string), as the bash operator's stdout is.
- * Only the log's tail is read: a longer line is over the XCom limit. */
-static void exec_return_value(ph_sched *s, guint idx) {
-  const ph_task_spec *t = ph_plan_get_task(s->plan, idx);
+ * Only the log's tail is read: a longer line is over the XCom limit, and
+ * fails the try (the reason is returned; NULL when all is well).  Bytes
+ * that are not UTF-8 are kept as "\xNN" (Airflow's BashOperator decodes
+ * with errors="backslashreplace"), with a warning in the log. */
+static char *exec_return_value(ph_sched *s, guint idx) {
   ph_ti *ti = &s->ti[idx];
   g_autofree char *log = try_log_path(s, idx);
-  char *buf = NULL;
-  int fd = open(log, O_RDONLY | O_CLOEXEC);
+  char *buf = NULL, *why = NULL;
+  int fd = open(log, O_RDWR | O_APPEND | O_CLOEXEC);
   struct stat sb;
   if (fd < 0 || fstat(fd, &sb) != 0 || sb.st_size <= ti->exec_offset)
     goto out; /* no output */
@@ -1337,18 +1409,22 @@ static void exec_return_value(ph_sched *s, guint idx) {
   char *line = end;
   while (line > buf && line[-1] != '\n')
     line--;
-  if (*line && g_utf8_validate(line, end - line, NULL)) {
-    JsonNode *n = json_node_init_string(json_node_alloc(), line);
-    g_autofree char *raw = ph_util_json_dup(n);
-    g_autofree char *v = mask(s, raw);
-    json_node_unref(n);
-    if ((gint64)strlen(v) <= s->o.xcom_max)
-      ph_store_xcom_set(s->store, s->run_id, t->id, "return_value", v);
+  if (!*line)
+    goto out;
+  if (line == buf && from > ti->exec_offset) {
+    why = g_strdup_printf(
+        "the return value (the last line of output) is over the XCom limit "
+        "of %" G_GINT64_FORMAT " bytes (PIPEHOST_XCOM_MAX_BYTES); nothing was "
+        "pushed",
+        s->o.xcom_max);
+    goto out;
   }
+  why = push_return_line(s, idx, fd, line, end - line);
 out:
   if (fd >= 0)
     close(fd);
   g_free(buf);
+  return why;
 }
 
 static void cb_end(void *user, guint job, const ph_exec_end *end) {
@@ -1363,6 +1439,11 @@ static void cb_end(void *user, guint job, const ph_exec_end *end) {
     reason = g_strdup_printf("execution_timeout of %g s exceeded; the try was "
                              "stopped (SIGTERM, on_kill, then SIGKILL)",
                              t->execution_timeout);
+  } else if (end->oversized) {
+    reason = g_strdup_printf(
+        "the worker sent a message of over %zu bytes without a newline "
+        "(more than any XCom may be); the try was stopped",
+        (size_t)end->oversized);
   } else if (end->result) {
     st = (ph_status)json_object_get_int_member_with_default(end->result,
                                                             "status", PH_ERROR);
@@ -1383,8 +1464,8 @@ static void cb_end(void *user, guint job, const ph_exec_end *end) {
       reason = g_strdup_printf("%s was killed by signal %d (%s)", ti->exec_what,
                                end->signal, g_strsignal(end->signal));
     } else if (end->exit_code == 0) {
-      st = PH_OK;
-      exec_return_value(s, job);
+      reason = exec_return_value(s, job);
+      st = reason ? PH_FAIL : PH_OK;
     } else if (end->exit_code == ti->exec_skip) {
       st = PH_SKIP;
       reason = g_strdup_printf("%s exited with code %d (skip_on_exit_code)",
@@ -1410,7 +1491,15 @@ static void cb_end(void *user, guint job, const ph_exec_end *end) {
                              "reporting a result; see the task log",
                              end->pid, end->exit_code);
   }
-  s->ti[job].pid = end->pid;
+  ph_ti *ti = &s->ti[job];
+  if (ti->push_error && st == PH_OK) {
+    /* an XCom it pushed was refused: never a silent success */
+    st = PH_FAIL;
+    g_free(reason);
+    reason = g_strdup(ti->push_error);
+  }
+  g_clear_pointer(&ti->push_error, g_free);
+  ti->pid = end->pid;
   on_try_end(s, job, st, reason, waiting, falsy);
 }
 
@@ -1443,7 +1532,7 @@ ph_sched *ph_sched_new(const ph_plan *plan, ph_store *store,
       size_t n = strlen(identity_env[k]);
       id |= !strncmp(*e, identity_env[k], n) && (*e)[n] == '=';
     }
-    if (!id)
+    if (!id && !ph_util_env_is_secret(*e))
       g_ptr_array_add(env, *e);
   }
   g_ptr_array_add(env, NULL);
@@ -1457,6 +1546,8 @@ ph_sched *ph_sched_new(const ph_plan *plan, ph_store *store,
   }
   ph_exec_callbacks cb = {cb_message, cb_end};
   s->ex = ph_exec_new(opts->worker_exe, &cb, s, opts->kill_grace);
+  /* the longest message is an XCom push: its value plus a little */
+  ph_exec_set_max_message(s->ex, (gsize)MAX(s->o.xcom_max, 0) * 2 + (1 << 20));
   const char *nl = g_getenv("PIPEHOST_NO_LAUNCHER");
   if (!(nl && *nl && strcmp(nl, "0")) &&
       !ph_exec_start_launcher(s->ex, NULL))
@@ -1544,6 +1635,12 @@ gboolean ph_sched_create_run(ph_sched *s, const char *logical_date,
   ph_store_begin(s->store);
   s->fresh = TRUE; /* no task of a new run can have XComs yet */
   if (run_id) {
+    g_autofree char *bad = ph_util_id_problem(PH_ID_RUN, run_id);
+    if (bad) {
+      g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL, "%s", bad);
+      ph_store_rollback(s->store);
+      return FALSE;
+    }
     s->run_id = g_strdup(run_id);
     int made = ph_store_run_create(s->store, run_id, dag_id, file,
                                    s->logical_date, conf,

@@ -297,3 +297,73 @@ gboolean ph_util_json_falsy(JsonNode *node) {
     return json_node_get_string(node)[0] == '\0';
   return FALSE;
 }
+
+char *ph_util_utf8_lossy(const char *text, gssize len, gboolean *was_valid) {
+  if (len < 0)
+    len = (gssize)strlen(text);
+  const char *end = text + len, *p = text, *bad;
+  gboolean valid = g_utf8_validate(text, len, &bad);
+  if (was_valid)
+    *was_valid = valid;
+  if (valid)
+    return g_strndup(text, len);
+  GString *g = g_string_sized_new(len + 16);
+  while (p < end) {
+    if (!g_utf8_validate(p, end - p, &bad)) {
+      g_string_append_len(g, p, bad - p);
+      if (bad < end) {
+        /* a NUL is not valid inside the text either */
+        g_string_append_printf(g, "\\x%02x", (unsigned char)*bad);
+        p = bad + 1;
+      } else {
+        p = end;
+      }
+    } else {
+      g_string_append_len(g, p, end - p);
+      p = end;
+    }
+  }
+  return g_string_free(g, FALSE);
+}
+
+char *ph_util_id_problem(ph_id_kind kind, const char *id) {
+  const char *what = kind == PH_ID_DAG    ? "DAG id"
+                     : kind == PH_ID_TASK ? "task id"
+                                          : "run id";
+  const char *extra = kind == PH_ID_RUN ? "~:+" : "";
+  size_t n = id ? strlen(id) : 0;
+  if (n == 0)
+    return g_strdup_printf("the %s is empty", what);
+  if (n > 250)
+    return g_strdup_printf("the %s is %zu characters long; at most 250 are "
+                           "allowed",
+                           what, n);
+  if (!strcmp(id, ".") || !strcmp(id, ".."))
+    return g_strdup_printf("'%s' is not a valid %s", id, what);
+  if (kind == PH_ID_RUN && (!strcmp(id, "last") || !strcmp(id, "latest")))
+    return g_strdup_printf("'%s' cannot be a run id: it names the newest run "
+                           "in every command",
+                           id);
+  for (const char *p = id; *p; p++) {
+    if (g_ascii_isalnum(*p) || strchr("_.-", *p) || (*extra && strchr(extra, *p)))
+      continue;
+    GString *fix = g_string_new(NULL);
+    for (const char *q = id; *q; q++)
+      g_string_append_c(fix, g_ascii_isalnum(*q) || strchr("_.-", *q) ? *q : '_');
+    char *msg = g_strdup_printf(
+        "%s '%s' has the character '%s%c' at position %d: %ss are letters, "
+        "digits, '_', '.' and '-'%s (as in Airflow); for example '%s'",
+        what, id, (unsigned char)*p < 0x20 || (unsigned char)*p >= 0x7f ? "\\x" : "",
+        (unsigned char)*p < 0x20 || (unsigned char)*p >= 0x7f ? '?' : *p,
+        (int)(p - id) + 1, what, kind == PH_ID_RUN ? ", '~', ':' and '+'" : "",
+        fix->str);
+    g_string_free(fix, TRUE);
+    return msg;
+  }
+  return NULL;
+}
+
+gboolean ph_util_env_is_secret(const char *entry) {
+  return g_str_has_prefix(entry, "PIPEHOST_CONN_") ||
+         g_str_has_prefix(entry, "PIPEHOST_VAR_");
+}

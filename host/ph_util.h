@@ -39,6 +39,31 @@ char *ph_util_iso8601(double t);
  * caller frees.  The worker's log() and the host's own lines use it. */
 char *ph_util_log_line(const char *level, const char *msg);
 
+/* TRUE when the environment entry "NAME=value" carries a credential the
+ * host serves to tasks on request (PIPEHOST_CONN_*, PIPEHOST_VAR_*): such
+ * entries are not passed to tasks, whose commands could print them. */
+gboolean ph_util_env_is_secret(const char *entry);
+
+/* The kinds of id ph_util_id_problem checks. */
+typedef enum {
+  PH_ID_DAG,  /* a DAG id: [A-Za-z0-9_.-], as Airflow's KEY_REGEX */
+  PH_ID_TASK, /* a task id: the same set */
+  PH_ID_RUN,  /* a run id: also '~', ':' and '+', as Airflow's RUN_ID_REGEX;
+               * "last" and "latest" name the newest run, so are refused */
+} ph_id_kind;
+
+/* Why id is not a safe id of its kind (caller frees), or NULL when it is.
+ * Ids name files under $PIPEHOST_HOME (logs, artifacts), so each is 1 to
+ * 250 characters of its set and never "." or "..": no id can reach outside
+ * its directory or share a file with another. */
+char *ph_util_id_problem(ph_id_kind kind, const char *id);
+
+/* len bytes of text (len < 0: up to its NUL) as valid UTF-8: each byte
+ * that is not part of a valid sequence becomes "\xNN", as Python's
+ * errors="backslashreplace" decodes.  *was_valid (may be NULL) tells
+ * whether the text was valid already.  Caller frees. */
+char *ph_util_utf8_lossy(const char *text, gssize len, gboolean *was_valid);
+
 /* Serialises node as compact JSON text; caller frees. NULL node gives
  * "null".  Unlike json-glib's generator it always writes valid JSON: a
  * double as the shortest text that reads back to the same value (1e+20,

@@ -38,6 +38,7 @@ struct ph_task {
   atomic_int cancelled;
   int64_t deadline_ns;
   char *reason;
+  char *push_error;         /* an xcom_push that was refused, and why */
   char *return_value;       /* last return_value pushed (JSON) */
   char *artifact_dir;       /* made on first artifact_dir() call */
   gboolean artifact_made;
@@ -47,6 +48,10 @@ struct ph_task {
 static const ph_operator *g_op;
 static void *g_state;
 static atomic_int g_state_ready;
+/* Held by the signal thread while it runs on_kill, and by the main thread
+ * while it ends the state's life: on_kill never overlaps destroy, and
+ * never runs once destroy has begun. */
+static pthread_mutex_t g_kill_lock = PTHREAD_MUTEX_INITIALIZER;
 static ph_task *g_task;
 
 static char *mask_text(ph_task *t, const char *text) {
@@ -223,11 +228,24 @@ static ph_status h_xcom_push(ph_task *t, const char *key, const char *json) {
         "XCom value for key '%s' is %zu bytes, over the limit of "
         "%" G_GINT64_FORMAT " bytes",
         key, len, t->xcom_max);
+    if (!t->push_error)
+      t->push_error = g_strdup(t->reason);
     return PH_FAIL;
   }
-  JsonNode *v = json_from_string(json, NULL);
-  if (!v)
+  GError *err = NULL;
+  JsonNode *v = json_from_string(json, &err);
+  if (!v) {
+    g_autofree char *head = ph_util_utf8_lossy(json, MIN(len, 80), NULL);
+    g_autofree char *why = g_strdup_printf(
+        "xcom_push refused: the value for key '%s' is not valid JSON (%s): "
+        "%s%s",
+        key, err ? err->message : "empty", head, len > 80 ? "..." : "");
+    g_clear_error(&err);
+    h_log(t, PH_LOG_ERROR, "%s", why);
+    if (!t->push_error)
+      t->push_error = g_strdup(why);
     return PH_INVALID;
+  }
   if (!strcmp(key, "return_value")) {
     g_free(t->return_value);
     t->return_value = g_strdup(json);
@@ -370,10 +388,11 @@ static const char *h_context_json(ph_task *t) { return t->context_json; }
 static void h_set_reason(ph_task *t, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
-  char *msg = g_strdup_vprintf(fmt, ap);
+  g_autofree char *raw = g_strdup_vprintf(fmt, ap);
   va_end(ap);
   g_free(t->reason);
-  t->reason = msg;
+  /* a reason must reach the host: bytes that are not UTF-8 become \xNN */
+  t->reason = ph_util_utf8_lossy(raw, -1, NULL);
 }
 
 /* ---- ABI 1.1: artifacts, tracking, model registry */
@@ -583,13 +602,21 @@ static void *signal_thread(void *arg) {
       continue;
     if (r <= 0)
       break;
+    pthread_mutex_lock(&g_kill_lock);
     if (g_op && g_op->on_kill && atomic_load(&g_state_ready))
       g_op->on_kill(g_state);
+    pthread_mutex_unlock(&g_kill_lock);
   }
   return NULL;
 }
 
 static void send_result(ph_task *t, ph_status st, int done, int sensor) {
+  if (st != PH_OK && st != PH_SKIP && !t->reason)
+    t->reason = t->push_error
+                    ? g_strdup(t->push_error)
+                    : g_strdup_printf("the operator returned %s without "
+                                      "giving a reason",
+                                      st == PH_FAIL ? "PH_FAIL" : "an error");
   JsonBuilder *b = json_builder_new();
   json_builder_begin_object(b);
   json_builder_set_member_name(b, "m");
@@ -756,12 +783,17 @@ int ph_worker_main(int fd) {
                         ? json_object_get_object_member(spec, "params")
                         : NULL;
   t->params = json_object_new();
+  /* params that hold text from outside (an alert's log tail and reason)
+   * are final: rendering them would run whatever they contain */
+  gboolean literal =
+      json_object_get_boolean_member_with_default(spec, "literal_params",
+                                                  FALSE);
   GList *keys = raw ? json_object_get_members(raw) : NULL;
   for (GList *l = keys; l; l = l->next) {
     const char *k = l->data;
     JsonNode *v = json_object_get_member(raw, k);
     const ph_param *pp = ph_registry_find_param(g_op, k);
-    if (pp && (pp->flags & PH_PARAM_TEMPLATED)) {
+    if (pp && (pp->flags & PH_PARAM_TEMPLATED) && !literal) {
       g_autofree char *src = ph_util_json_dup(v);
       char *out = ph_template_render_json(src, t->context_json, template_xcom,
                                           t, &err);
@@ -846,7 +878,15 @@ int ph_worker_main(int fd) {
       }
     }
   }
+  pthread_mutex_lock(&g_kill_lock);
   atomic_store(&g_state_ready, 0);
+  pthread_mutex_unlock(&g_kill_lock);
+  if (t->push_error && st == PH_OK) {
+    /* a value it pushed was refused: never a silent success */
+    st = PH_FAIL;
+    g_free(t->reason);
+    t->reason = g_strdup(t->push_error);
+  }
   if (g_op->destroy)
     g_op->destroy(g_state);
   clear_scratch(t);
@@ -857,6 +897,7 @@ report_status:
   send_result(t, st, done, sensor);
   ph_registry_free(reg);
   g_free(t->reason);
+  g_free(t->push_error);
   g_free(t->return_value);
   g_free(t->artifact_dir);
   g_free(t->context_json);

@@ -298,7 +298,9 @@ typedef struct ph_operator {
    * sensor's value). */
   ph_status (*poke)(void *state, ph_task *t, int32_t *out_done);
   /* Asks a running execute/poke to stop.  May run on another thread,
-   * concurrently with execute; idempotent; must not block. */
+   * concurrently with execute; idempotent; must not block.  The host
+   * guarantees the order: on_kill runs only after init returned PH_OK and
+   * never once destroy has begun (destroy waits for a running on_kill). */
   void (*on_kill)(void *state);
   /* Frees the state; called exactly once iff init returned PH_OK. */
   void (*destroy)(void *state);

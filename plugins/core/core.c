@@ -276,6 +276,26 @@ static int l_var(lua_State *L) {
   return 1;
 }
 
+/* conn(conn_id): the connection as a table {conn_id, conn_type, host, port,
+ * login, password, schema, extra}, or nil when it is not defined.  Its
+ * password is masked in the task's log from then on.  Callables read
+ * connections here, not from the environment: PIPEHOST_CONN_* variables
+ * are not passed to tasks. */
+static int l_conn(lua_State *L) {
+  call_ctx *c = cc(L);
+  const char *json = NULL;
+  if (c->h->connection_get(c->t, luaL_checkstring(L, 1), &json) != PH_OK ||
+      !json) {
+    lua_pushnil(L);
+    return 1;
+  }
+  JsonNode *n = json_from_string(json, NULL);
+  push_json(L, n);
+  if (n)
+    json_node_unref(n);
+  return 1;
+}
+
 /* skip/fail raise a table {__ph_status = N, reason = "..."} */
 static int raise_status(lua_State *L, int status) {
   lua_newtable(L);
@@ -315,6 +335,7 @@ static void push_ctx(lua_State *L, call_ctx *c, JsonNode *ctx) {
   set_fn(L, c, l_xcom_push, "xcom_push");
   set_fn(L, c, l_log, "log");
   set_fn(L, c, l_var, "var");
+  set_fn(L, c, l_conn, "conn");
   set_fn(L, c, l_skip, "skip");
   set_fn(L, c, l_fail, "fail");
   if (lua_getfield(L, -1, "ti") != LUA_TTABLE) {

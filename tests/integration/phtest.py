@@ -22,7 +22,7 @@ class Suite:
 
     def ph(self, *args, timeout=120):
         p = subprocess.run([self.ph_bin, *args], capture_output=True,
-                           text=True, env=self.env, timeout=timeout,
+                           text=True, errors="backslashreplace", env=self.env, timeout=timeout,
                            cwd=self.work)
         self.outputs.append(p.stdout + p.stderr)
         return p

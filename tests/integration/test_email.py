@@ -177,6 +177,27 @@ try:
     check("it went to the task's email address",
           all("oncall@example.com" in str(x["To"]) for x in msgs))
 
+    # Alert text is literal (issue 15): a log tail holding "{{ 6 * 7 }}" is
+    # not rendered, and a reason holding "{{" still gets its alert sent.
+    clear()
+    ti, run_id = run("literal", {
+        "tail": {"op": "bash",
+                 "command": "echo 'sum {''{ 6 * 7 }} marker-77'; exit 3"},
+        "why": {"op": "lua", "fn": "fail('broken {' .. '{ helm value')"}},
+        dag_extra=", default_args: {email: [oncall@example.com]}")
+    deadline = time.time() + 15
+    while time.time() < deadline and len(messages()) < 2:
+        time.sleep(0.1)
+    bodies = {str(x["Subject"]).split()[1]:
+              x.get_body(preferencelist=("plain",)).get_content()
+              for x in messages()}
+    tail = bodies.get("literal.tail", "")
+    check("an alert's log tail is literal text, never a template",
+          "sum {{ 6 * 7 }} marker-77" in tail and "42" not in tail, tail)
+    why = bodies.get("literal.why", "")
+    check("a reason holding '{{' still gets its alert, verbatim",
+          "broken {{ helm value" in why, str(bodies.keys()) + why)
+
     leaks = S.leaks(os.path.join(WORK, "home"), PW)
     check("the SMTP password is in no log, store or CLI output", not leaks,
           str(leaks))

@@ -11,9 +11,15 @@
   tasks, exits 2 with the reason and never reports success; `resume` once
   there is space finishes it;
 - a damaged store page: every command exits 2 with a clear message, and
-  `run` does not spin.
+  `run` does not spin;
+- hostile text: ids that would leave $PIPEHOST_HOME or share a file,
+  masking that must not corrupt values, return values over the XCom limit
+  or not UTF-8, plugin reasons that are not UTF-8 or missing, invalid JSON
+  pushed, a worker flooding its result channel;
+- secrets: lineage, the store file's mode, credentials in the tasks'
+  environment, a connection URI off the command line.
 Needs root for the tmpfs (skipped otherwise).
-Usage: test_trust.py PIPEHOST"""
+Usage: test_trust.py PIPEHOST TEST_PLUGIN_DIR"""
 import json
 import os
 import signal
@@ -29,7 +35,8 @@ from phtest import Suite  # noqa: E402
 PH = os.path.abspath(sys.argv[1])
 WORK = tempfile.mkdtemp(prefix="ph-trust-")
 HOME = os.path.join(WORK, "home")
-ENV = dict(os.environ, PIPEHOST_HOME=HOME, PIPEHOST_KILL_GRACE="0.2")
+ENV = dict(os.environ, PIPEHOST_HOME=HOME, PIPEHOST_KILL_GRACE="0.2",
+           PIPEHOST_PLUGIN_PATH=os.path.abspath(sys.argv[2]))
 s = Suite(PH, WORK, ENV)
 
 
@@ -273,8 +280,130 @@ def damaged_store():
                 f"rc {q.returncode} {q.stdout[-200:]} {q.stderr[-300:]}")
 
 
-group_signals()
-pid_reuse()
-full_disk()
-damaged_store()
+# ---- 11. ids
+def ids():
+    cases = {
+        "../escape": "task", "a/b": "task", "./x": "task", "..": "task",
+        "x" * 251: "task", "tab\there": "task"}
+    for tid, _ in cases.items():
+        path = write("ids.yaml", "dag: {id: ids}\ntasks:\n"
+                     f"  {json.dumps(tid)}: {{op: bash, command: 'echo hi'}}\n")
+        p = s.ph("validate", path)
+        s.check(f"ids: task id {tid[:20]!r} is refused with file:line",
+                p.returncode == 2 and "ids.yaml:3:" in p.stderr and
+                "task id" in p.stderr, p.stderr[-300:])
+    path = write("dagid.yaml", "dag: {id: ../../etc}\ntasks:\n"
+                 "  a: {op: bash, command: 'echo hi'}\n")
+    p = s.ph("validate", path)
+    s.check("ids: a DAG id with '/' is refused with file:line",
+            p.returncode == 2 and "dagid.yaml:1:" in p.stderr, p.stderr[-300:])
+    ok = write("ok.yaml", "dag: {id: ok}\ntasks:\n"
+               "  a: {op: bash, command: 'echo hi'}\n")
+    for rid in ("", "last", "../../x", "a/b", ".."):
+        p = s.ph("run", ok, "--run-id", rid, "--quiet")
+        s.check(f"ids: run id {rid!r} is refused", p.returncode != 0 and
+                "run id" in p.stderr, p.stderr[-300:])
+    escaped = [f for f in os.listdir(WORK) if f in ("x", "escape", "etc")]
+    s.check("ids: nothing was written outside the home", not escaped,
+            str(escaped))
+
+
+# ---- 5, 12, 13, 8. hostile text through XComs, reasons and messages
+def hostile_text():
+    env = dict(ENV, PIPEHOST_CONN_MYDB="postgresql://u:543@127.0.0.1:1/db",
+               PIPEHOST_XCOM_MAX_BYTES="4096")
+    s.env = env
+    ti, xc, _ = s.run("hostile", {
+        "useconn": {"op": "lua", "fn": "conn('mydb') ~= nil"},
+        "rows": {"op": "lua", "upstream": ["useconn"],
+                 "fn": "return {rows = 5433, note = 'pw 543 inside', "
+                       "list = {543, '543'}}"},
+        "long": {"op": "bash", "command": "python3 -c 'print(5000 * \"x\")'"},
+        "longw": {"op": "bash", "command": "python3 -c 'print(5000 * \"x\")'",
+                  "env": {"X": "1"}, "append_env": True},
+        "bytes": {"op": "bash", "command": "printf 'caf\\351 ok\\n'"},
+        "reason": {"op": "hostile", "act": "bad_reason"},
+        "badjson": {"op": "hostile", "act": "bad_json"},
+        "badutf8": {"op": "hostile", "act": "bad_utf8"},
+        "noreason": {"op": "hostile", "act": "no_reason"},
+        "flood": {"op": "hostile", "act": "flood"},
+    })
+    s.env = ENV
+    rows = xc.get("rows", {}).get("return_value")
+    s.check("masking: a secret inside numbers is left alone, inside strings "
+            "masked, and the value stays valid JSON",
+            rows == {"rows": 5433, "note": "pw *** inside",
+                     "list": [543, "***"]}, str(rows))
+    for t in ("long", "longw"):
+        st = ti.get(t, {})
+        s.check(f"return value over the XCom limit fails the try loudly "
+                 f"({t})", st.get("state") == "failed" and
+                 "limit" in (st.get("reason") or "") and
+                 "return_value" not in xc.get(t, {}), str(st))
+    s.check("return value not UTF-8: kept with \\xNN (as Airflow's "
+            "backslashreplace) and a warning",
+            xc.get("bytes", {}).get("return_value") == "caf\\xe9 ok" and
+            "not valid UTF-8" in s.ph("logs", "last", "bytes").stdout,
+            str(xc.get("bytes")))
+    r = ti.get("reason", {})
+    s.check("a reason that is not UTF-8 reaches the store",
+            r.get("state") == "failed" and "bad \\xff\\xfe bytes" in
+            (r.get("reason") or ""), str(r))
+    r = ti.get("badjson", {})
+    s.check("invalid JSON pushed fails the try and names why",
+            r.get("state") == "failed" and "not valid JSON" in
+            (r.get("reason") or ""), str(r))
+    r = ti.get("badutf8", {})
+    s.check("a pushed string that is not UTF-8 does not lose the try's "
+            "result", "exited without reporting" not in
+            (r.get("reason") or ""), str(r))
+    r = ti.get("noreason", {})
+    s.check("a failure without a reason still names its cause",
+            r.get("state") == "failed" and "without giving a reason" in
+            (r.get("reason") or ""), str(r))
+    r = ti.get("flood", {})
+    s.check("a worker flooding its result channel fails one try, with the "
+            "reason", r.get("state") == "failed" and "without a newline" in
+            (r.get("reason") or ""), str(r))
+
+
+# ---- 15. secrets
+def secrets():
+    env = dict(ENV, PIPEHOST_CONN_VAULT="http://u:s3cr3t-pw-9@127.0.0.1:1/",
+               PIPEHOST_VAR_TOKEN="tok-5551-secret")
+    s.env = env
+    ti, xc, rid = s.run("secrets", {
+        "env": {"op": "bash", "command": "env | grep PIPEHOST_ || true"},
+        "envw": {"op": "bash", "command": "env | grep PIPEHOST_ || true",
+                 "env": {"X": "1"}, "append_env": True},
+        "cached": {"op": "hostile", "act": "none", "cache": True,
+                   "secret": "lineage-pw-77"},
+    })
+    s.env = ENV
+    lin = s.ph("lineage", rid, "cached")
+    s.check("lineage does not print secret params",
+            lin.returncode == 0 and "lineage-pw-77" not in lin.stdout and
+            "***" in lin.stdout, lin.stdout[-400:] + lin.stderr[-200:])
+    logs = s.ph("logs", rid, "env").stdout + s.ph("logs", rid, "envw").stdout
+    s.check("credentials in PIPEHOST_CONN_*/PIPEHOST_VAR_* are not passed to "
+            "tasks", "s3cr3t-pw-9" not in logs and "tok-5551" not in logs and
+            "PIPEHOST_TASK_ID" in logs, logs[-400:])
+    mode = os.stat(os.path.join(HOME, "pipehost.db")).st_mode & 0o777
+    s.check("the store file is readable by its owner only", mode == 0o600,
+            oct(mode))
+    p = subprocess.run([PH, "connections", "add", "fromstdin"],
+                       input="postgresql://u:pw-from-stdin@h:5432/db\n",
+                       capture_output=True, text=True, env=ENV, cwd=WORK)
+    lst = s.ph("connections", "list").stdout
+    s.check("connections add reads the URI from standard input",
+            p.returncode == 0 and "fromstdin" in lst and
+            "pw-from-stdin" not in lst + p.stdout + p.stderr,
+            p.stderr + lst)
+
+
+ONLY = os.environ.get("PH_TRUST_ONLY", "")  # run some sections, by name
+for section in (group_signals, pid_reuse, full_disk, damaged_store, ids,
+                hostile_text, secrets):
+    if not ONLY or section.__name__ in ONLY.split(","):
+        section()
 sys.exit(s.finish())

@@ -5,7 +5,8 @@
  * plugin-side branch), counter_sensor (done on the Nth poke, counted in a
  * file), push (pushes an XCom of any size), leak (allocates without bound),
  * fork_exit (leaves children behind), close_stdout, exit_init (exit() in
- * init), tracker (ABI 1.1: artifact_dir, track, the model registry). */
+ * init), tracker (ABI 1.1: artifact_dir, track, the model registry),
+ * hostile (hostile text and protocol abuse). */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -164,6 +165,38 @@ static ph_status push_exec(void *sv, ph_task *t) {
   return st;
 }
 
+/* hostile: hostile text and protocol abuse, chosen by `act`:
+ * bad_reason (a reason that is not UTF-8, PH_FAIL), bad_json (pushes
+ * invalid JSON and still returns PH_OK), bad_utf8 (pushes a JSON string
+ * holding bytes that are not UTF-8), no_reason (PH_FAIL with no reason),
+ * flood (writes 200 MiB with no newline to the result channel, fd 3). */
+static ph_status hostile_exec(void *sv, ph_task *t) {
+  st_t *s = sv;
+  const char *act = "";
+  s->h->param_string(t, "act", &act);
+  if (!strcmp(act, "bad_reason")) {
+    s->h->set_reason(t, "bad \xff\xfe bytes {{ 7 * 7 }}");
+    return PH_FAIL;
+  }
+  if (!strcmp(act, "bad_json")) {
+    s->h->xcom_push(t, "k", "{\"a\": ");
+    return PH_OK;
+  }
+  if (!strcmp(act, "bad_utf8"))
+    return s->h->xcom_push(t, "k", "\"caf\xe9\"");
+  if (!strcmp(act, "no_reason"))
+    return PH_FAIL;
+  if (!strcmp(act, "flood")) {
+    static char chunk[1 << 16];
+    memset(chunk, 'x', sizeof chunk);
+    for (int i = 0; i < 200 * 16; i++)
+      if (write(3, chunk, sizeof chunk) < 0)
+        break;
+    return PH_OK;
+  }
+  return PH_OK;
+}
+
 /* tracker: writes "<input content> <score>" as a model file into its
  * artifact dir, tracks params and metrics, registers the file as a version
  * of model `model` and moves `alias` to it when its score beats the
@@ -275,6 +308,13 @@ static const ph_param *const code_params[] = {&p_code, NULL};
 static const ph_param *const pick_params[] = {&p_follow, NULL};
 static const ph_param *const counter_params[] = {&p_file, &p_n, NULL};
 static const ph_param *const push_params[] = {&p_size, NULL};
+static const ph_param p_act = {PH_PARAM_INIT, .name = "act", .type = "string",
+                               .flags = PH_PARAM_REQUIRED,
+                               .doc = "what to do (see hostile_exec)"};
+static const ph_param p_secret = {PH_PARAM_INIT, .name = "secret",
+                                  .type = "string", .flags = PH_PARAM_SECRET,
+                                  .doc = "a secret, unused"};
+static const ph_param *const hostile_params[] = {&p_act, &p_secret, NULL};
 
 #define OP(name, kind_, init_, exec_, poke_, params_)                          \
   static const ph_operator op_##name = {                                       \
@@ -297,11 +337,13 @@ OP(fork_exit, PH_KIND_TASK, t_init, fork_exec, NULL, none);
 OP(close_stdout, PH_KIND_TASK, t_init, close_stdout_exec, NULL, none);
 OP(exit_init, PH_KIND_TASK, exit_init, crash_exec, NULL, none);
 OP(tracker, PH_KIND_TASK, t_init, tracker_exec, NULL, tracker_params);
+OP(hostile, PH_KIND_TASK, t_init, hostile_exec, NULL, hostile_params);
 
 static const ph_operator *const ops[] = {
     &op_crash, &op_crash_init, &op_abort, &op_hang, &op_exit_now,
     &op_status, &op_pick, &op_counter_sensor, &op_push, &op_leak, &op_overrun,
-    &op_fork_exit, &op_close_stdout, &op_exit_init, &op_tracker, NULL};
+    &op_fork_exit, &op_close_stdout, &op_exit_init, &op_tracker,
+    &op_hostile, NULL};
 
 static const ph_plugin plugin = {PH_PLUGIN_INIT,
                                  .name = "testops",
