@@ -245,8 +245,7 @@ static int run_to_end(run_env *e, gboolean json) {
   const char *fatal = ph_sched_get_fatal(e->sched);
   if (fatal) {
     g_printerr("pipehost: run %s stopped: %s\nIts running tries were "
-               "stopped; nothing after the store's last commit is recorded. "
-               "Once the store can be written again, `pipehost resume %s` "
+               "stopped. Once the cause is fixed, `pipehost resume %s` "
                "carries the run on.\n",
                ph_sched_get_run_id(e->sched), fatal,
                ph_sched_get_run_id(e->sched));

@@ -14,6 +14,7 @@
 #include <time.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -701,6 +702,14 @@ int ph_exec_poll(ph_exec *ex, double max_wait) {
   pf[2 * n] = (struct pollfd){ex->ctl, POLLIN, 0};
   int ms = max_wait < 0 ? -1 : (int)(max_wait * 1000 + 0.999);
   int rc = poll(pf, n * 2 + 1, ms);
+  if (rc < 0 && errno != EINTR) {
+    /* not a wait that can be retried (EINVAL: more fds than the open-file
+     * limit, ENOMEM): spinning on it would hide the tries' ends forever */
+    int e = errno;
+    g_free(pf);
+    errno = e;
+    return -1;
+  }
   if (rc > 0 && pf[2 * n].revents && ex->ctl >= 0) {
     ph_lmsg m;
     while (ex->ctl >= 0 && read_lmsg(ex, &m, FALSE))
@@ -906,6 +915,22 @@ int ph_exec_launcher_main(int ctl, int live_fd) {
   g_hash_table_unref(live);
   g_hash_table_unref(mapped);
   return 0;
+}
+
+int ph_exec_max_parallel(void) {
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+    return 256;
+  if (rl.rlim_cur < rl.rlim_max) {
+    rlim_t want = rl.rlim_max == RLIM_INFINITY ? 1 << 20 : rl.rlim_max;
+    struct rlimit up = {want, rl.rlim_max};
+    if (setrlimit(RLIMIT_NOFILE, &up) == 0)
+      rl.rlim_cur = want;
+  }
+  /* per try: its socket, its pidfd, a log open while it starts; plus the
+   * store, the launcher and what libraries keep open */
+  long n = ((long)MIN(rl.rlim_cur, (rlim_t)1 << 24) - 32) / 3;
+  return (int)CLAMP(n, 1, G_MAXINT / 4);
 }
 
 void ph_exec_set_max_message(ph_exec *ex, gsize bytes) {

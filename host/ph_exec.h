@@ -55,6 +55,11 @@ void ph_exec_free(ph_exec *ex);
  * not start. */
 gboolean ph_exec_start_launcher(ph_exec *ex, GError **error);
 
+/* The open-file limit allows this many tries at once (each holds a few
+ * descriptors in this process): raises the soft limit to the hard one
+ * first.  Call before starting tries. */
+int ph_exec_max_parallel(void);
+
 /* Caps the size of one message from a worker (default 64 MiB): a worker
  * that sends a longer line is killed and its end reports `oversized`. */
 void ph_exec_set_max_message(ph_exec *ex, gsize bytes);
@@ -98,7 +103,9 @@ void ph_exec_stop(ph_exec *ex, guint job, int timed_out);
 /* Number of running workers. */
 guint ph_exec_n_running(const ph_exec *ex);
 /* Waits up to max_wait seconds (< 0: forever) for events and dispatches
- * them through the callbacks.  Returns the number of events handled. */
+ * them through the callbacks.  Returns the number of events handled, or
+ * -1 with errno set when waiting itself failed (not EINTR): the caller
+ * must stop, as no end can be seen any more. */
 int ph_exec_poll(ph_exec *ex, double max_wait);
 
 #endif

@@ -1513,6 +1513,13 @@ ph_sched *ph_sched_new(const ph_plan *plan, ph_store *store,
   s->o = *opts;
   if (s->o.parallelism < 1)
     s->o.parallelism = 1;
+  int most = ph_exec_max_parallel();
+  if (s->o.parallelism > most) {
+    g_printerr("pipehost: running at most %d tries at once, not %d: the "
+               "open-file limit (ulimit -n) allows no more\n",
+               most, s->o.parallelism);
+    s->o.parallelism = most;
+  }
   s->n = ph_plan_n_tasks(plan);
   s->ti = g_new0(ph_ti, s->n ? s->n : 1);
   s->heap = g_new(guint, s->n + 1);
@@ -1919,7 +1926,11 @@ gboolean ph_sched_run(ph_sched *s) {
       next = 0.2; /* a slot held by another run frees without an event here */
       s->pool_blocked = FALSE;
     }
-    ph_exec_poll(s->ex, next);
+    if (ph_exec_poll(s->ex, next) < 0) {
+      s->fatal = g_strdup_printf("waiting for the tries failed: %s",
+                                 g_strerror(errno));
+      break;
+    }
     propagate(s);
   }
   if (s->fatal) {
@@ -1928,7 +1939,10 @@ gboolean ph_sched_run(ph_sched *s) {
      * resume` once the store works again. */
     ph_exec_free(s->ex);
     s->ex = NULL;
-    ph_store_rollback(s->store);
+    if (ph_store_get_error(s->store))
+      ph_store_rollback(s->store);
+    else
+      ph_store_commit(s->store, NULL);
     ph_store_batch(s->store, FALSE);
     if (s->o.progress == 2)
       fprintf(stderr, "\r\033[K");

@@ -401,9 +401,30 @@ def secrets():
             p.stderr + lst)
 
 
+# ---- 6. more tries than the open-file limit allows
+def fd_limit():
+    import resource
+    lines = ["dag: {id: fds}", "tasks:"]
+    lines += [f"  t{i}: {{op: bash, command: 'sleep 0.3'}}" for i in range(100)]
+    path = write("fds.yaml", "\n".join(lines) + "\n")
+
+    def low():
+        resource.setrlimit(resource.RLIMIT_NOFILE, (96, 96))
+    try:
+        p = subprocess.run([PH, "run", path, "-j", "200", "--quiet"],
+                           capture_output=True, text=True, env=ENV, cwd=WORK,
+                           timeout=60, preexec_fn=low)
+        rc, err = p.returncode, p.stderr
+    except subprocess.TimeoutExpired:
+        rc, err = None, "timed out (spinning?)"
+    s.check("fd limit: -j over the open-file limit is lowered, said once, "
+            "and the run finishes", rc == 0 and err.count("at most") == 1,
+            f"rc {rc}: {err[-300:]}")
+
+
 ONLY = os.environ.get("PH_TRUST_ONLY", "")  # run some sections, by name
 for section in (group_signals, pid_reuse, full_disk, damaged_store, ids,
-                hostile_text, secrets):
+                hostile_text, secrets, fd_limit):
     if not ONLY or section.__name__ in ONLY.split(","):
         section()
 sys.exit(s.finish())
