@@ -3,6 +3,7 @@
 
 #include "ph_direct.h"
 #include "ph_fault.h"
+#include "ph_scan.h"
 
 #include <dlfcn.h>
 #include <string.h>
@@ -320,6 +321,10 @@ static gboolean check_perms(const char *path, const struct stat *st,
   return TRUE;
 }
 
+static gboolean check_any(const void *desc, GError **error) {
+  return ph_registry_check_descriptor(desc, error);
+}
+
 const ph_plugin *ph_registry_load_file(ph_registry *r, const char *path,
                                        GError **error) {
   GError *err = NULL;
@@ -348,6 +353,10 @@ const ph_plugin *ph_registry_load_file(ph_registry *r, const char *path,
                 "%s: duplicate file: already loaded", path);
     goto out;
   }
+  /* its load-time code runs in a child first: a plugin that exits,
+   * crashes or hangs while loading is refused, not fatal here */
+  if (!ph_scan_vet(path, real, &st, check_any, &err))
+    goto out;
   void *h = ph_fault_hit("plugin_load") ? NULL
                                          : dlopen(real, RTLD_NOW | RTLD_LOCAL);
   if (!h) {

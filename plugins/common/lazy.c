@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 typedef const ph_operator *(*impl_fn)(const char *type);
 
@@ -28,6 +29,28 @@ static int impl_path(const char *impl, char *buf, size_t cap) {
   return n > 0 && (size_t)n < cap ? 0 : -1;
 }
 
+/* The registry's rule for plugin files, applied to the implementation
+ * library and its directory: nobody but its owner may write it, and the
+ * owner is root or the user running pipehost. */
+static int trusted(const ph_host *h, ph_task *t, const char *path,
+                   const struct stat *st, const char *what) {
+  if (st->st_mode & (S_IWGRP | S_IWOTH)) {
+    h->set_reason(t,
+                  "%s: refused: permissions: %s is writable by group or "
+                  "others (mode %04o); run chmod go-w on it",
+                  path, what, (unsigned)(st->st_mode & 07777));
+    return 0;
+  }
+  if (st->st_uid != 0 && st->st_uid != geteuid()) {
+    h->set_reason(t,
+                  "%s: refused: ownership: %s is owned by uid %u, neither "
+                  "root nor the current user",
+                  path, what, (unsigned)st->st_uid);
+    return 0;
+  }
+  return 1;
+}
+
 ph_status ph_lazy_init(const ph_host *h, ph_task *t, const char *impl,
                        const char *type, void **out) {
   char path[4096];
@@ -45,10 +68,16 @@ ph_status ph_lazy_init(const ph_host *h, ph_task *t, const char *impl,
                     path);
       return PH_FAIL;
     }
-    if (st.st_mode & (S_IWGRP | S_IWOTH)) {
-      h->set_reason(t, "%s: refused: writable by group or others", path);
+    if (!trusted(h, t, path, &st, "the implementation library"))
       return PH_FAIL;
-    }
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (slash)
+      *slash = 0;
+    struct stat dst;
+    if (stat(dir, &dst) != 0 || !trusted(h, t, path, &dst, "its directory"))
+      return PH_FAIL;
     g_impl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
     if (!g_impl) {
       h->set_reason(t, "%s: cannot load: %s", path, dlerror());

@@ -3,5 +3,5 @@
 # text and secrets.
 add_test(NAME integration.trust
   COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_trust.py
-          $<TARGET_FILE:pipehost> ${PH_TEST_PLUGIN_DIR})
+          $<TARGET_FILE:pipehost> ${PH_TEST_PLUGIN_DIR} ${PH_HOSTILE_PLUGIN_DIR})
 set_tests_properties(integration.trust PROPERTIES TIMEOUT 600)

@@ -19,7 +19,7 @@
 - secrets: lineage, the store file's mode, credentials in the tasks'
   environment, a connection URI off the command line.
 Needs root for the tmpfs (skipped otherwise).
-Usage: test_trust.py PIPEHOST TEST_PLUGIN_DIR"""
+Usage: test_trust.py PIPEHOST TEST_PLUGIN_DIR HOSTILE_PLUGIN_DIR"""
 import json
 import os
 import signal
@@ -422,9 +422,62 @@ def fd_limit():
             f"rc {rc}: {err[-300:]}")
 
 
+# ---- 9. plugin load-time code and the lazy implementation libraries
+def plugin_loading():
+    hostile = os.path.abspath(sys.argv[3])
+    env = dict(ENV, PIPEHOST_PLUGIN_PATH=hostile)
+    for args in (["plugins", "list"], ["validate", write(
+            "plain.yaml", "dag: {id: plain}\ntasks:\n"
+            "  a: {op: bash, command: 'echo hi'}\n")],
+            ["run", os.path.join(WORK, "plain.yaml"), "--quiet"]):
+        p = subprocess.run([PH, *args], capture_output=True, text=True,
+                           env=env, cwd=WORK, timeout=60)
+        named = args[0] != "plugins" or (
+            p.stderr.count("load-time code") == 2 and
+            "exit code 3" in p.stderr and "signal 11" in p.stderr)
+        s.check(f"load-time code: `{args[0]}` survives a plugin that exits or "
+                "crashes while loading" +
+                (", and names both as refused" if args[0] == "plugins" else ""),
+                p.returncode == 0 and named,
+                f"rc {p.returncode}: {p.stderr[-400:]}")
+    if os.geteuid() != 0:
+        print("skip lazy impl ownership: needs root for chown")
+        return
+    # a copy of the installed tree whose impl/ directory anyone may write
+    import shutil
+    build = os.path.dirname(os.path.dirname(PH))
+    pre = os.path.join(WORK, "prefix")
+    for d in ("bin", "lib", "share"):
+        shutil.copytree(os.path.join(build, d), os.path.join(pre, d),
+                        symlinks=True)
+    impl = os.path.join(pre, "lib", "pipehost", "plugins", "impl")
+    db = os.path.join(WORK, "lazy.db")
+    path = write("lazy.yaml", "dag: {id: lazy}\ntasks:\n"
+                 f"  q: {{op: sql, conn_id: 'sqlite:///{db}', sql: 'select 1'}}"
+                 "\n")
+    os.chmod(impl, 0o777)
+    env = dict(ENV)
+    env.pop("PIPEHOST_PLUGIN_PATH")
+    q = os.path.join(pre, "bin", "pipehost")
+    p = subprocess.run([q, "run", path, "--json"], capture_output=True,
+                       text=True, env=env, cwd=WORK, timeout=60)
+    t = json.loads(p.stdout or "{}").get("tasks", {}).get("q", {})
+    s.check("lazy impl: a library in a directory anyone may write is refused",
+            t.get("state") == "failed" and "writable by group or others" in
+            t.get("reason", ""), str(t))
+    os.chmod(impl, 0o755)
+    os.chown(os.path.join(impl, "sql.so"), 65534, 65534)
+    p = subprocess.run([q, "run", path, "--json"], capture_output=True,
+                       text=True, env=env, cwd=WORK, timeout=60)
+    t = json.loads(p.stdout or "{}").get("tasks", {}).get("q", {})
+    s.check("lazy impl: a library owned by another user is refused",
+            t.get("state") == "failed" and "owned by uid 65534" in
+            t.get("reason", ""), str(t))
+
+
 ONLY = os.environ.get("PH_TRUST_ONLY", "")  # run some sections, by name
 for section in (group_signals, pid_reuse, full_disk, damaged_store, ids,
-                hostile_text, secrets, fd_limit):
+                hostile_text, secrets, fd_limit, plugin_loading):
     if not ONLY or section.__name__ in ONLY.split(","):
         section()
 sys.exit(s.finish())
