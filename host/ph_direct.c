@@ -1,5 +1,6 @@
 /* ph_direct -- see ph_direct.h. */
 #include "ph_direct.h"
+#include "ph_template.h"
 
 #include <string.h>
 
@@ -32,14 +33,16 @@ gboolean ph_direct_applies(const ph_operator *op, JsonObject *params) {
   for (GList *l = keys; l && ok; l = l->next) {
     const char *k = l->data;
     const ph_param *pp = ph_registry_find_param(op, k);
+    g_autofree char *text = ph_util_json_dup(json_object_get_member(params, k));
     if (!pp || (pp->flags & PH_PARAM_SECRET)) {
       ok = FALSE;
+    } else if (ph_template_calls_patterns(text)) {
+      ok = FALSE; /* rendered where a timeout can stop it: the worker */
     } else if (!named(op->command, k)) {
       /* a param the command does not use must keep its default (the
        * text of defaults the plan applied; another spelling of the same
        * value only costs the worker path) */
-      g_autofree char *vt = ph_util_json_dup(json_object_get_member(params, k));
-      ok = pp->default_json && !strcmp(pp->default_json, vt);
+      ok = pp->default_json && !strcmp(pp->default_json, text);
     }
   }
   g_list_free(keys);

@@ -8,7 +8,10 @@
 
 #include <lauxlib.h>
 #include <lualib.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/time.h>
+#include <unistd.h>
 
 #include "ph_luajson.h"
 #include "ph_util.h"
@@ -165,6 +168,43 @@ static void read_dag(lua_State *L, ph_dag *d) {
   lua_settop(L, 0);
 }
 
+/* The wall-clock limit, for the time spent inside one C function (a
+ * backtracking string pattern, os.execute('sleep 30'), io.read()), which
+ * the instruction hook cannot see: past the limit plus a grace period the
+ * process ends with this message.  Loading a DAG file runs its code, as
+ * in Airflow; a process that must outlive a DAG file (the scheduler)
+ * loads it in a child. */
+static char g_stuck_msg[1024];
+
+static void on_stuck(int sig) {
+  (void)sig;
+  if (write(2, g_stuck_msg, strlen(g_stuck_msg)) < 0) {
+    /* nothing more can be done in a handler */
+  }
+  _exit(2);
+}
+
+static void arm_wall_clock(const char *file, gboolean on) {
+  struct itimerval it = {{0, 0}, {0, 0}};
+  if (on) {
+    double limit = g_time_limit * 1.5 + 1;
+    g_snprintf(g_stuck_msg, sizeof g_stuck_msg,
+               "pipehost: %s: loading the DAG file took over %.0f s inside "
+               "one call the time limit cannot interrupt (os.execute, "
+               "io.popen, a backtracking string pattern, ...); loading a DAG "
+               "file runs its code, so keep slow work in tasks\n",
+               file, limit);
+    struct sigaction sa = {0};
+    sa.sa_handler = on_stuck;
+    sigaction(SIGALRM, &sa, NULL);
+    it.it_value.tv_sec = (time_t)limit;
+    it.it_value.tv_usec = (suseconds_t)((limit - (time_t)limit) * 1e6);
+  }
+  setitimer(ITIMER_REAL, &it, NULL);
+  if (!on)
+    signal(SIGALRM, SIG_DFL);
+}
+
 ph_dag *ph_lua_load(const char *file, const char *lua_dir, GError **error) {
   ph_lua_limits lim = {0, g_mem_limit, 0, ph_util_mono() + g_time_limit};
   lua_State *L = lua_newstate(ph_luajson_alloc, &lim);
@@ -176,6 +216,7 @@ ph_dag *ph_lua_load(const char *file, const char *lua_dir, GError **error) {
   }
   luaL_openlibs(L);
   lua_sethook(L, time_hook, LUA_MASKCOUNT, 100000);
+  arm_wall_clock(file, TRUE);
   g_autofree char *dir = g_path_get_dirname(file);
   g_autofree char *path = g_strdup_printf("%s/?.lua;%s/?.lua", lua_dir, dir);
   lua_getglobal(L, "package");
@@ -210,6 +251,7 @@ ph_dag *ph_lua_load(const char *file, const char *lua_dir, GError **error) {
   d = ph_dag_new(file, PH_DAG_LUA);
   read_dag(L, d);
 out:
+  arm_wall_clock(file, FALSE);
   lua_close(L);
   return d;
 }

@@ -631,6 +631,16 @@ static gboolean fingerprint(ph_sched *s, guint idx, char **fp_out,
   json_object_set_string_member(plugin, "version",
                                 t->plugin->version ? t->plugin->version : "");
   json_object_set_int_member(plugin, "abi", t->plugin->abi_major);
+  JsonNode *pn = json_node_new(JSON_NODE_OBJECT);
+  json_node_set_object(pn, t->params);
+  g_autofree char *raw = ph_util_json_dup(pn);
+  json_node_unref(pn);
+  if (ph_template_calls_patterns(raw)) {
+    /* not rendered here, where nothing could stop it: no cache for it */
+    progress(s, idx, "cache", "skipped: its templates call Lua pattern "
+                              "functions, rendered only in its worker");
+    goto out;
+  }
   rendered = render_params(s, idx);
   if (!rendered)
     goto out; /* a template error: the try reports it */

@@ -13,6 +13,7 @@
 
 #include <glib.h>
 #include <glib/gstdio.h>
+#include <glib-unix.h>
 #include <json-glib/json-glib.h>
 
 #include "ph_dag.h"
@@ -59,7 +60,6 @@ static void slog(const char *level, const char *event, ...) {
 }
 
 static char *iso(gint64 t) { return ph_util_iso8601((double)t); }
-
 
 /* ---- children: one process per DAG run */
 
@@ -109,12 +109,24 @@ static GPid spawn(const char *exe, GPtrArray *args, const char *log) {
   return rc == 0 ? pid : -1;
 }
 
+/* A DAG file loading in a child (see parse_start). */
+typedef struct parse_job {
+  char *path, *hash;
+  pid_t pid;
+  int fd;
+  GString *out;
+  double deadline;
+  gboolean exited;
+  int status;
+} parse_job;
+
 typedef struct {
   const ph_scheduler_env *env;
   ph_store *st;
   char *home;
   GHashTable *children; /* pid -> child */
   int parallelism;      /* -j for each run, 0 = the DAG's max_active_tasks */
+  GHashTable *parsing;  /* pid -> parse_job: DAG files loading in a child */
 } sctx;
 
 static gboolean run_exists(sctx *c, const char *run_id) {
@@ -199,6 +211,14 @@ static int reap(sctx *c, gboolean block) {
   int n = 0, status;
   pid_t pid;
   while ((pid = waitpid(-1, &status, block && n == 0 ? 0 : WNOHANG)) > 0) {
+    parse_job *pj = c->parsing
+                        ? g_hash_table_lookup(c->parsing, GINT_TO_POINTER(pid))
+                        : NULL;
+    if (pj) {
+      pj->exited = TRUE;
+      pj->status = status;
+      continue;
+    }
     child *ch = g_hash_table_lookup(c->children, GINT_TO_POINTER(pid));
     if (!ch)
       continue;
@@ -308,38 +328,214 @@ static int int_arg(JsonObject *args, const char *key, int dflt) {
   return dflt;
 }
 
-/* Loads and validates file; fills d (valid or not).  *why gets the first
- * error. */
-static void load_dag(const ph_scheduler_env *env, const char *file, dagent *d,
-                     char **why) {
+/* Fills d from a DAG's args (valid when its timetable is). */
+static void fill_dag(dagent *d, const char *file, const char *dag_id,
+                     JsonObject *args, char **why) {
+  GError *err = NULL;
+  d->tt = ph_timetable_new(args, &err);
+  if (!d->tt) {
+    *why = g_strdup_printf("%s: %s", file, err->message);
+    g_clear_error(&err);
+    return;
+  }
+  d->dag_id = g_strdup(dag_id);
+  d->max_runs = int_arg(args, "max_active_runs", 16);
+  d->max_tasks = int_arg(args, "max_active_tasks", 16);
+  d->valid = TRUE;
+}
+
+/* Loads and validates file: the JSON text {dag_id, args} when valid, or
+ * {error}.  Caller frees. */
+static char *dag_summary(const ph_scheduler_env *env, const char *file) {
   GError *err = NULL;
   ph_registry *reg = ph_registry_new();
   ph_registry_scan_default(reg, NULL, env->builtin_dir);
   ph_dag *dag = ph_dag_load(file, env->lua_dir, &err);
   GPtrArray *errors = g_ptr_array_new_with_free_func(g_free);
   ph_plan *plan = dag ? ph_plan_build(dag, reg, errors) : NULL;
-  d->valid = FALSE;
+  JsonObject *o = json_object_new();
   if (!dag) {
-    *why = g_strdup(err ? err->message : "cannot load");
+    json_object_set_string_member(o, "error",
+                                  err ? err->message : "cannot load");
   } else if (!plan) {
-    *why = g_strdup(errors->len ? errors->pdata[0] : "invalid");
+    json_object_set_string_member(o, "error",
+                                  errors->len ? errors->pdata[0] : "invalid");
   } else {
-    JsonObject *args = ph_dag_get_args(dag);
-    d->tt = ph_timetable_new(args, &err);
-    if (!d->tt) {
-      *why = g_strdup_printf("%s: %s", file, err->message);
-    } else {
-      d->dag_id = g_strdup(ph_plan_get_dag_id(plan));
-      d->max_runs = int_arg(args, "max_active_runs", 16);
-      d->max_tasks = int_arg(args, "max_active_tasks", 16);
-      d->valid = TRUE;
-    }
+    json_object_set_string_member(o, "dag_id", ph_plan_get_dag_id(plan));
+    json_object_set_object_member(o, "args",
+                                  json_object_ref(ph_dag_get_args(dag)));
   }
+  JsonNode *n = json_node_new(JSON_NODE_OBJECT);
+  json_node_take_object(n, o);
+  char *text = ph_util_json_dup(n);
+  json_node_unref(n);
   g_clear_error(&err);
   ph_plan_free(plan);
   ph_dag_free(dag);
   g_ptr_array_unref(errors);
   ph_registry_free(reg);
+  return text;
+}
+
+/* Fills d (valid or not) from a dag_summary text; *why gets the error. */
+static void fill_from_summary(dagent *d, const char *file, const char *text,
+                              char **why) {
+  JsonNode *n = text ? json_from_string(text, NULL) : NULL;
+  JsonObject *o =
+      n && JSON_NODE_HOLDS_OBJECT(n) ? json_node_get_object(n) : NULL;
+  d->valid = FALSE;
+  if (!o)
+    *why = g_strdup_printf("%s: loading it ended without a result", file);
+  else if (json_object_has_member(o, "error"))
+    *why = g_strdup(json_object_get_string_member(o, "error"));
+  else
+    fill_dag(d, file, json_object_get_string_member(o, "dag_id"),
+             json_object_get_object_member(o, "args"), why);
+  if (n)
+    json_node_unref(n);
+}
+
+/* Loads and validates file in this process; fills d (valid or not).  *why
+ * gets the first error. */
+static void load_dag(const ph_scheduler_env *env, const char *file, dagent *d,
+                     char **why) {
+  g_autofree char *text = dag_summary(env, file);
+  fill_from_summary(d, file, text, why);
+}
+
+/* ---- DAG files load in a child: loading runs the file's code, and a
+ * file that hangs in a C call (os.execute, a backtracking pattern) must
+ * not stop the scheduler.  A file still loading keeps its previous
+ * version in effect. */
+
+static void parse_job_free(gpointer p) {
+  parse_job *j = p;
+  if (j->fd >= 0)
+    close(j->fd);
+  if (!j->exited && j->pid > 0) {
+    kill(j->pid, SIGKILL);
+    waitpid(j->pid, NULL, 0);
+  }
+  g_free(j->path);
+  g_free(j->hash);
+  g_string_free(j->out, TRUE);
+  g_free(j);
+}
+
+/* Starts loading path (content hash) in a child; FALSE if it could not. */
+static gboolean parse_start(sctx *c, const char *path, const char *hash) {
+  int p[2];
+  if (pipe2(p, O_CLOEXEC) != 0)
+    return FALSE;
+  fflush(NULL);
+  pid_t pid = fork();
+  if (pid < 0) {
+    close(p[0]);
+    close(p[1]);
+    return FALSE;
+  }
+  if (pid == 0) {
+    close(p[0]);
+    g_autofree char *text = dag_summary(c->env, path);
+    const char *q = text;
+    size_t len = strlen(text);
+    while (len) {
+      ssize_t w = write(p[1], q, len);
+      if (w <= 0)
+        break;
+      q += w;
+      len -= w;
+    }
+    _exit(0);
+  }
+  close(p[1]);
+  g_unix_set_fd_nonblocking(p[0], TRUE, NULL);
+  parse_job *j = g_new0(parse_job, 1);
+  j->path = g_strdup(path);
+  j->hash = g_strdup(hash);
+  j->pid = pid;
+  j->fd = p[0];
+  j->out = g_string_new(NULL);
+  /* the loader's own limit is 10 s (its wall clock ends the child at 15) */
+  j->deadline = ph_util_mono() + 30;
+  g_hash_table_insert(c->parsing, GINT_TO_POINTER(pid), j);
+  return TRUE;
+}
+
+/* The parse job loading path, or NULL. */
+static parse_job *parse_find(sctx *c, const char *path) {
+  GHashTableIter it;
+  gpointer v;
+  g_hash_table_iter_init(&it, c->parsing);
+  while (g_hash_table_iter_next(&it, NULL, &v))
+    if (!strcmp(((parse_job *)v)->path, path))
+      return v;
+  return NULL;
+}
+
+/* Collects what finished loading (or ran out of time) into dags. */
+static void parse_collect(sctx *c, GHashTable *dags) {
+  GHashTableIter it;
+  gpointer v;
+  g_hash_table_iter_init(&it, c->parsing);
+  while (g_hash_table_iter_next(&it, NULL, &v)) {
+    parse_job *j = v;
+    char buf[4096];
+    ssize_t r;
+    while (j->fd >= 0 && (r = read(j->fd, buf, sizeof buf)) != 0) {
+      if (r < 0) {
+        if (errno == EINTR)
+          continue;
+        if (errno == EAGAIN)
+          break;
+        r = 0;
+      }
+      if (r <= 0)
+        break;
+      g_string_append_len(j->out, buf, r);
+    }
+    if (!j->exited && waitpid(j->pid, &j->status, WNOHANG) == j->pid)
+      j->exited = TRUE;
+    gboolean late = !j->exited && ph_util_mono() > j->deadline;
+    if (!j->exited && !late)
+      continue;
+    dagent *e = g_new0(dagent, 1);
+    e->file = g_strdup(j->path);
+    e->hash = g_strdup(j->hash);
+    g_autofree char *why = NULL;
+    if (late)
+      why = g_strdup_printf("%s: loading it took over 30 s (a DAG file runs "
+                            "its code when loaded); it is skipped until it "
+                            "changes",
+                            j->path);
+    else if (WIFEXITED(j->status) && WEXITSTATUS(j->status) == 0)
+      fill_from_summary(e, j->path, j->out->str, &why);
+    else
+      why = g_strdup_printf("%s: loading it ended the loading process (%s "
+                            "%d); it is skipped until it changes",
+                            j->path,
+                            WIFSIGNALED(j->status) ? "signal" : "exit code",
+                            WIFSIGNALED(j->status) ? WTERMSIG(j->status)
+                                                   : WEXITSTATUS(j->status));
+    gboolean had = g_hash_table_contains(dags, j->path);
+    if (e->valid)
+      slog("info", had ? "dag_changed" : "dag_loaded", "dag", e->dag_id, "file",
+           j->path, "schedule",
+           ph_timetable_is_manual(e->tt) ? "manual" : "timetable", NULL);
+    else
+      slog("error", "dag_invalid", "file", j->path, "error", why, NULL);
+    g_hash_table_replace(dags, g_strdup(j->path), e);
+    g_hash_table_iter_remove(&it); /* kills a late child */
+  }
+}
+
+/* Waits until no DAG file is loading (each is bounded by its deadline). */
+static void parse_wait(sctx *c, GHashTable *dags) {
+  while (g_hash_table_size(c->parsing)) {
+    parse_collect(c, dags);
+    if (g_hash_table_size(c->parsing))
+      g_usleep(5000);
+  }
 }
 
 static char *file_hash(const char *path) {
@@ -369,17 +565,21 @@ static void scan(sctx *c, const char *dir, GHashTable *dags) {
     dagent *old = g_hash_table_lookup(dags, path);
     if (!h || (old && !strcmp(old->hash, h)))
       continue;
-    dagent *e = g_new0(dagent, 1);
-    e->file = g_strdup(path);
-    e->hash = g_strdup(h);
-    load_dag(c->env, path, e, &why);
-    if (e->valid)
-      slog("info", old ? "dag_changed" : "dag_loaded", "dag", e->dag_id, "file",
-           path, "schedule",
-           ph_timetable_is_manual(e->tt) ? "manual" : "timetable", NULL);
-    else
-      slog("error", "dag_invalid", "file", path, "error", why, NULL);
-    g_hash_table_replace(dags, g_strdup(path), e);
+    parse_job *pj = parse_find(c, path);
+    if (pj && !strcmp(pj->hash, h))
+      continue; /* loading already */
+    if (pj)
+      g_hash_table_remove(c->parsing, GINT_TO_POINTER(pj->pid));
+    if (!parse_start(c, path, h)) {
+      /* no child to be had: load it here */
+      dagent *e = g_new0(dagent, 1);
+      e->file = g_strdup(path);
+      e->hash = g_strdup(h);
+      load_dag(c->env, path, e, &why);
+      if (!e->valid)
+        slog("error", "dag_invalid", "file", path, "error", why, NULL);
+      g_hash_table_replace(dags, g_strdup(path), e);
+    }
   }
   if (d)
     g_dir_close(d);
@@ -409,7 +609,8 @@ static gint64 last_scheduled(sctx *c, const char *dag_id) {
   if (!q)
     return t;
   sqlite3_bind_text(q, 1, dag_id, -1, SQLITE_TRANSIENT);
-  if (ph_store_step(c->st, q) == SQLITE_ROW && sqlite3_column_type(q, 0) != SQLITE_NULL)
+  if (ph_store_step(c->st, q) == SQLITE_ROW &&
+      sqlite3_column_type(q, 0) != SQLITE_NULL)
     ph_timetable_parse_time((const char *)sqlite3_column_text(q, 0), NULL, &t);
   sqlite3_finalize(q);
   return t;
@@ -518,6 +719,9 @@ static int cmd_scheduler(sctx *c, int argc, char **argv) {
       break;
     if (!stopping) {
       scan(c, dir, dags);
+      parse_collect(c, dags);
+      if (once)
+        parse_wait(c, dags);
       GHashTableIter it;
       gpointer k, v;
       g_hash_table_iter_init(&it, dags);
@@ -983,6 +1187,8 @@ int ph_scheduler_cli(const ph_scheduler_env *env, int argc, char **argv) {
   }
   c.children =
       g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, child_free);
+  c.parsing = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL,
+                                    parse_job_free);
   if (!strcmp(argv[0], "scheduler"))
     rc = cmd_scheduler(&c, argc, argv);
   else if (!strcmp(argv[0], "backfill"))
@@ -993,6 +1199,7 @@ int ph_scheduler_cli(const ph_scheduler_env *env, int argc, char **argv) {
     rc = cmd_clear(&c, argc, argv);
   else
     rc = cmd_pools(&c, argc, argv);
+  g_hash_table_destroy(c.parsing);
   g_hash_table_destroy(c.children);
   ph_store_close(c.st);
   g_free(c.home);

@@ -371,3 +371,13 @@ char *ph_template_render_json(const char *json, const char *context_json,
   json_node_unref(n);
   return r;
 }
+
+gboolean ph_template_calls_patterns(const char *text) {
+  if (!text || (!strstr(text, "{{") && !strstr(text, "{%")))
+    return FALSE;
+  static const char *const fns[] = {"find", "match", "gsub", NULL};
+  for (const char *const *f = fns; *f; f++)
+    if (strstr(text, *f))
+      return TRUE;
+  return FALSE;
+}

@@ -26,4 +26,11 @@ char *ph_template_render_json(const char *json, const char *context_json,
                               ph_template_xcom_fn xcom, void *user,
                               GError **error);
 
+/* TRUE when a template (or JSON holding templates) calls Lua's pattern
+ * functions (find, match, gmatch, gsub).  Their backtracking can take
+ * hours inside one C call, where no instruction limit or timer can stop
+ * it: the host renders only templates without them, and leaves the rest
+ * to the try's worker, which its execution_timeout can stop. */
+gboolean ph_template_calls_patterns(const char *text);
+
 #endif

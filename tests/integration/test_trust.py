@@ -475,9 +475,75 @@ def plugin_loading():
             t.get("reason", ""), str(t))
 
 
+# ---- 7. a DAG file that hangs in a C call does not stop the scheduler
+def lua_hang():
+    import datetime as dt
+    dags = os.path.join(WORK, "hangdags")
+    os.makedirs(dags)
+    with open(os.path.join(dags, "hang.lua"), "w") as f:
+        f.write('os.execute("sleep 60")\nlocal ph = require "pipehost"\n'
+                'return ph.dag{ id = "hang" }\n')
+    start = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=2)
+             ).strftime("%Y-%m-%dT%H:00:00Z")
+    with open(os.path.join(dags, "good.yaml"), "w") as f:
+        f.write(f'dag: {{id: good, schedule: "every 1h", start_date: '
+                f'"{start}"}}\ntasks:\n  t: {{op: bash, command: "true"}}\n')
+    log = open(os.path.join(WORK, "hang-sched.log"), "w")
+    sched = subprocess.Popen([PH, "scheduler", "--dags-dir", dags, "--poll",
+                              "0.2"], env=ENV, stderr=log, cwd=WORK,
+                             start_new_session=True)
+
+    def good_runs():
+        p = s.ph("runs", "list", "--json")
+        try:
+            return [r for r in json.loads(p.stdout) if r["dag_id"] == "good"
+                    and r["state"] == "success"]
+        except ValueError:
+            return []
+    ran = wait_for(lambda: len(good_runs()) >= 1, 10)
+    s.check("scheduler: a DAG file hanging in os.execute does not stop the "
+            "other DAGs' runs", ran, str(good_runs()))
+    text = ""
+    for _ in range(150):
+        text = read(os.path.join(WORK, "hang-sched.log"))
+        if "event=dag_invalid" in text and "hang.lua" in text:
+            break
+        time.sleep(0.2)
+    s.check("scheduler: the hanging file is reported invalid once its "
+            "loader's wall clock ends it", "event=dag_invalid" in text and
+            "hang.lua" in text, text[-400:])
+    # a template whose pattern backtracks for hours: rendered in the try's
+    # worker, where execution_timeout stops it, while the host goes on
+    # enforcing the other task's timeout
+    t0 = time.time()
+    try:
+        ti, _, _ = s.run("tmplhang", {
+            "bomb": {"op": "bash", "execution_timeout": 2, "command":
+                     "echo {{ (string.rep(' ', 300000) .. 'x'):gsub("
+                     "'%s+$', '') }}"},
+            "other": {"op": "bash", "command": "sleep 30",
+                      "execution_timeout": 1}})
+    except subprocess.TimeoutExpired:
+        ti = {}
+    s.check("templates: a backtracking pattern never freezes the host; both "
+            "timeouts hold", time.time() - t0 < 60 and
+            all("execution_timeout" in (ti.get(t, {}).get("reason") or "")
+                for t in ("bomb", "other")),
+            str({t: v.get("reason") for t, v in ti.items()}))
+    os.killpg(sched.pid, signal.SIGTERM)
+    time.sleep(0.2)
+    os.killpg(sched.pid, signal.SIGTERM)
+    try:
+        sched.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.killpg(sched.pid, signal.SIGKILL)
+        sched.wait()
+    log.close()
+
+
 ONLY = os.environ.get("PH_TRUST_ONLY", "")  # run some sections, by name
 for section in (group_signals, pid_reuse, full_disk, damaged_store, ids,
-                hostile_text, secrets, fd_limit, plugin_loading):
+                hostile_text, secrets, fd_limit, plugin_loading, lua_hang):
     if not ONLY or section.__name__ in ONLY.split(","):
         section()
 sys.exit(s.finish())
