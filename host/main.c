@@ -172,10 +172,11 @@ static void print_summary(ph_sched *s, const ph_plan *plan, gboolean ok,
         hidden++;
         continue;
       }
+      g_autofree char *why = ph_util_printable(
+          json_object_get_string_member_with_default(t, "reason", ""));
       printf("%-28s %-16s %5" G_GINT64_FORMAT " %8.3fs  %s\n", id, st,
              json_object_get_int_member(t, "tries"),
-             json_object_get_double_member(t, "duration"),
-             json_object_get_string_member_with_default(t, "reason", ""));
+             json_object_get_double_member(t, "duration"), why);
     }
     if (hidden)
       printf("... and %u more tasks that succeeded (pipehost runs show %s)\n",
@@ -765,12 +766,13 @@ static int cmd_runs(int argc, char **argv) {
       JsonObject *t = json_array_get_object_element(tasks, i);
       double s0 = json_object_get_double_member_with_default(t, "start_date", 0);
       double s1 = json_object_get_double_member_with_default(t, "end_date", 0);
+      g_autofree char *why = ph_util_printable(
+          json_object_get_string_member_with_default(t, "reason", ""));
       printf("%-28s %-16s %5" G_GINT64_FORMAT " %8.3fs  %s\n",
              json_object_get_string_member(t, "task_id"),
              json_object_get_string_member(t, "state"),
              json_object_get_int_member_with_default(t, "try_number", 0),
-             s1 > s0 && s0 > 0 ? s1 - s0 : 0.0,
-             json_object_get_string_member_with_default(t, "reason", ""));
+             s1 > s0 && s0 > 0 ? s1 - s0 : 0.0, why);
     }
   }
   json_node_unref(run);
@@ -935,8 +937,9 @@ static int cmd_tasks(int argc, char **argv) {
   }
   const ph_task_spec *t = ph_plan_get_task(plan, idx);
   ph_tr_counts c = {.n = t->n_up};
+  char *why = ph_util_printable(reason);
   printf("task %s in run %s: %s%s%s\n", t->id, id, mystate,
-         reason ? " — " : "", reason ? reason : "");
+         reason ? " — " : "", why);
   printf("upstreams:\n");
   for (guint k = 0; k < t->n_up; k++) {
     const char *uid = ph_plan_get_task(plan, t->up[k])->id;
@@ -958,7 +961,8 @@ static int cmd_tasks(int argc, char **argv) {
   printf("%s\n", ex);
   g_free(ex);
   if (!strcmp(mystate, "skipped") && reason)
-    printf("it was skipped directly: %s\n", reason);
+    printf("it was skipped directly: %s\n", why);
+  g_free(why);
   g_hash_table_unref(states);
   rc = 0;
 out:

@@ -215,6 +215,7 @@ ph_dag *ph_lua_load(const char *file, const char *lua_dir, GError **error) {
     return NULL;
   }
   luaL_openlibs(L);
+  ph_luajson_print_to_stderr(L);
   lua_sethook(L, time_hook, LUA_MASKCOUNT, 100000);
   arm_wall_clock(file, TRUE);
   g_autofree char *dir = g_path_get_dirname(file);

@@ -1,7 +1,9 @@
 /* ph_luajson -- see ph_luajson.h. */
 #include "ph_luajson.h"
+#include "ph_util.h"
 
 #include <lauxlib.h>
+#include <stdio.h>
 #include <string.h>
 
 void ph_luajson_push(lua_State *L, JsonNode *n) {
@@ -59,9 +61,27 @@ static JsonNode *convert(lua_State *L, int idx, gboolean strict, int depth,
     else
       json_node_set_double(n, lua_tonumber(L, idx));
     return n;
-  case LUA_TSTRING:
-    json_node_set_string(n, lua_tostring(L, idx));
+  case LUA_TSTRING: {
+    size_t len;
+    const char *text = lua_tolstring(L, idx, &len);
+    if (!g_utf8_validate(text, (gssize)len, NULL)) {
+      if (strict) {
+        g_autofree char *shown = ph_util_utf8_lossy(text, MIN(len, 60), NULL);
+        g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
+                    "the string \"%s%s\" is not valid UTF-8 (a NUL or a "
+                    "byte of another encoding): DAG values are JSON text; "
+                    "write the text in UTF-8",
+                    shown, len > 60 ? "..." : "");
+        json_node_unref(n);
+        return NULL;
+      }
+      g_autofree char *fixed = ph_util_utf8_lossy(text, (gssize)len, NULL);
+      json_node_set_string(n, fixed);
+      return n;
+    }
+    json_node_set_string(n, text);
     return n;
+  }
   case LUA_TTABLE:
     break;
   default:
@@ -122,7 +142,17 @@ static JsonNode *convert(lua_State *L, int idx, gboolean strict, int depth,
     if (lua_type(L, -1) != LUA_TSTRING && lua_type(L, -1) != LUA_TNUMBER)
       continue;
     lua_pushvalue(L, -1);
-    g_ptr_array_add(keys, g_strdup(lua_tostring(L, -1)));
+    size_t klen;
+    const char *key = lua_tolstring(L, -1, &klen);
+    if (strict && !g_utf8_validate(key, (gssize)klen, NULL)) {
+      g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
+                  "a key is not valid UTF-8: DAG values are JSON text");
+      lua_pop(L, 3);
+      g_ptr_array_unref(keys);
+      json_node_unref(n);
+      return NULL;
+    }
+    g_ptr_array_add(keys, g_strdup(key));
     lua_pop(L, 1);
   }
   g_ptr_array_sort(keys, cmp_keys);
@@ -172,4 +202,24 @@ void *ph_luajson_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
   if (p)
     l->used += nsize - old;
   return p;
+}
+
+static int l_print_stderr(lua_State *L) {
+  int n = lua_gettop(L);
+  for (int i = 1; i <= n; i++) {
+    size_t len;
+    const char *text = luaL_tolstring(L, i, &len);
+    if (i > 1)
+      fputc('\t', stderr);
+    fwrite(text, 1, len, stderr);
+    lua_pop(L, 1);
+  }
+  fputc('\n', stderr);
+  fflush(stderr);
+  return 0;
+}
+
+void ph_luajson_print_to_stderr(lua_State *L) {
+  lua_pushcfunction(L, l_print_stderr);
+  lua_setglobal(L, "print");
 }

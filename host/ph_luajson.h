@@ -30,4 +30,8 @@ typedef struct ph_lua_limits {
 /* A lua_Alloc that enforces ud's ph_lua_limits. */
 void *ph_luajson_alloc(void *ud, void *ptr, size_t osize, size_t nsize);
 
+/* Makes the state's print() write to standard error: standard output is
+ * the CLI's (its --json answers), never a DAG file's or template's. */
+void ph_luajson_print_to_stderr(lua_State *L);
+
 #endif

@@ -17,37 +17,15 @@ struct ph_plan {
   GStringChunk *strings;
 };
 
-static const char *const host_keys[] = {"trigger_rule",
-                                        "retries",
-                                        "retry_delay",
-                                        "retry_exponential_backoff",
-                                        "max_retry_delay",
-                                        "execution_timeout",
-                                        "memory_limit",
-                                        "pool",
-                                        "pool_slots",
-                                        "priority_weight",
-                                        "weight_rule",
-                                        "doc",
-                                        "poke_interval",
-                                        "timeout",
-                                        "mode",
-                                        "soft_fail",
-                                        "exponential_backoff",
-                                        "max_wait",
-                                        "cache",
-                                        "email",
-                                        "email_on_failure",
-                                        "email_on_retry",
-                                        "email_conn_id",
-                                        "depends_on_past",
-                                        NULL};
+/* the keys of a task the host reads itself (ph_registry owns the list:
+ * no plugin param may take one of these names) */
+#define host_keys (ph_registry_host_keys())
 
 static const char *const sensor_keys[] = {"poke_interval", "timeout", "mode",
                                           "soft_fail", "exponential_backoff",
                                           "max_wait", NULL};
 
-const char *const *ph_plan_host_keys(void) { return host_keys; }
+const char *const *ph_plan_host_keys(void) { return ph_registry_host_keys(); }
 
 static gboolean in_list(const char *k, const char *const *l) {
   for (; *l; l++)

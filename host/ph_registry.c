@@ -73,9 +73,37 @@ static gboolean valid_name(const char *s) {
   return TRUE;
 }
 
-static const char *const param_types[] = {
-    "string", "integer", "number", "boolean", "object",
-    "array",  "any",     "callable", NULL};
+static const char *const param_types[] = {"string",  "integer",  "number",
+                                          "boolean", "object",   "array",
+                                          "any",     "callable", NULL};
+
+static const char *const host_keys[] = {"trigger_rule",
+                                        "retries",
+                                        "retry_delay",
+                                        "retry_exponential_backoff",
+                                        "max_retry_delay",
+                                        "execution_timeout",
+                                        "memory_limit",
+                                        "pool",
+                                        "pool_slots",
+                                        "priority_weight",
+                                        "weight_rule",
+                                        "doc",
+                                        "poke_interval",
+                                        "timeout",
+                                        "mode",
+                                        "soft_fail",
+                                        "exponential_backoff",
+                                        "max_wait",
+                                        "cache",
+                                        "email",
+                                        "email_on_failure",
+                                        "email_on_retry",
+                                        "email_conn_id",
+                                        "depends_on_past",
+                                        NULL};
+
+const char *const *ph_registry_host_keys(void) { return host_keys; }
 
 static gboolean check_param(const ph_operator *op, const ph_param *pp,
                             GError **error) {
@@ -93,6 +121,17 @@ static gboolean check_param(const ph_operator *op, const ph_param *pp,
                 op->type);
     return FALSE;
   }
+  static const char *const structural[] = {"op", "id", "upstream", NULL};
+  for (int pass = 0; pass < 2; pass++)
+    for (const char *const *k = pass ? structural : host_keys; *k; k++)
+      if (!strcmp(pp->name, *k)) {
+        g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
+                    "param name: '%s.%s' is a task key the host reads "
+                    "itself, so no task could set it; rename the param "
+                    "(e.g. '%s_%s')",
+                    op->type, pp->name, op->type, pp->name);
+        return FALSE;
+      }
   gboolean ok = FALSE;
   for (int i = 0; pp->type && param_types[i]; i++)
     ok |= !strcmp(pp->type, param_types[i]);
@@ -189,8 +228,7 @@ gboolean ph_registry_check_descriptor(const ph_plugin *p, GError **error) {
     g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
                 "descriptor size: struct_size %u is larger than this host's "
                 "ph_plugin (%zu bytes) although the plugin claims ABI %u.%u",
-                p->struct_size, sizeof(ph_plugin), p->abi_major,
-                p->abi_minor);
+                p->struct_size, sizeof(ph_plugin), p->abi_major, p->abi_minor);
     return FALSE;
   }
   const char *missing = !p->name          ? "name"
@@ -252,9 +290,8 @@ gboolean ph_registry_check_descriptor(const ph_plugin *p, GError **error) {
       goto out;
     }
     if (!(op->flags & PH_OP_NO_WORKER)) {
-      const char *need = !op->init ? "init"
-                         : op->kind == PH_KIND_SENSOR && !op->poke
-                             ? "poke"
+      const char *need = !op->init                                 ? "init"
+                         : op->kind == PH_KIND_SENSOR && !op->poke ? "poke"
                          : op->kind != PH_KIND_SENSOR && !op->execute
                              ? "execute"
                          : !op->destroy ? "destroy"
@@ -357,8 +394,8 @@ const ph_plugin *ph_registry_load_file(ph_registry *r, const char *path,
    * crashes or hangs while loading is refused, not fatal here */
   if (!ph_scan_vet(path, real, &st, check_any, &err))
     goto out;
-  void *h = ph_fault_hit("plugin_load") ? NULL
-                                         : dlopen(real, RTLD_NOW | RTLD_LOCAL);
+  void *h =
+      ph_fault_hit("plugin_load") ? NULL : dlopen(real, RTLD_NOW | RTLD_LOCAL);
   if (!h) {
     const char *why = dlerror();
     g_set_error(&err, G_FILE_ERROR, G_FILE_ERROR_INVAL, "%s: dlopen: %s", path,
@@ -411,8 +448,8 @@ const ph_plugin *ph_registry_load_file(ph_registry *r, const char *path,
     a->op = b->op = *o;
     a->plugin = b->plugin = idx;
     g_hash_table_insert(r->ops, g_strdup((*o)->type), a);
-    g_hash_table_insert(r->ops, g_strdup_printf("%s.%s", desc->name, (*o)->type),
-                        b);
+    g_hash_table_insert(r->ops,
+                        g_strdup_printf("%s.%s", desc->name, (*o)->type), b);
   }
   p = desc;
 out:

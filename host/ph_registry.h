@@ -52,6 +52,11 @@ const ph_plugin *ph_registry_get_plugin(const ph_registry *r, guint i,
 guint ph_registry_n_problems(const ph_registry *r);
 const char *ph_registry_get_problem(const ph_registry *r, guint i);
 
+/* The task keys the host reads itself (retries, timeout, mode, pool, ...;
+ * NULL-terminated, static).  A plugin whose param takes one of these
+ * names, or op, id or upstream, is refused: no task could set it. */
+const char *const *ph_registry_host_keys(void);
+
 /* The param spec named name of op, or NULL. */
 const ph_param *ph_registry_find_param(const ph_operator *op,
                                        const char *name);

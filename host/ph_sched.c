@@ -80,6 +80,7 @@ typedef struct {
                            0 not decided yet */
   char *push_error;     /* an XCom of the running try was refused: the try
                            fails with this reason */
+  gint64 xcom_bytes;    /* bytes the running try pushed so far */
 } ph_ti;
 
 struct ph_sched {
@@ -206,9 +207,10 @@ static guint heap_pop(ph_sched *s) {
 
 /* ---- progress */
 static void progress(ph_sched *s, guint idx, const char *what,
-                     const char *detail) {
+                     const char *raw) {
   if (!s->o.progress)
     return;
+  g_autofree char *detail = raw ? ph_util_printable(raw) : NULL;
   const ph_task_spec *t = ph_plan_get_task(s->plan, idx);
   double el = ph_util_now() - s->t0;
   if (s->o.progress == 2) {
@@ -1240,8 +1242,18 @@ static void cb_message(void *user, guint job, JsonObject *msg) {
     JsonNode *val = json_object_get_member(msg, "value");
     mask_json(s, val);
     g_autofree char *v = ph_util_json_dup(val);
-    if ((gint64)strlen(v) <= s->o.xcom_max) {
+    ph_ti *pti = &s->ti[job];
+    /* a try may push many keys: all of them together are capped too */
+    gint64 try_max = s->o.xcom_max * 16;
+    if ((gint64)strlen(v) <= s->o.xcom_max &&
+        pti->xcom_bytes + (gint64)strlen(v) <= try_max) {
+      pti->xcom_bytes += (gint64)strlen(v);
       ph_store_xcom_set(s->store, s->run_id, t->id, key, v);
+    } else if (!pti->push_error && (gint64)strlen(v) <= s->o.xcom_max) {
+      pti->push_error = g_strdup_printf(
+          "the try's XComs add up to over %" G_GINT64_FORMAT " bytes (16 "
+          "times PIPEHOST_XCOM_MAX_BYTES); key '%s' was not pushed",
+          try_max, key);
     } else if (!s->ti[job].push_error) {
       s->ti[job].push_error = g_strdup_printf(
           "XCom value for key '%s' is %zu bytes, over the limit of "
@@ -1437,6 +1449,17 @@ out:
   return why;
 }
 
+/* " (its memory_limit is N MiB ...)" when a try with a memory_limit died
+ * of a signal that a failed allocation raises; else "".  Caller frees. */
+static char *memory_hint(const ph_task_spec *t, int sig) {
+  if (t->memory_limit > 0 &&
+      (sig == SIGSEGV || sig == SIGABRT || sig == SIGBUS))
+    return g_strdup_printf(" (its memory_limit is %.0f MiB: an allocation "
+                           "over it fails)",
+                           t->memory_limit / 1048576);
+  return g_strdup("");
+}
+
 static void cb_end(void *user, guint job, const ph_exec_end *end) {
   ph_sched *s = user;
   const ph_task_spec *t = ph_plan_get_task(s->plan, job);
@@ -1471,8 +1494,10 @@ static void cb_end(void *user, guint job, const ph_exec_end *end) {
     /* the worker became the command: its exit status is the result */
     ph_ti *ti = &s->ti[job];
     if (end->signal) {
-      reason = g_strdup_printf("%s was killed by signal %d (%s)", ti->exec_what,
-                               end->signal, g_strsignal(end->signal));
+      g_autofree char *hint = memory_hint(t, end->signal);
+      reason = g_strdup_printf("%s was killed by signal %d (%s)%s",
+                               ti->exec_what, end->signal,
+                               g_strsignal(end->signal), hint);
     } else if (end->exit_code == 0) {
       reason = exec_return_value(s, job);
       st = reason ? PH_FAIL : PH_OK;
@@ -1485,13 +1510,7 @@ static void cb_end(void *user, guint job, const ph_exec_end *end) {
                                end->exit_code);
     }
   } else if (end->signal) {
-    g_autofree char *hint =
-        t->memory_limit > 0 && (end->signal == SIGSEGV ||
-                                end->signal == SIGABRT || end->signal == SIGBUS)
-            ? g_strdup_printf(" (its memory_limit is %.0f MiB: an allocation "
-                              "over it fails)",
-                              t->memory_limit / 1048576)
-            : g_strdup("");
+    g_autofree char *hint = memory_hint(t, end->signal);
     reason = g_strdup_printf("worker (pid %d) was killed by signal %d (%s) "
                              "before reporting a result%s; see the task log",
                              end->pid, end->signal, g_strsignal(end->signal),
@@ -1509,6 +1528,7 @@ static void cb_end(void *user, guint job, const ph_exec_end *end) {
     reason = g_strdup(ti->push_error);
   }
   g_clear_pointer(&ti->push_error, g_free);
+  ti->xcom_bytes = 0;
   ti->pid = end->pid;
   on_try_end(s, job, st, reason, waiting, falsy);
 }
@@ -1664,8 +1684,17 @@ gboolean ph_sched_create_run(ph_sched *s, const char *logical_date,
                                    s->o.run_type ? s->o.run_type : "manual");
     if (made < 0)
       goto store_failed;
-    if (!made)
+    if (!made) {
       s->fresh = FALSE;
+      g_autofree char *owner = ph_store_run_dag(s->store, run_id);
+      if (owner && strcmp(owner, dag_id)) {
+        g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_EXIST,
+                    "run '%s' belongs to DAG '%s', not '%s'", run_id, owner,
+                    dag_id);
+        ph_store_rollback(s->store);
+        return FALSE;
+      }
+    }
     if (!s->fresh && !s->o.only_task) {
       g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_EXIST,
                   "run '%s' already exists", run_id);
@@ -1693,7 +1722,9 @@ gboolean ph_sched_create_run(ph_sched *s, const char *logical_date,
       continue;
     ph_store_ti_create(s->store, s->run_id, t->id, t->op_name, t->retries);
   }
-  ph_store_run_set_state(s->store, s->run_id, "running");
+  /* one task run into an existing run leaves the run's state alone */
+  if (s->fresh)
+    ph_store_run_set_state(s->store, s->run_id, "running");
   build_context_base(s);
   return ph_store_commit(s->store, error);
 store_failed:

@@ -882,6 +882,14 @@ char *ph_store_prev_ti_state(ph_store *s, const char *dag_id,
   return state;
 }
 
+char *ph_store_run_dag(ph_store *s, const char *run_id) {
+  sqlite3_stmt *st =
+      prep(s, "SELECT dag_id FROM dag_run WHERE run_id=?", "s", run_id);
+  char *dag = step_row(s, st) ? col_dup(st, 0) : NULL;
+  sqlite3_reset(st);
+  return dag;
+}
+
 char *ph_store_run_state(ph_store *s, const char *run_id) {
   sqlite3_stmt *st =
       prep(s, "SELECT state FROM dag_run WHERE run_id=?", "s", run_id);

@@ -157,6 +157,8 @@ JsonNode *ph_store_conn_list(ph_store *s);
 JsonNode *ph_store_conn_json(const char *conn_id, const char *uri,
                              GError **error);
 
+/* The DAG id of a run (caller frees), or NULL when the run is unknown. */
+char *ph_store_run_dag(ph_store *s, const char *run_id);
 /* A run's state (caller frees), or NULL when the run is unknown. */
 char *ph_store_run_state(ph_store *s, const char *run_id);
 

@@ -197,6 +197,7 @@ static lua_State *new_state(tctx *c, const char *context_json,
     lua_pushnil(L);
     lua_setglobal(L, unsafe[i]);
   }
+  ph_luajson_print_to_stderr(L);
   JsonNode *ctx = json_from_string(context_json ? context_json : "{}", NULL);
   if (ctx && JSON_NODE_HOLDS_OBJECT(ctx)) {
     JsonObject *o = json_node_get_object(ctx);
@@ -286,13 +287,39 @@ out:
   return ok;
 }
 
+/* The "}}" that closes an expression starting at from: outside the
+ * expression's string literals ('...', "..." with backslash escapes, and
+ * Lua's long strings [[...]]), so "{{ '}}' }}" renders "}}".  NULL when
+ * there is none. */
+static const char *find_close(const char *from) {
+  char quote = 0;
+  for (const char *p = from; *p; p++) {
+    if (quote) {
+      if (*p == '\\' && p[1])
+        p++;
+      else if (*p == quote)
+        quote = 0;
+    } else if (*p == '\'' || *p == '"') {
+      quote = *p;
+    } else if (p[0] == '[' && p[1] == '[') {
+      const char *e = strstr(p + 2, "]]");
+      if (!e)
+        return NULL;
+      p = e + 1;
+    } else if (p[0] == '}' && p[1] == '}') {
+      return p;
+    }
+  }
+  return NULL;
+}
+
 static char *render(lua_State **Lp, tctx *c, const char *tmpl,
                     const char *context_json, GError **error) {
   const char *p = tmpl, *open;
   GString *out = g_string_new(NULL);
   while ((open = strstr(p, "{{"))) {
     g_string_append_len(out, p, open - p);
-    const char *close = strstr(open + 2, "}}");
+    const char *close = find_close(open + 2);
     if (!close) {
       set_err(error, tmpl, (size_t)(open - tmpl), "'{{' is never closed by '}}'");
       goto fail;

@@ -367,3 +367,18 @@ gboolean ph_util_env_is_secret(const char *entry) {
   return g_str_has_prefix(entry, "PIPEHOST_CONN_") ||
          g_str_has_prefix(entry, "PIPEHOST_VAR_");
 }
+
+char *ph_util_printable(const char *text) {
+  if (!text)
+    return g_strdup("");
+  GString *g = g_string_sized_new(strlen(text));
+  for (const unsigned char *p = (const unsigned char *)text; *p; p++) {
+    if (*p < 0x20 || *p == 0x7f)
+      g_string_append_printf(g, "\\x%02x", *p);
+    else if (*p == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f) /* C1: U+0080-9F */
+      g_string_append_printf(g, "\\x%02x", *++p);
+    else
+      g_string_append_c(g, (char)*p);
+  }
+  return g_string_free(g, FALSE);
+}

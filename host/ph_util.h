@@ -44,6 +44,12 @@ char *ph_util_log_line(const char *level, const char *msg);
  * entries are not passed to tasks, whose commands could print them. */
 gboolean ph_util_env_is_secret(const char *entry);
 
+/* text made safe to print on a terminal (caller frees): control
+ * characters (escape sequences, carriage returns, newlines) become
+ * "\xNN", so a reason or id cannot move the cursor, recolour or rewrite
+ * what the terminal shows.  NULL gives "". */
+char *ph_util_printable(const char *text);
+
 /* The kinds of id ph_util_id_problem checks. */
 typedef enum {
   PH_ID_DAG,  /* a DAG id: [A-Za-z0-9_.-], as Airflow's KEY_REGEX */

@@ -155,9 +155,10 @@ static ph_status mail_execute(void *sv, ph_task *t) {
     goto out;
   }
   if (h->connection_get(t, conn_id, &cj) != PH_OK) {
+    g_autofree char *up = g_ascii_strup(conn_id ? conn_id : "", -1);
     h->set_reason(t, "connection '%s' is not defined (e.g. "
                      "PIPEHOST_CONN_%s=smtp://user:pass@host:587)",
-                  conn_id, conn_id);
+                  conn_id, up);
     goto out;
   }
   conn = json_from_string(cj, NULL);

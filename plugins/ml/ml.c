@@ -76,10 +76,11 @@ static JsonNode *conn_node(const ph_host *h, ph_task *t, const char *conn_id,
                            GError **error) {
   const char *cj = NULL;
   if (h->connection_get(t, conn_id, &cj) != PH_OK) {
+    g_autofree char *up = g_ascii_strup(conn_id ? conn_id : "", -1);
     g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_NOENT,
                 "connection '%s' is not defined (pipehost connections add, "
                 "or PIPEHOST_CONN_%s=sqlite:///path.db or postgresql://...)",
-                conn_id, conn_id);
+                conn_id, up);
     return NULL;
   }
   return json_from_string(cj, NULL);

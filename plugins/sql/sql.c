@@ -514,9 +514,10 @@ static ph_status run_sql(sql_state *s, ph_task *t, rowset *rs) {
   h->param_string(t, "conn_id", &conn_id);
   h->param_bool(t, "autocommit", &autocommit);
   if (h->connection_get(t, conn_id, &cj) != PH_OK) {
+    g_autofree char *up = g_ascii_strup(conn_id ? conn_id : "", -1);
     h->set_reason(t, "connection '%s' is not defined (pipehost connections "
                      "add, or PIPEHOST_CONN_%s=URI)",
-                  conn_id, conn_id);
+                  conn_id, up);
     goto out;
   }
   cn = json_from_string(cj, NULL);

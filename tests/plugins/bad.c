@@ -3,7 +3,8 @@
  * 5 operator without execute, 6 duplicate plugin name ("bash"),
  * 7 duplicate operator type across plugins ("bash"), 8 no entry point,
  * 9 struct_size too small, 10 bad param type, 11 struct larger than the
- * host's while claiming this minor. */
+ * host's while claiming this minor, 12 a param named like a host key
+ * ("timeout"). */
 #include "pipehost/plugin.h"
 
 /* each build uses only some of the pieces below */
@@ -20,6 +21,10 @@ static void noop_destroy(void *s) {}
 static const ph_param bad_param = {PH_PARAM_INIT, .name = "x",
                                    .type = "strnig"};
 __attribute__((unused)) static const ph_param *const params10[] = {&bad_param, NULL};
+static const ph_param host_named = {PH_PARAM_INIT, .name = "timeout",
+                                    .type = "number"};
+__attribute__((unused)) static const ph_param *const params12[] = {&host_named,
+                                                                   NULL};
 static const ph_param *const none[] = {NULL};
 
 static const ph_operator op = {
@@ -32,6 +37,8 @@ static const ph_operator op = {
     .kind = PH_KIND_TASK,
 #if BAD_KIND == 10
     .params = params10,
+#elif BAD_KIND == 12
+    .params = params12,
 #else
     .params = none,
 #endif

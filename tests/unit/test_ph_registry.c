@@ -37,6 +37,7 @@ static const struct {
     {"small_struct.so", "descriptor size"},
     {"bad_param_type.so", "param type"},
     {"big_struct.so", "larger than this host's"},
+    {"host_key_param.so", "param name: 'bad_op.timeout' is a task key"},
 };
 
 static void test_bad(void) {
