@@ -662,6 +662,20 @@ static gboolean note_exit(ph_exec *ex, const ph_lmsg *m) {
   return FALSE;
 }
 
+void ph_exec_enforce_deadlines(ph_exec *ex) {
+  double now = ph_util_mono();
+  for (guint i = 0; i < ex->jobs->len; i++) {
+    ph_job *j = ex->jobs->pdata[i];
+    if (j->kill_at && now >= j->kill_at) {
+      kill(-j->pid, SIGKILL);
+      kill(j->pid, SIGKILL);
+      j->kill_at = now + 3600;
+    } else if (j->deadline && !j->kill_at && now >= j->deadline) {
+      ph_exec_stop(ex, j->job, 1);
+    }
+  }
+}
+
 int ph_exec_poll(ph_exec *ex, double max_wait) {
   guint n = ex->jobs->len;
   double now = ph_util_mono();
@@ -671,17 +685,11 @@ int ph_exec_poll(ph_exec *ex, double max_wait) {
     note_exit(ex, &g_array_index(ex->exits, ph_lmsg, i));
   g_array_set_size(ex->exits, 0);
   /* deadlines first */
+  ph_exec_enforce_deadlines(ex);
   for (guint i = 0; i < n; i++) {
     ph_job *j = ex->jobs->pdata[i];
     if (j->have_status)
       max_wait = 0;
-    if (j->kill_at && now >= j->kill_at) {
-      kill(-j->pid, SIGKILL);
-      kill(j->pid, SIGKILL);
-      j->kill_at = now + 3600;
-    } else if (j->deadline && !j->kill_at && now >= j->deadline) {
-      ph_exec_stop(ex, j->job, 1);
-    }
     double next = j->kill_at ? j->kill_at : j->deadline;
     if (j->pidfd < 0 && !j->launched)
       next = now + 0.02;

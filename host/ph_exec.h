@@ -102,6 +102,11 @@ void ph_exec_reply(ph_exec *ex, guint job, JsonNode *reply);
 void ph_exec_stop(ph_exec *ex, guint job, int timed_out);
 /* Number of running workers. */
 guint ph_exec_n_running(const ph_exec *ex);
+/* Stops the tries past their deadline (SIGTERM, then SIGKILL after the
+ * grace period) without waiting or dispatching anything: safe to call
+ * while the caller is blocked elsewhere (waiting for the store's lock). */
+void ph_exec_enforce_deadlines(ph_exec *ex);
+
 /* Waits up to max_wait seconds (< 0: forever) for events and dispatches
  * them through the callbacks.  Returns the number of events handled, or
  * -1 with errno set when waiting itself failed (not EINTR): the caller

@@ -1533,6 +1533,12 @@ static void cb_end(void *user, guint job, const ph_exec_end *end) {
   on_try_end(s, job, st, reason, waiting, falsy);
 }
 
+static void store_wait_hook(void *user) {
+  ph_sched *s = user;
+  if (s->ex)
+    ph_exec_enforce_deadlines(s->ex);
+}
+
 /* ---- public */
 ph_sched *ph_sched_new(const ph_plan *plan, ph_store *store,
                        const ph_sched_opts *opts) {
@@ -1583,6 +1589,8 @@ ph_sched *ph_sched_new(const ph_plan *plan, ph_store *store,
   }
   ph_exec_callbacks cb = {cb_message, cb_end};
   s->ex = ph_exec_new(opts->worker_exe, &cb, s, opts->kill_grace);
+  /* waiting for the store's lock must not suspend execution_timeout */
+  ph_store_set_wait_hook(store, store_wait_hook, s);
   /* the longest message is an XCom push: its value plus a little */
   ph_exec_set_max_message(s->ex, (gsize)MAX(s->o.xcom_max, 0) * 2 + (1 << 20));
   const char *nl = g_getenv("PIPEHOST_NO_LAUNCHER");
@@ -1596,6 +1604,7 @@ ph_sched *ph_sched_new(const ph_plan *plan, ph_store *store,
 void ph_sched_free(ph_sched *s) {
   if (!s)
     return;
+  ph_store_set_wait_hook(s->store, NULL, NULL);
   ph_exec_free(s->ex);
   g_free(s->env_base);
   g_hash_table_unref(s->progs);
@@ -1781,6 +1790,16 @@ gboolean ph_sched_resume_run(ph_sched *s, const char *run_id, GError **error) {
                 run_id, host.launcher_pid);
     goto out;
   }
+  const char *run_dag = json_object_get_string_member_with_default(r, "dag_id",
+                                                                   "");
+  if (strcmp(run_dag, ph_plan_get_dag_id(s->plan))) {
+    g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
+                "run '%s' is a run of DAG '%s', but %s now defines DAG '%s'; "
+                "restore the file, or start a new run",
+                run_id, run_dag, ph_plan_get_file(s->plan),
+                ph_plan_get_dag_id(s->plan));
+    goto out;
+  }
   s->run_id = g_strdup(run_id);
   s->logical_date = g_strdup(
       json_object_get_string_member_with_default(r, "logical_date", ""));
@@ -1797,6 +1816,36 @@ gboolean ph_sched_resume_run(ph_sched *s, const char *run_id, GError **error) {
                         ph_exec_get_launcher_pid(s->ex));
   build_context_base(s);
   JsonArray *tasks = json_object_get_array_member(r, "tasks");
+  /* the DAG file may have changed since the run began: a task it gained
+   * gets its record and runs; a task it lost stays as recorded */
+  guint8 *known = g_new0(guint8, s->n + 1);
+  GString *lost = g_string_new(NULL), *added = g_string_new(NULL);
+  for (guint i = 0; i < json_array_get_length(tasks); i++) {
+    JsonObject *t = json_array_get_object_element(tasks, i);
+    const char *tid = json_object_get_string_member(t, "task_id");
+    int idx = ph_plan_lookup(s->plan, tid);
+    if (idx >= 0)
+      known[idx] = 1;
+    else
+      g_string_append_printf(lost, "%s%s", lost->len ? ", " : "", tid);
+  }
+  for (guint i = 0; i < s->n; i++) {
+    if (known[i])
+      continue;
+    const ph_task_spec *t = ph_plan_get_task(s->plan, i);
+    ph_store_ti_create(s->store, run_id, t->id, t->op_name, t->retries);
+    g_string_append_printf(added, "%s%s", added->len ? ", " : "", t->id);
+  }
+  if (lost->len || added->len)
+    g_printerr("pipehost resume: %s changed since run %s began:%s%s%s%s\n",
+               ph_plan_get_file(s->plan), run_id,
+               added->len ? " new tasks (they will run): " : "", added->str,
+               lost->len ? "; tasks no longer in it (kept as recorded): "
+                         : "",
+               lost->str);
+  g_free(known);
+  g_string_free(lost, TRUE);
+  g_string_free(added, TRUE);
   for (guint i = 0; i < json_array_get_length(tasks); i++) {
     JsonObject *t = json_array_get_object_element(tasks, i);
     int idx = ph_plan_lookup(s->plan,
@@ -1874,6 +1923,8 @@ gboolean ph_sched_resume_run(ph_sched *s, const char *run_id, GError **error) {
   propagate(s);
   ok = ph_store_commit(s->store, error);
 out:
+  if (!ok)
+    ph_store_rollback(s->store);
   json_node_unref(run);
   return ok;
 }

@@ -23,6 +23,10 @@ struct ph_store {
   double txn_t0; /* monotonic time the open transaction began */
   int txn_failed; /* a statement of the open transaction failed */
   char *error;    /* the first failure since the store was opened */
+  void (*wait_hook)(void *user);
+  void *wait_user;
+  double lock_wait; /* seconds a write waits for the lock */
+  double wait_t0;   /* monotonic start of the current wait */
 };
 
 /* The first store failure of this process (ph_store_process_error). */
@@ -179,6 +183,26 @@ static gboolean ensure_schema(sqlite3 *db, char **err) {
   return TRUE;
 }
 
+/* SQLite's busy handler: waits in short naps (the caller's hook runs in
+ * between) until the lock is free or lock_wait has passed. */
+static int on_busy(void *ud, int count) {
+  ph_store *s = ud;
+  if (count == 0)
+    s->wait_t0 = ph_util_mono();
+  if (ph_util_mono() - s->wait_t0 >= s->lock_wait)
+    return 0;
+  if (s->wait_hook)
+    s->wait_hook(s->wait_user);
+  g_usleep(count < 10 ? 1000 : 5000);
+  return 1;
+}
+
+void ph_store_set_wait_hook(ph_store *s, void (*hook)(void *user),
+                            void *user) {
+  s->wait_hook = hook;
+  s->wait_user = user;
+}
+
 ph_store *ph_store_open(const char *home, GError **error) {
   ph_store *s = NULL;
   sqlite3 *db = NULL;
@@ -211,12 +235,30 @@ ph_store *ph_store_open(const char *home, GError **error) {
                 db ? sqlite3_errmsg(db) : "out of memory");
     goto out;
   }
-  sqlite3_busy_timeout(db, 10000);
   const char *sync = g_getenv("PIPEHOST_STORE_SYNC");
   prag = g_strdup_printf(
       pragmas, sync && !g_ascii_strcasecmp(sync, "full") ? "FULL" : "NORMAL");
-  if (sqlite3_exec(db, prag, NULL, NULL, &emsg) != SQLITE_OK ||
-      !ensure_schema(db, &why)) {
+  gboolean ok = sqlite3_exec(db, prag, NULL, NULL, &emsg) == SQLITE_OK &&
+                ensure_schema(db, &why);
+  if (!ok && access(home, W_OK) != 0 && g_file_test(path, G_FILE_TEST_EXISTS)) {
+    /* A home we cannot write (read-only media, another user's store):
+     * SQLite cannot make the WAL index it reads through, so the store is
+     * read as it is on disk, without locks (a snapshot) */
+    sqlite3_free(emsg);
+    emsg = NULL;
+    g_clear_pointer(&why, g_free);
+    sqlite3_close(db);
+    db = NULL;
+    g_autofree char *esc = g_uri_escape_string(path, "/", FALSE);
+    g_autofree char *uri = g_strdup_printf("file:%s?immutable=1", esc);
+    ok = sqlite3_open_v2(uri, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI,
+                         NULL) == SQLITE_OK &&
+         schema_version(db, &why) == PH_SCHEMA_VERSION;
+    if (!ok && !why)
+      why = g_strdup("this store needs a schema upgrade, which needs write "
+                     "access: run any pipehost command as its owner first");
+  }
+  if (!ok) {
     g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_FAILED,
                 "%s: not a usable pipehost store: %s%s", path,
                 emsg ? emsg : why ? why : sqlite3_errmsg(db),
@@ -231,6 +273,10 @@ ph_store *ph_store_open(const char *home, GError **error) {
   s = g_new0(ph_store, 1);
   s->db = db;
   db = NULL;
+  const char *lw = g_getenv("PIPEHOST_STORE_LOCK_WAIT");
+  s->lock_wait = lw && g_ascii_strtod(lw, NULL) > 0 ? g_ascii_strtod(lw, NULL)
+                                                    : 60;
+  sqlite3_busy_handler(s->db, on_busy, s);
   s->home = g_strdup(home);
   s->stmts = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL,
                                    finalize_stmt);

@@ -47,6 +47,14 @@ double ph_store_pending_age(const ph_store *s);
  * The store stays usable. */
 gboolean ph_store_commit(ph_store *s, GError **error);
 
+/* While another process holds the store's write lock, a write waits: up
+ * to PIPEHOST_STORE_LOCK_WAIT seconds (default 60), then it fails (a
+ * store failure, see below).  While it waits, hook(user) is called every
+ * few milliseconds, so the caller keeps its own deadlines (the scheduler
+ * stops tries past their execution_timeout).  hook may be NULL. */
+void ph_store_set_wait_hook(ph_store *s, void (*hook)(void *user),
+                            void *user);
+
 /* Abandons the open transaction, if any: nothing of it is recorded. */
 void ph_store_rollback(ph_store *s);
 

@@ -541,9 +541,133 @@ def lua_hang():
     log.close()
 
 
+# ---- the lower items of issue 15
+def lower_items():
+    # print() in a template or a DAG file never lands in --json output
+    path = write("printer.lua", 'print("from the dag file")\n'
+                 'local ph = require "pipehost"\n'
+                 'local d = ph.dag{ id = "printer" }\n'
+                 'd:task{ id = "a", op = "bash", command = '
+                 '"echo {{ print(\'from a template\') or \'x\' }}" }\n'
+                 'return d\n')
+    p = s.ph("run", path, "--json", "--quiet")
+    try:
+        ok = json.loads(p.stdout)["state"] == "success"
+    except (ValueError, KeyError):
+        ok = False
+    s.check("print() in a DAG file or template keeps --json output valid",
+            ok and "from the dag file" in p.stderr, p.stdout[-300:])
+    # '}}' inside a string literal
+    ti, xc, _ = s.run("braces", {"a": {"op": "bash",
+                                       "command": "echo {{ '}}' }}"}})
+    s.check("'}}' inside a template's string literal does not end it",
+            xc.get("a", {}).get("return_value") == "}}", str(ti.get("a")))
+    # terminal escapes in a reason are shown escaped
+    ti, xc, rid = s.run("esc", {"a": {"op": "lua",
+                                      "fn": "fail('red \\027[31m text')"}})
+    show = s.ph("runs", "show", rid).stdout
+    s.check("a reason's terminal escapes are printed escaped",
+            r"\x1b[31m" in show and "\x1b" not in show, repr(show[-300:]))
+    # the missing-connection hint names the variable that is read
+    ti, _, _ = s.run("noconn", {"q": {"op": "sql", "conn_id": "mydb",
+                                      "sql": "select 1"}})
+    s.check("the missing-connection hint names PIPEHOST_CONN_MYDB",
+            "PIPEHOST_CONN_MYDB" in (ti.get("q", {}).get("reason") or ""),
+            str(ti.get("q")))
+    # task run into another DAG's run
+    other = write("other.yaml", "dag: {id: other}\ntasks:\n"
+                  "  a: {op: bash, command: 'true'}\n")
+    s.ph("run", other, "--run-id", "other_run", "--quiet")
+    mine = write("mine.yaml", "dag: {id: mine}\ntasks:\n"
+                 "  a: {op: bash, command: 'true'}\n")
+    p = s.ph("task", "run", mine, "a", "other_run")
+    st = json.loads(s.ph("runs", "show", "other_run", "--json").stdout)
+    s.check("task run into another DAG's run is refused and the run keeps "
+            "its state", p.returncode != 0 and "belongs to DAG 'other'" in
+            p.stderr and st["state"] == "success", p.stderr[-200:])
+    # resume notices an edited DAG
+    marks = os.path.join(WORK, "edit-marks")
+    ed = write("edit.yaml", "dag: {id: edit}\ntasks:\n"
+               f"  a: {{op: bash, command: 'echo a >> {marks}; sleep 30', "
+               "retries: 1, retry_delay: 0}\n")
+    proc = subprocess.Popen([PH, "run", ed, "--quiet"], env=ENV, cwd=WORK,
+                            stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    wait_for(lambda: read(marks))
+    time.sleep(0.1)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    write("edit.yaml", "dag: {id: edit}\ntasks:\n"
+          f"  a: {{op: bash, command: 'echo a >> {marks}', retries: 1, "
+          "retry_delay: 0}\n"
+          f"  b: {{op: bash, command: 'echo b >> {marks}', upstream: [a]}}\n")
+    r = resume_until_done()
+    st = json.loads(s.ph("runs", "show", "last", "--json").stdout)
+    states = {t["task_id"]: t["state"] for t in st["tasks"]}
+    s.check("resume: a task added to the DAG file is recorded and runs",
+            r.returncode == 0 and states.get("b") == "success" and
+            "new tasks" in r.stderr, f"{states} {r.stderr[-300:]}")
+    write("edit.yaml", "dag: {id: renamed}\ntasks:\n"
+          "  a: {op: bash, command: 'true'}\n")
+    with store() as db:
+        db.execute("UPDATE dag_run SET state='running' WHERE dag_id='edit'")
+    r = s.ph("resume", "last")
+    s.check("resume: a DAG file that now defines another DAG id is refused",
+            r.returncode != 0 and "now defines DAG 'renamed'" in r.stderr,
+            r.stderr[-300:])
+    with store() as db:
+        db.execute("UPDATE dag_run SET state='success' WHERE dag_id='edit'")
+    # a read-only home still serves the read commands
+    if os.geteuid() == 0:
+        ro = os.path.join(WORK, "ro")
+        os.makedirs(ro)
+        if subprocess.run(["mount", "--bind", "-o", "ro", HOME, ro]
+                          ).returncode == 0:
+            try:
+                env = dict(ENV, PIPEHOST_HOME=ro)
+                outs = [subprocess.run([PH, *a], capture_output=True,
+                                       text=True, env=env, cwd=WORK)
+                        for a in (["runs", "list"], ["xcom", "list", "last"])]
+                s.check("a read-only home serves runs list and xcom list",
+                        all(o.returncode == 0 for o in outs) and
+                        "edit" in outs[0].stdout,
+                        " | ".join(o.stderr[-200:] for o in outs))
+                w = subprocess.run([PH, "run", mine, "--quiet"],
+                                   capture_output=True, text=True, env=env,
+                                   cwd=WORK)
+                s.check("a read-only home refuses a run with a clear error",
+                        w.returncode == 2 and "readonly" in w.stderr,
+                        w.stderr[-200:])
+            finally:
+                subprocess.run(["umount", ro])
+    # another process holding the store's lock does not suspend timeouts
+    pidf = os.path.join(WORK, "lock-pid")
+    lk = write("lock.yaml", "dag: {id: lock}\ntasks:\n"
+               "  quick: {op: bash, command: 'sleep 1'}\n"
+               f"  slow: {{op: bash, command: 'echo $$ > {pidf}; exec sleep "
+               "30', execution_timeout: 1.5}\n")
+    proc = subprocess.Popen([PH, "run", lk, "--quiet"], env=ENV, cwd=WORK,
+                            stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    wait_for(lambda: read(pidf).strip())
+    db = sqlite3.connect(os.path.join(HOME, "pipehost.db"), timeout=10,
+                         isolation_level=None)
+    db.execute("BEGIN IMMEDIATE")
+    t0 = time.time()
+    pid = int(read(pidf))
+    gone = wait_for(lambda: not alive(pid), 5)
+    held = time.time() - t0
+    db.execute("COMMIT")
+    db.close()
+    proc.wait(timeout=60)
+    s.check("a store lock held by another process does not suspend "
+            "execution_timeout", gone and held < 4.5, f"held {held:.1f}s")
+
+
 ONLY = os.environ.get("PH_TRUST_ONLY", "")  # run some sections, by name
 for section in (group_signals, pid_reuse, full_disk, damaged_store, ids,
-                hostile_text, secrets, fd_limit, plugin_loading, lua_hang):
+                hostile_text, secrets, fd_limit, plugin_loading, lua_hang,
+                lower_items):
     if not ONLY or section.__name__ in ONLY.split(","):
         section()
 sys.exit(s.finish())
