@@ -36,14 +36,18 @@ typedef struct {
   double deadline; /* monotonic, 0 = none */
   double kill_at;  /* monotonic, 0 = not stopping */
   int timed_out;
-  int launched;    /* forked by the launcher, not our child */
-  int noted;       /* our child, noted for the launcher to stop if we die:
-                      1 by message, 2 in live slot `slot` */
+  int launched; /* forked by the launcher, not our child */
+  int noted;    /* our child, noted for the launcher to stop if we die:
+                   1 by message, 2 in live slot `slot` */
   guint slot;
-  int status;      /* wait status from the launcher */
+  int status; /* wait status from the launcher */
   int have_status;
   gsize scanned;   /* inbuf bytes already searched for a newline */
   gsize oversized; /* > 0: the worker sent a line over max_msg; stopped */
+  int outfd;       /* filtered output: the read end of its stdout/stderr
+                      pipe, -1 when it writes to the log itself */
+  int logfd;       /* filtered output: the log, appended */
+  GString *outbuf; /* filtered output not yet written (a partial line) */
 } ph_job;
 
 /* Launcher protocol (SOCK_SEQPACKET, one message per packet):
@@ -52,7 +56,7 @@ typedef struct {
  * launcher -> host: ph_lmsg 'P' (job started as pid, or errno in status
  * when pid < 0) and 'X' (pid ended with wait status). */
 typedef struct {
-  char type;  /* 'W' fork a worker; 'C'/'E' the host started/ended pid */
+  char type; /* 'W' fork a worker; 'C'/'E' the host started/ended pid */
   guint32 job;
   gint32 pid;
   char path[4096];
@@ -70,20 +74,22 @@ struct ph_exec {
   ph_exec_callbacks cb;
   void *user;
   double grace;
-  GPtrArray *jobs;   /* ph_job* */
-  int ctl;           /* launcher control socket, -1 when spawning directly */
+  GPtrArray *jobs; /* ph_job* */
+  int ctl;         /* launcher control socket, -1 when spawning directly */
   int launcher_pid;
-  GArray *exits;     /* ph_lmsg 'X' received while waiting for a 'P' */
+  GArray *exits; /* ph_lmsg 'X' received while waiting for a 'P' */
   /* Commands we started ourselves, shared with the launcher (which stops
    * them if we die): one pid per slot, 0 = free.  Written without a
    * system call, read by the launcher only once we are gone. */
   gint32 *live;
   GArray *free_slots; /* guint */
   guint live_used;
-  int devnull;        /* O_RDONLY, close-on-exec */
-  gboolean no_fast;   /* PIPEHOST_POSIX_SPAWN: always use posix_spawn */
-  char *stack;        /* for the clone of spawn_fast */
-  gsize max_msg;      /* longest message a worker may send */
+  int devnull;              /* O_RDONLY, close-on-exec */
+  gboolean no_fast;         /* PIPEHOST_POSIX_SPAWN: always use posix_spawn */
+  char *stack;              /* for the clone of spawn_fast */
+  gsize max_msg;            /* longest message a worker may send */
+  const GPtrArray *secrets; /* masked in filtered output (borrowed) */
+  gboolean filter_workers;  /* every worker's output goes through us */
 };
 
 #define PH_SPAWN_STACK (64 * 1024)
@@ -112,6 +118,12 @@ ph_exec *ph_exec_new(const char *worker_exe, const ph_exec_callbacks *cb,
 static void job_free(ph_job *j) {
   if (j->sock >= 0)
     close(j->sock);
+  if (j->outfd >= 0)
+    close(j->outfd);
+  if (j->logfd >= 0)
+    close(j->logfd);
+  if (j->outbuf)
+    g_string_free(j->outbuf, TRUE);
   if (j->pidfd >= 0)
     close(j->pidfd);
   g_string_free(j->inbuf, TRUE);
@@ -355,6 +367,94 @@ static int open_log(const char *log_path, GError **error) {
 }
 
 /* Tracks a started process as job; takes sock (may be -1). */
+/* ---- filtered output: a try whose output may hold a secret writes to a
+ * pipe; we mask each line and append it to the log. */
+
+/* A pipe for a filtered try's stdout and stderr: *rd is ours
+ * (non-blocking), *wr the try's.  FALSE with error set. */
+static gboolean out_pipe(int *rd, int *wr, GError **error) {
+  int p[2];
+  if (pipe2(p, O_CLOEXEC) != 0) {
+    g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(errno), "pipe: %s",
+                g_strerror(errno));
+    return FALSE;
+  }
+  fcntl(p[0], F_SETFL, O_NONBLOCK);
+  *rd = p[0];
+  *wr = p[1];
+  return TRUE;
+}
+
+/* Writes len bytes of j's output to its log, secrets masked. */
+static void out_write(ph_exec *ex, ph_job *j, const char *text, gsize len) {
+  g_autofree char *raw = g_strndup(text, len);
+  g_autofree char *masked = ph_util_mask(ex->secrets, raw);
+  if (!write_all(j->logfd, masked, strlen(masked))) {
+    /* a full disk: the output is lost, the try's end is still seen */
+  }
+}
+
+/* Moves what j's output pipe holds into its log: whole lines, and the
+ * rest too when all is set (the try ended, or a message needs the log up
+ * to date) or when a line grows past 64 KiB. */
+static void out_pump(ph_exec *ex, ph_job *j, gboolean all) {
+  char buf[65536];
+  while (j->outfd >= 0) {
+    ssize_t r = read(j->outfd, buf, sizeof buf);
+    if (r < 0 && errno == EINTR)
+      continue;
+    if (r < 0 && errno == EAGAIN)
+      break;
+    if (r <= 0) {
+      close(j->outfd);
+      j->outfd = -1;
+      all = TRUE;
+      break;
+    }
+    g_string_append_len(j->outbuf, buf, r);
+  }
+  if (!j->outbuf || !j->outbuf->len)
+    return;
+  const char *nl = memrchr(j->outbuf->str, '\n', j->outbuf->len);
+  gsize n = all || j->outbuf->len > 65536 ? j->outbuf->len
+            : nl                          ? (gsize)(nl - j->outbuf->str) + 1
+                                          : 0;
+  if (n) {
+    out_write(ex, j, j->outbuf->str, n);
+    g_string_erase(j->outbuf, 0, n);
+  }
+}
+
+/* Makes job j filtered: rd is the pipe's read end, logfd the log. */
+static void out_attach(ph_job *j, int rd, int logfd) {
+  j->outfd = rd;
+  j->logfd = logfd;
+  j->outbuf = g_string_new(NULL);
+}
+
+void ph_exec_set_secrets(ph_exec *ex, const GPtrArray *secrets,
+                         gboolean filter_workers) {
+  ex->secrets = secrets;
+  ex->filter_workers = filter_workers;
+}
+
+/* TRUE when a new try's output must be filtered: there are secrets to
+ * mask (a worker may learn one while it runs, so workers always are when
+ * filter_workers is set). */
+static gboolean want_filter(const ph_exec *ex, gboolean worker) {
+  return ex->secrets &&
+         ((worker && ex->filter_workers) || ex->secrets->len > 0);
+}
+
+gint64 ph_exec_log_end(ph_exec *ex, guint job) {
+  ph_job *j = find(ex, job);
+  if (!j || j->logfd < 0)
+    return -1;
+  out_pump(ex, j, TRUE);
+  off_t off = lseek(j->logfd, 0, SEEK_END);
+  return off < 0 ? -1 : (gint64)off;
+}
+
 static ph_job *add_job(ph_exec *ex, guint job, int pid, int sock,
                        gboolean launched, double timeout) {
   ph_job *j = g_new0(ph_job, 1);
@@ -366,6 +466,7 @@ static ph_job *add_job(ph_exec *ex, guint job, int pid, int sock,
    * stays the way to notice them if the launcher itself dies */
   j->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
   j->inbuf = g_string_new(NULL);
+  j->outfd = j->logfd = -1;
   j->deadline = timeout > 0 ? ph_util_mono() + timeout : 0;
   if (sock >= 0)
     fcntl(sock, F_SETFL, O_NONBLOCK);
@@ -450,7 +551,7 @@ int ph_exec_start_command(ph_exec *ex, guint job, const char *path,
                           char *const *argv, char *const *envp, const char *cwd,
                           const char *log_path, const char *header,
                           gint64 *out_offset, double timeout, GError **error) {
-  int pid = -1;
+  int pid = -1, rd = -1;
   int logfd = open_log(log_path, error);
   if (logfd < 0)
     return -1;
@@ -467,16 +568,18 @@ int ph_exec_start_command(ph_exec *ex, guint job, const char *path,
                 "fork: injected failure (resource temporarily unavailable)");
     goto out;
   }
-  int rc = 0;
+  int rc = 0, outfd = logfd;
+  if (want_filter(ex, FALSE) && !out_pipe(&rd, &outfd, error))
+    goto out;
   /* (a log or /dev/null on fd 0-2, when the host was started with those
    * closed, needs posix_spawn's care with dup2 onto itself) */
-  if (path && path[0] == '/' && ex->devnull > 2 && logfd > 2 && !ex->no_fast) {
-    pid = spawn_fast(ex, path, argv, envp, cwd, logfd);
+  if (path && path[0] == '/' && ex->devnull > 2 && outfd > 2 && !ex->no_fast) {
+    pid = spawn_fast(ex, path, argv, envp, cwd, outfd);
     rc = pid < 0 ? errno : 0;
   } else {
     posix_spawn_file_actions_t fa;
     posix_spawnattr_t at;
-    spawn_setup(&fa, &at, logfd);
+    spawn_setup(&fa, &at, outfd);
     if (cwd)
       posix_spawn_file_actions_addchdir_np(&fa, cwd);
     rc = path ? posix_spawn(&pid, path, &fa, &at, argv, envp)
@@ -484,21 +587,31 @@ int ph_exec_start_command(ph_exec *ex, guint job, const char *path,
     posix_spawn_file_actions_destroy(&fa);
     posix_spawnattr_destroy(&at);
   }
+  if (rd >= 0)
+    close(outfd);
   if (rc != 0) {
     pid = -1;
     g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(rc), "%s",
                 g_strerror(rc));
     goto out;
   }
-  note_start(ex, add_job(ex, job, pid, -1, FALSE, timeout));
+  ph_job *j = add_job(ex, job, pid, -1, FALSE, timeout);
+  if (rd >= 0) {
+    out_attach(j, rd, logfd);
+    rd = logfd = -1;
+  }
+  note_start(ex, j);
 out:
-  close(logfd);
+  if (rd >= 0)
+    close(rd);
+  if (logfd >= 0)
+    close(logfd);
   return pid;
 }
 
 int ph_exec_start(ph_exec *ex, guint job, const char *spec_json,
-                  const char *log_path, const char *plugin_path,
-                  double timeout, GError **error) {
+                  const char *log_path, const char *plugin_path, double timeout,
+                  GError **error) {
   int sv[2] = {-1, -1}, logfd = -1, pid = -1;
   if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
     g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(errno),
@@ -508,6 +621,9 @@ int ph_exec_start(ph_exec *ex, guint job, const char *spec_json,
   logfd = open_log(log_path, error);
   if (logfd < 0)
     goto out;
+  int outfd = logfd, rd = -1;
+  if (want_filter(ex, TRUE) && !out_pipe(&rd, &outfd, error))
+    goto out;
   gboolean gone = TRUE, launched = FALSE;
   if (ph_fault_hit("spawn")) {
     g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_AGAIN,
@@ -515,17 +631,26 @@ int ph_exec_start(ph_exec *ex, guint job, const char *spec_json,
     goto out;
   }
   if (ex->ctl >= 0) {
-    pid = spawn_launched(ex, job, sv[1], logfd, plugin_path, &gone, error);
+    pid = spawn_launched(ex, job, sv[1], outfd, plugin_path, &gone, error);
     launched = pid > 0;
   }
   if (pid < 0 && gone)
-    pid = spawn_direct(ex, sv[1], logfd, error);
-  if (pid < 0)
+    pid = spawn_direct(ex, sv[1], outfd, error);
+  if (rd >= 0)
+    close(outfd);
+  if (pid < 0) {
+    if (rd >= 0)
+      close(rd);
     goto out;
+  }
   close(sv[1]);
   sv[1] = -1;
   ph_job *j = add_job(ex, job, pid, sv[0], launched, timeout);
   sv[0] = -1;
+  if (rd >= 0) {
+    out_attach(j, rd, logfd);
+    logfd = -1;
+  }
   GString *line = g_string_new(spec_json);
   g_string_append_c(line, '\n');
   write_all(j->sock, line->str, line->len); /* a dead worker shows as exit */
@@ -591,6 +716,11 @@ static gboolean drain(ph_exec *ex, ph_job *j) {
     }
     g_string_append_len(j->inbuf, buf, r);
   }
+  /* what the worker wrote before a message is in the log before the
+   * message is handled (an exec message's offset depends on it) */
+  if (j->outfd >= 0 &&
+      memchr(j->inbuf->str + j->scanned, '\n', j->inbuf->len - j->scanned))
+    out_pump(ex, j, TRUE);
   char *nl;
   /* lines are looked for only in what was not scanned yet: a long
    * message arriving in pieces costs linear time, not quadratic */
@@ -623,6 +753,9 @@ static void finish(ph_exec *ex, guint idx) {
   ph_job *j = ex->jobs->pdata[idx];
   if (j->sock >= 0)
     drain(ex, j);
+  if (j->outbuf)
+    out_pump(ex, j, TRUE); /* what it wrote last, without waiting for an
+                              EOF that an escaped child could withhold */
   int status = 0;
   if (j->launched) {
     /* the launcher killed the group's leftovers before reaping */
@@ -699,17 +832,23 @@ int ph_exec_poll(ph_exec *ex, double max_wait) {
         max_wait = w;
     }
   }
-  struct pollfd *pf = g_new(struct pollfd, n * 2 + 1);
+  struct pollfd *pf = g_new(struct pollfd, n * 3 + 1);
   for (guint i = 0; i < n; i++) {
     ph_job *j = ex->jobs->pdata[i];
     pf[2 * i] = (struct pollfd){j->sock, POLLIN, 0};
     /* a launched worker's end comes from the launcher, unless it died */
     int fd = j->launched && ex->ctl >= 0 ? -1 : j->pidfd;
     pf[2 * i + 1] = (struct pollfd){fd, POLLIN, 0};
+    pf[2 * n + 1 + i] = (struct pollfd){j->outfd, POLLIN, 0};
   }
   pf[2 * n] = (struct pollfd){ex->ctl, POLLIN, 0};
   int ms = max_wait < 0 ? -1 : (int)(max_wait * 1000 + 0.999);
-  int rc = poll(pf, n * 2 + 1, ms);
+  /* jobs without filtered output add no descriptor to wait on */
+  nfds_t nf = n * 2 + 1;
+  for (guint i = 0; i < n; i++)
+    if (((ph_job *)ex->jobs->pdata[i])->outfd >= 0)
+      nf = n * 3 + 1;
+  int rc = poll(pf, nf, ms);
   if (rc < 0 && errno != EINTR) {
     /* not a wait that can be retried (EINVAL: more fds than the open-file
      * limit, ENOMEM): spinning on it would hide the tries' ends forever */
@@ -725,6 +864,11 @@ int ph_exec_poll(ph_exec *ex, double max_wait) {
         note_exit(ex, &m);
   }
   if (rc >= 0) {
+    for (guint i = 0; nf > n * 2 + 1 && i < n; i++) {
+      ph_job *j = ex->jobs->pdata[i];
+      if (pf[2 * n + 1 + i].revents && j->outfd >= 0)
+        out_pump(ex, j, FALSE);
+    }
     /* messages first, then exits, from the end so removal is safe */
     for (guint i = 0; i < n; i++) {
       ph_job *j = ex->jobs->pdata[i];
@@ -785,8 +929,8 @@ int ph_exec_launcher_main(int ctl, int live_fd) {
   drop_secret_env();
   gint32 *hostlive = NULL; /* the host's own commands (ph_exec.live) */
   if (live_fd >= 0) {
-    hostlive = mmap(NULL, PH_LIVE_SLOTS * sizeof(gint32), PROT_READ,
-                    MAP_SHARED, live_fd, 0);
+    hostlive = mmap(NULL, PH_LIVE_SLOTS * sizeof(gint32), PROT_READ, MAP_SHARED,
+                    live_fd, 0);
     if (hostlive == MAP_FAILED)
       hostlive = NULL;
     close(live_fd);
@@ -799,8 +943,8 @@ int ph_exec_launcher_main(int ctl, int live_fd) {
   sigaction(SIGCHLD, &sa, NULL);
   signal(SIGPIPE, SIG_IGN);
   signal(SIGINT, SIG_IGN); /* a ^C is the host's to handle */
-  GHashTable *mapped = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
-                                             NULL);
+  GHashTable *mapped =
+      g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
   GHashTable *live = g_hash_table_new(g_direct_hash, g_direct_equal);
   for (;;) {
     struct pollfd pf[2] = {{ctl, POLLIN, 0}, {g_chld_pipe[0], POLLIN, 0}};
@@ -853,8 +997,7 @@ int ph_exec_launcher_main(int ctl, int live_fd) {
       continue;
     }
     struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-    if (!c || c->cmsg_type != SCM_RIGHTS ||
-        c->cmsg_len != CMSG_LEN(sizeof fds))
+    if (!c || c->cmsg_type != SCM_RIGHTS || c->cmsg_len != CMSG_LEN(sizeof fds))
       continue;
     memcpy(fds, CMSG_DATA(c), sizeof fds);
     req.path[sizeof req.path - 1] = 0;
@@ -941,9 +1084,7 @@ int ph_exec_max_parallel(void) {
   return (int)CLAMP(n, 1, G_MAXINT / 4);
 }
 
-void ph_exec_set_max_message(ph_exec *ex, gsize bytes) {
-  ex->max_msg = bytes;
-}
+void ph_exec_set_max_message(ph_exec *ex, gsize bytes) { ex->max_msg = bytes; }
 
 int ph_exec_get_launcher_pid(const ph_exec *ex) {
   return ex->ctl >= 0 ? ex->launcher_pid : 0;
@@ -959,8 +1100,8 @@ gboolean ph_exec_start_launcher(ph_exec *ex, GError **error) {
   /* the table of our own commands, shared with the launcher as fd 4 */
   int mfd = memfd_create("pipehost-live", MFD_CLOEXEC);
   if (mfd >= 0 && ftruncate(mfd, PH_LIVE_SLOTS * sizeof(gint32)) == 0) {
-    void *m = mmap(NULL, PH_LIVE_SLOTS * sizeof(gint32),
-                   PROT_READ | PROT_WRITE, MAP_SHARED, mfd, 0);
+    void *m = mmap(NULL, PH_LIVE_SLOTS * sizeof(gint32), PROT_READ | PROT_WRITE,
+                   MAP_SHARED, mfd, 0);
     ex->live = m == MAP_FAILED ? NULL : m;
   }
   posix_spawn_file_actions_t fa;

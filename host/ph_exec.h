@@ -60,6 +60,18 @@ gboolean ph_exec_start_launcher(ph_exec *ex, GError **error);
  * first.  Call before starting tries. */
 int ph_exec_max_parallel(void);
 
+/* Secrets to mask in the tries' output (borrowed; the caller adds to it
+ * as it learns them).  A try started while the list is not empty writes
+ * its stdout and stderr to a pipe instead of its log: we mask each line
+ * and append it to the log, so no secret reaches a log file.  With
+ * filter_workers, every worker's output is filtered (a worker may learn a
+ * secret, a connection's password, while it runs). */
+void ph_exec_set_secrets(ph_exec *ex, const GPtrArray *secrets,
+                         gboolean filter_workers);
+/* For a filtered try: writes out what its pipe holds and returns the
+ * log's end offset; -1 when the try is not filtered. */
+gint64 ph_exec_log_end(ph_exec *ex, guint job);
+
 /* Caps the size of one message from a worker (default 64 MiB): a worker
  * that sends a longer line is killed and its end reports `oversized`. */
 void ph_exec_set_max_message(ph_exec *ex, gsize bytes);

@@ -113,6 +113,7 @@ struct ph_sched {
   gboolean pool_blocked;  /* the ready heap holds only tasks waiting for a
                            * pool slot */
   char *fatal;            /* why the run stopped: the store failed */
+  GArray *proc_pending;   /* guint: tries started since the last commit */
 };
 
 /* ---- pools: a task takes pool_slots of its pool while a try runs; pools
@@ -147,6 +148,22 @@ static gboolean pool_take(ph_sched *s, guint idx) {
  * that fails is fatal: what the run did since the last commit is not on
  * disk, so nothing may build on it (ph_sched_run stops). */
 static void commit(ph_sched *s) {
+  /* The tries started since the last commit get their process identity
+   * (ph_proc: pid + start time), so that a resume tells them from a later
+   * process that reuses the pid.  Only those still running need it: a try
+   * that ended has its end in this commit, and a try the commit never
+   * recorded is stopped by the launcher if we die. */
+  for (guint k = 0; k < s->proc_pending->len; k++) {
+    guint idx = g_array_index(s->proc_pending, guint, k);
+    ph_ti *ti = &s->ti[idx];
+    if (ti->state != ST_RUNNING || ti->pid <= 0)
+      continue;
+    g_autofree char *proc = ph_proc_identity(ti->pid);
+    ph_store_try_set_proc(s->store, s->run_id,
+                          ph_plan_get_task(s->plan, idx)->id, ti->try_number,
+                          proc);
+  }
+  g_array_set_size(s->proc_pending, 0);
   GError *err = NULL;
   if (!ph_store_commit(s->store, &err) && !s->fatal) {
     s->fatal = g_strdup(err->message);
@@ -464,6 +481,11 @@ static void build_context_base(ph_sched *s) {
   JsonObject *vo = json_node_get_object(vars);
   GList *keys = json_object_get_members(vo);
   for (GList *l = keys; l; l = l->next) {
+    /* as Airflow: a variable whose name says it is a secret is masked in
+     * every log, output and XCom of the run */
+    if (ph_util_name_is_sensitive(l->data))
+      g_ptr_array_add(s->secrets,
+                      g_strdup(json_object_get_string_member(vo, l->data)));
     JsonNode *parsed =
         json_from_string(json_object_get_string_member(vo, l->data), NULL);
     json_object_set_member(vjson, l->data,
@@ -1023,11 +1045,10 @@ static void start(ph_sched *s, guint idx) {
       why = g_strdup_printf("could not start the worker: %s", err->message);
     g_clear_error(&err);
   }
-  /* the try's process is recorded with its identity, so that a resume
-   * can tell it from a later process that reuses its pid */
-  g_autofree char *proc = pid > 0 ? ph_proc_identity(pid) : NULL;
   ph_store_try_start(s->store, s->run_id, t->id, ti->try_number, ti->start,
-                     pid > 0 ? pid : 0, proc, log);
+                     pid > 0 ? pid : 0, NULL, log);
+  if (pid > 0) /* its identity is recorded with the commit (see commit) */
+    g_array_append_val(s->proc_pending, idx);
   if (pid < 0) {
     ti->state = ST_RUNNING;
     on_try_end(s, idx, PH_ERROR, why, FALSE, FALSE);
@@ -1316,7 +1337,12 @@ static void cb_message(void *user, guint job, JsonObject *msg) {
     g_free(v);
   } else if (!strcmp(m, "exec")) {
     ph_ti *ti = &s->ti[job];
-    ti->exec_offset = json_object_get_int_member_with_default(msg, "offset", 0);
+    /* a filtered try's log is written by us: its end is where the
+     * command's output starts (the worker's own offset is a pipe's) */
+    gint64 end = ph_exec_log_end(s->ex, job);
+    ti->exec_offset =
+        end >= 0 ? end
+                 : json_object_get_int_member_with_default(msg, "offset", 0);
     ti->exec_skip =
         (int)json_object_get_int_member_with_default(msg, "skip_code", -1);
     g_free(ti->exec_what);
@@ -1340,13 +1366,7 @@ static void cb_message(void *user, guint job, JsonObject *msg) {
 }
 
 static char *mask(ph_sched *s, const char *text) {
-  if (!text)
-    return NULL;
-  GString *g = g_string_new(text);
-  for (guint i = 0; i < s->secrets->len; i++)
-    if (strlen(s->secrets->pdata[i]) >= 3) /* as the worker's log masking */
-      g_string_replace(g, s->secrets->pdata[i], "***", 0);
-  return g_string_free(g, FALSE);
+  return ph_util_mask(s->secrets, text);
 }
 
 /* Masks secrets inside the string values of a JSON value, in place.  The
@@ -1567,6 +1587,7 @@ ph_sched *ph_sched_new(const ph_plan *plan, ph_store *store,
   for (guint i = 0; i < s->n; i++)
     s->ti[i].c.n = ph_plan_get_task(plan, i)->n_up;
   s->timers = g_array_new(FALSE, FALSE, sizeof(guint));
+  s->proc_pending = g_array_new(FALSE, FALSE, sizeof(guint));
   s->secrets = g_ptr_array_new_with_free_func(g_free);
   GPtrArray *env = g_ptr_array_new();
   for (char **e = environ; *e; e++) {
@@ -1589,6 +1610,8 @@ ph_sched *ph_sched_new(const ph_plan *plan, ph_store *store,
   }
   ph_exec_callbacks cb = {cb_message, cb_end};
   s->ex = ph_exec_new(opts->worker_exe, &cb, s, opts->kill_grace);
+  /* no secret reaches a log: filtered output once the run knows one */
+  ph_exec_set_secrets(s->ex, s->secrets, TRUE);
   /* waiting for the store's lock must not suspend execution_timeout */
   ph_store_set_wait_hook(store, store_wait_hook, s);
   /* the longest message is an XCom push: its value plus a little */
@@ -1624,6 +1647,7 @@ void ph_sched_free(ph_sched *s) {
   g_hash_table_unref(s->pool_slots);
   g_free(s->run_id);
   g_free(s->fatal);
+  g_array_free(s->proc_pending, TRUE);
   g_free(s->logical_date);
   g_free(s->context_base);
   if (s->params)

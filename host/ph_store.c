@@ -684,6 +684,15 @@ void ph_store_try_start(ph_store *s, const char *run_id, const char *task_id,
                     log_path));
 }
 
+void ph_store_try_set_proc(ph_store *s, const char *run_id,
+                           const char *task_id, int try_number,
+                           const char *proc) {
+  step_done(s, prep(s,
+                    "UPDATE task_try SET proc=? WHERE run_id=? AND task_id=? "
+                    "AND try_number=?",
+                    "sssi", proc, run_id, task_id, try_number));
+}
+
 int ph_store_try_proc(ph_store *s, const char *run_id, const char *task_id,
                       int try_number, char **proc) {
   sqlite3_stmt *st = prep(s,

@@ -122,6 +122,10 @@ void ph_store_ti_set(ph_store *s, const char *run_id, const char *task_id,
 void ph_store_try_start(ph_store *s, const char *run_id, const char *task_id,
                         int try_number, double start, int pid,
                         const char *proc, const char *log_path);
+/* Records the identity (ph_proc) of a try's process. */
+void ph_store_try_set_proc(ph_store *s, const char *run_id,
+                           const char *task_id, int try_number,
+                           const char *proc);
 /* The pid recorded for a try (0: none) and, in *proc, its identity
  * (caller frees; NULL when unknown). */
 int ph_store_try_proc(ph_store *s, const char *run_id, const char *task_id,

@@ -382,3 +382,25 @@ char *ph_util_printable(const char *text) {
   }
   return g_string_free(g, FALSE);
 }
+
+char *ph_util_mask(const GPtrArray *secrets, const char *text) {
+  if (!text)
+    return NULL;
+  GString *g = g_string_new(text);
+  for (guint i = 0; secrets && i < secrets->len; i++)
+    if (strlen(secrets->pdata[i]) >= 3)
+      g_string_replace(g, secrets->pdata[i], "***", 0);
+  return g_string_free(g, FALSE);
+}
+
+gboolean ph_util_name_is_sensitive(const char *name) {
+  static const char *const words[] = {
+      "access_token", "api_key",  "apikey",      "authorization", "passphrase",
+      "passwd",       "password", "private_key", "secret",        "token",
+      NULL};
+  g_autofree char *low = g_ascii_strdown(name ? name : "", -1);
+  for (const char *const *w = words; *w; w++)
+    if (strstr(low, *w))
+      return TRUE;
+  return FALSE;
+}

@@ -39,6 +39,17 @@ char *ph_util_iso8601(double t);
  * caller frees.  The worker's log() and the host's own lines use it. */
 char *ph_util_log_line(const char *level, const char *msg);
 
+/* text with every secret of secrets (strings; those under 3 bytes are
+ * left alone, they would mask ordinary text) replaced by "***"; caller
+ * frees.  secrets may be NULL. */
+char *ph_util_mask(const GPtrArray *secrets, const char *text);
+
+/* TRUE when a variable's name marks its value as a secret, as Airflow's
+ * secrets masker decides: it contains (case-insensitively) access_token,
+ * api_key, apikey, authorization, passphrase, passwd, password,
+ * private_key, secret or token. */
+gboolean ph_util_name_is_sensitive(const char *name);
+
 /* TRUE when the environment entry "NAME=value" carries a credential the
  * host serves to tasks on request (PIPEHOST_CONN_*, PIPEHOST_VAR_*): such
  * entries are not passed to tasks, whose commands could print them. */

@@ -378,6 +378,11 @@ def secrets():
                  "env": {"X": "1"}, "append_env": True},
         "cached": {"op": "hostile", "act": "none", "cache": True,
                    "secret": "lineage-pw-77"},
+        "says": {"op": "bash", "command": "echo {{ var.value.TOKEN }} said"},
+        "saysw": {"op": "bash", "command": "echo {{ var.value.TOKEN }} said",
+                  "env": {"X": "1"}, "append_env": True},
+        "pw": {"op": "lua", "fn": "return conn('vault') ~= nil"},
+        "echo": {"op": "hostile", "act": "print_conn", "upstream": ["pw"]},
     })
     s.env = ENV
     lin = s.ph("lineage", rid, "cached")
@@ -388,6 +393,17 @@ def secrets():
     s.check("credentials in PIPEHOST_CONN_*/PIPEHOST_VAR_* are not passed to "
             "tasks", "s3cr3t-pw-9" not in logs and "tok-5551" not in logs and
             "PIPEHOST_TASK_ID" in logs, logs[-400:])
+    outs = {t: s.ph("logs", rid, t).stdout for t in ("says", "saysw",
+                                                      "echo")}
+    s.check("command and plugin output is masked: a secret variable's value "
+            "and a connection password never reach a log",
+            all("tok-5551" not in o and "s3cr3t-pw-9" not in o
+                for o in outs.values()) and "*** said" in outs["says"] and
+            "*** said" in outs["saysw"] and "pw=***" in outs["echo"],
+            str({k: v[-200:] for k, v in outs.items()}))
+    xs = xc.get("says", {}).get("return_value")
+    s.check("a secret variable's value is masked in the return value",
+            xs == "*** said", str(xs))
     mode = os.stat(os.path.join(HOME, "pipehost.db")).st_mode & 0o777
     s.check("the store file is readable by its owner only", mode == 0o600,
             oct(mode))

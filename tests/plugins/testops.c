@@ -186,6 +186,20 @@ static ph_status hostile_exec(void *sv, ph_task *t) {
     return s->h->xcom_push(t, "k", "\"caf\xe9\"");
   if (!strcmp(act, "no_reason"))
     return PH_FAIL;
+  if (!strcmp(act, "print_conn")) {
+    /* a careless plugin printing a password with printf: the host masks
+     * the worker's output */
+    const char *json = NULL;
+    if (s->h->connection_get(t, "vault", &json) != PH_OK || !json)
+      return PH_FAIL;
+    const char *pw = strstr(json, "\"password\":\"");
+    if (pw) {
+      pw += 12;
+      printf("pw=%.*s\n", (int)strcspn(pw, "\""), pw);
+      fflush(stdout);
+    }
+    return PH_OK;
+  }
   if (!strcmp(act, "flood")) {
     static char chunk[1 << 16];
     memset(chunk, 'x', sizeof chunk);
