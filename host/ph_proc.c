@@ -3,6 +3,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <stdio.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -156,6 +157,37 @@ gboolean ph_proc_wait_gone(int pid, const char *ident, double wait) {
     if (g_get_monotonic_time() >= until)
       return FALSE;
     nap();
+  }
+  return TRUE;
+}
+
+int ph_proc_fork_pipe(int *fd) {
+  int p[2];
+  if (pipe2(p, O_CLOEXEC) != 0)
+    return -1;
+  fflush(NULL);
+  pid_t pid = fork();
+  if (pid < 0) {
+    int e = errno;
+    close(p[0]);
+    close(p[1]);
+    errno = e;
+    return -1;
+  }
+  close(pid == 0 ? p[0] : p[1]);
+  *fd = pid == 0 ? p[1] : p[0];
+  return pid;
+}
+
+gboolean ph_proc_write_all(int fd, const char *buf, size_t len) {
+  while (len) {
+    ssize_t w = write(fd, buf, len);
+    if (w < 0 && errno == EINTR)
+      continue;
+    if (w <= 0)
+      return FALSE;
+    buf += w;
+    len -= (size_t)w;
   }
   return TRUE;
 }

@@ -37,4 +37,14 @@ gboolean ph_proc_group_stop(int pid, const char *ident, double wait);
  * (it need not be our child).  TRUE when it is gone. */
 gboolean ph_proc_wait_gone(int pid, const char *ident, double wait);
 
+/* fork() with a pipe from the child to the parent: returns the child's
+ * pid in the parent (*fd: the read end) and 0 in the child (*fd: the
+ * write end), -1 with errno set when it could not.  Both ends are
+ * close-on-exec; stdio is flushed first. */
+int ph_proc_fork_pipe(int *fd);
+
+/* Writes all of len bytes of buf to fd (retrying short writes and EINTR);
+ * FALSE on an error. */
+gboolean ph_proc_write_all(int fd, const char *buf, size_t len);
+
 #endif

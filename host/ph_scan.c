@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "ph_proc.h"
 #include "pipehost/plugin.h"
 
 /* seconds a plugin's load-time code may take */
@@ -91,14 +92,7 @@ G_GNUC_NORETURN static void child(const char *real, int fd,
     else if (!check(entry(), &err))
       msg = buf = g_strdup(err->message);
   }
-  size_t len = strlen(msg);
-  while (len) {
-    ssize_t w = write(fd, msg, len);
-    if (w <= 0)
-      break;
-    msg += w;
-    len -= w;
-  }
+  ph_proc_write_all(fd, msg, strlen(msg));
   _exit(0);
 }
 
@@ -109,36 +103,26 @@ gboolean ph_scan_vet(const char *path, const char *real, const struct stat *st,
   g_autofree char *id = identity(real, st);
   if (g_hash_table_contains(g_good, id))
     return TRUE;
-  int p[2];
-  if (pipe2(p, O_CLOEXEC) != 0) {
-    g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(errno),
-                "%s: scan: pipe: %s", path, g_strerror(errno));
-    return FALSE;
-  }
-  fflush(NULL);
-  pid_t pid = fork();
+  int fd;
+  pid_t pid = ph_proc_fork_pipe(&fd);
   if (pid < 0) {
-    close(p[0]);
-    close(p[1]);
     g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(errno),
                 "%s: scan: fork: %s", path, g_strerror(errno));
     return FALSE;
   }
   if (pid == 0) {
-    close(p[0]);
     int nul = open("/dev/null", O_RDWR);
     if (nul >= 0) { /* what the plugin prints while loading is not ours */
       dup2(nul, 0);
       dup2(nul, 1);
     }
-    child(real, p[1], check);
+    child(real, fd, check);
   }
-  close(p[1]);
   GString *out = g_string_new(NULL);
   gint64 until = g_get_monotonic_time() + PH_SCAN_TIMEOUT * G_USEC_PER_SEC;
   gboolean hung = FALSE;
   for (;;) {
-    struct pollfd pf = {p[0], POLLIN, 0};
+    struct pollfd pf = {fd, POLLIN, 0};
     gint64 left = (until - g_get_monotonic_time()) / 1000;
     int rc = left > 0 ? poll(&pf, 1, (int)left) : 0;
     if (rc < 0 && errno == EINTR)
@@ -149,14 +133,14 @@ gboolean ph_scan_vet(const char *path, const char *real, const struct stat *st,
       break;
     }
     char buf[1024];
-    ssize_t r = read(p[0], buf, sizeof buf);
+    ssize_t r = read(fd, buf, sizeof buf);
     if (r < 0 && errno == EINTR)
       continue;
     if (r <= 0)
       break;
     g_string_append_len(out, buf, r);
   }
-  close(p[0]);
+  close(fd);
   int status = 0;
   while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
     ;

@@ -424,37 +424,21 @@ static void parse_job_free(gpointer p) {
 
 /* Starts loading path (content hash) in a child; FALSE if it could not. */
 static gboolean parse_start(sctx *c, const char *path, const char *hash) {
-  int p[2];
-  if (pipe2(p, O_CLOEXEC) != 0)
+  int fd;
+  pid_t pid = ph_proc_fork_pipe(&fd);
+  if (pid < 0)
     return FALSE;
-  fflush(NULL);
-  pid_t pid = fork();
-  if (pid < 0) {
-    close(p[0]);
-    close(p[1]);
-    return FALSE;
-  }
   if (pid == 0) {
-    close(p[0]);
     g_autofree char *text = dag_summary(c->env, path);
-    const char *q = text;
-    size_t len = strlen(text);
-    while (len) {
-      ssize_t w = write(p[1], q, len);
-      if (w <= 0)
-        break;
-      q += w;
-      len -= w;
-    }
+    ph_proc_write_all(fd, text, strlen(text));
     _exit(0);
   }
-  close(p[1]);
-  g_unix_set_fd_nonblocking(p[0], TRUE, NULL);
+  g_unix_set_fd_nonblocking(fd, TRUE, NULL);
   parse_job *j = g_new0(parse_job, 1);
   j->path = g_strdup(path);
   j->hash = g_strdup(hash);
   j->pid = pid;
-  j->fd = p[0];
+  j->fd = fd;
   j->out = g_string_new(NULL);
   /* the loader's own limit is 10 s (its wall clock ends the child at 15) */
   j->deadline = ph_util_mono() + 30;

@@ -937,20 +937,21 @@ char *ph_store_prev_ti_state(ph_store *s, const char *dag_id,
   return state;
 }
 
-char *ph_store_run_dag(ph_store *s, const char *run_id) {
-  sqlite3_stmt *st =
-      prep(s, "SELECT dag_id FROM dag_run WHERE run_id=?", "s", run_id);
-  char *dag = step_row(s, st) ? col_dup(st, 0) : NULL;
+/* The first column of sql (static text, one "?" for run_id) as text, or
+ * NULL. */
+static char *run_text(ph_store *s, const char *sql, const char *run_id) {
+  sqlite3_stmt *st = prep(s, sql, "s", run_id);
+  char *v = step_row(s, st) ? col_dup(st, 0) : NULL;
   sqlite3_reset(st);
-  return dag;
+  return v;
+}
+
+char *ph_store_run_dag(ph_store *s, const char *run_id) {
+  return run_text(s, "SELECT dag_id FROM dag_run WHERE run_id=?", run_id);
 }
 
 char *ph_store_run_state(ph_store *s, const char *run_id) {
-  sqlite3_stmt *st =
-      prep(s, "SELECT state FROM dag_run WHERE run_id=?", "s", run_id);
-  char *state = step_row(s, st) ? col_dup(st, 0) : NULL;
-  sqlite3_reset(st);
-  return state;
+  return run_text(s, "SELECT state FROM dag_run WHERE run_id=?", run_id);
 }
 
 gboolean ph_store_pool_take(ph_store *s, const char *pool, int limit,
