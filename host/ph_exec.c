@@ -716,11 +716,6 @@ static gboolean drain(ph_exec *ex, ph_job *j) {
     }
     g_string_append_len(j->inbuf, buf, r);
   }
-  /* what the worker wrote before a message is in the log before the
-   * message is handled (an exec message's offset depends on it) */
-  if (j->outfd >= 0 &&
-      memchr(j->inbuf->str + j->scanned, '\n', j->inbuf->len - j->scanned))
-    out_pump(ex, j, TRUE);
   char *nl;
   /* lines are looked for only in what was not scanned yet: a long
    * message arriving in pieces costs linear time, not quadratic */
@@ -739,6 +734,12 @@ static gboolean drain(ph_exec *ex, ph_job *j) {
           json_object_unref(j->result);
         j->result = json_object_ref(o);
       } else {
+        /* what the worker wrote before it exec'd its command is in the
+         * log before the exec message is handled (its offset is the log's
+         * end); messages are handled before the output that follows them,
+         * so a "mask" is known before the output it covers */
+        if (!strcmp(m, "exec") && j->outfd >= 0)
+          out_pump(ex, j, TRUE);
         ex->cb.on_message(ex->user, j->job, o);
       }
     }
@@ -864,18 +865,19 @@ int ph_exec_poll(ph_exec *ex, double max_wait) {
         note_exit(ex, &m);
   }
   if (rc >= 0) {
-    for (guint i = 0; nf > n * 2 + 1 && i < n; i++) {
-      ph_job *j = ex->jobs->pdata[i];
-      if (pf[2 * n + 1 + i].revents && j->outfd >= 0)
-        out_pump(ex, j, FALSE);
-    }
-    /* messages first, then exits, from the end so removal is safe */
+    /* messages first (a secret to mask comes before the output holding
+     * it), then output, then exits, from the end so removal is safe */
     for (guint i = 0; i < n; i++) {
       ph_job *j = ex->jobs->pdata[i];
       if (pf[2 * i].revents && j->sock >= 0) {
         drain(ex, j);
         handled++;
       }
+    }
+    for (guint i = 0; nf > n * 2 + 1 && i < n; i++) {
+      ph_job *j = ex->jobs->pdata[i];
+      if (pf[2 * n + 1 + i].revents && j->outfd >= 0)
+        out_pump(ex, j, FALSE);
     }
     for (gint i = n - 1; i >= 0; i--) {
       ph_job *j = ex->jobs->pdata[i];

@@ -811,9 +811,12 @@ int ph_worker_main(int fd) {
     } else {
       json_object_set_member(t->params, k, json_node_copy(v));
     }
-    if (pp && (pp->flags & PH_PARAM_SECRET) && JSON_NODE_HOLDS_VALUE(v) &&
-        json_node_get_value_type(v) == G_TYPE_STRING)
-      g_ptr_array_add(t->secrets, g_strdup(json_node_get_string(v)));
+    /* a secret param (as rendered) is masked here and, told to the host,
+     * in everything this try writes to its log */
+    JsonNode *rv = json_object_get_member(t->params, k);
+    if (pp && (pp->flags & PH_PARAM_SECRET) && JSON_NODE_HOLDS_VALUE(rv) &&
+        json_node_get_value_type(rv) == G_TYPE_STRING)
+      h_mask(t, json_node_get_string(rv));
   }
   g_list_free(keys);
 

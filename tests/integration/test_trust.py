@@ -20,6 +20,7 @@
   environment, a connection URI off the command line.
 Needs root for the tmpfs (skipped otherwise).
 Usage: test_trust.py PIPEHOST TEST_PLUGIN_DIR HOSTILE_PLUGIN_DIR"""
+import contextlib
 import json
 import os
 import signal
@@ -144,8 +145,18 @@ def group_signals():
 
 
 # ---- 3. pid reuse
+@contextlib.contextmanager
 def store():
-    return sqlite3.connect(os.path.join(HOME, "pipehost.db"), timeout=10)
+    """A connection to the store for one transaction, closed after it: a
+    connection left open across plain open()/close() of the store's files
+    (the secret-leak scan reads them) would lose its POSIX locks, and its
+    next write could corrupt the file."""
+    db = sqlite3.connect(os.path.join(HOME, "pipehost.db"), timeout=10)
+    try:
+        with db:
+            yield db
+    finally:
+        db.close()
 
 
 def pid_reuse():
@@ -383,6 +394,8 @@ def secrets():
                   "env": {"X": "1"}, "append_env": True},
         "pw": {"op": "lua", "fn": "return conn('vault') ~= nil"},
         "echo": {"op": "hostile", "act": "print_conn", "upstream": ["pw"]},
+        "printsec": {"op": "hostile", "act": "print_secret",
+                     "secret": "param-pw-4242"},
     })
     s.env = ENV
     lin = s.ph("lineage", rid, "cached")
@@ -394,13 +407,17 @@ def secrets():
             "tasks", "s3cr3t-pw-9" not in logs and "tok-5551" not in logs and
             "PIPEHOST_TASK_ID" in logs, logs[-400:])
     outs = {t: s.ph("logs", rid, t).stdout for t in ("says", "saysw",
-                                                      "echo")}
-    s.check("command and plugin output is masked: a secret variable's value "
-            "and a connection password never reach a log",
-            all("tok-5551" not in o and "s3cr3t-pw-9" not in o
-                for o in outs.values()) and "*** said" in outs["says"] and
-            "*** said" in outs["saysw"] and "pw=***" in outs["echo"],
+                                                      "echo", "printsec")}
+    s.check("command and plugin output is masked: a secret variable's "
+            "value, a connection password and a secret param never reach a "
+            "log", all("tok-5551" not in o and "s3cr3t-pw-9" not in o and
+                       "param-pw-4242" not in o for o in outs.values()) and
+            "*** said" in outs["says"] and "*** said" in outs["saysw"] and
+            "pw=***" in outs["echo"] and "secret=***" in outs["printsec"],
             str({k: v[-200:] for k, v in outs.items()}))
+    leaks = s.leaks(HOME, "tok-5551", "s3cr3t-pw-9", "param-pw-4242")
+    s.check("no secret in any file under the home (logs, store) or CLI "
+            "output", not leaks, str(leaks))
     xs = xc.get("says", {}).get("return_value")
     s.check("a secret variable's value is masked in the return value",
             xs == "*** said", str(xs))
@@ -686,4 +703,9 @@ for section in (group_signals, pid_reuse, full_disk, damaged_store, ids,
                 lower_items):
     if not ONLY or section.__name__ in ONLY.split(","):
         section()
+        if os.environ.get("PH_TRUST_CHECK") and os.path.exists(
+                os.path.join(HOME, "pipehost.db")):
+            with store() as db:
+                print("integrity after", section.__name__,
+                      db.execute("PRAGMA integrity_check").fetchone())
 sys.exit(s.finish())

@@ -186,6 +186,13 @@ static ph_status hostile_exec(void *sv, ph_task *t) {
     return s->h->xcom_push(t, "k", "\"caf\xe9\"");
   if (!strcmp(act, "no_reason"))
     return PH_FAIL;
+  if (!strcmp(act, "print_secret")) {
+    const char *sec = "";
+    s->h->param_string(t, "secret", &sec);
+    printf("secret=%s\n", sec); /* careless: the host masks it */
+    fflush(stdout);
+    return PH_OK;
+  }
   if (!strcmp(act, "print_conn")) {
     /* a careless plugin printing a password with printf: the host masks
      * the worker's output */
