@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """Fault-injection torture: for each fault point, fail its 1st, 2nd, ...
 call in turn (PIPEHOST_FAULT=POINT:N) while a small DAG runs, and check
-that pipehost never crashes, exits 0, 1 or 2 with a message, and leaves a
-store that passes SQLite's integrity check and can still be read.
+that pipehost never crashes, exits 0, 1 or 2 with a message, leaves a
+store that passes SQLite's integrity check and can still be read, and never
+prints an outcome the store does not hold (a failed write or commit is exit
+2, not success).
 Needs a Debug build (`pipehost --version` says "with fault injection");
 otherwise exits 77 (skipped).  Usage: torture.py PIPEHOST"""
 import json
@@ -18,7 +20,8 @@ if "fault injection" not in subprocess.run([PH, "--version"], capture_output=Tru
                                             text=True).stdout:
     print("skipped: this build has no fault injection (use a Debug build)")
     sys.exit(77)
-POINTS = {"store_write": 70, "log_open": 6, "spawn": 6, "plugin_load": 6}
+POINTS = {"store_write": 70, "store_commit": 12, "log_open": 6, "spawn": 6,
+          "plugin_load": 6}
 work = tempfile.mkdtemp(prefix="ph-torture-")
 dag = os.path.join(work, "dag.yaml")
 with open(dag, "w") as f:
@@ -57,6 +60,16 @@ for point, n_max in POINTS.items():
                                text=True, env=dict(env, PIPEHOST_FAULT=""))
             if r.returncode != 0:
                 problems.append("store unreadable afterwards")
+            elif p.returncode in (0, 1):
+                # an outcome printed must be the outcome on disk
+                try:
+                    said = json.loads(p.stdout)
+                    runs = {x["run_id"]: x["state"] for x in json.loads(r.stdout)}
+                    if runs.get(said["run_id"]) != said["state"]:
+                        problems.append(f"printed {said['state']}, store has "
+                                        f"{runs.get(said['run_id'])}")
+                except (ValueError, KeyError):
+                    problems.append("no JSON summary")
         if problems:
             failed += 1
             print(f"FAIL {point}:{n}: {', '.join(problems)}\n{p.stderr[-800:]}")
