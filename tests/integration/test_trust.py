@@ -372,6 +372,16 @@ def hostile_text():
     s.check("a failure without a reason still names its cause",
             r.get("state") == "failed" and "without giving a reason" in
             (r.get("reason") or ""), str(r))
+    mark = os.path.join(WORK, "killorder")
+    env = dict(ENV, PIPEHOST_KILL_GRACE="3")
+    s.env = env
+    ti2, _, _ = s.run("killorder", {"k": {"op": "killorder", "file": mark,
+                                          "execution_timeout": 0.3}})
+    s.env = ENV
+    s.check("on_kill never overlaps destroy: a slow on_kill still sees its "
+            "state alive", read(mark) == "alive" and
+            ti2.get("k", {}).get("state") == "failed",
+            f"{read(mark)!r} {ti2.get('k')}")
     r = ti.get("flood", {})
     s.check("a worker flooding its result channel fails one try, with the "
             "reason", r.get("state") == "failed" and "without a newline" in

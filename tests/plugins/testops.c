@@ -6,7 +6,8 @@
  * file), push (pushes an XCom of any size), leak (allocates without bound),
  * fork_exit (leaves children behind), close_stdout, exit_init (exit() in
  * init), tracker (ABI 1.1: artifact_dir, track, the model registry),
- * hostile (hostile text and protocol abuse). */
+ * hostile (hostile text and protocol abuse), killorder (a slow on_kill:
+ * the host must not destroy the state under it). */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -218,6 +219,44 @@ static ph_status hostile_exec(void *sv, ph_task *t) {
   return PH_OK;
 }
 
+/* killorder: execute waits for cancellation and returns at once; on_kill
+ * takes 300 ms, then writes to `file` whether the state was still alive
+ * ("alive") or destroy had already run ("destroyed").  The host promises
+ * on_kill never overlaps destroy. */
+typedef struct {
+  const ph_host *h;
+  volatile int alive;
+  char file[512];
+} ko_t;
+static ko_t g_ko; /* static: a destroyed state stays readable for the test */
+
+static ph_status ko_init(const ph_host *h, ph_task *t, void **out) {
+  const char *file = "";
+  h->param_string(t, "file", &file);
+  g_ko.h = h;
+  g_ko.alive = 1;
+  snprintf(g_ko.file, sizeof g_ko.file, "%s", file);
+  *out = &g_ko;
+  return PH_OK;
+}
+static ph_status ko_exec(void *sv, ph_task *t) {
+  ko_t *s = sv;
+  while (!s->h->is_cancelled(t))
+    usleep(10000);
+  usleep(100000); /* on_kill is under way by now */
+  return PH_CANCELLED;
+}
+static void ko_on_kill(void *sv) {
+  ko_t *s = sv;
+  usleep(300000);
+  FILE *f = fopen(s->file, "w");
+  if (f) {
+    fputs(s->alive ? "alive" : "destroyed", f);
+    fclose(f);
+  }
+}
+static void ko_destroy(void *sv) { ((ko_t *)sv)->alive = 0; }
+
 /* tracker: writes "<input content> <score>" as a model file into its
  * artifact dir, tracks params and metrics, registers the file as a version
  * of model `model` and moves `alias` to it when its score beats the
@@ -359,12 +398,17 @@ OP(close_stdout, PH_KIND_TASK, t_init, close_stdout_exec, NULL, none);
 OP(exit_init, PH_KIND_TASK, exit_init, crash_exec, NULL, none);
 OP(tracker, PH_KIND_TASK, t_init, tracker_exec, NULL, tracker_params);
 OP(hostile, PH_KIND_TASK, t_init, hostile_exec, NULL, hostile_params);
+static const ph_param *const ko_params[] = {&p_file, NULL};
+static const ph_operator op_killorder = {
+    PH_OPERATOR_INIT, .type = "killorder", .doc = "test operator killorder",
+    .kind = PH_KIND_TASK, .params = ko_params, .init = ko_init,
+    .execute = ko_exec, .on_kill = ko_on_kill, .destroy = ko_destroy};
 
 static const ph_operator *const ops[] = {
     &op_crash, &op_crash_init, &op_abort, &op_hang, &op_exit_now,
     &op_status, &op_pick, &op_counter_sensor, &op_push, &op_leak, &op_overrun,
     &op_fork_exit, &op_close_stdout, &op_exit_init, &op_tracker,
-    &op_hostile, NULL};
+    &op_hostile, &op_killorder, NULL};
 
 static const ph_plugin plugin = {PH_PLUGIN_INIT,
                                  .name = "testops",
