@@ -338,6 +338,9 @@ def hostile_text():
         "badutf8": {"op": "hostile", "act": "bad_utf8"},
         "noreason": {"op": "hostile", "act": "no_reason"},
         "flood": {"op": "hostile", "act": "flood"},
+        "many": {"op": "hostile", "act": "many"},
+        "segv": {"op": "bash", "command": "kill -SEGV $$",
+                 "memory_limit": "512MiB"},
     })
     s.env = ENV
     rows = xc.get("rows", {}).get("return_value")
@@ -382,6 +385,15 @@ def hostile_text():
             "state alive", read(mark) == "alive" and
             ti2.get("k", {}).get("state") == "failed",
             f"{read(mark)!r} {ti2.get('k')}")
+    r = ti.get("many", {})
+    s.check("a try's XComs together are capped (16 times the per-value "
+            "limit)", r.get("state") == "failed" and "add up to" in
+            (r.get("reason") or ""), str(r))
+    r = ti.get("segv", {})
+    if "ASAN_OPTIONS" not in os.environ:  # ASan cannot run under the limit
+        s.check("a command under memory_limit killed by SIGSEGV names the "
+                "limit", "memory_limit is 512 MiB" in (r.get("reason") or ""),
+                str(r))
     r = ti.get("flood", {})
     s.check("a worker flooding its result channel fails one try, with the "
             "reason", r.get("state") == "failed" and "without a newline" in

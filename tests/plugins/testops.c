@@ -187,6 +187,21 @@ static ph_status hostile_exec(void *sv, ph_task *t) {
     return s->h->xcom_push(t, "k", "\"caf\xe9\"");
   if (!strcmp(act, "no_reason"))
     return PH_FAIL;
+  if (!strcmp(act, "many")) {
+    /* 20 keys of 4000 bytes: each under a 4096-byte limit, together over
+     * 16 times it */
+    static char v[4003];
+    v[0] = '"';
+    memset(v + 1, 'y', 4000);
+    v[4001] = '"';
+    v[4002] = 0;
+    for (int i = 0; i < 20; i++) {
+      char key[16];
+      snprintf(key, sizeof key, "k%d", i);
+      s->h->xcom_push(t, key, v);
+    }
+    return PH_OK;
+  }
   if (!strcmp(act, "print_secret")) {
     const char *sec = "";
     s->h->param_string(t, "secret", &sec);
