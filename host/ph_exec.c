@@ -487,7 +487,8 @@ typedef struct {
   char *const *envp;
   const char *cwd;
   int logfd, devnull;
-  int err; /* set by the child when a step before exec fails */
+  int parent; /* > 0: no launcher watches us; die with this parent */
+  int err;    /* set by the child when a step before exec fails */
 } ph_spawn_args;
 
 /* The child of spawn_fast: shares the parent's memory (CLONE_VM) while
@@ -505,6 +506,12 @@ spawn_child(void *arg) {
     r = syscall(SYS_dup2, a->logfd, 2);
   if (r >= 0 && a->cwd)
     r = syscall(SYS_chdir, a->cwd);
+  if (r >= 0 && a->parent > 0) {
+    /* without a launcher nobody stops it if we die: it dies with us */
+    syscall(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+    if (syscall(SYS_getppid) != a->parent)
+      syscall(SYS_exit, 127);
+  }
   if (r >= 0) {
     guint64 none = 0; /* the kernel's sigset: unblock everything */
     syscall(SYS_rt_sigprocmask, SIG_SETMASK, &none, NULL, sizeof none);
@@ -521,7 +528,14 @@ static int spawn_fast(ph_exec *ex, const char *path, char *const *argv,
                       char *const *envp, const char *cwd, int logfd) {
   if (!ex->stack)
     ex->stack = g_malloc(PH_SPAWN_STACK);
-  ph_spawn_args a = {path, argv, envp, cwd, logfd, ex->devnull, 0};
+  ph_spawn_args a = {path,
+                     argv,
+                     envp,
+                     cwd,
+                     logfd,
+                     ex->devnull,
+                     ex->ctl < 0 ? (int)getpid() : 0,
+                     0};
   /* no handler may run in the child: block everything around the clone;
    * SIGPIPE, which the host ignores, goes back to its default for the
    * command (an ignored signal stays ignored across exec) */

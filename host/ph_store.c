@@ -19,8 +19,8 @@ struct ph_store {
   char *home;
   GHashTable *stmts; /* sql text (static) -> sqlite3_stmt* */
   int in_txn;
-  int batch;     /* a write opens the transaction itself (ph_store_batch) */
-  double txn_t0; /* monotonic time the open transaction began */
+  int batch;      /* a write opens the transaction itself (ph_store_batch) */
+  double txn_t0;  /* monotonic time the open transaction began */
   int txn_failed; /* a statement of the open transaction failed */
   char *error;    /* the first failure since the store was opened */
   void (*wait_hook)(void *user);
@@ -197,8 +197,7 @@ static int on_busy(void *ud, int count) {
   return 1;
 }
 
-void ph_store_set_wait_hook(ph_store *s, void (*hook)(void *user),
-                            void *user) {
+void ph_store_set_wait_hook(ph_store *s, void (*hook)(void *user), void *user) {
   s->wait_hook = hook;
   s->wait_user = user;
 }
@@ -235,6 +234,8 @@ ph_store *ph_store_open(const char *home, GError **error) {
                 db ? sqlite3_errmsg(db) : "out of memory");
     goto out;
   }
+  /* until the store is set up, a plain wait for another process's lock */
+  sqlite3_busy_timeout(db, 10000);
   const char *sync = g_getenv("PIPEHOST_STORE_SYNC");
   prag = g_strdup_printf(
       pragmas, sync && !g_ascii_strcasecmp(sync, "full") ? "FULL" : "NORMAL");
@@ -261,7 +262,9 @@ ph_store *ph_store_open(const char *home, GError **error) {
   if (!ok) {
     g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_FAILED,
                 "%s: not a usable pipehost store: %s%s", path,
-                emsg ? emsg : why ? why : sqlite3_errmsg(db),
+                emsg  ? emsg
+                : why ? why
+                      : sqlite3_errmsg(db),
                 sqlite3_errcode(db) == SQLITE_CORRUPT ||
                         sqlite3_errcode(db) == SQLITE_NOTADB
                     ? " (the file is damaged: restore it from a backup, or "
@@ -274,12 +277,12 @@ ph_store *ph_store_open(const char *home, GError **error) {
   s->db = db;
   db = NULL;
   const char *lw = g_getenv("PIPEHOST_STORE_LOCK_WAIT");
-  s->lock_wait = lw && g_ascii_strtod(lw, NULL) > 0 ? g_ascii_strtod(lw, NULL)
-                                                    : 60;
+  s->lock_wait =
+      lw && g_ascii_strtod(lw, NULL) > 0 ? g_ascii_strtod(lw, NULL) : 60;
   sqlite3_busy_handler(s->db, on_busy, s);
   s->home = g_strdup(home);
-  s->stmts = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL,
-                                   finalize_stmt);
+  s->stmts =
+      g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, finalize_stmt);
 out:
   if (db)
     sqlite3_close(db);
@@ -325,8 +328,8 @@ static void note_error(ph_store *s, int rc, const char *what) {
 static sqlite3_stmt *dead_stmt(ph_store *s) {
   static const char dead[] = "SELECT NULL WHERE 0";
   sqlite3_stmt *st = g_hash_table_lookup(s->stmts, dead);
-  if (!st && sqlite3_prepare_v3(s->db, dead, -1, SQLITE_PREPARE_PERSISTENT,
-                                &st, NULL) == SQLITE_OK)
+  if (!st && sqlite3_prepare_v3(s->db, dead, -1, SQLITE_PREPARE_PERSISTENT, &st,
+                                NULL) == SQLITE_OK)
     g_hash_table_insert(s->stmts, (gpointer)dead, st);
   if (!st)
     g_error("pipehost store: SQLite cannot prepare \"%s\"", dead);
@@ -485,8 +488,7 @@ int ph_store_run_create(ph_store *s, const char *run_id, const char *dag_id,
 void ph_store_run_set_state(ph_store *s, const char *run_id,
                             const char *state) {
   gboolean fin = strcmp(state, "running") && strcmp(state, "queued");
-  step_done(s, prep(s,
-                    "UPDATE dag_run SET state=?, end_date=? WHERE run_id=?",
+  step_done(s, prep(s, "UPDATE dag_run SET state=?, end_date=? WHERE run_id=?",
                     "sds", state, fin ? ph_util_now() : -1.0, run_id));
 }
 
@@ -501,7 +503,8 @@ void ph_store_run_set_host(ph_store *s, const char *run_id, int pid,
                     "isiss", pid, proc, launcher_pid, lproc, run_id));
 }
 
-gboolean ph_store_run_host(ph_store *s, const char *run_id, ph_store_host *out) {
+gboolean ph_store_run_host(ph_store *s, const char *run_id,
+                           ph_store_host *out) {
   memset(out, 0, sizeof *out);
   sqlite3_stmt *st = prep(s,
                           "SELECT host_pid, host_proc, launcher_pid, "
@@ -530,8 +533,9 @@ char *ph_store_run_resolve(ph_store *s, const char *text, GError **error) {
   sqlite3_stmt *st;
   char *id = NULL;
   if (!strcmp(text, "last") || !strcmp(text, "latest")) {
-    st = prep(s, "SELECT run_id FROM dag_run ORDER BY start_date DESC, rowid "
-                 "DESC LIMIT 1",
+    st = prep(s,
+              "SELECT run_id FROM dag_run ORDER BY start_date DESC, rowid "
+              "DESC LIMIT 1",
               "");
   } else {
     st = prep(s, "SELECT run_id FROM dag_run WHERE run_id=?", "s", text);
@@ -541,8 +545,9 @@ char *ph_store_run_resolve(ph_store *s, const char *text, GError **error) {
       return id;
     }
     sqlite3_reset(st);
-    st = prep(s, "SELECT run_id FROM dag_run WHERE substr(run_id,1,?)=? "
-                 "LIMIT 2",
+    st = prep(s,
+              "SELECT run_id FROM dag_run WHERE substr(run_id,1,?)=? "
+              "LIMIT 2",
               "is", (int)strlen(text), text);
   }
   int n = 0;
@@ -664,18 +669,21 @@ void ph_store_ti_create(ph_store *s, const char *run_id, const char *task_id,
 void ph_store_ti_set(ph_store *s, const char *run_id, const char *task_id,
                      const char *state, int try_number, double start,
                      double end, int pid, const char *reason) {
-  step_done(s, prep(s,
-                    "UPDATE task_instance SET state=?, try_number=?, "
-                    "start_date=coalesce(?,start_date), end_date=?, "
-                    "pid=coalesce(nullif(?,0),pid), reason=? WHERE run_id=? AND "
-                    "task_id=?",
-                    "sidd" "i" "sss", state, try_number, start, end,
-                    pid, reason, run_id, task_id));
+  step_done(s,
+            prep(s,
+                 "UPDATE task_instance SET state=?, try_number=?, "
+                 "start_date=coalesce(?,start_date), end_date=?, "
+                 "pid=coalesce(nullif(?,0),pid), reason=? WHERE run_id=? AND "
+                 "task_id=?",
+                 "sidd"
+                 "i"
+                 "sss",
+                 state, try_number, start, end, pid, reason, run_id, task_id));
 }
 
 void ph_store_try_start(ph_store *s, const char *run_id, const char *task_id,
-                        int try_number, double start, int pid,
-                        const char *proc, const char *log_path) {
+                        int try_number, double start, int pid, const char *proc,
+                        const char *log_path) {
   step_done(s, prep(s,
                     "INSERT OR REPLACE INTO task_try(run_id,task_id,"
                     "try_number,state,start_date,pid,proc,log_path) "
@@ -684,9 +692,8 @@ void ph_store_try_start(ph_store *s, const char *run_id, const char *task_id,
                     log_path));
 }
 
-void ph_store_try_set_proc(ph_store *s, const char *run_id,
-                           const char *task_id, int try_number,
-                           const char *proc) {
+void ph_store_try_set_proc(ph_store *s, const char *run_id, const char *task_id,
+                           int try_number, const char *proc) {
   step_done(s, prep(s,
                     "UPDATE task_try SET proc=? WHERE run_id=? AND task_id=? "
                     "AND try_number=?",
@@ -790,8 +797,7 @@ JsonNode *ph_store_xcom_list(ph_store *s, const char *run_id) {
 /* Variables and connections are both key -> text tables; these four
  * helpers serve both (the SQL text is static, so statements stay
  * cached). */
-static void kv_set(ph_store *s, const char *sql, const char *k,
-                   const char *v) {
+static void kv_set(ph_store *s, const char *sql, const char *k, const char *v) {
   step_done(s, prep(s, sql, "ss", k, v));
 }
 
@@ -851,11 +857,10 @@ JsonNode *ph_store_conn_list(ph_store *s) {
   return kv_list(s, "SELECT conn_id, uri FROM connection ORDER BY conn_id");
 }
 
-
 JsonNode *ph_store_conn_json(const char *conn_id, const char *uri,
                              GError **error) {
-  GUri *u = g_uri_parse(uri, G_URI_FLAGS_HAS_PASSWORD | G_URI_FLAGS_ENCODED_QUERY,
-                        error);
+  GUri *u = g_uri_parse(
+      uri, G_URI_FLAGS_HAS_PASSWORD | G_URI_FLAGS_ENCODED_QUERY, error);
   if (!u)
     return NULL;
   JsonObject *o = json_object_new();
@@ -872,11 +877,13 @@ JsonNode *ph_store_conn_json(const char *conn_id, const char *uri,
     json_object_set_string_member(o, "password", g_uri_get_password(u));
   const char *path = g_uri_get_path(u);
   if (path && *path)
-    json_object_set_string_member(o, "schema", path[0] == '/' ? path + 1 : path);
+    json_object_set_string_member(o, "schema",
+                                  path[0] == '/' ? path + 1 : path);
   JsonObject *extra = json_object_new();
   const char *q = g_uri_get_query(u);
   if (q) {
-    GHashTable *params = g_uri_parse_params(q, -1, "&", G_URI_PARAMS_NONE, NULL);
+    GHashTable *params =
+        g_uri_parse_params(q, -1, "&", G_URI_PARAMS_NONE, NULL);
     if (params) {
       GHashTableIter it;
       gpointer k, v;
@@ -926,12 +933,12 @@ JsonNode *ph_store_pool_list(ph_store *s) {
 
 char *ph_store_prev_ti_state(ph_store *s, const char *dag_id,
                              const char *logical_date, const char *task_id) {
-  sqlite3_stmt *st = prep(
-      s,
-      "SELECT t.state FROM dag_run r JOIN task_instance t ON "
-      "t.run_id=r.run_id AND t.task_id=? WHERE r.dag_id=? AND "
-      "r.logical_date < ? ORDER BY r.logical_date DESC LIMIT 1",
-      "sss", task_id, dag_id, logical_date);
+  sqlite3_stmt *st =
+      prep(s,
+           "SELECT t.state FROM dag_run r JOIN task_instance t ON "
+           "t.run_id=r.run_id AND t.task_id=? WHERE r.dag_id=? AND "
+           "r.logical_date < ? ORDER BY r.logical_date DESC LIMIT 1",
+           "sss", task_id, dag_id, logical_date);
   char *state = step_row(s, st) ? col_dup(st, 0) : NULL;
   sqlite3_reset(st);
   return state;
@@ -991,11 +998,11 @@ gboolean ph_store_pool_take(ph_store *s, const char *pool, int limit,
   /* a task wider than its pool still runs, alone */
   if (used > 0 && used + slots > limit)
     return FALSE;
-  step_done(s, prep(s,
-                    "INSERT OR REPLACE INTO pool_slot(run_id, task_id, pool,"
-                    " slots, pid, proc) VALUES(?,?,?,?,?,?)",
-                    "sssiis", run_id, task_id, pool, slots, (int)getpid(),
-                    self));
+  step_done(s,
+            prep(s,
+                 "INSERT OR REPLACE INTO pool_slot(run_id, task_id, pool,"
+                 " slots, pid, proc) VALUES(?,?,?,?,?,?)",
+                 "sssiis", run_id, task_id, pool, slots, (int)getpid(), self));
   return TRUE;
 }
 

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/prctl.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -28,21 +29,21 @@ struct ph_task {
   int fd;
   GString *inbuf;
   JsonObject *spec;
-  JsonObject *params;       /* rendered */
+  JsonObject *params; /* rendered */
   char *context_json;
   const char *task_id;
-  GPtrArray *scratch;       /* strings borrowed until the callback returns */
+  GPtrArray *scratch; /* strings borrowed until the callback returns */
   GPtrArray *secrets;
-  GHashTable *downstream;   /* direct downstream ids */
+  GHashTable *downstream; /* direct downstream ids */
   gint64 xcom_max;
   atomic_int cancelled;
   int64_t deadline_ns;
   char *reason;
-  char *push_error;         /* an xcom_push that was refused, and why */
-  char *return_value;       /* last return_value pushed (JSON) */
-  char *artifact_dir;       /* made on first artifact_dir() call */
+  char *push_error;   /* an xcom_push that was refused, and why */
+  char *return_value; /* last return_value pushed (JSON) */
+  char *artifact_dir; /* made on first artifact_dir() call */
   gboolean artifact_made;
-  pthread_mutex_t lock;     /* log and socket writes */
+  pthread_mutex_t lock; /* log and socket writes */
 };
 
 static const ph_operator *g_op;
@@ -220,7 +221,8 @@ static ph_status h_xcom_push(ph_task *t, const char *key, const char *json) {
   if ((gint64)len > t->xcom_max) {
     h_log(t, PH_LOG_ERROR,
           "xcom_push refused: value for key '%s' is %zu bytes, over the "
-          "XCom limit of %" G_GINT64_FORMAT " bytes (set PIPEHOST_XCOM_MAX_BYTES "
+          "XCom limit of %" G_GINT64_FORMAT
+          " bytes (set PIPEHOST_XCOM_MAX_BYTES "
           "to raise it); nothing was pushed",
           key, len, t->xcom_max);
     g_free(t->reason);
@@ -266,8 +268,8 @@ static ph_status h_xcom_push(ph_task *t, const char *key, const char *json) {
 
 /* Asks the scheduler for one value; returns JSON text (caller frees) or
  * NULL. */
-static char *ask(ph_task *t, const char *what, const char *k1,
-                 const char *v1, const char *k2, const char *v2) {
+static char *ask(ph_task *t, const char *what, const char *k1, const char *v1,
+                 const char *k2, const char *v2) {
   JsonBuilder *b = json_builder_new();
   json_builder_begin_object(b);
   json_builder_set_member_name(b, "m");
@@ -447,8 +449,8 @@ static ph_status reply_status(ph_task *t, JsonObject *r, const char *what,
   if (!r)
     return PH_ERROR;
   if (json_object_has_member(r, "error")) {
-    const char *e = json_object_get_string_member_with_default(r, "error",
-                                                               "error");
+    const char *e =
+        json_object_get_string_member_with_default(r, "error", "error");
     h_log(t, PH_LOG_ERROR, "%s: %s", what, e);
     st = json_object_get_int_member_with_default(r, "status", PH_INVALID);
   } else if (json_object_has_member(r, "missing")) {
@@ -473,8 +475,8 @@ static ph_status h_track(ph_task *t, const char *kind, const char *json) {
     json_node_unref(n);
   if (!obj)
     return PH_INVALID;
-  return reply_status(t, ask_obj(t, "track", "kind", kind, "=value", json,
-                                 NULL),
+  return reply_status(t,
+                      ask_obj(t, "track", "kind", kind, "=value", json, NULL),
                       "track", NULL);
 }
 
@@ -483,17 +485,17 @@ static ph_status h_model_register(ph_task *t, const char *name,
   if (!name || !path)
     return PH_INVALID;
   g_autofree char *abs = g_canonicalize_filename(path, NULL);
-  return reply_status(t, ask_obj(t, "model_register", "name", name, "path",
-                                 abs, NULL),
-                      "model_register", out_json);
+  return reply_status(
+      t, ask_obj(t, "model_register", "name", name, "path", abs, NULL),
+      "model_register", out_json);
 }
 
 static ph_status h_model_get(ph_task *t, const char *ref,
                              const char **out_json) {
   if (!ref)
     return PH_INVALID;
-  return reply_status(t, ask_obj(t, "model_get", "ref", ref, NULL),
-                      "model_get", out_json);
+  return reply_status(t, ask_obj(t, "model_get", "ref", ref, NULL), "model_get",
+                      out_json);
 }
 
 static ph_status h_model_set_alias(ph_task *t, const char *name,
@@ -502,8 +504,9 @@ static ph_status h_model_set_alias(ph_task *t, const char *name,
     return PH_INVALID;
   char v[32];
   g_snprintf(v, sizeof v, "%" G_GINT64_FORMAT, (gint64)version);
-  return reply_status(t, ask_obj(t, "model_set_alias", "name", name,
-                                 "=version", v, "alias", alias, NULL),
+  return reply_status(t,
+                      ask_obj(t, "model_set_alias", "name", name, "=version", v,
+                              "alias", alias, NULL),
                       "model_set_alias", NULL);
 }
 
@@ -541,8 +544,7 @@ static ph_status h_exec_command(ph_task *t, const char *what,
   int fl = fcntl(t->fd, F_GETFD);
   if (fl >= 0)
     fcntl(t->fd, F_SETFD, fl | FD_CLOEXEC);
-  execvpe(argv[0], (char *const *)argv,
-          envp ? (char *const *)envp : environ);
+  execvpe(argv[0], (char *const *)argv, envp ? (char *const *)envp : environ);
   h_set_reason(t, "cannot run %s: %s", argv[0], g_strerror(errno));
   if (fl >= 0)
     fcntl(t->fd, F_SETFD, fl);
@@ -632,8 +634,8 @@ static void send_result(ph_task *t, ph_status st, int done, int sensor) {
     json_builder_set_member_name(b, "done");
     json_builder_add_boolean_value(b, done);
   }
-  JsonNode *rv = t->return_value ? json_from_string(t->return_value, NULL)
-                                 : NULL;
+  JsonNode *rv =
+      t->return_value ? json_from_string(t->return_value, NULL) : NULL;
   json_builder_set_member_name(b, "return_falsy");
   json_builder_add_boolean_value(b, ph_util_json_falsy(rv));
   if (rv)
@@ -668,6 +670,10 @@ int ph_worker_main(int fd) {
   ph_status st = PH_ERROR;
   int done = 0, sensor = 0;
   pthread_t sig_tid;
+  /* A worker dies with whoever started it (the launcher, or the host when
+   * there is no launcher): nobody would record what it does otherwise.
+   * The signal survives the exec of exec_command. */
+  prctl(PR_SET_PDEATHSIG, SIGKILL);
   t->fd = fd;
   t->inbuf = g_string_new(NULL);
   t->scratch = g_ptr_array_new_with_free_func(g_free);
@@ -693,15 +699,16 @@ int ph_worker_main(int fd) {
   }
   t->spec = spec;
   t->task_id = json_object_get_string_member_with_default(spec, "task_id", "");
-  t->xcom_max = json_object_get_int_member_with_default(spec, "xcom_max",
-                                                        1 << 20);
+  t->xcom_max =
+      json_object_get_int_member_with_default(spec, "xcom_max", 1 << 20);
   t->artifact_dir = g_strdup(
       json_object_get_string_member_with_default(spec, "artifact_dir", NULL));
   JsonObject *ctx = json_object_has_member(spec, "context")
                         ? json_object_get_object_member(spec, "context")
                         : NULL;
-  t->context_json = ctx ? ph_util_json_dup(json_object_get_member(spec, "context"))
-                        : g_strdup("{}");
+  t->context_json =
+      ctx ? ph_util_json_dup(json_object_get_member(spec, "context"))
+          : g_strdup("{}");
   JsonArray *down = json_object_has_member(spec, "downstream")
                         ? json_object_get_array_member(spec, "downstream")
                         : NULL;
@@ -751,8 +758,8 @@ int ph_worker_main(int fd) {
   /* load only the plugin this try needs */
   const char *path =
       json_object_get_string_member_with_default(spec, "plugin_path", "");
-  const char *opname = json_object_get_string_member_with_default(spec, "op",
-                                                                  "");
+  const char *opname =
+      json_object_get_string_member_with_default(spec, "op", "");
   ph_registry *reg = ph_registry_new();
   GError *err = NULL;
   const ph_plugin *plugin = ph_registry_load_file(reg, path, &err);
@@ -772,8 +779,8 @@ int ph_worker_main(int fd) {
     ph_status ls = plugin->load(&host_table, ebuf, sizeof ebuf);
     if (ls != PH_OK) {
       ebuf[sizeof ebuf - 1] = 0;
-      t->reason = g_strdup_printf("plugin '%s' load() failed: %s",
-                                  plugin->name, ebuf[0] ? ebuf : "no message");
+      t->reason = g_strdup_printf("plugin '%s' load() failed: %s", plugin->name,
+                                  ebuf[0] ? ebuf : "no message");
       goto report;
     }
   }
@@ -785,9 +792,8 @@ int ph_worker_main(int fd) {
   t->params = json_object_new();
   /* params that hold text from outside (an alert's log tail and reason)
    * are final: rendering them would run whatever they contain */
-  gboolean literal =
-      json_object_get_boolean_member_with_default(spec, "literal_params",
-                                                  FALSE);
+  gboolean literal = json_object_get_boolean_member_with_default(
+      spec, "literal_params", FALSE);
   GList *keys = raw ? json_object_get_members(raw) : NULL;
   for (GList *l = keys; l; l = l->next) {
     const char *k = l->data;
@@ -795,8 +801,8 @@ int ph_worker_main(int fd) {
     const ph_param *pp = ph_registry_find_param(g_op, k);
     if (pp && (pp->flags & PH_PARAM_TEMPLATED) && !literal) {
       g_autofree char *src = ph_util_json_dup(v);
-      char *out = ph_template_render_json(src, t->context_json, template_xcom,
-                                          t, &err);
+      char *out =
+          ph_template_render_json(src, t->context_json, template_xcom, t, &err);
       if (!out) {
         /* retryable, as any exception at render time is in Airflow */
         t->reason = g_strdup_printf("param '%s': %s", k, err->message);
@@ -840,11 +846,10 @@ int ph_worker_main(int fd) {
     double started = spec_double(so, "started", ph_util_now());
     double stimeout = spec_double(so, "timeout", 604800);
     double max_wait = spec_double(so, "max_wait", 0);
-    gboolean expo =
-        json_object_get_boolean_member_with_default(so, "exponential_backoff",
-                                                    FALSE);
-    gboolean soft = json_object_get_boolean_member_with_default(so, "soft_fail",
-                                                                FALSE);
+    gboolean expo = json_object_get_boolean_member_with_default(
+        so, "exponential_backoff", FALSE);
+    gboolean soft =
+        json_object_get_boolean_member_with_default(so, "soft_fail", FALSE);
     for (int pokes = 1;; pokes++) {
       int32_t d = 0;
       st = g_op->poke(g_state, t, &d);
@@ -864,10 +869,10 @@ int ph_worker_main(int fd) {
       double wait = interval;
       if (expo) {
         g_autofree char *st_iso = ph_util_iso8601(started);
-        wait = ph_backoff_poke(interval, pokes, json_object_get_string_member_with_default(
-                                                    spec, "dag_id", ""),
-                               t->task_id, st_iso, stimeout,
-                               ph_util_now() - started, max_wait);
+        wait = ph_backoff_poke(
+            interval, pokes,
+            json_object_get_string_member_with_default(spec, "dag_id", ""),
+            t->task_id, st_iso, stimeout, ph_util_now() - started, max_wait);
       } else if (max_wait > 0) {
         wait = MIN(wait, max_wait);
       }

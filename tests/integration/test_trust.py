@@ -97,8 +97,8 @@ def locked_task(name, marks, done, secs):
             f"echo {name} >> {done}")
 
 
-def group_signal_round(sig, rnd):
-    tag = f"{sig.name.lower()}{rnd}"
+def group_signal_round(sig, rnd, env=ENV):
+    tag = f"{sig.name.lower()}{rnd}" + ("nl" if env is not ENV else "")
     marks = os.path.join(WORK, f"marks-{tag}")
     done = os.path.join(WORK, f"done-{tag}")
     tasks = {}
@@ -115,7 +115,7 @@ def group_signal_round(sig, rnd):
     lines = [f"dag: {{id: grp_{tag}}}", "tasks:"]
     lines += [f"  {t}: {json.dumps(v)}" for t, v in tasks.items()]
     path = write(f"grp_{tag}.yaml", "\n".join(lines) + "\n")
-    p = subprocess.Popen([PH, "run", path, "--quiet"], env=ENV, cwd=WORK,
+    p = subprocess.Popen([PH, "run", path, "--quiet"], env=env, cwd=WORK,
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                          start_new_session=True)
     wait_for(lambda: read(marks).count("start") >= 2)
@@ -126,7 +126,7 @@ def group_signal_round(sig, rnd):
     p.wait(timeout=30)
     # whatever killed the host, its tries stop
     gone = wait_for(lambda: not any(alive(x) for x in started), 10)
-    s.check(f"group {sig.name} round {rnd}: the tries stopped with the host",
+    s.check(f"group {sig.name} round {tag}: the tries stopped with the host",
             gone, f"alive: {[x for x in started if alive(x)]}")
     r = resume_until_done()
     s.check(f"group {sig.name} round {rnd}: resume finishes the run",
@@ -142,6 +142,9 @@ def group_signals():
     for sig in (signal.SIGKILL, signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
         for rnd in range(2):
             group_signal_round(sig, rnd)
+    # with no launcher, the tries die with the host (PR_SET_PDEATHSIG)
+    group_signal_round(signal.SIGKILL, 0,
+                       dict(ENV, PIPEHOST_NO_LAUNCHER="1"))
 
 
 # ---- 3. pid reuse
