@@ -121,10 +121,7 @@ static char *answer(ph_store *st, JsonObject *msg) {
   } else if (!strcmp(m, "var_get")) {
     const char *name =
         json_object_get_string_member_with_default(msg, "name", "");
-    g_autofree char *env = g_strdup_printf("PIPEHOST_VAR_%s", name);
-    g_autofree char *v = g_getenv(env) ? g_strdup(g_getenv(env))
-                         : st          ? ph_store_var_get(st, name)
-                                       : NULL;
+    g_autofree char *v = ph_store_var_lookup(st, name);
     value = v ? json_node_init_string(json_node_alloc(), v) : NULL;
   }
   if (value)

@@ -268,7 +268,7 @@ static void apply_host_key(ctx_t *c, ph_plan *p, ph_task_spec *t,
     }
     t->reschedule = !strcmp(s, "reschedule");
   } else if (!strcmp(key, "pool") || !strcmp(key, "doc") ||
-             !strcmp(key, "weight_rule")) {
+             !strcmp(key, "weight_rule") || !strcmp(key, "queue")) {
     if (!JSON_NODE_HOLDS_VALUE(v) ||
         json_node_get_value_type(v) != G_TYPE_STRING) {
       err(c, line, "task '%s': '%s' must be a string", t->id, key);
@@ -278,6 +278,8 @@ static void apply_host_key(ctx_t *c, ph_plan *p, ph_task_spec *t,
                                                 json_node_get_string(v));
     if (!strcmp(key, "pool"))
       t->pool = s;
+    else if (!strcmp(key, "queue"))
+      t->queue = s;
     else if (!strcmp(key, "doc"))
       t->doc = s;
     else if (!strcmp(s, "downstream"))

@@ -37,6 +37,8 @@ typedef struct ph_task_spec {
   double execution_timeout;    /* seconds, 0 = none */
   double memory_limit;         /* bytes of address space, 0 = none */
   const char *pool;
+  const char *queue; /* Airflow's queue: ignored by the local executor
+                        (as Airflow ignores it outside Celery); NULL */
   int pool_slots;
   int priority_weight;         /* effective weight (weight_rule applied) */
   int weight_rule;             /* PH_WEIGHT_* */

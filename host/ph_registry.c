@@ -101,6 +101,7 @@ static const char *const host_keys[] = {"trigger_rule",
                                         "email_on_retry",
                                         "email_conn_id",
                                         "depends_on_past",
+                                        "queue",
                                         NULL};
 
 const char *const *ph_registry_host_keys(void) { return host_keys; }

@@ -18,6 +18,7 @@
 #include "ph_proc.h"
 #include "ph_registry.h"
 #include "ph_template.h"
+#include "ph_timetable.h"
 #include "ph_track.h"
 #include "ph_trigger.h"
 #include "ph_util.h"
@@ -423,6 +424,101 @@ static char *build_context(ph_sched *s, guint idx) {
   return txt;
 }
 
+/* Adds name: the ISO text of t, or null when t is G_MININT64 (none). */
+static void add_time(JsonBuilder *b, const char *name, gint64 t) {
+  json_builder_set_member_name(b, name);
+  if (t == G_MININT64) {
+    json_builder_add_null_value(b);
+    return;
+  }
+  g_autofree char *iso = ph_util_iso8601((double)t);
+  json_builder_add_string_value(b, iso);
+}
+
+static void add_ds(JsonBuilder *b, const char *name, const char *nodash,
+                   gint64 t) {
+  if (t == G_MININT64) {
+    json_builder_set_member_name(b, name);
+    json_builder_add_null_value(b);
+    json_builder_set_member_name(b, nodash);
+    json_builder_add_null_value(b);
+    return;
+  }
+  GDateTime *dt = g_date_time_new_from_unix_utc(t);
+  g_autofree char *d = g_date_time_format(dt, "%Y-%m-%d");
+  g_autofree char *dn = g_date_time_format(dt, "%Y%m%d");
+  g_date_time_unref(dt);
+  add_str(b, name, d);
+  add_str(b, nodash, dn);
+}
+
+/* The interval of tt just before the one starting at t (its start <
+ * t), or FALSE. */
+static gboolean prev_interval(const ph_timetable *tt, gint64 t,
+                              ph_interval *out) {
+  ph_interval nx;
+  gint64 gap = ph_timetable_next(tt, t, &nx) && nx.start > t ? nx.start - t
+                                                              : 86400;
+  for (gint64 back = 2 * gap; back < (gint64)400 * 366 * 86400; back *= 4) {
+    ph_interval iv;
+    gboolean found = FALSE;
+    gint64 after = t - back;
+    while (ph_timetable_next(tt, after, &iv) && iv.start < t) {
+      *out = iv;
+      found = TRUE;
+      after = iv.start;
+    }
+    if (found)
+      return TRUE;
+  }
+  return FALSE;
+}
+
+/* Airflow 2's schedule-relative context: next_/prev_ logical dates and
+ * ds, next_data_interval_end (latest_only), yesterday_ds / tomorrow_ds,
+ * and the previous successful run's interval and start. */
+static void add_schedule_context(ph_sched *s, JsonBuilder *b) {
+  JsonObject *args = ph_dag_get_args(ph_plan_get_dag(s->plan));
+  ph_timetable *tt = ph_timetable_new(args, NULL);
+  gint64 lt = (gint64)s->logical_t;
+  gint64 next = G_MININT64, next_end = G_MININT64, prev = G_MININT64;
+  ph_interval iv;
+  if (tt && !ph_timetable_is_manual(tt)) {
+    if (ph_timetable_next(tt, lt, &iv)) {
+      next = iv.start;
+      next_end = iv.end;
+    }
+    if (prev_interval(tt, lt, &iv))
+      prev = iv.start;
+  }
+  add_time(b, "execution_date", lt);
+  add_time(b, "next_execution_date", next);
+  add_time(b, "prev_execution_date", prev);
+  add_time(b, "next_data_interval_end", next_end);
+  add_ds(b, "next_ds", "next_ds_nodash", next);
+  add_ds(b, "prev_ds", "prev_ds_nodash", prev);
+  gint64 day = lt - lt % 86400;
+  add_ds(b, "yesterday_ds", "yesterday_ds_nodash", day - 86400);
+  add_ds(b, "tomorrow_ds", "tomorrow_ds_nodash", day + 86400);
+  /* the latest successful run of this DAG before this one */
+  double pstart = -1, pld = -1;
+  ph_store_prev_success(s->store, ph_plan_get_dag_id(s->plan),
+                        s->logical_date, &pld, &pstart);
+  gint64 pend = G_MININT64;
+  if (pld >= 0) {
+    pend = (gint64)pld;
+    if (tt && !ph_timetable_is_manual(tt) &&
+        ph_timetable_next(tt, (gint64)pld - 1, &iv) && iv.start == (gint64)pld)
+      pend = iv.end;
+  }
+  add_time(b, "prev_data_interval_start_success",
+           pld >= 0 ? (gint64)pld : G_MININT64);
+  add_time(b, "prev_data_interval_end_success", pend);
+  add_time(b, "prev_start_date_success",
+           pstart >= 0 ? (gint64)pstart : G_MININT64);
+  ph_timetable_free(tt);
+}
+
 static void build_context_base(ph_sched *s) {
   JsonBuilder *b = json_builder_new();
   json_builder_begin_object(b);
@@ -448,6 +544,7 @@ static void build_context_base(ph_sched *s) {
   add_str(b, "data_interval_start", ld);
   add_str(b, "data_interval_end", s->o.interval_end ? s->o.interval_end : ld);
   g_string_free(tsn, TRUE);
+  add_schedule_context(s, b);
   json_builder_set_member_name(b, "params");
   JsonNode *pn = json_node_new(JSON_NODE_OBJECT);
   json_node_set_object(pn, s->params);
@@ -471,12 +568,20 @@ static void build_context_base(ph_sched *s) {
    * environment variables override stored ones */
   JsonNode *vars = ph_store_var_list(s->store);
   g_auto(GStrv) envp = g_get_environ();
+  GList *stored = json_object_get_members(json_node_get_object(vars));
   for (char **e = envp; *e; e++)
     if (g_str_has_prefix(*e, "PIPEHOST_VAR_") && strchr(*e, '=')) {
       const char *eq = strchr(*e, '=');
       g_autofree char *name = g_strndup(*e + 13, eq - (*e + 13));
       json_object_set_string_member(json_node_get_object(vars), name, eq + 1);
+      /* Airflow looks a variable up as AIRFLOW_VAR_<NAME upper-cased>:
+       * the environment wins over a stored "name" in any case */
+      for (GList *l = stored; l; l = l->next)
+        if (!g_ascii_strcasecmp(l->data, name))
+          json_object_set_string_member(json_node_get_object(vars), l->data,
+                                        eq + 1);
     }
+  g_list_free(stored);
   JsonObject *vjson = json_object_new();
   JsonObject *vo = json_node_get_object(vars);
   GList *keys = json_object_get_members(vo);
@@ -1294,9 +1399,7 @@ static void cb_message(void *user, guint job, JsonObject *msg) {
     } else if (!strcmp(m, "var_get")) {
       const char *name =
           json_object_get_string_member_with_default(msg, "name", "");
-      g_autofree char *envname = g_strdup_printf("PIPEHOST_VAR_%s", name);
-      const char *env = g_getenv(envname);
-      char *raw = env ? g_strdup(env) : ph_store_var_get(s->store, name);
+      char *raw = ph_store_var_lookup(s->store, name);
       if (raw) {
         JsonNode *n = json_node_new(JSON_NODE_VALUE);
         json_node_set_string(n, raw);
@@ -1569,6 +1672,13 @@ ph_sched *ph_sched_new(const ph_plan *plan, ph_store *store,
   s->o = *opts;
   if (s->o.parallelism < 1)
     s->o.parallelism = 1;
+  /* the DAG's max_active_tasks caps whatever -j allows (Airflow) */
+  JsonNode *mat = json_object_get_member(ph_dag_get_args(ph_plan_get_dag(plan)),
+                                         "max_active_tasks");
+  if (mat && JSON_NODE_HOLDS_VALUE(mat) &&
+      json_node_get_value_type(mat) == G_TYPE_INT64 &&
+      json_node_get_int(mat) > 0 && json_node_get_int(mat) < s->o.parallelism)
+    s->o.parallelism = (int)json_node_get_int(mat);
   int most = ph_exec_max_parallel();
   if (s->o.parallelism > most) {
     g_printerr("pipehost: running at most %d tries at once, not %d: the "

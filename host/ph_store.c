@@ -754,10 +754,16 @@ void ph_store_xcom_set(ph_store *s, const char *run_id, const char *task_id,
 
 char *ph_store_xcom_get(ph_store *s, const char *run_id, const char *task_id,
                         const char *key) {
-  sqlite3_stmt *st = prep(s,
-                          "SELECT value FROM xcom WHERE run_id=? AND "
-                          "task_id=? AND key=?",
-                          "sss", run_id, task_id, key);
+  sqlite3_stmt *st =
+      task_id && *task_id
+          ? prep(s,
+                 "SELECT value FROM xcom WHERE run_id=? AND task_id=? AND "
+                 "key=?",
+                 "sss", run_id, task_id, key)
+          : prep(s,
+                 "SELECT value FROM xcom WHERE run_id=? AND key=? ORDER BY "
+                 "timestamp DESC, rowid DESC LIMIT 1",
+                 "ss", run_id, key);
   char *v = step_row(s, st) ? col_dup(st, 0) : NULL;
   sqlite3_reset(st);
   return v;
@@ -831,6 +837,15 @@ void ph_store_var_set(ph_store *s, const char *key, const char *value) {
 
 char *ph_store_var_get(ph_store *s, const char *key) {
   return kv_get(s, "SELECT value FROM variable WHERE key=?", key);
+}
+
+char *ph_store_var_lookup(ph_store *s, const char *key) {
+  g_autofree char *up = g_ascii_strup(key ? key : "", -1);
+  g_autofree char *env = g_strdup_printf("PIPEHOST_VAR_%s", up);
+  const char *v = g_getenv(env);
+  if (v)
+    return g_strdup(v);
+  return s ? ph_store_var_get(s, key) : NULL;
 }
 
 gboolean ph_store_var_delete(ph_store *s, const char *key) {
@@ -929,6 +944,29 @@ JsonNode *ph_store_pool_list(ph_store *s) {
   JsonNode *n = json_node_new(JSON_NODE_OBJECT);
   json_node_take_object(n, o);
   return n;
+}
+
+void ph_store_prev_success(ph_store *s, const char *dag_id,
+                           const char *logical_date, double *ld,
+                           double *start) {
+  *ld = *start = -1;
+  sqlite3_stmt *st = prep(s,
+                          "SELECT logical_date, start_date FROM dag_run WHERE "
+                          "dag_id=? AND state='success' AND logical_date < ? "
+                          "ORDER BY logical_date DESC LIMIT 1",
+                          "ss", dag_id, logical_date);
+  if (step_row(s, st)) {
+    GDateTime *dt = sqlite3_column_text(st, 0)
+                        ? g_date_time_new_from_iso8601(
+                              (const char *)sqlite3_column_text(st, 0), NULL)
+                        : NULL;
+    if (dt) {
+      *ld = (double)g_date_time_to_unix(dt);
+      g_date_time_unref(dt);
+    }
+    *start = sqlite3_column_double(st, 1);
+  }
+  sqlite3_reset(st);
 }
 
 char *ph_store_prev_ti_state(ph_store *s, const char *dag_id,

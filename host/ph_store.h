@@ -140,7 +140,9 @@ char *ph_store_log_path(ph_store *s, const char *run_id, const char *task_id,
 /* ---- XCom */
 void ph_store_xcom_set(ph_store *s, const char *run_id, const char *task_id,
                        const char *key, const char *json);
-/* JSON text, or NULL when absent. */
+/* JSON text, or NULL when absent.  A NULL or empty task_id means any task
+ * of the run (the newest such XCom), as Airflow's xcom_pull with
+ * task_ids=None. */
 char *ph_store_xcom_get(ph_store *s, const char *run_id, const char *task_id,
                         const char *key);
 void ph_store_xcom_clear(ph_store *s, const char *run_id, const char *task_id);
@@ -150,6 +152,10 @@ JsonNode *ph_store_xcom_list(ph_store *s, const char *run_id);
 /* ---- variables */
 void ph_store_var_set(ph_store *s, const char *key, const char *value);
 char *ph_store_var_get(ph_store *s, const char *key);
+/* A variable as tasks see it: $PIPEHOST_VAR_<KEY upper-cased> when set
+ * (Airflow reads AIRFLOW_VAR_<KEY.upper()>), else the stored one, else
+ * NULL.  s may be NULL (environment only).  Caller frees. */
+char *ph_store_var_lookup(ph_store *s, const char *key);
 gboolean ph_store_var_delete(ph_store *s, const char *key);
 /* JSON object {key: value}. */
 JsonNode *ph_store_var_list(ph_store *s);
@@ -190,6 +196,13 @@ gboolean ph_store_pool_take(ph_store *s, const char *pool, int limit,
                             int slots);
 void ph_store_pool_release(ph_store *s, const char *run_id,
                            const char *task_id);
+
+/* The latest successful run of dag_id with a logical date before
+ * logical_date: its logical date and start time (UNIX seconds) in *ld and
+ * *start; both -1 when there is none. */
+void ph_store_prev_success(ph_store *s, const char *dag_id,
+                           const char *logical_date, double *ld,
+                           double *start);
 
 /* depends_on_past: the state of task_id in the DAG's latest run with an
  * earlier logical date (caller frees), or NULL when there is none. */

@@ -5,6 +5,7 @@
 #include <lua.h>
 #include <lualib.h>
 #include <string.h>
+#include <time.h>
 
 #include <json-glib/json-glib.h>
 
@@ -68,18 +69,31 @@ static int l_xcom_pull(lua_State *L) {
     lua_pop(L, 1);
   }
   const char *key = "return_value";
-  if (lua_istable(L, a) && lua_getfield(L, a, "task_ids") != LUA_TNIL) {
-    /* xcom_pull{task_ids=..., key=...} */
-    lua_getfield(L, a, "key");
+  if (lua_istable(L, a) && (lua_getfield(L, a, "task_ids") != LUA_TNIL ||
+                            lua_getfield(L, a, "key") != LUA_TNIL)) {
+    /* xcom_pull{task_ids=..., key=...}: either may be left out, or be
+     * given by position ({'a', key='k'}) */
+    lua_settop(L, a);
+    if (lua_getfield(L, a, "key") == LUA_TNIL) {
+      lua_pop(L, 1);
+      lua_rawgeti(L, a, 2);
+    }
     if (lua_isstring(L, -1))
       key = lua_tostring(L, -1);
-    lua_pop(L, 1);
+    if (lua_getfield(L, a, "task_ids") == LUA_TNIL) {
+      lua_pop(L, 1);
+      lua_rawgeti(L, a, 1);
+    }
     lua_replace(L, a);
-  } else if (lua_istable(L, a)) {
-    lua_pop(L, 1);
+  } else {
+    lua_settop(L, a + 1);
+    if (lua_isstring(L, a + 1))
+      key = lua_tostring(L, a + 1);
   }
-  if (lua_isstring(L, a + 1))
-    key = lua_tostring(L, a + 1);
+  if (lua_isnoneornil(L, a)) { /* task_ids=None: any task of the run */
+    pull_one(L, c, "", key);
+    return 1;
+  }
   if (lua_type(L, a) == LUA_TSTRING) {
     pull_one(L, c, lua_tostring(L, a), key);
     return 1;
@@ -113,9 +127,8 @@ static char *shell_quote(const char *s) {
   return g_string_free(g, FALSE);
 }
 
-static const char *const filters[] = {"shell_quote", "json",  "upper",
-                                      "lower",       "ds_nodash", "string",
-                                      "trim",        NULL};
+static const char *const filters[] = {"shell_quote", "json",   "upper", "lower",
+                                      "ds_nodash",   "string", "trim",  NULL};
 
 static gboolean is_filter(const char *name, size_t len) {
   for (int i = 0; filters[i]; i++)
@@ -177,8 +190,120 @@ static char *split_filters(const char *src, GPtrArray *out) {
   return expr;
 }
 
-static lua_State *new_state(tctx *c, const char *context_json,
-                            GError **error) {
+/* __index of the globals: a name the context defines (upvalue 1) is nil
+ * when it is null; any other name is an error. */
+static int l_undefined(lua_State *L) {
+  const char *name = lua_tostring(L, 2);
+  lua_pushvalue(L, 2);
+  if (lua_rawget(L, lua_upvalueindex(1)) != LUA_TNIL) {
+    lua_pushnil(L);
+    return 1;
+  }
+  return luaL_error(L,
+                    "'%s' is undefined (see the template names in "
+                    "docs/dag-guide.md)",
+                    name ? name : "?");
+}
+
+/* __index of var.value / var.json: "get" is Airflow's
+ * var.value.get(name, default); any other missing name is an error, as
+ * Airflow's KeyError for a variable that does not exist. */
+static int l_var_get(lua_State *L) {
+  lua_pushvalue(L, 1);
+  if (lua_rawget(L, lua_upvalueindex(1)) != LUA_TNIL)
+    return 1;
+  lua_pop(L, 1);
+  lua_pushvalue(L, 2);
+  return 1;
+}
+
+static int l_var_missing(lua_State *L) {
+  const char *name = lua_tostring(L, 2);
+  if (name) { /* PIPEHOST_VAR_FOO is var.value.foo too */
+    g_autofree char *up = g_ascii_strup(name, -1);
+    lua_pushstring(L, up);
+    if (lua_rawget(L, 1) != LUA_TNIL)
+      return 1;
+    lua_pop(L, 1);
+  }
+  if (name && !strcmp(name, "get")) {
+    lua_pushvalue(L, 1);
+    lua_pushcclosure(L, l_var_get, 1);
+    return 1;
+  }
+  return luaL_error(L,
+                    "variable '%s' does not exist (pipehost variables set "
+                    "%s VALUE, or var.value.get('%s', default))",
+                    name ? name : "?", name ? name : "NAME",
+                    name ? name : "NAME");
+}
+
+static void strict_vars(lua_State *L) {
+  if (lua_getglobal(L, "var") != LUA_TTABLE) {
+    lua_pop(L, 1);
+    return;
+  }
+  static const char *const subs[] = {"value", "json", NULL};
+  for (int i = 0; subs[i]; i++) {
+    if (lua_getfield(L, -1, subs[i]) == LUA_TTABLE) {
+      lua_newtable(L);
+      lua_pushcfunction(L, l_var_missing);
+      lua_setfield(L, -2, "__index");
+      lua_setmetatable(L, -2);
+    }
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
+}
+
+/* Airflow's macros.ds_add(ds, days): ds moved by days, as YYYY-MM-DD. */
+static int l_ds_add(lua_State *L) {
+  const char *ds = luaL_checkstring(L, 1);
+  lua_Integer days = luaL_checkinteger(L, 2);
+  GDate *d = g_date_new();
+  g_date_set_parse(d, ds);
+  if (!g_date_valid(d) || strlen(ds) != 10) {
+    g_date_free(d);
+    return luaL_error(L, "macros.ds_add: '%s' is not a YYYY-MM-DD date", ds);
+  }
+  if (days >= 0)
+    g_date_add_days(d, (guint)days);
+  else
+    g_date_subtract_days(d, (guint)-days);
+  char buf[16];
+  g_date_strftime(buf, sizeof buf, "%Y-%m-%d", d);
+  g_date_free(d);
+  lua_pushstring(L, buf);
+  return 1;
+}
+
+/* Airflow's macros.ds_format(ds, input_format, output_format) (strptime
+ * and strftime formats). */
+static int l_ds_format(lua_State *L) {
+  const char *ds = luaL_checkstring(L, 1);
+  const char *in = luaL_checkstring(L, 2);
+  const char *out = luaL_checkstring(L, 3);
+  struct tm tm = {0};
+  const char *end = strptime(ds, in, &tm);
+  if (!end || *end)
+    return luaL_error(L, "macros.ds_format: '%s' does not match '%s'", ds, in);
+  char buf[256];
+  if (!strftime(buf, sizeof buf, out, &tm))
+    buf[0] = 0;
+  lua_pushstring(L, buf);
+  return 1;
+}
+
+static void add_macros(lua_State *L) {
+  lua_newtable(L);
+  lua_pushcfunction(L, l_ds_add);
+  lua_setfield(L, -2, "ds_add");
+  lua_pushcfunction(L, l_ds_format);
+  lua_setfield(L, -2, "ds_format");
+  lua_setglobal(L, "macros");
+}
+
+static lua_State *new_state(tctx *c, const char *context_json, GError **error) {
   lua_State *L = lua_newstate(ph_luajson_alloc, &c->mem);
   if (!L) {
     g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_NOMEM,
@@ -191,13 +316,14 @@ static lua_State *new_state(tctx *c, const char *context_json,
   luaL_requiref(L, LUA_MATHLIBNAME, luaopen_math, 1);
   luaL_requiref(L, LUA_UTF8LIBNAME, luaopen_utf8, 1);
   lua_pop(L, 5);
-  static const char *const unsafe[] = {"dofile", "loadfile", "load",
+  static const char *const unsafe[] = {"dofile",  "loadfile",       "load",
                                        "require", "collectgarbage", NULL};
   for (int i = 0; unsafe[i]; i++) {
     lua_pushnil(L);
     lua_setglobal(L, unsafe[i]);
   }
   ph_luajson_print_to_stderr(L);
+  lua_newtable(L); /* the names the context defines, null ones included */
   JsonNode *ctx = json_from_string(context_json ? context_json : "{}", NULL);
   if (ctx && JSON_NODE_HOLDS_OBJECT(ctx)) {
     JsonObject *o = json_node_get_object(ctx);
@@ -205,11 +331,16 @@ static lua_State *new_state(tctx *c, const char *context_json,
     for (GList *l = keys; l; l = l->next) {
       ph_luajson_push(L, json_object_get_member(o, l->data));
       lua_setglobal(L, l->data);
+      lua_pushboolean(L, 1);
+      lua_setfield(L, -2, l->data);
     }
     g_list_free(keys);
   }
   if (ctx)
     json_node_unref(ctx);
+  lua_setfield(L, LUA_REGISTRYINDEX, "pipehost.defined");
+  strict_vars(L);
+  add_macros(L);
   lua_pushlightuserdata(L, c);
   lua_pushcclosure(L, l_xcom_pull, 1);
   lua_pushvalue(L, -1);
@@ -223,6 +354,17 @@ static lua_State *new_state(tctx *c, const char *context_json,
   lua_insert(L, -2);
   lua_setfield(L, -2, "xcom_pull");
   lua_pop(L, 1);
+  /* Airflow renders with StrictUndefined: a name the context does not
+   * define is an error, never empty text (set last: the lookups above
+   * may meet undefined names) */
+  lua_newtable(L);
+  lua_getfield(L, LUA_REGISTRYINDEX, "pipehost.defined");
+  lua_pushcclosure(L, l_undefined, 1);
+  lua_setfield(L, -2, "__index");
+  lua_pushglobaltable(L);
+  lua_insert(L, -2);
+  lua_setmetatable(L, -2);
+  lua_pop(L, 1);
   lua_sethook(L, count_hook, LUA_MASKCOUNT, INSN_LIMIT);
   return L;
 }
@@ -233,11 +375,55 @@ static void set_err(GError **error, const char *tmpl, size_t pos,
               "template error in '%s' at position %zu: %s", tmpl, pos, why);
 }
 
+/* Airflow's keyword form, xcom_pull(task_ids='a', key='k'), is not Lua:
+ * it becomes the table form xcom_pull{task_ids='a', key='k'} (positional
+ * arguments keep their places: t[1] task ids, t[2] key).  Returns a new
+ * string (caller frees). */
+static char *kwargs_to_table(const char *expr) {
+  GString *g = g_string_new(expr);
+  for (gsize from = 0;;) {
+    char *hit = strstr(g->str + from, "xcom_pull(");
+    if (!hit)
+      break;
+    gsize open = (gsize)(hit - g->str) + strlen("xcom_pull");
+    int depth = 0;
+    char quote = 0;
+    gboolean named = FALSE;
+    gsize close = 0;
+    for (gsize i = open; i < g->len && !close; i++) {
+      char ch = g->str[i];
+      if (quote) {
+        if (ch == '\\')
+          i++;
+        else if (ch == quote)
+          quote = 0;
+      } else if (ch == '\'' || ch == '"') {
+        quote = ch;
+      } else if (ch == '(' || ch == '{' || ch == '[') {
+        depth++;
+      } else if (ch == ')' || ch == '}' || ch == ']') {
+        if (--depth == 0)
+          close = i;
+      } else if (ch == '=' && depth == 1 && g->str[i + 1] != '=' &&
+                 !strchr("=<>~", g->str[i - 1])) {
+        named = TRUE;
+      }
+    }
+    if (named && close) {
+      g->str[open] = '{';
+      g->str[close] = '}';
+    }
+    from = open + 1;
+  }
+  return g_string_free(g, FALSE);
+}
+
 /* Evaluates one expression and appends its text to out. */
 static gboolean eval_into(lua_State *L, const char *tmpl, size_t pos,
                           const char *src, GString *out, GError **error) {
   GPtrArray *fl = g_ptr_array_new_with_free_func(g_free);
-  g_autofree char *expr = split_filters(src, fl);
+  g_autofree char *expr0 = split_filters(src, fl);
+  g_autofree char *expr = kwargs_to_table(expr0);
   g_autofree char *chunk = g_strdup_printf("return (%s)", expr);
   gboolean ok = FALSE;
   int top = lua_gettop(L);
@@ -321,7 +507,8 @@ static char *render(lua_State **Lp, tctx *c, const char *tmpl,
     g_string_append_len(out, p, open - p);
     const char *close = find_close(open + 2);
     if (!close) {
-      set_err(error, tmpl, (size_t)(open - tmpl), "'{{' is never closed by '}}'");
+      set_err(error, tmpl, (size_t)(open - tmpl),
+              "'{{' is never closed by '}}'");
       goto fail;
     }
     if (!*Lp && !(*Lp = new_state(c, context_json, error)))
@@ -371,7 +558,8 @@ static gboolean walk(lua_State **Lp, tctx *c, JsonNode *n,
         return FALSE;
     return TRUE;
   }
-  if (JSON_NODE_HOLDS_VALUE(n) && json_node_get_value_type(n) == G_TYPE_STRING &&
+  if (JSON_NODE_HOLDS_VALUE(n) &&
+      json_node_get_value_type(n) == G_TYPE_STRING &&
       strstr(json_node_get_string(n), "{{")) {
     char *r = render(Lp, c, json_node_get_string(n), context_json, error);
     if (!r)

@@ -22,6 +22,7 @@
 #define OP_LUA 1
 #define OP_BRANCH 2
 #define OP_SHORT 3
+#define OP_SENSOR 4
 
 typedef struct {
   const ph_host *h;
@@ -67,10 +68,6 @@ static void push_json(lua_State *L, JsonNode *n) {
   }
 }
 
-static gint cmp_keys(gconstpointer a, gconstpointer b) {
-  return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 static void put_string(GString *out, const char *s, size_t len) {
   g_string_append_c(out, '"');
   for (size_t i = 0; i < len; i++) {
@@ -111,81 +108,140 @@ static void put_number(GString *out, lua_State *L, int idx) {
   g_free(txt);
 }
 
-/* Appends the Lua value at idx as JSON: a table with keys 1..n is an array,
- * any other table an object with its keys sorted (equal tables give equal
- * JSON, so XComs are stable); functions and userdata become their
- * tostring; nesting deeper than 64 becomes null. */
-static void put_value(GString *out, lua_State *L, int idx, int depth) {
+/* One key of a table being written as a JSON object: its text, and
+ * whether it was a number (looked up as one). */
+typedef struct {
+  char *text;
+  int is_num;
+  lua_Integer num;
+} obj_key;
+
+static gint cmp_obj_keys(gconstpointer a, gconstpointer b) {
+  return strcmp(((const obj_key *)a)->text, ((const obj_key *)b)->text);
+}
+
+/* Appends the Lua value at idx as JSON, losing nothing; FALSE with *why
+ * set (caller frees) when it has no JSON form.  A table whose keys are all
+ * positive integers is an array (a hole is null: {nil, 2} is [null, 2]);
+ * any other table is an object with its keys sorted (equal tables give
+ * equal JSON), integer keys written as their decimal text ({x = 1, [2] =
+ * "two"} is {"2": "two", "x": 1}).  Functions, userdata, threads, keys
+ * that are neither strings nor integers, a string key and an integer key
+ * with the same text, very sparse arrays and nesting deeper than 64
+ * levels have no JSON form (inf and nan become null, as JSON has
+ * neither). */
+static gboolean put_value(GString *out, lua_State *L, int idx, int depth,
+                          char **why) {
   idx = lua_absindex(L, idx);
   int ty = lua_type(L, idx);
-  if (ty == LUA_TNIL || depth > 64) {
+  if (depth > 64) {
+    *why = g_strdup("nesting deeper than 64 levels");
+    return FALSE;
+  }
+  if (ty == LUA_TNIL) {
     g_string_append(out, "null");
   } else if (ty == LUA_TBOOLEAN) {
     g_string_append(out, lua_toboolean(L, idx) ? "true" : "false");
   } else if (ty == LUA_TNUMBER) {
-    put_number(out, L, idx);
+    put_number(out, L, idx); /* inf and nan: null (JSON has neither) */
   } else if (ty == LUA_TSTRING) {
     size_t len;
     const char *str = lua_tolstring(L, idx, &len);
     put_string(out, str, len);
   } else if (ty == LUA_TTABLE) {
-    lua_Integer len = (lua_Integer)lua_rawlen(L, idx), count = 0;
-    gboolean array = len > 0;
+    lua_Integer count = 0, max = 0;
+    gboolean ints = TRUE;
     lua_pushnil(L);
     while (lua_next(L, idx)) {
       lua_pop(L, 1);
       count++;
-      if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) < 1 ||
-          lua_tointeger(L, -1) > len)
-        array = FALSE;
+      if (lua_isinteger(L, -1) && lua_tointeger(L, -1) >= 1)
+        max = MAX(max, lua_tointeger(L, -1));
+      else
+        ints = FALSE;
     }
-    if (array && count == len) {
+    if (count && ints) {
+      if (max > 2 * count + 16) {
+        *why = g_strdup_printf("a sparse list (%lld values up to index "
+                               "%lld)",
+                               (long long)count, (long long)max);
+        return FALSE;
+      }
       g_string_append_c(out, '[');
-      for (lua_Integer i = 1; i <= len; i++) {
+      for (lua_Integer i = 1; i <= max; i++) {
         if (i > 1)
           g_string_append_c(out, ',');
         lua_rawgeti(L, idx, i);
-        put_value(out, L, -1, depth + 1);
+        gboolean ok = put_value(out, L, -1, depth + 1, why);
         lua_pop(L, 1);
+        if (!ok)
+          return FALSE;
       }
       g_string_append_c(out, ']');
-    } else {
-      GPtrArray *keys = g_ptr_array_new_with_free_func(g_free);
-      lua_pushnil(L);
-      while (lua_next(L, idx)) {
+      return TRUE;
+    }
+    GArray *keys = g_array_new(FALSE, FALSE, sizeof(obj_key));
+    gboolean ok = TRUE;
+    lua_pushnil(L);
+    while (ok && lua_next(L, idx)) {
+      lua_pop(L, 1);
+      obj_key k = {0};
+      if (lua_type(L, -1) == LUA_TSTRING) {
+        k.text = g_strdup(lua_tostring(L, -1));
+      } else if (lua_isinteger(L, -1)) {
+        k.is_num = 1;
+        k.num = lua_tointeger(L, -1);
+        k.text = g_strdup_printf("%lld", (long long)k.num);
+      } else {
+        *why = g_strdup_printf("a table key of type %s", luaL_typename(L, -1));
+        ok = FALSE;
         lua_pop(L, 1);
-        lua_pushvalue(L, -1);
-        const char *k = lua_tostring(L, -1);
-        if (k)
-          g_ptr_array_add(keys, g_strdup(k));
-        lua_pop(L, 1);
+        break;
       }
-      g_ptr_array_sort(keys, cmp_keys);
+      g_array_append_val(keys, k);
+    }
+    if (ok) {
+      g_array_sort(keys, cmp_obj_keys);
       g_string_append_c(out, '{');
-      for (guint i = 0; i < keys->len; i++) {
+      for (guint i = 0; ok && i < keys->len; i++) {
+        obj_key *k = &g_array_index(keys, obj_key, i);
+        if (i && !strcmp(k->text, g_array_index(keys, obj_key, i - 1).text)) {
+          *why = g_strdup_printf("both a string key and a number key '%s'",
+                                 k->text);
+          ok = FALSE;
+          break;
+        }
         if (i)
           g_string_append_c(out, ',');
-        const char *k = keys->pdata[i];
-        put_string(out, k, strlen(k));
+        put_string(out, k->text, strlen(k->text));
         g_string_append_c(out, ':');
-        lua_getfield(L, idx, k);
-        put_value(out, L, -1, depth + 1);
+        if (k->is_num)
+          lua_rawgeti(L, idx, k->num);
+        else
+          lua_getfield(L, idx, k->text);
+        ok = put_value(out, L, -1, depth + 1, why);
         lua_pop(L, 1);
       }
       g_string_append_c(out, '}');
-      g_ptr_array_unref(keys);
     }
+    for (guint i = 0; i < keys->len; i++)
+      g_free(g_array_index(keys, obj_key, i).text);
+    g_array_free(keys, TRUE);
+    return ok;
   } else {
-    size_t len;
-    const char *str = luaL_tolstring(L, idx, &len);
-    put_string(out, str, len);
-    lua_pop(L, 1);
+    *why = g_strdup_printf("a %s", luaL_typename(L, idx));
+    return FALSE;
   }
+  return TRUE;
 }
 
-static char *to_json_text(lua_State *L, int idx) {
+/* The value at idx as JSON text (caller frees), or NULL with *why set. */
+static char *to_json_text(lua_State *L, int idx, char **why) {
   GString *out = g_string_new(NULL);
-  put_value(out, L, idx, 0);
+  if (!put_value(out, L, idx, 0, why)) {
+    g_string_free(out, TRUE);
+    return NULL;
+  }
   return g_string_free(out, FALSE);
 }
 
@@ -207,19 +263,40 @@ static void pull_one(lua_State *L, call_ctx *c, const char *task,
     json_node_unref(n);
 }
 
-/* xcom_pull(task_ids, key): a string in, one value out; a list in, a list
- * out (same order; missing values are nil). */
+/* xcom_pull(task_ids, key) in Airflow's forms: a task id or a list of
+ * them (a list in, a list out), xcom_pull{task_ids = ..., key = ...} with
+ * either left out, and task_ids nil for any task of the run. */
 static int l_xcom_pull(lua_State *L) {
   call_ctx *c = cc(L);
-  int a = lua_istable(L, 1) && lua_rawlen(L, 1) == 0 &&
-                  lua_getfield(L, 1, "xcom_pull") != LUA_TNIL
-              ? 2
-              : 1;
-  if (a == 2)
-    lua_pop(L, 1);
-  else if (lua_istable(L, 1) && lua_rawlen(L, 1) == 0)
-    lua_pop(L, 1);
-  const char *key = luaL_optstring(L, a + 1, "return_value");
+  int a = 1;
+  /* ti:xcom_pull(...) passes ti first */
+  if (lua_istable(L, 1) && lua_getfield(L, 1, "xcom_pull") != LUA_TNIL)
+    a = 2;
+  lua_settop(L, MAX(lua_gettop(L), 2));
+  const char *key = "return_value";
+  if (lua_istable(L, a) && (lua_getfield(L, a, "task_ids") != LUA_TNIL ||
+                            lua_getfield(L, a, "key") != LUA_TNIL)) {
+    lua_settop(L, a);
+    if (lua_getfield(L, a, "key") == LUA_TNIL) {
+      lua_pop(L, 1);
+      lua_rawgeti(L, a, 2); /* {'a', key = ...} with the key by position */
+    }
+    if (lua_isstring(L, -1))
+      key = lua_tostring(L, -1);
+    if (lua_getfield(L, a, "task_ids") == LUA_TNIL) {
+      lua_pop(L, 1);
+      lua_rawgeti(L, a, 1);
+    }
+    lua_replace(L, a);
+  } else {
+    lua_settop(L, a + 1);
+    if (lua_isstring(L, a + 1))
+      key = lua_tostring(L, a + 1);
+  }
+  if (lua_isnoneornil(L, a)) {
+    pull_one(L, c, "", key);
+    return 1;
+  }
   if (lua_type(L, a) == LUA_TSTRING) {
     pull_one(L, c, lua_tostring(L, a), key);
     return 1;
@@ -241,7 +318,13 @@ static int l_xcom_push(lua_State *L) {
   call_ctx *c = cc(L);
   int a = lua_istable(L, 1) ? 2 : 1; /* ti:xcom_push(k, v) */
   const char *key = luaL_checkstring(L, a);
-  char *json = to_json_text(L, a + 1);
+  g_autofree char *why = NULL;
+  char *json = to_json_text(L, a + 1, &why);
+  if (!json)
+    return luaL_error(L,
+                      "xcom_push of key '%s': the value has no JSON form "
+                      "(%s)",
+                      key, why);
   ph_status st = c->h->xcom_push(c->t, key, json);
   g_free(json);
   if (st != PH_OK)
@@ -266,13 +349,22 @@ static int l_log(lua_State *L) {
   return 0;
 }
 
+/* var(name[, default]): a variable; missing with no default is an error,
+ * as Airflow's Variable.get raises KeyError (pass a default, even nil
+ * explicitly, to allow absence). */
 static int l_var(lua_State *L) {
   call_ctx *c = cc(L);
+  const char *name = luaL_checkstring(L, 1);
   const char *v = NULL;
-  if (c->h->variable_get(c->t, luaL_checkstring(L, 1), &v) == PH_OK && v)
+  if (c->h->variable_get(c->t, name, &v) == PH_OK && v)
     lua_pushstring(L, v);
-  else
+  else if (lua_gettop(L) >= 2)
     lua_pushvalue(L, 2); /* default */
+  else
+    return luaL_error(L,
+                      "variable '%s' does not exist (pipehost variables "
+                      "set %s VALUE, or var('%s', default))",
+                      name, name, name);
   return 1;
 }
 
@@ -294,6 +386,46 @@ static int l_conn(lua_State *L) {
   if (n)
     json_node_unref(n);
   return 1;
+}
+
+/* json.encode(value): JSON text, or an error when value has none. */
+static int l_json_encode(lua_State *L) {
+  luaL_checkany(L, 1);
+  g_autofree char *why = NULL;
+  char *json = to_json_text(L, 1, &why);
+  if (!json)
+    return luaL_error(L, "json.encode: the value has no JSON form (%s)", why);
+  lua_pushstring(L, json);
+  g_free(json);
+  return 1;
+}
+
+/* json.decode(text): the value (null is nil), or an error naming where
+ * the text stops being JSON. */
+static int l_json_decode(lua_State *L) {
+  const char *text = luaL_checkstring(L, 1);
+  GError *err = NULL;
+  JsonNode *n = json_from_string(text, &err);
+  if (!n) {
+    lua_pushfstring(L, "json.decode: %s",
+                    err ? err->message : "empty text is not JSON");
+    g_clear_error(&err);
+    return lua_error(L);
+  }
+  push_json(L, n);
+  json_node_unref(n);
+  return 1;
+}
+
+/* Sets global json = {encode, decode}: callables read and write JSON
+ * without a library of their own. */
+static void add_json_lib(lua_State *L) {
+  lua_newtable(L);
+  lua_pushcfunction(L, l_json_encode);
+  lua_setfield(L, -2, "encode");
+  lua_pushcfunction(L, l_json_decode);
+  lua_setfield(L, -2, "decode");
+  lua_setglobal(L, "json");
 }
 
 /* skip/fail raise a table {__ph_status = N, reason = "..."} */
@@ -375,13 +507,15 @@ static gboolean push_callable(lua_State *L, const ph_host *h, ph_task *t,
     lua_getglobal(L, "require");
     lua_pushstring(L, "pipehost");
     if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
-      *why = g_strdup_printf("cannot load the Lua DSL: %s", lua_tostring(L, -1));
+      *why =
+          g_strdup_printf("cannot load the Lua DSL: %s", lua_tostring(L, -1));
       goto out;
     }
     lua_getfield(L, -1, "run_file");
     lua_pushstring(L, str_member(ctx, "dag_file"));
     if (lua_pcall(L, 1, 0, 0) != LUA_OK) {
-      *why = g_strdup_printf("cannot run the DAG file: %s", lua_tostring(L, -1));
+      *why =
+          g_strdup_printf("cannot run the DAG file: %s", lua_tostring(L, -1));
       goto out;
     }
     lua_getfield(L, -1, "callables");
@@ -396,14 +530,16 @@ static gboolean push_callable(lua_State *L, const ph_host *h, ph_task *t,
   } else if (n && JSON_NODE_HOLDS_VALUE(n) &&
              json_node_get_value_type(n) == G_TYPE_STRING) {
     const char *code = json_node_get_string(n);
-    /* an expression unless it already returns */
-    g_autofree char *src =
-        g_regex_match_simple("\\breturn\\b", code, 0, 0)
-            ? g_strdup(code)
-            : g_strdup_printf("return %s", code);
-    if (luaL_loadbuffer(L, src, strlen(src), "=fn") != LUA_OK) {
-      *why = g_strdup_printf("in fn: %s", lua_tostring(L, -1));
-      goto out;
+    /* an expression when it reads as one (its value is returned), else a
+     * chunk of statements (which may return a value or not), as Lua's own
+     * REPL reads a line */
+    g_autofree char *expr = g_strdup_printf("return %s", code);
+    if (luaL_loadbuffer(L, expr, strlen(expr), "=fn") != LUA_OK) {
+      lua_pop(L, 1);
+      if (luaL_loadbuffer(L, code, strlen(code), "=fn") != LUA_OK) {
+        *why = g_strdup_printf("in fn: %s", lua_tostring(L, -1));
+        goto out;
+      }
     }
     /* the environment is ctx itself, falling back to the globals */
     lua_newtable(L);
@@ -414,7 +550,8 @@ static gboolean push_callable(lua_State *L, const ph_host *h, ph_task *t,
     lua_setupvalue(L, -2, 1);
     ok = TRUE;
   } else {
-    *why = g_strdup("param 'fn' must be a Lua function or a string of Lua code");
+    *why =
+        g_strdup("param 'fn' must be a Lua function or a string of Lua code");
   }
 out:
   if (n)
@@ -432,7 +569,31 @@ static ph_status core_init(const ph_host *h, ph_task *t, void **out) {
   return PH_OK;
 }
 
-static ph_status run(core_state *s, ph_task *t, int which) {
+/* TRUE when the value at idx is truthy as Python sees it (Airflow's
+ * PythonSensor): not nil, false, 0, "" or an empty table. */
+static gboolean truthy(lua_State *L, int idx) {
+  switch (lua_type(L, idx)) {
+  case LUA_TNIL:
+    return FALSE;
+  case LUA_TBOOLEAN:
+    return lua_toboolean(L, idx);
+  case LUA_TNUMBER:
+    return lua_tonumber(L, idx) != 0;
+  case LUA_TSTRING:
+    return lua_rawlen(L, idx) > 0;
+  case LUA_TTABLE:
+    lua_pushnil(L);
+    if (lua_next(L, idx < 0 ? idx - 1 : idx)) {
+      lua_pop(L, 2);
+      return TRUE;
+    }
+    return FALSE;
+  default:
+    return TRUE;
+  }
+}
+
+static ph_status run(core_state *s, ph_task *t, int which, int32_t *done) {
   const ph_host *h = s->h;
   call_ctx c = {h, t};
   char *why = NULL;
@@ -440,6 +601,7 @@ static ph_status run(core_state *s, ph_task *t, int which) {
   JsonNode *ctx = json_from_string(h->context_json(t), NULL);
   lua_State *L = luaL_newstate();
   luaL_openlibs(L);
+  add_json_lib(L);
   lua_pushlightuserdata(L, &c);
   lua_setfield(L, LUA_REGISTRYINDEX, "pipehost.call");
   lua_sethook(L, cancel_hook, LUA_MASKCOUNT, 100000);
@@ -492,8 +654,9 @@ static ph_status run(core_state *s, ph_task *t, int which) {
         lua_pushvalue(L, r);
       const char *id = lua_tostring(L, -1);
       if (!id || h->branch_follow(t, id) != PH_OK) {
-        h->set_reason(t, "branch returned '%s', which is not a direct "
-                         "downstream task id",
+        h->set_reason(t,
+                      "branch returned '%s', which is not a direct "
+                      "downstream task id",
                       id ? id : luaL_typename(L, -1));
         st = PH_FAIL;
       }
@@ -506,8 +669,20 @@ static ph_status run(core_state *s, ph_task *t, int which) {
     lua_pop(L, 1);
     lua_pushboolean(L, 0);
   }
+  if (which == OP_SENSOR) {
+    /* done when truthy; a value other than true becomes the XCom */
+    *done = truthy(L, -1);
+    if (!*done || (lua_isboolean(L, -1) && lua_toboolean(L, -1)))
+      goto out;
+  }
   if (!lua_isnil(L, -1)) {
-    char *json = to_json_text(L, -1);
+    g_autofree char *bad = NULL;
+    char *json = to_json_text(L, -1, &bad);
+    if (!json) {
+      h->set_reason(t, "the return value has no JSON form: %s", bad);
+      st = PH_FAIL;
+      goto out;
+    }
     st = h->xcom_push(t, NULL, json);
     g_free(json);
   }
@@ -520,13 +695,16 @@ out:
 }
 
 static ph_status lua_execute(void *state, ph_task *t) {
-  return run(state, t, OP_LUA);
+  return run(state, t, OP_LUA, NULL);
 }
 static ph_status branch_execute(void *state, ph_task *t) {
-  return run(state, t, OP_BRANCH);
+  return run(state, t, OP_BRANCH, NULL);
 }
 static ph_status short_execute(void *state, ph_task *t) {
-  return run(state, t, OP_SHORT);
+  return run(state, t, OP_SHORT, NULL);
+}
+static ph_status sensor_poke(void *state, ph_task *t, int32_t *done) {
+  return run(state, t, OP_SENSOR, done);
 }
 static void core_destroy(void *state) { free(state); }
 
@@ -550,32 +728,58 @@ static const ph_param *const short_params[] = {&p_fn, &p_args, &p_kwargs,
                                                &p_ignore, NULL};
 
 static const ph_operator op_lua = {
-    PH_OPERATOR_INIT, .type = "lua",
+    PH_OPERATOR_INIT,
+    .type = "lua",
     .doc = "Calls a Lua function; its return value becomes the XCom "
            "return_value (Airflow's PythonOperator)",
-    .kind = PH_KIND_TASK, .params = lua_params, .init = core_init,
-    .execute = lua_execute, .destroy = core_destroy};
+    .kind = PH_KIND_TASK,
+    .params = lua_params,
+    .init = core_init,
+    .execute = lua_execute,
+    .destroy = core_destroy};
 static const ph_operator op_branch = {
-    PH_OPERATOR_INIT, .type = "branch",
+    PH_OPERATOR_INIT,
+    .type = "branch",
     .doc = "Calls a Lua function returning the downstream task id(s) to "
            "follow; the other direct downstreams are skipped",
-    .kind = PH_KIND_BRANCH, .params = lua_params, .init = core_init,
-    .execute = branch_execute, .destroy = core_destroy};
+    .kind = PH_KIND_BRANCH,
+    .params = lua_params,
+    .init = core_init,
+    .execute = branch_execute,
+    .destroy = core_destroy};
 static const ph_operator op_short = {
-    PH_OPERATOR_INIT, .type = "short_circuit",
+    PH_OPERATOR_INIT,
+    .type = "short_circuit",
     .doc = "Calls a Lua function; a falsy result skips downstream tasks "
            "(Airflow's ShortCircuitOperator)",
-    .kind = PH_KIND_TASK, .flags = PH_OP_SHORT_CIRCUIT, .params = short_params,
-    .init = core_init, .execute = short_execute, .destroy = core_destroy};
+    .kind = PH_KIND_TASK,
+    .flags = PH_OP_SHORT_CIRCUIT,
+    .params = short_params,
+    .init = core_init,
+    .execute = short_execute,
+    .destroy = core_destroy};
 
-static const ph_operator *const ops[] = {&op_lua, &op_branch, &op_short, NULL};
+static const ph_operator op_sensor = {
+    PH_OPERATOR_INIT,
+    .type = "lua_sensor",
+    .doc = "Calls a Lua function at each poke until it returns a truthy "
+           "value (Airflow's PythonSensor); a value other than true becomes "
+           "the XCom return_value",
+    .kind = PH_KIND_SENSOR,
+    .params = lua_params,
+    .init = core_init,
+    .poke = sensor_poke,
+    .destroy = core_destroy};
+
+static const ph_operator *const ops[] = {&op_lua, &op_branch, &op_short,
+                                         &op_sensor, NULL};
 
 static const ph_plugin plugin = {
     PH_PLUGIN_INIT,
     .name = "core",
     .version = "1.0.0",
     .license = "MIT",
-    .description = "Lua callables: lua, branch, short_circuit",
+    .description = "Lua callables: lua, branch, short_circuit, lua_sensor",
     .origin = "pipehost",
     .operators = ops,
 };

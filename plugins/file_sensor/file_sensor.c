@@ -2,10 +2,11 @@
  * match a glob pattern.  One poke = one look; the host owns the waiting
  * (poke_interval, timeout, mode, soft_fail, exponential_backoff).
  *
- * path: a file; a directory (done when it holds a file; with recursive,
- * anywhere below); or a glob pattern (wildcards: star, question mark,
- * brackets).  With recursive, a star also matches across slashes, so a
- * pattern ending in "star.csv" finds CSV files at any depth.
+ * path: a file; a directory (done when a file exists anywhere below it,
+ * as Airflow's FileSensor walks it with os.walk); or a glob pattern
+ * (wildcards: star, question mark, brackets).  With recursive, a star
+ * also matches across slashes, so a pattern ending in "star.csv" finds
+ * CSV files at any depth.
  * min_size: a file counts only once it has at least this many bytes (a
  * file still being written is not yet there).  fs_conn_id: a connection
  * whose path (schema) is the base of a relative path.  When done, the
@@ -124,7 +125,8 @@ static ph_status fs_poke(void *state, ph_task *t, int32_t *done) {
       }
     }
   } else if (g_file_test(full, G_FILE_TEST_IS_DIR)) {
-    walk(full, deep, NULL, min_size, found, 0);
+    /* as Airflow's FileSensor (os.walk): any file anywhere below */
+    walk(full, TRUE, NULL, min_size, found, 0);
   } else if (big_enough(full, min_size)) {
     g_ptr_array_add(found, g_strdup(full));
   } else if (g_file_test(full, G_FILE_TEST_EXISTS) && min_size > 0) {
@@ -165,11 +167,13 @@ static ph_status fs_poke(void *state, ph_task *t, int32_t *done) {
 static const ph_param p_path = {
     PH_PARAM_INIT, .name = "path", .type = "string",
     .flags = PH_PARAM_REQUIRED | PH_PARAM_TEMPLATED,
-    .doc = "a file, a directory (any file inside) or a glob pattern"};
+    .doc = "a file, a directory (any file at any depth below it) or a glob "
+            "pattern"};
 static const ph_param p_recursive = {
     PH_PARAM_INIT, .name = "recursive", .type = "boolean",
     .default_json = "false",
-    .doc = "look below sub-directories; in a pattern * also matches '/'"};
+    .doc = "in a glob pattern, * also matches '/' (a directory is always "
+            "searched at every depth)"};
 static const ph_param p_min_size = {
     PH_PARAM_INIT, .name = "min_size", .type = "integer", .default_json = "0",
     .doc = "a file counts only once it has at least this many bytes"};

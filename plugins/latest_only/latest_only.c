@@ -2,9 +2,10 @@
  *
  * Follows every direct downstream when the run is the latest: a run that
  * was not created by the schedule (manual, triggered) always is, as in
- * Airflow; a scheduled run is the latest when now falls within
- * (data_interval_end, next_data_interval_end] -- taken from the run's
- * context, where the scheduler puts next_data_interval_end.  Otherwise it
+ * Airflow; a scheduled or backfill run is the latest when now falls
+ * within the next run's data interval (next_execution_date,
+ * next_data_interval_end] -- taken from the run's context, which the host
+ * computes from the DAG's schedule.  Otherwise it
  * follows nothing, so every direct downstream is skipped. */
 #include <stdlib.h>
 #include <string.h>
@@ -52,13 +53,22 @@ static ph_status lo_execute(void *state, ph_task *t) {
       run ? json_object_get_string_member_with_default(run, "run_type", "")
           : "";
   gboolean latest = TRUE;
-  if (!strcmp(type, "scheduled")) {
+  if (!strcmp(type, "scheduled") || !strcmp(type, "backfill")) {
+    /* Airflow: the run is the latest when now lies in the *next* run's
+     * data interval (left, right]; a DAG with no next interval is */
     gint64 now = g_get_real_time() / G_USEC_PER_SEC;
-    gint64 end = iso_unix(json_object_get_string_member_with_default(
-        c, "data_interval_end", NULL));
-    gint64 next = iso_unix(json_object_get_string_member_with_default(
-        c, "next_data_interval_end", NULL));
-    latest = end < 0 || next < 0 || (now > end && now <= next);
+    JsonNode *ln = json_object_get_member(c, "next_execution_date");
+    const char *left_iso =
+        ln && JSON_NODE_HOLDS_VALUE(ln) ? json_node_get_string(ln) : NULL;
+    if (!left_iso)
+      left_iso = json_object_get_string_member_with_default(
+          c, "data_interval_end", NULL);
+    JsonNode *rn = json_object_get_member(c, "next_data_interval_end");
+    gint64 left = iso_unix(left_iso);
+    gint64 right = iso_unix(rn && JSON_NODE_HOLDS_VALUE(rn)
+                                ? json_node_get_string(rn)
+                                : NULL);
+    latest = left < 0 || right < 0 || (now > left && now <= right);
   }
   JsonArray *down = json_object_has_member(c, "downstream_task_ids")
                         ? json_object_get_array_member(c, "downstream_task_ids")

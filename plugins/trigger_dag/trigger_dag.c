@@ -108,7 +108,11 @@ static ph_status tg_execute(void *sv, ph_task *t) {
     g_object_unref(g);
     json_node_unref(n);
     h->log(t, PH_LOG_INFO, "triggered run %s", run_id);
-    st = h->xcom_push(t, NULL, txt);
+    /* Airflow's TriggerDagRunOperator pushes the id as trigger_run_id;
+     * return_value keeps it for pipehost's own templates */
+    st = h->xcom_push(t, "trigger_run_id", txt);
+    if (st == PH_OK)
+      st = h->xcom_push(t, NULL, txt);
   }
   g_free(run_id);
   return st;

@@ -458,6 +458,89 @@ write("error-bad-trigger-rule", "an unknown trigger rule gets a suggestion",
       [T("a", trigger_rule="all_sucess")], {},
       error=r"unknown trigger_rule 'all_sucess' \(did you mean 'all_success'\?\)")
 
+# ---- Airflow fidelity (issue 16)
+write("templates-strict-undefined",
+      "an undefined template name fails the task, naming it (Airflow's "
+      "StrictUndefined); var.value.missing fails, var.value.get gives a "
+      "default",
+      [T("typo", command="echo {{ execution_dat }}"),
+       T("novar", command="echo {{ var.value.missing }}"),
+       T("getvar", command="echo {{ var.value.get('missing', 'dflt') }}")],
+      {"typo": "failed", "novar": "failed", "getvar": "success"},
+      state="failed",
+      xcoms={"getvar": {"return_value": "dflt"}})
+write("templates-airflow2-names",
+      "Airflow 2's context names: execution_date, yesterday_ds, tomorrow_ds, "
+      "next_ds/prev_ds from the schedule, macros.ds_add and ds_format",
+      [T("names", command="echo {{ execution_date }} {{ yesterday_ds }} "
+                          "{{ tomorrow_ds_nodash }} {{ next_ds }} "
+                          "{{ prev_ds_nodash }}"),
+       T("macros", command="echo {{ macros.ds_add(ds, -40) }} "
+                           "{{ macros.ds_format(ds, '%Y-%m-%d', '%d.%m.%Y') }}")],
+      {"names": "success", "macros": "success"},
+      state="success", args=["--date", "2024-03-01"],
+      dag_args={"schedule": "@daily", "start_date": "2024-01-01"},
+      xcoms={"names": {"return_value":
+                       "2024-03-01T00:00:00+00:00 2024-02-29 20240302 "
+                       "2024-03-02 20240229"},
+             "macros": {"return_value": "2024-01-21 01.03.2024"}})
+write("variables-env-upper",
+      "PIPEHOST_VAR_FOO is var.value.foo and ctx.var('foo') (Airflow "
+      "upper-cases the name); a missing variable in a callable fails unless "
+      "a default is given",
+      [T("tmpl", command="echo {{ var.value.foo }}"),
+       T("fn", op="lua", fn="var('foo') .. '/' .. tostring(var('nope', nil))"),
+       T("missing", op="lua", fn="var('nope')")],
+      {"tmpl": "success", "fn": "success", "missing": "failed"},
+      state="failed", env={"PIPEHOST_VAR_FOO": "bar"},
+      xcoms={"tmpl": {"return_value": "bar"},
+             "fn": {"return_value": "bar/nil"}})
+write("xcom-lua-lossless",
+      "Lua values cross as JSON without loss: mixed keys, lists with holes, "
+      "json.encode/decode; a value with no JSON form fails loudly",
+      [T("mixed", op="lua", fn="{x = 1, [2] = 'two'}"),
+       T("holes", op="lua", fn="{xcom_pull('nope'), 2}"),
+       T("codec", op="lua", fn="json.decode(json.encode({a = {1, 2}})).a[2]"),
+       T("bad", op="lua", fn="{f = print}")],
+      {"mixed": "success", "holes": "success", "codec": "success",
+       "bad": "failed"},
+      state="failed",
+      xcoms={"mixed": {"return_value": {"2": "two", "x": 1}},
+             "holes": {"return_value": [None, 2]},
+             "codec": {"return_value": 2}})
+write("xcom-pull-forms",
+      "xcom_pull in Airflow's forms, in templates and callables alike: "
+      "keyword arguments, the table form, task_ids left out (any task), "
+      "ti.xcom_pull",
+      [T("a", op="lua", fn="xcom_push('k', 'from-a') return 1"),
+       T("tmpl", up=["a"], command="echo {{ xcom_pull(key='k') }} "
+         "{{ ti.xcom_pull(task_ids='a', key='k') }} "
+         "{{ xcom_pull{task_ids='a'} }}"),
+       T("fn", op="lua", up=["a"],
+         fn="{xcom_pull{key='k'}, ti.xcom_pull{task_ids='a', key='k'}, "
+            "ti:xcom_pull('a')}")],
+      {"a": "success", "tmpl": "success", "fn": "success"},
+      state="success",
+      xcoms={"a": {"return_value": 1, "k": "from-a"},
+             "tmpl": {"return_value": "from-a from-a 1"},
+             "fn": {"return_value": ["from-a", "from-a", 1]}})
+write("lua-sensor",
+      "lua_sensor pokes a Lua callable until it is truthy (Airflow's "
+      "PythonSensor); its value becomes the XCom; soft_fail skips at timeout",
+      [T("ok", op="lua_sensor", fn="{ready = true}", poke_interval=0.1,
+         timeout=5),
+       T("never", op="lua_sensor", fn="0", poke_interval=0.1, timeout=0.5,
+         soft_fail=True)],
+      {"ok": "success", "never": "skipped"},
+      state="success",
+      xcoms={"ok": {"return_value": {"ready": True}}})
+write("yaml-fn-chunk",
+      "a fn of statements without return runs (as Lua's REPL reads a line), "
+      "and a queue key is accepted (ignored by the local executor)",
+      [T("stmts", op="lua", fn="local t = {} t.k = 'v' log(t.k)",
+         queue="gpu")],
+      {"stmts": "success"}, state="success")
+
 # duplicate ids: written by hand, the generator cannot express them
 d = os.path.join(HERE, "error-duplicate-id")
 os.makedirs(d, exist_ok=True)

@@ -23,3 +23,10 @@ foreach(ps 0 1)
   set_tests_properties(${name} PROPERTIES TIMEOUT 120
     ENVIRONMENT PIPEHOST_POSIX_SPAWN=${ps})
 endforeach()
+
+# Airflow fidelity under the scheduler and in runs (issue 16): latest_only,
+# max_active_tasks, file_sensor on a directory, trigger_run_id.
+add_test(NAME integration.fidelity
+  COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_fidelity.py
+          $<TARGET_FILE:pipehost>)
+set_tests_properties(integration.fidelity PROPERTIES TIMEOUT 300)
