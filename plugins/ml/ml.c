@@ -302,6 +302,12 @@ static ph_status train_execute(void *state, ph_task *t) {
                   algorithm ? algorithm : "");
     goto out;
   }
+  if (num_round < 1 || every < 1) {
+    h->set_reason(t, "%s must be at least 1, got %" G_GINT64_FORMAT,
+                  num_round < 1 ? "num_round" : "validation_every",
+                  (gint64)(num_round < 1 ? num_round : every));
+    goto out;
+  }
   if (strcmp(task, "auto") && strcmp(task, "classification") &&
       strcmp(task, "regression")) {
     h->set_reason(t,
@@ -497,6 +503,14 @@ static ph_status train_execute(void *state, ph_task *t) {
     h->set_reason(t, "hyperparameters must be an object");
     goto out;
   }
+  const char *bad_obj = !strcmp(algorithm, "xgboost")
+                            ? ml_model_check_objective(
+                                  k, hyper ? json_node_get_object(hyper) : NULL)
+                            : NULL;
+  if (bad_obj) {
+    h->set_reason(t, "hyperparameters: %s", bad_obj);
+    goto out;
+  }
   libv = ml_model_lib_version(algorithm);
   h->log(t, PH_LOG_INFO, "training %s (%s) on %u rows x %u features, %s%s",
          algorithm, libv, n, d,
@@ -616,14 +630,15 @@ static ph_status train_execute(void *state, ph_task *t) {
     json_object_set_int_member(p, "n_validation", nv);
     if (!strcmp(algorithm, "xgboost"))
       json_object_set_int_member(p, "num_round", num_round);
-    if (hyper) {
-      JsonObject *ho = json_node_get_object(hyper);
-      GList *hk = json_object_get_members(ho);
-      for (GList *l = hk; l; l = l->next)
-        json_object_set_member(
-            p, l->data, json_node_copy(json_object_get_member(ho, l->data)));
-      g_list_free(hk);
-    }
+    /* the effective configuration: the pinned defaults and the overrides */
+    JsonObject *eff = ml_model_effective_params(
+        algorithm, k, hyper ? json_node_get_object(hyper) : NULL);
+    GList *hk = json_object_get_members(eff);
+    for (GList *l = hk; l; l = l->next)
+      json_object_set_member(
+          p, l->data, json_node_copy(json_object_get_member(eff, l->data)));
+    g_list_free(hk);
+    json_object_unref(eff);
     JsonNode *pn = json_node_new(JSON_NODE_OBJECT);
     json_node_take_object(pn, p);
     g_autofree char *pt = pu_json_text(pn);
@@ -912,9 +927,8 @@ static ph_status predict_execute(void *state, ph_task *t) {
         row[nid + 1 + c] = pu_double_text(proba[(gsize)i * k + c]);
   }
   JsonNode *outn = unwrap(pu_param_node(h, t, "output"));
-  JsonObject *outo = outn && JSON_NODE_HOLDS_OBJECT(outn)
-                         ? json_node_get_object(outn)
-                         : NULL;
+  JsonObject *outo =
+      outn && JSON_NODE_HOLDS_OBJECT(outn) ? json_node_get_object(outn) : NULL;
   gboolean ok;
   if (outo) {
     /* {conn_id, table}: the predictions replace that table */

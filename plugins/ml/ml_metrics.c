@@ -60,15 +60,21 @@ void ml_metrics_classification(const int *y_true, const int *y_pred, guint n,
   json_object_set_double_member(out, "accuracy", n ? (double)correct / n : 0);
   double P = 0, R = 0, F = 0;
   int first = k == 2 ? 1 : 0; /* binary: the positive class only */
+  int m = 0;
   for (int c = first; c < k; c++) {
+    /* sklearn's macro average runs over the labels present in y_true or
+     * y_pred (unique_labels): a class absent from both does not count */
+    if (k > 2 && tp[c] + fp[c] + fn[c] == 0)
+      continue;
     double p = tp[c] + fp[c] > 0 ? tp[c] / (tp[c] + fp[c]) : 0;
     double r = tp[c] + fn[c] > 0 ? tp[c] / (tp[c] + fn[c]) : 0;
     double f = p + r > 0 ? 2 * p * r / (p + r) : 0;
     P += p;
     R += r;
     F += f;
+    m++;
   }
-  int m = k - first;
+  m = MAX(m, 1);
   json_object_set_double_member(out, "precision", P / m);
   json_object_set_double_member(out, "recall", R / m);
   json_object_set_double_member(out, "f1", F / m);

@@ -38,6 +38,73 @@ void ml_model_free(ml_model *m) {
   g_free(m);
 }
 
+JsonObject *ml_model_effective_params(const char *algorithm, int k,
+                                      JsonObject *hyper) {
+  JsonObject *o = json_object_new();
+  if (!strcmp(algorithm, "xgboost")) {
+    json_object_set_string_member(o, "objective",
+                                  k == 0   ? "reg:squarederror"
+                                  : k == 2 ? "binary:logistic"
+                                           : "multi:softprob");
+    json_object_set_string_member(o, "tree_method", "exact");
+    json_object_set_double_member(o, "base_score", 0.5);
+    json_object_set_int_member(o, "nthread", 1);
+    json_object_set_int_member(o, "seed", 0);
+    if (k > 2)
+      json_object_set_int_member(o, "num_class", k);
+  } else {
+    gboolean lr = !strcmp(algorithm, "logistic_regression");
+    json_object_set_string_member(o, "solver",
+                                  lr       ? "L2R_LR"
+                                  : k == 0 ? "L2R_L2LOSS_SVR"
+                                           : "L2R_L2LOSS_SVC_DUAL");
+    json_object_set_double_member(o, "C", 1.0);
+    json_object_set_double_member(o, "eps", 1e-4);
+    if (k == 0)
+      json_object_set_double_member(o, "p", 0.1);
+    json_object_set_double_member(o, "bias", 1.0);
+  }
+  GList *keys = hyper ? json_object_get_members(hyper) : NULL;
+  for (GList *l = keys; l; l = l->next) {
+    const char *name = !strcmp(l->data, "tol") ? "eps" : l->data;
+    json_object_set_member(
+        o, name, json_node_copy(json_object_get_member(hyper, l->data)));
+  }
+  g_list_free(keys);
+  return o;
+}
+
+const char *ml_model_check_objective(int k, JsonObject *hyper) {
+  JsonNode *n = hyper ? json_object_get_member(hyper, "objective") : NULL;
+  if (!n)
+    return NULL;
+  const char *obj =
+      JSON_NODE_HOLDS_VALUE(n) && json_node_get_value_type(n) == G_TYPE_STRING
+          ? json_node_get_string(n)
+          : "";
+  static const char *const regression[] = {
+      "reg:squarederror",     "reg:absoluteerror",
+      "reg:pseudohubererror", "reg:squaredlogerror",
+      "count:poisson",        "reg:gamma",
+      "reg:tweedie",          NULL};
+  if (k == 0) {
+    for (const char *const *r = regression; *r; r++)
+      if (!strcmp(obj, *r))
+        return NULL;
+    return "a regression takes objective reg:squarederror, "
+           "reg:absoluteerror, reg:pseudohubererror, reg:squaredlogerror, "
+           "count:poisson, reg:gamma or reg:tweedie (predictions on the "
+           "target's scale)";
+  }
+  if (!strcmp(obj, k == 2 ? "binary:logistic" : "multi:softprob"))
+    return NULL;
+  return k == 2 ? "a binary classifier takes objective binary:logistic "
+                  "only: predictions and metrics read probabilities"
+                : "a multi-class classifier takes objective multi:softprob "
+                  "only: predictions and metrics read one probability per "
+                  "class";
+}
+
 char *ml_model_lib_version(const char *algorithm) {
   if (is_xgb(algorithm)) {
     int a, b, c;
@@ -298,6 +365,10 @@ gboolean ml_model_predict(ml_model *m, const double *X, guint n, double *pred,
     struct feature_node *x = linear_row(X + (gsize)i * m->d, m->d, buf);
     if (probs) {
       pred[i] = predict_probability(m->linear, x, tmp);
+      /* a class the model never saw in training has probability 0 (its
+       * slot would otherwise be left unwritten) */
+      if (proba)
+        memset(proba + (gsize)i * m->k, 0, sizeof(double) * (gsize)m->k);
       for (int c = 0; c < nc && proba; c++)
         proba[(gsize)i * m->k + labels[c]] = tmp[c];
       if (score && m->k == 2)

@@ -36,6 +36,17 @@ gboolean ml_model_save(ml_model *m, const char *dir, const char **file,
 ml_model *ml_model_load(const char *algorithm, int k, guint d, const char *path,
                         GError **error);
 void ml_model_free(ml_model *m);
+/* The configuration a model of algorithm trains with for k classes (0:
+ * regression): the defaults pinned by ml_model_train with hyper's
+ * overrides on top, so a tracked experiment says what produced it.
+ * Caller frees. */
+JsonObject *ml_model_effective_params(const char *algorithm, int k,
+                                      JsonObject *hyper);
+/* Why hyper's XGBoost objective cannot work for k classes (static text),
+ * or NULL when it is absent or supported: predictions and metrics read
+ * probabilities for classifiers and values for regressions. */
+const char *ml_model_check_objective(int k, JsonObject *hyper);
+
 /* The library version that produced it, e.g. "xgboost 1.7.4". */
 char *ml_model_lib_version(const char *algorithm);
 

@@ -357,6 +357,86 @@ if os.path.isdir(os.path.join(WORK, "home")):
     check("an unknown registry reference fails predict clearly",
           "nosuchmodel@production" in r and "registered model" in r, r)
 
+# issue 16: sklearn fidelity at the edges
+# (10) a class absent from the validation rows: sklearn's macro average
+# runs over the labels present in y_true or y_pred
+header, rows = sk_csv("iris.csv")
+by = {c: [r for r in rows if r[-1] == c] for c in ("0", "1", "2")}
+mixed, low = [], by["0"] + by["1"]
+twos = list(by["2"])
+for i in range(120):
+    # validation rows (i % 5 == 0) never hold class 2
+    mixed.append(low.pop(0) if i % 5 == 0 or not twos else
+                 (twos.pop(0) if i % 2 else low.pop(0)))
+absent = write_csv("absent.csv", header, mixed)
+# (13) a class present only in the validation rows
+only_val = [r for r in low[:60]]
+for i in range(0, len(only_val), 5):
+    only_val[i] = by["2"][i // 5]
+onlyv = write_csv("onlyval.csv", header, only_val)
+rc, ti, xc = run_dag("sk_edges", {
+    "absent_xgb": {"op": "train", "algorithm": "xgboost", "input": absent,
+                   "target": "target", "hyperparameters": XGB},
+    "absent_lr": {"op": "train", "algorithm": "logistic_regression",
+                  "input": absent, "target": "target"},
+    "onlyval_lr": {"op": "train", "algorithm": "logistic_regression",
+                   "input": onlyv, "target": "target"},
+    "softmax": {"op": "train", "algorithm": "xgboost", "input": absent,
+                "target": "target",
+                "hyperparameters": {"objective": "multi:softmax"}},
+    "logitraw": {"op": "train", "algorithm": "xgboost",
+                 "input": sets["breast_cancer"], "target": "target",
+                 "hyperparameters": {"objective": "binary:logitraw"}},
+    "rounds0": {"op": "train", "algorithm": "xgboost", "input": absent,
+                "target": "target", "num_round": 0}})
+for tid in ("absent_xgb", "absent_lr"):
+    if tid not in xc:
+        check(f"absent class: {tid} trains", False, str(ti.get(tid)))
+        continue
+    vrows = validation(xc[tid]["return_value"]["model_path"])
+    yt_ = np.array([int(r["target"]) for r in vrows])
+    yp_ = np.array([int(r["prediction"]) for r in vrows])
+    ref = {m: getattr(metrics, f"{m}_score")(yt_, yp_, average="macro",
+                                              zero_division=0)
+           for m in ("precision", "recall", "f1")}
+    got = xc[tid]["metrics"]
+    bad = {key: (got.get(key), v) for key, v in ref.items()
+           if got.get(key) is None or abs(got[key] - v) > 1e-9}
+    check(f"a class absent from validation ({tid}): macro metrics equal "
+          "sklearn's", not bad and 2 not in set(yt_), str(bad))
+ll = xc.get("onlyval_lr", {}).get("metrics", {}).get("log_loss")
+check("a class only in validation rows: logistic regression's log_loss is "
+      "finite (its probability slot is 0, not garbage)",
+      ll is not None and np.isfinite(ll) and ll > 0, str(ti.get("onlyval_lr")))
+for tid, msg in (("softmax", "multi:softprob only"),
+                 ("logitraw", "binary:logistic only"),
+                 ("rounds0", "num_round must be at least 1, got 0")):
+    t = ti.get(tid, {})
+    check(f"train refuses {tid} with a clear reason",
+          t.get("state") == "failed" and msg in (t.get("reason") or ""),
+          f"{t.get('state')}: {t.get('reason')}")
+# (14) the effective configuration is tracked
+rc, out, err = ph("experiments", "list", "--json")
+try:
+    exps = json.loads(out)
+except ValueError:
+    exps = []
+params = {}
+for e in exps:
+    if e.get("task_id") in ("absent_xgb", "absent_lr"):
+        rc2, o2, _ = ph("experiments", "show", str(e["id"]), "--json")
+        try:
+            params[e["task_id"]] = json.loads(o2).get("params", {})
+        except ValueError:
+            pass
+px, pl = params.get("absent_xgb", {}), params.get("absent_lr", {})
+check("tracked params hold the effective configuration (XGBoost's pinned "
+      "tree_method, base_score, nthread, seed; liblinear's C and eps)",
+      px.get("tree_method") == "exact" and px.get("base_score") == 0.5 and
+      px.get("nthread") == 1 and px.get("seed") == 0 and
+      px.get("max_depth") == 3 and pl.get("C") == 1.0 and
+      pl.get("eps") == 1e-4, f"{px} {pl}")
+
 shutil.rmtree(WORK, ignore_errors=True)
 print(f"{passed} passed, {failed} failed")
 sys.exit(1 if failed else 0)
