@@ -2,7 +2,7 @@
  *
  * Exit 0 -> success; exit skip_on_exit_code (default 99) -> skipped; any
  * other exit -> failed (retryable).  stdout and stderr go to the task log;
- * the last non-empty line of stdout is pushed as XCom "return_value".
+ * the last non-empty line of its output is pushed as XCom "return_value".
  * Built only against the public header (plus json-glib for the env param),
  * so it doubles as a worked example for plugin authors.
  */
@@ -255,7 +255,8 @@ static const ph_operator bash_op = {
     PH_OPERATOR_INIT,
     .type = "bash",
     .doc = "Run a bash command; exit 0 succeeds, exit 99 skips, anything "
-           "else fails. The last stdout line becomes the XCom return_value.",
+           "else fails. The last non-empty line of its output (stdout and "
+           "stderr, as they reach the log) becomes the XCom return_value.",
     .kind = PH_KIND_TASK,
     .params = bash_params,
     .init = bash_init,

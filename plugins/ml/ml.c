@@ -119,8 +119,41 @@ static ml_table *read_input(const ph_host *h, ph_task *t, const char *param,
     const char *conn =
         json_object_get_string_member_with_default(o, "conn_id", NULL);
     if (path) {
+      /* a layout other than CSV with a header: sep, header, columns; and
+       * a target kept in a file of its own: target_path */
       *what = g_strdup(path);
-      tab = ml_table_read_csv(path, error);
+      const char *sep =
+          json_object_get_string_member_with_default(o, "sep", ",");
+      ml_csv_opts opts = {0};
+      opts.whitespace = !strcmp(sep, "whitespace") || !strcmp(sep, "\\s+");
+      opts.no_header =
+          !json_object_get_boolean_member_with_default(o, "header", TRUE);
+      JsonArray *cols = json_object_has_member(o, "columns")
+                            ? json_object_get_array_member(o, "columns")
+                            : NULL;
+      GPtrArray *names = g_ptr_array_new();
+      for (guint i = 0; cols && i < json_array_get_length(cols); i++)
+        g_ptr_array_add(names, (char *)json_array_get_string_element(cols, i));
+      g_ptr_array_add(names, NULL);
+      if (cols)
+        opts.columns = (const char *const *)names->pdata;
+      if (strcmp(sep, ",") && !opts.whitespace)
+        g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
+                    "param '%s': sep must be \",\" or \"whitespace\", not "
+                    "'%s'",
+                    param, sep);
+      else
+        tab = ml_table_read_file(path, &opts, error);
+      g_ptr_array_free(names, TRUE);
+      const char *tp =
+          json_object_get_string_member_with_default(o, "target_path", NULL);
+      const char *target = NULL;
+      h->param_string(t, "target", &target);
+      if (tab && tp && target &&
+          !ml_table_add_column_file(tab, target, tp, error)) {
+        ml_table_free(tab);
+        tab = NULL;
+      }
     } else if (conn) {
       const char *table =
           json_object_get_string_member_with_default(o, "table", NULL);
@@ -298,7 +331,7 @@ static ph_status train_execute(void *state, ph_task *t) {
   if (!ml_model_known(algorithm)) {
     h->set_reason(t,
                   "algorithm '%s' is not one of xgboost, "
-                  "logistic_regression, linear_svm",
+                  "logistic_regression, linear_svm, baseline",
                   algorithm ? algorithm : "");
     goto out;
   }
@@ -321,9 +354,10 @@ static ph_status train_execute(void *state, ph_task *t) {
     goto fail_err;
   int tcol = ml_table_col(tab, target);
   if (tcol < 0) {
-    h->set_reason(t, "%s: no target column '%s' (columns: %s%s)", what, target,
-                  ml_table_n_cols(tab) ? ml_table_col_name(tab, 0) : "",
-                  ml_table_n_cols(tab) > 1 ? ", ..." : "");
+    h->set_reason(t, "%s: no target column '%s' (columns: %s%s)%s", what,
+                  target, ml_table_n_cols(tab) ? ml_table_col_name(tab, 0) : "",
+                  ml_table_n_cols(tab) > 1 ? ", ..." : "",
+                  ml_table_layout_hint(tab));
     goto out;
   }
   /* the features: listed, or every other numeric column */

@@ -13,6 +13,7 @@ struct ml_model {
   guint d; /* features */
   BoosterHandle booster;
   struct model *linear;
+  double *prior; /* baseline: class frequencies (k) or the mean (1) */
 };
 
 /* liblinear's save/load switch the process locale: serialise them */
@@ -22,8 +23,10 @@ static void quiet(const char *s) { (void)s; }
 
 gboolean ml_model_known(const char *a) {
   return a && (!strcmp(a, "xgboost") || !strcmp(a, "logistic_regression") ||
-               !strcmp(a, "linear_svm"));
+               !strcmp(a, "linear_svm") || !strcmp(a, "baseline"));
 }
+
+static gboolean is_baseline(const char *a) { return !strcmp(a, "baseline"); }
 
 static gboolean is_xgb(const char *a) { return !strcmp(a, "xgboost"); }
 
@@ -34,6 +37,7 @@ void ml_model_free(ml_model *m) {
     XGBoosterFree(m->booster);
   if (m->linear)
     free_and_destroy_model(&m->linear);
+  g_free(m->prior);
   g_free(m->algorithm);
   g_free(m);
 }
@@ -41,7 +45,9 @@ void ml_model_free(ml_model *m) {
 JsonObject *ml_model_effective_params(const char *algorithm, int k,
                                       JsonObject *hyper) {
   JsonObject *o = json_object_new();
-  if (!strcmp(algorithm, "xgboost")) {
+  if (is_baseline(algorithm)) {
+    json_object_set_string_member(o, "strategy", k ? "prior" : "mean");
+  } else if (!strcmp(algorithm, "xgboost")) {
     json_object_set_string_member(o, "objective",
                                   k == 0   ? "reg:squarederror"
                                   : k == 2 ? "binary:logistic"
@@ -106,6 +112,8 @@ const char *ml_model_check_objective(int k, JsonObject *hyper) {
 }
 
 char *ml_model_lib_version(const char *algorithm) {
+  if (is_baseline(algorithm))
+    return g_strdup("pipehost baseline");
   if (is_xgb(algorithm)) {
     int a, b, c;
     XGBoostVersion(&a, &b, &c);
@@ -303,6 +311,16 @@ ml_model *ml_model_train(const char *algorithm, int k, const double *X,
   m->algorithm = g_strdup(algorithm);
   m->k = k;
   m->d = d;
+  if (is_baseline(algorithm)) {
+    /* scikit-learn's DummyClassifier(strategy="prior") / DummyRegressor:
+     * the class frequencies (predicting the most frequent class) or the
+     * mean, a reference row for every experiment */
+    (void)X;
+    m->prior = g_new0(double, k ? k : 1);
+    for (guint i = 0; i < n; i++)
+      m->prior[k ? (int)y[i] : 0] += k ? 1.0 / n : y[i] / n;
+    return m;
+  }
   return is_xgb(algorithm) ? train_xgb(m, X, y, n, hyper, num_round, error)
                            : train_linear(m, X, y, n, hyper, error);
 }
@@ -311,6 +329,21 @@ gboolean ml_model_predict(ml_model *m, const double *X, guint n, double *pred,
                           double *proba, double *score, gboolean *has_proba,
                           GError **error) {
   *has_proba = FALSE;
+  if (m->prior) {
+    int best = 0;
+    for (int c = 1; c < m->k; c++)
+      if (m->prior[c] > m->prior[best])
+        best = c;
+    for (guint i = 0; i < n; i++) {
+      pred[i] = m->k ? best : m->prior[0];
+      for (int c = 0; proba && c < m->k; c++)
+        proba[(gsize)i * m->k + c] = m->prior[c];
+      if (score && m->k == 2)
+        score[i] = m->prior[1];
+    }
+    *has_proba = m->k >= 2;
+    return TRUE;
+  }
   if (m->booster) {
     DMatrixHandle dm = xgb_matrix(X, n, m->d, error);
     if (!dm)
@@ -389,9 +422,18 @@ gboolean ml_model_predict(ml_model *m, const double *X, guint n, double *pred,
 
 gboolean ml_model_save(ml_model *m, const char *dir, const char **file,
                        GError **error) {
-  *file = m->booster ? "model.json" : "model.txt";
+  *file = m->booster || m->prior ? "model.json" : "model.txt";
   g_autofree char *path = g_build_filename(dir, *file, NULL);
   int rc;
+  if (m->prior) {
+    GString *g = g_string_new("{\"baseline\": [");
+    for (int c = 0; c < (m->k ? m->k : 1); c++)
+      g_string_append_printf(g, "%s%.17g", c ? ", " : "", m->prior[c]);
+    g_string_append(g, "]}\n");
+    gboolean ok = g_file_set_contents(path, g->str, g->len, error);
+    g_string_free(g, TRUE);
+    return ok;
+  }
   if (m->booster) {
     rc = XGBoosterSaveModel(m->booster, path);
     if (rc != 0)
@@ -413,6 +455,30 @@ ml_model *ml_model_load(const char *algorithm, int k, guint d, const char *path,
   m->algorithm = g_strdup(algorithm);
   m->k = k;
   m->d = d;
+  if (is_baseline(algorithm)) {
+    g_autofree char *text = NULL;
+    JsonNode *n = g_file_get_contents(path, &text, NULL, NULL)
+                      ? json_from_string(text, NULL)
+                      : NULL;
+    JsonArray *a =
+        n && JSON_NODE_HOLDS_OBJECT(n) &&
+                json_object_has_member(json_node_get_object(n), "baseline")
+            ? json_object_get_array_member(json_node_get_object(n), "baseline")
+            : NULL;
+    if (!a || json_array_get_length(a) != (guint)(k ? k : 1)) {
+      g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
+                  "%s: not a valid baseline model", path);
+      if (n)
+        json_node_unref(n);
+      ml_model_free(m);
+      return NULL;
+    }
+    m->prior = g_new0(double, k ? k : 1);
+    for (guint c = 0; c < json_array_get_length(a); c++)
+      m->prior[c] = json_array_get_double_element(a, c);
+    json_node_unref(n);
+    return m;
+  }
   if (is_xgb(algorithm)) {
     if (XGBoosterCreate(NULL, 0, &m->booster) != 0 ||
         XGBoosterLoadModel(m->booster, path) != 0) {

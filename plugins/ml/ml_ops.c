@@ -13,7 +13,8 @@
                                .flags = fl,   .default_json = def, .doc = dc}
 
 P(p_algorithm, "algorithm", "string", PH_PARAM_REQUIRED, NULL,
-  "xgboost, logistic_regression or linear_svm");
+  "xgboost, logistic_regression, linear_svm or baseline (the class "
+  "frequencies or the mean: a reference row)");
 P(p_input, "input", "any",
   PH_PARAM_REQUIRED | PH_PARAM_TEMPLATED | PH_PARAM_PATH, NULL,
   "the data: a CSV path, {\"path\": ...} (feature_fetch's return value) or "

@@ -1,6 +1,8 @@
 /* ml_table -- see ml_table.h. */
 #include "ml_table.h"
 
+#include <gio/gio.h>
+
 #include <errno.h>
 #include <math.h>
 #include <libpq-fe.h>
@@ -80,17 +82,108 @@ static gboolean csv_record(const char **p, const char *end, GPtrArray *fields,
   return ok;
 }
 
+/* Splits one whitespace-separated line at *p into fields (no quoting). */
+static gboolean ws_record(const char **p, const char *end, GPtrArray *fields,
+                          int *lines) {
+  const char *s = *p;
+  const char *eol = memchr(s, '\n', (size_t)(end - s));
+  if (!eol)
+    eol = end;
+  g_autofree char *line = g_strndup(s, (gsize)(eol - s));
+  g_auto(GStrv) parts =
+      g_regex_split_simple("[ \t\r]+", g_strstrip(line), 0, 0);
+  for (char **q = parts; *q; q++)
+    if (**q || !parts[1])
+      g_ptr_array_add(fields, g_strdup(*q));
+  if (!fields->len)
+    g_ptr_array_add(fields, g_strdup(""));
+  (*lines)++;
+  *p = eol < end ? eol + 1 : end;
+  return TRUE;
+}
+
+/* The whole file, decompressed when it is gzip (magic 1f 8b).  FALSE with
+ * error. */
+static gboolean slurp(const char *path, char **text, gsize *len,
+                      GError **error) {
+  if (!g_file_get_contents(path, text, len, error))
+    return FALSE;
+  if (*len < 2 || (guchar)(*text)[0] != 0x1f || (guchar)(*text)[1] != 0x8b)
+    return TRUE;
+  GZlibDecompressor *z = g_zlib_decompressor_new(G_ZLIB_COMPRESSOR_FORMAT_GZIP);
+  GInputStream *raw = g_memory_input_stream_new_from_data(*text, *len, NULL);
+  GInputStream *in = g_converter_input_stream_new(raw, G_CONVERTER(z));
+  GByteArray *out = g_byte_array_new();
+  guint8 buf[65536];
+  gssize r;
+  GError *err = NULL;
+  while ((r = g_input_stream_read(in, buf, sizeof buf, NULL, &err)) > 0)
+    g_byte_array_append(out, buf, (guint)r);
+  g_object_unref(in);
+  g_object_unref(raw);
+  g_object_unref(z);
+  g_free(*text);
+  *text = NULL;
+  if (r < 0) {
+    g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
+                "%s: a gzip file that cannot be decompressed: %s", path,
+                err->message);
+    g_clear_error(&err);
+    g_byte_array_unref(out);
+    return FALSE;
+  }
+  *len = out->len;
+  g_byte_array_append(out, (const guint8 *)"", 1);
+  *text = (char *)g_byte_array_free(out, FALSE);
+  return TRUE;
+}
+
+/* A hint for a file read as CSV that seems laid out otherwise ("" when
+ * none): blanks but no commas in its first line, or a first line of
+ * numbers. */
+static const char *layout_hint(const ml_table *t, const char *first) {
+  if (t->n_cols == 1 && strpbrk(first, " \t"))
+    return "; the file looks whitespace-separated: read it with input: "
+           "{path: ..., sep: whitespace}";
+  gboolean numeric = t->n_cols > 0;
+  for (guint i = 0; i < t->n_cols && numeric; i++) {
+    char *e = NULL;
+    const char *v = g_ptr_array_index(t->names, i);
+    g_ascii_strtod(v, &e);
+    numeric = *v && e && !*e;
+  }
+  if (numeric)
+    return "; its first line holds numbers, not column names: read it with "
+           "input: {path: ..., header: false, columns: [name, ...]}";
+  return "";
+}
+
+const char *ml_table_layout_hint(const ml_table *t) {
+  return t->n_cols ? layout_hint(t, g_ptr_array_index(t->names, 0)) : "";
+}
+
 ml_table *ml_table_read_csv(const char *path, GError **error) {
+  return ml_table_read_file(path, NULL, error);
+}
+
+ml_table *ml_table_read_file(const char *path, const ml_csv_opts *opts,
+                             GError **error) {
+  static const ml_csv_opts csv = {0};
   char *text = NULL;
   gsize len = 0;
   ml_table *t = NULL;
-  if (!g_file_get_contents(path, &text, &len, error))
+  if (!opts)
+    opts = &csv;
+  if (!slurp(path, &text, &len, error))
     return NULL;
+  gboolean (*record)(const char **, const char *, GPtrArray *, int *) =
+      opts->whitespace ? ws_record : csv_record;
   const char *p = text, *end = text + len;
   int line = 0;
   t = table_new();
   GPtrArray *fields = g_ptr_array_new_with_free_func(g_free);
-  if (len == 0 || !csv_record(&p, end, fields, &line) || fields->len == 0 ||
+  g_autofree char *first = g_strndup(text, strcspn(text, "\n"));
+  if (len == 0 || !record(&p, end, fields, &line) || fields->len == 0 ||
       (fields->len == 1 && !*(char *)fields->pdata[0])) {
     g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
                 "%s: no header row (a CSV file needs column names on its first "
@@ -98,13 +191,32 @@ ml_table *ml_table_read_csv(const char *path, GError **error) {
                 path);
     goto fail;
   }
-  for (guint i = 0; i < fields->len; i++)
-    g_ptr_array_add(t->names, g_strstrip(g_strdup(fields->pdata[i])));
-  t->n_cols = fields->len;
+  if (opts->no_header) {
+    guint n = fields->len, named = 0;
+    while (opts->columns && opts->columns[named])
+      named++;
+    if (opts->columns && named != n) {
+      g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
+                  "%s: columns names %u columns, but the first line has %u",
+                  path, named, n);
+      goto fail;
+    }
+    for (guint i = 0; i < n; i++)
+      g_ptr_array_add(t->names, opts->columns
+                                    ? g_strdup(opts->columns[i])
+                                    : g_strdup_printf("column_%u", i + 1));
+    t->n_cols = n;
+    p = text; /* the first line is data */
+    line = 0;
+  } else {
+    for (guint i = 0; i < fields->len; i++)
+      g_ptr_array_add(t->names, g_strstrip(g_strdup(fields->pdata[i])));
+    t->n_cols = fields->len;
+  }
   while (p < end) {
     int at = line + 1;
     g_ptr_array_set_size(fields, 0);
-    if (!csv_record(&p, end, fields, &line)) {
+    if (!record(&p, end, fields, &line)) {
       g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
                   "%s:%d: a quoted field is not closed", path, at);
       goto fail;
@@ -113,8 +225,9 @@ ml_table *ml_table_read_csv(const char *path, GError **error) {
       continue; /* blank line */
     if (fields->len != t->n_cols) {
       g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
-                  "%s:%d: %u fields, but the header has %u", path, at,
-                  fields->len, t->n_cols);
+                  "%s:%d: %u fields, but the header has %u%s", path, at,
+                  fields->len, t->n_cols,
+                  opts == &csv ? layout_hint(t, first) : "");
       goto fail;
     }
     for (guint i = 0; i < fields->len; i++) {
@@ -130,6 +243,41 @@ fail:
   g_free(text);
   ml_table_free(t);
   return NULL;
+}
+
+gboolean ml_table_add_column_file(ml_table *t, const char *name,
+                                  const char *path, GError **error) {
+  static const ml_csv_opts one = {TRUE, TRUE, NULL};
+  ml_table *c = ml_table_read_file(path, &one, error);
+  if (!c)
+    return FALSE;
+  guint n = ml_table_n_rows(c), skip = 0;
+  double v;
+  /* a header line naming the column */
+  if (n && !ml_table_cell_double(c, 0, 0, &v))
+    skip = 1;
+  gboolean ok = c->n_cols == 1 && n - skip == ml_table_n_rows(t);
+  if (!ok) {
+    g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
+                "%s: %u values in %u column(s), but the features have %u "
+                "rows (one value per line expected)",
+                path, n - skip, c->n_cols, ml_table_n_rows(t));
+    ml_table_free(c);
+    return FALSE;
+  }
+  GPtrArray *cells = g_ptr_array_new_with_free_func(g_free);
+  guint rows = ml_table_n_rows(t);
+  for (guint r = 0; r < rows; r++) {
+    for (guint k = 0; k < t->n_cols; k++)
+      g_ptr_array_add(cells, g_strdup(ml_table_cell(t, r, k)));
+    g_ptr_array_add(cells, g_strdup(ml_table_cell(c, r + skip, 0)));
+  }
+  g_ptr_array_unref(t->cells);
+  t->cells = cells;
+  t->n_cols++;
+  g_ptr_array_add(t->names, g_strdup(name));
+  ml_table_free(c);
+  return TRUE;
 }
 
 ml_table *ml_table_read_sqlite(const char *db_path, const char *sql,
@@ -276,7 +424,8 @@ static gboolean is_pg(JsonObject *c) {
 }
 
 static char *sqlite_file(JsonObject *c) {
-  const char *schema = json_object_get_string_member_with_default(c, "schema", "");
+  const char *schema =
+      json_object_get_string_member_with_default(c, "schema", "");
   return *schema ? g_strconcat("/", schema, NULL)
                  : g_strdup(json_object_get_string_member_with_default(
                        c, "host", ""));
@@ -285,14 +434,18 @@ static char *sqlite_file(JsonObject *c) {
 static PGconn *pg_open(JsonObject *c, GError **error) {
   const char *keys[8], *vals[8];
   int n = 0;
-  g_autofree char *port = json_object_has_member(c, "port")
-                              ? g_strdup_printf("%" G_GINT64_FORMAT,
-                                                json_object_get_int_member(c, "port"))
-                              : NULL;
-  const char *map[][2] = {{"host", "host"}, {"login", "user"},
-                          {"password", "password"}, {"schema", "dbname"}};
+  g_autofree char *port =
+      json_object_has_member(c, "port")
+          ? g_strdup_printf("%" G_GINT64_FORMAT,
+                            json_object_get_int_member(c, "port"))
+          : NULL;
+  const char *map[][2] = {{"host", "host"},
+                          {"login", "user"},
+                          {"password", "password"},
+                          {"schema", "dbname"}};
   for (gsize i = 0; i < G_N_ELEMENTS(map); i++) {
-    const char *v = json_object_get_string_member_with_default(c, map[i][0], NULL);
+    const char *v =
+        json_object_get_string_member_with_default(c, map[i][0], NULL);
     if (v && *v) {
       keys[n] = map[i][1];
       vals[n++] = v;
@@ -401,8 +554,7 @@ gboolean ml_table_write_conn(JsonObject *conn, const char *table,
       for (guint r = 0; ok && r < n_rows; r++) {
         sqlite3_reset(q);
         for (guint c = 0; c < n_cols; c++)
-          sqlite3_bind_text(q, c + 1, cells[r * n_cols + c], -1,
-                            SQLITE_STATIC);
+          sqlite3_bind_text(q, c + 1, cells[r * n_cols + c], -1, SQLITE_STATIC);
         ok = sqlite3_step(q) == SQLITE_DONE;
       }
       if (ok)

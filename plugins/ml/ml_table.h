@@ -9,8 +9,34 @@
 
 typedef struct ml_table ml_table;
 
-/* Reads a CSV file.  NULL with error naming the file and line on failure. */
+/* How a delimited text file is laid out (ml_table_read_file). */
+typedef struct ml_csv_opts {
+  gboolean whitespace;        /* fields split by runs of blanks, no quotes */
+  gboolean no_header;         /* the first line is data */
+  const char *const *columns; /* names for a header-less file (NULL:
+                                 column_1, column_2, ...) */
+} ml_csv_opts;
+
+/* Reads a CSV file (RFC 4180, first row = column names).  NULL with error
+ * naming the file and line on failure; when the file looks like another
+ * layout (whitespace-separated, no header row) the error says which param
+ * reads it. */
 ml_table *ml_table_read_csv(const char *path, GError **error);
+/* Reads a delimited text file laid out as opts says (NULL: CSV with a
+ * header).  A gzip-compressed file (.csv.gz, by its magic bytes) is
+ * decompressed first.  NULL with error. */
+ml_table *ml_table_read_file(const char *path, const ml_csv_opts *opts,
+                             GError **error);
+/* "; the file looks whitespace-separated: ..." (static text) when t, read
+ * as CSV, seems laid out otherwise (one column whose name holds blanks,
+ * or column names that are numbers); "" otherwise. */
+const char *ml_table_layout_hint(const ml_table *t);
+/* Appends a column named name to t from a file of one value per line (a
+ * target kept apart from its features, as scikit-learn's diabetes data);
+ * the file may be gzip-compressed and may have a header line naming it.
+ * FALSE with error when the counts differ. */
+gboolean ml_table_add_column_file(ml_table *t, const char *name,
+                                  const char *path, GError **error);
 /* Runs sql on the SQLite database at db_path (read-only).  NULL with error
  * on failure. */
 ml_table *ml_table_read_sqlite(const char *db_path, const char *sql,

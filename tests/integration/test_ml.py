@@ -437,6 +437,59 @@ check("tracked params hold the effective configuration (XGBoost's pinned "
       px.get("max_depth") == 3 and pl.get("C") == 1.0 and
       pl.get("eps") == 1e-4, f"{px} {pl}")
 
+# (15) data formats users already have, and a baseline
+gz = os.path.join(WORK, "bc.csv.gz")
+with open(sets["breast_cancer"], "rb") as f, gzip.open(gz, "wb") as g:
+    g.write(f.read())
+raw = os.path.join(DATA, "diabetes_data_raw.csv.gz")
+tgt = os.path.join(DATA, "diabetes_target.csv.gz")
+rc, ti, xc = run_dag("formats", {
+    "plain": {"op": "train", "algorithm": "xgboost",
+              "input": sets["breast_cancer"], "target": "target",
+              "hyperparameters": XGB},
+    "gzipped": {"op": "train", "algorithm": "xgboost", "input": gz,
+                "target": "target", "hyperparameters": XGB},
+    "diab_csv": {"op": "train", "algorithm": "xgboost",
+                 "input": sets["diabetes"], "target": "target",
+                 "task": "regression", "hyperparameters": XGB},
+    "diab_raw": {"op": "train", "algorithm": "xgboost", "target": "target",
+                 "task": "regression", "hyperparameters": XGB,
+                 "input": {"path": raw, "sep": "whitespace",
+                           "header": False,
+                           "columns": [f"f{i}" for i in range(10)],
+                           "target_path": tgt}},
+    "hint": {"op": "train", "algorithm": "xgboost", "input": raw,
+             "target": "target"},
+    "base_cls": {"op": "train", "algorithm": "baseline",
+                 "input": sets["iris"], "target": "target"},
+    "base_reg": {"op": "train", "algorithm": "baseline",
+                 "input": sets["diabetes"], "target": "target",
+                 "task": "regression"}})
+m = lambda tid: xc.get(tid, {}).get("metrics", {})  # noqa: E731
+check("a .csv.gz file trains exactly as the plain CSV",
+      m("gzipped") and m("gzipped") == m("plain"), f"{m('gzipped')}")
+check("a whitespace-separated, header-less, gzip file with its target in "
+      "another file trains as the same data in one CSV",
+      m("diab_raw") and all(abs(m("diab_raw")[k] - m("diab_csv")[k]) < 1e-9
+                            for k in ("rmse", "mae", "r2")),
+      f"{m('diab_raw')} vs {m('diab_csv')}")
+r = ti.get("hint", {}).get("reason") or ""
+check("a misread layout names what the file looks like and the param that "
+      "reads it", "whitespace" in r and "sep" in r, r)
+from sklearn.dummy import DummyClassifier, DummyRegressor  # noqa: E402
+Xt, yt, Xv, yv = arrays(sets["iris"])
+dc = DummyClassifier(strategy="prior").fit(Xt, yt)
+check("baseline classifier: accuracy equals sklearn's DummyClassifier(prior)",
+      abs(m("base_cls").get("accuracy", -1) - dc.score(Xv, yv)) < 1e-12,
+      f"{m('base_cls')} vs {dc.score(Xv, yv)}")
+Xt, yt, Xv, yv = arrays(sets["diabetes"])
+dr = DummyRegressor().fit(Xt, yt)
+pv = dr.predict(Xv)
+check("baseline regressor: R2 and MAE equal sklearn's DummyRegressor",
+      abs(m("base_reg").get("r2", 9) - metrics.r2_score(yv, pv)) < 1e-9 and
+      abs(m("base_reg").get("mae", 9) -
+          metrics.mean_absolute_error(yv, pv)) < 1e-9, f"{m('base_reg')}")
+
 shutil.rmtree(WORK, ignore_errors=True)
 print(f"{passed} passed, {failed} failed")
 sys.exit(1 if failed else 0)
