@@ -1451,6 +1451,25 @@ static void cb_message(void *user, guint job, JsonObject *msg) {
     g_free(ti->exec_what);
     ti->exec_what = g_strdup(
         json_object_get_string_member_with_default(msg, "what", "command"));
+  } else if (!strcmp(m, "var_set")) {
+    /* Airflow's Variable.set from a task: stored with the try's other
+     * writes; a secret-named one is masked from now on */
+    const char *name =
+        json_object_get_string_member_with_default(msg, "name", "");
+    const char *value =
+        json_object_get_string_member_with_default(msg, "value", "");
+    ph_store_var_set(s->store, name, value);
+    if (ph_util_name_is_sensitive(name) && *value)
+      g_ptr_array_add(s->secrets, g_strdup(value));
+    /* templates of later tries see it, as Airflow reads at render time */
+    g_free(s->context_base);
+    build_context_base(s);
+    JsonObject *r = json_object_new();
+    json_object_set_boolean_member(r, "ok", TRUE);
+    JsonNode *rn = json_node_new(JSON_NODE_OBJECT);
+    json_node_take_object(rn, r);
+    ph_exec_reply(s->ex, job, rn);
+    json_node_unref(rn);
   } else if (!strcmp(m, "track") || !strcmp(m, "model_register") ||
              !strcmp(m, "model_get") || !strcmp(m, "model_set_alias")) {
     on_track_message(s, job, m, msg);

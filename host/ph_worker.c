@@ -510,6 +510,17 @@ static ph_status h_model_set_alias(ph_task *t, const char *name,
                       "model_set_alias", NULL);
 }
 
+/* ---- ABI 1.4: variable_set */
+
+static ph_status h_variable_set(ph_task *t, const char *name,
+                                const char *value) {
+  if (!name || !*name || !value)
+    return PH_INVALID;
+  return reply_status(t,
+                      ask_obj(t, "var_set", "name", name, "value", value, NULL),
+                      "variable_set", NULL);
+}
+
 /* ---- ABI 1.2: exec_command */
 
 static ph_status h_exec_command(ph_task *t, const char *what,
@@ -578,6 +589,7 @@ static const ph_host host_table = {
     .model_get = h_model_get,
     .model_set_alias = h_model_set_alias,
     .exec_command = h_exec_command,
+    .variable_set = h_variable_set,
 };
 
 /* SIGTERM/SIGINT: a handler (not a blocked mask, which the operator's

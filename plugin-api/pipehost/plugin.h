@@ -44,7 +44,7 @@ extern "C" {
 #endif
 
 #define PH_ABI_MAJOR 1
-#define PH_ABI_MINOR 3
+#define PH_ABI_MINOR 4
 /* The entry symbol; the major is part of its name. */
 #define PH_PLUGIN_ENTRY "pipehost_plugin_v1"
 
@@ -200,7 +200,16 @@ typedef struct ph_host {
                             const char *const *argv, const char *const *envp,
                             const char *cwd, int32_t skip_code);
 
-  /* ABI 1.3 and later: append below this line only. */
+  /* ---- ABI 1.4.  Test PH_HAS(h, ph_host, variable_set) first. */
+
+  /* Sets variable name to value (text) in the metadata store, as
+   * Airflow's Variable.set: later tries and runs read it (`{{
+   * var.value.NAME }}`, variable_get).  A value whose name says it is a
+   * secret (password, token, ...) is masked from then on.  Recorded with
+   * the try's other writes. */
+  ph_status (*variable_set)(ph_task *t, const char *name, const char *value);
+
+  /* ABI 1.4 and later: append below this line only. */
 } ph_host;
 
 /* ---- parameter specs */

@@ -368,6 +368,30 @@ static int l_var(lua_State *L) {
   return 1;
 }
 
+/* var_set(name, value): Airflow's Variable.set (value as text; a table is
+ * stored as its JSON, which var.json.NAME reads back). */
+static int l_var_set(lua_State *L) {
+  call_ctx *c = cc(L);
+  const char *name = luaL_checkstring(L, 1);
+  g_autofree char *json = NULL;
+  const char *value;
+  if (lua_type(L, 2) == LUA_TSTRING || lua_type(L, 2) == LUA_TNUMBER) {
+    value = lua_tostring(L, 2);
+  } else {
+    g_autofree char *why = NULL;
+    json = to_json_text(L, 2, &why);
+    if (!json)
+      return luaL_error(L, "var_set('%s'): the value has no JSON form (%s)",
+                        name, why);
+    value = json;
+  }
+  if (!PH_HAS(c->h, ph_host, variable_set) || !c->h->variable_set)
+    return luaL_error(L, "var_set: this pipehost predates ABI 1.4");
+  if (c->h->variable_set(c->t, name, value) != PH_OK)
+    return luaL_error(L, "var_set('%s') was refused", name);
+  return 0;
+}
+
 /* conn(conn_id): the connection as a table {conn_id, conn_type, host, port,
  * login, password, schema, extra}, or nil when it is not defined.  Its
  * password is masked in the task's log from then on.  Callables read
@@ -468,6 +492,7 @@ static void push_ctx(lua_State *L, call_ctx *c, JsonNode *ctx) {
   set_fn(L, c, l_log, "log");
   set_fn(L, c, l_var, "var");
   set_fn(L, c, l_conn, "conn");
+  set_fn(L, c, l_var_set, "var_set");
   set_fn(L, c, l_skip, "skip");
   set_fn(L, c, l_fail, "fail");
   if (lua_getfield(L, -1, "ti") != LUA_TTABLE) {

@@ -534,6 +534,19 @@ write("lua-sensor",
       {"ok": "success", "never": "skipped"},
       state="success",
       xcoms={"ok": {"return_value": {"ready": True}}})
+write("variable-set",
+      "a task sets a variable (Airflow's Variable.set, ABI 1.4 "
+      "variable_set); later tasks read it in callables and templates",
+      [T("setter", op="lua", fn="var_set('counter', '7') var_set('conf', "
+                               "{a = 1}) return 1"),
+       T("reader", op="lua", up=["setter"], fn="var('counter')"),
+       T("tmpl", up=["setter"],
+         command="echo {{ var.value.counter }} {{ var.json.conf.a }}")],
+      {"setter": "success", "reader": "success", "tmpl": "success"},
+      state="success",
+      xcoms={"setter": {"return_value": 1},
+             "reader": {"return_value": "7"},
+             "tmpl": {"return_value": "7 1"}})
 write("yaml-fn-chunk",
       "a fn of statements without return runs (as Lua's REPL reads a line), "
       "and a queue key is accepted (ignored by the local executor)",
