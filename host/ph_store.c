@@ -754,6 +754,17 @@ void ph_store_xcom_set(ph_store *s, const char *run_id, const char *task_id,
 
 char *ph_store_xcom_get(ph_store *s, const char *run_id, const char *task_id,
                         const char *key) {
+  if (key && !strcmp(key, "*") && task_id && *task_id) {
+    /* every key of the task: {key: value} */
+    JsonNode *all = ph_store_xcom_list(s, run_id);
+    JsonObject *o = json_node_get_object(all);
+    JsonNode *mine = json_object_has_member(o, task_id)
+                         ? json_object_get_member(o, task_id)
+                         : NULL;
+    char *v = mine ? ph_util_json_dup(mine) : NULL;
+    json_node_unref(all);
+    return v;
+  }
   sqlite3_stmt *st =
       task_id && *task_id
           ? prep(s,

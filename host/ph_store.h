@@ -142,7 +142,8 @@ void ph_store_xcom_set(ph_store *s, const char *run_id, const char *task_id,
                        const char *key, const char *json);
 /* JSON text, or NULL when absent.  A NULL or empty task_id means any task
  * of the run (the newest such XCom), as Airflow's xcom_pull with
- * task_ids=None. */
+ * task_ids=None; key "*" means every key of the task, as an object
+ * {key: value}. */
 char *ph_store_xcom_get(ph_store *s, const char *run_id, const char *task_id,
                         const char *key);
 void ph_store_xcom_clear(ph_store *s, const char *run_id, const char *task_id);

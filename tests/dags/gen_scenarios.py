@@ -511,19 +511,22 @@ write("xcom-lua-lossless",
 write("xcom-pull-forms",
       "xcom_pull in Airflow's forms, in templates and callables alike: "
       "keyword arguments, the table form, task_ids left out (any task), "
-      "ti.xcom_pull",
+      "ti.xcom_pull, and key '*' for every key of a task",
       [T("a", op="lua", fn="xcom_push('k', 'from-a') return 1"),
        T("tmpl", up=["a"], command="echo {{ xcom_pull(key='k') }} "
          "{{ ti.xcom_pull(task_ids='a', key='k') }} "
          "{{ xcom_pull{task_ids='a'} }}"),
        T("fn", op="lua", up=["a"],
          fn="{xcom_pull{key='k'}, ti.xcom_pull{task_ids='a', key='k'}, "
-            "ti:xcom_pull('a')}")],
-      {"a": "success", "tmpl": "success", "fn": "success"},
+            "ti:xcom_pull('a')}"),
+       T("every", op="lua", up=["a"], fn="xcom_pull('a', '*')")],
+      {"a": "success", "tmpl": "success", "fn": "success",
+       "every": "success"},
       state="success",
       xcoms={"a": {"return_value": 1, "k": "from-a"},
              "tmpl": {"return_value": "from-a from-a 1"},
-             "fn": {"return_value": ["from-a", "from-a", 1]}})
+             "fn": {"return_value": ["from-a", "from-a", 1]},
+             "every": {"return_value": {"k": "from-a", "return_value": 1}}})
 write("lua-sensor",
       "lua_sensor pokes a Lua callable until it is truthy (Airflow's "
       "PythonSensor); its value becomes the XCom; soft_fail skips at timeout",
