@@ -619,6 +619,60 @@ out:
 }
 
 /* ---- plugins */
+/* One operator of plugin p as `plugins info --json` prints it. */
+static void operator_json(JsonBuilder *b, const ph_plugin *p,
+                          const ph_operator *op) {
+  json_builder_begin_object(b);
+  json_builder_set_member_name(b, "operator");
+  json_builder_add_string_value(b, op->type);
+  json_builder_set_member_name(b, "plugin");
+  json_builder_add_string_value(b, p->name);
+  json_builder_set_member_name(b, "version");
+  json_builder_add_string_value(b, p->version);
+  json_builder_set_member_name(b, "license");
+  json_builder_add_string_value(b, p->license);
+  json_builder_set_member_name(b, "abi");
+  g_autofree char *abi = g_strdup_printf("%u.%u", p->abi_major, p->abi_minor);
+  json_builder_add_string_value(b, abi);
+  json_builder_set_member_name(b, "kind");
+  json_builder_add_string_value(b, op->kind == PH_KIND_SENSOR   ? "sensor"
+                                   : op->kind == PH_KIND_BRANCH ? "branch"
+                                                                : "task");
+  json_builder_set_member_name(b, "doc");
+  json_builder_add_string_value(b, op->doc ? op->doc : "");
+  json_builder_set_member_name(b, "params");
+  json_builder_begin_array(b);
+  for (const ph_param *const *pp = op->params; pp && *pp; pp++) {
+    const ph_param *q = *pp;
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "name");
+    json_builder_add_string_value(b, q->name);
+    json_builder_set_member_name(b, "type");
+    json_builder_add_string_value(b, q->type);
+    static const struct {
+      const char *name;
+      unsigned bit;
+    } flags[] = {{"required", PH_PARAM_REQUIRED},
+                 {"templated", PH_PARAM_TEMPLATED},
+                 {"secret", PH_PARAM_SECRET},
+                 {"path", PH_PARAM_PATH}};
+    for (gsize k = 0; k < G_N_ELEMENTS(flags); k++) {
+      json_builder_set_member_name(b, flags[k].name);
+      json_builder_add_boolean_value(b, (q->flags & flags[k].bit) != 0);
+    }
+    if (q->default_json) {
+      JsonNode *d = json_from_string(q->default_json, NULL);
+      json_builder_set_member_name(b, "default");
+      json_builder_add_value(b, d ? d : json_node_new(JSON_NODE_NULL));
+    }
+    json_builder_set_member_name(b, "doc");
+    json_builder_add_string_value(b, q->doc ? q->doc : "");
+    json_builder_end_object(b);
+  }
+  json_builder_end_array(b);
+  json_builder_end_object(b);
+}
+
 static int cmd_plugins(int argc, char **argv) {
   const char *sub = argc > 1 ? argv[1] : "";
   if (strcmp(sub, "list") && strcmp(sub, "info")) {
@@ -627,17 +681,28 @@ static int cmd_plugins(int argc, char **argv) {
   }
   argc--;
   argv++;
-  gboolean info = !strcmp(sub, "info");
+  gboolean info = !strcmp(sub, "info"), json = FALSE;
+  GOptionEntry je[] = {{"json", 0, 0, G_OPTION_ARG_NONE, &json,
+                        "Print the operators as a JSON array", NULL},
+                       {0}};
   GOptionContext *ctx = g_option_context_new(
-      info ? "NAME - a plugin's or operator's params, types, defaults and docs"
+      info ? "NAME - a plugin's or operator's params, types, defaults and "
+             "docs (NAME: a plugin, an operator, or PLUGIN.OPERATOR)"
            : "- list installed plugins and their operators");
+  if (info)
+    g_option_context_add_main_entries(ctx, je, NULL);
   int rc = EXIT_USAGE;
   ph_registry *reg = NULL;
+  JsonBuilder *jb = NULL;
   if (!parse(ctx, &argc, &argv, info ? 1 : 0, info ? 1 : 0,
              info ? "plugins info" : "plugins list"))
     goto out;
   reg = load_registry();
   rc = 0;
+  if (json) {
+    jb = json_builder_new();
+    json_builder_begin_array(jb);
+  }
   for (guint i = 0; i < ph_registry_n_plugins(reg); i++) {
     const char *path;
     const ph_plugin *p = ph_registry_get_plugin(reg, i, &path);
@@ -651,8 +716,15 @@ static int cmd_plugins(int argc, char **argv) {
     }
     for (const ph_operator *const *o = p->operators; *o; o++) {
       const ph_operator *op = *o;
-      if (strcmp(argv[1], p->name) && strcmp(argv[1], op->type))
+      g_autofree char *qualified = g_strdup_printf("%s.%s", p->name, op->type);
+      if (strcmp(argv[1], p->name) && strcmp(argv[1], op->type) &&
+          strcmp(argv[1], qualified))
         continue;
+      rc = 3;
+      if (jb) {
+        operator_json(jb, p, op);
+        continue;
+      }
       printf("operator %s (plugin %s %s, %s, ABI %u.%u)\n  %s\n  kind: %s\n",
              op->type, p->name, p->version, p->license, p->abi_major,
              p->abi_minor, op->doc ? op->doc : "",
@@ -662,15 +734,22 @@ static int cmd_plugins(int argc, char **argv) {
       printf("  params:\n");
       for (const ph_param *const *pp = op->params; pp && *pp; pp++) {
         const ph_param *q = *pp;
-        printf("    %-22s %-9s%s%s%s%s%s\n        %s\n", q->name, q->type,
+        printf("    %-22s %-9s%s%s%s%s%s%s\n        %s\n", q->name, q->type,
                q->flags & PH_PARAM_REQUIRED ? " required" : "",
                q->flags & PH_PARAM_TEMPLATED ? " templated" : "",
                q->flags & PH_PARAM_SECRET ? " secret" : "",
+               q->flags & PH_PARAM_PATH ? " path" : "",
                q->default_json ? " default=" : "",
                q->default_json ? q->default_json : "", q->doc ? q->doc : "");
       }
-      rc = 3;
     }
+  }
+  if (jb) {
+    json_builder_end_array(jb);
+    JsonNode *root = json_builder_get_root(jb);
+    if (rc == 3)
+      print_json(root, TRUE);
+    json_node_unref(root);
   }
   if (info) {
     if (rc == 3) {
@@ -687,6 +766,8 @@ static int cmd_plugins(int argc, char **argv) {
   if (ph_registry_n_problems(reg))
     print_registry_problems(reg);
 out:
+  if (jb)
+    g_object_unref(jb);
   ph_registry_free(reg);
   g_option_context_free(ctx);
   return rc;

@@ -73,36 +73,8 @@ static char *hint(const char *word, const char *const *cands) {
   return n ? g_strdup_printf(" (did you mean '%s'?)", n) : g_strdup("");
 }
 
-static const char *json_type_name(JsonNode *n) {
-  if (JSON_NODE_HOLDS_NULL(n))
-    return "null";
-  if (JSON_NODE_HOLDS_OBJECT(n))
-    return "object";
-  if (JSON_NODE_HOLDS_ARRAY(n))
-    return "array";
-  GType t = json_node_get_value_type(n);
-  if (t == G_TYPE_BOOLEAN)
-    return "boolean";
-  if (t == G_TYPE_INT64)
-    return "integer";
-  if (t == G_TYPE_DOUBLE)
-    return "number";
-  return "string";
-}
-
-/* TRUE when node fits the declared param type. */
-static gboolean type_ok(const char *type, JsonNode *n) {
-  const char *have = json_type_name(n);
-  if (!strcmp(type, "any"))
-    return TRUE;
-  if (!strcmp(type, "number"))
-    return !strcmp(have, "number") || !strcmp(have, "integer");
-  if (!strcmp(type, "callable"))
-    return !strcmp(have, "string") ||
-           (!strcmp(have, "object") &&
-            json_object_has_member(json_node_get_object(n), "$lua"));
-  return !strcmp(type, have);
-}
+#define json_type_name ph_registry_json_type
+#define type_ok ph_registry_type_ok
 
 static gboolean get_int(JsonNode *n, gint64 *out) {
   if (!JSON_NODE_HOLDS_VALUE(n))
@@ -386,12 +358,18 @@ static void resolve_task(ctx_t *c, ph_plan *p, const ph_registry *reg,
       g_ptr_array_unref(cands);
       continue;
     }
-    if (!type_ok(pp->type, v)) {
+    /* a templated param may hold a template for a value of any type: it
+     * is rendered, then converted to the declared type (Airflow's native
+     * rendering) when the try starts */
+    gboolean deferred =
+        (pp->flags & PH_PARAM_TEMPLATED) && JSON_NODE_HOLDS_VALUE(v) &&
+        json_node_get_value_type(v) == G_TYPE_STRING &&
+        strstr(json_node_get_string(v), "{{");
+    if (!deferred && !type_ok(pp->type, v))
       err(c, line, "task '%s': param '%s' of operator '%s' must be of type %s, "
           "got %s",
           t->id, k, op, pp->type, json_type_name(v));
-      continue;
-    }
+    /* kept even when mistyped: no second, spurious "missing" error */
     json_object_set_member(t->params, k, json_node_copy(v));
   }
   g_list_free(keys);

@@ -146,6 +146,66 @@ static gboolean check_param(const ph_operator *op, const ph_param *pp,
   return TRUE;
 }
 
+const char *ph_registry_json_type(JsonNode *n) {
+  if (JSON_NODE_HOLDS_NULL(n))
+    return "null";
+  if (JSON_NODE_HOLDS_OBJECT(n))
+    return "object";
+  if (JSON_NODE_HOLDS_ARRAY(n))
+    return "array";
+  GType t = json_node_get_value_type(n);
+  if (t == G_TYPE_BOOLEAN)
+    return "boolean";
+  if (t == G_TYPE_INT64)
+    return "integer";
+  if (t == G_TYPE_DOUBLE)
+    return "number";
+  return "string";
+}
+
+gboolean ph_registry_type_ok(const char *type, JsonNode *n) {
+  const char *have = ph_registry_json_type(n);
+  if (!strcmp(type, "any"))
+    return TRUE;
+  if (!strcmp(type, "number"))
+    return !strcmp(have, "number") || !strcmp(have, "integer");
+  if (!strcmp(type, "callable"))
+    return !strcmp(have, "string") ||
+           (!strcmp(have, "object") &&
+            json_object_has_member(json_node_get_object(n), "$lua"));
+  return !strcmp(type, have);
+}
+
+JsonNode *ph_registry_param_coerce(const ph_param *pp, JsonNode *rendered,
+                                   GError **error) {
+  if (ph_registry_type_ok(pp->type, rendered))
+    return json_node_copy(rendered);
+  /* a template renders text: read it as the declared type */
+  if (JSON_NODE_HOLDS_VALUE(rendered) &&
+      json_node_get_value_type(rendered) == G_TYPE_STRING) {
+    const char *text = json_node_get_string(rendered);
+    g_autofree char *trimmed = g_strstrip(g_strdup(text));
+    JsonNode *n = json_from_string(trimmed, NULL);
+    if (n && ph_registry_type_ok(pp->type, n))
+      return n;
+    if (n)
+      json_node_unref(n);
+    g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
+                "param '%s': the template rendered \"%.80s\", which is not "
+                "a%s %s",
+                pp->name, text,
+                pp->type[0] == 'i' || pp->type[0] == 'a' || pp->type[0] == 'o'
+                    ? "n"
+                    : "",
+                pp->type);
+    return NULL;
+  }
+  g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
+              "param '%s' must be of type %s, got %s", pp->name, pp->type,
+              ph_registry_json_type(rendered));
+  return NULL;
+}
+
 /* A declared param of op with type type, or NULL. */
 static const ph_param *param_of_type(const ph_operator *op, const char *name,
                                      const char *type) {

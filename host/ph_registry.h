@@ -12,6 +12,7 @@
 #define PH_REGISTRY_H
 
 #include <glib.h>
+#include <json-glib/json-glib.h>
 
 #include "pipehost/plugin.h"
 
@@ -56,6 +57,18 @@ const char *ph_registry_get_problem(const ph_registry *r, guint i);
  * NULL-terminated, static).  A plugin whose param takes one of these
  * names, or op, id or upstream, is refused: no task could set it. */
 const char *const *ph_registry_host_keys(void);
+
+/* The JSON type of a value as param specs name them: null, object,
+ * array, boolean, integer, number or string (static text). */
+const char *ph_registry_json_type(JsonNode *n);
+/* TRUE when n fits a param of declared type (number takes integers; any
+ * takes anything; callable takes a string or a {"$lua": ...} object). */
+gboolean ph_registry_type_ok(const char *type, JsonNode *n);
+/* A templated param's rendered value converted to pp's declared type (a
+ * template renders text: "8080" becomes 8080 for an integer param); a new
+ * node, or NULL with error naming the param and the rendered text. */
+JsonNode *ph_registry_param_coerce(const ph_param *pp, JsonNode *rendered,
+                                   GError **error);
 
 /* The param spec named name of op, or NULL. */
 const ph_param *ph_registry_find_param(const ph_operator *op,

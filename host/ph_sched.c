@@ -677,8 +677,11 @@ static JsonObject *render_params(ph_sched *s, guint idx) {
         ctx = build_context(s, idx);
       g_autofree char *r =
           ph_template_render_json(src, ctx, sched_xcom, s, NULL);
-      rv = r ? json_from_string(r, NULL) : NULL;
-      if (!rv) {
+      JsonNode *text = r ? json_from_string(r, NULL) : NULL;
+      rv = text ? ph_registry_param_coerce(pp, text, NULL) : NULL;
+      if (text)
+        json_node_unref(text);
+      if (!rv) { /* the worker renders it again and reports the error */
         json_object_unref(out);
         out = NULL;
         break;

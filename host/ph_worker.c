@@ -825,7 +825,20 @@ int ph_worker_main(int fd) {
       }
       JsonNode *nv = json_from_string(out, NULL);
       g_free(out);
-      json_object_set_member(t->params, k, nv ? nv : json_node_copy(v));
+      /* rendered text becomes the declared type (Airflow's native
+       * rendering): "{{ params.port }}" is an integer for an integer
+       * param */
+      JsonNode *typed = nv ? ph_registry_param_coerce(pp, nv, &err) : NULL;
+      if (nv)
+        json_node_unref(nv);
+      if (!typed && err) {
+        t->reason = g_strdup(err->message);
+        g_clear_error(&err);
+        st = PH_FAIL;
+        g_list_free(keys);
+        goto report_status;
+      }
+      json_object_set_member(t->params, k, typed ? typed : json_node_copy(v));
     } else {
       json_object_set_member(t->params, k, json_node_copy(v));
     }

@@ -352,6 +352,51 @@ if run_id:
     rc, out, err = ph("resume", run_id)
     check("resume: a finished run is refused", rc != 0 and "only a running" in err)
 
+# 11. typed params all the way (issue 17): a templated integer param is
+# rendered, then read as an integer; text that is no integer fails the
+# try naming the param and the rendered text; a mistyped literal is one
+# error, without a spurious "missing required param"
+typed = write("typed.yaml", """
+dag: {id: typed, params: {n: 3}}
+tasks:
+  ok:  {op: push, size: "{{ params.n * 2 }}"}
+  bad: {op: push, size: "{{ 'abc' }}"}
+""")
+rc, res, err = run_json(typed)
+if res:
+    check("typed params: a rendered template becomes the declared integer",
+          res["tasks"]["ok"]["state"] == "success" and
+          res["xcoms"]["ok"]["big"] == "x" * 6, str(res["xcoms"].get("ok")))
+    check("typed params: rendered text that is no integer fails, naming it",
+          res["tasks"]["bad"]["state"] == "failed" and
+          "the template rendered \"abc\", which is not an integer" in
+          res["tasks"]["bad"].get("reason", ""), str(res["tasks"]["bad"]))
+else:
+    check("typed params: the run produced JSON", False, err)
+mistyped = write("mistyped.yaml", "dag: {id: mistyped}\ntasks:\n"
+                 "  a: {op: bash, command: 42}\n")
+rc, out, err = ph("validate", mistyped)
+check("typed params: a mistyped literal is one error, no spurious "
+      "'missing required param'", rc == 2 and "must be of type string" in err
+      and "missing required" not in err, err)
+
+# 12. plugins info: qualified names, every flag, --json for tools
+rc, out, err = ph("plugins", "info", "testops.push", "--json")
+try:
+    ops = json.loads(out)
+except ValueError:
+    ops = []
+size = [q for o in ops for q in o["params"] if q["name"] == "size"]
+check("plugins info PLUGIN.OPERATOR --json: the operator with typed, "
+      "flagged params", rc == 0 and len(ops) == 1 and
+      ops[0]["operator"] == "push" and ops[0]["plugin"] == "testops" and
+      size and size[0]["type"] == "integer" and size[0]["templated"] and
+      size[0]["default"] == 10, out[-400:] + err)
+rc, out, err = ph("plugins", "info", "ml.train")
+check("plugins info shows the path flag", rc == 0 and
+      re.search(r"input\s+any\s+required templated path", out) is not None,
+      out[:600])
+
 shutil.rmtree(WORK, ignore_errors=True)
 print(f"{passed} passed, {failed} failed")
 sys.exit(1 if failed else 0)

@@ -356,9 +356,13 @@ static const ph_param p_file = {PH_PARAM_INIT, .name = "file", .type = "string",
                                 .doc = "counter file"};
 static const ph_param p_n = {PH_PARAM_INIT, .name = "n", .type = "integer",
                              .default_json = "1", .doc = "pokes needed"};
-static const ph_param p_size = {PH_PARAM_INIT, .name = "size",
-                                .type = "integer", .default_json = "10",
-                                .doc = "bytes to push"};
+static const ph_param p_size = {PH_PARAM_INIT,
+                                .name = "size",
+                                .type = "integer",
+                                .flags = PH_PARAM_TEMPLATED,
+                                .default_json = "10",
+                                .doc = "bytes to push (templated: rendered, "
+                                       "then read as an integer)"};
 static const ph_param p_tr_input = {
     PH_PARAM_INIT, .name = "input", .type = "string",
     .flags = PH_PARAM_REQUIRED | PH_PARAM_TEMPLATED | PH_PARAM_PATH,
