@@ -28,8 +28,8 @@
 
 #define EXIT_USAGE 2
 
-static char *g_exe;       /* absolute path of this binary */
-static char *g_prefix;    /* exe_dir/.. */
+static char *g_exe;    /* absolute path of this binary */
+static char *g_prefix; /* exe_dir/.. */
 static char **g_plugin_dirs;
 
 static char *lua_dir(void) {
@@ -112,12 +112,12 @@ static void print_json(JsonNode *n, gboolean pretty) {
 static gboolean parse(GOptionContext *ctx, int *argc, char ***argv,
                       int min_args, int max_args, const char *cmd) {
   GError *err = NULL;
-  GOptionEntry common[] = {
-      {"plugin-dir", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &g_plugin_dirs,
-       "Also load plugins from DIR (repeatable)", "DIR"},
-      {0}};
-  GOptionGroup *g = g_option_group_new("plugins", "Plugin options:",
-                                       "Show plugin options", NULL, NULL);
+  GOptionEntry common[] = {{"plugin-dir", 0, 0, G_OPTION_ARG_FILENAME_ARRAY,
+                            &g_plugin_dirs,
+                            "Also load plugins from DIR (repeatable)", "DIR"},
+                           {0}};
+  GOptionGroup *g = g_option_group_new(
+      "plugins", "Plugin options:", "Show plugin options", NULL, NULL);
   g_option_group_add_entries(g, common);
   g_option_context_add_group(ctx, g);
   if (!g_option_context_parse(ctx, argc, argv, &err)) {
@@ -211,12 +211,15 @@ static gboolean run_env_open(run_env *e, const char *file, int parallelism,
     return FALSE;
   e->ldir = lua_dir();
   ph_sched_opts o = {
-      .parallelism = parallelism > 0 ? parallelism : (int)g_get_num_processors(),
+      .parallelism =
+          parallelism > 0 ? parallelism : (int)g_get_num_processors(),
       .worker_exe = g_exe,
       .lua_dir = e->ldir,
       .kill_grace = 5,
       .xcom_max = 1 << 20,
-      .progress = quiet ? 0 : isatty(2) && !json ? 2 : 1,
+      .progress = quiet                ? 0
+                  : isatty(2) && !json ? 2
+                                       : 1,
       .only_task = only_task,
       .run_type = run_type,
       .interval_end = interval_end,
@@ -266,14 +269,15 @@ static int cmd_run(int argc, char **argv) {
   GOptionEntry e[] = {
       {"conf", 0, 0, G_OPTION_ARG_STRING, &conf,
        "The run's conf: a JSON object merged over the params "
-       "({{ dag_run.conf }})", "JSON"},
+       "({{ dag_run.conf }})",
+       "JSON"},
       {"run-type", 0, 0, G_OPTION_ARG_STRING, &run_type,
        "manual (default), scheduled or backfill", "TYPE"},
       {"interval-end", 0, 0, G_OPTION_ARG_STRING, &interval_end,
-       "End of the data interval (ISO-8601; default: the logical date)",
-       "ISO"},
+       "End of the data interval (ISO-8601; default: the logical date)", "ISO"},
       {"param", 'p', 0, G_OPTION_ARG_STRING_ARRAY, &params,
-       "Set DAG param KEY to VALUE (JSON if it parses, else text)", "KEY=VALUE"},
+       "Set DAG param KEY to VALUE (JSON if it parses, else text)",
+       "KEY=VALUE"},
       {"date", 'd', 0, G_OPTION_ARG_STRING, &date,
        "Logical date of the run (ISO-8601; default: now)", "ISO"},
       {"run-id", 0, 0, G_OPTION_ARG_STRING, &run_id, "Use this run id", "ID"},
@@ -283,7 +287,8 @@ static int cmd_run(int argc, char **argv) {
        "Print one JSON object {run_id, state, tasks, xcoms} on stdout", NULL},
       {"quiet", 'q', 0, G_OPTION_ARG_NONE, &quiet, "No progress output", NULL},
       {0}};
-  GOptionContext *ctx = g_option_context_new("FILE - run one DAG run to its end");
+  GOptionContext *ctx =
+      g_option_context_new("FILE - run one DAG run to its end");
   g_option_context_set_summary(
       ctx, "Loads FILE (.lua, .yaml), validates it and runs every task, each "
            "try in its own worker process.\nExit status: 0 the run succeeded, "
@@ -319,8 +324,8 @@ static int cmd_run(int argc, char **argv) {
     JsonObject *co = json_node_get_object(cn);
     GList *ks = json_object_get_members(co);
     for (GList *l = ks; l; l = l->next)
-      json_object_set_member(po, l->data,
-                             json_node_copy(json_object_get_member(co, l->data)));
+      json_object_set_member(
+          po, l->data, json_node_copy(json_object_get_member(co, l->data)));
     g_list_free(ks);
     json_node_unref(cn);
   }
@@ -439,7 +444,8 @@ static int cmd_cron(int argc, char **argv) {
     g_printerr("pipehost cron next: %s\n", err->message);
     goto out;
   }
-  tz = zone_name ? g_time_zone_new_identifier(zone_name) : g_time_zone_new_utc();
+  tz =
+      zone_name ? g_time_zone_new_identifier(zone_name) : g_time_zone_new_utc();
   if (!tz) {
     g_printerr("pipehost cron next: unknown time zone '%s' (use an IANA name "
                "such as Europe/Zurich)\n",
@@ -501,11 +507,11 @@ static int cmd_task(int argc, char **argv) {
   argv++;
   char *date = NULL;
   gboolean json = FALSE;
-  GOptionEntry e[] = {{"date", 'd', 0, G_OPTION_ARG_STRING, &date,
-                       "Logical date for a new run", "ISO"},
-                      {"json", 0, 0, G_OPTION_ARG_NONE, &json, "JSON output",
-                       NULL},
-                      {0}};
+  GOptionEntry e[] = {
+      {"date", 'd', 0, G_OPTION_ARG_STRING, &date, "Logical date for a new run",
+       "ISO"},
+      {"json", 0, 0, G_OPTION_ARG_NONE, &json, "JSON output", NULL},
+      {0}};
   GOptionContext *ctx =
       g_option_context_new("FILE TASK [RUN_ID] - run one try of one task");
   g_option_context_add_main_entries(ctx, e, NULL);
@@ -665,6 +671,19 @@ static void operator_json(JsonBuilder *b, const ph_plugin *p,
       json_builder_set_member_name(b, "default");
       json_builder_add_value(b, d ? d : json_node_new(JSON_NODE_NULL));
     }
+    if (PH_HAS(q, ph_param, choices) && q->choices) {
+      json_builder_set_member_name(b, "choices");
+      json_builder_begin_array(b);
+      for (const char *const *c = q->choices; *c; c++)
+        json_builder_add_string_value(b, *c);
+      json_builder_end_array(b);
+    }
+    if (PH_HAS(q, ph_param, maximum) && (q->flags & PH_PARAM_RANGE)) {
+      json_builder_set_member_name(b, "minimum");
+      json_builder_add_double_value(b, q->minimum);
+      json_builder_set_member_name(b, "maximum");
+      json_builder_add_double_value(b, q->maximum);
+    }
     json_builder_set_member_name(b, "doc");
     json_builder_add_string_value(b, q->doc ? q->doc : "");
     json_builder_end_object(b);
@@ -734,13 +753,23 @@ static int cmd_plugins(int argc, char **argv) {
       printf("  params:\n");
       for (const ph_param *const *pp = op->params; pp && *pp; pp++) {
         const ph_param *q = *pp;
-        printf("    %-22s %-9s%s%s%s%s%s%s\n        %s\n", q->name, q->type,
+        GString *allowed = g_string_new(NULL);
+        if (PH_HAS(q, ph_param, choices) && q->choices)
+          for (const char *const *c = q->choices; *c; c++)
+            g_string_append_printf(allowed, "%s%s",
+                                   allowed->len ? ", " : " one of: ", *c);
+        if (PH_HAS(q, ph_param, maximum) && (q->flags & PH_PARAM_RANGE))
+          g_string_append_printf(allowed, " range: [%g, %g]", q->minimum,
+                                 q->maximum);
+        printf("    %-22s %-9s%s%s%s%s%s%s%s\n        %s\n", q->name, q->type,
                q->flags & PH_PARAM_REQUIRED ? " required" : "",
                q->flags & PH_PARAM_TEMPLATED ? " templated" : "",
                q->flags & PH_PARAM_SECRET ? " secret" : "",
                q->flags & PH_PARAM_PATH ? " path" : "",
                q->default_json ? " default=" : "",
-               q->default_json ? q->default_json : "", q->doc ? q->doc : "");
+               q->default_json ? q->default_json : "", allowed->str,
+               q->doc ? q->doc : "");
+        g_string_free(allowed, TRUE);
       }
     }
   }
@@ -835,8 +864,8 @@ static int cmd_runs(int argc, char **argv) {
     print_json(run, TRUE);
   } else {
     JsonObject *r = json_node_get_object(run);
-    printf("run %s\n  dag: %s (%s)\n  state: %s\n  logical date: %s\n",
-           id, json_object_get_string_member(r, "dag_id"),
+    printf("run %s\n  dag: %s (%s)\n  state: %s\n  logical date: %s\n", id,
+           json_object_get_string_member(r, "dag_id"),
            json_object_get_string_member_with_default(r, "dag_file", ""),
            json_object_get_string_member(r, "state"),
            json_object_get_string_member_with_default(r, "logical_date", ""));
@@ -845,7 +874,8 @@ static int cmd_runs(int argc, char **argv) {
     JsonArray *tasks = json_object_get_array_member(r, "tasks");
     for (guint i = 0; i < json_array_get_length(tasks); i++) {
       JsonObject *t = json_array_get_object_element(tasks, i);
-      double s0 = json_object_get_double_member_with_default(t, "start_date", 0);
+      double s0 =
+          json_object_get_double_member_with_default(t, "start_date", 0);
       double s1 = json_object_get_double_member_with_default(t, "end_date", 0);
       g_autofree char *why = ph_util_printable(
           json_object_get_string_member_with_default(t, "reason", ""));
@@ -991,8 +1021,8 @@ static int cmd_tasks(int argc, char **argv) {
     goto out;
   run = ph_store_run_show(st, id);
   JsonObject *r = json_node_get_object(run);
-  const char *file = json_object_get_string_member_with_default(r, "dag_file",
-                                                                "");
+  const char *file =
+      json_object_get_string_member_with_default(r, "dag_file", "");
   reg = load_registry();
   plan = load_plan(file, reg, &dag);
   if (!plan)
@@ -1019,8 +1049,8 @@ static int cmd_tasks(int argc, char **argv) {
   const ph_task_spec *t = ph_plan_get_task(plan, idx);
   ph_tr_counts c = {.n = t->n_up};
   char *why = ph_util_printable(reason);
-  printf("task %s in run %s: %s%s%s\n", t->id, id, mystate,
-         reason ? " — " : "", why);
+  printf("task %s in run %s: %s%s%s\n", t->id, id, mystate, reason ? " — " : "",
+         why);
   printf("upstreams:\n");
   for (guint k = 0; k < t->n_up; k++) {
     const char *uid = ph_plan_get_task(plan, t->up[k])->id;
@@ -1165,16 +1195,14 @@ static int cmd_connections(int argc, char **argv) {
         JsonNode *j = ph_store_conn_json(
             k->data, json_object_get_string_member(o, k->data), NULL);
         JsonObject *c = j ? json_node_get_object(j) : NULL;
-        printf("%-20s %-12s %-24s %s%s\n", (char *)k->data,
-               c ? json_object_get_string_member_with_default(c, "conn_type",
-                                                              "")
-                 : "?",
-               c ? json_object_get_string_member_with_default(c, "host", "")
-                 : "",
-               c ? json_object_get_string_member_with_default(c, "login", "")
-                 : "",
-               c && json_object_has_member(c, "password") ? " (password ***)"
-                                                          : "");
+        printf(
+            "%-20s %-12s %-24s %s%s\n", (char *)k->data,
+            c ? json_object_get_string_member_with_default(c, "conn_type", "")
+              : "?",
+            c ? json_object_get_string_member_with_default(c, "host", "") : "",
+            c ? json_object_get_string_member_with_default(c, "login", "") : "",
+            c && json_object_has_member(c, "password") ? " (password ***)"
+                                                       : "");
         if (j)
           json_node_unref(j);
       }
@@ -1187,7 +1215,8 @@ static int cmd_connections(int argc, char **argv) {
            "URI: scheme://login:password@host:port/schema?extra=value, e.g.\n"
            "  (without URI, or with -, it is read from standard input: a\n"
            "  password on the command line is visible to every user)\n"
-           "  postgresql://user:pass@127.0.0.1:5432/db  smtp://user:pass@host:587\n"
+           "  postgresql://user:pass@127.0.0.1:5432/db  "
+           "smtp://user:pass@host:587\n"
            "A PIPEHOST_CONN_<ID> environment variable holding a URI overrides "
            "the stored one.\n");
     rc = !strcmp(sub, "--help") ? 0 : EXIT_USAGE;
@@ -1197,40 +1226,53 @@ static int cmd_connections(int argc, char **argv) {
 }
 
 static void usage(FILE *f) {
-  fprintf(f,
-          "pipehost %s -- a fast workflow orchestrator with Airflow's semantics\n"
-          "\n"
-          "Usage: pipehost COMMAND [ARGS] [--help]\n"
-          "\n"
-          "Commands:\n"
-          "  run FILE [--param K=V] [--date ISO] [--json]   run one DAG run to its end\n"
-          "  resume RUN                                     carry on a run whose pipehost was killed\n"
-          "  validate FILE                                  check a DAG without running it\n"
-          "  graph FILE [--format dot|mermaid]              print the DAG's graph\n"
-          "  plugins list | plugins info NAME               installed operators and their params\n"
-          "  runs list | runs show RUN [--json]             recorded runs\n"
-          "  logs RUN TASK [--try N]                        a task try's log\n"
-          "  xcom list RUN [--json]                         XCom values of a run\n"
-          "  tasks explain RUN TASK                         why a task is (not) running\n"
-          "  task run FILE TASK [RUN_ID]                    run one try of one task\n"
-          "  variables set|get|list|delete                  Airflow-style variables\n"
-          "  connections add|list|delete                    connections (URIs)\n"
-          "  cron next 'EXPR' [--from ISO] [--count N] [--tz ZONE]  next fire times\n"
-          "  scheduler --dags-dir DIR                       run DAGs on their schedules\n"
-          "  backfill FILE --from DATE --to DATE            the runs of a date range\n"
-          "  trigger FILE|DAG_ID [--conf JSON] [--wait]     a manual run now\n"
-          "  clear RUN [--task T] [--downstream] [--failed-only]  rerun tasks (then resume)\n"
-          "  pools set|list|delete                          named slot limits\n"
-          "  experiments list|show|compare                  tracked train tries\n"
-          "  models list|show|promote NAME VERSION          the model registry\n"
-          "  lineage RUN TASK                               what a result was made from\n"
-          "  --version                                      print the version\n"
-          "\n"
-          "Environment: PIPEHOST_HOME (metadata store, default ~/.pipehost),\n"
-          "PIPEHOST_PLUGIN_PATH (extra plugin dirs, colon-separated),\n"
-          "PIPEHOST_DAG_LOAD_TIMEOUT / PIPEHOST_DAG_LOAD_MEMORY_MB (Lua DAG\n"
-          "loading limits, default 10 s and 256 MiB).\n",
-          PH_VERSION);
+  fprintf(
+      f,
+      "pipehost %s -- a fast workflow orchestrator with Airflow's semantics\n"
+      "\n"
+      "Usage: pipehost COMMAND [ARGS] [--help]\n"
+      "\n"
+      "Commands:\n"
+      "  run FILE [--param K=V] [--date ISO] [--json]   run one DAG run to its "
+      "end\n"
+      "  resume RUN                                     carry on a run whose "
+      "pipehost was killed\n"
+      "  validate FILE                                  check a DAG without "
+      "running it\n"
+      "  graph FILE [--format dot|mermaid]              print the DAG's graph\n"
+      "  plugins list | plugins info NAME               installed operators "
+      "and their params\n"
+      "  runs list | runs show RUN [--json]             recorded runs\n"
+      "  logs RUN TASK [--try N]                        a task try's log\n"
+      "  xcom list RUN [--json]                         XCom values of a run\n"
+      "  tasks explain RUN TASK                         why a task is (not) "
+      "running\n"
+      "  task run FILE TASK [RUN_ID]                    run one try of one "
+      "task\n"
+      "  variables set|get|list|delete                  Airflow-style "
+      "variables\n"
+      "  connections add|list|delete                    connections (URIs)\n"
+      "  cron next 'EXPR' [--from ISO] [--count N] [--tz ZONE]  next fire "
+      "times\n"
+      "  scheduler --dags-dir DIR                       run DAGs on their "
+      "schedules\n"
+      "  backfill FILE --from DATE --to DATE            the runs of a date "
+      "range\n"
+      "  trigger FILE|DAG_ID [--conf JSON] [--wait]     a manual run now\n"
+      "  clear RUN [--task T] [--downstream] [--failed-only]  rerun tasks "
+      "(then resume)\n"
+      "  pools set|list|delete                          named slot limits\n"
+      "  experiments list|show|compare                  tracked train tries\n"
+      "  models list|show|promote NAME VERSION          the model registry\n"
+      "  lineage RUN TASK                               what a result was made "
+      "from\n"
+      "  --version                                      print the version\n"
+      "\n"
+      "Environment: PIPEHOST_HOME (metadata store, default ~/.pipehost),\n"
+      "PIPEHOST_PLUGIN_PATH (extra plugin dirs, colon-separated),\n"
+      "PIPEHOST_DAG_LOAD_TIMEOUT / PIPEHOST_DAG_LOAD_MEMORY_MB (Lua DAG\n"
+      "loading limits, default 10 s and 256 MiB).\n",
+      PH_VERSION);
 }
 
 /* experiments, models, lineage: ph_track's CLI */
@@ -1268,8 +1310,8 @@ int main(int argc, char **argv) {
   GPtrArray *args = g_ptr_array_new();
   for (int i = 0; i < argc; i++) {
     const char *a = argv[i];
-    if (a[0] == '-' && a[1] == 'j' && a[2] && strspn(a + 2, "0123456789") ==
-                                                  strlen(a + 2)) {
+    if (a[0] == '-' && a[1] == 'j' && a[2] &&
+        strspn(a + 2, "0123456789") == strlen(a + 2)) {
       g_ptr_array_add(args, "-j");
       g_ptr_array_add(args, (char *)a + 2);
     } else {
@@ -1334,13 +1376,12 @@ int main(int argc, char **argv) {
     rc = cmd_track(sargc, sargv);
   } else {
     if (*cmd) {
-      static const char *const cmds[] = {"run",  "resume", "validate", "graph",
-                                         "plugins", "runs", "logs", "xcom",
-                                         "tasks", "task", "variables",
-                                         "connections", "cron",
-                                         "experiments", "models", "lineage",
-                                         "scheduler", "backfill", "trigger",
-                                         "clear", "pools", NULL};
+      static const char *const cmds[] = {
+          "run",       "resume",      "validate", "graph",       "plugins",
+          "runs",      "logs",        "xcom",     "tasks",       "task",
+          "variables", "connections", "cron",     "experiments", "models",
+          "lineage",   "scheduler",   "backfill", "trigger",     "clear",
+          "pools",     NULL};
       const char *near = ph_util_nearest(cmd, cmds);
       fprintf(stderr, "pipehost: unknown command '%s'%s%s%s\n\n", cmd,
               near ? " (did you mean '" : "", near ? near : "",

@@ -365,10 +365,14 @@ static void resolve_task(ctx_t *c, ph_plan *p, const ph_registry *reg,
         (pp->flags & PH_PARAM_TEMPLATED) && JSON_NODE_HOLDS_VALUE(v) &&
         json_node_get_value_type(v) == G_TYPE_STRING &&
         strstr(json_node_get_string(v), "{{");
+    GError *verr = NULL;
     if (!deferred && !type_ok(pp->type, v))
       err(c, line, "task '%s': param '%s' of operator '%s' must be of type %s, "
           "got %s",
           t->id, k, op, pp->type, json_type_name(v));
+    else if (!deferred && !ph_registry_param_value_ok(pp, v, &verr))
+      err(c, line, "task '%s' (operator '%s'): %s", t->id, op, verr->message);
+    g_clear_error(&verr);
     /* kept even when mistyped: no second, spurious "missing" error */
     json_object_set_member(t->params, k, json_node_copy(v));
   }

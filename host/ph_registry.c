@@ -4,6 +4,7 @@
 #include "ph_direct.h"
 #include "ph_fault.h"
 #include "ph_scan.h"
+#include "ph_util.h"
 
 #include <dlfcn.h>
 #include <string.h>
@@ -143,6 +144,37 @@ static gboolean check_param(const ph_operator *op, const ph_param *pp,
                 op->type, pp->name, pp->type ? pp->type : "(null)");
     return FALSE;
   }
+  if (PH_HAS(pp, ph_param, choices) && pp->choices &&
+      strcmp(pp->type, "string")) {
+    g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
+                "param choices: '%s.%s' lists choices, but only a string "
+                "param can have them",
+                op->type, pp->name);
+    return FALSE;
+  }
+  if (PH_HAS(pp, ph_param, maximum) && (pp->flags & PH_PARAM_RANGE) &&
+      ((strcmp(pp->type, "integer") && strcmp(pp->type, "number")) ||
+       !(pp->minimum <= pp->maximum))) {
+    g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
+                "param range: '%s.%s' has a range, but it is not an integer "
+                "or number param with minimum <= maximum",
+                op->type, pp->name);
+    return FALSE;
+  }
+  if (pp->default_json) {
+    JsonNode *d = json_from_string(pp->default_json, NULL);
+    GError *e = NULL;
+    gboolean fits = d && ph_registry_param_value_ok(pp, d, &e);
+    if (d)
+      json_node_unref(d);
+    if (!fits) {
+      g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
+                  "param default: '%s.%s' has default %s, which %s", op->type,
+                  pp->name, pp->default_json, e ? e->message : "is not JSON");
+      g_clear_error(&e);
+      return FALSE;
+    }
+  }
   return TRUE;
 }
 
@@ -176,18 +208,62 @@ gboolean ph_registry_type_ok(const char *type, JsonNode *n) {
   return !strcmp(type, have);
 }
 
+gboolean ph_registry_param_value_ok(const ph_param *pp, JsonNode *v,
+                                    GError **error) {
+  if (PH_HAS(pp, ph_param, choices) && pp->choices &&
+      JSON_NODE_HOLDS_VALUE(v) &&
+      json_node_get_value_type(v) == G_TYPE_STRING) {
+    const char *got = json_node_get_string(v);
+    GString *list = g_string_new(NULL);
+    gboolean found = FALSE;
+    for (const char *const *c = pp->choices; *c; c++) {
+      found |= !strcmp(*c, got);
+      g_string_append_printf(list, "%s%s", list->len ? ", " : "", *c);
+    }
+    if (!found) {
+      const char *near = ph_util_nearest(got, pp->choices);
+      g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
+                  "param '%s' must be one of %s, got '%s'%s%s%s", pp->name,
+                  list->str, got, near ? " (did you mean '" : "",
+                  near ? near : "", near ? "'?)" : "");
+      g_string_free(list, TRUE);
+      return FALSE;
+    }
+    g_string_free(list, TRUE);
+  }
+  if (PH_HAS(pp, ph_param, maximum) && (pp->flags & PH_PARAM_RANGE) &&
+      JSON_NODE_HOLDS_VALUE(v) &&
+      (json_node_get_value_type(v) == G_TYPE_INT64 ||
+       json_node_get_value_type(v) == G_TYPE_DOUBLE)) {
+    double d = json_node_get_double(v);
+    if (!(d >= pp->minimum && d <= pp->maximum)) {
+      g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
+                  "param '%s' must be between %g and %g, got %g", pp->name,
+                  pp->minimum, pp->maximum, d);
+      return FALSE;
+    }
+  }
+  return TRUE;
+}
+
 JsonNode *ph_registry_param_coerce(const ph_param *pp, JsonNode *rendered,
                                    GError **error) {
   if (ph_registry_type_ok(pp->type, rendered))
-    return json_node_copy(rendered);
+    return ph_registry_param_value_ok(pp, rendered, error)
+               ? json_node_copy(rendered)
+               : NULL;
   /* a template renders text: read it as the declared type */
   if (JSON_NODE_HOLDS_VALUE(rendered) &&
       json_node_get_value_type(rendered) == G_TYPE_STRING) {
     const char *text = json_node_get_string(rendered);
     g_autofree char *trimmed = g_strstrip(g_strdup(text));
     JsonNode *n = json_from_string(trimmed, NULL);
-    if (n && ph_registry_type_ok(pp->type, n))
-      return n;
+    if (n && ph_registry_type_ok(pp->type, n)) {
+      if (ph_registry_param_value_ok(pp, n, error))
+        return n;
+      json_node_unref(n);
+      return NULL;
+    }
     if (n)
       json_node_unref(n);
     g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL,

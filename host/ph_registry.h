@@ -64,6 +64,10 @@ const char *ph_registry_json_type(JsonNode *n);
 /* TRUE when n fits a param of declared type (number takes integers; any
  * takes anything; callable takes a string or a {"$lua": ...} object). */
 gboolean ph_registry_type_ok(const char *type, JsonNode *n);
+/* TRUE when v is allowed by pp's choices and range (ABI 1.4); FALSE with
+ * error naming the param, the allowed values and what it got. */
+gboolean ph_registry_param_value_ok(const ph_param *pp, JsonNode *v,
+                                    GError **error);
 /* A templated param's rendered value converted to pp's declared type (a
  * template renders text: "8080" becomes 8080 for an integer param); a new
  * node, or NULL with error naming the param and the rendered text. */

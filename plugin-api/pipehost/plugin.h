@@ -233,7 +233,19 @@ typedef struct ph_param {
   uint32_t flags;
   const char *default_json;
   const char *doc;
+
+  /* ---- ABI 1.4 (the host tests struct_size before reading these) */
+
+  /* Allowed values of a string param, NULL-terminated (NULL: any).  A DAG
+   * setting another value is a validation error listing them. */
+  const char *const *choices;
+  /* With PH_PARAM_RANGE: the inclusive bounds of an integer or number
+   * param, checked at validation (and after rendering a template). */
+  double minimum, maximum;
 } ph_param;
+
+/* ABI 1.4: minimum and maximum of the param are set. */
+#define PH_PARAM_RANGE (1u << 4)
 
 /* ---- operators */
 #define PH_KIND_TASK 1   /* execute() runs the work */

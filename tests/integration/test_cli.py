@@ -380,6 +380,32 @@ check("typed params: a mistyped literal is one error, no spurious "
       "'missing required param'", rc == 2 and "must be of type string" in err
       and "missing required" not in err, err)
 
+# 11b. choices and ranges in param specs (ABI 1.4): checked at validation,
+# and after rendering a template
+ch = write("choices.yaml", """
+dag: {id: choices, params: {n: -3}}
+tasks:
+  a: {op: hostile, act: bad_reasn}
+  b: {op: push, size: -1}
+""")
+rc, out, err = ph("validate", ch)
+check("param choices: a value not listed is refused with the list and a hint",
+      rc == 2 and "choices.yaml:4" in err and "must be one of" in err and
+      "did you mean 'bad_reason'?" in err, err)
+check("param range: a value out of range is refused at validation",
+      "choices.yaml:5" in err and "must be between 0 and 1e+08, got -1" in err,
+      err)
+rt = write("rangetmpl.yaml", """
+dag: {id: rangetmpl, params: {n: -3}}
+tasks:
+  b: {op: push, size: "{{ params.n }}"}
+""")
+rc, res, err = run_json(rt)
+check("param range: a rendered template out of range fails the try",
+      res and res["tasks"]["b"]["state"] == "failed" and
+      "must be between" in res["tasks"]["b"].get("reason", ""),
+      str(res and res["tasks"]["b"]) + err[-200:])
+
 # 12. plugins info: qualified names, every flag, --json for tools
 rc, out, err = ph("plugins", "info", "testops.push", "--json")
 try:
@@ -391,7 +417,8 @@ check("plugins info PLUGIN.OPERATOR --json: the operator with typed, "
       "flagged params", rc == 0 and len(ops) == 1 and
       ops[0]["operator"] == "push" and ops[0]["plugin"] == "testops" and
       size and size[0]["type"] == "integer" and size[0]["templated"] and
-      size[0]["default"] == 10, out[-400:] + err)
+      size[0]["default"] == 10 and size[0]["minimum"] == 0 and
+      size[0]["maximum"] == 1e8, out[-400:] + err)
 rc, out, err = ph("plugins", "info", "ml.train")
 check("plugins info shows the path flag", rc == 0 and
       re.search(r"input\s+any\s+required templated path", out) is not None,

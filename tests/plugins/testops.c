@@ -359,25 +359,25 @@ static const ph_param p_n = {PH_PARAM_INIT, .name = "n", .type = "integer",
 static const ph_param p_size = {PH_PARAM_INIT,
                                 .name = "size",
                                 .type = "integer",
-                                .flags = PH_PARAM_TEMPLATED,
+                                .flags = PH_PARAM_TEMPLATED | PH_PARAM_RANGE,
                                 .default_json = "10",
                                 .doc = "bytes to push (templated: rendered, "
-                                       "then read as an integer)"};
+                                       "then read as an integer)",
+                                .minimum = 0,
+                                .maximum = 100000000};
 static const ph_param p_tr_input = {
     PH_PARAM_INIT, .name = "input", .type = "string",
     .flags = PH_PARAM_REQUIRED | PH_PARAM_TEMPLATED | PH_PARAM_PATH,
     .doc = "input file"};
-static const ph_param p_tr_score = {PH_PARAM_INIT, .name = "score",
-                                    .type = "number",
-                                    .flags = PH_PARAM_REQUIRED,
-                                    .doc = "the metric"};
+static const ph_param p_tr_score = {
+    PH_PARAM_INIT, .name = "score", .type = "number",
+    .flags = PH_PARAM_REQUIRED, .doc = "the metric"};
 static const ph_param p_tr_model = {PH_PARAM_INIT, .name = "model",
                                     .type = "string", .default_json = "\"m\"",
                                     .doc = "model name"};
-static const ph_param p_tr_alias = {PH_PARAM_INIT, .name = "alias",
-                                    .type = "string",
-                                    .default_json = "\"production\"",
-                                    .doc = "alias"};
+static const ph_param p_tr_alias = {
+    PH_PARAM_INIT, .name = "alias", .type = "string",
+    .default_json = "\"production\"", .doc = "alias"};
 static const ph_param p_tr_log = {PH_PARAM_INIT, .name = "log_file",
                                   .type = "string", .doc = "run counter"};
 static const ph_param *const tracker_params[] = {
@@ -387,9 +387,15 @@ static const ph_param *const code_params[] = {&p_code, NULL};
 static const ph_param *const pick_params[] = {&p_follow, NULL};
 static const ph_param *const counter_params[] = {&p_file, &p_n, NULL};
 static const ph_param *const push_params[] = {&p_size, NULL};
-static const ph_param p_act = {PH_PARAM_INIT, .name = "act", .type = "string",
+static const char *const acts[] = {
+    "bad_reason", "bad_json", "bad_utf8",     "no_reason",  "flood",
+    "many",       "none",     "print_secret", "print_conn", NULL};
+static const ph_param p_act = {PH_PARAM_INIT,
+                               .name = "act",
+                               .type = "string",
                                .flags = PH_PARAM_REQUIRED,
-                               .doc = "what to do (see hostile_exec)"};
+                               .doc = "what to do (see hostile_exec)",
+                               .choices = acts};
 static const ph_param p_secret = {PH_PARAM_INIT, .name = "secret",
                                   .type = "string", .flags = PH_PARAM_SECRET,
                                   .doc = "a secret, unused"};
@@ -397,9 +403,9 @@ static const ph_param *const hostile_params[] = {&p_act, &p_secret, NULL};
 
 #define OP(name, kind_, init_, exec_, poke_, params_)                          \
   static const ph_operator op_##name = {                                       \
-      PH_OPERATOR_INIT, .type = #name,  .doc = "test operator " #name,         \
+      PH_OPERATOR_INIT, .type = #name,     .doc = "test operator " #name,      \
       .kind = kind_,    .params = params_, .init = init_,                      \
-      .execute = exec_, .poke = poke_,  .destroy = t_destroy}
+      .execute = exec_, .poke = poke_,     .destroy = t_destroy}
 
 OP(crash, PH_KIND_TASK, t_init, crash_exec, NULL, none);
 OP(crash_init, PH_KIND_TASK, crash_init, crash_exec, NULL, none);
@@ -418,16 +424,23 @@ OP(exit_init, PH_KIND_TASK, exit_init, crash_exec, NULL, none);
 OP(tracker, PH_KIND_TASK, t_init, tracker_exec, NULL, tracker_params);
 OP(hostile, PH_KIND_TASK, t_init, hostile_exec, NULL, hostile_params);
 static const ph_param *const ko_params[] = {&p_file, NULL};
-static const ph_operator op_killorder = {
-    PH_OPERATOR_INIT, .type = "killorder", .doc = "test operator killorder",
-    .kind = PH_KIND_TASK, .params = ko_params, .init = ko_init,
-    .execute = ko_exec, .on_kill = ko_on_kill, .destroy = ko_destroy};
+static const ph_operator op_killorder = {PH_OPERATOR_INIT,
+                                         .type = "killorder",
+                                         .doc = "test operator killorder",
+                                         .kind = PH_KIND_TASK,
+                                         .params = ko_params,
+                                         .init = ko_init,
+                                         .execute = ko_exec,
+                                         .on_kill = ko_on_kill,
+                                         .destroy = ko_destroy};
 
 static const ph_operator *const ops[] = {
-    &op_crash, &op_crash_init, &op_abort, &op_hang, &op_exit_now,
-    &op_status, &op_pick, &op_counter_sensor, &op_push, &op_leak, &op_overrun,
-    &op_fork_exit, &op_close_stdout, &op_exit_init, &op_tracker,
-    &op_hostile, &op_killorder, NULL};
+    &op_crash,        &op_crash_init,     &op_abort,
+    &op_hang,         &op_exit_now,       &op_status,
+    &op_pick,         &op_counter_sensor, &op_push,
+    &op_leak,         &op_overrun,        &op_fork_exit,
+    &op_close_stdout, &op_exit_init,      &op_tracker,
+    &op_hostile,      &op_killorder,      NULL};
 
 static const ph_plugin plugin = {PH_PLUGIN_INIT,
                                  .name = "testops",
