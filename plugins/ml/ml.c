@@ -498,6 +498,23 @@ static ph_status train_execute(void *state, ph_task *t) {
   yv = g_new(double, nv + 1);
   for (guint i = 0; i < n; i++)
     y[i] = yall[tr_rows[i]];
+  if (classify) {
+    /* the split may leave the training rows a single class (scikit-learn
+     * refuses that too: "needs samples of at least 2 classes") */
+    gboolean two = FALSE;
+    for (guint i = 1; i < n && !two; i++)
+      two = y[i] != y[0];
+    if (!two) {
+      h->set_reason(t,
+                    "%s: the training rows hold a single class of target "
+                    "'%s' (the others are only in validation rows); a "
+                    "classifier needs at least two: change the data or "
+                    "validation_every",
+                    what, target);
+      g_free(yall);
+      goto out;
+    }
+  }
   int vt_tcol = ml_table_col(vt, target);
   for (guint i = 0; i < nv; i++) {
     if (vtab) {

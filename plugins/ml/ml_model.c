@@ -405,7 +405,7 @@ gboolean ml_model_predict(ml_model *m, const double *X, guint n, double *pred,
       for (int c = 0; c < nc && proba; c++)
         proba[(gsize)i * m->k + labels[c]] = tmp[c];
       if (score && m->k == 2)
-        score[i] = tmp[labels[0] == 1 ? 0 : 1];
+        score[i] = nc < 2 ? (labels[0] == 1) : tmp[labels[0] == 1 ? 0 : 1];
     } else {
       pred[i] = predict_values(m->linear, x, tmp);
       /* binary: one decision value, positive for label[0] */

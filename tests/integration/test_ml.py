@@ -369,11 +369,18 @@ for i in range(120):
     mixed.append(low.pop(0) if i % 5 == 0 or not twos else
                  (twos.pop(0) if i % 2 else low.pop(0)))
 absent = write_csv("absent.csv", header, mixed)
-# (13) a class present only in the validation rows
-only_val = [r for r in low[:60]]
+# (13) a class present only in the validation rows (the training rows
+# keep two classes)
+low = by["0"] + by["1"]
+only_val = low[:40] + by["1"][:20]
 for i in range(0, len(only_val), 5):
     only_val[i] = by["2"][i // 5]
 onlyv = write_csv("onlyval.csv", header, only_val)
+# every training row of one class, the other only in validation rows
+one = list(by["0"][:40])
+for i in range(0, 40, 5):
+    one[i] = by["1"][i]
+onlyone = write_csv("onlyone.csv", header, one)
 rc, ti, xc = run_dag("sk_edges", {
     "absent_xgb": {"op": "train", "algorithm": "xgboost", "input": absent,
                    "target": "target", "hyperparameters": XGB},
@@ -388,7 +395,9 @@ rc, ti, xc = run_dag("sk_edges", {
                  "input": sets["breast_cancer"], "target": "target",
                  "hyperparameters": {"objective": "binary:logitraw"}},
     "rounds0": {"op": "train", "algorithm": "xgboost", "input": absent,
-                "target": "target", "num_round": 0}})
+                "target": "target", "num_round": 0},
+    "oneclass": {"op": "train", "algorithm": "logistic_regression",
+                 "input": onlyone, "target": "target"}})
 for tid in ("absent_xgb", "absent_lr"):
     if tid not in xc:
         check(f"absent class: {tid} trains", False, str(ti.get(tid)))
@@ -408,7 +417,8 @@ ll = xc.get("onlyval_lr", {}).get("metrics", {}).get("log_loss")
 check("a class only in validation rows: logistic regression's log_loss is "
       "finite (its probability slot is 0, not garbage)",
       ll is not None and np.isfinite(ll) and ll > 0, str(ti.get("onlyval_lr")))
-for tid, msg in (("softmax", "multi:softprob only"),
+for tid, msg in (("oneclass", "the training rows hold a single class"),
+                 ("softmax", "multi:softprob only"),
                  ("logitraw", "binary:logistic only"),
                  ("rounds0", "num_round must be at least 1, got 0")):
     t = ti.get(tid, {})
