@@ -427,12 +427,16 @@ gboolean ph_registry_check_descriptor(const ph_plugin *p, GError **error) {
       goto out;
     }
     if (!(op->flags & PH_OP_NO_WORKER)) {
-      const char *need = !op->init                                 ? "init"
-                         : op->kind == PH_KIND_SENSOR && !op->poke ? "poke"
-                         : op->kind != PH_KIND_SENSOR && !op->execute
-                             ? "execute"
-                         : !op->destroy ? "destroy"
-                                        : NULL;
+      /* ABI 1.4: execute2 / poke2 make init and destroy optional */
+      gboolean ex2 = PH_HAS(op, ph_operator, execute2) && op->execute2;
+      gboolean pk2 = PH_HAS(op, ph_operator, poke2) && op->poke2;
+      gboolean modern = ex2 || pk2 || p->abi_minor >= 4;
+      const char *need =
+          !op->init && !ex2 && !pk2                            ? "init"
+          : op->kind == PH_KIND_SENSOR && !op->poke && !pk2    ? "poke"
+          : op->kind != PH_KIND_SENSOR && !op->execute && !ex2 ? "execute"
+          : !op->destroy && !modern                            ? "destroy"
+                                                               : NULL;
       if (need) {
         g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
                     "required callback: operator '%s' has no %s()", op->type,

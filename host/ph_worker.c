@@ -851,13 +851,16 @@ int ph_worker_main(int fd) {
   }
   g_list_free(keys);
 
-  st = g_op->init(&host_table, t, &g_state);
+  g_state = NULL;
+  st = g_op->init ? g_op->init(&host_table, t, &g_state) : PH_OK;
   clear_scratch(t);
   if (st != PH_OK)
     goto report_status;
   atomic_store(&g_state_ready, 1);
   if (!sensor) {
-    st = g_op->execute(g_state, t);
+    st = PH_HAS(g_op, ph_operator, execute2) && g_op->execute2
+             ? g_op->execute2(&host_table, t, g_state)
+             : g_op->execute(g_state, t);
     clear_scratch(t);
   } else {
     JsonObject *so = json_object_has_member(spec, "sensor")
@@ -877,7 +880,9 @@ int ph_worker_main(int fd) {
         json_object_get_boolean_member_with_default(so, "soft_fail", FALSE);
     for (int pokes = 1;; pokes++) {
       int32_t d = 0;
-      st = g_op->poke(g_state, t, &d);
+      st = PH_HAS(g_op, ph_operator, poke2) && g_op->poke2
+               ? g_op->poke2(&host_table, t, g_state, &d)
+               : g_op->poke(g_state, t, &d);
       clear_scratch(t);
       done = d != 0;
       if (st != PH_OK || done || reschedule)

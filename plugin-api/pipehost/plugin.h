@@ -308,9 +308,18 @@ typedef struct ph_operator {
   uint32_t flags;
   const ph_param *const *params; /* NULL-terminated array of pointers */
 
+  /* Where each callback runs: every try has a worker process of its own
+   * (forked by the host's launcher, or started by the host); init,
+   * execute, poke and destroy run on that process's main thread, in that
+   * order, one at a time; on_kill runs on the worker's signal thread.
+   * Nothing of the plugin runs in the pipehost process itself (which only
+   * reads the descriptor, after a forked child vetted the file). */
+
   /* Called once per try after params are validated, defaulted and
    * rendered.  No long I/O.  On PH_OK stores the operator's state (may be
-   * NULL) in *out_state; any other status ends the try with that status. */
+   * NULL) in *out_state; any other status ends the try with that status.
+   * Optional (ABI 1.4) for an operator with execute2 / poke2: its state is
+   * then NULL. */
   ph_status (*init)(const ph_host *h, ph_task *t, void **out_state);
   /* PH_KIND_TASK and PH_KIND_BRANCH: does the work. */
   ph_status (*execute)(void *state, ph_task *t);
@@ -323,13 +332,23 @@ typedef struct ph_operator {
    * guarantees the order: on_kill runs only after init returned PH_OK and
    * never once destroy has begun (destroy waits for a running on_kill). */
   void (*on_kill)(void *state);
-  /* Frees the state; called exactly once iff init returned PH_OK. */
+  /* Frees the state; called exactly once iff init returned PH_OK.
+   * Optional (ABI 1.4 hosts; an older host requires it). */
   void (*destroy)(void *state);
 
   /* ---- ABI 1.3.  Test PH_HAS(op, ph_operator, command). */
   /* Optional: the operator runs this command (see ph_command), so the
    * host may start it without a worker.  PH_KIND_TASK only. */
   const ph_command *command;
+
+  /* ---- ABI 1.4.  Test PH_HAS(op, ph_operator, execute2). */
+  /* execute and poke with the host table passed in, so an operator needs
+   * no state (and no init or destroy) just to carry it.  When set, the
+   * host calls these instead of execute / poke; state is init's, or NULL
+   * without init. */
+  ph_status (*execute2)(const ph_host *h, ph_task *t, void *state);
+  ph_status (*poke2)(const ph_host *h, ph_task *t, void *state,
+                     int32_t *out_done);
 } ph_operator;
 
 /* ---- the plugin descriptor */
@@ -343,8 +362,10 @@ typedef struct ph_plugin {
   const char *description;
   const char *origin; /* URL or vendor; may be NULL */
   const ph_operator *const *operators; /* NULL-terminated */
-  /* Optional; called once per process before any init.  On failure, write
-   * a message into errbuf (errcap bytes) and return non-PH_OK. */
+  /* Optional; called once in each worker process that runs one of the
+   * plugin's operators, before init (never in the pipehost process).  On
+   * failure, write a message into errbuf (errcap bytes) and return
+   * non-PH_OK. */
   ph_status (*load)(const ph_host *h, char *errbuf, size_t errcap);
 } ph_plugin;
 

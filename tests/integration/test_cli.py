@@ -406,6 +406,14 @@ check("param range: a rendered template out of range fails the try",
       "must be between" in res["tasks"]["b"].get("reason", ""),
       str(res and res["tasks"]["b"]) + err[-200:])
 
+# 11c. ABI 1.4: an operator with only execute2 (no init, state or destroy)
+mini = write("minimal.yaml", "dag: {id: minimal}\ntasks:\n"
+             "  m: {op: minimal}\n")
+rc, res, err = run_json(mini)
+check("ABI 1.4: an operator with only execute2 loads and runs",
+      res and res["tasks"]["m"]["state"] == "success" and
+      res["xcoms"]["m"]["return_value"] == "minimal", str(res) + err[-300:])
+
 # 12. plugins info: qualified names, every flag, --json for tools
 rc, out, err = ph("plugins", "info", "testops.push", "--json")
 try:

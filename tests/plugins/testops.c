@@ -272,6 +272,12 @@ static void ko_on_kill(void *sv) {
 }
 static void ko_destroy(void *sv) { ((ko_t *)sv)->alive = 0; }
 
+/* minimal (ABI 1.4): no init, no state, no destroy; execute2 gets the
+ * host table and pushes a value. */
+static ph_status minimal_exec2(const ph_host *h, ph_task *t, void *state) {
+  return state ? PH_FAIL : h->xcom_push(t, NULL, "\"minimal\"");
+}
+
 /* tracker: writes "<input content> <score>" as a model file into its
  * artifact dir, tracks params and metrics, registers the file as a version
  * of model `model` and moves `alias` to it when its score beats the
@@ -424,6 +430,9 @@ OP(exit_init, PH_KIND_TASK, exit_init, crash_exec, NULL, none);
 OP(tracker, PH_KIND_TASK, t_init, tracker_exec, NULL, tracker_params);
 OP(hostile, PH_KIND_TASK, t_init, hostile_exec, NULL, hostile_params);
 static const ph_param *const ko_params[] = {&p_file, NULL};
+static const ph_operator op_minimal = {
+    PH_OPERATOR_INIT,     .type = "minimal", .doc = "test operator minimal",
+    .kind = PH_KIND_TASK, .params = none,    .execute2 = minimal_exec2};
 static const ph_operator op_killorder = {PH_OPERATOR_INIT,
                                          .type = "killorder",
                                          .doc = "test operator killorder",
@@ -435,12 +444,11 @@ static const ph_operator op_killorder = {PH_OPERATOR_INIT,
                                          .destroy = ko_destroy};
 
 static const ph_operator *const ops[] = {
-    &op_crash,        &op_crash_init,     &op_abort,
-    &op_hang,         &op_exit_now,       &op_status,
-    &op_pick,         &op_counter_sensor, &op_push,
-    &op_leak,         &op_overrun,        &op_fork_exit,
-    &op_close_stdout, &op_exit_init,      &op_tracker,
-    &op_hostile,      &op_killorder,      NULL};
+    &op_crash,        &op_crash_init, &op_abort,   &op_hang,
+    &op_exit_now,     &op_status,     &op_pick,    &op_counter_sensor,
+    &op_push,         &op_leak,       &op_overrun, &op_fork_exit,
+    &op_close_stdout, &op_exit_init,  &op_tracker, &op_hostile,
+    &op_killorder,    &op_minimal,    NULL};
 
 static const ph_plugin plugin = {PH_PLUGIN_INIT,
                                  .name = "testops",
