@@ -282,6 +282,37 @@ JsonNode *ph_registry_param_coerce(const ph_param *pp, JsonNode *rendered,
   return NULL;
 }
 
+/* Resolves one relative path string in place (see the header). */
+static void resolve_one(JsonNode *n, const char *base) {
+  if (!n || !JSON_NODE_HOLDS_VALUE(n) ||
+      json_node_get_value_type(n) != G_TYPE_STRING)
+    return;
+  const char *v = json_node_get_string(n);
+  if (!*v || g_path_is_absolute(v) || strstr(v, "://"))
+    return;
+  g_autofree char *full = g_build_filename(base, v, NULL);
+  if (g_file_test(full, G_FILE_TEST_EXISTS))
+    json_node_set_string(n, full);
+}
+
+void ph_registry_resolve_paths(const ph_param *pp, JsonNode *v,
+                               const char *base) {
+  if (!pp || !(pp->flags & PH_PARAM_PATH) || !v || !base || !*base)
+    return;
+  if (JSON_NODE_HOLDS_ARRAY(v)) {
+    JsonArray *a = json_node_get_array(v);
+    for (guint i = 0; i < json_array_get_length(a); i++)
+      ph_registry_resolve_paths(pp, json_array_get_element(a, i), base);
+  } else if (JSON_NODE_HOLDS_OBJECT(v)) {
+    JsonObject *o = json_node_get_object(v);
+    static const char *const keys[] = {"path", "target_path", NULL};
+    for (const char *const *k = keys; *k; k++)
+      resolve_one(json_object_get_member(o, *k), base);
+  } else {
+    resolve_one(v, base);
+  }
+}
+
 /* A declared param of op with type type, or NULL. */
 static const ph_param *param_of_type(const ph_operator *op, const char *name,
                                      const char *type) {

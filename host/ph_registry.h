@@ -74,6 +74,15 @@ gboolean ph_registry_param_value_ok(const ph_param *pp, JsonNode *v,
 JsonNode *ph_registry_param_coerce(const ph_param *pp, JsonNode *rendered,
                                    GError **error);
 
+/* For a PH_PARAM_PATH param: resolves, in place, each relative path in v
+ * (a string, a list of them, or an object's "path" / "target_path")
+ * against base, the DAG file's directory, when something exists there: a
+ * DAG author writes paths next to the DAG file.  Other text (a URL, a
+ * model reference such as NAME@production, a path found nowhere) is left
+ * as it is. */
+void ph_registry_resolve_paths(const ph_param *pp, JsonNode *v,
+                               const char *base);
+
 /* The param spec named name of op, or NULL. */
 const ph_param *ph_registry_find_param(const ph_operator *op,
                                        const char *name);

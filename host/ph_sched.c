@@ -115,6 +115,7 @@ struct ph_sched {
                            * pool slot */
   char *fatal;            /* why the run stopped: the store failed */
   GArray *proc_pending;   /* guint: tries started since the last commit */
+  char *dag_dir;          /* the DAG file's directory (absolute) */
 };
 
 /* ---- pools: a task takes pool_slots of its pool while a try runs; pools
@@ -687,7 +688,11 @@ static JsonObject *render_params(ph_sched *s, guint idx) {
         break;
       }
     }
-    json_object_set_member(out, k, rv ? rv : json_node_copy(v));
+    if (!rv)
+      rv = json_node_copy(v);
+    /* relative paths mean next to the DAG file, as in the worker */
+    ph_registry_resolve_paths(pp, rv, s->dag_dir);
+    json_object_set_member(out, k, rv);
   }
   g_list_free(keys);
   return out;
@@ -1720,6 +1725,11 @@ ph_sched *ph_sched_new(const ph_plan *plan, ph_store *store,
     s->ti[i].c.n = ph_plan_get_task(plan, i)->n_up;
   s->timers = g_array_new(FALSE, FALSE, sizeof(guint));
   s->proc_pending = g_array_new(FALSE, FALSE, sizeof(guint));
+  {
+    g_autofree char *abs = g_canonicalize_filename(ph_plan_get_file(plan),
+                                                   NULL);
+    s->dag_dir = g_path_get_dirname(abs);
+  }
   s->secrets = g_ptr_array_new_with_free_func(g_free);
   GPtrArray *env = g_ptr_array_new();
   for (char **e = environ; *e; e++) {
@@ -1780,6 +1790,7 @@ void ph_sched_free(ph_sched *s) {
   g_free(s->run_id);
   g_free(s->fatal);
   g_array_free(s->proc_pending, TRUE);
+  g_free(s->dag_dir);
   g_free(s->logical_date);
   g_free(s->context_base);
   if (s->params)

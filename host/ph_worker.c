@@ -40,6 +40,7 @@ struct ph_task {
   int64_t deadline_ns;
   char *reason;
   char *push_error;   /* an xcom_push that was refused, and why */
+  char *dag_dir;      /* the DAG file's directory: relative paths */
   char *return_value; /* last return_value pushed (JSON) */
   char *artifact_dir; /* made on first artifact_dir() call */
   gboolean artifact_made;
@@ -806,6 +807,14 @@ int ph_worker_main(int fd) {
    * are final: rendering them would run whatever they contain */
   gboolean literal = json_object_get_boolean_member_with_default(
       spec, "literal_params", FALSE);
+  JsonNode *ctxn =
+      json_from_string(t->context_json ? t->context_json : "{}", NULL);
+  t->dag_dir = ctxn && JSON_NODE_HOLDS_OBJECT(ctxn)
+                   ? g_strdup(json_object_get_string_member_with_default(
+                         json_node_get_object(ctxn), "dag_dir", ""))
+                   : g_strdup("");
+  if (ctxn)
+    json_node_unref(ctxn);
   GList *keys = raw ? json_object_get_members(raw) : NULL;
   for (GList *l = keys; l; l = l->next) {
     const char *k = l->data;
@@ -842,9 +851,11 @@ int ph_worker_main(int fd) {
     } else {
       json_object_set_member(t->params, k, json_node_copy(v));
     }
+    /* a relative path param means next to the DAG file */
+    JsonNode *rv = json_object_get_member(t->params, k);
+    ph_registry_resolve_paths(pp, rv, t->dag_dir);
     /* a secret param (as rendered) is masked here and, told to the host,
      * in everything this try writes to its log */
-    JsonNode *rv = json_object_get_member(t->params, k);
     if (pp && (pp->flags & PH_PARAM_SECRET) && JSON_NODE_HOLDS_VALUE(rv) &&
         json_node_get_value_type(rv) == G_TYPE_STRING)
       h_mask(t, json_node_get_string(rv));
@@ -936,6 +947,7 @@ report_status:
   ph_registry_free(reg);
   g_free(t->reason);
   g_free(t->push_error);
+  g_free(t->dag_dir);
   g_free(t->return_value);
   g_free(t->artifact_dir);
   g_free(t->context_json);

@@ -500,6 +500,22 @@ check("baseline regressor: R2 and MAE equal sklearn's DummyRegressor",
       abs(m("base_reg").get("mae", 9) -
           metrics.mean_absolute_error(yv, pv)) < 1e-9, f"{m('base_reg')}")
 
+# relative paths in path params mean next to the DAG file (not the
+# working directory)
+sub = os.path.join(WORK, "dags")
+os.makedirs(sub)
+shutil.copy(sets["iris"], os.path.join(sub, "rel.csv"))
+with open(os.path.join(sub, "rel.yaml"), "w") as f:
+    f.write("dag: {id: rel}\ntasks:\n  t: {op: train, algorithm: baseline, "
+            "input: rel.csv, target: target}\n")
+rc, out, err = ph("run", os.path.join(sub, "rel.yaml"), "--json")
+try:
+    st = json.loads(out)["tasks"]["t"]["state"]
+except (ValueError, KeyError):
+    st = None
+check("a relative input path resolves against the DAG file's directory",
+      st == "success", err[-300:] + out[-300:])
+
 shutil.rmtree(WORK, ignore_errors=True)
 print(f"{passed} passed, {failed} failed")
 sys.exit(1 if failed else 0)
