@@ -364,6 +364,16 @@ static gboolean check_command(const ph_operator *op, GError **error) {
   return TRUE;
 }
 
+/* TRUE when bytes [from, to) of the struct at base are all zero: members
+ * of a newer ABI that the plugin left unset. */
+static gboolean zero_tail(const void *base, size_t from, size_t to) {
+  const unsigned char *b = base;
+  for (size_t i = from; i < to; i++)
+    if (b[i])
+      return FALSE;
+  return TRUE;
+}
+
 gboolean ph_registry_check_descriptor(const ph_plugin *p, GError **error) {
   if (!p) {
     g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
@@ -378,11 +388,26 @@ gboolean ph_registry_check_descriptor(const ph_plugin *p, GError **error) {
                 p->abi_major, p->abi_minor, PH_ABI_MAJOR, PH_ABI_MINOR);
     return FALSE;
   }
-  if (p->abi_minor > PH_ABI_MINOR) {
+  /* a plugin built against a newer header loads when it says it needs
+   * no more than this host has (min_host_minor), as a Redis module runs
+   * on an older server when it checks for the APIs it uses */
+  gboolean newer = p->abi_minor > PH_ABI_MINOR;
+  guint need_minor = p->abi_minor;
+  gboolean declared = newer && p->struct_size >= PH_PLUGIN_V1_0_SIZE &&
+                      p->struct_size >= offsetof(ph_plugin, min_host_minor) +
+                                            sizeof(p->min_host_minor) &&
+                      p->min_host_minor;
+  if (declared)
+    need_minor = p->min_host_minor;
+  if (need_minor > PH_ABI_MINOR) {
     g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
-                "ABI minor: plugin needs ABI %u.%u, newer than this host's "
-                "%d.%d; upgrade pipehost",
-                p->abi_major, p->abi_minor, PH_ABI_MAJOR, PH_ABI_MINOR);
+                "ABI minor: plugin needs ABI %u.%u (%s), newer than this "
+                "host's %d.%d; upgrade pipehost",
+                p->abi_major, need_minor,
+                declared ? "its min_host_minor"
+                         : "it was built against it and declares no older "
+                           "min_host_minor",
+                PH_ABI_MAJOR, PH_ABI_MINOR);
     return FALSE;
   }
   if (p->struct_size < PH_PLUGIN_V1_0_SIZE) {
@@ -392,11 +417,15 @@ gboolean ph_registry_check_descriptor(const ph_plugin *p, GError **error) {
                 p->struct_size, PH_PLUGIN_V1_0_SIZE);
     return FALSE;
   }
-  if (p->struct_size > sizeof(ph_plugin)) {
+  if (p->struct_size > sizeof(ph_plugin) &&
+      (!newer || !zero_tail(p, sizeof(ph_plugin), p->struct_size))) {
     g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
                 "descriptor size: struct_size %u is larger than this host's "
-                "ph_plugin (%zu bytes) although the plugin claims ABI %u.%u",
-                p->struct_size, sizeof(ph_plugin), p->abi_major, p->abi_minor);
+                "ph_plugin (%zu bytes) %s",
+                p->struct_size, sizeof(ph_plugin),
+                newer ? "and sets members this host does not know (a feature "
+                        "of a newer ABI it cannot honour); upgrade pipehost"
+                      : "although the plugin claims this host's ABI");
     return FALSE;
   }
   const char *missing = !p->name          ? "name"
@@ -428,7 +457,8 @@ gboolean ph_registry_check_descriptor(const ph_plugin *p, GError **error) {
       goto out;
     }
     if (op->struct_size < PH_OPERATOR_V1_0_SIZE ||
-        op->struct_size > sizeof(ph_operator)) {
+        (op->struct_size > sizeof(ph_operator) &&
+         (!newer || !zero_tail(op, sizeof(ph_operator), op->struct_size)))) {
       g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
                   "operator size: operator #%u has struct_size %u, expected "
                   "%zu..%zu",

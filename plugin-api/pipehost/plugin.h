@@ -367,6 +367,14 @@ typedef struct ph_plugin {
    * failure, write a message into errbuf (errcap bytes) and return
    * non-PH_OK. */
   ph_status (*load)(const ph_host *h, char *errbuf, size_t errcap);
+
+  /* ---- ABI 1.4 */
+  /* The oldest host minor ABI this plugin works with (0: its own
+   * abi_minor).  A plugin built against a newer header that only uses
+   * what an older host has (it tests PH_HAS before calling newer host
+   * services) sets it, and loads on those hosts: they ignore the struct
+   * members they do not know, which must then be zero. */
+  uint16_t min_host_minor;
 } ph_plugin;
 
 /* The only symbol a plugin exports.  Returns static const data; no side

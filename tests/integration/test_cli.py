@@ -414,6 +414,25 @@ check("ABI 1.4: an operator with only execute2 loads and runs",
       res and res["tasks"]["m"]["state"] == "success" and
       res["xcoms"]["m"]["return_value"] == "minimal", str(res) + err[-300:])
 
+# 11d. compatibility both ways: a plugin built against a newer header
+# loads when its min_host_minor allows and its newer members are unset
+compat = os.path.join(os.path.dirname(BAD), "compat")
+rc, out, err = ph("plugins", "list", "--plugin-dir", compat)
+check("a newer-ABI plugin declaring min_host_minor <= this host's loads",
+      "future_ok" in out, out[-300:] + err)
+check("a plugin needing a newer host is refused, naming min_host_minor",
+      re.search(r"needs_newer.so: ABI minor: plugin needs ABI 1\.\d+ "
+                r"\(its min_host_minor\)", err) is not None, err)
+check("a newer-ABI plugin setting members this host does not know is "
+      "refused, saying so", "sets_newer.so: descriptor size" in err and
+      "sets members this host does not know" in err, err)
+fut = write("future.yaml", "dag: {id: future}\ntasks:\n"
+            "  f: {op: future_op_ok}\n")
+rc, res, err = run_json(fut, "--plugin-dir", compat)
+check("the newer-ABI plugin's operator runs on this host",
+      res and res["xcoms"]["f"]["return_value"] == "from the future",
+      str(res) + err[-300:])
+
 # 12. plugins info: qualified names, every flag, --json for tools
 rc, out, err = ph("plugins", "info", "testops.push", "--json")
 try:
