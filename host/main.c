@@ -172,7 +172,7 @@ static void print_summary(ph_sched *s, const ph_plan *plan, gboolean ok,
         hidden++;
         continue;
       }
-      g_autofree char *why = ph_util_printable(
+      g_autofree char *why = ph_util_first_line(
           json_object_get_string_member_with_default(t, "reason", ""));
       printf("%-28s %-16s %5" G_GINT64_FORMAT " %8.3fs  %s\n", id, st,
              json_object_get_int_member(t, "tries"),
@@ -877,7 +877,7 @@ static int cmd_runs(int argc, char **argv) {
       double s0 =
           json_object_get_double_member_with_default(t, "start_date", 0);
       double s1 = json_object_get_double_member_with_default(t, "end_date", 0);
-      g_autofree char *why = ph_util_printable(
+      g_autofree char *why = ph_util_first_line(
           json_object_get_string_member_with_default(t, "reason", ""));
       printf("%-28s %-16s %5" G_GINT64_FORMAT " %8.3fs  %s\n",
              json_object_get_string_member(t, "task_id"),
@@ -1048,7 +1048,17 @@ static int cmd_tasks(int argc, char **argv) {
   }
   const ph_task_spec *t = ph_plan_get_task(plan, idx);
   ph_tr_counts c = {.n = t->n_up};
-  char *why = ph_util_printable(reason);
+  /* the whole reason: message, then DETAIL and HINT lines, each made
+   * printable */
+  GString *full = g_string_new(NULL);
+  if (reason) {
+    g_auto(GStrv) lines = g_strsplit(reason, "\n", -1);
+    for (char **l = lines; *l; l++) {
+      g_autofree char *pl = ph_util_printable(*l);
+      g_string_append_printf(full, "%s%s", l == lines ? "" : "\n  ", pl);
+    }
+  }
+  char *why = g_string_free(full, FALSE);
   printf("task %s in run %s: %s%s%s\n", t->id, id, mystate, reason ? " — " : "",
          why);
   printf("upstreams:\n");

@@ -345,15 +345,18 @@ char *ph_util_id_problem(ph_id_kind kind, const char *id) {
                            "in every command",
                            id);
   for (const char *p = id; *p; p++) {
-    if (g_ascii_isalnum(*p) || strchr("_.-", *p) || (*extra && strchr(extra, *p)))
+    if (g_ascii_isalnum(*p) || strchr("_.-", *p) ||
+        (*extra && strchr(extra, *p)))
       continue;
     GString *fix = g_string_new(NULL);
     for (const char *q = id; *q; q++)
-      g_string_append_c(fix, g_ascii_isalnum(*q) || strchr("_.-", *q) ? *q : '_');
+      g_string_append_c(fix,
+                        g_ascii_isalnum(*q) || strchr("_.-", *q) ? *q : '_');
     char *msg = g_strdup_printf(
         "%s '%s' has the character '%s%c' at position %d: %ss are letters, "
         "digits, '_', '.' and '-'%s (as in Airflow); for example '%s'",
-        what, id, (unsigned char)*p < 0x20 || (unsigned char)*p >= 0x7f ? "\\x" : "",
+        what, id,
+        (unsigned char)*p < 0x20 || (unsigned char)*p >= 0x7f ? "\\x" : "",
         (unsigned char)*p < 0x20 || (unsigned char)*p >= 0x7f ? '?' : *p,
         (int)(p - id) + 1, what, kind == PH_ID_RUN ? ", '~', ':' and '+'" : "",
         fix->str);
@@ -394,13 +397,23 @@ char *ph_util_mask(const GPtrArray *secrets, const char *text) {
 }
 
 gboolean ph_util_name_is_sensitive(const char *name) {
-  static const char *const words[] = {
-      "access_token", "api_key",  "apikey",      "authorization", "passphrase",
-      "passwd",       "password", "private_key", "secret",        "token",
-      NULL};
+  static const char *const words[] = {"access_token",  "api_key",     "apikey",
+                                      "authorization", "passphrase",  "passwd",
+                                      "password",      "private_key", "secret",
+                                      "token",         NULL};
   g_autofree char *low = g_ascii_strdown(name ? name : "", -1);
   for (const char *const *w = words; *w; w++)
     if (strstr(low, *w))
       return TRUE;
   return FALSE;
+}
+
+char *ph_util_first_line(const char *text) {
+  if (!text)
+    return g_strdup("");
+  const char *nl = strchr(text, '\n');
+  char *line = nl ? g_strndup(text, (gsize)(nl - text)) : g_strdup(text);
+  char *shown = ph_util_printable(line);
+  g_free(line);
+  return shown;
 }

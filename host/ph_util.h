@@ -61,6 +61,10 @@ gboolean ph_util_env_is_secret(const char *entry);
  * what the terminal shows.  NULL gives "". */
 char *ph_util_printable(const char *text);
 
+/* The first line of a reason (its message, without DETAIL / HINT lines),
+ * printable as ph_util_printable makes it; caller frees. */
+char *ph_util_first_line(const char *text);
+
 /* The kinds of id ph_util_id_problem checks. */
 typedef enum {
   PH_ID_DAG,  /* a DAG id: [A-Za-z0-9_.-], as Airflow's KEY_REGEX */

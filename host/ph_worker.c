@@ -522,6 +522,20 @@ static ph_status h_variable_set(ph_task *t, const char *name,
                       "variable_set", NULL);
 }
 
+static void h_set_error(ph_task *t, const char *message, const char *detail,
+                        const char *hint) {
+  GString *g = g_string_new(message && *message ? message : "failed");
+  /* the message is one line; detail and hint follow on their own */
+  for (char *nl; (nl = strchr(g->str, '\n'));)
+    *nl = ' ';
+  if (detail && *detail)
+    g_string_append_printf(g, "\nDETAIL: %s", detail);
+  if (hint && *hint)
+    g_string_append_printf(g, "\nHINT: %s", hint);
+  h_set_reason(t, "%s", g->str);
+  g_string_free(g, TRUE);
+}
+
 /* ---- ABI 1.2: exec_command */
 
 static ph_status h_exec_command(ph_task *t, const char *what,
@@ -591,6 +605,7 @@ static const ph_host host_table = {
     .model_set_alias = h_model_set_alias,
     .exec_command = h_exec_command,
     .variable_set = h_variable_set,
+    .set_error = h_set_error,
 };
 
 /* SIGTERM/SIGINT: a handler (not a blocked mask, which the operator's

@@ -72,6 +72,9 @@ typedef int32_t ph_status;
 #define PH_NOT_FOUND 5    /* a lookup found nothing (host services only) */
 #define PH_UNSUPPORTED 6  /* the host or plugin lacks the feature */
 #define PH_INVALID 7      /* bad argument (host services only) */
+/* ABI 1.4: names that say what the two failures do.  The same values. */
+#define PH_FAIL_RETRY PH_ERROR  /* failed; retried if retries are left */
+#define PH_FAIL_NO_RETRY PH_FAIL /* failed for good; no retry */
 
 /* ---- log levels */
 #define PH_LOG_DEBUG 10
@@ -208,6 +211,14 @@ typedef struct ph_host {
    * secret (password, token, ...) is masked from then on.  Recorded with
    * the try's other writes. */
   ph_status (*variable_set)(ph_task *t, const char *name, const char *value);
+
+  /* The reason a try fails, as PostgreSQL's ereport gives it: a one-line
+   * message, and optionally a detail (what exactly happened) and a hint
+   * (what to do).  `runs show` prints the message; `tasks explain` and
+   * --json carry all three ("message\nDETAIL: ...\nHINT: ...").  Replaces
+   * set_reason's text.  detail and hint may be NULL. */
+  void (*set_error)(ph_task *t, const char *message, const char *detail,
+                    const char *hint);
 
   /* ABI 1.4 and later: append below this line only. */
 } ph_host;

@@ -433,6 +433,23 @@ check("the newer-ABI plugin's operator runs on this host",
       res and res["xcoms"]["f"]["return_value"] == "from the future",
       str(res) + err[-300:])
 
+# 11e. errors with a detail and a hint (ABI 1.4 set_error)
+de = write("detail.yaml", "dag: {id: detail}\ntasks:\n"
+           "  d: {op: hostile, act: detail, retries: 2}\n")
+rc, res, err = run_json(de)
+reason = res["tasks"]["d"].get("reason", "") if res else ""
+check("set_error: message, DETAIL and HINT in the reason; no retry",
+      res and res["tasks"]["d"]["tries"] == 1 and reason ==
+      "cannot reach the warehouse\nDETAIL: connect to db.internal:5432 was "
+      "refused\nHINT: start the database or fix conn_id", str(res))
+rc, out, err = ph("runs", "show", "last")
+check("runs show prints the message only",
+      "cannot reach the warehouse" in out and "DETAIL" not in out, out[-300:])
+rc, out, err = ph("tasks", "explain", "last", "d")
+check("tasks explain prints the detail and the hint",
+      "DETAIL: connect to db.internal:5432 was refused" in out and
+      "HINT: start the database or fix conn_id" in out, out[:400])
+
 # 12. plugins info: qualified names, every flag, --json for tools
 rc, out, err = ph("plugins", "info", "testops.push", "--json")
 try:

@@ -187,6 +187,12 @@ static ph_status hostile_exec(void *sv, ph_task *t) {
     return s->h->xcom_push(t, "k", "\"caf\xe9\"");
   if (!strcmp(act, "no_reason"))
     return PH_FAIL;
+  if (!strcmp(act, "detail")) {
+    s->h->set_error(t, "cannot reach the warehouse",
+                    "connect to db.internal:5432 was refused",
+                    "start the database or fix conn_id");
+    return PH_FAIL_NO_RETRY;
+  }
   if (!strcmp(act, "many")) {
     /* 20 keys of 4000 bytes: each under a 4096-byte limit, together over
      * 16 times it */
@@ -394,8 +400,8 @@ static const ph_param *const pick_params[] = {&p_follow, NULL};
 static const ph_param *const counter_params[] = {&p_file, &p_n, NULL};
 static const ph_param *const push_params[] = {&p_size, NULL};
 static const char *const acts[] = {
-    "bad_reason", "bad_json", "bad_utf8",     "no_reason",  "flood",
-    "many",       "none",     "print_secret", "print_conn", NULL};
+    "bad_reason", "bad_json",     "bad_utf8",   "no_reason", "flood", "many",
+    "none",       "print_secret", "print_conn", "detail",    NULL};
 static const ph_param p_act = {PH_PARAM_INIT,
                                .name = "act",
                                .type = "string",
