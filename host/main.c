@@ -8,6 +8,7 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include <gio/gio.h>
 #include <glib.h>
 #include <json-glib/json-glib.h>
 
@@ -490,10 +491,199 @@ out:
 }
 
 /* ---- task run: one try of one task, outside the scheduler's loop */
+/* Deletes a directory tree (the scratch home of task test). */
+static void rm_tree(GFile *f) {
+  GFileEnumerator *en = g_file_enumerate_children(
+      f, G_FILE_ATTRIBUTE_STANDARD_NAME, G_FILE_QUERY_INFO_NOFOLLOW_SYMLINKS,
+      NULL, NULL);
+  GFileInfo *info;
+  while (en && (info = g_file_enumerator_next_file(en, NULL, NULL))) {
+    GFile *c = g_file_get_child(f, g_file_info_get_name(info));
+    rm_tree(c);
+    g_object_unref(c);
+    g_object_unref(info);
+  }
+  if (en)
+    g_object_unref(en);
+  g_file_delete(f, NULL, NULL);
+}
+
+/* Runs the scratch DAG text in dir (its own home) and prints the test
+ * task's state, reason, XComs and log.  The exit status: 0 success, 1 the
+ * try failed or was skipped, 2 the DAG did not run. */
+static int task_test_run(const char *dir, const char *dag, const char *op,
+                         gboolean keep) {
+  g_autofree char *file = g_build_filename(dir, "task_test.yaml", NULL);
+  g_autofree char *home = g_build_filename(dir, "home", NULL);
+  if (!g_file_set_contents(file, dag, -1, NULL)) {
+    g_printerr("pipehost task test: cannot write a scratch DAG\n");
+    return EXIT_USAGE;
+  }
+  g_setenv("PIPEHOST_HOME", home, TRUE);
+  GPtrArray *av = g_ptr_array_new();
+  g_ptr_array_add(av, g_exe);
+  g_ptr_array_add(av, "run");
+  g_ptr_array_add(av, file);
+  g_ptr_array_add(av, "-q");
+  for (char **d = g_plugin_dirs; d && *d; d++) {
+    g_ptr_array_add(av, "--plugin-dir");
+    g_ptr_array_add(av, *d);
+  }
+  g_ptr_array_add(av, NULL);
+  int status = 0;
+  GError *err = NULL;
+  g_autofree char *out = NULL, *errs = NULL;
+  gboolean spawned =
+      g_spawn_sync(NULL, (char **)av->pdata, NULL, G_SPAWN_DEFAULT, NULL, NULL,
+                   &out, &errs, &status, &err);
+  g_ptr_array_free(av, TRUE);
+  if (!spawned) {
+    g_printerr("pipehost task test: %s\n", err->message);
+    g_error_free(err);
+    return EXIT_USAGE;
+  }
+  ph_store *st = open_store();
+  if (!st)
+    return EXIT_USAGE;
+  g_autofree char *rid = ph_store_run_resolve(st, "last", NULL);
+  JsonNode *run = rid ? ph_store_run_show(st, rid) : NULL;
+  const char *state = "none", *reason = NULL;
+  JsonArray *tis =
+      run ? json_object_get_array_member(json_node_get_object(run), "tasks")
+          : NULL;
+  for (guint i = 0; tis && i < json_array_get_length(tis); i++) {
+    JsonObject *ti = json_array_get_object_element(tis, i);
+    if (!strcmp(json_object_get_string_member(ti, "task_id"), "test")) {
+      state = json_object_get_string_member_with_default(ti, "state", "none");
+      reason = json_object_get_string_member_with_default(ti, "reason", NULL);
+    }
+  }
+  printf("%s: %s%s%s\n", op, state, reason ? " — " : "", reason ? reason : "");
+  JsonNode *xl = rid ? ph_store_xcom_list(st, rid) : NULL;
+  JsonObject *xo = xl ? json_node_get_object(xl) : NULL;
+  if (xo && json_object_has_member(xo, "test")) {
+    g_autofree char *xj =
+        ph_util_json_write(json_object_get_member(xo, "test"), PH_JSON_PRETTY);
+    printf("xcoms: %s\n", xj);
+  }
+  g_autofree char *log = rid ? ph_store_log_path(st, rid, "test", 0) : NULL;
+  g_autofree char *text = NULL;
+  if (log && g_file_get_contents(log, &text, NULL, NULL))
+    printf("log:\n%s", text);
+  if (keep)
+    printf("scratch home: %s\n", home);
+  int rc = !strcmp(state, "success") ? 0 : !strcmp(state, "none") ? 2 : 1;
+  if (rc == 2 && errs && *errs)
+    g_printerr("%s", errs); /* the DAG did not validate: say why */
+  if (xl)
+    json_node_unref(xl);
+  if (run)
+    json_node_unref(run);
+  ph_store_close(st);
+  return rc;
+}
+
+/* `pipehost task test OP --param K=V... --xcom TASK=JSON...`: one try of
+ * operator OP with those params, downstream of tasks that push the given
+ * return values, in a scratch home: a plugin author's test loop with no
+ * DAG file to write. */
+static int cmd_task_test(int argc, char **argv) {
+  char **params = NULL, **xcoms = NULL;
+  gboolean keep = FALSE;
+  GOptionEntry e[] = {
+      {"param", 'p', 0, G_OPTION_ARG_STRING_ARRAY, &params,
+       "Set param KEY to VALUE (JSON if it parses, else text)", "KEY=VALUE"},
+      {"xcom", 'x', 0, G_OPTION_ARG_STRING_ARRAY, &xcoms,
+       "An upstream task TASK whose return_value is JSON (xcom_pull('TASK'))",
+       "TASK=JSON"},
+      {"keep", 0, 0, G_OPTION_ARG_NONE, &keep,
+       "Keep the scratch home and print its path", NULL},
+      {0}};
+  GOptionContext *ctx = g_option_context_new(
+      "OP - run one try of operator OP with the given params and upstream "
+      "XComs");
+  g_option_context_add_main_entries(ctx, e, NULL);
+  int rc = EXIT_USAGE;
+  char *dir = NULL;
+  JsonObject *task = json_object_new();
+  GString *y = g_string_new("dag: {id: task_test}\ntasks:\n");
+  JsonArray *ups = json_array_new();
+  if (!parse(ctx, &argc, &argv, 1, 1, "task test"))
+    goto out;
+  json_object_set_string_member(task, "op", argv[1]);
+  for (char **q = params; q && *q; q++) {
+    char *eq = strchr(*q, '=');
+    if (!eq || eq == *q) {
+      g_printerr("pipehost task test: --param '%s' must be KEY=VALUE\n", *q);
+      goto out;
+    }
+    char *k = g_strndup(*q, eq - *q);
+    JsonNode *v = json_from_string(eq + 1, NULL);
+    if (!v)
+      v = json_node_init_string(json_node_alloc(), eq + 1);
+    json_object_set_member(task, k, v);
+    g_free(k);
+  }
+  for (char **q = xcoms; q && *q; q++) {
+    char *eq = strchr(*q, '=');
+    JsonNode *v = eq ? json_from_string(eq + 1, NULL) : NULL;
+    if (!eq || eq == *q || !v) {
+      g_printerr("pipehost task test: --xcom '%s' must be TASK=JSON\n", *q);
+      if (v)
+        json_node_unref(v);
+      goto out;
+    }
+    json_node_unref(v);
+    char *up = g_strndup(*q, eq - *q);
+    /* an upstream lua task returns the value */
+    char *fn = g_strdup_printf("json.decode([==[%s]==])", eq + 1);
+    JsonNode *fnn = json_node_init_string(json_node_alloc(), fn);
+    char *fnj = ph_util_json_dup(fnn);
+    json_node_unref(fnn);
+    g_string_append_printf(y, "  %s: {\"op\": \"lua\", \"fn\": %s}\n", up, fnj);
+    json_array_add_string_element(ups, up);
+    g_free(up);
+    g_free(fn);
+    g_free(fnj);
+  }
+  if (json_array_get_length(ups))
+    json_object_set_array_member(task, "upstream", json_array_ref(ups));
+  JsonNode *tn = json_node_new(JSON_NODE_OBJECT);
+  json_node_set_object(tn, task);
+  char *tj = ph_util_json_dup(tn);
+  json_node_unref(tn);
+  g_string_append_printf(y, "  test: %s\n", tj);
+  g_free(tj);
+  dir = g_dir_make_tmp("pipehost-task-test-XXXXXX", NULL);
+  if (!dir) {
+    g_printerr("pipehost task test: cannot make a scratch directory\n");
+    goto out;
+  }
+  rc = task_test_run(dir, y->str, argv[1], keep);
+out:
+  if (dir && !keep) {
+    GFile *f = g_file_new_for_path(dir);
+    rm_tree(f);
+    g_object_unref(f);
+  }
+  g_free(dir);
+  json_array_unref(ups);
+  json_object_unref(task);
+  g_string_free(y, TRUE);
+  g_strfreev(params);
+  g_strfreev(xcoms);
+  g_option_context_free(ctx);
+  return rc;
+}
+
 static int cmd_task(int argc, char **argv) {
+  if (argc >= 2 && !strcmp(argv[1], "test"))
+    return cmd_task_test(argc - 1, argv + 1);
   if (argc < 2 || strcmp(argv[1], "run")) {
     if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
-      printf("Usage: pipehost task run FILE TASK [RUN_ID]\n\nRuns one try of "
+      printf("Usage: pipehost task run FILE TASK [RUN_ID]\n"
+             "       pipehost task test OP [--param K=V]... "
+             "[--xcom TASK=JSON]...\n\nRuns one try of "
              "TASK of the DAG in FILE in a worker process, ignoring its "
              "dependencies,\nand records it in RUN_ID (created if missing). "
              "This is how a remote executor runs a task.\n");
@@ -692,10 +882,91 @@ static void operator_json(JsonBuilder *b, const ph_plugin *p,
   json_builder_end_object(b);
 }
 
+/* `pipehost plugins new NAME [DIR]`: a plugin skeleton that builds with
+ * one cc line and tests itself with `pipehost task test`. */
+static int plugins_new(const char *name, const char *parent) {
+  if (!name || !*name ||
+      strspn(name, "abcdefghijklmnopqrstuvwxyz0123456789_") != strlen(name)) {
+    g_printerr("pipehost plugins new: NAME must be lower-case letters, digits "
+               "and '_'\n");
+    return EXIT_USAGE;
+  }
+  g_autofree char *dir = g_build_filename(parent ? parent : ".", name, NULL);
+  if (g_file_test(dir, G_FILE_TEST_EXISTS)) {
+    g_printerr("pipehost plugins new: %s exists; not overwriting it\n", dir);
+    return EXIT_USAGE;
+  }
+  g_mkdir_with_parents(dir, 0755);
+  g_autofree char *c = g_strdup_printf(
+      "/* %1$s -- a pipehost operator plugin (made by `pipehost plugins "
+      "new`).\n"
+      " * Build: make   Test: sh test.sh */\n"
+      "#include <pipehost/plugin.h>\n\n"
+      "/* The work of one try: params in, an XCom out.  Runs in a worker\n"
+      " * process of its own; a crash here costs this try only. */\n"
+      "static ph_status run(const ph_host *h, ph_task *t, void *state) {\n"
+      "  const char *who = \"world\";\n"
+      "  h->param_string(t, \"who\", &who);\n"
+      "  if (!*who) {\n"
+      "    h->set_error(t, \"nobody to greet\", NULL, \"set the who param\");\n"
+      "    return PH_FAIL_NO_RETRY;\n"
+      "  }\n"
+      "  h->log(t, PH_LOG_INFO, \"greeting %%s\", who);\n"
+      "  return h->xcom_push_text(t, NULL, who);\n"
+      "}\n\n"
+      "static const ph_param p_who = {PH_PARAM_INIT, .name = \"who\",\n"
+      "    .type = \"string\", .flags = PH_PARAM_TEMPLATED,\n"
+      "    .default_json = \"\\\"world\\\"\", .doc = \"who to greet\"};\n"
+      "static const ph_param *const params[] = {&p_who, NULL};\n"
+      "static const ph_operator op = {PH_OPERATOR_INIT, .type = \"%1$s\",\n"
+      "    .doc = \"greets someone\", .kind = PH_KIND_TASK, .params = params,\n"
+      "    .execute2 = run};\n"
+      "static const ph_operator *const ops[] = {&op, NULL};\n"
+      "static const ph_plugin plugin = {PH_PLUGIN_INIT, .name = \"%1$s\",\n"
+      "    .version = \"0.1.0\", .license = \"MIT\",\n"
+      "    .description = \"%1$s operators\", .operators = ops};\n"
+      "PH_EXPORT const ph_plugin *pipehost_plugin_v1(void) { return &plugin; "
+      "}\n",
+      name);
+  g_autofree char *mk = g_strdup_printf(
+      "# one cc line: the installed header through pkg-config\n"
+      "%1$s.so: %1$s.c\n"
+      "\tcc -shared -fPIC $$(pkg-config --cflags pipehost-plugin) %1$s.c "
+      "-o %1$s.so -Wl,-z,defs\n",
+      name);
+  g_autofree char *sh = g_strdup_printf(
+      "#!/bin/sh\n"
+      "# runs the operator once, with no DAG file, and checks its XCom\n"
+      "set -e\n"
+      "cd \"$(dirname \"$0\")\"\n"
+      "out=$(pipehost task test %1$s --plugin-dir . -p who=tester)\n"
+      "echo \"$out\"\n"
+      "echo \"$out\" | grep -q '\"return_value\": \"tester\"' && "
+      "echo \"1 passed, 0 failed\"\n",
+      name);
+  const char *files[][2] = {{".c", c}, {"Makefile", mk}, {"test.sh", sh}};
+  for (gsize i = 0; i < G_N_ELEMENTS(files); i++) {
+    g_autofree char *fn =
+        files[i][0][0] == '.'
+            ? g_strdup_printf("%s/%s%s", dir, name, files[i][0])
+            : g_build_filename(dir, files[i][0], NULL);
+    if (!g_file_set_contents(fn, files[i][1], -1, NULL)) {
+      g_printerr("pipehost plugins new: cannot write %s\n", fn);
+      return 1;
+    }
+  }
+  printf("wrote %s/{%s.c,Makefile,test.sh}: cd %s && make && sh test.sh\n", dir,
+         name, dir);
+  return 0;
+}
+
 static int cmd_plugins(int argc, char **argv) {
   const char *sub = argc > 1 ? argv[1] : "";
+  if (!strcmp(sub, "new") && (argc == 3 || argc == 4))
+    return plugins_new(argv[2], argc == 4 ? argv[3] : NULL);
   if (strcmp(sub, "list") && strcmp(sub, "info")) {
-    printf("Usage: pipehost plugins list | pipehost plugins info NAME\n");
+    printf("Usage: pipehost plugins list | pipehost plugins info NAME "
+           "[--json] | pipehost plugins new NAME [DIR]\n");
     return !strcmp(sub, "--help") || !strcmp(sub, "-h") ? 0 : EXIT_USAGE;
   }
   argc--;

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -32,7 +33,8 @@ struct ph_task {
   JsonObject *params; /* rendered */
   char *context_json;
   const char *task_id;
-  GPtrArray *scratch; /* strings borrowed until the callback returns */
+  GPtrArray *scratch;       /* strings borrowed until the callback returns */
+  GPtrArray *scratch_nodes; /* parsed JSON borrowed until then */
   GPtrArray *secrets;
   GHashTable *downstream; /* direct downstream ids */
   gint64 xcom_max;
@@ -522,6 +524,113 @@ static ph_status h_variable_set(ph_task *t, const char *name,
                       "variable_set", NULL);
 }
 
+/* ---- ABI 1.4: JSON without hand-written JSON */
+
+static ph_status push_node(ph_task *t, const char *key, JsonNode *n) {
+  g_autofree char *json = ph_util_json_dup(n);
+  json_node_unref(n);
+  return h_xcom_push(t, key, json);
+}
+
+static ph_status h_xcom_push_text(ph_task *t, const char *key,
+                                  const char *text) {
+  if (!text)
+    return PH_INVALID;
+  g_autofree char *valid = ph_util_utf8_lossy(text, -1, NULL);
+  return push_node(t, key, json_node_init_string(json_node_alloc(), valid));
+}
+
+static ph_status h_xcom_push_number(ph_task *t, const char *key, double value) {
+  JsonNode *n = json_node_alloc();
+  if (value == (double)(gint64)value && fabs(value) < 9e15)
+    json_node_init_int(n, (gint64)value);
+  else
+    json_node_init_double(n, value);
+  return push_node(t, key, n);
+}
+
+static ph_status h_xcom_push_bool(ph_task *t, const char *key, int32_t value) {
+  return push_node(t, key, json_node_init_boolean(json_node_alloc(), value));
+}
+
+/* The node at path ("a.b[0].c") below root, or NULL. */
+static JsonNode *walk_path(JsonNode *root, const char *path) {
+  JsonNode *n = root;
+  const char *p = path ? path : "";
+  while (n && *p) {
+    if (*p == '.') {
+      p++;
+      continue;
+    }
+    if (*p == '[') {
+      char *end = NULL;
+      gint64 i = g_ascii_strtoll(p + 1, &end, 10);
+      if (!end || *end != ']' || !JSON_NODE_HOLDS_ARRAY(n) || i < 0 ||
+          i >= json_array_get_length(json_node_get_array(n)))
+        return NULL;
+      n = json_array_get_element(json_node_get_array(n), (guint)i);
+      p = end + 1;
+      continue;
+    }
+    size_t len = strcspn(p, ".[");
+    g_autofree char *name = g_strndup(p, len);
+    if (!JSON_NODE_HOLDS_OBJECT(n) ||
+        !json_object_has_member(json_node_get_object(n), name))
+      return NULL;
+    n = json_object_get_member(json_node_get_object(n), name);
+    p += len;
+  }
+  return n;
+}
+
+/* Parses json (kept on t until the callback returns) and walks path. */
+static ph_status get_path(ph_task *t, const char *json, const char *path,
+                          JsonNode **out) {
+  if (!json)
+    return PH_INVALID;
+  JsonNode *root = json_from_string(json, NULL);
+  if (!root)
+    return PH_INVALID;
+  g_ptr_array_add(t->scratch_nodes, root);
+  *out = walk_path(root, path);
+  return *out ? PH_OK : PH_NOT_FOUND;
+}
+
+static ph_status h_json_get(ph_task *t, const char *json, const char *path,
+                            const char **out_json) {
+  JsonNode *n = NULL;
+  ph_status st = get_path(t, json, path, &n);
+  if (st == PH_OK)
+    *out_json = keep(t, ph_util_json_dup(n));
+  return st;
+}
+
+static ph_status h_json_get_text(ph_task *t, const char *json, const char *path,
+                                 const char **out) {
+  JsonNode *n = NULL;
+  ph_status st = get_path(t, json, path, &n);
+  if (st != PH_OK)
+    return st;
+  if (!JSON_NODE_HOLDS_VALUE(n) || json_node_get_value_type(n) != G_TYPE_STRING)
+    return PH_INVALID;
+  *out = keep(t, g_strdup(json_node_get_string(n)));
+  return PH_OK;
+}
+
+static ph_status h_json_get_number(ph_task *t, const char *json,
+                                   const char *path, double *out) {
+  JsonNode *n = NULL;
+  ph_status st = get_path(t, json, path, &n);
+  if (st != PH_OK)
+    return st;
+  if (!JSON_NODE_HOLDS_VALUE(n) ||
+      (json_node_get_value_type(n) != G_TYPE_INT64 &&
+       json_node_get_value_type(n) != G_TYPE_DOUBLE))
+    return PH_INVALID;
+  *out = json_node_get_double(n);
+  return PH_OK;
+}
+
 static void h_set_error(ph_task *t, const char *message, const char *detail,
                         const char *hint) {
   GString *g = g_string_new(message && *message ? message : "failed");
@@ -606,6 +715,12 @@ static const ph_host host_table = {
     .exec_command = h_exec_command,
     .variable_set = h_variable_set,
     .set_error = h_set_error,
+    .xcom_push_text = h_xcom_push_text,
+    .xcom_push_number = h_xcom_push_number,
+    .xcom_push_bool = h_xcom_push_bool,
+    .json_get = h_json_get,
+    .json_get_text = h_json_get_text,
+    .json_get_number = h_json_get_number,
 };
 
 /* SIGTERM/SIGINT: a handler (not a blocked mask, which the operator's
@@ -673,7 +788,10 @@ static void send_result(ph_task *t, ph_status st, int done, int sensor) {
   g_object_unref(b);
 }
 
-static void clear_scratch(ph_task *t) { g_ptr_array_set_size(t->scratch, 0); }
+static void clear_scratch(ph_task *t) {
+  g_ptr_array_set_size(t->scratch, 0);
+  g_ptr_array_set_size(t->scratch_nodes, 0);
+}
 
 static double spec_double(JsonObject *o, const char *k, double def) {
   JsonNode *n = o ? json_object_get_member(o, k) : NULL;
@@ -705,6 +823,8 @@ int ph_worker_main(int fd) {
   t->fd = fd;
   t->inbuf = g_string_new(NULL);
   t->scratch = g_ptr_array_new_with_free_func(g_free);
+  t->scratch_nodes =
+      g_ptr_array_new_with_free_func((GDestroyNotify)json_node_unref);
   t->secrets = g_ptr_array_new_with_free_func(g_free);
   t->downstream = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
   pthread_mutex_init(&t->lock, NULL);
@@ -951,7 +1071,9 @@ int ph_worker_main(int fd) {
     g_free(t->reason);
     t->reason = g_strdup(t->push_error);
   }
-  if (g_op->destroy)
+  if (PH_HAS(g_op, ph_operator, destroy2) && g_op->destroy2)
+    g_op->destroy2(&host_table, t, g_state);
+  else if (g_op->destroy)
     g_op->destroy(g_state);
   clear_scratch(t);
   goto report_status;
@@ -970,6 +1092,7 @@ report_status:
     json_object_unref(t->params);
   json_object_unref(spec);
   g_ptr_array_unref(t->scratch);
+  g_ptr_array_unref(t->scratch_nodes);
   g_ptr_array_unref(t->secrets);
   g_hash_table_unref(t->downstream);
   g_string_free(t->inbuf, TRUE);

@@ -1,20 +1,15 @@
 /* greet -- an out-of-tree pipehost plugin, built against the installed
  * public header only:
  *
- *   cc -shared $(pkg-config --cflags pipehost-plugin) greet.c -o greet.so
+ *   cc -shared -fPIC $(pkg-config --cflags pipehost-plugin) greet.c -o greet.so
  *
  * It provides one operator, "greet", that logs a greeting, pushes it as
  * the XCom return_value, and fails (without retry) when asked to greet
- * nobody. */
+ * nobody.  No state, no init, no destroy, no hand-written JSON (ABI 1.4:
+ * execute2 gets the host table; xcom_push_text writes the JSON). */
 #include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 
 #include <pipehost/plugin.h>
-
-typedef struct {
-  const ph_host *host;
-} greet_state;
 
 static const ph_param p_name = {
     PH_PARAM_INIT,
@@ -32,32 +27,20 @@ static const ph_param p_excited = {
 };
 static const ph_param *const greet_params[] = {&p_name, &p_excited, NULL};
 
-static ph_status greet_init(const ph_host *h, ph_task *t, void **out_state) {
-  greet_state *s = calloc(1, sizeof *s);
-  if (!s)
-    return PH_ERROR;
-  s->host = h;
-  *out_state = s;
-  return PH_OK;
-}
-
-static ph_status greet_execute(void *state, ph_task *t) {
-  greet_state *s = state;
-  const ph_host *h = s->host;
+static ph_status greet_execute(const ph_host *h, ph_task *t, void *state) {
   const char *name = NULL;
   int32_t excited = 0;
   if (h->param_string(t, "name", &name) != PH_OK || !*name) {
-    h->set_reason(t, "nobody to greet: param 'name' is empty");
-    return PH_FAIL; /* no retry can fix this */
+    h->set_error(t, "nobody to greet", "param 'name' is empty",
+                 "set name, e.g. name: \"{{ params.who }}\"");
+    return PH_FAIL_NO_RETRY; /* no retry can fix this */
   }
   h->param_bool(t, "excited", &excited);
   char msg[512];
-  snprintf(msg, sizeof msg, "\"hello, %s%s\"", name, excited ? "!" : "");
+  snprintf(msg, sizeof msg, "hello, %s%s", name, excited ? "!" : "");
   h->log(t, PH_LOG_INFO, "greeting %s", name);
-  return h->xcom_push(t, NULL, msg); /* JSON text: a string */
+  return h->xcom_push_text(t, NULL, msg); /* a quote in name is fine */
 }
-
-static void greet_destroy(void *state) { free(state); }
 
 static const ph_operator greet_op = {
     PH_OPERATOR_INIT,
@@ -65,9 +48,7 @@ static const ph_operator greet_op = {
     .doc = "Greets someone and pushes the greeting as return_value",
     .kind = PH_KIND_TASK,
     .params = greet_params,
-    .init = greet_init,
-    .execute = greet_execute,
-    .destroy = greet_destroy,
+    .execute2 = greet_execute,
 };
 
 static const ph_operator *const operators[] = {&greet_op, NULL};

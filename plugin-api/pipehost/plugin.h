@@ -220,6 +220,26 @@ typedef struct ph_host {
   void (*set_error)(ph_task *t, const char *message, const char *detail,
                     const char *hint);
 
+  /* JSON without hand-written JSON.  Push a plain value as an XCom (NULL
+   * key: return_value); the host writes the JSON, so a quote or a newline
+   * in text is never a problem. */
+  ph_status (*xcom_push_text)(ph_task *t, const char *key, const char *text);
+  ph_status (*xcom_push_number)(ph_task *t, const char *key, double value);
+  ph_status (*xcom_push_bool)(ph_task *t, const char *key, int32_t value);
+  /* Reads one field of a JSON text (a param's param_json, an xcom_pull
+   * answer, a connection) by path: "a.b[0].c" ("" is the whole value).
+   * json_get stores the field as JSON text in *out_json; json_get_text
+   * the field's text when it is a string (else PH_INVALID), and
+   * json_get_number its value when it is a number.  PH_NOT_FOUND when the
+   * path leads nowhere, PH_INVALID when json is not JSON.  Results are
+   * borrowed until the callback returns. */
+  ph_status (*json_get)(ph_task *t, const char *json, const char *path,
+                        const char **out_json);
+  ph_status (*json_get_text)(ph_task *t, const char *json, const char *path,
+                             const char **out);
+  ph_status (*json_get_number)(ph_task *t, const char *json, const char *path,
+                               double *out);
+
   /* ABI 1.4 and later: append below this line only. */
 } ph_host;
 
@@ -360,6 +380,9 @@ typedef struct ph_operator {
   ph_status (*execute2)(const ph_host *h, ph_task *t, void *state);
   ph_status (*poke2)(const ph_host *h, ph_task *t, void *state,
                      int32_t *out_done);
+  /* destroy with the host and the task (to log, or to push a last XCom):
+   * called instead of destroy, under the same rules. */
+  void (*destroy2)(const ph_host *h, ph_task *t, void *state);
 } ph_operator;
 
 /* ---- the plugin descriptor */

@@ -410,9 +410,11 @@ check("param range: a rendered template out of range fails the try",
 mini = write("minimal.yaml", "dag: {id: minimal}\ntasks:\n"
              "  m: {op: minimal}\n")
 rc, res, err = run_json(mini)
-check("ABI 1.4: an operator with only execute2 loads and runs",
+check("ABI 1.4: an operator with only execute2 (and destroy2, given the "
+      "host and task) loads and runs",
       res and res["tasks"]["m"]["state"] == "success" and
-      res["xcoms"]["m"]["return_value"] == "minimal", str(res) + err[-300:])
+      res["xcoms"]["m"]["return_value"] == "minimal" and
+      res["xcoms"]["m"].get("destroyed") is True, str(res) + err[-300:])
 
 # 11d. compatibility both ways: a plugin built against a newer header
 # loads when its min_host_minor allows and its newer members are unset

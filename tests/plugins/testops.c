@@ -283,6 +283,10 @@ static void ko_destroy(void *sv) { ((ko_t *)sv)->alive = 0; }
 static ph_status minimal_exec2(const ph_host *h, ph_task *t, void *state) {
   return state ? PH_FAIL : h->xcom_push(t, NULL, "\"minimal\"");
 }
+/* destroy2 gets the host and the task: it pushes a last XCom */
+static void minimal_destroy2(const ph_host *h, ph_task *t, void *state) {
+  h->xcom_push_bool(t, "destroyed", 1);
+}
 
 /* tracker: writes "<input content> <score>" as a model file into its
  * artifact dir, tracks params and metrics, registers the file as a version
@@ -436,9 +440,13 @@ OP(exit_init, PH_KIND_TASK, exit_init, crash_exec, NULL, none);
 OP(tracker, PH_KIND_TASK, t_init, tracker_exec, NULL, tracker_params);
 OP(hostile, PH_KIND_TASK, t_init, hostile_exec, NULL, hostile_params);
 static const ph_param *const ko_params[] = {&p_file, NULL};
-static const ph_operator op_minimal = {
-    PH_OPERATOR_INIT,     .type = "minimal", .doc = "test operator minimal",
-    .kind = PH_KIND_TASK, .params = none,    .execute2 = minimal_exec2};
+static const ph_operator op_minimal = {PH_OPERATOR_INIT,
+                                       .type = "minimal",
+                                       .doc = "test operator minimal",
+                                       .kind = PH_KIND_TASK,
+                                       .params = none,
+                                       .execute2 = minimal_exec2,
+                                       .destroy2 = minimal_destroy2};
 static const ph_operator op_killorder = {PH_OPERATOR_INIT,
                                          .type = "killorder",
                                          .doc = "test operator killorder",
