@@ -26,7 +26,14 @@ case "$out" in
   *'"state":"success"'*) ;;
   *) echo "FAIL: run did not succeed"; exit 1 ;;
 esac
+# a quote in the name is no problem: the host writes the JSON
+out=$(cd "$work/plugin" && PIPEHOST_HOME="$work/home" \
+  "$work/prefix/bin/pipehost" run greet.yaml --plugin-dir . --param 'who=O"Neil' --json -q)
+case "$out" in
+  *'"return_value":"hello, O\"Neil!"'*) ;;
+  *) echo "FAIL: a quote in a param broke the XCom: $out"; exit 1 ;;
+esac
 # the installed plugin list names it, and info prints its params
 info=$("$work/prefix/bin/pipehost" plugins info greet --plugin-dir "$work/plugin")
 case "$info" in *"excited"*"boolean"*) ;; *) echo "FAIL: plugins info: $info"; exit 1 ;; esac
-echo "1 passed, 0 failed"
+echo "2 passed, 0 failed"
