@@ -529,6 +529,14 @@ static char *col_dup(sqlite3_stmt *st, int i) {
   return t ? g_strdup((const char *)t) : NULL;
 }
 
+/* The first column of st's first row as text (caller frees), or NULL;
+ * resets st. */
+static char *first_text(ph_store *s, sqlite3_stmt *st) {
+  char *v = step_row(s, st) ? col_dup(st, 0) : NULL;
+  sqlite3_reset(st);
+  return v;
+}
+
 char *ph_store_run_resolve(ph_store *s, const char *text, GError **error) {
   sqlite3_stmt *st;
   char *id = NULL;
@@ -739,9 +747,7 @@ char *ph_store_log_path(ph_store *s, const char *run_id, const char *task_id,
                  "SELECT log_path FROM task_try WHERE run_id=? AND task_id=? "
                  "ORDER BY try_number DESC LIMIT 1",
                  "ss", run_id, task_id);
-  char *p = step_row(s, st) ? col_dup(st, 0) : NULL;
-  sqlite3_reset(st);
-  return p;
+  return first_text(s, st);
 }
 
 void ph_store_xcom_set(ph_store *s, const char *run_id, const char *task_id,
@@ -775,9 +781,7 @@ char *ph_store_xcom_get(ph_store *s, const char *run_id, const char *task_id,
                  "SELECT value FROM xcom WHERE run_id=? AND key=? ORDER BY "
                  "timestamp DESC, rowid DESC LIMIT 1",
                  "ss", run_id, key);
-  char *v = step_row(s, st) ? col_dup(st, 0) : NULL;
-  sqlite3_reset(st);
-  return v;
+  return first_text(s, st);
 }
 
 void ph_store_xcom_clear(ph_store *s, const char *run_id, const char *task_id) {
@@ -820,9 +824,7 @@ static void kv_set(ph_store *s, const char *sql, const char *k, const char *v) {
 
 static char *kv_get(ph_store *s, const char *sql, const char *k) {
   sqlite3_stmt *st = prep(s, sql, "s", k);
-  char *v = step_row(s, st) ? col_dup(st, 0) : NULL;
-  sqlite3_reset(st);
-  return v;
+  return first_text(s, st);
 }
 
 static gboolean kv_delete(ph_store *s, const char *sql, const char *k) {
@@ -988,18 +990,13 @@ char *ph_store_prev_ti_state(ph_store *s, const char *dag_id,
            "t.run_id=r.run_id AND t.task_id=? WHERE r.dag_id=? AND "
            "r.logical_date < ? ORDER BY r.logical_date DESC LIMIT 1",
            "sss", task_id, dag_id, logical_date);
-  char *state = step_row(s, st) ? col_dup(st, 0) : NULL;
-  sqlite3_reset(st);
-  return state;
+  return first_text(s, st);
 }
 
 /* The first column of sql (static text, one "?" for run_id) as text, or
  * NULL. */
 static char *run_text(ph_store *s, const char *sql, const char *run_id) {
-  sqlite3_stmt *st = prep(s, sql, "s", run_id);
-  char *v = step_row(s, st) ? col_dup(st, 0) : NULL;
-  sqlite3_reset(st);
-  return v;
+  return first_text(s, prep(s, sql, "s", run_id));
 }
 
 char *ph_store_run_dag(ph_store *s, const char *run_id) {
