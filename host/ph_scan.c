@@ -51,6 +51,15 @@ static void save_cache(void) {
   const char *p = cache_path();
   if (!p)
     return;
+  /* other processes may have added entries since we read it: keep them
+   * (a lost entry only costs a scan, but every start would pay it) */
+  g_autofree char *text = NULL;
+  if (g_file_get_contents(p, &text, NULL, NULL)) {
+    g_auto(GStrv) lines = g_strsplit(text, "\n", -1);
+    for (char **l = lines; *l; l++)
+      if (**l && !g_hash_table_contains(g_good, *l))
+        g_hash_table_add(g_good, g_strdup(*l));
+  }
   g_autofree char *dir = g_path_get_dirname(p);
   if (g_mkdir_with_parents(dir, 0700) != 0)
     return;
