@@ -85,6 +85,10 @@ static const char *const migrations[] = {
     "ALTER TABLE dag_run ADD COLUMN launcher_proc TEXT;"
     "ALTER TABLE task_try ADD COLUMN proc TEXT;"
     "ALTER TABLE pool_slot ADD COLUMN proc TEXT;",
+    /* 3: a DAG's runs by logical date (the previous run, the previous
+     * success, the scheduler's latest): no scan of every run */
+    "CREATE INDEX IF NOT EXISTS dag_run_dag_date ON dag_run(dag_id, "
+    "logical_date);",
 };
 #define PH_SCHEMA_VERSION ((int)G_N_ELEMENTS(migrations) + 1)
 
