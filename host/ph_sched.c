@@ -520,6 +520,18 @@ static void add_schedule_context(ph_sched *s, JsonBuilder *b) {
   ph_timetable_free(tt);
 }
 
+/* Masks secret from now on in every log, output and XCom of the run. A
+ * value learnt again (a variable re-read, a connection fetched per try) is
+ * kept once: every filtered output scans the whole list. */
+static void add_secret(ph_sched *s, const char *secret) {
+  if (!secret || !*secret)
+    return;
+  for (guint k = 0; k < s->secrets->len; k++)
+    if (!strcmp(s->secrets->pdata[k], secret))
+      return;
+  g_ptr_array_add(s->secrets, g_strdup(secret));
+}
+
 static void build_context_base(ph_sched *s) {
   JsonBuilder *b = json_builder_new();
   json_builder_begin_object(b);
@@ -590,8 +602,7 @@ static void build_context_base(ph_sched *s) {
     /* as Airflow: a variable whose name says it is a secret is masked in
      * every log, output and XCom of the run */
     if (ph_util_name_is_sensitive(l->data))
-      g_ptr_array_add(s->secrets,
-                      g_strdup(json_object_get_string_member(vo, l->data)));
+      add_secret(s, json_object_get_string_member(vo, l->data));
     JsonNode *parsed =
         json_from_string(json_object_get_string_member(vo, l->data), NULL);
     json_object_set_member(vjson, l->data,
@@ -1377,23 +1388,26 @@ static void cb_message(void *user, guint job, JsonObject *msg) {
     mask_json(s, val);
     g_autofree char *v = ph_util_json_dup(val);
     ph_ti *pti = &s->ti[job];
-    /* a try may push many keys: all of them together are capped too */
+    gint64 len = (gint64)strlen(v);
+    /* a try may push many keys: all of them together are capped too; the
+     * first refusal is the one the failed try reports */
     gint64 try_max = s->o.xcom_max * 16;
-    if ((gint64)strlen(v) <= s->o.xcom_max &&
-        pti->xcom_bytes + (gint64)strlen(v) <= try_max) {
-      pti->xcom_bytes += (gint64)strlen(v);
+    if (len > s->o.xcom_max) {
+      if (!pti->push_error)
+        pti->push_error = g_strdup_printf(
+            "XCom value for key '%s' is %" G_GINT64_FORMAT " bytes, over the "
+            "limit of %" G_GINT64_FORMAT " bytes (PIPEHOST_XCOM_MAX_BYTES); "
+            "nothing was pushed",
+            key, len, s->o.xcom_max);
+    } else if (pti->xcom_bytes + len > try_max) {
+      if (!pti->push_error)
+        pti->push_error = g_strdup_printf(
+            "the try's XComs add up to over %" G_GINT64_FORMAT " bytes (16 "
+            "times PIPEHOST_XCOM_MAX_BYTES); key '%s' was not pushed",
+            try_max, key);
+    } else {
+      pti->xcom_bytes += len;
       ph_store_xcom_set(s->store, s->run_id, t->id, key, v);
-    } else if (!pti->push_error && (gint64)strlen(v) <= s->o.xcom_max) {
-      pti->push_error = g_strdup_printf(
-          "the try's XComs add up to over %" G_GINT64_FORMAT " bytes (16 "
-          "times PIPEHOST_XCOM_MAX_BYTES); key '%s' was not pushed",
-          try_max, key);
-    } else if (!s->ti[job].push_error) {
-      s->ti[job].push_error = g_strdup_printf(
-          "XCom value for key '%s' is %zu bytes, over the limit of "
-          "%" G_GINT64_FORMAT " bytes (PIPEHOST_XCOM_MAX_BYTES); nothing was "
-          "pushed",
-          key, strlen(v), s->o.xcom_max);
     }
   } else if (!strcmp(m, "xcom_pull") || !strcmp(m, "var_get") ||
              !strcmp(m, "conn_get")) {
@@ -1427,8 +1441,7 @@ static void cb_message(void *user, guint job, JsonObject *msg) {
       if (cj) {
         const char *pw = json_object_get_string_member_with_default(
             json_node_get_object(cj), "password", NULL);
-        if (pw && *pw)
-          g_ptr_array_add(s->secrets, g_strdup(pw));
+        add_secret(s, pw);
         v = ph_util_json_dup(cj);
         json_node_unref(cj);
       }
@@ -1467,8 +1480,8 @@ static void cb_message(void *user, guint job, JsonObject *msg) {
     const char *value =
         json_object_get_string_member_with_default(msg, "value", "");
     ph_store_var_set(s->store, name, value);
-    if (ph_util_name_is_sensitive(name) && *value)
-      g_ptr_array_add(s->secrets, g_strdup(value));
+    if (ph_util_name_is_sensitive(name))
+      add_secret(s, value);
     /* templates of later tries see it, as Airflow reads at render time */
     g_free(s->context_base);
     build_context_base(s);
@@ -1490,8 +1503,7 @@ static void cb_message(void *user, guint job, JsonObject *msg) {
   } else if (!strcmp(m, "mask")) {
     const char *sec = json_object_get_string_member_with_default(msg, "secret",
                                                                  NULL);
-    if (sec && *sec)
-      g_ptr_array_add(s->secrets, g_strdup(sec));
+    add_secret(s, sec);
   }
 }
 
