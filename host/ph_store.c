@@ -134,57 +134,59 @@ fail:
   return -1;
 }
 
-/* Runs sql (several statements) in one write transaction. */
-static gboolean exec_txn(sqlite3 *db, const char *sql, char **err) {
-  char *emsg = NULL;
-  if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, &emsg) != SQLITE_OK ||
-      sqlite3_exec(db, sql, NULL, NULL, &emsg) != SQLITE_OK ||
-      sqlite3_exec(db, "COMMIT", NULL, NULL, &emsg) != SQLITE_OK) {
-    *err = g_strdup(emsg ? emsg : sqlite3_errmsg(db));
-    sqlite3_free(emsg);
-    sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
-    return FALSE;
-  }
-  return TRUE;
+/* The error for a store a newer pipehost wrote (caller frees). */
+static char *too_new(int v) {
+  return g_strdup_printf("schema version %d was written by a newer pipehost "
+                         "(this one knows up to %d)",
+                         v, PH_SCHEMA_VERSION);
 }
 
 /* Creates the schema of a new store, or migrates an older one to
- * PH_SCHEMA_VERSION.  A read-only store at the current version needs no
- * write. */
+ * PH_SCHEMA_VERSION, in one write transaction.  The version is read again
+ * under the write lock: another process may have migrated meanwhile, and
+ * nothing is run twice.  A store at the current version (a read-only one
+ * too) needs no write. */
 static gboolean ensure_schema(sqlite3 *db, char **err) {
   int v = schema_version(db, err);
+  if (v == PH_SCHEMA_VERSION)
+    return TRUE;
   if (v < 0)
     return FALSE;
-  if (v == 0) {
-    if (!exec_txn(db, schema, err))
-      return FALSE;
-    v = 1;
-  }
   if (v > PH_SCHEMA_VERSION) {
-    *err = g_strdup_printf("schema version %d was written by a newer "
-                           "pipehost (this one knows up to %d)",
-                           v, PH_SCHEMA_VERSION);
+    *err = too_new(v);
     return FALSE;
   }
-  for (; v < PH_SCHEMA_VERSION; v++) {
-    /* another process may have migrated since we read the version */
-    if (schema_version(db, err) > v)
-      continue;
-    g_autofree char *sql = g_strdup_printf(
-        "%sUPDATE meta SET value='%d' WHERE key='schema_version';",
-        migrations[v - 1], v + 1);
-    if (!exec_txn(db, sql, err)) {
-      char *ignored = NULL;
-      int now = schema_version(db, &ignored);
-      g_free(ignored);
-      if (now > v) { /* lost a race to another migrating process */
-        g_clear_pointer(err, g_free);
-        continue;
-      }
-      return FALSE;
-    }
+  char *emsg = NULL;
+  GString *sql = NULL;
+  gboolean ok = FALSE;
+  if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, &emsg) != SQLITE_OK)
+    goto out;
+  v = schema_version(db, err);
+  if (v < 0)
+    goto out;
+  if (v > PH_SCHEMA_VERSION) {
+    *err = too_new(v);
+    goto out;
   }
-  return TRUE;
+  sql = g_string_new(v == 0 ? schema : "");
+  for (v = MAX(v, 1); v < PH_SCHEMA_VERSION; v++)
+    g_string_append(sql, migrations[v - 1]);
+  g_string_append_printf(
+      sql, "UPDATE meta SET value='%d' WHERE key='schema_version';",
+      PH_SCHEMA_VERSION);
+  ok = sqlite3_exec(db, sql->str, NULL, NULL, &emsg) == SQLITE_OK &&
+       sqlite3_exec(db, "COMMIT", NULL, NULL, &emsg) == SQLITE_OK;
+out:
+  if (!ok) {
+    if (!*err)
+      *err = g_strdup(emsg ? emsg : sqlite3_errmsg(db));
+    if (!sqlite3_get_autocommit(db))
+      sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+  }
+  sqlite3_free(emsg);
+  if (sql)
+    g_string_free(sql, TRUE);
+  return ok;
 }
 
 /* SQLite's busy handler: waits in short naps (the caller's hook runs in

@@ -149,17 +149,22 @@ def group_signals():
 
 # ---- 3. pid reuse
 @contextlib.contextmanager
-def store():
-    """A connection to the store for one transaction, closed after it: a
-    connection left open across plain open()/close() of the store's files
-    (the secret-leak scan reads them) would lose its POSIX locks, and its
-    next write could corrupt the file."""
-    db = sqlite3.connect(os.path.join(HOME, "pipehost.db"), timeout=10)
+def store_at(path):
+    """A connection to the store at path for one transaction, closed after
+    it: a connection left open across plain open()/close() of the store's
+    files (the secret-leak scan reads them) would lose its POSIX locks, and
+    its next write could corrupt the file."""
+    db = sqlite3.connect(path, timeout=10)
     try:
         with db:
             yield db
     finally:
         db.close()
+
+
+def store():
+    """store_at() for the suite's own home."""
+    return store_at(os.path.join(HOME, "pipehost.db"))
 
 
 def pid_reuse():
@@ -292,6 +297,78 @@ def damaged_store():
         s.check(f"damaged store: `{' '.join(args)}` exits 2 with the reason",
                 q.returncode == 2 and "damaged" in q.stderr,
                 f"rc {q.returncode} {q.stdout[-200:]} {q.stderr[-300:]}")
+
+
+# ---- a store written by an older pipehost
+def v1_store(dbp):
+    """Turns a current store back into schema version 1 (what the first
+    release wrote): without the process identities and the index."""
+    with sqlite3.connect(dbp) as db:
+        db.execute("DROP INDEX IF EXISTS dag_run_dag_date")
+        for table, col in (("dag_run", "host_proc"),
+                           ("dag_run", "launcher_pid"),
+                           ("dag_run", "launcher_proc"),
+                           ("task_try", "proc"), ("pool_slot", "proc")):
+            db.execute(f"ALTER TABLE {table} DROP COLUMN {col}")
+        db.execute("UPDATE meta SET value='1' WHERE key='schema_version'")
+    db.close()
+
+
+def schema_upgrade():
+    home = os.path.join(WORK, "upgrade")
+    env = dict(ENV, PIPEHOST_HOME=home)
+    dbp = os.path.join(home, "pipehost.db")
+    path = write("upg.yaml", "dag: {id: upg}\ntasks:\n"
+                 "  a: {op: bash, command: 'echo kept'}\n")
+    subprocess.run([PH, "run", path, "--quiet"], env=env, cwd=WORK,
+                   capture_output=True, timeout=60)
+    v1_store(dbp)
+
+    def shape():
+        db = sqlite3.connect(dbp)
+        try:
+            ver = db.execute("SELECT value FROM meta WHERE "
+                             "key='schema_version'").fetchone()[0]
+            cols = {r[1] for r in db.execute("PRAGMA table_info(dag_run)")}
+            idx = db.execute("SELECT count(*) FROM sqlite_master WHERE "
+                             "name='dag_run_dag_date'").fetchone()[0]
+            runs = db.execute("SELECT count(*) FROM dag_run").fetchone()[0]
+            return ver, "host_proc" in cols and "launcher_proc" in cols, \
+                idx, runs
+        finally:
+            db.close()
+    # several commands at once meet the old store: one migrates, none fails
+    procs = [subprocess.Popen([PH, "runs", "list"], env=env, cwd=WORK,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True) for _ in range(4)]
+    outs = [(p.wait(timeout=60), *p.communicate()) for p in procs]
+    s.check("schema upgrade: four commands meeting a version 1 store at once "
+            "all succeed and list its run",
+            all(rc == 0 and "upg" in out for rc, out, _ in outs),
+            repr(outs)[-400:])
+    ver, cols, idx, runs = shape()
+    s.check("schema upgrade: the store is at version 3, with the new "
+            "columns and index, and keeps its run",
+            (ver, cols, idx, runs) == ("3", True, 1, 1),
+            repr((ver, cols, idx, runs)))
+    p = subprocess.run([PH, "run", path, "--quiet"], capture_output=True,
+                       text=True, env=env, cwd=WORK, timeout=60)
+    with store_at(dbp) as db:
+        procs_recorded = db.execute(
+            "SELECT count(*) FROM dag_run WHERE host_proc IS NOT NULL"
+        ).fetchone()[0]
+    s.check("schema upgrade: a run on the migrated store records the "
+            "host's identity", p.returncode == 0 and procs_recorded == 1,
+            f"rc {p.returncode} {procs_recorded} {p.stderr[-200:]}")
+    with store_at(dbp) as db:
+        db.execute("UPDATE meta SET value='99' WHERE key='schema_version'")
+    q = subprocess.run([PH, "runs", "list"], capture_output=True, text=True,
+                       env=env, cwd=WORK, timeout=60)
+    ver, _, _, runs = shape()
+    s.check("schema upgrade: a store from a newer pipehost is refused with "
+            "the reason, and left as it is",
+            q.returncode != 0 and "newer pipehost" in q.stderr and
+            (ver, runs) == ("99", 2), f"rc {q.returncode} {q.stderr[-300:]}")
 
 
 # ---- 11. ids
@@ -723,7 +800,8 @@ def lower_items():
 
 
 ONLY = os.environ.get("PH_TRUST_ONLY", "")  # run some sections, by name
-for section in (group_signals, pid_reuse, full_disk, damaged_store, ids,
+for section in (group_signals, pid_reuse, full_disk, damaged_store,
+                schema_upgrade, ids,
                 hostile_text, secrets, fd_limit, plugin_loading, lua_hang,
                 lower_items):
     if not ONLY or section.__name__ in ONLY.split(","):
