@@ -260,6 +260,24 @@ static int run_to_end(run_env *e, gboolean json) {
   return ok ? 0 : 1;
 }
 
+/* Sets each --param KEY=VALUE of pairs in o: VALUE as JSON if it parses,
+ * else as text.  FALSE, said for `pipehost CMD`, on a pair without KEY. */
+static gboolean set_params(JsonObject *o, char **pairs, const char *cmd) {
+  for (char **p = pairs; p && *p; p++) {
+    const char *eq = strchr(*p, '=');
+    if (!eq || eq == *p) {
+      g_printerr("pipehost %s: --param '%s' must be KEY=VALUE\n", cmd, *p);
+      return FALSE;
+    }
+    g_autofree char *k = g_strndup(*p, eq - *p);
+    JsonNode *v = json_from_string(eq + 1, NULL);
+    if (!v)
+      v = json_node_init_string(json_node_alloc(), eq + 1);
+    json_object_set_member(o, k, v);
+  }
+  return TRUE;
+}
+
 /* ---- run */
 static int cmd_run(int argc, char **argv) {
   char **params = NULL;
@@ -300,20 +318,8 @@ static int cmd_run(int argc, char **argv) {
   JsonObject *po = json_object_new();
   if (!parse(ctx, &argc, &argv, 1, 1, "run"))
     goto out;
-  for (char **p = params; p && *p; p++) {
-    char *eq = strchr(*p, '=');
-    if (!eq || eq == *p) {
-      g_printerr("pipehost run: --param '%s' must be KEY=VALUE\n", *p);
-      goto out;
-    }
-    g_autofree char *k = g_strndup(*p, eq - *p);
-    JsonNode *v = json_from_string(eq + 1, NULL);
-    if (!v) {
-      v = json_node_new(JSON_NODE_VALUE);
-      json_node_set_string(v, eq + 1);
-    }
-    json_object_set_member(po, k, v);
-  }
+  if (!set_params(po, params, "run"))
+    goto out;
   if (conf) {
     JsonNode *cn = json_from_string(conf, NULL);
     if (!cn || !JSON_NODE_HOLDS_OBJECT(cn)) {
@@ -611,19 +617,8 @@ static int cmd_task_test(int argc, char **argv) {
   if (!parse(ctx, &argc, &argv, 1, 1, "task test"))
     goto out;
   json_object_set_string_member(task, "op", argv[1]);
-  for (char **q = params; q && *q; q++) {
-    char *eq = strchr(*q, '=');
-    if (!eq || eq == *q) {
-      g_printerr("pipehost task test: --param '%s' must be KEY=VALUE\n", *q);
-      goto out;
-    }
-    char *k = g_strndup(*q, eq - *q);
-    JsonNode *v = json_from_string(eq + 1, NULL);
-    if (!v)
-      v = json_node_init_string(json_node_alloc(), eq + 1);
-    json_object_set_member(task, k, v);
-    g_free(k);
-  }
+  if (!set_params(task, params, "task test"))
+    goto out;
   for (char **q = xcoms; q && *q; q++) {
     char *eq = strchr(*q, '=');
     JsonNode *v = eq ? json_from_string(eq + 1, NULL) : NULL;

@@ -287,6 +287,15 @@ rc, out, err = ph("frobnicate")
 check("unknown command: exit 2 and a hint", rc == 2 and "unknown command" in err)
 rc, out, err = ph("run")
 check("run without FILE: exit 2", rc == 2)
+for name, cmd in (("run", ["run", par]),
+                  ("task test", ["task", "test", "bash"])):
+    rc, out, err = ph(*cmd, "--param", "=1")
+    check(f"{name} --param without KEY: exit 2, named",
+          rc == 2 and "--param '=1' must be KEY=VALUE" in err, err)
+rc, out, err = ph("task", "test", "bash", "--param", 'command=echo "$N"',
+                  "--param", "env={\"N\": 42}")
+check("task test --param: JSON if it parses, else text",
+      rc == 0 and "42" in out, out + err)
 
 # 9. bad input is a clear error, exit 2
 bad = write("bad.yaml", "dag: {id: x}\ntasks:\n  a: {op: bash, command: [unclosed\n")
