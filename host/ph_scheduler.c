@@ -403,6 +403,27 @@ static void load_dag(const ph_scheduler_env *env, const char *file, dagent *d,
   fill_from_summary(d, file, text, why);
 }
 
+/* Puts the entry of DAG file path (content hash) in dags and logs it:
+ * from summary (a dag_summary text), or invalid for why (taken) when
+ * summary is NULL. */
+static void dag_put(GHashTable *dags, const char *path, const char *hash,
+                    const char *summary, char *why) {
+  dagent *e = g_new0(dagent, 1);
+  e->file = g_strdup(path);
+  e->hash = g_strdup(hash);
+  if (summary)
+    fill_from_summary(e, path, summary, &why);
+  gboolean had = g_hash_table_contains(dags, path);
+  if (e->valid)
+    slog("info", had ? "dag_changed" : "dag_loaded", "dag", e->dag_id, "file",
+         path, "schedule",
+         ph_timetable_is_manual(e->tt) ? "manual" : "timetable", NULL);
+  else
+    slog("error", "dag_invalid", "file", path, "error", why, NULL);
+  g_hash_table_replace(dags, g_strdup(path), e);
+  g_free(why);
+}
+
 /* ---- DAG files load in a child: loading runs the file's code, and a
  * file that hangs in a C call (os.execute, a backtracking pattern) must
  * not stop the scheduler.  A file still loading keeps its previous
@@ -483,32 +504,22 @@ static void parse_collect(sctx *c, GHashTable *dags) {
     gboolean late = !j->exited && ph_util_mono() > j->deadline;
     if (!j->exited && !late)
       continue;
-    dagent *e = g_new0(dagent, 1);
-    e->file = g_strdup(j->path);
-    e->hash = g_strdup(j->hash);
-    g_autofree char *why = NULL;
     if (late)
-      why = g_strdup_printf("%s: loading it took over 30 s (a DAG file runs "
-                            "its code when loaded); it is skipped until it "
-                            "changes",
-                            j->path);
+      dag_put(dags, j->path, j->hash, NULL,
+              g_strdup_printf("%s: loading it took over 30 s (a DAG file "
+                              "runs its code when loaded); it is skipped "
+                              "until it changes",
+                              j->path));
     else if (WIFEXITED(j->status) && WEXITSTATUS(j->status) == 0)
-      fill_from_summary(e, j->path, j->out->str, &why);
+      dag_put(dags, j->path, j->hash, j->out->str, NULL);
     else
-      why = g_strdup_printf("%s: loading it ended the loading process (%s "
-                            "%d); it is skipped until it changes",
-                            j->path,
-                            WIFSIGNALED(j->status) ? "signal" : "exit code",
-                            WIFSIGNALED(j->status) ? WTERMSIG(j->status)
-                                                   : WEXITSTATUS(j->status));
-    gboolean had = g_hash_table_contains(dags, j->path);
-    if (e->valid)
-      slog("info", had ? "dag_changed" : "dag_loaded", "dag", e->dag_id, "file",
-           j->path, "schedule",
-           ph_timetable_is_manual(e->tt) ? "manual" : "timetable", NULL);
-    else
-      slog("error", "dag_invalid", "file", j->path, "error", why, NULL);
-    g_hash_table_replace(dags, g_strdup(j->path), e);
+      dag_put(dags, j->path, j->hash, NULL,
+              g_strdup_printf("%s: loading it ended the loading process (%s "
+                              "%d); it is skipped until it changes",
+                              j->path,
+                              WIFSIGNALED(j->status) ? "signal" : "exit code",
+                              WIFSIGNALED(j->status) ? WTERMSIG(j->status)
+                                                     : WEXITSTATUS(j->status)));
     g_hash_table_iter_remove(&it); /* kills a late child */
   }
 }
@@ -545,7 +556,6 @@ static void scan(sctx *c, const char *dir, GHashTable *dags) {
     char *path = g_canonicalize_filename(rel, NULL);
     g_hash_table_add(seen, path);
     g_autofree char *h = file_hash(path);
-    g_autofree char *why = NULL;
     dagent *old = g_hash_table_lookup(dags, path);
     if (!h || (old && !strcmp(old->hash, h)))
       continue;
@@ -556,13 +566,8 @@ static void scan(sctx *c, const char *dir, GHashTable *dags) {
       g_hash_table_remove(c->parsing, GINT_TO_POINTER(pj->pid));
     if (!parse_start(c, path, h)) {
       /* no child to be had: load it here */
-      dagent *e = g_new0(dagent, 1);
-      e->file = g_strdup(path);
-      e->hash = g_strdup(h);
-      load_dag(c->env, path, e, &why);
-      if (!e->valid)
-        slog("error", "dag_invalid", "file", path, "error", why, NULL);
-      g_hash_table_replace(dags, g_strdup(path), e);
+      g_autofree char *text = dag_summary(c->env, path);
+      dag_put(dags, path, h, text, NULL);
     }
   }
   if (d)
