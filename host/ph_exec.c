@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "ph_fault.h"
+#include "ph_proc.h"
 #include "ph_util.h"
 #include "ph_worker.h"
 
@@ -165,24 +166,6 @@ static ph_job *find(ph_exec *ex, guint job) {
       return j;
   }
   return NULL;
-}
-
-static gboolean write_all(int fd, const char *buf, size_t len) {
-  while (len) {
-    ssize_t w = write(fd, buf, len);
-    if (w < 0 && errno == EINTR)
-      continue;
-    if (w < 0 && errno == EAGAIN) {
-      struct pollfd p = {fd, POLLOUT, 0};
-      poll(&p, 1, 1000);
-      continue;
-    }
-    if (w <= 0)
-      return FALSE;
-    buf += w;
-    len -= w;
-  }
-  return TRUE;
 }
 
 /* What every try's process gets: stdin /dev/null, stdout and stderr the
@@ -389,7 +372,7 @@ static gboolean out_pipe(int *rd, int *wr, GError **error) {
 static void out_write(ph_exec *ex, ph_job *j, const char *text, gsize len) {
   g_autofree char *raw = g_strndup(text, len);
   g_autofree char *masked = ph_util_mask(ex->secrets, raw);
-  if (!write_all(j->logfd, masked, strlen(masked))) {
+  if (!ph_proc_write_all(j->logfd, masked, strlen(masked))) {
     /* a full disk: the output is lost, the try's end is still seen */
   }
 }
@@ -569,7 +552,7 @@ int ph_exec_start_command(ph_exec *ex, guint job, const char *path,
   int logfd = open_log(log_path, error);
   if (logfd < 0)
     return -1;
-  if (header && !write_all(logfd, header, strlen(header))) {
+  if (header && !ph_proc_write_all(logfd, header, strlen(header))) {
     g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(errno),
                 "%s: cannot write the task log: %s", log_path,
                 g_strerror(errno));
@@ -667,7 +650,8 @@ int ph_exec_start(ph_exec *ex, guint job, const char *spec_json,
   }
   GString *line = g_string_new(spec_json);
   g_string_append_c(line, '\n');
-  write_all(j->sock, line->str, line->len); /* a dead worker shows as exit */
+  /* a dead worker shows as its exit */
+  ph_proc_write_all(j->sock, line->str, line->len);
   g_string_free(line, TRUE);
 out:
   if (sv[0] >= 0)
@@ -686,7 +670,7 @@ void ph_exec_reply(ph_exec *ex, guint job, JsonNode *reply) {
   g_autofree char *txt = ph_util_json_dup(reply);
   GString *line = g_string_new(txt);
   g_string_append_c(line, '\n');
-  write_all(j->sock, line->str, line->len);
+  ph_proc_write_all(j->sock, line->str, line->len);
   g_string_free(line, TRUE);
 }
 

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -184,6 +185,11 @@ gboolean ph_proc_write_all(int fd, const char *buf, size_t len) {
     ssize_t w = write(fd, buf, len);
     if (w < 0 && errno == EINTR)
       continue;
+    if (w < 0 && errno == EAGAIN) { /* a non-blocking fd: wait for room */
+      struct pollfd p = {fd, POLLOUT, 0};
+      poll(&p, 1, 1000);
+      continue;
+    }
     if (w <= 0)
       return FALSE;
     buf += w;

@@ -43,8 +43,8 @@ gboolean ph_proc_wait_gone(int pid, const char *ident, double wait);
  * close-on-exec; stdio is flushed first. */
 int ph_proc_fork_pipe(int *fd);
 
-/* Writes all of len bytes of buf to fd (retrying short writes and EINTR);
- * FALSE on an error. */
+/* Writes all of len bytes of buf to fd (retrying short writes and EINTR,
+ * and waiting for room on a non-blocking fd); FALSE on an error. */
 gboolean ph_proc_write_all(int fd, const char *buf, size_t len);
 
 #endif
