@@ -12,6 +12,8 @@
   there is space finishes it;
 - a damaged store page: every command exits 2 with a clear message, and
   `run` does not spin;
+- schema versions: a version 1 store is migrated in place by whichever
+  of several commands meets it first; a newer one is refused untouched;
 - hostile text: ids that would leave $PIPEHOST_HOME or share a file,
   masking that must not corrupt values, return values over the XCom limit
   or not UTF-8, plugin reasons that are not UTF-8 or missing, invalid JSON
