@@ -2,7 +2,8 @@
 """Writes the benchmark DAGs: SHAPE (chain, fan, lattice) x N tasks, each
 task running `true` (or an `empty` task), as pipehost YAML and Lua, a
 Makefile, a build.ninja and a Snakefile.
-Usage: gen.py OUTDIR SHAPE N [bash|empty]"""
+Usage: gen.py OUTDIR SHAPE N [bash|empty|lua|sql]
+(sql tasks use the connection bench_db: a SQLite file, see bench/ops.sh)"""
 import os
 import sys
 
@@ -31,7 +32,16 @@ def deps():
 rows = deps()
 has_down = {u for _, up in rows for u in up}
 sinks = [t for t, _ in rows if t not in has_down]
-op = '{op: bash, command: "true"' if kind == "bash" else "{op: empty"
+OPS = {  # kind -> (YAML task head, Lua task body)
+    "bash": ('{op: bash, command: "true"', 'op = "bash", command = "true"'),
+    "empty": ("{op: empty", 'op = "empty"'),
+    "lua": ('{op: lua, fn: "1"', 'op = "lua", fn = "1"'),
+    "sql": ("{op: sql, conn_id: bench_db, sql: \"select 1\"",
+            'op = "sql", conn_id = "bench_db", sql = "select 1"'),
+}
+if kind not in OPS:
+    raise SystemExit(f"unknown kind {kind}")
+op, lua_body = OPS[kind]
 with open(f"{out}/dag.yaml", "w") as f:
     f.write(f"dag: {{id: {shape}_{n}}}\ntasks:\n")
     for t, up in rows:
@@ -41,7 +51,7 @@ with open(f"{out}/dag.lua", "w") as f:
     f.write('local ph = require "pipehost"\n'
             f'local d = ph.dag{{ id = "{shape}_{n}" }}\n')
     for t, up in rows:
-        body = 'op = "bash", command = "true"' if kind == "bash" else 'op = "empty"'
+        body = lua_body
         ups = ", upstream = { " + ", ".join(f'"{u}"' for u in up) + " }" if up else ""
         f.write(f'd:task{{ id = "{t}", {body}{ups} }}\n')
     f.write("return d\n")

@@ -36,6 +36,7 @@ struct ph_registry {
   GHashTable *by_name; /* plugin name -> path */
   GHashTable *paths;   /* realpath -> 1, files already seen */
   GPtrArray *problems;
+  gboolean sandboxed; /* load without vetting in a child (ph_scan) */
 };
 
 ph_registry *ph_registry_new(void) {
@@ -46,6 +47,10 @@ ph_registry *ph_registry_new(void) {
   r->paths = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
   r->problems = g_ptr_array_new_with_free_func(g_free);
   return r;
+}
+
+void ph_registry_set_sandboxed(ph_registry *r, gboolean sandboxed) {
+  r->sandboxed = sandboxed;
 }
 
 void ph_registry_free(ph_registry *r) {
@@ -594,7 +599,7 @@ const ph_plugin *ph_registry_load_file(ph_registry *r, const char *path,
   }
   /* its load-time code runs in a child first: a plugin that exits,
    * crashes or hangs while loading is refused, not fatal here */
-  if (!ph_scan_vet(path, real, &st, check_any, &err))
+  if (!r->sandboxed && !ph_scan_vet(path, real, &st, check_any, &err))
     goto out;
   void *h =
       ph_fault_hit("plugin_load") ? NULL : dlopen(real, RTLD_NOW | RTLD_LOCAL);

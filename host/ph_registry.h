@@ -23,6 +23,12 @@ typedef struct ph_registry ph_registry;
 ph_registry *ph_registry_new(void);
 void ph_registry_free(ph_registry *r);
 
+/* For a process that is itself a sandbox (a worker): plugins are loaded
+ * without first vetting them in a child process (ph_scan), since a crash
+ * while loading costs only this process.  The file checks (owner,
+ * permissions, descriptor) still apply. */
+void ph_registry_set_sandboxed(ph_registry *r, gboolean sandboxed);
+
 /* Loads every *.so in dir (not recursive), in name order.  A missing dir
  * is not an error.  Refusals are recorded (ph_registry_n_problems) and do
  * not stop the scan.  Returns the number of plugins loaded. */

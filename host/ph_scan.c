@@ -47,6 +47,37 @@ static void load_cache(void) {
       g_hash_table_add(g_good, g_strdup(*l));
 }
 
+static char *identity(const char *real, const struct stat *st) {
+  return g_strdup_printf("%s %s %lu %lu %lld %lld.%09ld %lld.%09ld", PH_VERSION,
+                         real, (unsigned long)st->st_dev,
+                         (unsigned long)st->st_ino, (long long)st->st_size,
+                         (long long)st->st_mtim.tv_sec, st->st_mtim.tv_nsec,
+                         (long long)st->st_ctim.tv_sec, st->st_ctim.tv_nsec);
+}
+
+/* TRUE when line is the identity of a file as it is now: an entry of this
+ * pipehost's version whose file still has that path, inode, size and
+ * times.  "VERSION PATH DEV INO SIZE MTIME CTIME"; PATH may hold spaces. */
+static gboolean still_current(const char *line) {
+  const char *path = strchr(line, ' ');
+  if (!path || strncmp(line, PH_VERSION, (size_t)(path - line)) ||
+      strlen(PH_VERSION) != (size_t)(path - line))
+    return FALSE;
+  path++;
+  const char *end = line + strlen(line);
+  for (int k = 0; k < 5 && end > path; k++)
+    while (--end > path && *end != ' ')
+      ;
+  if (end <= path)
+    return FALSE;
+  g_autofree char *real = g_strndup(path, (gsize)(end - path));
+  struct stat st;
+  if (stat(real, &st) != 0)
+    return FALSE;
+  g_autofree char *now = identity(real, &st);
+  return strcmp(now, line) == 0;
+}
+
 static void save_cache(void) {
   const char *p = cache_path();
   if (!p)
@@ -63,23 +94,19 @@ static void save_cache(void) {
   g_autofree char *dir = g_path_get_dirname(p);
   if (g_mkdir_with_parents(dir, 0700) != 0)
     return;
+  /* drop what no longer describes a file (rebuilt, moved or removed
+   * plugins, other versions): the cache stays the size of what is
+   * installed, and every command reads all of it */
   GString *out = g_string_new(NULL);
   GHashTableIter it;
   gpointer k;
   g_hash_table_iter_init(&it, g_good);
   while (g_hash_table_iter_next(&it, &k, NULL))
-    g_string_append_printf(out, "%s\n", (char *)k);
+    if (still_current(k))
+      g_string_append_printf(out, "%s\n", (char *)k);
   /* a cache that cannot be written only costs a scan next time */
   g_file_set_contents(p, out->str, out->len, NULL);
   g_string_free(out, TRUE);
-}
-
-static char *identity(const char *real, const struct stat *st) {
-  return g_strdup_printf("%s %s %lu %lu %lld %lld.%09ld %lld.%09ld", PH_VERSION,
-                         real, (unsigned long)st->st_dev,
-                         (unsigned long)st->st_ino, (long long)st->st_size,
-                         (long long)st->st_mtim.tv_sec, st->st_mtim.tv_nsec,
-                         (long long)st->st_ctim.tv_sec, st->st_ctim.tv_nsec);
 }
 
 /* The child: loads real, calls its entry point, checks the descriptor and

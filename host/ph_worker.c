@@ -909,6 +909,7 @@ int ph_worker_main(int fd) {
   const char *opname =
       json_object_get_string_member_with_default(spec, "op", "");
   ph_registry *reg = ph_registry_new();
+  ph_registry_set_sandboxed(reg, TRUE); /* this process is the sandbox */
   GError *err = NULL;
   const ph_plugin *plugin = ph_registry_load_file(reg, path, &err);
   if (!plugin) {

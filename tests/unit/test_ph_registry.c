@@ -95,11 +95,73 @@ static void test_check_descriptor_null(void) {
   g_error_free(err);
 }
 
+/* Copies the test plugin into a new directory of its own (0700) and
+ * returns the copy's path. */
+static char *copy_plugin(void) {
+  g_autofree char *dir = g_dir_make_tmp("ph-scan-XXXXXX", NULL);
+  g_assert_nonnull(dir);
+  g_chmod(dir, 0700);
+  g_autofree char *src = g_build_filename(PH_TEST_PLUGIN_DIR, "testops.so",
+                                          NULL);
+  char *dst = g_build_filename(dir, "testops.so", NULL);
+  g_autofree char *bytes = NULL;
+  gsize len = 0;
+  g_assert_true(g_file_get_contents(src, &bytes, &len, NULL));
+  g_assert_true(g_file_set_contents(dst, bytes, (gssize)len, NULL));
+  g_chmod(dst, 0755);
+  return dst;
+}
+
+static gboolean cache_mentions(const char *cache, const char *what) {
+  g_autofree char *text = NULL;
+  if (!g_file_get_contents(cache, &text, NULL, NULL))
+    return FALSE;
+  return strstr(text, what) != NULL;
+}
+
+/* The scan cache keeps only entries that describe files as they are now
+ * (it had grown by one line per plugin build ever vetted, and every
+ * command reads all of it); a sandboxed registry (a worker) neither vets
+ * nor touches the cache. */
+static void test_scan_cache(void) {
+  const char *cache = g_getenv("PIPEHOST_PLUGIN_CACHE");
+  g_assert_true(g_file_set_contents(
+      cache,
+      PH_VERSION " /nonexistent/gone.so 1 2 3 4.000000000 5.000000000\n"
+                 "0.0.0-old /usr/lib/old.so 1 2 3 4.000000000 5.000000000\n",
+      -1, NULL));
+  g_autofree char *plugin = copy_plugin();
+  ph_registry *sb = ph_registry_new();
+  ph_registry_set_sandboxed(sb, TRUE);
+  g_assert_nonnull(ph_registry_load_file(sb, plugin, NULL));
+  ph_registry_free(sb);
+  g_assert_false(cache_mentions(cache, plugin));
+  g_assert_true(cache_mentions(cache, "/nonexistent/gone.so"));
+
+  ph_registry *r = ph_registry_new();
+  g_assert_nonnull(ph_registry_load_file(r, plugin, NULL));
+  ph_registry_free(r);
+  g_assert_true(cache_mentions(cache, plugin));
+  g_assert_false(cache_mentions(cache, "/nonexistent/gone.so"));
+  g_assert_false(cache_mentions(cache, "0.0.0-old"));
+  g_autofree char *dir = g_path_get_dirname(plugin);
+  g_unlink(plugin);
+  g_rmdir(dir);
+}
+
 int main(int argc, char **argv) {
+  /* a cache of this test's own (read once per process) */
+  g_autofree char *cdir = g_dir_make_tmp("ph-scan-cache-XXXXXX", NULL);
+  g_autofree char *cache = g_build_filename(cdir, "plugin-scan", NULL);
+  g_setenv("PIPEHOST_PLUGIN_CACHE", cache, TRUE);
   g_test_init(&argc, &argv, NULL);
+  g_test_add_func("/registry/scan_cache", test_scan_cache);
   g_test_add_func("/registry/good", test_good);
   g_test_add_func("/registry/bad", test_bad);
   g_test_add_func("/registry/writable", test_writable_refused);
   g_test_add_func("/registry/null_descriptor", test_check_descriptor_null);
-  return g_test_run();
+  int rc = g_test_run();
+  g_unlink(cache);
+  g_rmdir(cdir);
+  return rc;
 }
