@@ -44,8 +44,8 @@ static void test_bad(void) {
   for (gsize i = 0; i < G_N_ELEMENTS(bad); i++) {
     ph_registry *r = ph_registry_new();
     ph_registry_scan_dir(r, PH_BUILTIN_PLUGIN_DIR); /* bash for dups */
-    g_autofree char *path = g_build_filename(PH_BAD_PLUGIN_DIR, bad[i].file,
-                                             NULL);
+    g_autofree char *path =
+        g_build_filename(PH_BAD_PLUGIN_DIR, bad[i].file, NULL);
     GError *err = NULL;
     g_assert_null(ph_registry_load_file(r, path, &err));
     g_assert_nonnull(err);
@@ -61,8 +61,8 @@ static void test_bad(void) {
 static void test_writable_refused(void) {
   g_autofree char *dir = g_dir_make_tmp("phreg-XXXXXX", NULL);
   g_assert_nonnull(dir);
-  g_autofree char *src = g_build_filename(PH_TEST_PLUGIN_DIR, "testops.so",
-                                          NULL);
+  g_autofree char *src =
+      g_build_filename(PH_TEST_PLUGIN_DIR, "testops.so", NULL);
   g_autofree char *dst = g_build_filename(dir, "testops.so", NULL);
   gchar *data;
   gsize len;
@@ -101,8 +101,8 @@ static char *copy_plugin(void) {
   g_autofree char *dir = g_dir_make_tmp("ph-scan-XXXXXX", NULL);
   g_assert_nonnull(dir);
   g_chmod(dir, 0700);
-  g_autofree char *src = g_build_filename(PH_TEST_PLUGIN_DIR, "testops.so",
-                                          NULL);
+  g_autofree char *src =
+      g_build_filename(PH_TEST_PLUGIN_DIR, "testops.so", NULL);
   char *dst = g_build_filename(dir, "testops.so", NULL);
   g_autofree char *bytes = NULL;
   gsize len = 0;
