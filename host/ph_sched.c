@@ -48,8 +48,9 @@ enum {
 };
 
 static const char *const state_names[] = {
-    "none",    "scheduled", "queued",          "running",      "success",
-    "failed",  "skipped",   "upstream_failed", "up_for_retry", "up_for_reschedule"};
+    "none",         "scheduled",        "queued",  "running",
+    "success",      "failed",           "skipped", "upstream_failed",
+    "up_for_retry", "up_for_reschedule"};
 
 #define FINAL(st)                                                              \
   ((st) == ST_SUCCESS || (st) == ST_FAILED || (st) == ST_SKIPPED ||            \
@@ -60,28 +61,28 @@ typedef struct {
   int try_number;
   int tries_started;
   ph_tr_counts c;
-  double wake;          /* wall time when up_for_retry/reschedule ends */
-  double start, end;    /* wall times of the current/last try */
-  double sensor_start;  /* first poke of the sensor, across reschedules */
+  double wake;         /* wall time when up_for_retry/reschedule ends */
+  double start, end;   /* wall times of the current/last try */
+  double sensor_start; /* first poke of the sensor, across reschedules */
   int pid;
-  int pokes;            /* reschedule-mode pokes so far */
+  int pokes; /* reschedule-mode pokes so far */
   char *reason;
-  GPtrArray *follow;    /* branch choices of the running try */
+  GPtrArray *follow; /* branch choices of the running try */
   gboolean branch_seen;
-  char *fp;             /* cache: the fingerprint, "sha256:..." */
-  gboolean pool_held;   /* its pool_slots are counted as used */
-  gint64 exec_offset;   /* the try exec'ed a command whose output starts
-                         * here in the log (-1: it did not) */
+  char *fp;           /* cache: the fingerprint, "sha256:..." */
+  gboolean pool_held; /* its pool_slots are counted as used */
+  gint64 exec_offset; /* the try exec'ed a command whose output starts
+                       * here in the log (-1: it did not) */
   int exec_skip;
   char *exec_what;
-  gboolean tracked;     /* the try logged to the experiment tracker (or
-                           may have: resumed) */
-  guint end_gen;        /* s->commit_gen when it reached its final state */
-  signed char direct;   /* command operator run by the host: 1 yes, -1 no,
-                           0 not decided yet */
-  char *push_error;     /* an XCom of the running try was refused: the try
-                           fails with this reason */
-  gint64 xcom_bytes;    /* bytes the running try pushed so far */
+  gboolean tracked;   /* the try logged to the experiment tracker (or
+                         may have: resumed) */
+  guint end_gen;      /* s->commit_gen when it reached its final state */
+  signed char direct; /* command operator run by the host: 1 yes, -1 no,
+                         0 not decided yet */
+  char *push_error;   /* an XCom of the running try was refused: the try
+                         fails with this reason */
+  gint64 xcom_bytes;  /* bytes the running try pushed so far */
 } ph_ti;
 
 struct ph_sched {
@@ -96,18 +97,19 @@ struct ph_sched {
   double logical_t;
   JsonObject *params;
   char *context_base; /* shared context members, JSON object text */
+  char *ds_nodash;    /* the logical date's YYYYMMDD */
   /* ready heap of task indexes: higher weight first, then topo order */
   guint *heap, heap_len;
-  guint *rank;        /* topo position of each task */
-  GArray *timers;     /* guint task indexes waiting on ti.wake */
+  guint *rank;    /* topo position of each task */
+  GArray *timers; /* guint task indexes waiting on ti.wake */
   guint *worklist, wl_len;
   guint n_final, n_running;
   GPtrArray *secrets;
-  gboolean fresh;     /* the run was created here, not resumed */
-  guint commit_gen;   /* commits so far, plus 1 */
-  GHashTable *progs;  /* program name -> its path in PATH */
-  char **env_base;    /* environ without the try identity variables; the
-                         strings are borrowed */
+  gboolean fresh;    /* the run was created here, not resumed */
+  guint commit_gen;  /* commits so far, plus 1 */
+  GHashTable *progs; /* program name -> its path in PATH */
+  char **env_base;   /* environ without the try identity variables; the
+                        strings are borrowed */
   double t0;
   int counts[10];
   GHashTable *pool_slots; /* pool name -> slots + 1; 0 = not looked up */
@@ -233,13 +235,14 @@ static void progress(ph_sched *s, guint idx, const char *what,
   const ph_task_spec *t = ph_plan_get_task(s->plan, idx);
   double el = ph_util_now() - s->t0;
   if (s->o.progress == 2) {
-    fprintf(stderr, "\r\033[K[%6.2fs] %u/%u done, %u running, %d failed | %s %s%s%s",
+    fprintf(stderr,
+            "\r\033[K[%6.2fs] %u/%u done, %u running, %d failed | %s %s%s%s",
             el, s->n_final, s->n, s->n_running,
             s->counts[ST_FAILED] + s->counts[ST_UPSTREAM_FAILED], t->id, what,
             detail ? ": " : "", detail ? detail : "");
   } else {
-    fprintf(stderr, "[%7.3fs] %s %s%s%s\n", el, t->id, what,
-            detail ? ": " : "", detail ? detail : "");
+    fprintf(stderr, "[%7.3fs] %s %s%s%s\n", el, t->id, what, detail ? ": " : "",
+            detail ? detail : "");
   }
 }
 
@@ -364,10 +367,9 @@ static void apply_branch(ph_sched *s, guint idx) {
 
 static void apply_short_circuit(ph_sched *s, guint idx) {
   const ph_task_spec *t = ph_plan_get_task(s->plan, idx);
-  JsonNode *ig = json_object_get_member(t->params,
-                                        "ignore_downstream_trigger_rules");
-  gboolean all = !ig || !JSON_NODE_HOLDS_VALUE(ig) ||
-                 json_node_get_boolean(ig);
+  JsonNode *ig =
+      json_object_get_member(t->params, "ignore_downstream_trigger_rules");
+  gboolean all = !ig || !JSON_NODE_HOLDS_VALUE(ig) || json_node_get_boolean(ig);
   g_autofree char *why =
       g_strdup_printf("short-circuited by '%s' (falsy result)", t->id);
   if (!all) {
@@ -390,39 +392,60 @@ static void add_str(JsonBuilder *b, const char *k, const char *v) {
   json_builder_add_string_value(b, v);
 }
 
+/* Joins two JSON object texts into one object: {a...} + {b...}.  Their
+ * member names must differ. */
+static char *join_objects(const char *a, const char *b) {
+  gsize la = strlen(a);
+  g_assert(la >= 2 && a[la - 1] == '}' && b[0] == '{');
+  gboolean a_empty = la == 2, b_empty = !strcmp(b, "{}");
+  return g_strdup_printf("%.*s%s%s", (int)(la - 1), a,
+                         a_empty || b_empty ? "" : ",", b_empty ? "}" : b + 1);
+}
+
+/* The try's template context: the run's shared members (context_base,
+ * built once per run) and the task's own, joined as text (parsing the
+ * base again per try was a third of the host's work per try). */
 static char *build_context(ph_sched *s, guint idx) {
   const ph_task_spec *t = ph_plan_get_task(s->plan, idx);
   ph_ti *ti = &s->ti[idx];
-  JsonNode *base = json_from_string(s->context_base, NULL);
-  JsonObject *o = json_node_get_object(base);
-  JsonObject *task = json_object_new();
-  json_object_set_string_member(task, "task_id", t->id);
-  json_object_set_string_member(task, "operator", t->op_name);
-  json_object_set_int_member(task, "retries", t->retries);
-  json_object_set_object_member(o, "task", task);
-  JsonObject *tio = json_object_new();
-  json_object_set_string_member(tio, "task_id", t->id);
-  json_object_set_string_member(tio, "dag_id", ph_plan_get_dag_id(s->plan));
-  json_object_set_string_member(tio, "run_id", s->run_id);
-  json_object_set_int_member(tio, "try_number", ti->try_number);
-  json_object_set_int_member(tio, "max_tries", t->retries);
-  json_object_set_int_member(tio, "map_index", -1);
-  json_object_set_object_member(o, "ti", tio);
-  json_object_set_string_member(o, "task_id", t->id);
-  json_object_set_int_member(o, "try_number", ti->try_number);
-  JsonArray *down = json_array_new();
+  JsonBuilder *b = json_builder_new();
+  json_builder_begin_object(b);
+  json_builder_set_member_name(b, "task");
+  json_builder_begin_object(b);
+  add_str(b, "task_id", t->id);
+  add_str(b, "operator", t->op_name);
+  json_builder_set_member_name(b, "retries");
+  json_builder_add_int_value(b, t->retries);
+  json_builder_end_object(b);
+  json_builder_set_member_name(b, "ti");
+  json_builder_begin_object(b);
+  add_str(b, "task_id", t->id);
+  add_str(b, "dag_id", ph_plan_get_dag_id(s->plan));
+  add_str(b, "run_id", s->run_id);
+  json_builder_set_member_name(b, "try_number");
+  json_builder_add_int_value(b, ti->try_number);
+  json_builder_set_member_name(b, "max_tries");
+  json_builder_add_int_value(b, t->retries);
+  json_builder_set_member_name(b, "map_index");
+  json_builder_add_int_value(b, -1);
+  json_builder_end_object(b);
+  add_str(b, "task_id", t->id);
+  json_builder_set_member_name(b, "try_number");
+  json_builder_add_int_value(b, ti->try_number);
+  json_builder_set_member_name(b, "downstream_task_ids");
+  json_builder_begin_array(b);
   for (guint k = 0; k < t->n_down; k++)
-    json_array_add_string_element(down,
-                                  ph_plan_get_task(s->plan, t->down[k])->id);
-  json_object_set_array_member(o, "downstream_task_ids", down);
-  g_autofree char *ds_nodash =
-      g_strndup(json_object_get_string_member(o, "ds_nodash"), 8);
+    json_builder_add_string_value(b, ph_plan_get_task(s->plan, t->down[k])->id);
+  json_builder_end_array(b);
   g_autofree char *key = g_strdup_printf(
-      "%s__%s__%s", ph_plan_get_dag_id(s->plan), t->id, ds_nodash);
-  json_object_set_string_member(o, "task_instance_key_str", key);
-  char *txt = ph_util_json_dup(base);
-  json_node_unref(base);
-  return txt;
+      "%s__%s__%s", ph_plan_get_dag_id(s->plan), t->id, s->ds_nodash);
+  add_str(b, "task_instance_key_str", key);
+  json_builder_end_object(b);
+  JsonNode *root = json_builder_get_root(b);
+  g_autofree char *own = ph_util_json_dup(root);
+  json_node_unref(root);
+  g_object_unref(b);
+  return join_objects(s->context_base, own);
 }
 
 /* Adds name: the ISO text of t, or null when t is G_MININT64 (none). */
@@ -458,8 +481,8 @@ static void add_ds(JsonBuilder *b, const char *name, const char *nodash,
 static gboolean prev_interval(const ph_timetable *tt, gint64 t,
                               ph_interval *out) {
   ph_interval nx;
-  gint64 gap = ph_timetable_next(tt, t, &nx) && nx.start > t ? nx.start - t
-                                                              : 86400;
+  gint64 gap =
+      ph_timetable_next(tt, t, &nx) && nx.start > t ? nx.start - t : 86400;
   for (gint64 back = 2 * gap; back < (gint64)400 * 366 * 86400; back *= 4) {
     ph_interval iv;
     gboolean found = FALSE;
@@ -503,8 +526,8 @@ static void add_schedule_context(ph_sched *s, JsonBuilder *b) {
   add_ds(b, "tomorrow_ds", "tomorrow_ds_nodash", day + 86400);
   /* the latest successful run of this DAG before this one */
   double pstart = -1, pld = -1;
-  ph_store_prev_success(s->store, ph_plan_get_dag_id(s->plan),
-                        s->logical_date, &pld, &pstart);
+  ph_store_prev_success(s->store, ph_plan_get_dag_id(s->plan), s->logical_date,
+                        &pld, &pstart);
   gint64 pend = G_MININT64;
   if (pld >= 0) {
     pend = (gint64)pld;
@@ -551,6 +574,8 @@ static void build_context_base(ph_sched *s) {
   add_str(b, "run_id", s->run_id);
   add_str(b, "ds", ds);
   add_str(b, "ds_nodash", ds_nodash);
+  g_free(s->ds_nodash);
+  s->ds_nodash = g_strdup(ds_nodash);
   add_str(b, "ts", ld);
   add_str(b, "ts_nodash", tsn->str);
   add_str(b, "logical_date", ld);
@@ -618,8 +643,8 @@ static void build_context_base(ph_sched *s) {
   json_node_take_object(vjn, vjson);
   json_builder_add_value(b, vjn);
   json_builder_end_object(b);
-  g_autofree char *abs = g_canonicalize_filename(ph_plan_get_file(s->plan),
-                                                 NULL);
+  g_autofree char *abs =
+      g_canonicalize_filename(ph_plan_get_file(s->plan), NULL);
   add_str(b, "dag_file", abs);
   g_autofree char *absdir = g_path_get_dirname(abs);
   add_str(b, "dag_dir", absdir);
@@ -647,18 +672,15 @@ static char *artifact_dir(ph_sched *s, guint idx) {
   const char *fp = s->ti[idx].fp;
   if (fp && g_str_has_prefix(fp, "sha256:") && strlen(fp) > 11) {
     g_autofree char *shard = g_strndup(fp + 7, 2);
-    return g_build_filename(home, "artifacts", dag, t->id, shard, fp + 7,
-                            NULL);
+    return g_build_filename(home, "artifacts", dag, t->id, shard, fp + 7, NULL);
   }
   g_autofree char *tryd = g_strdup_printf("try_%d", s->ti[idx].try_number);
-  return g_build_filename(home, "artifacts", dag, s->run_id, t->id, tryd,
-                          NULL);
+  return g_build_filename(home, "artifacts", dag, s->run_id, t->id, tryd, NULL);
 }
 
 /* The log file of task idx's current try; caller frees. */
 static char *try_log_path(ph_sched *s, guint idx) {
-  return g_strdup_printf("%s/logs/%s/%s/%s.%d.log",
-                         ph_store_get_home(s->store),
+  return g_strdup_printf("%s/logs/%s/%s/%s.%d.log", ph_store_get_home(s->store),
                          ph_plan_get_dag_id(s->plan), s->run_id,
                          ph_plan_get_task(s->plan, idx)->id,
                          s->ti[idx].try_number);
@@ -785,8 +807,9 @@ static gboolean fingerprint(ph_sched *s, guint idx, char **fp_out,
   json_node_unref(pn);
   if (ph_template_calls_patterns(raw)) {
     /* not rendered here, where nothing could stop it: no cache for it */
-    progress(s, idx, "cache", "skipped: its templates call Lua pattern "
-                              "functions, rendered only in its worker");
+    progress(s, idx, "cache",
+             "skipped: its templates call Lua pattern "
+             "functions, rendered only in its worker");
     goto out;
   }
   rendered = render_params(s, idx);
@@ -820,8 +843,7 @@ static gboolean fingerprint(ph_sched *s, guint idx, char **fp_out,
     g_autofree char *rv =
         ph_store_xcom_get(s->store, s->run_id, uid, "return_value");
     JsonNode *mine = rv ? json_from_string(rv, NULL) : NULL;
-    g_autofree char *h = mine ? ph_fingerprint_json(mine)
-                              : g_strdup("no-xcom");
+    g_autofree char *h = mine ? ph_fingerprint_json(mine) : g_strdup("no-xcom");
     if (mine)
       json_node_unref(mine);
     json_object_set_string_member(ups, uid, h);
@@ -879,8 +901,7 @@ static gboolean try_cache(ph_sched *s, guint idx) {
     x = ph_store_xcom_list(s->store, src_run);
     mine = json_object_get_object_member(json_node_get_object(x), src_task);
     /* results that point into a deleted artifact directory are stale */
-    JsonNode *mn = mine ? json_node_init_object(json_node_alloc(), mine)
-                        : NULL;
+    JsonNode *mn = mine ? json_node_init_object(json_node_alloc(), mine) : NULL;
     g_autofree char *text = mn ? ph_util_json_dup(mn) : NULL;
     if (mn)
       json_node_unref(mn);
@@ -971,15 +992,15 @@ static char *build_spec(ph_sched *s, guint idx) {
     json_builder_add_boolean_value(b, t->soft_fail);
     json_builder_end_object(b);
   }
-  g_autofree char *ctx = build_context(s, idx);
-  json_builder_set_member_name(b, "context");
-  json_builder_add_value(b, json_from_string(ctx, NULL));
   json_builder_end_object(b);
   JsonNode *root = json_builder_get_root(b);
-  char *txt = ph_util_json_dup(root);
+  g_autofree char *txt = ph_util_json_dup(root);
   json_node_unref(root);
   g_object_unref(b);
-  return txt;
+  /* the context goes in as the text it is, not parsed and written again */
+  g_autofree char *ctx = build_context(s, idx);
+  g_autofree char *wrapped = g_strdup_printf("{\"context\":%s}", ctx);
+  return join_objects(txt, wrapped);
 }
 
 static void on_try_end(ph_sched *s, guint idx, ph_status st, const char *reason,
@@ -1002,8 +1023,8 @@ static int spawn_run(ph_sched *s, guint idx, char **run, char **envp,
       g_hash_table_insert(s->progs, g_strdup(run[0]), (char *)path);
   }
   GError *err = NULL;
-  int pid = ph_exec_start_command(s->ex, idx, path, run, envp, cwd, log,
-                                  header, &ti->exec_offset, timeout, &err);
+  int pid = ph_exec_start_command(s->ex, idx, path, run, envp, cwd, log, header,
+                                  &ti->exec_offset, timeout, &err);
   if (pid < 0 && path &&
       g_error_matches(err, G_FILE_ERROR, G_FILE_ERROR_NOENT)) {
     g_hash_table_remove(s->progs, run[0]); /* frees path */
@@ -1063,8 +1084,8 @@ static int start_direct(ph_sched *s, guint idx, const char *log, char **why) {
     pid = spawn_run(s, idx, run, (char **)env->pdata, cwd, log, header, &err);
     if (pid < 0) {
       /* plain words whose program is not on PATH: let the shell say so */
-      gboolean retry = k == 0 && g_error_matches(err, G_FILE_ERROR,
-                                                 G_FILE_ERROR_NOENT);
+      gboolean retry =
+          k == 0 && g_error_matches(err, G_FILE_ERROR, G_FILE_ERROR_NOENT);
       if (!retry)
         *why = g_strdup_printf("cannot run %s: %s", run[0], err->message);
       g_clear_error(&err);
@@ -1100,11 +1121,11 @@ static void start(ph_sched *s, guint idx) {
     g_autofree char *prev = ph_store_prev_ti_state(
         s->store, ph_plan_get_dag_id(s->plan), s->logical_date, t->id);
     if (prev && strcmp(prev, "success") && strcmp(prev, "skipped")) {
-      gboolean over = !strcmp(prev, "failed") ||
-                      !strcmp(prev, "upstream_failed");
-      g_autofree char *why = g_strdup_printf(
-          "depends_on_past: '%s' is %s in the previous run%s", t->id, prev,
-          over ? "" : "; waiting for it");
+      gboolean over =
+          !strcmp(prev, "failed") || !strcmp(prev, "upstream_failed");
+      g_autofree char *why =
+          g_strdup_printf("depends_on_past: '%s' is %s in the previous run%s",
+                          t->id, prev, over ? "" : "; waiting for it");
       if (over) {
         ti->start = ti->end = ph_util_now();
         finish(s, idx, ST_FAILED, why);
@@ -1203,8 +1224,7 @@ static void notify(ph_sched *s, guint idx, gboolean retry, const char *reason) {
       "DAG: %s\nRun: %s\nTask: %s\nTry: %d of %d\nState: %s\nReason: %s\n"
       "Log: %s\n\nLast lines of the log:\n%s",
       dag, s->run_id, t->id, ti->try_number, t->retries + 1,
-      retry ? "up_for_retry" : "failed", reason ? reason : "(none)", log,
-      tail);
+      retry ? "up_for_retry" : "failed", reason ? reason : "(none)", log, tail);
   JsonObject *params = json_object_new();
   json_object_set_member(params, "to", json_from_string(t->email, NULL));
   json_object_set_string_member(params, "subject", subject);
@@ -1212,9 +1232,9 @@ static void notify(ph_sched *s, guint idx, gboolean retry, const char *reason) {
   json_object_set_string_member(params, "conn_id", t->email_conn_id);
   JsonObject *req = json_object_new();
   json_object_set_object_member(req, "params", params);
-  g_autofree char *nlog = g_strdup_printf("%s/logs/%s/%s/%s.%d.notify.log",
-                                          home, dag, s->run_id, t->id,
-                                          ti->try_number);
+  g_autofree char *nlog =
+      g_strdup_printf("%s/logs/%s/%s/%s.%d.notify.log", home, dag, s->run_id,
+                      t->id, ti->try_number);
   json_object_set_string_member(req, "log", nlog);
   json_object_set_string_member(req, "home", home);
   json_object_set_string_member(req, "dag_id", dag);
@@ -1238,10 +1258,10 @@ static void on_try_end(ph_sched *s, guint idx, ph_status st, const char *reason,
   if (st == PH_OK && sensor_waiting) {
     /* reschedule mode: free the slot, poke again later */
     if (ti->end - ti->sensor_start >= t->timeout) {
-      g_autofree char *why = g_strdup_printf(
-          "sensor timed out after %.3g s (timeout %g s)%s",
-          ti->end - ti->sensor_start, t->timeout,
-          t->soft_fail ? "; soft_fail: skipped" : "");
+      g_autofree char *why =
+          g_strdup_printf("sensor timed out after %.3g s (timeout %g s)%s",
+                          ti->end - ti->sensor_start, t->timeout,
+                          t->soft_fail ? "; soft_fail: skipped" : "");
       on_try_end(s, idx, t->soft_fail ? PH_SKIP : PH_FAIL, why, FALSE, FALSE);
       return;
     }
@@ -1250,10 +1270,9 @@ static void on_try_end(ph_sched *s, guint idx, ph_status st, const char *reason,
     double wait = t->poke_interval;
     if (t->exponential_backoff) {
       g_autofree char *st_iso = ph_util_iso8601(ti->sensor_start);
-      wait = ph_backoff_poke(t->poke_interval, ti->pokes,
-                             ph_plan_get_dag_id(s->plan), t->id, st_iso,
-                             t->timeout, ti->end - ti->sensor_start,
-                             t->max_wait);
+      wait = ph_backoff_poke(
+          t->poke_interval, ti->pokes, ph_plan_get_dag_id(s->plan), t->id,
+          st_iso, t->timeout, ti->end - ti->sensor_start, t->max_wait);
     } else if (t->max_wait > 0) {
       wait = MIN(wait, t->max_wait);
     }
@@ -1270,8 +1289,9 @@ static void on_try_end(ph_sched *s, guint idx, ph_status st, const char *reason,
                       ti->try_number, t->op->type};
   if (ti->tracked) {
     ph_track_try_end(s->store, &who,
-                     st == PH_OK ? "success" : st == PH_SKIP ? "skipped"
-                                                             : "failed");
+                     st == PH_OK     ? "success"
+                     : st == PH_SKIP ? "skipped"
+                                     : "failed");
     ti->tracked = FALSE;
   }
   if (st == PH_OK) {
@@ -1328,17 +1348,16 @@ static void on_track_message(ph_sched *s, guint job, const char *m,
   GError *err = NULL;
   char *value = NULL;
   gboolean ok = FALSE, missing = FALSE;
-  const char *name = json_object_get_string_member_with_default(msg, "name",
-                                                                NULL);
+  const char *name =
+      json_object_get_string_member_with_default(msg, "name", NULL);
   if (!strcmp(m, "track")) {
     g_autofree char *v =
         json_object_has_member(msg, "value")
             ? ph_util_json_dup(json_object_get_member(msg, "value"))
             : NULL;
-    ok = ph_track_log(s->store, &who,
-                      json_object_get_string_member_with_default(msg, "kind",
-                                                                 ""),
-                      v, &err);
+    ok = ph_track_log(
+        s->store, &who,
+        json_object_get_string_member_with_default(msg, "kind", ""), v, &err);
   } else if (!strcmp(m, "model_register")) {
     value = ph_track_model_register(
         s->store, &who, name,
@@ -1351,7 +1370,8 @@ static void on_track_message(ph_sched *s, guint job, const char *m,
     missing = value == NULL;
   } else {
     ok = ph_track_model_set_alias(
-        s->store, name, json_object_get_int_member_with_default(msg, "version", 0),
+        s->store, name,
+        json_object_get_int_member_with_default(msg, "version", 0),
         json_object_get_string_member_with_default(msg, "alias", NULL), &err);
     if (!ok && err && err->code == G_FILE_ERROR_NOENT)
       missing = TRUE;
@@ -1380,8 +1400,8 @@ static void cb_message(void *user, guint job, JsonObject *msg) {
   const ph_task_spec *t = ph_plan_get_task(s->plan, job);
   const char *m = json_object_get_string_member_with_default(msg, "m", "");
   if (!strcmp(m, "xcom_push")) {
-    const char *key = json_object_get_string_member_with_default(
-        msg, "key", "return_value");
+    const char *key =
+        json_object_get_string_member_with_default(msg, "key", "return_value");
     /* a password that reached a value is masked before it is stored:
      * inside its strings, never in the JSON text around them */
     JsonNode *val = json_object_get_member(msg, "value");
@@ -1435,8 +1455,8 @@ static void cb_message(void *user, guint job, JsonObject *msg) {
       g_autofree char *up = g_ascii_strup(cid, -1);
       g_autofree char *envname = g_strdup_printf("PIPEHOST_CONN_%s", up);
       const char *env = g_getenv(envname);
-      g_autofree char *uri = env ? g_strdup(env)
-                                 : ph_store_conn_get(s->store, cid);
+      g_autofree char *uri =
+          env ? g_strdup(env) : ph_store_conn_get(s->store, cid);
       JsonNode *cj = uri ? ph_store_conn_json(cid, uri, NULL) : NULL;
       if (cj) {
         const char *pw = json_object_get_string_member_with_default(
@@ -1498,11 +1518,12 @@ static void cb_message(void *user, guint job, JsonObject *msg) {
     ph_ti *ti = &s->ti[job];
     if (!ti->follow)
       ti->follow = g_ptr_array_new_with_free_func(g_free);
-    g_ptr_array_add(ti->follow, g_strdup(json_object_get_string_member_with_default(
-                                    msg, "task_id", "")));
+    g_ptr_array_add(ti->follow,
+                    g_strdup(json_object_get_string_member_with_default(
+                        msg, "task_id", "")));
   } else if (!strcmp(m, "mask")) {
-    const char *sec = json_object_get_string_member_with_default(msg, "secret",
-                                                                 NULL);
+    const char *sec =
+        json_object_get_string_member_with_default(msg, "secret", NULL);
     add_secret(s, sec);
   }
 }
@@ -1657,9 +1678,9 @@ static void cb_end(void *user, guint job, const ph_exec_end *end) {
     ph_ti *ti = &s->ti[job];
     if (end->signal) {
       g_autofree char *hint = memory_hint(t, end->signal);
-      reason = g_strdup_printf("%s was killed by signal %d (%s)%s",
-                               ti->exec_what, end->signal,
-                               g_strsignal(end->signal), hint);
+      reason =
+          g_strdup_printf("%s was killed by signal %d (%s)%s", ti->exec_what,
+                          end->signal, g_strsignal(end->signal), hint);
     } else if (end->exit_code == 0) {
       reason = exec_return_value(s, job);
       st = reason ? PH_FAIL : PH_OK;
@@ -1673,10 +1694,10 @@ static void cb_end(void *user, guint job, const ph_exec_end *end) {
     }
   } else if (end->signal) {
     g_autofree char *hint = memory_hint(t, end->signal);
-    reason = g_strdup_printf("worker (pid %d) was killed by signal %d (%s) "
-                             "before reporting a result%s; see the task log",
-                             end->pid, end->signal, g_strsignal(end->signal),
-                             hint);
+    reason =
+        g_strdup_printf("worker (pid %d) was killed by signal %d (%s) "
+                        "before reporting a result%s; see the task log",
+                        end->pid, end->signal, g_strsignal(end->signal), hint);
   } else {
     reason = g_strdup_printf("worker (pid %d) exited with code %d without "
                              "reporting a result; see the task log",
@@ -1738,8 +1759,8 @@ ph_sched *ph_sched_new(const ph_plan *plan, ph_store *store,
   s->timers = g_array_new(FALSE, FALSE, sizeof(guint));
   s->proc_pending = g_array_new(FALSE, FALSE, sizeof(guint));
   {
-    g_autofree char *abs = g_canonicalize_filename(ph_plan_get_file(plan),
-                                                   NULL);
+    g_autofree char *abs =
+        g_canonicalize_filename(ph_plan_get_file(plan), NULL);
     s->dag_dir = g_path_get_dirname(abs);
   }
   s->secrets = g_ptr_array_new_with_free_func(g_free);
@@ -1771,8 +1792,7 @@ ph_sched *ph_sched_new(const ph_plan *plan, ph_store *store,
   /* the longest message is an XCom push: its value plus a little */
   ph_exec_set_max_message(s->ex, (gsize)MAX(s->o.xcom_max, 0) * 2 + (1 << 20));
   const char *nl = g_getenv("PIPEHOST_NO_LAUNCHER");
-  if (!(nl && *nl && strcmp(nl, "0")) &&
-      !ph_exec_start_launcher(s->ex, NULL))
+  if (!(nl && *nl && strcmp(nl, "0")) && !ph_exec_start_launcher(s->ex, NULL))
     g_printerr("pipehost: no launcher; starting each worker with "
                "posix_spawn\n");
   return s;
@@ -1805,6 +1825,7 @@ void ph_sched_free(ph_sched *s) {
   g_free(s->dag_dir);
   g_free(s->logical_date);
   g_free(s->context_base);
+  g_free(s->ds_nodash);
   if (s->params)
     json_object_unref(s->params);
   g_free(s);
@@ -1841,8 +1862,9 @@ gboolean ph_sched_create_run(ph_sched *s, const char *logical_date,
   JsonObject *defs = ph_plan_get_params(s->plan);
   GList *keys = json_object_get_members(defs);
   for (GList *l = keys; l; l = l->next)
-    json_object_set_member(s->params, l->data,
-                           json_node_copy(json_object_get_member(defs, l->data)));
+    json_object_set_member(
+        s->params, l->data,
+        json_node_copy(json_object_get_member(defs, l->data)));
   g_list_free(keys);
   keys = params ? json_object_get_members(params) : NULL;
   for (GList *l = keys; l; l = l->next)
@@ -1855,8 +1877,8 @@ gboolean ph_sched_create_run(ph_sched *s, const char *logical_date,
   g_autofree char *conf = ph_util_json_dup(pn);
   json_node_unref(pn);
   const char *dag_id = ph_plan_get_dag_id(s->plan);
-  g_autofree char *file = g_canonicalize_filename(ph_plan_get_file(s->plan),
-                                                  NULL);
+  g_autofree char *file =
+      g_canonicalize_filename(ph_plan_get_file(s->plan), NULL);
   ph_store_begin(s->store);
   s->fresh = TRUE; /* no task of a new run can have XComs yet */
   if (run_id) {
@@ -1867,9 +1889,9 @@ gboolean ph_sched_create_run(ph_sched *s, const char *logical_date,
       return FALSE;
     }
     s->run_id = g_strdup(run_id);
-    int made = ph_store_run_create(s->store, run_id, dag_id, file,
-                                   s->logical_date, conf,
-                                   s->o.run_type ? s->o.run_type : "manual");
+    int made =
+        ph_store_run_create(s->store, run_id, dag_id, file, s->logical_date,
+                            conf, s->o.run_type ? s->o.run_type : "manual");
     if (made < 0)
       goto store_failed;
     if (!made) {
@@ -1932,13 +1954,12 @@ static int state_from_name(const char *n) {
 gboolean ph_sched_resume_run(ph_sched *s, const char *run_id, GError **error) {
   JsonNode *run = ph_store_run_show(s->store, run_id);
   if (!run) {
-    g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_NOENT, "no run '%s'",
-                run_id);
+    g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_NOENT, "no run '%s'", run_id);
     return FALSE;
   }
   JsonObject *r = json_node_get_object(run);
-  const char *state = json_object_get_string_member_with_default(r, "state",
-                                                                 "");
+  const char *state =
+      json_object_get_string_member_with_default(r, "state", "");
   gboolean ok = FALSE;
   /* a try of the earlier host may have logged to the experiment tracker */
   for (guint i = 0; i < s->n; i++)
@@ -1969,8 +1990,8 @@ gboolean ph_sched_resume_run(ph_sched *s, const char *run_id, GError **error) {
                 run_id, host.launcher_pid);
     goto out;
   }
-  const char *run_dag = json_object_get_string_member_with_default(r, "dag_id",
-                                                                   "");
+  const char *run_dag =
+      json_object_get_string_member_with_default(r, "dag_id", "");
   if (strcmp(run_dag, ph_plan_get_dag_id(s->plan))) {
     g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
                 "run '%s' is a run of DAG '%s', but %s now defines DAG '%s'; "
@@ -2019,23 +2040,22 @@ gboolean ph_sched_resume_run(ph_sched *s, const char *run_id, GError **error) {
     g_printerr("pipehost resume: %s changed since run %s began:%s%s%s%s\n",
                ph_plan_get_file(s->plan), run_id,
                added->len ? " new tasks (they will run): " : "", added->str,
-               lost->len ? "; tasks no longer in it (kept as recorded): "
-                         : "",
+               lost->len ? "; tasks no longer in it (kept as recorded): " : "",
                lost->str);
   g_free(known);
   g_string_free(lost, TRUE);
   g_string_free(added, TRUE);
   for (guint i = 0; i < json_array_get_length(tasks); i++) {
     JsonObject *t = json_array_get_object_element(tasks, i);
-    int idx = ph_plan_lookup(s->plan,
-                             json_object_get_string_member(t, "task_id"));
+    int idx =
+        ph_plan_lookup(s->plan, json_object_get_string_member(t, "task_id"));
     if (idx < 0)
       continue; /* the DAG lost a task since: it stays as recorded */
     ph_ti *ti = &s->ti[idx];
     ti->state = state_from_name(
         json_object_get_string_member_with_default(t, "state", "none"));
-    ti->try_number = (int)json_object_get_int_member_with_default(
-        t, "try_number", 0);
+    ti->try_number =
+        (int)json_object_get_int_member_with_default(t, "try_number", 0);
     ti->tries_started = ti->try_number;
     ti->pid = (int)json_object_get_int_member_with_default(t, "pid", 0);
     ti->start = json_object_get_double_member_with_default(t, "start_date", 0);
@@ -2073,8 +2093,8 @@ gboolean ph_sched_resume_run(ph_sched *s, const char *run_id, GError **error) {
        * be gone before a new try can start.  It is found by pid and
        * identity, so a process that reuses the pid is never touched. */
       g_autofree char *proc = NULL;
-      int pid = ph_store_try_proc(s->store, run_id, t->id, ti->try_number,
-                                  &proc);
+      int pid =
+          ph_store_try_proc(s->store, run_id, t->id, ti->try_number, &proc);
       if (pid > 0 && !ph_proc_group_stop(pid, proc, 10)) {
         g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_EXIST,
                     "run '%s': task '%s' try %d (process group %d) did not "
@@ -2149,8 +2169,7 @@ gboolean ph_sched_run(ph_sched *s) {
     double next;
     fire_timers(s, &next);
     GArray *parked = NULL;
-    while (s->heap_len && s->n_running < (guint)s->o.parallelism &&
-           !s->fatal) {
+    while (s->heap_len && s->n_running < (guint)s->o.parallelism && !s->fatal) {
       guint idx = heap_pop(s);
       if (!pool_take(s, idx)) {
         if (!parked)
@@ -2185,8 +2204,8 @@ gboolean ph_sched_run(ph_sched *s) {
     /* a task may have gone back to waiting (depends_on_past) while the
      * tries were started: the poll must wake for its timer */
     for (guint k = 0; k < s->timers->len; k++) {
-      double when = fabs(s->ti[g_array_index(s->timers, guint, k)].wake) -
-                    ph_util_now();
+      double when =
+          fabs(s->ti[g_array_index(s->timers, guint, k)].wake) - ph_util_now();
       if (next < 0 || when < next)
         next = MAX(0.0, when);
     }

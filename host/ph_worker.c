@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/prctl.h>
 #include <time.h>
 #include <unistd.h>
@@ -811,11 +812,51 @@ static void nap(ph_task *t, double secs) {
   }
 }
 
+void ph_worker_warm(void) {
+  static gboolean warm;
+  if (warm)
+    return;
+  warm = TRUE;
+  /* the pipe's ends are moved out of the way of fds 0-3, which a spare
+   * worker is given only when its try comes */
+  int p[2];
+  if (pipe2(p, O_CLOEXEC) == 0) {
+    for (int k = 0; k < 2; k++) {
+      g_sigpipe[k] = fcntl(p[k], F_DUPFD_CLOEXEC, 64);
+      close(p[k]);
+    }
+  }
+  if (g_sigpipe[0] >= 0 && g_sigpipe[1] >= 0) {
+    struct sigaction sa = {0};
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    pthread_t sig_tid;
+    pthread_create(&sig_tid, NULL, signal_thread, NULL);
+    pthread_detach(sig_tid);
+  }
+  /* what every try does first: parse a spec, build a message */
+  JsonNode *n =
+      json_from_string("{\"params\":{\"a\":[1,2.5,\"x\",true]}}", NULL);
+  JsonBuilder *b = json_builder_new();
+  json_builder_begin_object(b);
+  json_builder_set_member_name(b, "m");
+  json_builder_add_string_value(b, "result");
+  json_builder_end_object(b);
+  JsonNode *root = json_builder_get_root(b);
+  g_free(json_to_string(root, FALSE));
+  json_node_unref(root);
+  g_object_unref(b);
+  if (n)
+    json_node_unref(n);
+}
+
 int ph_worker_main(int fd) {
   ph_task task = {0}, *t = &task;
   ph_status st = PH_ERROR;
   int done = 0, sensor = 0;
-  pthread_t sig_tid;
   /* A worker dies with whoever started it (the launcher, or the host when
    * there is no launcher): nobody would record what it does otherwise.
    * The signal survives the exec of exec_command. */
@@ -829,16 +870,7 @@ int ph_worker_main(int fd) {
   t->downstream = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
   pthread_mutex_init(&t->lock, NULL);
   g_task = t;
-  if (pipe2(g_sigpipe, O_CLOEXEC) == 0) {
-    struct sigaction sa = {0};
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    sa.sa_flags = SA_RESTART;
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
-    pthread_create(&sig_tid, NULL, signal_thread, NULL);
-    pthread_detach(sig_tid);
-  }
+  ph_worker_warm();
 
   JsonObject *spec = read_reply(t);
   if (!spec) {
@@ -1082,6 +1114,10 @@ report:
   st = PH_FAIL;
 report_status:
   send_result(t, st, done, sensor);
+  /* nothing more to say: the end of file tells the host now, before this
+   * process is torn down (a child that inherited the socket cannot hold
+   * it back) */
+  shutdown(t->fd, SHUT_WR);
   ph_registry_free(reg);
   g_free(t->reason);
   g_free(t->push_error);

@@ -11,6 +11,13 @@
 #ifndef PH_WORKER_H
 #define PH_WORKER_H
 
+/* Does the part of a worker's start that does not depend on its try: the
+ * cancellation thread and its signal handlers, and the first use of the
+ * libraries every try uses (GLib's types, json-glib).  A spare worker
+ * forked ahead of demand calls it while it waits for a try, so that none
+ * of it is on the try's path.  Idempotent; ph_worker_main() calls it. */
+void ph_worker_warm(void);
+
 /* Runs the try described on fd; returns the process exit status (0 when
  * a result was reported, whatever the task's outcome). */
 int ph_worker_main(int fd);

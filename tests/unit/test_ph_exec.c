@@ -8,8 +8,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <fcntl.h>
+#include <unistd.h>
 
 #include "ph_exec.h"
+#include "ph_worker.h"
 #include "ph_util.h"
 
 static const char *script =
@@ -20,7 +23,9 @@ static const char *script =
     "    echo '{\"m\":\"xcom_pull\",\"task_id\":\"up\"}' >&3\n"
     "    read -r reply <&3\n"
     "    echo \"log line\"\n"
-    "    echo \"{\\\"m\\\":\\\"result\\\",\\\"status\\\":0,\\\"reason\\\":$reply}\" >&3 ;;\n"
+    "    echo "
+    "\"{\\\"m\\\":\\\"result\\\",\\\"status\\\":0,\\\"reason\\\":$reply}\" >&3 "
+    ";;\n"
     "  *'\"mode\":\"segv\"'*) kill -SEGV $$ ;;\n"
     "  *'\"mode\":\"exit3\"'*) exit 3 ;;\n"
     "  *'\"mode\":\"hang\"'*) trap '' TERM; while :; do sleep 1; done ;;\n"
@@ -114,6 +119,22 @@ static void test_timeout_escalates(void) {
   g_assert_cmpfloat(took, <, 10);
 }
 
+/* A spare worker warms up before it is given its try's socket as fd 3:
+ * what the warm-up opens must stay clear of fds 0-3.  Its cancellation
+ * pipe once took fd 3, and the socket dup2()ed there was read by the
+ * cancellation thread, which swallowed the spec: a rare hang. */
+static void test_warm_keeps_low_fds_free(void) {
+  int saved = fcntl(3, F_DUPFD_CLOEXEC, 100);
+  close(3);
+  ph_worker_warm();
+  g_assert_cmpint(fcntl(3, F_GETFD), ==, -1);
+  g_assert_cmpint(fcntl(4, F_GETFD), ==, -1);
+  if (saved >= 0) {
+    dup2(saved, 3);
+    close(saved);
+  }
+}
+
 int main(int argc, char **argv) {
   g_test_init(&argc, &argv, NULL);
   dir = g_dir_make_tmp("phexec-XXXXXX", NULL);
@@ -121,6 +142,8 @@ int main(int argc, char **argv) {
   g_assert_true(g_file_set_contents(exe, script, -1, NULL));
   g_chmod(exe, 0755);
   g_test_add_func("/exec/ok", test_ok);
+  g_test_add_func("/exec/warm_keeps_low_fds_free",
+                  test_warm_keeps_low_fds_free);
   g_test_add_func("/exec/signal", test_signal);
   g_test_add_func("/exec/exit_code", test_exit_code);
   g_test_add_func("/exec/timeout_escalates", test_timeout_escalates);
