@@ -643,6 +643,8 @@ int ph_exec_start(ph_exec *ex, guint job, const char *spec_json,
                   const char *log_path, const char *plugin_path, double timeout,
                   GError **error) {
   int sv[2] = {-1, -1}, logfd = -1, pid = -1;
+  GString *line = g_string_new(spec_json);
+  g_string_append_c(line, '\n');
   if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
     g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(errno),
                 "socketpair: %s", g_strerror(errno));
@@ -654,6 +656,17 @@ int ph_exec_start(ph_exec *ex, guint job, const char *spec_json,
   int outfd = logfd, rd = -1;
   if (want_filter(ex, TRUE) && !out_pipe(&rd, &outfd, error))
     goto out;
+  /* the spec goes into the socket first (as much as its buffer takes):
+   * the worker finds it there the moment it starts */
+  gsize sent = 0;
+  if (fcntl(sv[0], F_SETFL, fcntl(sv[0], F_GETFL) | O_NONBLOCK) == 0) {
+    ssize_t w;
+    while (sent < line->len &&
+           ((w = write(sv[0], line->str + sent, line->len - sent)) > 0 ||
+            (w < 0 && errno == EINTR)))
+      if (w > 0)
+        sent += (gsize)w;
+  }
   gboolean gone = TRUE, launched = FALSE;
   if (ph_fault_hit("spawn")) {
     g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_AGAIN,
@@ -681,12 +694,11 @@ int ph_exec_start(ph_exec *ex, guint job, const char *spec_json,
     out_attach(j, rd, logfd);
     logfd = -1;
   }
-  GString *line = g_string_new(spec_json);
-  g_string_append_c(line, '\n');
-  /* a dead worker shows as its exit */
-  ph_proc_write_all(j->sock, line->str, line->len);
-  g_string_free(line, TRUE);
+  /* the rest, if any; a dead worker shows as its exit */
+  if (sent < line->len)
+    ph_proc_write_all(j->sock, line->str + sent, line->len - sent);
 out:
+  g_string_free(line, TRUE);
   if (sv[0] >= 0)
     close(sv[0]);
   if (sv[1] >= 0)
@@ -1017,7 +1029,7 @@ G_GNUC_NORETURN static void worker_child_exec(int fds[2]) {
 }
 
 /* Forks one spare.  FALSE when it could not. */
-static gboolean fork_spare(pid_t self, int ctl) {
+static gboolean fork_spare(pid_t self, int ctl, GHashTable *mapped) {
   int sv[2];
   if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0)
     return FALSE;
@@ -1026,6 +1038,12 @@ static gboolean fork_spare(pid_t self, int ctl) {
     close(sv[0]);
     worker_child_setup(self, ctl);
     ph_worker_warm();
+    /* the plugins tries have used so far: the next one likely uses one */
+    GHashTableIter it;
+    gpointer path;
+    g_hash_table_iter_init(&it, mapped);
+    while (g_hash_table_iter_next(&it, &path, NULL))
+      ph_worker_preload(path);
     ph_lreq req;
     int fds[2];
     ssize_t r = recv_fds(sv[1], &req, fds);
@@ -1162,7 +1180,7 @@ int ph_exec_launcher_main(int ctl, int live_fd) {
     close(fds[1]);
     send(ctl, &m, sizeof m, MSG_NOSIGNAL);
     /* now, while the try runs: the next spares */
-    while ((int)g_spares->len < want_spares && fork_spare(self, ctl))
+    while ((int)g_spares->len < want_spares && fork_spare(self, ctl, mapped))
       ;
   }
   /* The host is gone: nobody will record what its tries do, so stop them

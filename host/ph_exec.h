@@ -86,7 +86,8 @@ int ph_exec_get_launcher_pid(const ph_exec *ex);
 int ph_exec_launcher_main(int ctl, int live_fd);
 
 /* Starts a worker for job (a caller-chosen id, unique among running jobs)
- * with the spec (JSON text), writing its output to log_path (created,
+ * with the spec (text the worker reads: for ph_worker, a JSON line and the
+ * context's JSON text), writing its output to log_path (created,
  * appended).  plugin_path (may be NULL) is the plugin the worker will
  * load, which the launcher keeps mapped.  timeout > 0 sets a deadline in
  * seconds.  Returns the pid, or -1 with error set (the try did not

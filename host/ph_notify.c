@@ -15,6 +15,7 @@
 #include "ph_registry.h"
 #include "ph_store.h"
 #include "ph_util.h"
+#include "ph_worker.h"
 
 extern char **environ;
 
@@ -201,14 +202,15 @@ int ph_notify_main(const char *exe, const char *builtin_dir) {
   json_object_set_int_member(spec, "xcom_max", 1 << 20);
   json_object_set_member(spec, "params",
                          json_node_copy(json_object_get_member(ro, "params")));
-  json_object_set_object_member(spec, "context", json_object_new());
   /* the alert's text is literal: a log tail holding "{{ ... }}" is not a
    * template, and a reason that is not one must not stop the alert */
   json_object_set_boolean_member(spec, "literal_params", TRUE);
   JsonNode *sn = json_node_new(JSON_NODE_OBJECT);
   json_node_take_object(sn, spec);
-  spec_text = ph_util_json_dup(sn);
+  char *spec_json = ph_util_json_dup(sn);
   json_node_unref(sn);
+  spec_text = ph_worker_spec_text(spec_json, NULL);
+  g_free(spec_json);
   if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
     note(log, "socketpair: %s", g_strerror(errno));
     goto out;

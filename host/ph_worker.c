@@ -100,23 +100,16 @@ static void send_msg(ph_task *t, JsonBuilder *b) {
   g_string_free(line, TRUE);
 }
 
-/* Blocks for the scheduler's reply line; NULL if the socket closed. */
-static JsonObject *read_reply(ph_task *t) {
+/* Blocks for the scheduler's next line (without its newline; the caller
+ * frees it); NULL if the socket closed first. */
+static char *read_line(ph_task *t) {
   for (;;) {
     char *nl = memchr(t->inbuf->str, '\n', t->inbuf->len);
     if (nl) {
       gsize n = nl - t->inbuf->str;
-      g_autofree char *text = g_strndup(t->inbuf->str, n);
+      char *text = g_strndup(t->inbuf->str, n);
       g_string_erase(t->inbuf, 0, n + 1);
-      JsonNode *node = json_from_string(text, NULL);
-      if (!node || !JSON_NODE_HOLDS_OBJECT(node)) {
-        if (node)
-          json_node_unref(node);
-        return NULL;
-      }
-      JsonObject *o = json_object_ref(json_node_get_object(node));
-      json_node_unref(node);
-      return o;
+      return text;
     }
     char buf[65536];
     ssize_t r = read(t->fd, buf, sizeof buf);
@@ -126,6 +119,20 @@ static JsonObject *read_reply(ph_task *t) {
       return NULL;
     g_string_append_len(t->inbuf, buf, r);
   }
+}
+
+/* Blocks for the scheduler's reply line; NULL if the socket closed. */
+static JsonObject *read_reply(ph_task *t) {
+  g_autofree char *text = read_line(t);
+  JsonNode *node = text ? json_from_string(text, NULL) : NULL;
+  if (!node || !JSON_NODE_HOLDS_OBJECT(node)) {
+    if (node)
+      json_node_unref(node);
+    return NULL;
+  }
+  JsonObject *o = json_object_ref(json_node_get_object(node));
+  json_node_unref(node);
+  return o;
 }
 
 static JsonObject *request(ph_task *t, JsonBuilder *b) {
@@ -812,6 +819,40 @@ static void nap(ph_task *t, double secs) {
   }
 }
 
+/* Starts the thread that calls the operator's on_kill when the try is
+ * stopped.  Only an operator with an on_kill gets one: a second thread
+ * makes every later page fault and unmapping of this process a TLB
+ * shootdown across CPUs (an IPI each; costly in a VM), and its exit too.
+ * A signal that came earlier is waiting in the pipe. */
+static void start_kill_thread(void) {
+  if (g_sigpipe[0] < 0)
+    return;
+  pthread_t sig_tid;
+  if (pthread_create(&sig_tid, NULL, signal_thread, NULL) == 0)
+    pthread_detach(sig_tid);
+}
+
+char *ph_worker_spec_text(const char *spec_json, const char *context_json) {
+  return g_strdup_printf("%s\n%s", spec_json,
+                         context_json ? context_json : "{}");
+}
+
+static GHashTable *g_preloaded; /* plugin path -> ph_registry* of it */
+
+void ph_worker_preload(const char *plugin_path) {
+  if (!g_preloaded)
+    g_preloaded = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
+                                        (GDestroyNotify)ph_registry_free);
+  if (g_hash_table_contains(g_preloaded, plugin_path))
+    return;
+  ph_registry *reg = ph_registry_new();
+  ph_registry_set_sandboxed(reg, TRUE);
+  if (ph_registry_load_file(reg, plugin_path, NULL))
+    g_hash_table_insert(g_preloaded, g_strdup(plugin_path), reg);
+  else
+    ph_registry_free(reg); /* the try loads it again and says why not */
+}
+
 void ph_worker_warm(void) {
   static gboolean warm;
   if (warm)
@@ -833,9 +874,6 @@ void ph_worker_warm(void) {
     sa.sa_flags = SA_RESTART;
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
-    pthread_t sig_tid;
-    pthread_create(&sig_tid, NULL, signal_thread, NULL);
-    pthread_detach(sig_tid);
   }
   /* what every try does first: parse a spec, build a message */
   JsonNode *n =
@@ -883,12 +921,15 @@ int ph_worker_main(int fd) {
       json_object_get_int_member_with_default(spec, "xcom_max", 1 << 20);
   t->artifact_dir = g_strdup(
       json_object_get_string_member_with_default(spec, "artifact_dir", NULL));
-  JsonObject *ctx = json_object_has_member(spec, "context")
-                        ? json_object_get_object_member(spec, "context")
-                        : NULL;
-  t->context_json =
-      ctx ? ph_util_json_dup(json_object_get_member(spec, "context"))
-          : g_strdup("{}");
+  /* the template context: the next line, kept as the text it is */
+  t->context_json = read_line(t);
+  if (!t->context_json) {
+    fprintf(stderr, "pipehost worker: no context after the spec on fd %d\n",
+            fd);
+    return 3;
+  }
+  t->dag_dir =
+      g_strdup(json_object_get_string_member_with_default(spec, "dag_dir", ""));
   JsonArray *down = json_object_has_member(spec, "downstream")
                         ? json_object_get_array_member(spec, "downstream")
                         : NULL;
@@ -916,8 +957,6 @@ int ph_worker_main(int fd) {
   for (size_t i = 0; i < G_N_ELEMENTS(envs); i++) {
     const char *v =
         json_object_get_string_member_with_default(spec, envs[i][1], NULL);
-    if (!v && ctx)
-      v = json_object_get_string_member_with_default(ctx, envs[i][1], NULL);
     if (v)
       g_setenv(envs[i][0], v, TRUE);
   }
@@ -940,10 +979,17 @@ int ph_worker_main(int fd) {
       json_object_get_string_member_with_default(spec, "plugin_path", "");
   const char *opname =
       json_object_get_string_member_with_default(spec, "op", "");
-  ph_registry *reg = ph_registry_new();
-  ph_registry_set_sandboxed(reg, TRUE); /* this process is the sandbox */
   GError *err = NULL;
-  const ph_plugin *plugin = ph_registry_load_file(reg, path, &err);
+  ph_registry *reg = NULL;
+  const ph_plugin *plugin = NULL;
+  if (g_preloaded &&
+      g_hash_table_steal_extended(g_preloaded, path, NULL, (gpointer *)&reg)) {
+    plugin = ph_registry_get_plugin(reg, 0, NULL);
+  } else {
+    reg = ph_registry_new();
+    ph_registry_set_sandboxed(reg, TRUE); /* this process is the sandbox */
+    plugin = ph_registry_load_file(reg, path, &err);
+  }
   if (!plugin) {
     t->reason = g_strdup_printf("plugin load failed: %s", err->message);
     g_clear_error(&err);
@@ -955,6 +1001,8 @@ int ph_worker_main(int fd) {
     goto report;
   }
   sensor = g_op->kind == PH_KIND_SENSOR;
+  if (g_op->on_kill)
+    start_kill_thread();
   if (plugin->load) {
     char ebuf[1024] = "";
     ph_status ls = plugin->load(&host_table, ebuf, sizeof ebuf);
@@ -975,33 +1023,32 @@ int ph_worker_main(int fd) {
    * are final: rendering them would run whatever they contain */
   gboolean literal = json_object_get_boolean_member_with_default(
       spec, "literal_params", FALSE);
-  JsonNode *ctxn =
-      json_from_string(t->context_json ? t->context_json : "{}", NULL);
-  t->dag_dir = ctxn && JSON_NODE_HOLDS_OBJECT(ctxn)
-                   ? g_strdup(json_object_get_string_member_with_default(
-                         json_node_get_object(ctxn), "dag_dir", ""))
-                   : g_strdup("");
-  if (ctxn)
-    json_node_unref(ctxn);
   GList *keys = raw ? json_object_get_members(raw) : NULL;
   for (GList *l = keys; l; l = l->next) {
     const char *k = l->data;
     JsonNode *v = json_object_get_member(raw, k);
     const ph_param *pp = ph_registry_find_param(g_op, k);
-    if (pp && (pp->flags & PH_PARAM_TEMPLATED) && !literal) {
-      g_autofree char *src = ph_util_json_dup(v);
-      char *out =
-          ph_template_render_json(src, t->context_json, template_xcom, t, &err);
-      if (!out) {
-        /* retryable, as any exception at render time is in Airflow */
-        t->reason = g_strdup_printf("param '%s': %s", k, err->message);
-        g_clear_error(&err);
-        st = PH_ERROR;
-        g_list_free(keys);
-        goto report_status;
+    g_autofree char *src = pp && (pp->flags & PH_PARAM_TEMPLATED) && !literal
+                               ? ph_util_json_dup(v)
+                               : NULL;
+    if (src) {
+      JsonNode *nv;
+      if (strstr(src, "{{") || strstr(src, "{%")) {
+        char *out = ph_template_render_json(src, t->context_json, template_xcom,
+                                            t, &err);
+        if (!out) {
+          /* retryable, as any exception at render time is in Airflow */
+          t->reason = g_strdup_printf("param '%s': %s", k, err->message);
+          g_clear_error(&err);
+          st = PH_ERROR;
+          g_list_free(keys);
+          goto report_status;
+        }
+        nv = json_from_string(out, NULL);
+        g_free(out);
+      } else {
+        nv = json_node_copy(v); /* no template in it: renders as itself */
       }
-      JsonNode *nv = json_from_string(out, NULL);
-      g_free(out);
       /* rendered text becomes the declared type (Airflow's native
        * rendering): "{{ params.port }}" is an integer for an integer
        * param */
