@@ -22,6 +22,7 @@
 
 #include "ph_fault.h"
 #include "ph_proc.h"
+#include "ph_registry.h"
 #include "ph_util.h"
 #include "ph_worker.h"
 
@@ -38,6 +39,8 @@ typedef struct {
   double kill_at;  /* monotonic, 0 = not stopping */
   int timed_out;
   int launched; /* forked by the launcher, not our child */
+  int awaiting;  /* launched; its pid ('P') not received yet (pid 0) */
+  int start_errno; /* the launcher could not fork it */
   int noted;    /* our child, noted for the launcher to stop if we die:
                    1 by message, 2 in live slot `slot` */
   guint slot;
@@ -78,7 +81,6 @@ struct ph_exec {
   GPtrArray *jobs; /* ph_job* */
   int ctl;         /* launcher control socket, -1 when spawning directly */
   int launcher_pid;
-  GArray *exits; /* ph_lmsg 'X' received while waiting for a 'P' */
   /* Commands we started ourselves, shared with the launcher (which stops
    * them if we die): one pid per slot, 0 = free.  Written without a
    * system call, read by the launcher only once we are gone. */
@@ -106,7 +108,6 @@ ph_exec *ph_exec_new(const char *worker_exe, const ph_exec_callbacks *cb,
   ex->grace = kill_grace;
   ex->jobs = g_ptr_array_new();
   ex->ctl = -1;
-  ex->exits = g_array_new(FALSE, FALSE, sizeof(ph_lmsg));
   ex->free_slots = g_array_new(FALSE, FALSE, sizeof(guint));
   ex->devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
   ex->max_msg = 64u << 20;
@@ -138,9 +139,11 @@ void ph_exec_free(ph_exec *ex) {
     return;
   for (guint i = 0; i < ex->jobs->len; i++) {
     ph_job *j = ex->jobs->pdata[i];
-    kill(-j->pid, SIGKILL);
-    kill(j->pid, SIGKILL);
-    waitpid(j->pid, NULL, 0);
+    if (j->pid > 0) {
+      kill(-j->pid, SIGKILL);
+      kill(j->pid, SIGKILL);
+      waitpid(j->pid, NULL, 0);
+    }
     job_free(j);
   }
   g_ptr_array_unref(ex->jobs);
@@ -148,7 +151,6 @@ void ph_exec_free(ph_exec *ex) {
     close(ex->ctl); /* the launcher exits on EOF */
     waitpid(ex->launcher_pid, NULL, 0);
   }
-  g_array_free(ex->exits, TRUE);
   g_array_free(ex->free_slots, TRUE);
   if (ex->devnull >= 0)
     close(ex->devnull);
@@ -324,40 +326,65 @@ static ssize_t recv_fds(int sock, ph_lreq *req, int fds[2]) {
   return r;
 }
 
-/* Asks the launcher to fork the worker.  Returns the pid, or -1 with
- * error set (*launcher_gone when the caller should spawn directly). */
-static int spawn_launched(ph_exec *ex, guint job, int sock, int logfd,
-                          const char *plugin_path, gboolean *launcher_gone,
-                          GError **error) {
+/* Asks the launcher to start the worker (from a spare, or forked), without
+ * waiting for its pid: that comes as a 'P' message while the worker runs
+ * (see handle_lmsg).  FALSE when the launcher is gone (the caller then
+ * spawns directly). */
+static gboolean spawn_launched(ph_exec *ex, guint job, int sock, int logfd,
+                               const char *plugin_path) {
   ph_lreq req = {0};
   req.type = 'W';
   req.job = job;
   if (plugin_path)
     g_strlcpy(req.path, plugin_path, sizeof req.path);
   int fds[2] = {sock, logfd};
-  *launcher_gone = FALSE;
   if (send_fds(ex->ctl, &req, req_len(&req), fds) < 0) {
     close(ex->ctl);
     ex->ctl = -1;
-    *launcher_gone = TRUE;
-    return -1;
+    return FALSE;
   }
+  return TRUE;
+}
+
+/* The job awaiting its pid as job id, or NULL. */
+static ph_job *find_awaiting(ph_exec *ex, guint job) {
+  for (guint i = 0; i < ex->jobs->len; i++) {
+    ph_job *j = ex->jobs->pdata[i];
+    if (j->awaiting && j->job == job)
+      return j;
+  }
+  return NULL;
+}
+
+static gboolean note_exit(ph_exec *ex, const ph_lmsg *m);
+
+/* Handles a message from the launcher: a worker's pid ('P', or the errno
+ * of a failed fork) or its exit ('X'). */
+static void handle_lmsg(ph_exec *ex, const ph_lmsg *m) {
+  if (m->type == 'X') {
+    note_exit(ex, m);
+    return;
+  }
+  ph_job *j = m->type == 'P' ? find_awaiting(ex, m->job) : NULL;
+  if (!j)
+    return;
+  j->awaiting = 0;
+  if (m->pid <= 0) {
+    j->start_errno = m->status ? m->status : EAGAIN;
+    return;
+  }
+  j->pid = m->pid;
+  j->pidfd = (int)syscall(SYS_pidfd_open, j->pid, 0);
+  if (ex->cb.on_pid)
+    ex->cb.on_pid(ex->user, j->job, j->pid);
+}
+
+/* Waits until j's pid is known (or the launcher is gone: pid stays 0). */
+static void await_pid(ph_exec *ex, ph_job *j) {
   ph_lmsg m;
-  while (read_lmsg(ex, &m, TRUE)) {
-    if (m.type == 'X') {
-      g_array_append_val(ex->exits, m);
-      continue;
-    }
-    if (m.type == 'P' && m.job == job) {
-      if (m.pid > 0)
-        return m.pid;
-      g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(m.status),
-                  "fork: %s", g_strerror(m.status));
-      return -1;
-    }
-  }
-  *launcher_gone = TRUE;
-  return -1;
+  while (j->awaiting && ex->ctl >= 0 && read_lmsg(ex, &m, TRUE))
+    handle_lmsg(ex, &m);
+  j->awaiting = 0;
 }
 
 /* Opens (creates, appends) a try's log; its directory is made when the
@@ -480,7 +507,7 @@ static ph_job *add_job(ph_exec *ex, guint job, int pid, int sock,
   j->sock = sock;
   /* launched workers report their end through the launcher; the pidfd
    * stays the way to notice them if the launcher itself dies */
-  j->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+  j->pidfd = pid > 0 ? (int)syscall(SYS_pidfd_open, pid, 0) : -1;
   j->inbuf = g_string_new(NULL);
   j->outfd = j->logfd = -1;
   j->deadline = timeout > 0 ? ph_util_mono() + timeout : 0;
@@ -667,18 +694,18 @@ int ph_exec_start(ph_exec *ex, guint job, const char *spec_json,
       if (w > 0)
         sent += (gsize)w;
   }
-  gboolean gone = TRUE, launched = FALSE;
+  gboolean launched = FALSE;
   if (ph_fault_hit("spawn")) {
     g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_AGAIN,
                 "fork: injected failure (resource temporarily unavailable)");
     goto out;
   }
-  if (ex->ctl >= 0) {
-    pid = spawn_launched(ex, job, sv[1], outfd, plugin_path, &gone, error);
-    launched = pid > 0;
-  }
-  if (pid < 0 && gone)
+  if (ex->ctl >= 0 && spawn_launched(ex, job, sv[1], outfd, plugin_path)) {
+    pid = 0; /* its pid comes later */
+    launched = TRUE;
+  } else {
     pid = spawn_direct(ex, sv[1], outfd, error);
+  }
   if (rd >= 0)
     close(outfd);
   if (pid < 0) {
@@ -689,6 +716,7 @@ int ph_exec_start(ph_exec *ex, guint job, const char *spec_json,
   close(sv[1]);
   sv[1] = -1;
   ph_job *j = add_job(ex, job, pid, sv[0], launched, timeout);
+  j->awaiting = launched;
   sv[0] = -1;
   if (rd >= 0) {
     out_attach(j, rd, logfd);
@@ -724,7 +752,9 @@ void ph_exec_stop(ph_exec *ex, guint job, int timed_out) {
   if (!j || j->kill_at)
     return;
   j->timed_out = timed_out;
-  kill(j->pid, SIGTERM);
+  await_pid(ex, j);
+  if (j->pid > 0)
+    kill(j->pid, SIGTERM);
   j->kill_at = ph_util_mono() + ex->grace;
 }
 
@@ -743,8 +773,11 @@ static gboolean drain(ph_exec *ex, ph_job *j) {
       j->scanned = 0;
       close(j->sock);
       j->sock = -1;
-      kill(-j->pid, SIGKILL);
-      kill(j->pid, SIGKILL);
+      await_pid(ex, j);
+      if (j->pid > 0) {
+        kill(-j->pid, SIGKILL);
+        kill(j->pid, SIGKILL);
+      }
       break;
     }
     ssize_t r = read(j->sock, buf, sizeof buf);
@@ -795,6 +828,7 @@ static gboolean drain(ph_exec *ex, ph_job *j) {
 
 static void finish(ph_exec *ex, guint idx) {
   ph_job *j = ex->jobs->pdata[idx];
+  await_pid(ex, j); /* its pid is in the socket already, or never comes */
   if (j->sock >= 0)
     drain(ex, j);
   if (j->outbuf)
@@ -819,6 +853,7 @@ static void finish(ph_exec *ex, guint idx) {
   else if (WIFSIGNALED(status))
     end.signal = WTERMSIG(status);
   end.timed_out = j->timed_out;
+  end.start_errno = j->start_errno;
   end.result = j->oversized ? NULL : j->result;
   end.oversized = j->oversized;
   g_ptr_array_remove_index_fast(ex->jobs, idx);
@@ -844,8 +879,11 @@ void ph_exec_enforce_deadlines(ph_exec *ex) {
   for (guint i = 0; i < ex->jobs->len; i++) {
     ph_job *j = ex->jobs->pdata[i];
     if (j->kill_at && now >= j->kill_at) {
-      kill(-j->pid, SIGKILL);
-      kill(j->pid, SIGKILL);
+      await_pid(ex, j);
+      if (j->pid > 0) {
+        kill(-j->pid, SIGKILL);
+        kill(j->pid, SIGKILL);
+      }
       j->kill_at = now + 3600;
     } else if (j->deadline && !j->kill_at && now >= j->deadline) {
       ph_exec_stop(ex, j->job, 1);
@@ -857,10 +895,6 @@ int ph_exec_poll(ph_exec *ex, double max_wait) {
   guint n = ex->jobs->len;
   double now = ph_util_mono();
   int handled = 0;
-  /* exits the launcher reported while a start waited for its reply */
-  for (guint i = 0; i < ex->exits->len; i++)
-    note_exit(ex, &g_array_index(ex->exits, ph_lmsg, i));
-  g_array_set_size(ex->exits, 0);
   /* deadlines first */
   ph_exec_enforce_deadlines(ex);
   for (guint i = 0; i < n; i++) {
@@ -904,8 +938,7 @@ int ph_exec_poll(ph_exec *ex, double max_wait) {
   if (rc > 0 && pf[2 * n].revents && ex->ctl >= 0) {
     ph_lmsg m;
     while (ex->ctl >= 0 && read_lmsg(ex, &m, FALSE))
-      if (m.type == 'X')
-        note_exit(ex, &m);
+      handle_lmsg(ex, &m);
   }
   if (rc >= 0) {
     /* messages first (a secret to mask comes before the output holding
@@ -926,7 +959,7 @@ int ph_exec_poll(ph_exec *ex, double max_wait) {
       ph_job *j = ex->jobs->pdata[i];
       gboolean exited;
       if (j->launched) {
-        exited = j->have_status ||
+        exited = j->have_status || j->start_errno ||
                  (ex->ctl < 0 && (pf[2 * i + 1].revents || j->pidfd < 0));
         if (!exited && j->result && j->sock < 0 && !j->kill_at) {
           /* it reported its result and closed its socket: the try is
@@ -1026,6 +1059,47 @@ G_GNUC_NORETURN static void worker_child_exec(int fds[2]) {
   if (nul > 3)
     close(nul);
   _exit(ph_worker_main(3));
+}
+
+/* Calls the prefork of the plugin loaded as handle (ABI 1.5), after a
+ * trial run in a child: a prefork that crashes or does not return within
+ * PIPEHOST_PREFORK_TIMEOUT seconds (default 10) is not called here, and
+ * workers do without it. */
+static void prefork_plugin(void *handle) {
+  const ph_plugin *(*entry)(void) =
+      (const ph_plugin *(*)(void))dlsym(handle, PH_PLUGIN_ENTRY);
+  const ph_plugin *p = entry ? entry() : NULL;
+  if (!p || !ph_registry_check_descriptor(p, NULL) ||
+      !PH_HAS(p, ph_plugin, prefork) || !p->prefork)
+    return;
+  const char *tv = g_getenv("PIPEHOST_PREFORK_TIMEOUT");
+  double limit = tv && g_ascii_strtod(tv, NULL) > 0 ? g_ascii_strtod(tv, NULL)
+                                                    : 10;
+  pid_t pid = fork();
+  if (pid < 0)
+    return;
+  if (pid == 0) {
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    p->prefork();
+    _exit(0);
+  }
+  int pfd = (int)syscall(SYS_pidfd_open, pid, 0);
+  int status = -1;
+  if (pfd >= 0) {
+    struct pollfd pf = {pfd, POLLIN, 0};
+    int rc;
+    while ((rc = poll(&pf, 1, (int)(limit * 1000))) < 0 && errno == EINTR)
+      ;
+    if (rc == 0)
+      kill(pid, SIGKILL);
+    close(pfd);
+  } else {
+    kill(pid, SIGKILL); /* no way to wait with a limit */
+  }
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+    ;
+  if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+    p->prefork();
 }
 
 /* Forks one spare.  FALSE when it could not. */
@@ -1147,10 +1221,17 @@ int ph_exec_launcher_main(int ctl, int live_fd) {
         close(fds[1]);
       continue;
     }
-    /* keep each plugin mapped here, so a worker's dlopen is a lookup */
+    /* keep each plugin mapped here, so a worker's dlopen is a lookup,
+     * with what its prefork prepares for every worker */
     if (req.path[0] && !g_hash_table_contains(mapped, req.path)) {
-      dlopen(req.path, RTLD_NOW | RTLD_LOCAL);
+      void *h = dlopen(req.path, RTLD_NOW | RTLD_LOCAL);
+      if (h)
+        prefork_plugin(h);
       g_hash_table_add(mapped, g_strdup(req.path));
+      /* spares forked before lack it: let them go */
+      for (guint i = 0; i < g_spares->len; i++)
+        close(g_array_index(g_spares, ph_spare, i).sock);
+      g_array_set_size(g_spares, 0);
     }
     pid_t pid = -1;
     while (pid < 0 && g_spares->len) {

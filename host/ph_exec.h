@@ -31,6 +31,8 @@ typedef struct ph_exec_end {
   JsonObject *result;  /* the worker's result message, or NULL (borrowed) */
   gsize oversized;     /* > 0: the worker was stopped for sending a message
                         * of at least this many bytes (over the limit) */
+  int start_errno;     /* > 0: the worker could not be started (fork's
+                        * errno); nothing ran */
 } ph_exec_end;
 
 typedef struct ph_exec_callbacks {
@@ -39,6 +41,9 @@ typedef struct ph_exec_callbacks {
   void (*on_message)(void *user, guint job, JsonObject *msg);
   /* The worker of job has ended; job's id may be reused afterwards. */
   void (*on_end)(void *user, guint job, const ph_exec_end *end);
+  /* Optional: the pid of job's worker, when ph_exec_start returned 0 (it
+   * comes while the worker runs, before its end). */
+  void (*on_pid)(void *user, guint job, int pid);
 } ph_exec_callbacks;
 
 /* A new executor that spawns worker_exe (usually /proc/self/exe).  Kill
@@ -90,8 +95,9 @@ int ph_exec_launcher_main(int ctl, int live_fd);
  * context's JSON text), writing its output to log_path (created,
  * appended).  plugin_path (may be NULL) is the plugin the worker will
  * load, which the launcher keeps mapped.  timeout > 0 sets a deadline in
- * seconds.  Returns the pid, or -1 with error set (the try did not
- * start). */
+ * seconds.  Returns the pid; 0 when a launcher starts the worker (its pid
+ * comes through on_pid, and a failed fork through on_end's start_errno);
+ * or -1 with error set (the try did not start). */
 int ph_exec_start(ph_exec *ex, guint job, const char *spec_json,
                   const char *log_path, const char *plugin_path,
                   double timeout, GError **error);

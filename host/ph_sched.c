@@ -1207,7 +1207,9 @@ static void start(ph_sched *s, guint idx) {
   s->n_running++;
   set_reason(ti, NULL);
   record(s, idx);
-  g_autofree char *d = g_strdup_printf("try %d, pid %d", ti->try_number, pid);
+  g_autofree char *d = pid > 0 ? g_strdup_printf("try %d, pid %d",
+                                                 ti->try_number, pid)
+                               : g_strdup_printf("try %d", ti->try_number);
   progress(s, idx, "running", d);
 }
 
@@ -1654,7 +1656,10 @@ static void cb_end(void *user, guint job, const ph_exec_end *end) {
   ph_status st = PH_ERROR;
   g_autofree char *reason = NULL;
   gboolean waiting = FALSE, falsy = FALSE;
-  if (end->timed_out) {
+  if (end->start_errno) {
+    reason = g_strdup_printf("could not start the worker: fork: %s",
+                             g_strerror(end->start_errno));
+  } else if (end->timed_out) {
     reason = g_strdup_printf("execution_timeout of %g s exceeded; the try was "
                              "stopped (SIGTERM, on_kill, then SIGKILL)",
                              t->execution_timeout);
@@ -1717,6 +1722,17 @@ static void cb_end(void *user, guint job, const ph_exec_end *end) {
   ti->xcom_bytes = 0;
   ti->pid = end->pid;
   on_try_end(s, job, st, reason, waiting, falsy);
+}
+
+/* A launched worker's pid, learnt while it runs: recorded now, and its
+ * identity with the next commit if it is still running then. */
+static void cb_pid(void *user, guint job, int pid) {
+  ph_sched *s = user;
+  ph_ti *ti = &s->ti[job];
+  ti->pid = pid;
+  ph_store_try_set_pid(s->store, s->run_id, ph_plan_get_task(s->plan, job)->id,
+                       ti->try_number, pid);
+  g_array_append_val(s->proc_pending, job);
 }
 
 static void store_wait_hook(void *user) {
@@ -1786,7 +1802,7 @@ ph_sched *ph_sched_new(const ph_plan *plan, ph_store *store,
     g_printerr("pipehost: %s\n", terr->message);
     g_clear_error(&terr);
   }
-  ph_exec_callbacks cb = {cb_message, cb_end};
+  ph_exec_callbacks cb = {cb_message, cb_end, cb_pid};
   s->ex = ph_exec_new(opts->worker_exe, &cb, s, opts->kill_grace);
   /* no secret reaches a log: filtered output once the run knows one */
   ph_exec_set_secrets(s->ex, s->secrets, TRUE);

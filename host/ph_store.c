@@ -706,6 +706,14 @@ void ph_store_try_start(ph_store *s, const char *run_id, const char *task_id,
                     log_path));
 }
 
+void ph_store_try_set_pid(ph_store *s, const char *run_id, const char *task_id,
+                          int try_number, int pid) {
+  step_done(s, prep(s,
+                    "UPDATE task_try SET pid=? WHERE run_id=? AND task_id=? "
+                    "AND try_number=?",
+                    "issi", pid, run_id, task_id, try_number));
+}
+
 void ph_store_try_set_proc(ph_store *s, const char *run_id, const char *task_id,
                            int try_number, const char *proc) {
   step_done(s, prep(s,

@@ -109,6 +109,10 @@ JsonNode *ph_store_runs_list(ph_store *s, int limit);
  * tries: [...]}]; NULL if unknown. */
 JsonNode *ph_store_run_show(ph_store *s, const char *run_id);
 
+/* Records the pid of a try's worker learnt after the try started. */
+void ph_store_try_set_pid(ph_store *s, const char *run_id, const char *task_id,
+                          int try_number, int pid);
+
 /* ---- task instances and tries */
 void ph_store_ti_create(ph_store *s, const char *run_id, const char *task_id,
                         const char *op, int max_tries);

@@ -44,7 +44,7 @@ extern "C" {
 #endif
 
 #define PH_ABI_MAJOR 1
-#define PH_ABI_MINOR 4
+#define PH_ABI_MINOR 5
 /* The entry symbol; the major is part of its name. */
 #define PH_PLUGIN_ENTRY "pipehost_plugin_v1"
 
@@ -409,6 +409,19 @@ typedef struct ph_plugin {
    * services) sets it, and loads on those hosts: they ignore the struct
    * members they do not know, which must then be zero. */
   uint16_t min_host_minor;
+
+  /* ---- ABI 1.5 */
+  /* Optional; called once, with no task, in the process that forks this
+   * host's workers (never in the pipehost process itself), after the
+   * plugin is loaded there and before the workers of later tries are
+   * forked from it.  Do here what every try would otherwise repeat --
+   * load an implementation library, build a pristine interpreter -- and
+   * each worker inherits it.  Every later worker of every plugin starts
+   * from that state, so start no thread, open no connection or file and
+   * change nothing a try could observe.  A prefork that crashes or hangs
+   * costs pipehost its fast path (it then starts workers directly), never
+   * a try. */
+  void (*prefork)(void);
 } ph_plugin;
 
 /* The only symbol a plugin exports.  Returns static const data; no side

@@ -618,15 +618,31 @@ static gboolean truthy(lua_State *L, int idx) {
   }
 }
 
+/* A Lua state with the standard libraries and json. */
+static lua_State *new_state(void) {
+  lua_State *L = luaL_newstate();
+  luaL_openlibs(L);
+  add_json_lib(L);
+  return L;
+}
+
+/* Made by prefork in the process that forks the workers, so that each
+ * worker starts with one ready (and unused). */
+static lua_State *g_pristine;
+
+static void core_prefork(void) {
+  if (!g_pristine)
+    g_pristine = new_state();
+}
+
 static ph_status run(core_state *s, ph_task *t, int which, int32_t *done) {
   const ph_host *h = s->h;
   call_ctx c = {h, t};
   char *why = NULL;
   ph_status st = PH_OK;
   JsonNode *ctx = json_from_string(h->context_json(t), NULL);
-  lua_State *L = luaL_newstate();
-  luaL_openlibs(L);
-  add_json_lib(L);
+  lua_State *L = g_pristine ? g_pristine : new_state();
+  g_pristine = NULL; /* a try's state is its own, used once */
   lua_pushlightuserdata(L, &c);
   lua_setfield(L, LUA_REGISTRYINDEX, "pipehost.call");
   lua_sethook(L, cancel_hook, LUA_MASKCOUNT, 100000);
@@ -807,6 +823,7 @@ static const ph_plugin plugin = {
     .description = "Lua callables: lua, branch, short_circuit, lua_sensor",
     .origin = "pipehost",
     .operators = ops,
+    .prefork = core_prefork,
 };
 
 PH_EXPORT const ph_plugin *pipehost_plugin_v1(void) { return &plugin; }

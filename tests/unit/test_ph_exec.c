@@ -66,7 +66,7 @@ static char *dir, *exe;
 
 static rec run(const char *mode, double timeout, double grace) {
   rec r = {0};
-  ph_exec_callbacks cb = {on_message, on_end};
+  ph_exec_callbacks cb = {on_message, on_end, NULL};
   r.ex = ph_exec_new(exe, &cb, &r, grace);
   g_autofree char *spec = g_strdup_printf("{\"mode\":\"%s\"}", mode);
   g_autofree char *log = g_build_filename(dir, mode, "try.log", NULL);
