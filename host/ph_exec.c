@@ -73,6 +73,14 @@ typedef struct {
   gint32 status;
 } ph_lmsg;
 
+/* A spare worker: forked ahead of demand by the launcher and warmed up,
+ * waiting on its socket for a try (a 'W' request with the try's socket
+ * and log attached).  The host holds it and hands it a try directly. */
+typedef struct {
+  int pid;
+  int sock;
+} ph_spare;
+
 struct ph_exec {
   char *exe;
   ph_exec_callbacks cb;
@@ -93,6 +101,9 @@ struct ph_exec {
   gsize max_msg;            /* longest message a worker may send */
   const GPtrArray *secrets; /* masked in filtered output (borrowed) */
   gboolean filter_workers;  /* every worker's output goes through us */
+  GArray *spares;           /* ph_spare, oldest first */
+  int want_spares;          /* PIPEHOST_WARM_WORKERS (default 2) */
+  int asked;                /* spares asked for, not yet received */
 };
 
 #define PH_SPAWN_STACK (64 * 1024)
@@ -111,6 +122,9 @@ ph_exec *ph_exec_new(const char *worker_exe, const ph_exec_callbacks *cb,
   ex->free_slots = g_array_new(FALSE, FALSE, sizeof(guint));
   ex->devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
   ex->max_msg = 64u << 20;
+  ex->spares = g_array_new(FALSE, FALSE, sizeof(ph_spare));
+  const char *ws = g_getenv("PIPEHOST_WARM_WORKERS");
+  ex->want_spares = ws && *ws ? (int)CLAMP(atoi(ws), 0, 64) : 2;
   const char *ps = g_getenv("PIPEHOST_POSIX_SPAWN");
   ex->no_fast = ps && *ps && strcmp(ps, "0");
   signal(SIGPIPE, SIG_IGN);
@@ -147,6 +161,10 @@ void ph_exec_free(ph_exec *ex) {
     job_free(j);
   }
   g_ptr_array_unref(ex->jobs);
+  /* spares see their socket close and exit */
+  for (guint i = 0; i < ex->spares->len; i++)
+    close(g_array_index(ex->spares, ph_spare, i).sock);
+  g_array_free(ex->spares, TRUE);
   if (ex->ctl >= 0) {
     close(ex->ctl); /* the launcher exits on EOF */
     waitpid(ex->launcher_pid, NULL, 0);
@@ -218,23 +236,6 @@ static int spawn_direct(ph_exec *ex, int sock, int logfd, GError **error) {
     return -1;
   }
   return pid;
-}
-
-/* Reads one launcher message; FALSE when the launcher is gone. */
-static gboolean read_lmsg(ph_exec *ex, ph_lmsg *m, gboolean block) {
-  for (;;) {
-    ssize_t r = recv(ex->ctl, m, sizeof *m, block ? 0 : MSG_DONTWAIT);
-    if (r < 0 && errno == EINTR)
-      continue;
-    if (r == (ssize_t)sizeof *m)
-      return TRUE;
-    if (r < 0 && errno == EAGAIN)
-      return FALSE;
-    /* EOF or error: the launcher died; carry on spawning directly */
-    close(ex->ctl);
-    ex->ctl = -1;
-    return FALSE;
-  }
 }
 
 /* Tells the launcher that we started ('C') or are about to reap ('E')
@@ -326,6 +327,95 @@ static ssize_t recv_fds(int sock, ph_lreq *req, int fds[2]) {
   return r;
 }
 
+/* Sends a launcher message with fd attached. */
+static void send_lmsg_fd(int sock, const ph_lmsg *m, int fd) {
+  char cbuf[CMSG_SPACE(sizeof(int))];
+  memset(cbuf, 0, sizeof cbuf);
+  struct iovec iov = {(void *)m, sizeof *m};
+  struct msghdr mh = {0};
+  mh.msg_iov = &iov;
+  mh.msg_iovlen = 1;
+  mh.msg_control = cbuf;
+  mh.msg_controllen = sizeof cbuf;
+  struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(sizeof(int));
+  memcpy(CMSG_DATA(c), &fd, sizeof fd);
+  sendmsg(sock, &mh, MSG_NOSIGNAL);
+}
+
+/* Reads one launcher message, and the fd it carries into *fd (-1 when
+ * none; close-on-exec); FALSE when there is none yet (not blocking) or
+ * the launcher is gone. */
+static gboolean read_lmsg(ph_exec *ex, ph_lmsg *m, int *fd, gboolean block) {
+  *fd = -1;
+  for (;;) {
+    char cbuf[CMSG_SPACE(sizeof(int))];
+    struct iovec iov = {m, sizeof *m};
+    struct msghdr mh = {0};
+    mh.msg_iov = &iov;
+    mh.msg_iovlen = 1;
+    mh.msg_control = cbuf;
+    mh.msg_controllen = sizeof cbuf;
+    ssize_t r =
+        recvmsg(ex->ctl, &mh, MSG_CMSG_CLOEXEC | (block ? 0 : MSG_DONTWAIT));
+    if (r < 0 && errno == EINTR)
+      continue;
+    if (r == (ssize_t)sizeof *m) {
+      struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+      if (c && c->cmsg_type == SCM_RIGHTS &&
+          c->cmsg_len == CMSG_LEN(sizeof(int)))
+        memcpy(fd, CMSG_DATA(c), sizeof(int));
+      return TRUE;
+    }
+    if (r < 0 && errno == EAGAIN)
+      return FALSE;
+    /* EOF or error: the launcher died; carry on spawning directly */
+    close(ex->ctl);
+    ex->ctl = -1;
+    for (guint i = 0; i < ex->spares->len; i++)
+      close(g_array_index(ex->spares, ph_spare, i).sock);
+    g_array_set_size(ex->spares, 0);
+    return FALSE;
+  }
+}
+
+/* Asks the launcher for one more spare, telling it that spare pid (0:
+ * none) has a try of the plugin at path (NULL: none). */
+static void ask_spare(ph_exec *ex, int pid, const char *path) {
+  ph_lreq req = {0};
+  req.type = 'R';
+  req.pid = pid;
+  if (path)
+    g_strlcpy(req.path, path, sizeof req.path);
+  if (send(ex->ctl, &req, req_len(&req), MSG_NOSIGNAL) < 0)
+    return; /* a dead launcher shows on the next read */
+  ex->asked++;
+}
+
+/* Starts the try whose socket and log are fds in a spare, if there is
+ * one; its pid, or -1.  Asks for its replacement. */
+static int use_spare(ph_exec *ex, guint job, const char *plugin_path,
+                     const int fds[2]) {
+  while (ex->spares->len) {
+    ph_spare sp = g_array_index(ex->spares, ph_spare, 0);
+    g_array_remove_index(ex->spares, 0);
+    /* the launcher learns first that it is a try now (stopped if we die) */
+    ask_spare(ex, sp.pid, plugin_path);
+    ph_lreq req = {0};
+    req.type = 'W';
+    req.job = job;
+    if (plugin_path)
+      g_strlcpy(req.path, plugin_path, sizeof req.path);
+    ssize_t sent = send_fds(sp.sock, &req, req_len(&req), fds);
+    close(sp.sock);
+    if (sent > 0)
+      return sp.pid;
+  }
+  return -1;
+}
+
 /* Asks the launcher to start the worker (from a spare, or forked), without
  * waiting for its pid: that comes as a 'P' message while the worker runs
  * (see handle_lmsg).  FALSE when the launcher is gone (the caller then
@@ -360,9 +450,27 @@ static gboolean note_exit(ph_exec *ex, const ph_lmsg *m);
 
 /* Handles a message from the launcher: a worker's pid ('P', or the errno
  * of a failed fork) or its exit ('X'). */
-static void handle_lmsg(ph_exec *ex, const ph_lmsg *m) {
+static void handle_lmsg(ph_exec *ex, const ph_lmsg *m, int fd) {
+  if (m->type == 'S') {
+    ex->asked = MAX(0, ex->asked - 1);
+    if (m->pid > 0 && fd >= 0) {
+      ph_spare sp = {m->pid, fd};
+      g_array_append_val(ex->spares, sp);
+    } else if (fd >= 0) {
+      close(fd);
+    }
+    return;
+  }
+  if (fd >= 0)
+    close(fd);
   if (m->type == 'X') {
-    note_exit(ex, m);
+    if (!note_exit(ex, m))
+      for (guint i = 0; i < ex->spares->len; i++)
+        if (g_array_index(ex->spares, ph_spare, i).pid == m->pid) {
+          close(g_array_index(ex->spares, ph_spare, i).sock);
+          g_array_remove_index(ex->spares, i); /* a spare died */
+          break;
+        }
     return;
   }
   ph_job *j = m->type == 'P' ? find_awaiting(ex, m->job) : NULL;
@@ -382,8 +490,9 @@ static void handle_lmsg(ph_exec *ex, const ph_lmsg *m) {
 /* Waits until j's pid is known (or the launcher is gone: pid stays 0). */
 static void await_pid(ph_exec *ex, ph_job *j) {
   ph_lmsg m;
-  while (j->awaiting && ex->ctl >= 0 && read_lmsg(ex, &m, TRUE))
-    handle_lmsg(ex, &m);
+  int fd;
+  while (j->awaiting && ex->ctl >= 0 && read_lmsg(ex, &m, &fd, TRUE))
+    handle_lmsg(ex, &m, fd);
   j->awaiting = 0;
 }
 
@@ -700,12 +809,23 @@ int ph_exec_start(ph_exec *ex, guint job, const char *spec_json,
                 "fork: injected failure (resource temporarily unavailable)");
     goto out;
   }
-  if (ex->ctl >= 0 && spawn_launched(ex, job, sv[1], outfd, plugin_path)) {
-    pid = 0; /* its pid comes later */
-    launched = TRUE;
-  } else {
-    pid = spawn_direct(ex, sv[1], outfd, error);
+  gboolean awaiting = FALSE;
+  if (ex->ctl >= 0) {
+    /* spares for the next tries, as many as configured */
+    while (ex->ctl >= 0 && (int)ex->spares->len + ex->asked < ex->want_spares)
+      ask_spare(ex, 0, plugin_path);
+    int fds[2] = {sv[1], outfd};
+    pid = use_spare(ex, job, plugin_path, fds);
+    if (pid > 0) {
+      launched = TRUE;
+    } else if (ex->ctl >= 0 &&
+               spawn_launched(ex, job, sv[1], outfd, plugin_path)) {
+      pid = 0; /* forked by the launcher; its pid comes later */
+      launched = awaiting = TRUE;
+    }
   }
+  if (!launched)
+    pid = spawn_direct(ex, sv[1], outfd, error);
   if (rd >= 0)
     close(outfd);
   if (pid < 0) {
@@ -716,7 +836,7 @@ int ph_exec_start(ph_exec *ex, guint job, const char *spec_json,
   close(sv[1]);
   sv[1] = -1;
   ph_job *j = add_job(ex, job, pid, sv[0], launched, timeout);
-  j->awaiting = launched;
+  j->awaiting = awaiting;
   sv[0] = -1;
   if (rd >= 0) {
     out_attach(j, rd, logfd);
@@ -937,8 +1057,9 @@ int ph_exec_poll(ph_exec *ex, double max_wait) {
   }
   if (rc > 0 && pf[2 * n].revents && ex->ctl >= 0) {
     ph_lmsg m;
-    while (ex->ctl >= 0 && read_lmsg(ex, &m, FALSE))
-      handle_lmsg(ex, &m);
+    int fd;
+    while (ex->ctl >= 0 && read_lmsg(ex, &m, &fd, FALSE))
+      handle_lmsg(ex, &m, fd);
   }
   if (rc >= 0) {
     /* messages first (a secret to mask comes before the output holding
@@ -1012,18 +1133,6 @@ static void drop_secret_env(void) {
   g_ptr_array_unref(names);
 }
 
-/* Spare workers: forked ahead of demand, warmed up, each waiting on its
- * own socket for a try (the 'W' request with its two fds).  Their pids
- * stay in g_spare_pids until they get a try, and a spare that dies before
- * is reaped without a report. */
-typedef struct {
-  pid_t pid;
-  int sock; /* ours; the spare reads its try from the other end */
-} ph_spare;
-
-static GArray *g_spares;         /* ph_spare, oldest first */
-static GHashTable *g_spare_pids; /* pids of spares without a try */
-
 /* In a child of the launcher: leaves the launcher's descriptors and
  * signal handling behind, takes a process group of its own and dies with
  * the launcher. */
@@ -1031,8 +1140,6 @@ static void worker_child_setup(pid_t launcher, int ctl) {
   close(ctl);
   close(g_chld_pipe[0]);
   close(g_chld_pipe[1]);
-  for (guint i = 0; i < g_spares->len; i++)
-    close(g_array_index(g_spares, ph_spare, i).sock);
   setpgid(0, 0);
   /* should the launcher itself be killed, its workers die with it */
   prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -1102,12 +1209,24 @@ static void prefork_plugin(void *handle) {
     p->prefork();
 }
 
-/* Forks one spare.  FALSE when it could not. */
-static gboolean fork_spare(pid_t self, int ctl, GHashTable *mapped) {
-  int sv[2];
-  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0)
-    return FALSE;
-  pid_t pid = fork();
+/* Keeps the plugin at path mapped here (once), so that a worker's dlopen
+ * is a lookup, with what its prefork prepares for every worker. */
+static void map_plugin(GHashTable *mapped, const char *path) {
+  if (!path[0] || g_hash_table_contains(mapped, path))
+    return;
+  void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+  if (h)
+    prefork_plugin(h);
+  g_hash_table_add(mapped, g_strdup(path));
+}
+
+/* Forks one spare worker and hands the host its socket ('S' with the
+ * pid; a failed fork sends pid -1 and the errno). */
+static void fork_spare(pid_t self, int ctl, GHashTable *mapped) {
+  int sv[2] = {-1, -1};
+  pid_t pid = -1;
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == 0)
+    pid = fork();
   if (pid == 0) {
     close(sv[0]);
     worker_child_setup(self, ctl);
@@ -1122,19 +1241,21 @@ static gboolean fork_spare(pid_t self, int ctl, GHashTable *mapped) {
     int fds[2];
     ssize_t r = recv_fds(sv[1], &req, fds);
     if (r <= 0 || fds[0] < 0 || fds[1] < 0)
-      _exit(0); /* the launcher let it go */
+      _exit(0); /* the host let it go, or is gone */
     close(sv[1]);
     worker_child_exec(fds);
   }
-  close(sv[1]);
+  ph_lmsg m = {'S', 0, pid, pid < 0 ? errno : 0};
   if (pid < 0) {
-    close(sv[0]);
-    return FALSE;
+    send(ctl, &m, sizeof m, MSG_NOSIGNAL);
+  } else {
+    close(sv[1]);
+    send_lmsg_fd(ctl, &m, sv[0]);
   }
-  ph_spare sp = {pid, sv[0]};
-  g_array_append_val(g_spares, sp);
-  g_hash_table_add(g_spare_pids, GINT_TO_POINTER(pid));
-  return TRUE;
+  if (sv[0] >= 0)
+    close(sv[0]);
+  if (pid < 0 && sv[1] >= 0)
+    close(sv[1]);
 }
 
 int ph_exec_launcher_main(int ctl, int live_fd) {
@@ -1158,10 +1279,6 @@ int ph_exec_launcher_main(int ctl, int live_fd) {
   GHashTable *mapped =
       g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
   GHashTable *live = g_hash_table_new(g_direct_hash, g_direct_equal);
-  g_spares = g_array_new(FALSE, FALSE, sizeof(ph_spare));
-  g_spare_pids = g_hash_table_new(g_direct_hash, g_direct_equal);
-  const char *ws = g_getenv("PIPEHOST_WARM_WORKERS");
-  int want_spares = ws && *ws ? (int)CLAMP(atoi(ws), 0, 64) : 2;
   pid_t self = getpid();
   for (;;) {
     struct pollfd pf[2] = {{ctl, POLLIN, 0}, {g_chld_pipe[0], POLLIN, 0}};
@@ -1184,16 +1301,6 @@ int ph_exec_launcher_main(int ctl, int live_fd) {
         kill(-pid, SIGKILL);
         if (waitpid(pid, &st, 0) != pid)
           break;
-        if (g_hash_table_remove(g_spare_pids, GINT_TO_POINTER(pid))) {
-          /* a spare that died before it had a try: nobody to tell */
-          for (guint i = 0; i < g_spares->len; i++)
-            if (g_array_index(g_spares, ph_spare, i).pid == pid) {
-              close(g_array_index(g_spares, ph_spare, i).sock);
-              g_array_remove_index(g_spares, i);
-              break;
-            }
-          continue;
-        }
         g_hash_table_remove(live, GINT_TO_POINTER(pid));
         ph_lmsg m = {'X', 0, pid, st};
         send(ctl, &m, sizeof m, MSG_NOSIGNAL);
@@ -1214,6 +1321,16 @@ int ph_exec_launcher_main(int ctl, int live_fd) {
         g_hash_table_remove(live, GINT_TO_POINTER(req.pid));
       continue;
     }
+    if (req.type == 'R') {
+      /* the host gave spare req.pid (if any) a try of plugin req.path:
+       * stop it too if the host dies; keep the plugin mapped; fork the
+       * next spare */
+      if (req.pid > 0)
+        g_hash_table_add(live, GINT_TO_POINTER(req.pid));
+      map_plugin(mapped, req.path);
+      fork_spare(self, ctl, mapped);
+      continue;
+    }
     if (fds[0] < 0 || fds[1] < 0) {
       if (fds[0] >= 0)
         close(fds[0]);
@@ -1221,38 +1338,11 @@ int ph_exec_launcher_main(int ctl, int live_fd) {
         close(fds[1]);
       continue;
     }
-    /* keep each plugin mapped here, so a worker's dlopen is a lookup,
-     * with what its prefork prepares for every worker */
-    if (req.path[0] && !g_hash_table_contains(mapped, req.path)) {
-      void *h = dlopen(req.path, RTLD_NOW | RTLD_LOCAL);
-      if (h)
-        prefork_plugin(h);
-      g_hash_table_add(mapped, g_strdup(req.path));
-      /* spares forked before lack it: let them go */
-      for (guint i = 0; i < g_spares->len; i++)
-        close(g_array_index(g_spares, ph_spare, i).sock);
-      g_array_set_size(g_spares, 0);
-    }
-    pid_t pid = -1;
-    while (pid < 0 && g_spares->len) {
-      /* hand the try to a spare, forked and warmed up ahead of it */
-      ph_spare sp = g_array_index(g_spares, ph_spare, 0);
-      g_array_remove_index(g_spares, 0);
-      ssize_t sent = send_fds(sp.sock, &req, req_len(&req), fds);
-      close(sp.sock);
-      if (sent > 0) {
-        g_hash_table_remove(g_spare_pids, GINT_TO_POINTER(sp.pid));
-        pid = sp.pid;
-      } else {
-        kill(sp.pid, SIGKILL); /* reaped quietly: still a spare pid */
-      }
-    }
-    if (pid < 0) {
-      pid = fork();
-      if (pid == 0) {
-        worker_child_setup(self, ctl);
-        worker_child_exec(fds);
-      }
+    map_plugin(mapped, req.path);
+    pid_t pid = fork();
+    if (pid == 0) {
+      worker_child_setup(self, ctl);
+      worker_child_exec(fds);
     }
     ph_lmsg m = {'P', req.job, pid, pid < 0 ? errno : 0};
     if (pid > 0)
@@ -1260,9 +1350,6 @@ int ph_exec_launcher_main(int ctl, int live_fd) {
     close(fds[0]);
     close(fds[1]);
     send(ctl, &m, sizeof m, MSG_NOSIGNAL);
-    /* now, while the try runs: the next spares */
-    while ((int)g_spares->len < want_spares && fork_spare(self, ctl, mapped))
-      ;
   }
   /* The host is gone: nobody will record what its tries do, so stop them
    * (SIGTERM, then SIGKILL) rather than let them act unobserved; `pipehost
@@ -1279,20 +1366,24 @@ int ph_exec_launcher_main(int ctl, int live_fd) {
   g_hash_table_iter_init(&it, live);
   while (g_hash_table_iter_next(&it, &k, NULL))
     kill(-GPOINTER_TO_INT(k), SIGTERM);
-  if (g_hash_table_size(live)) {
-    struct timespec ts = {1, 0};
-    nanosleep(&ts, NULL);
+  /* up to a second for them to go (on_kill runs), then SIGKILL */
+  for (int waited = 0; waited < 1000 && g_hash_table_size(live); waited++) {
+    while (waitpid(-1, NULL, WNOHANG) > 0)
+      ;
+    g_hash_table_iter_init(&it, live);
+    while (g_hash_table_iter_next(&it, &k, NULL))
+      if (kill(-GPOINTER_TO_INT(k), 0) != 0 && errno == ESRCH)
+        g_hash_table_iter_remove(&it);
+    if (g_hash_table_size(live)) {
+      struct timespec ts = {0, 1000000};
+      nanosleep(&ts, NULL);
+    }
   }
   g_hash_table_iter_init(&it, live);
   while (g_hash_table_iter_next(&it, &k, NULL))
     kill(-GPOINTER_TO_INT(k), SIGKILL);
   g_hash_table_unref(live);
   g_hash_table_unref(mapped);
-  /* spares see their socket close and exit */
-  for (guint i = 0; i < g_spares->len; i++)
-    close(g_array_index(g_spares, ph_spare, i).sock);
-  g_array_free(g_spares, TRUE);
-  g_hash_table_unref(g_spare_pids);
   return 0;
 }
 

@@ -29,6 +29,15 @@ ph_status ph_lazy_poke(void *state, ph_task *t, int32_t *done);
 void ph_lazy_on_kill(void *state);
 void ph_lazy_destroy(void *state);
 
+/* Loads <this plugin's dir>/impl/<impl>.so in the process that forks the
+ * workers (the plugin's prefork, ABI 1.5), so that every worker inherits
+ * it loaded; a failure is left for the try to report. */
+void ph_lazy_prefork(const char *impl);
+
+/* Defines lazy_prefork() for implementation IMPL, for .prefork. */
+#define PH_LAZY_PREFORK(impl)                                                  \
+  static void lazy_prefork(void) { ph_lazy_prefork(impl); }
+
 /* Defines NAME_init for operator TYPE of implementation IMPL. */
 #define PH_LAZY_INIT(name, impl, type)                                         \
   static ph_status name##_init(const ph_host *h, ph_task *t, void **out) {     \

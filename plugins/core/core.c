@@ -32,7 +32,18 @@ typedef struct {
 typedef struct {
   const ph_host *h;
   ph_task *t;
+  JsonNode *node;   /* the context, parsed on first need (ctx_node) */
+  int filled;       /* the ctx table holds the context's members */
+  int globals;      /* ctx is a string callable's environment: a name it
+                     * lacks is looked up in the globals */
 } call_ctx;
+
+/* The context as JSON, parsed once (owned by c). */
+static JsonNode *ctx_node(call_ctx *c) {
+  if (!c->node)
+    c->node = json_from_string(c->h->context_json(c->t), NULL);
+  return c->node;
+}
 
 /* ---- JSON <-> Lua (the plugin's own; it cannot use host code) */
 static void push_json(lua_State *L, JsonNode *n) {
@@ -151,6 +162,11 @@ static gboolean put_value(GString *out, lua_State *L, int idx, int depth,
   } else if (ty == LUA_TTABLE) {
     lua_Integer count = 0, max = 0;
     gboolean ints = TRUE;
+    /* ctx and ctx.ti are filled on first use: fill them before reading */
+    if (luaL_getmetafield(L, idx, "__ph_fill") != LUA_TNIL) {
+      lua_pushvalue(L, idx);
+      lua_call(L, 1, 0);
+    }
     lua_pushnil(L);
     while (lua_next(L, idx)) {
       lua_pop(L, 1);
@@ -480,13 +496,111 @@ static void cancel_hook(lua_State *L, lua_Debug *ar) {
     luaL_error(L, "cancelled by the host (timeout or kill)");
 }
 
-/* Pushes ctx: the context JSON plus the functions above. */
-static void push_ctx(lua_State *L, call_ctx *c, JsonNode *ctx) {
-  push_json(L, ctx);
-  if (!lua_istable(L, -1)) {
+/* ctx is filled from the context JSON on first use -- a read of a name
+ * it lacks, pairs(), or turning it into JSON -- not before: converting
+ * the 2 KB context to Lua tables is most of what a short callable costs,
+ * and many never look at it.  The functions above are set at once and
+ * win over context members of the same name (var). */
+static void ctx_fill(lua_State *L, call_ctx *c) {
+  if (c->filled)
+    return;
+  c->filled = 1;
+  JsonNode *n = ctx_node(c);
+  if (!n || !JSON_NODE_HOLDS_OBJECT(n))
+    return;
+  lua_getfield(L, LUA_REGISTRYINDEX, "pipehost.ctx");
+  int ctx = lua_gettop(L);
+  lua_getfield(L, LUA_REGISTRYINDEX, "pipehost.ti");
+  int ti = lua_gettop(L);
+  JsonObject *o = json_node_get_object(n);
+  GList *keys = json_object_get_members(o);
+  for (GList *l = keys; l; l = l->next) {
+    JsonNode *v = json_object_get_member(o, l->data);
+    if (!strcmp(l->data, "ti") && JSON_NODE_HOLDS_OBJECT(v)) {
+      JsonObject *tio = json_node_get_object(v);
+      GList *tk = json_object_get_members(tio);
+      for (GList *m = tk; m; m = m->next) {
+        lua_pushstring(L, m->data);
+        if (lua_rawget(L, ti) == LUA_TNIL) {
+          push_json(L, json_object_get_member(tio, m->data));
+          lua_setfield(L, ti, m->data);
+        }
+        lua_pop(L, 1);
+      }
+      g_list_free(tk);
+      continue;
+    }
+    lua_pushstring(L, l->data);
+    if (lua_rawget(L, ctx) == LUA_TNIL) {
+      lua_pushstring(L, l->data);
+      push_json(L, v);
+      lua_rawset(L, ctx);
+    }
     lua_pop(L, 1);
-    lua_newtable(L);
   }
+  g_list_free(keys);
+  lua_pop(L, 2);
+}
+
+/* __ph_fill(t) */
+static int l_fill(lua_State *L) {
+  ctx_fill(L, cc(L));
+  return 0;
+}
+
+/* ctx's __index(t, k): a standard global first for a string callable
+ * (no context member is named like one), else the context's member */
+static int l_ctx_index(lua_State *L) {
+  call_ctx *c = cc(L);
+  if (c->globals && lua_type(L, 2) == LUA_TSTRING) {
+    lua_pushglobaltable(L);
+    lua_pushvalue(L, 2);
+    if (lua_rawget(L, -2) != LUA_TNIL)
+      return 1;
+    lua_pop(L, 2);
+  }
+  ctx_fill(L, c);
+  lua_pushvalue(L, 2);
+  lua_rawget(L, 1);
+  return 1;
+}
+
+/* ctx.ti's __index(t, k) */
+static int l_ti_index(lua_State *L) {
+  ctx_fill(L, cc(L));
+  lua_pushvalue(L, 2);
+  lua_rawget(L, 1);
+  return 1;
+}
+
+/* __pairs(t) */
+static int l_pairs(lua_State *L) {
+  ctx_fill(L, cc(L));
+  lua_getglobal(L, "next");
+  lua_pushvalue(L, 1);
+  lua_pushnil(L);
+  return 3;
+}
+
+/* Sets on the table at the top a metatable whose __index is index. */
+static void set_lazy_meta(lua_State *L, call_ctx *c, lua_CFunction index) {
+  lua_newtable(L);
+  lua_pushlightuserdata(L, c);
+  lua_pushcclosure(L, index, 1);
+  lua_setfield(L, -2, "__index");
+  lua_pushlightuserdata(L, c);
+  lua_pushcclosure(L, l_pairs, 1);
+  lua_setfield(L, -2, "__pairs");
+  lua_pushlightuserdata(L, c);
+  lua_pushcclosure(L, l_fill, 1);
+  lua_setfield(L, -2, "__ph_fill");
+  lua_setmetatable(L, -2);
+}
+
+/* Pushes ctx: the functions above now, the context's members on first
+ * use (ctx_fill). */
+static void push_ctx(lua_State *L, call_ctx *c) {
+  lua_newtable(L);
   set_fn(L, c, l_xcom_pull, "xcom_pull");
   set_fn(L, c, l_xcom_push, "xcom_push");
   set_fn(L, c, l_log, "log");
@@ -495,15 +609,16 @@ static void push_ctx(lua_State *L, call_ctx *c, JsonNode *ctx) {
   set_fn(L, c, l_var_set, "var_set");
   set_fn(L, c, l_skip, "skip");
   set_fn(L, c, l_fail, "fail");
-  if (lua_getfield(L, -1, "ti") != LUA_TTABLE) {
-    lua_pop(L, 1);
-    lua_newtable(L);
-    lua_pushvalue(L, -1);
-    lua_setfield(L, -3, "ti");
-  }
+  lua_newtable(L); /* ti */
   set_fn(L, c, l_xcom_pull, "xcom_pull");
   set_fn(L, c, l_xcom_push, "xcom_push");
-  lua_pop(L, 1);
+  set_lazy_meta(L, c, l_ti_index);
+  lua_pushvalue(L, -1);
+  lua_setfield(L, LUA_REGISTRYINDEX, "pipehost.ti");
+  lua_setfield(L, -2, "ti");
+  set_lazy_meta(L, c, l_ctx_index);
+  lua_pushvalue(L, -1);
+  lua_setfield(L, LUA_REGISTRYINDEX, "pipehost.ctx");
 }
 
 static const char *str_member(JsonNode *ctx, const char *k) {
@@ -515,13 +630,14 @@ static const char *str_member(JsonNode *ctx, const char *k) {
 
 /* Pushes the callable named by param fn, or returns FALSE with *why set. */
 static gboolean push_callable(lua_State *L, const ph_host *h, ph_task *t,
-                              JsonNode *ctx, int ctx_idx, char **why) {
+                              call_ctx *c, int ctx_idx, char **why) {
   const char *fn = h->param_json(t, "fn");
   JsonNode *n = fn ? json_from_string(fn, NULL) : NULL;
   gboolean ok = FALSE;
   if (n && JSON_NODE_HOLDS_OBJECT(n)) {
     const char *ref = json_object_get_string_member_with_default(
         json_node_get_object(n), "$lua", "");
+    JsonNode *ctx = ctx_node(c);
     g_autofree char *dir = g_path_get_dirname(str_member(ctx, "dag_file"));
     g_autofree char *path =
         g_strdup_printf("%s/?.lua;%s/?.lua", str_member(ctx, "lua_dir"), dir);
@@ -567,10 +683,7 @@ static gboolean push_callable(lua_State *L, const ph_host *h, ph_task *t,
       }
     }
     /* the environment is ctx itself, falling back to the globals */
-    lua_newtable(L);
-    lua_pushglobaltable(L);
-    lua_setfield(L, -2, "__index");
-    lua_setmetatable(L, ctx_idx);
+    c->globals = 1;
     lua_pushvalue(L, ctx_idx);
     lua_setupvalue(L, -2, 1);
     ok = TRUE;
@@ -637,18 +750,17 @@ static void core_prefork(void) {
 
 static ph_status run(core_state *s, ph_task *t, int which, int32_t *done) {
   const ph_host *h = s->h;
-  call_ctx c = {h, t};
+  call_ctx c = {.h = h, .t = t};
   char *why = NULL;
   ph_status st = PH_OK;
-  JsonNode *ctx = json_from_string(h->context_json(t), NULL);
   lua_State *L = g_pristine ? g_pristine : new_state();
   g_pristine = NULL; /* a try's state is its own, used once */
   lua_pushlightuserdata(L, &c);
   lua_setfield(L, LUA_REGISTRYINDEX, "pipehost.call");
   lua_sethook(L, cancel_hook, LUA_MASKCOUNT, 100000);
-  push_ctx(L, &c, ctx);
+  push_ctx(L, &c);
   int ctx_idx = lua_gettop(L);
-  if (!push_callable(L, h, t, ctx, ctx_idx, &why)) {
+  if (!push_callable(L, h, t, &c, ctx_idx, &why)) {
     h->set_reason(t, "%s", why);
     st = PH_FAIL;
     goto out;
@@ -730,8 +842,8 @@ static ph_status run(core_state *s, ph_task *t, int which, int32_t *done) {
 out:
   g_free(why);
   lua_close(L);
-  if (ctx)
-    json_node_unref(ctx);
+  if (c.node)
+    json_node_unref(c.node);
   return st;
 }
 

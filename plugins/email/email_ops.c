@@ -29,6 +29,7 @@ static const ph_param *const mail_params[] = {
     &p_conn, &p_to,   &p_cc,   &p_bcc,   &p_from,
     &p_subject, &p_body, &p_html, &p_files, NULL};
 
+PH_LAZY_PREFORK("email")
 PH_LAZY_INIT(mail, "email", "email")
 
 static const ph_operator mail_op = {
@@ -49,6 +50,7 @@ static const ph_plugin plugin = {PH_PLUGIN_INIT,
                                  .license = "MIT",
                                  .description = "email over SMTP",
                                  .origin = "pipehost",
-                                 .operators = ops};
+                                 .operators = ops,
+    .prefork = lazy_prefork};
 
 PH_EXPORT const ph_plugin *pipehost_plugin_v1(void) { return &plugin; }

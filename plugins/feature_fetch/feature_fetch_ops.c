@@ -37,6 +37,7 @@ static const ph_param *const ff_params[] = {
     &p_mode,   &p_entities, &p_ets, &p_views,    &p_full,    &p_missing,
     &p_output, &p_as_of,    &p_url, &p_features, &p_service, NULL};
 
+PH_LAZY_PREFORK("feature_fetch")
 PH_LAZY_INIT(ff, "feature_fetch", "feature_fetch")
 
 static const ph_operator ff_op = {
@@ -60,6 +61,7 @@ static const ph_plugin plugin = {PH_PLUGIN_INIT,
                                  .license = "MIT",
                                  .description = "a point-in-time feature store",
                                  .origin = "pipehost",
-                                 .operators = ops};
+                                 .operators = ops,
+    .prefork = lazy_prefork};
 
 PH_EXPORT const ph_plugin *pipehost_plugin_v1(void) { return &plugin; }

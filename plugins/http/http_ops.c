@@ -42,6 +42,7 @@ static const ph_param *const http_params[] = {
     &p_json,   &p_auth,   &p_timeout,  &p_codes,  &p_check,   &p_filter,
     &p_verify, &p_ca,     &p_log,      &p_max,    NULL};
 
+PH_LAZY_PREFORK("http")
 PH_LAZY_INIT(http, "http", "http")
 PH_LAZY_INIT(sensor, "http", "http_sensor")
 
@@ -75,6 +76,7 @@ static const ph_plugin plugin = {PH_PLUGIN_INIT,
                                  .license = "MIT",
                                  .description = "HTTP requests and sensor",
                                  .origin = "pipehost",
-                                 .operators = ops};
+                                 .operators = ops,
+    .prefork = lazy_prefork};
 
 PH_EXPORT const ph_plugin *pipehost_plugin_v1(void) { return &plugin; }

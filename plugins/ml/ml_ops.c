@@ -72,6 +72,7 @@ static const ph_param *const promote_params[] = {
     &p_pmodel, &p_version, &p_candidate, &p_alias,
     &p_metric, &p_higher,  &p_only,      NULL};
 
+PH_LAZY_PREFORK("ml")
 PH_LAZY_INIT(train, "ml", "train")
 PH_LAZY_INIT(predict, "ml", "predict")
 PH_LAZY_INIT(promote, "ml", "model_promote")
@@ -119,6 +120,7 @@ static const ph_plugin plugin = {
     .license = "MIT",
     .description = "train (XGBoost, liblinear), predict, model_promote",
     .origin = "pipehost",
-    .operators = ops};
+    .operators = ops,
+    .prefork = lazy_prefork};
 
 PH_EXPORT const ph_plugin *pipehost_plugin_v1(void) { return &plugin; }

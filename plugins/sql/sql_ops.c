@@ -31,6 +31,7 @@ static const ph_param *const sql_params[] = {
 static const ph_param *const sensor_params[] = {&p_conn, &p_sql, &p_params,
                                                 &p_fail_empty, NULL};
 
+PH_LAZY_PREFORK("sql")
 PH_LAZY_INIT(sql, "sql", "sql")
 PH_LAZY_INIT(sensor, "sql", "sql_sensor")
 
@@ -63,6 +64,7 @@ static const ph_plugin plugin = {PH_PLUGIN_INIT,
                                  .license = "MIT",
                                  .description = "SQL on SQLite and PostgreSQL",
                                  .origin = "pipehost",
-                                 .operators = ops};
+                                 .operators = ops,
+    .prefork = lazy_prefork};
 
 PH_EXPORT const ph_plugin *pipehost_plugin_v1(void) { return &plugin; }
