@@ -28,6 +28,26 @@
 
 extern char **environ;
 
+/* A spare worker: forked ahead of demand by the launcher and warmed up,
+ * waiting on its socket for a try (a 'W' request with the try's socket
+ * and log attached).  The host holds it and hands it a try directly. */
+typedef struct {
+  int pid;
+  int sock;
+} ph_spare;
+
+/* A launcher as the host sees it: the main one, or a zygote -- a child
+ * of the main one for one plugin with a prefork (ABI 1.5), whose workers
+ * start from the state that prefork made, so that another plugin's
+ * workers never carry its libraries. */
+typedef struct {
+  int ctl;        /* control socket; -1 when gone (or never there) */
+  int pid;
+  int ready;      /* a zygote's prefork is done ('Y'); the main one: 1 */
+  GArray *spares; /* ph_spare, oldest first */
+  int asked;      /* spares asked for, not yet received */
+} ph_launcher;
+
 typedef struct {
   guint job;
   int pid;
@@ -38,7 +58,8 @@ typedef struct {
   double deadline; /* monotonic, 0 = none */
   double kill_at;  /* monotonic, 0 = not stopping */
   int timed_out;
-  int launched; /* forked by the launcher, not our child */
+  int launched; /* started by a launcher (lau), not our child */
+  ph_launcher *lau; /* that launcher */
   int awaiting;  /* launched; its pid ('P') not received yet (pid 0) */
   int start_errno; /* the launcher could not fork it */
   int noted;    /* our child, noted for the launcher to stop if we die:
@@ -73,22 +94,15 @@ typedef struct {
   gint32 status;
 } ph_lmsg;
 
-/* A spare worker: forked ahead of demand by the launcher and warmed up,
- * waiting on its socket for a try (a 'W' request with the try's socket
- * and log attached).  The host holds it and hands it a try directly. */
-typedef struct {
-  int pid;
-  int sock;
-} ph_spare;
-
 struct ph_exec {
   char *exe;
   ph_exec_callbacks cb;
   void *user;
   double grace;
   GPtrArray *jobs; /* ph_job* */
-  int ctl;         /* launcher control socket, -1 when spawning directly */
-  int launcher_pid;
+  ph_launcher main;     /* ctl -1: spawning directly */
+  GHashTable *zygotes;  /* plugin path -> ph_launcher* (ctl -1: none) */
+  GQueue zygote_asked;  /* plugin paths asked for, replies pending */
   /* Commands we started ourselves, shared with the launcher (which stops
    * them if we die): one pid per slot, 0 = free.  Written without a
    * system call, read by the launcher only once we are gone. */
@@ -101,9 +115,7 @@ struct ph_exec {
   gsize max_msg;            /* longest message a worker may send */
   const GPtrArray *secrets; /* masked in filtered output (borrowed) */
   gboolean filter_workers;  /* every worker's output goes through us */
-  GArray *spares;           /* ph_spare, oldest first */
   int want_spares;          /* PIPEHOST_WARM_WORKERS (default 2) */
-  int asked;                /* spares asked for, not yet received */
 };
 
 #define PH_SPAWN_STACK (64 * 1024)
@@ -118,11 +130,14 @@ ph_exec *ph_exec_new(const char *worker_exe, const ph_exec_callbacks *cb,
   ex->user = user;
   ex->grace = kill_grace;
   ex->jobs = g_ptr_array_new();
-  ex->ctl = -1;
+  ex->main.ctl = -1;
+  ex->main.ready = 1;
+  ex->main.spares = g_array_new(FALSE, FALSE, sizeof(ph_spare));
+  ex->zygotes = g_hash_table_new(g_str_hash, g_str_equal);
+  g_queue_init(&ex->zygote_asked);
   ex->free_slots = g_array_new(FALSE, FALSE, sizeof(guint));
   ex->devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
   ex->max_msg = 64u << 20;
-  ex->spares = g_array_new(FALSE, FALSE, sizeof(ph_spare));
   const char *ws = g_getenv("PIPEHOST_WARM_WORKERS");
   ex->want_spares = ws && *ws ? (int)CLAMP(atoi(ws), 0, 64) : 2;
   const char *ps = g_getenv("PIPEHOST_POSIX_SPAWN");
@@ -130,6 +145,8 @@ ph_exec *ph_exec_new(const char *worker_exe, const ph_exec_callbacks *cb,
   signal(SIGPIPE, SIG_IGN);
   return ex;
 }
+
+static void launcher_close(ph_launcher *l);
 
 static void job_free(ph_job *j) {
   if (j->sock >= 0)
@@ -161,14 +178,24 @@ void ph_exec_free(ph_exec *ex) {
     job_free(j);
   }
   g_ptr_array_unref(ex->jobs);
-  /* spares see their socket close and exit */
-  for (guint i = 0; i < ex->spares->len; i++)
-    close(g_array_index(ex->spares, ph_spare, i).sock);
-  g_array_free(ex->spares, TRUE);
-  if (ex->ctl >= 0) {
-    close(ex->ctl); /* the launcher exits on EOF */
-    waitpid(ex->launcher_pid, NULL, 0);
+  /* zygotes first (the main launcher waits for them): they and the
+   * spares see their sockets close and exit */
+  GHashTableIter it;
+  gpointer k, v;
+  g_hash_table_iter_init(&it, ex->zygotes);
+  while (g_hash_table_iter_next(&it, &k, &v)) {
+    launcher_close(v);
+    g_array_free(((ph_launcher *)v)->spares, TRUE);
+    g_free(v);
+    g_free(k);
   }
+  g_hash_table_unref(ex->zygotes);
+  g_queue_clear_full(&ex->zygote_asked, g_free);
+  int main_pid = ex->main.ctl >= 0 ? ex->main.pid : 0;
+  launcher_close(&ex->main); /* the launcher exits on EOF */
+  if (main_pid > 0)
+    waitpid(main_pid, NULL, 0);
+  g_array_free(ex->main.spares, TRUE);
   g_array_free(ex->free_slots, TRUE);
   if (ex->devnull >= 0)
     close(ex->devnull);
@@ -242,18 +269,18 @@ static int spawn_direct(ph_exec *ex, int sock, int logfd, GError **error) {
  * the command pid, so that it stops the command's process group if we
  * die first, as it stops its own workers.  No reply. */
 static void note_command(ph_exec *ex, char type, int pid) {
-  if (ex->ctl < 0)
+  if (ex->main.ctl < 0)
     return;
   ph_lreq req = {0};
   req.type = type;
   req.pid = pid;
-  send(ex->ctl, &req, offsetof(ph_lreq, path), MSG_NOSIGNAL);
+  send(ex->main.ctl, &req, offsetof(ph_lreq, path), MSG_NOSIGNAL);
 }
 
 /* Notes j's command for the launcher: in a shared slot, or by message
  * when there is no free slot. */
 static void note_start(ph_exec *ex, ph_job *j) {
-  if (ex->ctl < 0)
+  if (ex->main.ctl < 0)
     return;
   if (ex->live && (ex->free_slots->len || ex->live_used < PH_LIVE_SLOTS)) {
     if (ex->free_slots->len) {
@@ -345,10 +372,23 @@ static void send_lmsg_fd(int sock, const ph_lmsg *m, int fd) {
   sendmsg(sock, &mh, MSG_NOSIGNAL);
 }
 
-/* Reads one launcher message, and the fd it carries into *fd (-1 when
- * none; close-on-exec); FALSE when there is none yet (not blocking) or
- * the launcher is gone. */
-static gboolean read_lmsg(ph_exec *ex, ph_lmsg *m, int *fd, gboolean block) {
+/* Closes the host's side of launcher l: its control socket and its
+ * spares (which then exit). */
+static void launcher_close(ph_launcher *l) {
+  for (guint i = 0; i < l->spares->len; i++)
+    close(g_array_index(l->spares, ph_spare, i).sock);
+  g_array_set_size(l->spares, 0);
+  l->asked = 0;
+  if (l->ctl >= 0)
+    close(l->ctl);
+  l->ctl = -1;
+}
+
+/* Reads one message from launcher l, and the fd it carries into *fd (-1
+ * when none; close-on-exec); FALSE when there is none yet (not blocking)
+ * or the launcher is gone. */
+static gboolean read_lmsg(ph_launcher *l, ph_lmsg *m, int *fd,
+                          gboolean block) {
   *fd = -1;
   for (;;) {
     char cbuf[CMSG_SPACE(sizeof(int))];
@@ -359,7 +399,7 @@ static gboolean read_lmsg(ph_exec *ex, ph_lmsg *m, int *fd, gboolean block) {
     mh.msg_control = cbuf;
     mh.msg_controllen = sizeof cbuf;
     ssize_t r =
-        recvmsg(ex->ctl, &mh, MSG_CMSG_CLOEXEC | (block ? 0 : MSG_DONTWAIT));
+        recvmsg(l->ctl, &mh, MSG_CMSG_CLOEXEC | (block ? 0 : MSG_DONTWAIT));
     if (r < 0 && errno == EINTR)
       continue;
     if (r == (ssize_t)sizeof *m) {
@@ -371,38 +411,34 @@ static gboolean read_lmsg(ph_exec *ex, ph_lmsg *m, int *fd, gboolean block) {
     }
     if (r < 0 && errno == EAGAIN)
       return FALSE;
-    /* EOF or error: the launcher died; carry on spawning directly */
-    close(ex->ctl);
-    ex->ctl = -1;
-    for (guint i = 0; i < ex->spares->len; i++)
-      close(g_array_index(ex->spares, ph_spare, i).sock);
-    g_array_set_size(ex->spares, 0);
+    /* EOF or error: the launcher died; carry on without it */
+    launcher_close(l);
     return FALSE;
   }
 }
 
 /* Asks the launcher for one more spare, telling it that spare pid (0:
  * none) has a try of the plugin at path (NULL: none). */
-static void ask_spare(ph_exec *ex, int pid, const char *path) {
+static void ask_spare(ph_launcher *l, int pid, const char *path) {
   ph_lreq req = {0};
   req.type = 'R';
   req.pid = pid;
   if (path)
     g_strlcpy(req.path, path, sizeof req.path);
-  if (send(ex->ctl, &req, req_len(&req), MSG_NOSIGNAL) < 0)
+  if (send(l->ctl, &req, req_len(&req), MSG_NOSIGNAL) < 0)
     return; /* a dead launcher shows on the next read */
-  ex->asked++;
+  l->asked++;
 }
 
 /* Starts the try whose socket and log are fds in a spare, if there is
  * one; its pid, or -1.  Asks for its replacement. */
-static int use_spare(ph_exec *ex, guint job, const char *plugin_path,
+static int use_spare(ph_launcher *l, guint job, const char *plugin_path,
                      const int fds[2]) {
-  while (ex->spares->len) {
-    ph_spare sp = g_array_index(ex->spares, ph_spare, 0);
-    g_array_remove_index(ex->spares, 0);
+  while (l->spares->len) {
+    ph_spare sp = g_array_index(l->spares, ph_spare, 0);
+    g_array_remove_index(l->spares, 0);
     /* the launcher learns first that it is a try now (stopped if we die) */
-    ask_spare(ex, sp.pid, plugin_path);
+    ask_spare(l, sp.pid, plugin_path);
     ph_lreq req = {0};
     req.type = 'W';
     req.job = job;
@@ -420,42 +456,55 @@ static int use_spare(ph_exec *ex, guint job, const char *plugin_path,
  * waiting for its pid: that comes as a 'P' message while the worker runs
  * (see handle_lmsg).  FALSE when the launcher is gone (the caller then
  * spawns directly). */
-static gboolean spawn_launched(ph_exec *ex, guint job, int sock, int logfd,
-                               const char *plugin_path) {
+static gboolean spawn_launched(ph_launcher *l, guint job, int sock,
+                               int logfd, const char *plugin_path) {
   ph_lreq req = {0};
   req.type = 'W';
   req.job = job;
   if (plugin_path)
     g_strlcpy(req.path, plugin_path, sizeof req.path);
   int fds[2] = {sock, logfd};
-  if (send_fds(ex->ctl, &req, req_len(&req), fds) < 0) {
-    close(ex->ctl);
-    ex->ctl = -1;
+  if (send_fds(l->ctl, &req, req_len(&req), fds) < 0) {
+    launcher_close(l);
     return FALSE;
   }
   return TRUE;
 }
 
 /* The job awaiting its pid as job id, or NULL. */
-static ph_job *find_awaiting(ph_exec *ex, guint job) {
+static ph_job *find_awaiting(ph_exec *ex, ph_launcher *l, guint job) {
   for (guint i = 0; i < ex->jobs->len; i++) {
     ph_job *j = ex->jobs->pdata[i];
-    if (j->awaiting && j->job == job)
+    if (j->awaiting && j->lau == l && j->job == job)
       return j;
   }
   return NULL;
 }
 
-static gboolean note_exit(ph_exec *ex, const ph_lmsg *m);
+static gboolean note_exit(ph_exec *ex, ph_launcher *l, const ph_lmsg *m);
 
 /* Handles a message from the launcher: a worker's pid ('P', or the errno
  * of a failed fork) or its exit ('X'). */
-static void handle_lmsg(ph_exec *ex, const ph_lmsg *m, int fd) {
+static void handle_lmsg(ph_exec *ex, ph_launcher *l, const ph_lmsg *m,
+                        int fd) {
   if (m->type == 'S') {
-    ex->asked = MAX(0, ex->asked - 1);
+    l->asked = MAX(0, l->asked - 1);
     if (m->pid > 0 && fd >= 0) {
       ph_spare sp = {m->pid, fd};
-      g_array_append_val(ex->spares, sp);
+      g_array_append_val(l->spares, sp);
+    } else if (fd >= 0) {
+      close(fd);
+    }
+    return;
+  }
+  if (m->type == 'Z' && l == &ex->main) {
+    /* the zygote asked for first (in order), or none for that plugin */
+    char *path = g_queue_pop_head(&ex->zygote_asked);
+    ph_launcher *z = path ? g_hash_table_lookup(ex->zygotes, path) : NULL;
+    g_free(path);
+    if (z && fd >= 0 && m->pid > 0) {
+      z->ctl = fd;
+      z->pid = m->pid;
     } else if (fd >= 0) {
       close(fd);
     }
@@ -463,17 +512,21 @@ static void handle_lmsg(ph_exec *ex, const ph_lmsg *m, int fd) {
   }
   if (fd >= 0)
     close(fd);
+  if (m->type == 'Y') {
+    l->ready = 1;
+    return;
+  }
   if (m->type == 'X') {
-    if (!note_exit(ex, m))
-      for (guint i = 0; i < ex->spares->len; i++)
-        if (g_array_index(ex->spares, ph_spare, i).pid == m->pid) {
-          close(g_array_index(ex->spares, ph_spare, i).sock);
-          g_array_remove_index(ex->spares, i); /* a spare died */
+    if (!note_exit(ex, l, m))
+      for (guint i = 0; i < l->spares->len; i++)
+        if (g_array_index(l->spares, ph_spare, i).pid == m->pid) {
+          close(g_array_index(l->spares, ph_spare, i).sock);
+          g_array_remove_index(l->spares, i); /* a spare died */
           break;
         }
     return;
   }
-  ph_job *j = m->type == 'P' ? find_awaiting(ex, m->job) : NULL;
+  ph_job *j = m->type == 'P' ? find_awaiting(ex, l, m->job) : NULL;
   if (!j)
     return;
   j->awaiting = 0;
@@ -487,13 +540,37 @@ static void handle_lmsg(ph_exec *ex, const ph_lmsg *m, int fd) {
     ex->cb.on_pid(ex->user, j->job, j->pid);
 }
 
-/* Waits until j's pid is known (or the launcher is gone: pid stays 0). */
+/* Waits until j's pid is known (or its launcher is gone: pid stays 0). */
 static void await_pid(ph_exec *ex, ph_job *j) {
   ph_lmsg m;
   int fd;
-  while (j->awaiting && ex->ctl >= 0 && read_lmsg(ex, &m, &fd, TRUE))
-    handle_lmsg(ex, &m, fd);
+  while (j->awaiting && j->lau->ctl >= 0 &&
+         read_lmsg(j->lau, &m, &fd, TRUE))
+    handle_lmsg(ex, j->lau, &m, fd);
   j->awaiting = 0;
+}
+
+/* The launcher for a try of the plugin at path: its zygote when it has
+ * one that is ready, else the main launcher (asking it, once per plugin,
+ * for a zygote); NULL when there is no launcher. */
+static ph_launcher *launcher_for(ph_exec *ex, const char *path) {
+  if (ex->main.ctl < 0)
+    return NULL;
+  if (!path || !*path || ex->want_spares == 0)
+    return &ex->main;
+  ph_launcher *z = g_hash_table_lookup(ex->zygotes, path);
+  if (!z) {
+    z = g_new0(ph_launcher, 1);
+    z->ctl = -1;
+    z->spares = g_array_new(FALSE, FALSE, sizeof(ph_spare));
+    g_hash_table_insert(ex->zygotes, g_strdup(path), z);
+    ph_lreq req = {0};
+    req.type = 'Z';
+    g_strlcpy(req.path, path, sizeof req.path);
+    if (send(ex->main.ctl, &req, req_len(&req), MSG_NOSIGNAL) > 0)
+      g_queue_push_tail(&ex->zygote_asked, g_strdup(path));
+  }
+  return z->ctl >= 0 && z->ready ? z : &ex->main;
 }
 
 /* Opens (creates, appends) a try's log; its directory is made when the
@@ -686,7 +763,7 @@ static int spawn_fast(ph_exec *ex, const char *path, char *const *argv,
                      cwd,
                      logfd,
                      ex->devnull,
-                     ex->ctl < 0 ? (int)getpid() : 0,
+                     ex->main.ctl < 0 ? (int)getpid() : 0,
                      0};
   /* no handler may run in the child: block everything around the clone;
    * SIGPIPE, which the host ignores, goes back to its default for the
@@ -810,16 +887,17 @@ int ph_exec_start(ph_exec *ex, guint job, const char *spec_json,
     goto out;
   }
   gboolean awaiting = FALSE;
-  if (ex->ctl >= 0) {
+  ph_launcher *l = launcher_for(ex, plugin_path);
+  if (l) {
     /* spares for the next tries, as many as configured */
-    while (ex->ctl >= 0 && (int)ex->spares->len + ex->asked < ex->want_spares)
-      ask_spare(ex, 0, plugin_path);
+    while (l->ctl >= 0 && (int)l->spares->len + l->asked < ex->want_spares)
+      ask_spare(l, 0, plugin_path);
     int fds[2] = {sv[1], outfd};
-    pid = use_spare(ex, job, plugin_path, fds);
+    pid = use_spare(l, job, plugin_path, fds);
     if (pid > 0) {
       launched = TRUE;
-    } else if (ex->ctl >= 0 &&
-               spawn_launched(ex, job, sv[1], outfd, plugin_path)) {
+    } else if (l->ctl >= 0 &&
+               spawn_launched(l, job, sv[1], outfd, plugin_path)) {
       pid = 0; /* forked by the launcher; its pid comes later */
       launched = awaiting = TRUE;
     }
@@ -837,6 +915,7 @@ int ph_exec_start(ph_exec *ex, guint job, const char *spec_json,
   sv[1] = -1;
   ph_job *j = add_job(ex, job, pid, sv[0], launched, timeout);
   j->awaiting = awaiting;
+  j->lau = launched ? l : NULL;
   sv[0] = -1;
   if (rd >= 0) {
     out_attach(j, rd, logfd);
@@ -982,10 +1061,10 @@ static void finish(ph_exec *ex, guint idx) {
 }
 
 /* Records a launcher 'X' message on its job; TRUE when one matched. */
-static gboolean note_exit(ph_exec *ex, const ph_lmsg *m) {
+static gboolean note_exit(ph_exec *ex, ph_launcher *l, const ph_lmsg *m) {
   for (guint i = 0; i < ex->jobs->len; i++) {
     ph_job *j = ex->jobs->pdata[i];
-    if (j->launched && j->pid == m->pid) {
+    if (j->launched && j->lau == l && j->pid == m->pid) {
       j->status = m->status;
       j->have_status = 1;
       return TRUE;
@@ -1030,37 +1109,52 @@ int ph_exec_poll(ph_exec *ex, double max_wait) {
         max_wait = w;
     }
   }
-  struct pollfd *pf = g_new(struct pollfd, n * 3 + 1);
+  /* the launchers: the main one, then the zygotes */
+  guint nl = 1 + g_hash_table_size(ex->zygotes);
+  ph_launcher **lau = g_new(ph_launcher *, nl);
+  lau[0] = &ex->main;
+  GHashTableIter it;
+  gpointer zv;
+  guint li = 1;
+  g_hash_table_iter_init(&it, ex->zygotes);
+  while (g_hash_table_iter_next(&it, NULL, &zv))
+    lau[li++] = zv;
+  /* [0, 2n): each job's socket and pidfd; [2n, 2n+nl): the launchers;
+   * then each job's filtered output */
+  struct pollfd *pf = g_new(struct pollfd, n * 3 + nl);
   for (guint i = 0; i < n; i++) {
     ph_job *j = ex->jobs->pdata[i];
     pf[2 * i] = (struct pollfd){j->sock, POLLIN, 0};
     /* a launched worker's end comes from the launcher, unless it died */
-    int fd = j->launched && ex->ctl >= 0 ? -1 : j->pidfd;
+    int fd = j->launched && j->lau->ctl >= 0 ? -1 : j->pidfd;
     pf[2 * i + 1] = (struct pollfd){fd, POLLIN, 0};
-    pf[2 * n + 1 + i] = (struct pollfd){j->outfd, POLLIN, 0};
+    pf[2 * n + nl + i] = (struct pollfd){j->outfd, POLLIN, 0};
   }
-  pf[2 * n] = (struct pollfd){ex->ctl, POLLIN, 0};
+  for (guint k = 0; k < nl; k++)
+    pf[2 * n + k] = (struct pollfd){lau[k]->ctl, POLLIN, 0};
   int ms = max_wait < 0 ? -1 : (int)(max_wait * 1000 + 0.999);
   /* jobs without filtered output add no descriptor to wait on */
-  nfds_t nf = n * 2 + 1;
+  nfds_t nf = n * 2 + nl;
   for (guint i = 0; i < n; i++)
     if (((ph_job *)ex->jobs->pdata[i])->outfd >= 0)
-      nf = n * 3 + 1;
+      nf = n * 3 + nl;
   int rc = poll(pf, nf, ms);
   if (rc < 0 && errno != EINTR) {
     /* not a wait that can be retried (EINVAL: more fds than the open-file
      * limit, ENOMEM): spinning on it would hide the tries' ends forever */
     int e = errno;
     g_free(pf);
+    g_free(lau);
     errno = e;
     return -1;
   }
-  if (rc > 0 && pf[2 * n].revents && ex->ctl >= 0) {
-    ph_lmsg m;
-    int fd;
-    while (ex->ctl >= 0 && read_lmsg(ex, &m, &fd, FALSE))
-      handle_lmsg(ex, &m, fd);
-  }
+  for (guint k = 0; rc > 0 && k < nl; k++)
+    if (pf[2 * n + k].revents && lau[k]->ctl >= 0) {
+      ph_lmsg m;
+      int fd;
+      while (lau[k]->ctl >= 0 && read_lmsg(lau[k], &m, &fd, FALSE))
+        handle_lmsg(ex, lau[k], &m, fd);
+    }
   if (rc >= 0) {
     /* messages first (a secret to mask comes before the output holding
      * it), then output, then exits, from the end so removal is safe */
@@ -1071,17 +1165,18 @@ int ph_exec_poll(ph_exec *ex, double max_wait) {
         handled++;
       }
     }
-    for (guint i = 0; nf > n * 2 + 1 && i < n; i++) {
+    for (guint i = 0; nf > n * 2 + nl && i < n; i++) {
       ph_job *j = ex->jobs->pdata[i];
-      if (pf[2 * n + 1 + i].revents && j->outfd >= 0)
+      if (pf[2 * n + nl + i].revents && j->outfd >= 0)
         out_pump(ex, j, FALSE);
     }
     for (gint i = n - 1; i >= 0; i--) {
       ph_job *j = ex->jobs->pdata[i];
       gboolean exited;
       if (j->launched) {
-        exited = j->have_status || j->start_errno ||
-                 (ex->ctl < 0 && (pf[2 * i + 1].revents || j->pidfd < 0));
+        exited =
+            j->have_status || j->start_errno ||
+            (j->lau->ctl < 0 && (pf[2 * i + 1].revents || j->pidfd < 0));
         if (!exited && j->result && j->sock < 0 && !j->kill_at) {
           /* it reported its result and closed its socket: the try is
            * over.  The launcher still kills what is left of its process
@@ -1105,6 +1200,7 @@ int ph_exec_poll(ph_exec *ex, double max_wait) {
     }
   }
   g_free(pf);
+  g_free(lau);
   return handled;
 }
 
@@ -1168,56 +1264,26 @@ G_GNUC_NORETURN static void worker_child_exec(int fds[2]) {
   _exit(ph_worker_main(3));
 }
 
-/* Calls the prefork of the plugin loaded as handle (ABI 1.5), after a
- * trial run in a child: a prefork that crashes or does not return within
- * PIPEHOST_PREFORK_TIMEOUT seconds (default 10) is not called here, and
- * workers do without it. */
-static void prefork_plugin(void *handle) {
+/* The prefork (ABI 1.5) of the plugin loaded as handle, or NULL. */
+static void (*prefork_of(void *handle))(void) {
   const ph_plugin *(*entry)(void) =
       (const ph_plugin *(*)(void))dlsym(handle, PH_PLUGIN_ENTRY);
   const ph_plugin *p = entry ? entry() : NULL;
   if (!p || !ph_registry_check_descriptor(p, NULL) ||
-      !PH_HAS(p, ph_plugin, prefork) || !p->prefork)
-    return;
-  const char *tv = g_getenv("PIPEHOST_PREFORK_TIMEOUT");
-  double limit = tv && g_ascii_strtod(tv, NULL) > 0 ? g_ascii_strtod(tv, NULL)
-                                                    : 10;
-  pid_t pid = fork();
-  if (pid < 0)
-    return;
-  if (pid == 0) {
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    p->prefork();
-    _exit(0);
-  }
-  int pfd = (int)syscall(SYS_pidfd_open, pid, 0);
-  int status = -1;
-  if (pfd >= 0) {
-    struct pollfd pf = {pfd, POLLIN, 0};
-    int rc;
-    while ((rc = poll(&pf, 1, (int)(limit * 1000))) < 0 && errno == EINTR)
-      ;
-    if (rc == 0)
-      kill(pid, SIGKILL);
-    close(pfd);
-  } else {
-    kill(pid, SIGKILL); /* no way to wait with a limit */
-  }
-  while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-    ;
-  if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
-    p->prefork();
+      !PH_HAS(p, ph_plugin, prefork))
+    return NULL;
+  return p->prefork;
 }
 
 /* Keeps the plugin at path mapped here (once), so that a worker's dlopen
- * is a lookup, with what its prefork prepares for every worker. */
-static void map_plugin(GHashTable *mapped, const char *path) {
-  if (!path[0] || g_hash_table_contains(mapped, path))
-    return;
+ * is a lookup; the handle, or NULL. */
+static void *map_plugin(GHashTable *mapped, const char *path) {
+  if (!path[0])
+    return NULL;
   void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
-  if (h)
-    prefork_plugin(h);
-  g_hash_table_add(mapped, g_strdup(path));
+  if (h && !g_hash_table_contains(mapped, path))
+    g_hash_table_add(mapped, g_strdup(path));
+  return h;
 }
 
 /* Forks one spare worker and hands the host its socket ('S' with the
@@ -1258,6 +1324,42 @@ static void fork_spare(pid_t self, int ctl, GHashTable *mapped) {
     close(sv[1]);
 }
 
+static int launcher_loop(int ctl, gint32 *hostlive, const char *zygote_of);
+
+/* Forks a zygote for the plugin at path if it has a prefork: a launcher
+ * of its own (launcher_loop) that runs the prefork first, says 'Y', and
+ * forks that plugin's workers from then on.  Replies 'Z' to the host:
+ * with the zygote's control socket, or none. */
+static void fork_zygote(int ctl, GHashTable *mapped, GArray *zygotes,
+                        const char *path) {
+  void *h = map_plugin(mapped, path);
+  void (*prefork)(void) = h ? prefork_of(h) : NULL;
+  int sv[2] = {-1, -1};
+  pid_t pid = -1;
+  if (prefork && socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == 0)
+    pid = fork();
+  if (pid == 0) {
+    close(ctl);
+    close(sv[0]);
+    close(g_chld_pipe[0]);
+    close(g_chld_pipe[1]);
+    /* dies with the main launcher, and its workers with it */
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    _exit(launcher_loop(sv[1], NULL, path));
+  }
+  ph_lmsg m = {'Z', 0, pid, 0};
+  if (pid > 0) {
+    g_array_append_val(zygotes, pid);
+    send_lmsg_fd(ctl, &m, sv[0]);
+  } else {
+    m.pid = 0;
+    send(ctl, &m, sizeof m, MSG_NOSIGNAL);
+  }
+  for (int k = 0; k < 2; k++) /* the zygote's end went with the message */
+    if (sv[k] >= 0)
+      close(sv[k]);
+}
+
 int ph_exec_launcher_main(int ctl, int live_fd) {
   drop_secret_env();
   gint32 *hostlive = NULL; /* the host's own commands (ph_exec.live) */
@@ -1268,18 +1370,35 @@ int ph_exec_launcher_main(int ctl, int live_fd) {
       hostlive = NULL;
     close(live_fd);
   }
+  signal(SIGPIPE, SIG_IGN);
+  signal(SIGINT, SIG_IGN); /* a ^C is the host's to handle */
+  return launcher_loop(ctl, hostlive, NULL);
+}
+
+/* The launcher's loop on control socket ctl: the main launcher
+ * (zygote_of NULL; hostlive: the host's own commands, or NULL), or the
+ * zygote of the plugin at zygote_of. */
+static int launcher_loop(int ctl, gint32 *hostlive, const char *zygote_of) {
   if (pipe2(g_chld_pipe, O_CLOEXEC | O_NONBLOCK) != 0)
     return 1;
   struct sigaction sa = {0};
   sa.sa_handler = on_chld;
   sa.sa_flags = SA_RESTART | SA_NOCLDSTOP;
   sigaction(SIGCHLD, &sa, NULL);
-  signal(SIGPIPE, SIG_IGN);
-  signal(SIGINT, SIG_IGN); /* a ^C is the host's to handle */
   GHashTable *mapped =
       g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
   GHashTable *live = g_hash_table_new(g_direct_hash, g_direct_equal);
+  GArray *zygotes = g_array_new(FALSE, FALSE, sizeof(pid_t));
   pid_t self = getpid();
+  if (zygote_of) {
+    /* what every worker of this plugin would repeat, done once here */
+    void *h = map_plugin(mapped, zygote_of);
+    void (*prefork)(void) = h ? prefork_of(h) : NULL;
+    if (prefork)
+      prefork();
+    ph_lmsg y = {'Y', 0, (gint32)self, 0};
+    send(ctl, &y, sizeof y, MSG_NOSIGNAL);
+  }
   for (;;) {
     struct pollfd pf[2] = {{ctl, POLLIN, 0}, {g_chld_pipe[0], POLLIN, 0}};
     if (poll(pf, 2, -1) < 0 && errno != EINTR)
@@ -1319,6 +1438,11 @@ int ph_exec_launcher_main(int ctl, int live_fd) {
         g_hash_table_add(live, GINT_TO_POINTER(req.pid));
       else
         g_hash_table_remove(live, GINT_TO_POINTER(req.pid));
+      continue;
+    }
+    if (req.type == 'Z') {
+      if (!zygote_of)
+        fork_zygote(ctl, mapped, zygotes, req.path);
       continue;
     }
     if (req.type == 'R') {
@@ -1384,6 +1508,13 @@ int ph_exec_launcher_main(int ctl, int live_fd) {
     kill(-GPOINTER_TO_INT(k), SIGKILL);
   g_hash_table_unref(live);
   g_hash_table_unref(mapped);
+  /* the zygotes stop their own tries (their control sockets closed with
+   * the host): we are gone only once they are */
+  for (guint i = 0; i < zygotes->len; i++)
+    while (waitpid(g_array_index(zygotes, pid_t, i), NULL, 0) < 0 &&
+           errno == EINTR)
+      ;
+  g_array_free(zygotes, TRUE);
   return 0;
 }
 
@@ -1406,7 +1537,7 @@ int ph_exec_max_parallel(void) {
 void ph_exec_set_max_message(ph_exec *ex, gsize bytes) { ex->max_msg = bytes; }
 
 int ph_exec_get_launcher_pid(const ph_exec *ex) {
-  return ex->ctl >= 0 ? ex->launcher_pid : 0;
+  return ex->main.ctl >= 0 ? ex->main.pid : 0;
 }
 
 gboolean ph_exec_start_launcher(ph_exec *ex, GError **error) {
@@ -1451,7 +1582,7 @@ gboolean ph_exec_start_launcher(ph_exec *ex, GError **error) {
                 "posix_spawn %s: %s", ex->exe, g_strerror(rc));
     return FALSE;
   }
-  ex->ctl = sv[0];
-  ex->launcher_pid = pid;
+  ex->main.ctl = sv[0];
+  ex->main.pid = pid;
   return TRUE;
 }
