@@ -1509,11 +1509,22 @@ static int launcher_loop(int ctl, gint32 *hostlive, const char *zygote_of) {
   g_hash_table_unref(live);
   g_hash_table_unref(mapped);
   /* the zygotes stop their own tries (their control sockets closed with
-   * the host): we are gone only once they are */
-  for (guint i = 0; i < zygotes->len; i++)
-    while (waitpid(g_array_index(zygotes, pid_t, i), NULL, 0) < 0 &&
-           errno == EINTR)
-      ;
+   * the host): we are gone only once they are.  One still in its
+   * prefork after 2 s is killed (its workers die with it). */
+  for (int waited = 0; zygotes->len; waited++) {
+    for (guint i = 0; i < zygotes->len; i++) {
+      pid_t z = g_array_index(zygotes, pid_t, i);
+      if (waited == 2000)
+        kill(z, SIGKILL);
+      pid_t r = waitpid(z, NULL, waited >= 2000 ? 0 : WNOHANG);
+      if (r == z || (r < 0 && errno == ECHILD))
+        g_array_remove_index_fast(zygotes, i--);
+    }
+    if (zygotes->len) {
+      struct timespec ts = {0, 1000000};
+      nanosleep(&ts, NULL);
+    }
+  }
   g_array_free(zygotes, TRUE);
   return 0;
 }

@@ -982,8 +982,10 @@ int ph_worker_main(int fd) {
   GError *err = NULL;
   ph_registry *reg = NULL;
   const ph_plugin *plugin = NULL;
+  gpointer key = NULL;
   if (g_preloaded &&
-      g_hash_table_steal_extended(g_preloaded, path, NULL, (gpointer *)&reg)) {
+      g_hash_table_steal_extended(g_preloaded, path, &key, (gpointer *)&reg)) {
+    g_free(key);
     plugin = ph_registry_get_plugin(reg, 0, NULL);
   } else {
     reg = ph_registry_new();

@@ -411,16 +411,15 @@ typedef struct ph_plugin {
   uint16_t min_host_minor;
 
   /* ---- ABI 1.5 */
-  /* Optional; called once, with no task, in the process that forks this
-   * host's workers (never in the pipehost process itself), after the
-   * plugin is loaded there and before the workers of later tries are
-   * forked from it.  Do here what every try would otherwise repeat --
-   * load an implementation library, build a pristine interpreter -- and
-   * each worker inherits it.  Every later worker of every plugin starts
-   * from that state, so start no thread, open no connection or file and
-   * change nothing a try could observe.  A prefork that crashes or hangs
-   * costs pipehost its fast path (it then starts workers directly), never
-   * a try. */
+  /* Optional; called once per run, with no task, in a process of this
+   * plugin's own that forks its workers (never in the pipehost process,
+   * nor where another plugin's workers come from): do here what every
+   * try would otherwise repeat -- load an implementation library, build
+   * a pristine interpreter -- and each later worker inherits it.  The
+   * first tries may start before it has run: a worker must work the same
+   * without it.  Start no thread, open no connection or file, change
+   * nothing a try could observe.  A prefork that crashes or hangs costs
+   * no try: the plugin's workers are then forked without it. */
   void (*prefork)(void);
 } ph_plugin;
 

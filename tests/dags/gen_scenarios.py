@@ -557,6 +557,34 @@ write("yaml-fn-chunk",
          queue="gpu")],
       {"stmts": "success"}, state="success")
 
+write("lua-ctx-lazy",
+      "ctx is filled from the run context on first use: ti first, a name "
+      "from the context next to a standard global, every member through "
+      "pairs, and var the function over the context's var table",
+      [T("first", op="lua", fn="ti.task_id .. ' ' .. ti.try_number",
+         fn_lua="function(ctx) return ctx.ti.task_id .. ' ' .. "
+                "ctx.ti.try_number end"),
+       T("mixed", op="lua",
+         fn="ds .. ' ' .. tostring(math.floor(2.5)) .. ' ' .. params.who",
+         fn_lua="function(ctx) return ctx.ds .. ' ' .. "
+                "tostring(math.floor(2.5)) .. ' ' .. ctx.params.who end"),
+       T("all", op="lua",
+         fn="local n = 0 for k in pairs(_ENV) do n = n + 1 end "
+            "return n > 20 and ds_nodash",
+         fn_lua="function(ctx) local n = 0 for k in pairs(ctx) do n = n + 1 "
+                "end return n > 20 and ctx.ds_nodash end"),
+       T("var_fn", op="lua", fn="var('region')",
+         fn_lua="function(ctx) return ctx.var('region') end")],
+      {"first": "success", "mixed": "success", "all": "success",
+       "var_fn": "success"},
+      state="success", args=["--date", "2024-01-02"],
+      dag_args={"params": {"who": "me"}},
+      env={"PIPEHOST_VAR_REGION": "eu-west"},
+      xcoms={"first": {"return_value": "first 1"},
+             "mixed": {"return_value": "2024-01-02 2 me"},
+             "all": {"return_value": "20240102"},
+             "var_fn": {"return_value": "eu-west"}})
+
 # duplicate ids: written by hand, the generator cannot express them
 d = os.path.join(HERE, "error-duplicate-id")
 os.makedirs(d, exist_ok=True)

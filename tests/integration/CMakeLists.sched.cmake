@@ -30,3 +30,9 @@ add_test(NAME integration.fidelity
   COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_fidelity.py
           $<TARGET_FILE:pipehost>)
 set_tests_properties(integration.fidelity PROPERTIES TIMEOUT 300)
+
+# Warm workers (issue 21): spares, prefork zygotes, and their faults.
+add_test(NAME integration.warm
+  COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_warm.py
+          $<TARGET_FILE:pipehost> ${PH_PREFORK_PLUGIN_DIR})
+set_tests_properties(integration.warm PROPERTIES TIMEOUT 120)

@@ -1,0 +1,94 @@
+#!/usr/bin/env python3
+"""Warm workers (issue 21): spare workers forked ahead of demand, a
+plugin's prefork (ABI 1.5) run once in a zygote of its own, and what must
+not change: every try in its own process, a crash or a hang costing
+nothing but itself.
+Usage: test_warm.py PIPEHOST PREFORK_PLUGIN_DIR"""
+import os
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from phtest import Suite  # noqa: E402
+
+ph_bin, prefork_dir = sys.argv[1], sys.argv[2]
+work = tempfile.mkdtemp(prefix="ph-warm-")
+os.chmod(work, 0o755)
+env = dict(os.environ, PIPEHOST_HOME=os.path.join(work, "home"),
+           PIPEHOST_PLUGIN_PATH=prefork_dir, PIPEHOST_PREFORK_TIMEOUT="2",
+           PIPEHOST_CONN_LITE="sqlite:///" + os.path.join(work, "lite.db"))
+env.pop("PIPEHOST_WARM_WORKERS", None)
+s = Suite(ph_bin, work, env)
+check = s.check
+
+# 1. what a prefork prepares, every worker of that plugin has
+tasks, xc, _ = s.run("ok", {"a": {"op": "prefork_ok_op"},
+                            "b": {"op": "prefork_ok_op", "upstream": ["a"]},
+                            "c": {"op": "prefork_ok_op", "upstream": ["b"]}})
+# (the first try may start before the zygote is ready: it does without)
+check("prefork: the plugin's later tries inherit what its prefork prepared",
+      [xc.get(t, {}).get("return_value") for t in "bc"] == [42, 42] and
+      xc.get("a", {}).get("return_value") in (0, 42), xc)
+
+# 2. a prefork that crashes, or never returns, costs no try
+for kind in ("crash", "hang"):
+    t0 = time.monotonic()
+    tasks, xc, _ = s.run(kind, {"a": {"op": f"prefork_{kind}_op"},
+                                "b": {"op": "lua", "fn": "1",
+                                      "upstream": ["a"]}})
+    took = time.monotonic() - t0
+    check(f"prefork that {'crashes' if kind == 'crash' else 'hangs'}: the "
+          "tries run without it",
+          tasks.get("a", {}).get("state") == "success" and
+          xc.get("a", {}).get("return_value") == 0 and
+          tasks.get("b", {}).get("state") == "success", (tasks, xc))
+    check(f"prefork that {'crashes' if kind == 'crash' else 'hangs'}: the "
+          f"run ends promptly ({took:.1f} s)",
+          took < 15, took)
+
+# 3. a plugin's libraries stay in its own workers: after a sql try (its
+# zygote maps libpq), a lua worker has no libpq mapped
+maps = ("local f = io.open('/proc/self/maps') local m = f:read('a') "
+        "f:close() return m:find('libpq', 1, true) ~= nil")
+tasks, xc, _ = s.run("iso", {"q": {"op": "sql", "conn_id": "lite",
+                                   "sql": "select 1"},
+                             "l": {"op": "lua", "fn": maps,
+                                   "upstream": ["q"]}})
+check("zygotes: a lua worker after a sql try maps no libpq",
+      tasks.get("q", {}).get("state") == "success" and
+      xc.get("l", {}).get("return_value") is False, (tasks, xc))
+
+# 4. spares killed under the host's feet: the next tries still run.  The
+# task kills every other child of its own parent (the spares beside it).
+kill = ("local me = io.open('/proc/self/stat'):read('l') "
+        "local pid, ppid = me:match('^(%d+) %b() %S+ (%d+)') "
+        "local p = io.popen(\"awk '$4 == \" .. ppid .. \" && $1 != \" .. pid "
+        ".. \" {print $1}' /proc/[0-9]*/stat 2>/dev/null\") "
+        "local n = 0 for q in p:lines() do os.execute('kill -9 ' .. q) "
+        "n = n + 1 end p:close() return n")
+chain = {"k": {"op": "lua", "fn": "1"}, "x": {"op": "lua", "fn": kill,
+                                              "upstream": ["k"]}}
+prev = "x"
+for i in range(6):
+    chain[f"t{i}"] = {"op": "lua", "fn": str(i), "upstream": [prev]}
+    prev = f"t{i}"
+tasks, xc, _ = s.run("killspares", chain)
+check("spares killed mid-run: some were there to kill",
+      (xc.get("x", {}).get("return_value") or 0) >= 1, xc.get("x"))
+check("spares killed mid-run: every later try runs",
+      all(tasks.get(f"t{i}", {}).get("state") == "success"
+          for i in range(6)) and
+      [xc.get(f"t{i}", {}).get("return_value") for i in range(6)] ==
+      list(range(6)), (tasks, xc))
+
+# 5. without spares (PIPEHOST_WARM_WORKERS=0) nothing changes but speed
+s.env = dict(env, PIPEHOST_WARM_WORKERS="0")
+tasks, xc, _ = s.run("cold", {"a": {"op": "lua", "fn": "2"},
+                              "b": {"op": "prefork_ok_op",
+                                    "upstream": ["a"]}})
+check("PIPEHOST_WARM_WORKERS=0: tries run (forked on demand, no zygote)",
+      xc.get("a", {}).get("return_value") == 2 and
+      xc.get("b", {}).get("return_value") == 0, xc)
+
+sys.exit(s.finish())
