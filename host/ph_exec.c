@@ -1288,7 +1288,8 @@ static void *map_plugin(GHashTable *mapped, const char *path) {
 
 /* Forks one spare worker and hands the host its socket ('S' with the
  * pid; a failed fork sends pid -1 and the errno). */
-static void fork_spare(pid_t self, int ctl, GHashTable *mapped) {
+static void fork_spare(pid_t self, int ctl, GHashTable *mapped,
+                       GHashTable *spares) {
   int sv[2] = {-1, -1};
   pid_t pid = -1;
   if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == 0)
@@ -1312,6 +1313,8 @@ static void fork_spare(pid_t self, int ctl, GHashTable *mapped) {
     worker_child_exec(fds);
   }
   ph_lmsg m = {'S', 0, pid, pid < 0 ? errno : 0};
+  if (pid > 0)
+    g_hash_table_add(spares, GINT_TO_POINTER(pid));
   if (pid < 0) {
     send(ctl, &m, sizeof m, MSG_NOSIGNAL);
   } else {
@@ -1389,6 +1392,7 @@ static int launcher_loop(int ctl, gint32 *hostlive, const char *zygote_of) {
       g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
   GHashTable *live = g_hash_table_new(g_direct_hash, g_direct_equal);
   GArray *zygotes = g_array_new(FALSE, FALSE, sizeof(pid_t));
+  GHashTable *spares = g_hash_table_new(g_direct_hash, g_direct_equal);
   pid_t self = getpid();
   if (zygote_of) {
     /* what every worker of this plugin would repeat, done once here */
@@ -1421,6 +1425,7 @@ static int launcher_loop(int ctl, gint32 *hostlive, const char *zygote_of) {
         if (waitpid(pid, &st, 0) != pid)
           break;
         g_hash_table_remove(live, GINT_TO_POINTER(pid));
+        g_hash_table_remove(spares, GINT_TO_POINTER(pid));
         ph_lmsg m = {'X', 0, pid, st};
         send(ctl, &m, sizeof m, MSG_NOSIGNAL);
       }
@@ -1449,10 +1454,12 @@ static int launcher_loop(int ctl, gint32 *hostlive, const char *zygote_of) {
       /* the host gave spare req.pid (if any) a try of plugin req.path:
        * stop it too if the host dies; keep the plugin mapped; fork the
        * next spare */
-      if (req.pid > 0)
+      if (req.pid > 0) {
+        g_hash_table_remove(spares, GINT_TO_POINTER(req.pid));
         g_hash_table_add(live, GINT_TO_POINTER(req.pid));
+      }
       map_plugin(mapped, req.path);
-      fork_spare(self, ctl, mapped);
+      fork_spare(self, ctl, mapped, spares);
       continue;
     }
     if (fds[0] < 0 || fds[1] < 0) {
@@ -1506,6 +1513,16 @@ static int launcher_loop(int ctl, gint32 *hostlive, const char *zygote_of) {
   g_hash_table_iter_init(&it, live);
   while (g_hash_table_iter_next(&it, &k, NULL))
     kill(-GPOINTER_TO_INT(k), SIGKILL);
+  /* spares without a try: reaped here, not left to init */
+  g_hash_table_iter_init(&it, spares);
+  while (g_hash_table_iter_next(&it, &k, NULL))
+    if (waitpid(GPOINTER_TO_INT(k), NULL, WNOHANG) == 0) { /* still ours */
+      kill(GPOINTER_TO_INT(k), SIGKILL);
+      waitpid(GPOINTER_TO_INT(k), NULL, 0);
+    }
+  while (waitpid(-1, NULL, WNOHANG) > 0)
+    ;
+  g_hash_table_unref(spares);
   g_hash_table_unref(live);
   g_hash_table_unref(mapped);
   /* the zygotes stop their own tries (their control sockets closed with
@@ -1571,7 +1588,14 @@ gboolean ph_exec_start_launcher(ph_exec *ex, GError **error) {
   posix_spawn_file_actions_adddup2(&fa, sv[1], 3);
   if (ex->live)
     posix_spawn_file_actions_adddup2(&fa, mfd, 4);
-  char *argv[] = {ex->exe, "__launcher", ex->live ? "4" : NULL, NULL};
+  /* pipehost-worker next to the program, when installed: the launcher
+   * and worker without the rest of the host (fewer mappings to copy at
+   * each fork and to unmap at each worker's end) */
+  g_autofree char *real = g_file_read_link(ex->exe, NULL);
+  g_autofree char *dir = g_path_get_dirname(real ? real : ex->exe);
+  g_autofree char *lean = g_build_filename(dir, "pipehost-worker", NULL);
+  const char *prog = access(lean, X_OK) == 0 ? lean : ex->exe;
+  char *argv[] = {(char *)prog, "__launcher", ex->live ? "4" : NULL, NULL};
   /* In a session of its own: a signal to the host's process group (a
    * closed terminal's SIGHUP, ^C, kill -TERM -PGID, kill -9 -PGID) reaches
    * the host but not the launcher, which then sees the host gone and stops
@@ -1581,7 +1605,7 @@ gboolean ph_exec_start_launcher(ph_exec *ex, GError **error) {
   posix_spawnattr_init(&at);
   posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSID);
   int pid = -1;
-  int rc = posix_spawn(&pid, ex->exe, &fa, &at, argv, environ);
+  int rc = posix_spawn(&pid, prog, &fa, &at, argv, environ);
   posix_spawnattr_destroy(&at);
   posix_spawn_file_actions_destroy(&fa);
   if (mfd >= 0)
