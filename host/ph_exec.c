@@ -437,8 +437,6 @@ static int use_spare(ph_launcher *l, guint job, const char *plugin_path,
   while (l->spares->len) {
     ph_spare sp = g_array_index(l->spares, ph_spare, 0);
     g_array_remove_index(l->spares, 0);
-    /* the launcher learns first that it is a try now (stopped if we die) */
-    ask_spare(l, sp.pid, plugin_path);
     ph_lreq req = {0};
     req.type = 'W';
     req.job = job;
@@ -446,6 +444,9 @@ static int use_spare(ph_launcher *l, guint job, const char *plugin_path,
       g_strlcpy(req.path, plugin_path, sizeof req.path);
     ssize_t sent = send_fds(sp.sock, &req, req_len(&req), fds);
     close(sp.sock);
+    /* then its replacement (the launcher stops a spare with a try as any
+     * worker if we die): the spare gets a CPU before the new fork */
+    ask_spare(l, sent > 0 ? sp.pid : 0, plugin_path);
     if (sent > 0)
       return sp.pid;
   }
@@ -1484,7 +1485,13 @@ static int launcher_loop(int ctl, gint32 *hostlive, const char *zygote_of) {
   }
   /* The host is gone: nobody will record what its tries do, so stop them
    * (SIGTERM, then SIGKILL) rather than let them act unobserved; `pipehost
-   * resume` counts them as lost tries. */
+   * resume` counts them as lost tries.  A spare may have been given a try
+   * the host had no time to tell us about: spares count too. */
+  GHashTableIter it;
+  gpointer k;
+  g_hash_table_iter_init(&it, spares);
+  while (g_hash_table_iter_next(&it, &k, NULL))
+    g_hash_table_add(live, k);
   for (guint i = 0; hostlive && i < PH_LIVE_SLOTS; i++) {
     gint32 pid = __atomic_load_n(&hostlive[i], __ATOMIC_ACQUIRE);
     if (pid > 0)
@@ -1492,8 +1499,6 @@ static int launcher_loop(int ctl, gint32 *hostlive, const char *zygote_of) {
   }
   if (hostlive)
     munmap(hostlive, PH_LIVE_SLOTS * sizeof(gint32));
-  GHashTableIter it;
-  gpointer k;
   g_hash_table_iter_init(&it, live);
   while (g_hash_table_iter_next(&it, &k, NULL))
     kill(-GPOINTER_TO_INT(k), SIGTERM);
