@@ -12,6 +12,7 @@
 #include <glib.h>
 #include <json-glib/json-glib.h>
 
+#include "cmd.h"
 #include "ph_cron.h"
 #include "ph_dag.h"
 #include "ph_exec.h"
@@ -1542,6 +1543,8 @@ static void usage(FILE *f) {
       "  models list|show|promote NAME VERSION          the model registry\n"
       "  lineage RUN TASK                               what a result was made "
       "from\n"
+      "  db clean --older-than DURATION [--dry-run]     delete old runs "
+      "(archived)\n"
       "  --version                                      print the version\n"
       "\n"
       "Environment: PIPEHOST_HOME (metadata store, default ~/.pipehost),\n"
@@ -1650,6 +1653,8 @@ int main(int argc, char **argv) {
   } else if (!strcmp(cmd, "experiments") || !strcmp(cmd, "models") ||
              !strcmp(cmd, "lineage")) {
     rc = cmd_track(sargc, sargv);
+  } else if (!strcmp(cmd, "db")) {
+    rc = ph_cmd_db(sargc, sargv);
   } else {
     if (*cmd) {
       static const char *const cmds[] = {
@@ -1657,7 +1662,7 @@ int main(int argc, char **argv) {
           "runs",      "logs",        "xcom",     "tasks",       "task",
           "variables", "connections", "cron",     "experiments", "models",
           "lineage",   "scheduler",   "backfill", "trigger",     "clear",
-          "pools",     NULL};
+          "pools",     "db",          NULL};
       const char *near = ph_util_nearest(cmd, cmds);
       fprintf(stderr, "pipehost: unknown command '%s'%s%s%s\n\n", cmd,
               near ? " (did you mean '" : "", near ? near : "",
