@@ -1,7 +1,9 @@
 /* ph_fault -- fault injection for debug builds (curl's and SQLite's
  * torture habit).  PIPEHOST_FAULT="POINT:N" makes the Nth call of
  * ph_fault_hit(POINT) in this process return TRUE, so the caller takes its
- * failure path.  Points: store_write, log_open, spawn, plugin_load.
+ * failure path.  Points: store_write, log_open, spawn, plugin_load;
+ * exec_note_delay makes the host slow to note where an exec'd command's
+ * output starts.
  * Release builds compile every check to FALSE. */
 #ifndef PH_FAULT_H
 #define PH_FAULT_H

@@ -678,8 +678,14 @@ static ph_status h_exec_command(ph_task *t, const char *what,
   json_builder_set_member_name(b, "what");
   json_builder_add_string_value(b, what ? what : argv[0]);
   json_builder_end_object(b);
-  send_msg(t, b);
+  /* a request: the host has taken the log's end as where the command's
+   * output starts before the command can write anything (with filtered
+   * output, the command's first lines could otherwise reach the host's
+   * pipe before this message, and be taken for what came before) */
+  JsonObject *ack = request(t, b);
   g_object_unref(b);
+  if (ack)
+    json_object_unref(ack);
   if (cwd && *cwd && chdir(cwd) != 0) {
     h_set_reason(t, "cannot enter %s: %s", cwd, g_strerror(errno));
     return PH_ERROR;

@@ -75,7 +75,29 @@ for point, n_max in POINTS.items():
             print(f"FAIL {point}:{n}: {', '.join(problems)}\n{p.stderr[-800:]}")
         else:
             passed += 1
+# a host slow to note where an exec'd command's output starts (a loaded
+# machine): the command's last line is still the return value (the worker
+# waits for the note before it execs; it once raced the command's output).
+# A bash task with env runs in a worker that becomes the command.
+ex = os.path.join(work, "exec.yaml")
+with open(ex, "w") as f:
+    f.write("dag: {id: execnote}\ntasks:\n"
+            "  m: {op: bash, command: '/bin/echo limited', "
+            "env: {X: '1'}}\n")
+env = dict(os.environ, PIPEHOST_HOME=os.path.join(work, "exec"),
+           PIPEHOST_FAULT="exec_note_delay:1")
+p = subprocess.run([PH, "run", ex, "--json", "-q"], capture_output=True,
+                   text=True, timeout=60, env=env)
+try:
+    rv = json.loads(p.stdout)["xcoms"]["m"]["return_value"]
+except (ValueError, KeyError):
+    rv = None
+if rv == "limited":
+    passed += 1
+else:
+    failed += 1
+    print(f"FAIL exec_note_delay: return value {rv!r}\n{p.stdout[-400:]}")
 shutil.rmtree(work, ignore_errors=True)
-print(f"faults injected at {', '.join(POINTS)}")
+print(f"faults injected at {', '.join(POINTS)}, exec_note_delay")
 print(f"{passed} passed, {failed} failed")
 sys.exit(1 if failed else 0)

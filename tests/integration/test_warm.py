@@ -23,10 +23,13 @@ s = Suite(ph_bin, work, env)
 check = s.check
 
 # 1. what a prefork prepares, every worker of that plugin has
+# (the first try may start before the zygote is ready: it does without;
+# a second later, the zygote has long been ready)
 tasks, xc, _ = s.run("ok", {"a": {"op": "prefork_ok_op"},
-                            "b": {"op": "prefork_ok_op", "upstream": ["a"]},
+                            "w": {"op": "bash", "command": "sleep 1",
+                                  "upstream": ["a"]},
+                            "b": {"op": "prefork_ok_op", "upstream": ["w"]},
                             "c": {"op": "prefork_ok_op", "upstream": ["b"]}})
-# (the first try may start before the zygote is ready: it does without)
 check("prefork: the plugin's later tries inherit what its prefork prepared",
       [xc.get(t, {}).get("return_value") for t in "bc"] == [42, 42] and
       xc.get("a", {}).get("return_value") in (0, 42), xc)
@@ -67,8 +70,9 @@ kill = ("local me = io.open('/proc/self/stat'):read('l') "
         ".. \" {print $1}' /proc/[0-9]*/stat 2>/dev/null\") "
         "local n = 0 for q in p:lines() do os.execute('kill -9 ' .. q) "
         "n = n + 1 end p:close() return n")
-chain = {"k": {"op": "lua", "fn": "1"}, "x": {"op": "lua", "fn": kill,
-                                              "upstream": ["k"]}}
+chain = {"k": {"op": "lua", "fn": "1"},
+         "w": {"op": "bash", "command": "sleep 1", "upstream": ["k"]},
+         "x": {"op": "lua", "fn": kill, "upstream": ["w"]}}
 prev = "x"
 for i in range(6):
     chain[f"t{i}"] = {"op": "lua", "fn": str(i), "upstream": [prev]}
@@ -82,7 +86,20 @@ check("spares killed mid-run: every later try runs",
       [xc.get(f"t{i}", {}).get("return_value") for i in range(6)] ==
       list(range(6)), (tasks, xc))
 
-# 5. without spares (PIPEHOST_WARM_WORKERS=0) nothing changes but speed
+# 5. a worker that becomes its command (memory_limit keeps bash in the
+# worker): the return value is the command's last line, never lost to a
+# race between the command's first output and the host's note of where it
+# starts (once seen 1 run in 5)
+many = {f"m{i}": {"op": "bash", "command": f"/bin/echo v{i}",
+                  "memory_limit": "512M"} for i in range(40)}
+tasks, xc, _ = s.run("execs", many, dag_extra=", max_active_tasks: 4")
+s.env = dict(env)
+got = [xc.get(f"m{i}", {}).get("return_value") for i in range(40)]
+check("exec'd commands: every return value is the command's last line",
+      got == [f"v{i}" for i in range(40)],
+      [(i, g) for i, g in enumerate(got) if g != f"v{i}"][:5])
+
+# 6. without spares (PIPEHOST_WARM_WORKERS=0) nothing changes but speed
 s.env = dict(env, PIPEHOST_WARM_WORKERS="0")
 tasks, xc, _ = s.run("cold", {"a": {"op": "lua", "fn": "2"},
                               "b": {"op": "prefork_ok_op",
