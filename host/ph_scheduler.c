@@ -8,6 +8,7 @@
 #include <sqlite3.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -127,6 +128,11 @@ typedef struct {
   GHashTable *children; /* pid -> child */
   int parallelism;      /* -j for each run, 0 = the DAG's max_active_tasks */
   GHashTable *parsing;  /* pid -> parse_job: DAG files loading in a child */
+  int max_runs;         /* runs at once across every DAG (0: no limit) */
+  GHashTable *idents;   /* path -> stat identity of the content hashed */
+  guint64 scans;        /* folder scans after the first, their time in all */
+  double scan_secs;
+  double scan_first;    /* the first scan's time (it loads every file) */
 } sctx;
 
 static gboolean run_exists(sctx *c, const char *run_id) {
@@ -142,7 +148,8 @@ static char *run_log(sctx *c, const char *run_id) {
 
 static GPid start_run(sctx *c, const char *file, const char *dag_id,
                       const char *run_id, const ph_interval *iv,
-                      const char *run_type, int tasks, const char *conf) {
+                      const char *run_type, int tasks, const char *conf,
+                      gboolean wait) {
   GPtrArray *a = g_ptr_array_new_with_free_func(g_free);
   g_ptr_array_add(a, g_strdup("run"));
   g_ptr_array_add(a, g_strdup(file));
@@ -168,17 +175,17 @@ static GPid start_run(sctx *c, const char *file, const char *dag_id,
   g_autofree char *log = run_log(c, run_id);
   GPid pid = spawn(c->env->exe, a, log);
   g_ptr_array_unref(a);
-  if (pid > 0) {
+  if (pid > 0 && wait) {
     /* wait (briefly) until the run is in the store, so that runs appear in
      * the order they were started: depends_on_past looks for the previous
      * run there */
-    for (int i = 0; i < 500 && !run_exists(c, run_id); i++) {
+    for (int i = 0; i < 5000 && !run_exists(c, run_id); i++) {
       int status;
       if (waitpid(pid, &status, WNOHANG) == pid) {
         pid = -1;
         break;
       }
-      g_usleep(10000);
+      g_usleep(1000);
     }
   }
   if (pid > 0) {
@@ -555,8 +562,24 @@ static void scan(sctx *c, const char *dir, GHashTable *dags) {
     g_autofree char *rel = g_build_filename(dir, name, NULL);
     char *path = g_canonicalize_filename(rel, NULL);
     g_hash_table_add(seen, path);
-    g_autofree char *h = file_hash(path);
     dagent *old = g_hash_table_lookup(dags, path);
+    /* content identity, read only when the file's identity (inode, size,
+     * times) moved: a rescan of unchanged files is a stat each */
+    GStatBuf sb;
+    g_autofree char *ident =
+        g_stat(path, &sb) == 0
+            ? g_strdup_printf("%lu %lu %lld %lld.%09ld %lld.%09ld",
+                              (unsigned long)sb.st_dev,
+                              (unsigned long)sb.st_ino, (long long)sb.st_size,
+                              (long long)sb.st_mtim.tv_sec, sb.st_mtim.tv_nsec,
+                              (long long)sb.st_ctim.tv_sec, sb.st_ctim.tv_nsec)
+            : NULL;
+    const char *known = g_hash_table_lookup(c->idents, path);
+    if (old && ident && known && !strcmp(known, ident))
+      continue;
+    g_autofree char *h = file_hash(path);
+    if (h && ident)
+      g_hash_table_replace(c->idents, g_strdup(path), g_strdup(ident));
     if (!h || (old && !strcmp(old->hash, h)))
       continue;
     parse_job *pj = parse_find(c, path);
@@ -578,6 +601,7 @@ static void scan(sctx *c, const char *dir, GHashTable *dags) {
   while (g_hash_table_iter_next(&it, &k, &v))
     if (!g_hash_table_contains(seen, k)) {
       slog("info", "dag_removed", "file", (char *)k, NULL);
+      g_hash_table_remove(c->idents, k);
       g_hash_table_iter_remove(&it);
     }
   GHashTableIter si;
@@ -605,42 +629,117 @@ static gint64 last_scheduled(sctx *c, const char *dag_id) {
   return t;
 }
 
-/* Creates the runs that are due, up to max_active_runs per DAG. */
-static void schedule_due(sctx *c, GHashTable *dags, GHashTable *spawned) {
+/* Creates the runs that are due, up to max_active_runs per DAG and
+ * max_runs in all.  In passes: each pass starts at most one run of each
+ * DAG, all without waiting, then waits until every run it started is in
+ * the store -- a DAG's runs appear in order (depends_on_past looks for
+ * the previous one there) while the DAGs do not wait for each other. */
+static int schedule_due(sctx *c, GHashTable *dags, GHashTable *spawned) {
+  int n_started = 0;
+  gint64 now = (gint64)ph_util_now();
+  /* per DAG: the intervals due, and how many of its runs are active */
+  typedef struct {
+    dagent *d;
+    GArray *due;
+    guint next;
+    int active;
+  } plan;
+  GArray *plans = g_array_new(FALSE, FALSE, sizeof(plan));
   GHashTableIter it;
   gpointer k, v;
-  gint64 now = (gint64)ph_util_now();
   g_hash_table_iter_init(&it, dags);
   while (g_hash_table_iter_next(&it, &k, &v)) {
     dagent *d = v;
-    if (!d->valid)
+    if (!d->valid || ph_timetable_is_manual(d->tt))
       continue;
-    int active = children_of(c, d->dag_id) + orphans(c, d->dag_id, FALSE, 0);
-    if (ph_timetable_is_manual(d->tt))
+    plan p = {d, ph_timetable_due(d->tt, last_scheduled(c, d->dag_id), now),
+              0, 0};
+    if (!p.due->len) {
+      g_array_free(p.due, TRUE);
       continue;
-    GArray *due = ph_timetable_due(d->tt, last_scheduled(c, d->dag_id), now);
-    for (guint i = 0; i < due->len && active < d->max_runs; i++) {
-      ph_interval iv = g_array_index(due, ph_interval, i);
-      g_autofree char *start = iso(iv.start);
-      /* run ids are unique across DAGs in the store: the DAG id is part */
-      g_autofree char *run_id =
-          g_strdup_printf("scheduled__%s__%s", d->dag_id, start);
-      if (g_hash_table_contains(spawned, run_id) || run_exists(c, run_id))
-        continue;
-      if (start_run(c, d->file, d->dag_id, run_id, &iv, "scheduled",
-                    c->parallelism ? c->parallelism : d->max_tasks, NULL) > 0) {
-        g_hash_table_add(spawned, g_strdup(run_id));
-        active++;
+    }
+    p.active = children_of(c, d->dag_id) + orphans(c, d->dag_id, FALSE, 0);
+    g_array_append_val(plans, p);
+  }
+  GPtrArray *started = g_ptr_array_new_with_free_func(g_free);
+  for (gboolean more = TRUE; more;) {
+    more = FALSE;
+    g_ptr_array_set_size(started, 0);
+    for (guint i = 0; i < plans->len; i++) {
+      plan *p = &g_array_index(plans, plan, i);
+      while (p->next < p->due->len && p->active < p->d->max_runs &&
+             (!c->max_runs ||
+              (int)g_hash_table_size(c->children) < c->max_runs)) {
+        ph_interval iv = g_array_index(p->due, ph_interval, p->next++);
+        g_autofree char *start = iso(iv.start);
+        /* run ids are unique across DAGs in the store: the DAG id is
+         * part */
+        char *run_id =
+            g_strdup_printf("scheduled__%s__%s", p->d->dag_id, start);
+        if (g_hash_table_contains(spawned, run_id) || run_exists(c, run_id)) {
+          g_free(run_id);
+          continue;
+        }
+        if (start_run(c, p->d->file, p->d->dag_id, run_id, &iv, "scheduled",
+                      c->parallelism ? c->parallelism : p->d->max_tasks, NULL,
+                      FALSE) > 0) {
+          g_hash_table_add(spawned, g_strdup(run_id));
+          g_ptr_array_add(started, run_id);
+          p->active++;
+          n_started++;
+          more = TRUE;
+        } else {
+          g_free(run_id);
+        }
+        break; /* this DAG's next run waits for the next pass */
       }
     }
-    g_array_free(due, TRUE);
+    /* the runs of this pass in the store before the next pass */
+    for (int i = 0; i < 5000 && started->len; i++) {
+      reap(c, FALSE);
+      for (guint j = started->len; j-- > 0;)
+        /* (a run that died at once never shows) */
+        if (run_exists(c, started->pdata[j]) ||
+            !is_child_run(c, started->pdata[j]))
+          g_ptr_array_remove_index_fast(started, j);
+      if (started->len)
+        g_usleep(1000);
+    }
   }
+  g_ptr_array_unref(started);
+  for (guint i = 0; i < plans->len; i++)
+    g_array_free(g_array_index(plans, plan, i).due, TRUE);
+  g_array_free(plans, TRUE);
+  return n_started;
+}
+
+/* The last log line: what the scheduler cost (its own CPU and its runs'),
+ * its peak memory, and its folder scans. */
+static void log_stopped(sctx *c) {
+  struct rusage self, kids;
+  getrusage(RUSAGE_SELF, &self);
+  getrusage(RUSAGE_CHILDREN, &kids);
+  g_autofree char *cpu = g_strdup_printf(
+      "%.3f", self.ru_utime.tv_sec + self.ru_stime.tv_sec +
+                  (self.ru_utime.tv_usec + self.ru_stime.tv_usec) / 1e6);
+  g_autofree char *kcpu = g_strdup_printf(
+      "%.3f", kids.ru_utime.tv_sec + kids.ru_stime.tv_sec +
+                  (kids.ru_utime.tv_usec + kids.ru_stime.tv_usec) / 1e6);
+  g_autofree char *rss = g_strdup_printf("%ld", self.ru_maxrss);
+  g_autofree char *nscan = g_strdup_printf("%" G_GUINT64_FORMAT, c->scans);
+  g_autofree char *scan_ms = g_strdup_printf(
+      "%.3f", c->scans ? c->scan_secs * 1000 / c->scans : 0.0);
+  g_autofree char *first_ms = g_strdup_printf("%.3f", c->scan_first * 1000);
+  slog("info", "scheduler_stopped", "cpu_s", cpu, "runs_cpu_s", kcpu,
+       "max_rss_kb", rss, "first_scan_ms", first_ms, "rescans", nscan,
+       "rescan_ms", scan_ms, NULL);
 }
 
 static int cmd_scheduler(sctx *c, int argc, char **argv) {
   char *dir = NULL;
   double poll = 2;
   gboolean once = FALSE;
+  c->max_runs = 32;
   GOptionEntry e[] = {
       {"dags-dir", 'D', 0, G_OPTION_ARG_FILENAME, &dir,
        "The folder of DAG files (.yaml, .yml, .lua)", "DIR"},
@@ -651,7 +750,13 @@ static int cmd_scheduler(sctx *c, int argc, char **argv) {
        "max_active_tasks, 16)",
        "N"},
       {"once", 0, 0, G_OPTION_ARG_NONE, &once,
-       "Create the runs due now, wait for them, exit", NULL},
+       "Create the runs due now (as max_active_runs and --max-runs let, a "
+       "slot refilled when a run ends), wait for them, exit",
+       NULL},
+      {"max-runs", 0, 0, G_OPTION_ARG_INT, &c->max_runs,
+       "Runs at once across every DAG (default 32; 0: no limit beyond each "
+       "DAG's max_active_runs)",
+       "N"},
       {0}};
   GOptionContext *ctx =
       g_option_context_new("- run DAGs on their schedules until stopped");
@@ -707,7 +812,15 @@ static int cmd_scheduler(sctx *c, int argc, char **argv) {
     if (stopping && g_hash_table_size(c->children) == 0)
       break;
     if (!stopping) {
+      double t0 = ph_util_mono();
+      gboolean first = c->scan_first == 0;
       scan(c, dir, dags);
+      if (first) {
+        c->scan_first = MAX(ph_util_mono() - t0, 1e-9);
+      } else {
+        c->scans++;
+        c->scan_secs += ph_util_mono() - t0;
+      }
       parse_collect(c, dags);
       if (once)
         parse_wait(c, dags);
@@ -717,10 +830,18 @@ static int cmd_scheduler(sctx *c, int argc, char **argv) {
       while (g_hash_table_iter_next(&it, &k, &v))
         if (((dagent *)v)->valid)
           orphans(c, ((dagent *)v)->dag_id, TRUE, ((dagent *)v)->max_runs);
-      schedule_due(c, dags, spawned);
-      if (once) {
+      int n = schedule_due(c, dags, spawned);
+      if (once && n == 0 && !g_hash_table_size(c->children)) {
+        /* every run due has been started and has ended */
         stopping = TRUE;
         g_stop = 1;
+        continue;
+      }
+      if (once) {
+        /* more may be due than the limits let start: a slot frees when a
+         * run ends */
+        if (g_hash_table_size(c->children))
+          reap(c, TRUE);
         continue;
       }
     }
@@ -735,7 +856,7 @@ static int cmd_scheduler(sctx *c, int argc, char **argv) {
         reap(c, TRUE);
     }
   }
-  slog("info", "scheduler_stopped", NULL);
+  log_stopped(c);
   rc = 0;
 out:
   if (dags)
@@ -835,7 +956,7 @@ static int cmd_backfill(sctx *c, int argc, char **argv) {
                                  g_random_int() & 0xffff);
       }
       start_run(c, file, d.dag_id, run_id, &iv, "backfill",
-                c->parallelism ? c->parallelism : d.max_tasks, NULL);
+                c->parallelism ? c->parallelism : d.max_tasks, NULL, TRUE);
     }
     if (!g_hash_table_size(c->children))
       break;
@@ -950,7 +1071,7 @@ static int cmd_trigger(sctx *c, int argc, char **argv) {
   id = run_id
            ? g_strdup(run_id)
            : g_strdup_printf("manual__%s_%04x", now, g_random_int() & 0xffff);
-  GPid pid = start_run(c, file, argv[1], id, NULL, "manual", 0, conf);
+  GPid pid = start_run(c, file, argv[1], id, NULL, "manual", 0, conf, TRUE);
   if (pid <= 0)
     goto out;
   printf("%s\n", id);
@@ -1178,6 +1299,7 @@ int ph_scheduler_cli(const ph_scheduler_env *env, int argc, char **argv) {
       g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, child_free);
   c.parsing = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL,
                                     parse_job_free);
+  c.idents = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
   if (!strcmp(argv[0], "scheduler"))
     rc = cmd_scheduler(&c, argc, argv);
   else if (!strcmp(argv[0], "backfill"))
@@ -1189,6 +1311,7 @@ int ph_scheduler_cli(const ph_scheduler_env *env, int argc, char **argv) {
   else
     rc = cmd_pools(&c, argc, argv);
   g_hash_table_destroy(c.parsing);
+  g_hash_table_destroy(c.idents);
   g_hash_table_destroy(c.children);
   ph_store_close(c.st);
   g_free(c.home);
