@@ -71,11 +71,15 @@ print(f"| its runs' CPU (`pipehost run` processes) | {runs_cpu:.1f} s = "
 print(f"| scheduler peak RSS | {rss / 1024:.1f} MB |")
 # an unchanged folder, nothing due: a scheduler left running rescans it
 # every 0.1 s for 15 s; its last log line has the mean of the rescans
-p = subprocess.Popen([PH, "scheduler", "--dags-dir", dags, "--poll", "0.1"],
-                     env=env, stderr=subprocess.PIPE, text=True)
-time.sleep(15)
-p.terminate()
-err = p.communicate(timeout=60)[1]
+# (its log to a file: a pipe nobody reads would fill and stop it)
+errpath = os.path.join(work, "sched.log")
+with open(errpath, "w") as errf:
+    p = subprocess.Popen([PH, "scheduler", "--dags-dir", dags, "--poll",
+                          "0.1"], env=env, stderr=errf)
+    time.sleep(15)
+    p.terminate()
+    p.wait(60)
+err = open(errpath).read()
 last = [ln for ln in err.splitlines() if "scheduler_stopped" in ln]
 kv = dict(re.findall(r"(\w+)=(\S+)", last[-1])) if last else {}
 print(f"| first scan of {N} DAG files (each loaded in a child) | "

@@ -312,23 +312,30 @@ static gsize req_len(const ph_lreq *req) {
   return offsetof(ph_lreq, path) + strlen(req->path) + 1;
 }
 
-/* Sends a request with fds[2] attached; the byte count or -1. */
-static ssize_t send_fds(int sock, const ph_lreq *req, gsize len,
-                        const int fds[2]) {
+/* Sends len bytes of buf with the n descriptors of fds attached
+ * (SCM_RIGHTS); the byte count or -1. */
+static ssize_t send_with_fds(int sock, const void *buf, gsize len,
+                             const int *fds, int n) {
   char cbuf[CMSG_SPACE(2 * sizeof(int))];
   memset(cbuf, 0, sizeof cbuf);
-  struct iovec iov = {(void *)req, len};
+  struct iovec iov = {(void *)buf, len};
   struct msghdr mh = {0};
   mh.msg_iov = &iov;
   mh.msg_iovlen = 1;
   mh.msg_control = cbuf;
-  mh.msg_controllen = sizeof cbuf;
+  mh.msg_controllen = CMSG_SPACE(n * sizeof(int));
   struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
   c->cmsg_level = SOL_SOCKET;
   c->cmsg_type = SCM_RIGHTS;
-  c->cmsg_len = CMSG_LEN(2 * sizeof(int));
-  memcpy(CMSG_DATA(c), fds, 2 * sizeof(int));
+  c->cmsg_len = CMSG_LEN(n * sizeof(int));
+  memcpy(CMSG_DATA(c), fds, n * sizeof(int));
   return sendmsg(sock, &mh, MSG_NOSIGNAL);
+}
+
+/* Sends a request with fds[2] attached; the byte count or -1. */
+static ssize_t send_fds(int sock, const ph_lreq *req, gsize len,
+                        const int fds[2]) {
+  return send_with_fds(sock, req, len, fds, 2);
 }
 
 /* Receives a request with two fds attached (close-on-exec); the byte
@@ -356,20 +363,7 @@ static ssize_t recv_fds(int sock, ph_lreq *req, int fds[2]) {
 
 /* Sends a launcher message with fd attached. */
 static void send_lmsg_fd(int sock, const ph_lmsg *m, int fd) {
-  char cbuf[CMSG_SPACE(sizeof(int))];
-  memset(cbuf, 0, sizeof cbuf);
-  struct iovec iov = {(void *)m, sizeof *m};
-  struct msghdr mh = {0};
-  mh.msg_iov = &iov;
-  mh.msg_iovlen = 1;
-  mh.msg_control = cbuf;
-  mh.msg_controllen = sizeof cbuf;
-  struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-  c->cmsg_level = SOL_SOCKET;
-  c->cmsg_type = SCM_RIGHTS;
-  c->cmsg_len = CMSG_LEN(sizeof(int));
-  memcpy(CMSG_DATA(c), &fd, sizeof fd);
-  sendmsg(sock, &mh, MSG_NOSIGNAL);
+  send_with_fds(sock, m, sizeof *m, &fd, 1);
 }
 
 /* Closes the host's side of launcher l: its control socket and its

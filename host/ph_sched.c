@@ -394,6 +394,11 @@ static void add_str(JsonBuilder *b, const char *k, const char *v) {
   json_builder_add_string_value(b, v);
 }
 
+static void add_int(JsonBuilder *b, const char *k, gint64 v) {
+  json_builder_set_member_name(b, k);
+  json_builder_add_int_value(b, v);
+}
+
 /* Joins two JSON object texts into one object: {a...} + {b...}.  Their
  * member names must differ. */
 static char *join_objects(const char *a, const char *b) {
@@ -416,24 +421,19 @@ static char *build_context(ph_sched *s, guint idx) {
   json_builder_begin_object(b);
   add_str(b, "task_id", t->id);
   add_str(b, "operator", t->op_name);
-  json_builder_set_member_name(b, "retries");
-  json_builder_add_int_value(b, t->retries);
+  add_int(b, "retries", t->retries);
   json_builder_end_object(b);
   json_builder_set_member_name(b, "ti");
   json_builder_begin_object(b);
   add_str(b, "task_id", t->id);
   add_str(b, "dag_id", ph_plan_get_dag_id(s->plan));
   add_str(b, "run_id", s->run_id);
-  json_builder_set_member_name(b, "try_number");
-  json_builder_add_int_value(b, ti->try_number);
-  json_builder_set_member_name(b, "max_tries");
-  json_builder_add_int_value(b, t->retries);
-  json_builder_set_member_name(b, "map_index");
-  json_builder_add_int_value(b, -1);
+  add_int(b, "try_number", ti->try_number);
+  add_int(b, "max_tries", t->retries);
+  add_int(b, "map_index", -1);
   json_builder_end_object(b);
   add_str(b, "task_id", t->id);
-  json_builder_set_member_name(b, "try_number");
-  json_builder_add_int_value(b, ti->try_number);
+  add_int(b, "try_number", ti->try_number);
   json_builder_set_member_name(b, "downstream_task_ids");
   json_builder_begin_array(b);
   for (guint k = 0; k < t->n_down; k++)
@@ -949,16 +949,14 @@ static char *build_spec(ph_sched *s, guint idx) {
   add_str(b, "task_id", t->id);
   add_str(b, "run_id", s->run_id);
   add_str(b, "logical_date", s->logical_date);
-  json_builder_set_member_name(b, "try_number");
-  json_builder_add_int_value(b, ti->try_number);
+  add_int(b, "try_number", ti->try_number);
   add_str(b, "op", t->op->type);
   add_str(b, "plugin_path", t->plugin_path);
   json_builder_set_member_name(b, "execution_timeout");
   json_builder_add_double_value(b, t->execution_timeout);
   json_builder_set_member_name(b, "memory_limit");
   json_builder_add_double_value(b, t->memory_limit);
-  json_builder_set_member_name(b, "xcom_max");
-  json_builder_add_int_value(b, s->o.xcom_max);
+  add_int(b, "xcom_max", s->o.xcom_max);
   g_autofree char *adir = artifact_dir(s, idx);
   add_str(b, "artifact_dir", adir);
   add_str(b, "dag_dir", s->dag_dir);
