@@ -45,11 +45,29 @@ static char *builtin_plugin_dir(void) {
   return g_build_filename(g_prefix, "lib", "pipehost", "plugins", NULL);
 }
 
+/* The registry the scheduler loaded once for the runs it forks (see
+ * preload_registry), or NULL. */
+static ph_registry *g_kept_registry;
+
+/* The plugin registry: the kept one when there is one (a run forked by
+ * the scheduler takes it over), else loaded now. */
 static ph_registry *load_registry(void) {
+  if (g_kept_registry) {
+    ph_registry *kept = g_kept_registry;
+    g_kept_registry = NULL;
+    return kept;
+  }
   ph_registry *r = ph_registry_new();
   g_autofree char *bdir = builtin_plugin_dir();
   ph_registry_scan_default(r, (const char *const *)g_plugin_dirs, bdir);
   return r;
+}
+
+/* For the scheduler: loads the registry once; each run it forks takes
+ * it over instead of scanning the plugin folders again. */
+static void preload_registry(void) {
+  if (!g_kept_registry)
+    g_kept_registry = load_registry();
 }
 
 static void print_registry_problems(const ph_registry *r) {
@@ -1648,7 +1666,8 @@ int main(int argc, char **argv) {
              !strcmp(cmd, "pools")) {
     g_autofree char *bdir = builtin_plugin_dir();
     g_autofree char *ldir = lua_dir();
-    ph_scheduler_env env = {g_exe, bdir, ldir};
+    /* runs are forked from the scheduler, the registry loaded once */
+    ph_scheduler_env env = {g_exe, bdir, ldir, cmd_run, preload_registry};
     rc = ph_scheduler_cli(&env, sargc, sargv);
   } else if (!strcmp(cmd, "experiments") || !strcmp(cmd, "models") ||
              !strcmp(cmd, "lineage")) {

@@ -133,6 +133,7 @@ typedef struct {
   guint64 scans;        /* folder scans after the first, their time in all */
   double scan_secs;
   double scan_first;    /* the first scan's time (it loads every file) */
+  gboolean preloaded;   /* env->preload has run */
 } sctx;
 
 static gboolean run_exists(sctx *c, const char *run_id) {
@@ -144,6 +145,51 @@ static gboolean run_exists(sctx *c, const char *run_id) {
 
 static char *run_log(sctx *c, const char *run_id) {
   return g_build_filename(c->home, "logs", "scheduler", run_id, NULL);
+}
+
+/* Starts `pipehost run ARGS` as a fork of this process (its own process
+ * group, stdout and stderr appended to log), where env->run_main runs it:
+ * no program start, and what env->preload loaded (the plugin registry)
+ * is already there.  Returns the pid, or -1. */
+static GPid fork_run(sctx *c, GPtrArray *args, const char *log) {
+  if (!c->preloaded && c->env->preload) {
+    c->env->preload();
+    c->preloaded = TRUE;
+  }
+  g_autofree char *dir = g_path_get_dirname(log);
+  g_mkdir_with_parents(dir, 0700);
+  int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  fflush(NULL);
+  pid_t pid = fork();
+  if (pid == 0) {
+    setpgid(0, 0);
+    struct sigaction dfl = {0};
+    dfl.sa_handler = SIG_DFL;
+    sigaction(SIGTERM, &dfl, NULL);
+    sigaction(SIGINT, &dfl, NULL);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    int nul = open("/dev/null", O_RDONLY);
+    if (nul >= 0 && nul != 0) {
+      dup2(nul, 0);
+      close(nul);
+    }
+    if (fd >= 0) {
+      dup2(fd, 1);
+      dup2(fd, 2);
+    }
+    GPtrArray *argv = g_ptr_array_new();
+    for (guint i = 0; i < args->len; i++)
+      g_ptr_array_add(argv, args->pdata[i]);
+    g_ptr_array_add(argv, NULL);
+    int rc = c->env->run_main((int)argv->len - 1, (char **)argv->pdata);
+    fflush(NULL);
+    _exit(rc);
+  }
+  if (fd >= 0)
+    close(fd);
+  return pid > 0 ? pid : -1;
 }
 
 static GPid start_run(sctx *c, const char *file, const char *dag_id,
@@ -173,7 +219,7 @@ static GPid start_run(sctx *c, const char *file, const char *dag_id,
     g_ptr_array_add(a, g_strdup_printf("%d", tasks));
   }
   g_autofree char *log = run_log(c, run_id);
-  GPid pid = spawn(c->env->exe, a, log);
+  GPid pid = c->env->run_main ? fork_run(c, a, log) : spawn(c->env->exe, a, log);
   g_ptr_array_unref(a);
   if (pid > 0 && wait) {
     /* wait (briefly) until the run is in the store, so that runs appear in

@@ -24,6 +24,13 @@ typedef struct ph_scheduler_env {
   const char *exe;         /* this pipehost binary */
   const char *builtin_dir; /* built-in plugins */
   const char *lua_dir;     /* the Lua DSL */
+  /* Optional: `pipehost run ARGS` in this process (argv[0] "run"),
+   * returning its exit status.  Given, the scheduler forks each run from
+   * itself and calls it there, instead of starting the program anew. */
+  int (*run_main)(int argc, char **argv);
+  /* Optional: loads once, in the scheduler, what every run loads the
+   * same (the plugin registry), so that each forked run inherits it. */
+  void (*preload)(void);
 } ph_scheduler_env;
 
 /* Runs `pipehost CMD ...` for CMD one of scheduler, backfill, trigger,
