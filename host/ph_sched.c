@@ -1399,6 +1399,16 @@ static void on_track_message(ph_sched *s, guint job, const char *m,
 }
 
 /* ---- executor callbacks */
+/* Answers a worker's request with {"ok": true}. */
+static void reply_ok(ph_sched *s, guint job) {
+  JsonObject *r = json_object_new();
+  json_object_set_boolean_member(r, "ok", TRUE);
+  JsonNode *rn = json_node_new(JSON_NODE_OBJECT);
+  json_node_take_object(rn, r);
+  ph_exec_reply(s->ex, job, rn);
+  json_node_unref(rn);
+}
+
 static void cb_message(void *user, guint job, JsonObject *msg) {
   ph_sched *s = user;
   const ph_task_spec *t = ph_plan_get_task(s->plan, job);
@@ -1500,12 +1510,7 @@ static void cb_message(void *user, guint job, JsonObject *msg) {
     ti->exec_what = g_strdup(
         json_object_get_string_member_with_default(msg, "what", "command"));
     /* the worker execs the command once it has this */
-    JsonObject *r = json_object_new();
-    json_object_set_boolean_member(r, "ok", TRUE);
-    JsonNode *rn = json_node_new(JSON_NODE_OBJECT);
-    json_node_take_object(rn, r);
-    ph_exec_reply(s->ex, job, rn);
-    json_node_unref(rn);
+    reply_ok(s, job);
   } else if (!strcmp(m, "var_set")) {
     /* Airflow's Variable.set from a task: stored with the try's other
      * writes; a secret-named one is masked from now on */
@@ -1519,12 +1524,7 @@ static void cb_message(void *user, guint job, JsonObject *msg) {
     /* templates of later tries see it, as Airflow reads at render time */
     g_free(s->context_base);
     build_context_base(s);
-    JsonObject *r = json_object_new();
-    json_object_set_boolean_member(r, "ok", TRUE);
-    JsonNode *rn = json_node_new(JSON_NODE_OBJECT);
-    json_node_take_object(rn, r);
-    ph_exec_reply(s->ex, job, rn);
-    json_node_unref(rn);
+    reply_ok(s, job);
   } else if (!strcmp(m, "track") || !strcmp(m, "model_register") ||
              !strcmp(m, "model_get") || !strcmp(m, "model_set_alias")) {
     on_track_message(s, job, m, msg);
