@@ -587,8 +587,12 @@ char *ph_template_render_json(const char *json, const char *context_json,
   return r;
 }
 
+gboolean ph_template_has_markers(const char *text) {
+  return text && (strstr(text, "{{") || strstr(text, "{%"));
+}
+
 gboolean ph_template_calls_patterns(const char *text) {
-  if (!text || (!strstr(text, "{{") && !strstr(text, "{%")))
+  if (!ph_template_has_markers(text))
     return FALSE;
   static const char *const fns[] = {"find", "match", "gsub", NULL};
   for (const char *const *f = fns; *f; f++)

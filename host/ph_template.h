@@ -26,6 +26,10 @@ char *ph_template_render_json(const char *json, const char *context_json,
                               ph_template_xcom_fn xcom, void *user,
                               GError **error);
 
+/* TRUE when text (a template, or JSON holding templates) has a template
+ * marker, {{ or {%: text without one renders as itself. */
+gboolean ph_template_has_markers(const char *text);
+
 /* TRUE when a template (or JSON holding templates) calls Lua's pattern
  * functions (find, match, gmatch, gsub).  Their backtracking can take
  * hours inside one C call, where no instruction limit or timer can stop

@@ -1041,7 +1041,7 @@ int ph_worker_main(int fd) {
                                : NULL;
     if (src) {
       JsonNode *nv;
-      if (strstr(src, "{{") || strstr(src, "{%")) {
+      if (ph_template_has_markers(src)) {
         char *out = ph_template_render_json(src, t->context_json, template_xcom,
                                             t, &err);
         if (!out) {

@@ -85,6 +85,18 @@ static void test_json(void) {
   g_assert_cmpstr(r, ==, "{\"a\":[\"2024-01-02\",1,{\"b\":\"3\"}],\"c\":true}");
 }
 
+/* Text without {{ or {% renders as itself; the worker skips rendering
+ * it (and ph_template_calls_patterns looks no further). */
+static void test_markers(void) {
+  g_assert_true(ph_template_has_markers("x {{ ds }}"));
+  g_assert_true(ph_template_has_markers("{% if a %}b{% endif %}"));
+  g_assert_false(ph_template_has_markers("\"1\""));
+  g_assert_false(ph_template_has_markers("{ a } %}"));
+  g_assert_false(ph_template_has_markers(NULL));
+  g_assert_false(ph_template_calls_patterns("x:find('y')"));
+  g_assert_true(ph_template_calls_patterns("{{ x:find('y') }}"));
+}
+
 int main(int argc, char **argv) {
   g_test_init(&argc, &argv, NULL);
   g_test_add_func("/template/context", test_context);
@@ -92,5 +104,6 @@ int main(int argc, char **argv) {
   g_test_add_func("/template/filters", test_filters);
   g_test_add_func("/template/errors", test_errors);
   g_test_add_func("/template/json", test_json);
+  g_test_add_func("/template/markers", test_markers);
   return g_test_run();
 }
