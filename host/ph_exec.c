@@ -58,8 +58,7 @@ typedef struct {
   double deadline; /* monotonic, 0 = none */
   double kill_at;  /* monotonic, 0 = not stopping */
   int timed_out;
-  int launched; /* started by a launcher (lau), not our child */
-  ph_launcher *lau; /* that launcher */
+  ph_launcher *lau; /* the launcher that started it; NULL: our child */
   int awaiting;  /* launched; its pid ('P') not received yet (pid 0) */
   int start_errno; /* the launcher could not fork it */
   int noted;    /* our child, noted for the launcher to stop if we die:
@@ -265,15 +264,28 @@ static int spawn_direct(ph_exec *ex, int sock, int logfd, GError **error) {
   return pid;
 }
 
+static gsize req_len(const ph_lreq *req) {
+  return offsetof(ph_lreq, path) + strlen(req->path) + 1;
+}
+
+/* A request to a launcher (or a spare): type, job, pid, plugin path. */
+static ph_lreq make_req(char type, guint job, int pid, const char *path) {
+  ph_lreq req = {0};
+  req.type = type;
+  req.job = job;
+  req.pid = pid;
+  if (path)
+    g_strlcpy(req.path, path, sizeof req.path);
+  return req;
+}
+
 /* Tells the launcher that we started ('C') or are about to reap ('E')
  * the command pid, so that it stops the command's process group if we
  * die first, as it stops its own workers.  No reply. */
 static void note_command(ph_exec *ex, char type, int pid) {
   if (ex->main.ctl < 0)
     return;
-  ph_lreq req = {0};
-  req.type = type;
-  req.pid = pid;
+  ph_lreq req = make_req(type, 0, pid, NULL);
   send(ex->main.ctl, &req, offsetof(ph_lreq, path), MSG_NOSIGNAL);
 }
 
@@ -306,10 +318,6 @@ static void note_end(ph_exec *ex, ph_job *j) {
     note_command(ex, 'E', j->pid);
   }
   j->noted = 0;
-}
-
-static gsize req_len(const ph_lreq *req) {
-  return offsetof(ph_lreq, path) + strlen(req->path) + 1;
 }
 
 /* Sends len bytes of buf with the n descriptors of fds attached
@@ -414,11 +422,7 @@ static gboolean read_lmsg(ph_launcher *l, ph_lmsg *m, int *fd,
 /* Asks the launcher for one more spare, telling it that spare pid (0:
  * none) has a try of the plugin at path (NULL: none). */
 static void ask_spare(ph_launcher *l, int pid, const char *path) {
-  ph_lreq req = {0};
-  req.type = 'R';
-  req.pid = pid;
-  if (path)
-    g_strlcpy(req.path, path, sizeof req.path);
+  ph_lreq req = make_req('R', 0, pid, path);
   if (send(l->ctl, &req, req_len(&req), MSG_NOSIGNAL) < 0)
     return; /* a dead launcher shows on the next read */
   l->asked++;
@@ -431,11 +435,7 @@ static int use_spare(ph_launcher *l, guint job, const char *plugin_path,
   while (l->spares->len) {
     ph_spare sp = g_array_index(l->spares, ph_spare, 0);
     g_array_remove_index(l->spares, 0);
-    ph_lreq req = {0};
-    req.type = 'W';
-    req.job = job;
-    if (plugin_path)
-      g_strlcpy(req.path, plugin_path, sizeof req.path);
+    ph_lreq req = make_req('W', job, 0, plugin_path);
     ssize_t sent = send_fds(sp.sock, &req, req_len(&req), fds);
     close(sp.sock);
     /* then its replacement (the launcher stops a spare with a try as any
@@ -453,11 +453,7 @@ static int use_spare(ph_launcher *l, guint job, const char *plugin_path,
  * spawns directly). */
 static gboolean spawn_launched(ph_launcher *l, guint job, int sock,
                                int logfd, const char *plugin_path) {
-  ph_lreq req = {0};
-  req.type = 'W';
-  req.job = job;
-  if (plugin_path)
-    g_strlcpy(req.path, plugin_path, sizeof req.path);
+  ph_lreq req = make_req('W', job, 0, plugin_path);
   int fds[2] = {sock, logfd};
   if (send_fds(l->ctl, &req, req_len(&req), fds) < 0) {
     launcher_close(l);
@@ -559,9 +555,7 @@ static ph_launcher *launcher_for(ph_exec *ex, const char *path) {
     z->ctl = -1;
     z->spares = g_array_new(FALSE, FALSE, sizeof(ph_spare));
     g_hash_table_insert(ex->zygotes, g_strdup(path), z);
-    ph_lreq req = {0};
-    req.type = 'Z';
-    g_strlcpy(req.path, path, sizeof req.path);
+    ph_lreq req = make_req('Z', 0, 0, path);
     if (send(ex->main.ctl, &req, req_len(&req), MSG_NOSIGNAL) > 0)
       g_queue_push_tail(&ex->zygote_asked, g_strdup(path));
   }
@@ -680,11 +674,11 @@ gint64 ph_exec_log_end(ph_exec *ex, guint job) {
 }
 
 static ph_job *add_job(ph_exec *ex, guint job, int pid, int sock,
-                       gboolean launched, double timeout) {
+                       ph_launcher *lau, double timeout) {
   ph_job *j = g_new0(ph_job, 1);
   j->job = job;
   j->pid = pid;
-  j->launched = launched;
+  j->lau = lau;
   j->sock = sock;
   /* launched workers report their end through the launcher; the pidfd
    * stays the way to notice them if the launcher itself dies */
@@ -833,7 +827,7 @@ int ph_exec_start_command(ph_exec *ex, guint job, const char *path,
                 g_strerror(rc));
     goto out;
   }
-  ph_job *j = add_job(ex, job, pid, -1, FALSE, timeout);
+  ph_job *j = add_job(ex, job, pid, -1, NULL, timeout);
   if (rd >= 0) {
     out_attach(j, rd, logfd);
     rd = logfd = -1;
@@ -908,9 +902,8 @@ int ph_exec_start(ph_exec *ex, guint job, const char *spec_json,
   }
   close(sv[1]);
   sv[1] = -1;
-  ph_job *j = add_job(ex, job, pid, sv[0], launched, timeout);
+  ph_job *j = add_job(ex, job, pid, sv[0], launched ? l : NULL, timeout);
   j->awaiting = awaiting;
-  j->lau = launched ? l : NULL;
   sv[0] = -1;
   if (rd >= 0) {
     out_attach(j, rd, logfd);
@@ -1029,7 +1022,7 @@ static void finish(ph_exec *ex, guint idx) {
     out_pump(ex, j, TRUE); /* what it wrote last, without waiting for an
                               EOF that an escaped child could withhold */
   int status = 0;
-  if (j->launched) {
+  if (j->lau) {
     /* the launcher killed the group's leftovers before reaping */
     status = j->have_status ? j->status : (SIGKILL & 0x7f); /* launcher lost */
   } else {
@@ -1059,7 +1052,7 @@ static void finish(ph_exec *ex, guint idx) {
 static gboolean note_exit(ph_exec *ex, ph_launcher *l, const ph_lmsg *m) {
   for (guint i = 0; i < ex->jobs->len; i++) {
     ph_job *j = ex->jobs->pdata[i];
-    if (j->launched && j->lau == l && j->pid == m->pid) {
+    if (j->lau == l && j->pid == m->pid) {
       j->status = m->status;
       j->have_status = 1;
       return TRUE;
@@ -1096,7 +1089,7 @@ int ph_exec_poll(ph_exec *ex, double max_wait) {
     if (j->have_status)
       max_wait = 0;
     double next = j->kill_at ? j->kill_at : j->deadline;
-    if (j->pidfd < 0 && !j->launched)
+    if (j->pidfd < 0 && !j->lau)
       next = now + 0.02;
     if (next) {
       double w = MAX(0, next - now);
@@ -1121,7 +1114,7 @@ int ph_exec_poll(ph_exec *ex, double max_wait) {
     ph_job *j = ex->jobs->pdata[i];
     pf[2 * i] = (struct pollfd){j->sock, POLLIN, 0};
     /* a launched worker's end comes from the launcher, unless it died */
-    int fd = j->launched && j->lau->ctl >= 0 ? -1 : j->pidfd;
+    int fd = j->lau && j->lau->ctl >= 0 ? -1 : j->pidfd;
     pf[2 * i + 1] = (struct pollfd){fd, POLLIN, 0};
     pf[2 * n + nl + i] = (struct pollfd){j->outfd, POLLIN, 0};
   }
@@ -1168,7 +1161,7 @@ int ph_exec_poll(ph_exec *ex, double max_wait) {
     for (gint i = n - 1; i >= 0; i--) {
       ph_job *j = ex->jobs->pdata[i];
       gboolean exited;
-      if (j->launched) {
+      if (j->lau) {
         exited =
             j->have_status || j->start_errno ||
             (j->lau->ctl < 0 && (pf[2 * i + 1].revents || j->pidfd < 0));
@@ -1512,13 +1505,11 @@ static int launcher_loop(int ctl, gint32 *hostlive, const char *zygote_of) {
   g_hash_table_iter_init(&it, live);
   while (g_hash_table_iter_next(&it, &k, NULL))
     kill(-GPOINTER_TO_INT(k), SIGKILL);
-  /* spares without a try: reaped here, not left to init */
+  /* spares (killed above with the tries): reaped here, not left to
+   * init; one reaped already is no child of ours any more (ECHILD) */
   g_hash_table_iter_init(&it, spares);
   while (g_hash_table_iter_next(&it, &k, NULL))
-    if (waitpid(GPOINTER_TO_INT(k), NULL, WNOHANG) == 0) { /* still ours */
-      kill(GPOINTER_TO_INT(k), SIGKILL);
-      waitpid(GPOINTER_TO_INT(k), NULL, 0);
-    }
+    waitpid(GPOINTER_TO_INT(k), NULL, 0);
   while (waitpid(-1, NULL, WNOHANG) > 0)
     ;
   g_hash_table_unref(spares);

@@ -16,7 +16,7 @@ ph_bin, prefork_dir = sys.argv[1], sys.argv[2]
 work = tempfile.mkdtemp(prefix="ph-warm-")
 os.chmod(work, 0o755)
 env = dict(os.environ, PIPEHOST_HOME=os.path.join(work, "home"),
-           PIPEHOST_PLUGIN_PATH=prefork_dir, PIPEHOST_PREFORK_TIMEOUT="2",
+           PIPEHOST_PLUGIN_PATH=prefork_dir,
            PIPEHOST_CONN_LITE="sqlite:///" + os.path.join(work, "lite.db"))
 env.pop("PIPEHOST_WARM_WORKERS", None)
 s = Suite(ph_bin, work, env)
