@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "ph_proc.h"
+#include "ph_util.h"
 #include "pipehost/plugin.h"
 
 /* seconds a plugin's load-time code may take */
@@ -48,11 +49,8 @@ static void load_cache(void) {
 }
 
 static char *identity(const char *real, const struct stat *st) {
-  return g_strdup_printf("%s %s %lu %lu %lld %lld.%09ld %lld.%09ld", PH_VERSION,
-                         real, (unsigned long)st->st_dev,
-                         (unsigned long)st->st_ino, (long long)st->st_size,
-                         (long long)st->st_mtim.tv_sec, st->st_mtim.tv_nsec,
-                         (long long)st->st_ctim.tv_sec, st->st_ctim.tv_nsec);
+  g_autofree char *file = ph_util_stat_identity(st);
+  return g_strdup_printf("%s %s %s", PH_VERSION, real, file);
 }
 
 /* TRUE when line is the identity of a file as it is now: an entry of this

@@ -77,10 +77,16 @@ static void child_free(gpointer p) {
 
 /* Starts `exe ARGS...` in its own process group with stdout and stderr
  * appended to log.  Returns the pid, or -1. */
-static GPid spawn(const char *exe, GPtrArray *args, const char *log) {
+/* Opens a run's scheduler log (appended; its directory made): the fd,
+ * or -1. */
+static int open_run_log(const char *log) {
   g_autofree char *dir = g_path_get_dirname(log);
   g_mkdir_with_parents(dir, 0700);
-  int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  return open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+}
+
+static GPid spawn(const char *exe, GPtrArray *args, const char *log) {
+  int fd = open_run_log(log);
   posix_spawn_file_actions_t fa;
   posix_spawnattr_t at;
   posix_spawn_file_actions_init(&fa);
@@ -156,9 +162,7 @@ static GPid fork_run(sctx *c, GPtrArray *args, const char *log) {
     c->env->preload();
     c->preloaded = TRUE;
   }
-  g_autofree char *dir = g_path_get_dirname(log);
-  g_mkdir_with_parents(dir, 0700);
-  int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  int fd = open_run_log(log);
   fflush(NULL);
   pid_t pid = fork();
   if (pid == 0) {
@@ -611,15 +615,9 @@ static void scan(sctx *c, const char *dir, GHashTable *dags) {
     dagent *old = g_hash_table_lookup(dags, path);
     /* content identity, read only when the file's identity (inode, size,
      * times) moved: a rescan of unchanged files is a stat each */
-    GStatBuf sb;
+    struct stat sb;
     g_autofree char *ident =
-        g_stat(path, &sb) == 0
-            ? g_strdup_printf("%lu %lu %lld %lld.%09ld %lld.%09ld",
-                              (unsigned long)sb.st_dev,
-                              (unsigned long)sb.st_ino, (long long)sb.st_size,
-                              (long long)sb.st_mtim.tv_sec, sb.st_mtim.tv_nsec,
-                              (long long)sb.st_ctim.tv_sec, sb.st_ctim.tv_nsec)
-            : NULL;
+        stat(path, &sb) == 0 ? ph_util_stat_identity(&sb) : NULL;
     const char *known = g_hash_table_lookup(c->idents, path);
     if (old && ident && known && !strcmp(known, ident))
       continue;

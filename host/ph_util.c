@@ -7,6 +7,14 @@
 #include <string.h>
 #include <time.h>
 
+char *ph_util_stat_identity(const struct stat *st) {
+  return g_strdup_printf("%lu %lu %lld %lld.%09ld %lld.%09ld",
+                         (unsigned long)st->st_dev, (unsigned long)st->st_ino,
+                         (long long)st->st_size, (long long)st->st_mtim.tv_sec,
+                         st->st_mtim.tv_nsec, (long long)st->st_ctim.tv_sec,
+                         st->st_ctim.tv_nsec);
+}
+
 gboolean ph_util_parse_duration(JsonNode *node, double *out) {
   if (!node || JSON_NODE_TYPE(node) != JSON_NODE_VALUE)
     return FALSE;

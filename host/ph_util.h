@@ -4,7 +4,14 @@
 #define PH_UTIL_H
 
 #include <glib.h>
+#include <sys/stat.h>
 #include <json-glib/json-glib.h>
+
+/* A file's identity as stat sees it, as text: device, inode, size, and
+ * modification and change times (nanoseconds).  Equal texts mean the
+ * file was not written, replaced or renamed over in between.  Caller
+ * frees. */
+char *ph_util_stat_identity(const struct stat *st);
 
 /* Parses a duration: a JSON number of seconds, or a string "1.5", "30s",
  * "5m", "2h", "1d", "250ms".  Stores seconds in *out and returns TRUE; FALSE

@@ -1,5 +1,7 @@
 #include <math.h>
 #include <glib.h>
+#include <glib/gstdio.h>
+#include <sys/stat.h>
 
 #include "ph_util.h"
 
@@ -87,9 +89,30 @@ static void test_json_write(void) {
   json_node_unref(nan);
 }
 
+/* A file's stat identity stays while it is untouched and moves when it
+ * is written (the scheduler's rescans and the plugin scan cache). */
+static void test_stat_identity(void) {
+  g_autofree char *dir = g_dir_make_tmp("ph-ident-XXXXXX", NULL);
+  g_autofree char *f = g_build_filename(dir, "d.yaml", NULL);
+  g_assert_true(g_file_set_contents(f, "a", -1, NULL));
+  struct stat a, b, c;
+  g_assert_cmpint(stat(f, &a), ==, 0);
+  g_assert_cmpint(stat(f, &b), ==, 0);
+  g_autofree char *ia = ph_util_stat_identity(&a);
+  g_autofree char *ib = ph_util_stat_identity(&b);
+  g_assert_cmpstr(ia, ==, ib);
+  g_assert_true(g_file_set_contents(f, "b", -1, NULL)); /* same size */
+  g_assert_cmpint(stat(f, &c), ==, 0);
+  g_autofree char *ic = ph_util_stat_identity(&c);
+  g_assert_cmpstr(ia, !=, ic);
+  g_unlink(f);
+  g_rmdir(dir);
+}
+
 int main(int argc, char **argv) {
   g_test_init(&argc, &argv, NULL);
   g_test_add_func("/util/duration", test_duration);
+  g_test_add_func("/util/stat_identity", test_stat_identity);
   g_test_add_func("/util/nearest", test_nearest);
   g_test_add_func("/util/falsy", test_falsy);
   g_test_add_func("/util/json_write", test_json_write);
