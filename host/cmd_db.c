@@ -125,11 +125,14 @@ int ph_cmd_db(int argc, char **argv) {
                usage_text);
     goto out;
   }
-  if ((older && !duration(older, &o.older_than)) ||
-      (logs_older && !duration(logs_older, &o.logs_older_than))) {
+  const char *bad = older && !duration(older, &o.older_than) ? older
+                    : logs_older && !duration(logs_older, &o.logs_older_than)
+                        ? logs_older
+                        : NULL;
+  if (bad) {
     g_printerr("pipehost db clean: '%s' is not a duration (say 30d, 12h, "
                "90m or 3600s)\n",
-               older && !duration(older, &o.older_than) ? older : logs_older);
+               bad);
     goto out;
   }
   if (sargc > 1) {
