@@ -179,13 +179,13 @@ static void print_summary(ph_sched *s, const ph_plan *plan, gboolean ok,
     printf("\nrun %s: %s\n", ph_sched_get_run_id(s), ok ? "success" : "failed");
     printf("%-28s %-16s %5s %9s  %s\n", "TASK", "STATE", "TRIES", "DURATION",
            "REASON");
-    /* a big run lists only what did not succeed */
-    gboolean all = ph_plan_n_tasks(plan) <= 50;
+    /* a big run lists only what did not succeed; the summary's members
+     * are in the plan's order, mapped instances after their task's place */
+    gboolean all = json_object_get_size(tasks) <= 50;
     guint hidden = 0;
-    for (guint i = 0; i < ph_plan_n_tasks(plan); i++) {
-      const char *id = ph_plan_get_task(plan, i)->id;
-      if (!json_object_has_member(tasks, id))
-        continue;
+    GList *ids = json_object_get_members(tasks);
+    for (GList *l = ids; l; l = l->next) {
+      const char *id = l->data;
       JsonObject *t = json_object_get_object_member(tasks, id);
       const char *st = json_object_get_string_member(t, "state");
       if (!all && !strcmp(st, "success")) {
@@ -198,6 +198,7 @@ static void print_summary(ph_sched *s, const ph_plan *plan, gboolean ok,
              json_object_get_int_member(t, "tries"),
              json_object_get_double_member(t, "duration"), why);
     }
+    g_list_free(ids);
     if (hidden)
       printf("... and %u more tasks that succeeded (pipehost runs show %s)\n",
              hidden, ph_sched_get_run_id(s));
@@ -591,7 +592,7 @@ static int task_test_run(const char *dir, const char *dag, const char *op,
         ph_util_json_write(json_object_get_member(xo, "test"), PH_JSON_PRETTY);
     printf("xcoms: %s\n", xj);
   }
-  g_autofree char *log = rid ? ph_store_log_path(st, rid, "test", 0) : NULL;
+  g_autofree char *log = rid ? ph_store_log_path(st, rid, "test", -1, 0) : NULL;
   g_autofree char *text = NULL;
   if (log && g_file_get_contents(log, &text, NULL, NULL))
     printf("log:\n%s", text);
@@ -1164,8 +1165,10 @@ static int cmd_runs(int argc, char **argv) {
       double s1 = json_object_get_double_member_with_default(t, "end_date", 0);
       g_autofree char *why = ph_util_first_line(
           json_object_get_string_member_with_default(t, "reason", ""));
-      printf("%-28s %-16s %5" G_GINT64_FORMAT " %8.3fs  %s\n",
-             json_object_get_string_member(t, "task_id"),
+      g_autofree char *name = ph_store_ti_name(
+          json_object_get_string_member(t, "task_id"),
+          (int)json_object_get_int_member_with_default(t, "map_index", -1));
+      printf("%-28s %-16s %5" G_GINT64_FORMAT " %8.3fs  %s\n", name,
              json_object_get_string_member(t, "state"),
              json_object_get_int_member_with_default(t, "try_number", 0),
              s1 > s0 && s0 > 0 ? s1 - s0 : 0.0, why);
@@ -1180,16 +1183,34 @@ out:
   return rc;
 }
 
+/* A task instance as the user named it: TASK, or TASK[N] for instance N
+ * of a mapped task (or --map-index N).  *task is a new string. */
+static void split_ti(const char *text, char **task, int *map_index) {
+  const char *b = strrchr(text, '[');
+  size_t n = strlen(text);
+  if (b && b > text && n > 2 && text[n - 1] == ']' &&
+      strspn(b + 1, "0123456789") == n - (size_t)(b - text) - 2 &&
+      b + 1 < text + n - 1) {
+    *task = g_strndup(text, (gsize)(b - text));
+    *map_index = atoi(b + 1);
+    return;
+  }
+  *task = g_strdup(text);
+}
+
 static int cmd_logs(int argc, char **argv) {
-  int try_n = 0;
+  int try_n = 0, map_index = -1;
   GOptionEntry e[] = {{"try", 't', 0, G_OPTION_ARG_INT, &try_n,
                        "The try to show (default: the last)", "N"},
+                      {"map-index", 'm', 0, G_OPTION_ARG_INT, &map_index,
+                       "The instance of a mapped task (or name it TASK[N])",
+                       "N"},
                       {0}};
   GOptionContext *ctx = g_option_context_new("RUN TASK - print a task's log");
   g_option_context_add_main_entries(ctx, e, NULL);
   int rc = EXIT_USAGE;
   ph_store *st = NULL;
-  char *id = NULL, *path = NULL, *text = NULL;
+  char *id = NULL, *path = NULL, *text = NULL, *task = NULL;
   if (!parse(ctx, &argc, &argv, 2, 2, "logs"))
     goto out;
   st = open_store();
@@ -1199,9 +1220,11 @@ static int cmd_logs(int argc, char **argv) {
   id = resolve_run(st, argv[1]);
   if (!id)
     goto out;
-  path = ph_store_log_path(st, id, argv[2], try_n);
+  split_ti(argv[2], &task, &map_index);
+  path = ph_store_log_path(st, id, task, map_index, try_n);
   if (!path) {
-    g_printerr("pipehost logs: no log for task '%s'%s in run %s\n", argv[2],
+    g_autofree char *name = ph_store_ti_name(task, map_index);
+    g_printerr("pipehost logs: no log for task '%s'%s in run %s\n", name,
                try_n ? " at that try" : "", id);
     goto out;
   }
@@ -1216,6 +1239,7 @@ out:
   g_free(text);
   g_free(id);
   g_free(path);
+  g_free(task);
   ph_store_close(st);
   g_option_context_free(ctx);
   return rc;
@@ -1275,6 +1299,21 @@ out:
   return rc;
 }
 
+/* Prints an upstream instance of `tasks explain` and counts its state. */
+static void count_upstream(ph_tr_counts *c, const char *name,
+                           const char *state) {
+  printf("  %-28s %s\n", name, state);
+  c->n++;
+  if (!strcmp(state, "success"))
+    c->success++;
+  else if (!strcmp(state, "skipped"))
+    c->skipped++;
+  else if (!strcmp(state, "failed"))
+    c->failed++;
+  else if (!strcmp(state, "upstream_failed"))
+    c->upstream_failed++;
+}
+
 static int cmd_tasks(int argc, char **argv) {
   if (argc < 2 || strcmp(argv[1], "explain")) {
     printf("Usage: pipehost tasks explain RUN TASK\n\nSays why a task is (not) "
@@ -1295,8 +1334,16 @@ static int cmd_tasks(int argc, char **argv) {
   ph_plan *plan = NULL;
   char *id = NULL;
   JsonNode *run = NULL;
+  int map_index = -1;
+  GOptionEntry e[] = {{"map-index", 'm', 0, G_OPTION_ARG_INT, &map_index,
+                       "The instance of a mapped task (or name it TASK[N])",
+                       "N"},
+                      {0}};
+  g_option_context_add_main_entries(ctx, e, NULL);
+  char *task = NULL;
   if (!parse(ctx, &argc, &argv, 2, 2, "tasks explain"))
     goto out;
+  split_ti(argv[2], &task, &map_index);
   st = open_store();
   if (!st)
     goto out;
@@ -1312,27 +1359,36 @@ static int cmd_tasks(int argc, char **argv) {
   plan = load_plan(file, reg, &dag);
   if (!plan)
     goto out;
-  int idx = ph_plan_lookup(plan, argv[2]);
+  int idx = ph_plan_lookup(plan, task);
   if (idx < 0) {
-    g_printerr("pipehost tasks explain: no task '%s' in DAG %s\n", argv[2],
+    g_printerr("pipehost tasks explain: no task '%s' in DAG %s\n", task,
                ph_plan_get_dag_id(plan));
     goto out;
   }
-  GHashTable *states = g_hash_table_new(g_str_hash, g_str_equal);
   JsonArray *tasks = json_object_get_array_member(r, "tasks");
   const char *mystate = "none", *reason = NULL;
+  int n_inst = 0;
   for (guint i = 0; i < json_array_get_length(tasks); i++) {
     JsonObject *t = json_array_get_object_element(tasks, i);
     const char *tid = json_object_get_string_member(t, "task_id");
-    g_hash_table_insert(states, (gpointer)tid,
-                        (gpointer)json_object_get_string_member(t, "state"));
-    if (!strcmp(tid, argv[2])) {
+    int mi = (int)json_object_get_int_member_with_default(t, "map_index", -1);
+    if (strcmp(tid, task))
+      continue;
+    n_inst += mi >= 0;
+    if (mi == map_index) {
       mystate = json_object_get_string_member(t, "state");
       reason = json_object_get_string_member_with_default(t, "reason", NULL);
     }
   }
+  if (n_inst && map_index < 0) {
+    g_printerr("pipehost tasks explain: '%s' is mapped into %d instances; "
+               "name one as %s[N] (0..%d) or with --map-index N\n",
+               task, n_inst, task, n_inst - 1);
+    goto out;
+  }
   const ph_task_spec *t = ph_plan_get_task(plan, idx);
-  ph_tr_counts c = {.n = t->n_up};
+  /* each instance of a mapped upstream counts, as in Airflow */
+  ph_tr_counts c = {.n = 0};
   /* the whole reason: message, then DETAIL and HINT lines, each made
    * printable */
   GString *full = g_string_new(NULL);
@@ -1344,22 +1400,26 @@ static int cmd_tasks(int argc, char **argv) {
     }
   }
   char *why = g_string_free(full, FALSE);
-  printf("task %s in run %s: %s%s%s\n", t->id, id, mystate, reason ? " — " : "",
+  char *me = ph_store_ti_name(t->id, map_index);
+  printf("task %s in run %s: %s%s%s\n", me, id, mystate, reason ? " — " : "",
          why);
+  g_free(me);
   printf("upstreams:\n");
   for (guint k = 0; k < t->n_up; k++) {
     const char *uid = ph_plan_get_task(plan, t->up[k])->id;
-    const char *ust = g_hash_table_lookup(states, uid);
-    ust = ust ? ust : "none";
-    printf("  %-28s %s\n", uid, ust);
-    if (!strcmp(ust, "success"))
-      c.success++;
-    else if (!strcmp(ust, "skipped"))
-      c.skipped++;
-    else if (!strcmp(ust, "failed"))
-      c.failed++;
-    else if (!strcmp(ust, "upstream_failed"))
-      c.upstream_failed++;
+    guint found = 0;
+    for (guint i = 0; i < json_array_get_length(tasks); i++) {
+      JsonObject *u = json_array_get_object_element(tasks, i);
+      if (strcmp(json_object_get_string_member(u, "task_id"), uid))
+        continue;
+      g_autofree char *uname = ph_store_ti_name(
+          uid,
+          (int)json_object_get_int_member_with_default(u, "map_index", -1));
+      count_upstream(&c, uname, json_object_get_string_member(u, "state"));
+      found++;
+    }
+    if (!found)
+      count_upstream(&c, uid, "none");
   }
   if (!t->n_up)
     printf("  (none: it can run as soon as the run starts)\n");
@@ -1369,7 +1429,6 @@ static int cmd_tasks(int argc, char **argv) {
   if (!strcmp(mystate, "skipped") && reason)
     printf("it was skipped directly: %s\n", why);
   g_free(why);
-  g_hash_table_unref(states);
   rc = 0;
 out:
   if (run)
@@ -1380,6 +1439,7 @@ out:
   ph_registry_free(reg);
   ph_store_close(st);
   g_option_context_free(ctx);
+  g_free(task);
   return rc;
 }
 

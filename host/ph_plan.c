@@ -37,9 +37,14 @@ static gboolean in_list(const char *k, const char *const *l) {
 void ph_plan_free(ph_plan *p) {
   if (!p)
     return;
-  for (guint i = 0; i < p->n; i++)
+  for (guint i = 0; i < p->n; i++) {
     if (p->tasks[i].params)
       json_object_unref(p->tasks[i].params);
+    if (p->tasks[i].expand)
+      json_object_unref(p->tasks[i].expand);
+    if (p->tasks[i].expand_kwargs)
+      json_node_unref(p->tasks[i].expand_kwargs);
+  }
   g_free(p->tasks);
   if (p->index)
     g_hash_table_unref(p->index);
@@ -93,6 +98,173 @@ static gboolean get_bool(JsonNode *n, int *out) {
   return TRUE;
 }
 
+/* {from: TASK_ID[, key: KEY]}: the task id, or NULL when v is not that
+ * shape. */
+static const char *from_ref(JsonNode *v) {
+  if (!v || !JSON_NODE_HOLDS_OBJECT(v))
+    return NULL;
+  JsonObject *o = json_node_get_object(v);
+  JsonNode *f = json_object_get_member(o, "from");
+  JsonNode *k = json_object_get_member(o, "key");
+  if (!f || !JSON_NODE_HOLDS_VALUE(f) ||
+      json_node_get_value_type(f) != G_TYPE_STRING ||
+      (k && (!JSON_NODE_HOLDS_VALUE(k) ||
+             json_node_get_value_type(k) != G_TYPE_STRING)) ||
+      json_object_get_size(o) != (k ? 2u : 1u))
+    return NULL;
+  return json_node_get_string(f);
+}
+
+/* Checks one value a mapped instance will give param pp (literal lists
+ * are checked here; values from XComs when the task expands). */
+static gboolean map_value_ok(ctx_t *c, const ph_task_spec *t,
+                             const ph_param *pp, JsonNode *v, int line,
+                             const char *where) {
+  gboolean deferred = (pp->flags & PH_PARAM_TEMPLATED) &&
+                      JSON_NODE_HOLDS_VALUE(v) &&
+                      json_node_get_value_type(v) == G_TYPE_STRING &&
+                      strstr(json_node_get_string(v), "{{");
+  GError *verr = NULL;
+  if (deferred || !strcmp(pp->name, "kwargs"))
+    return TRUE; /* a keyword argument takes any value */
+  if (!type_ok(pp->type, v)) {
+    err(c, line, "task '%s': %s: param '%s' of operator '%s' must be of type "
+        "%s, got %s",
+        t->id, where, pp->name, t->op_name, pp->type, json_type_name(v));
+    return FALSE;
+  }
+  if (!ph_registry_param_value_ok(pp, v, &verr)) {
+    err(c, line, "task '%s' (operator '%s'): %s: %s", t->id, t->op_name, where,
+        verr->message);
+    g_clear_error(&verr);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+/* The param pp of t named k, or NULL after reporting it (with the
+ * operator's params as a hint). */
+static const ph_param *map_param(ctx_t *c, const ph_task_spec *t,
+                                 const char *k, int line, const char *where) {
+  const ph_param *pp = ph_registry_find_param(t->op, k);
+  if (pp)
+    return pp;
+  /* an operator with an object param `kwargs` (lua) maps a keyword
+   * argument of its function, as Airflow's TaskFlow f.expand(x=...) */
+  pp = ph_registry_find_param(t->op, "kwargs");
+  if (pp && !strcmp(pp->type, "object") && !in_list(k, host_keys))
+    return pp;
+  GString *valid = g_string_new(NULL);
+  GPtrArray *cands = g_ptr_array_new();
+  for (const ph_param *const *q = t->op->params; q && *q; q++) {
+    g_string_append_printf(valid, "%s%s", valid->len ? ", " : "", (*q)->name);
+    g_ptr_array_add(cands, (gpointer)(*q)->name);
+  }
+  g_ptr_array_add(cands, NULL);
+  g_autofree char *h = hint(k, (const char *const *)cands->pdata);
+  err(c, line, "task '%s': %s names '%s', which is not a param of operator "
+      "'%s'%s; its params are: %s (only operator params can be mapped)",
+      t->id, where, k, t->op_name, h, valid->len ? valid->str : "(none)");
+  g_ptr_array_unref(cands);
+  g_string_free(valid, TRUE);
+  return NULL;
+}
+
+/* expand: {PARAM: [v, ...] | {from: TASK_ID, key: KEY}, ...} */
+static void apply_expand(ctx_t *c, ph_task_spec *t, JsonNode *v, int line) {
+  if (!JSON_NODE_HOLDS_OBJECT(v) ||
+      json_object_get_size(json_node_get_object(v)) == 0) {
+    err(c, line, "task '%s': 'expand' must map one or more params to a list "
+        "of values or to {from: TASK_ID}, e.g. expand: {x: [1, 2, 3]}",
+        t->id);
+    return;
+  }
+  if (t->expand_kwargs) {
+    err(c, line, "task '%s': use 'expand' or 'expand_kwargs', not both",
+        t->id);
+    return;
+  }
+  JsonObject *o = json_node_get_object(v);
+  GList *keys = json_object_get_members(o);
+  gboolean ok = TRUE;
+  for (GList *l = keys; l; l = l->next) {
+    const char *k = l->data;
+    JsonNode *m = json_object_get_member(o, k);
+    const ph_param *pp = map_param(c, t, k, line, "expand");
+    if (!pp) {
+      ok = FALSE;
+      continue;
+    }
+    const char *from = from_ref(m);
+    if (from) {
+      ph_dag_add_edge(c->dag, from, t->id, line);
+      continue;
+    }
+    if (JSON_NODE_HOLDS_OBJECT(m) &&
+        json_object_get_size(json_node_get_object(m)) == 0)
+      continue; /* Lua's empty table: an empty list */
+    if (!JSON_NODE_HOLDS_ARRAY(m)) {
+      err(c, line, "task '%s': expand.%s must be a list of values or "
+          "{from: TASK_ID} (an upstream's return value), got %s",
+          t->id, k, json_type_name(m));
+      ok = FALSE;
+      continue;
+    }
+    JsonArray *a = json_node_get_array(m);
+    g_autofree char *where = g_strdup_printf("expand.%s", k);
+    for (guint i = 0; i < json_array_get_length(a); i++)
+      ok &= map_value_ok(c, t, pp, json_array_get_element(a, i), line, where);
+  }
+  g_list_free(keys);
+  if (ok)
+    t->expand = json_object_ref(o);
+}
+
+/* expand_kwargs: [{PARAM: v, ...}, ...] | {from: TASK_ID, key: KEY} */
+static void apply_expand_kwargs(ctx_t *c, ph_task_spec *t, JsonNode *v,
+                                int line) {
+  if (t->expand) {
+    err(c, line, "task '%s': use 'expand' or 'expand_kwargs', not both",
+        t->id);
+    return;
+  }
+  const char *from = from_ref(v);
+  if (from) {
+    ph_dag_add_edge(c->dag, from, t->id, line);
+    t->expand_kwargs = json_node_copy(v);
+    return;
+  }
+  if (!JSON_NODE_HOLDS_ARRAY(v)) {
+    err(c, line, "task '%s': 'expand_kwargs' must be a list of objects "
+        "{param: value} or {from: TASK_ID}, got %s",
+        t->id, json_type_name(v));
+    return;
+  }
+  JsonArray *a = json_node_get_array(v);
+  gboolean ok = TRUE;
+  for (guint i = 0; i < json_array_get_length(a); i++) {
+    JsonNode *e = json_array_get_element(a, i);
+    if (!JSON_NODE_HOLDS_OBJECT(e)) {
+      err(c, line, "task '%s': expand_kwargs[%u] must be an object "
+          "{param: value}, got %s",
+          t->id, i, json_type_name(e));
+      ok = FALSE;
+      continue;
+    }
+    JsonObject *o = json_node_get_object(e);
+    GList *keys = json_object_get_members(o);
+    g_autofree char *where = g_strdup_printf("expand_kwargs[%u]", i);
+    for (GList *l = keys; l; l = l->next) {
+      const ph_param *pp = map_param(c, t, l->data, line, where);
+      ok &= pp && map_value_ok(c, t, pp, json_object_get_member(o, l->data),
+                               line, where);
+    }
+    g_list_free(keys);
+  }
+  if (ok)
+    t->expand_kwargs = json_node_copy(v);
+}
+
 /* Applies one host key to spec; reports type errors. */
 static void apply_host_key(ctx_t *c, ph_plan *p, ph_task_spec *t,
                            const char *key, JsonNode *v, int line) {
@@ -116,7 +288,9 @@ static void apply_host_key(ctx_t *c, ph_plan *p, ph_task_spec *t,
     }
     t->rule = r;
   } else if (!strcmp(key, "retries") || !strcmp(key, "pool_slots") ||
-             !strcmp(key, "priority_weight")) {
+             !strcmp(key, "priority_weight") ||
+             !strcmp(key, "max_map_length") ||
+             !strcmp(key, "max_active_tis_per_dag")) {
     if (!get_int(v, &i) || i < 0 || i > G_MAXINT32) {
       err(c, line, "task '%s': '%s' must be a non-negative integer, got %s",
           t->id, key, json_type_name(v));
@@ -126,8 +300,16 @@ static void apply_host_key(ctx_t *c, ph_plan *p, ph_task_spec *t,
       t->retries = i;
     else if (!strcmp(key, "pool_slots"))
       t->pool_slots = i;
+    else if (!strcmp(key, "max_map_length"))
+      t->max_map_length = i;
+    else if (!strcmp(key, "max_active_tis_per_dag"))
+      t->max_active_tis = i;
     else
       t->priority_weight = i;
+  } else if (!strcmp(key, "expand")) {
+    apply_expand(c, t, v, line);
+  } else if (!strcmp(key, "expand_kwargs")) {
+    apply_expand_kwargs(c, t, v, line);
   } else if (!strcmp(key, "retry_delay") || !strcmp(key, "max_retry_delay") ||
              !strcmp(key, "execution_timeout") ||
              !strcmp(key, "poke_interval") || !strcmp(key, "timeout") ||
@@ -282,6 +464,7 @@ static void resolve_task(ctx_t *c, ph_plan *p, const ph_registry *reg,
   t->email_conn_id = "smtp_default";
   t->poke_interval = 60;
   t->timeout = 604800;
+  t->max_map_length = 1024;
   t->params = json_object_new();
   const char *op = ph_dag_task_get_op(dt);
   if (!op) {
@@ -314,6 +497,12 @@ static void resolve_task(ctx_t *c, ph_plan *p, const ph_registry *reg,
     if (in_list(k, host_keys)) {
       if (!sensor && in_list(k, sensor_keys))
         continue;
+      if (!strcmp(k, "expand") || !strcmp(k, "expand_kwargs")) {
+        err(c, line, "default_args cannot hold '%s': set it on the task "
+            "that is mapped",
+            k);
+        continue;
+      }
       apply_host_key(c, p, t, k, v, line);
     } else if (ph_registry_find_param(t->op, k)) {
       json_object_set_member(t->params, k, json_node_copy(v));
@@ -377,12 +566,30 @@ static void resolve_task(ctx_t *c, ph_plan *p, const ph_registry *reg,
     json_object_set_member(t->params, k, json_node_copy(v));
   }
   g_list_free(keys);
-  /* defaults and required */
+  /* a mapped param is not also a constant (Airflow: partial and expand
+   * take different arguments) */
+  keys = t->expand ? json_object_get_members(t->expand) : NULL;
+  for (GList *l = keys; l; l = l->next)
+    if (json_object_has_member(args, l->data))
+      err(c, ph_dag_task_get_arg_line(dt, l->data),
+          "task '%s': param '%s' is both set and mapped by 'expand'; keep "
+          "one",
+          t->id, (char *)l->data);
+  g_list_free(keys);
+  if ((t->expand || t->expand_kwargs) && t->rule == PH_TR_ALWAYS)
+    err(c, ph_dag_task_get_arg_line(dt, "trigger_rule"),
+        "task '%s': a mapped task cannot use trigger_rule 'always' (its "
+        "input may not exist yet), as in Airflow",
+        t->id);
+  /* defaults and required (a mapped param is given by each instance;
+   * expand_kwargs is checked when the task expands) */
   for (const ph_param *const *q = t->op->params; q && *q; q++) {
     const ph_param *pp = *q;
     if (json_object_has_member(t->params, pp->name))
       continue;
-    if (pp->flags & PH_PARAM_REQUIRED) {
+    if (t->expand && json_object_has_member(t->expand, pp->name))
+      continue;
+    if ((pp->flags & PH_PARAM_REQUIRED) && !t->expand_kwargs) {
       err(c, t->line, "task '%s': missing required param '%s' for operator "
           "'%s' (%s)",
           t->id, pp->name, op, pp->doc ? pp->doc : pp->type);

@@ -61,6 +61,16 @@ typedef struct ph_task_spec {
   /* run only if this task succeeded (or was skipped) in the DAG's previous
    * run */
   int depends_on_past;
+  /* dynamic task mapping (Airflow's expand / expand_kwargs): the task
+   * runs as one instance per item, map_index 0..n-1.  expand maps param
+   * names to a literal list or to {"from": TASK_ID, "key": KEY} (that
+   * upstream's XCom, a list); several params form a cartesian product,
+   * the first one outermost.  expand_kwargs is a literal list of objects
+   * or {"from": TASK_ID, "key": KEY}.  Both NULL: not mapped. */
+  JsonObject *expand;
+  JsonNode *expand_kwargs;
+  int max_map_length;          /* default 1024 */
+  int max_active_tis;          /* max_active_tis_per_dag, 0 = no limit */
   /* operator params: declared defaults applied, not yet rendered */
   JsonObject *params;
   const guint *up;             /* direct upstream task indexes */

@@ -108,6 +108,10 @@ static const char *const host_keys[] = {"trigger_rule",
                                         "email_conn_id",
                                         "depends_on_past",
                                         "queue",
+                                        "expand",
+                                        "expand_kwargs",
+                                        "max_map_length",
+                                        "max_active_tis_per_dag",
                                         NULL};
 
 const char *const *ph_registry_host_keys(void) { return host_keys; }

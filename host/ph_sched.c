@@ -31,7 +31,7 @@ extern char **environ;
  * sets the same for its operator's commands), in start_direct's order. */
 static const char *const identity_env[] = {
     "PIPEHOST_DAG_ID", "PIPEHOST_TASK_ID", "PIPEHOST_RUN_ID",
-    "PIPEHOST_LOGICAL_DATE", "PIPEHOST_TRY_NUMBER"};
+    "PIPEHOST_LOGICAL_DATE", "PIPEHOST_TRY_NUMBER", "PIPEHOST_MAP_INDEX"};
 
 /* How long a run's writes may wait to be committed (seconds). */
 #define PH_COMMIT_DELAY 0.02
@@ -85,6 +85,16 @@ typedef struct {
   char *push_error;   /* an XCom of the running try was refused: the try
                          fails with this reason */
   gint64 xcom_bytes;  /* bytes the running try pushed so far */
+  /* dynamic task mapping: the TIs of a run are the plan's tasks (index =
+   * plan index), then the instances of mapped tasks as they expand */
+  guint task;             /* plan index of its task */
+  int map_index;          /* -1: not a mapped instance */
+  char *name;             /* "task" or "task[map_index]" */
+  JsonObject *map_params; /* an instance's params (constant + mapped), or
+                             NULL: the task's own */
+  guint kid0, n_kids;     /* an expanded task: its instances' TIs */
+  guint kids_left;        /* instances not final yet */
+  guint kids_running;     /* instances with a try running */
 } ph_ti;
 
 struct ph_sched {
@@ -92,7 +102,9 @@ struct ph_sched {
   ph_store *store;
   ph_sched_opts o;
   ph_exec *ex;
-  guint n;
+  guint n;    /* tasks of the plan: TIs 0..n-1 */
+  guint n_ti; /* TIs: the plan's, then mapped instances */
+  guint cap;  /* room in ti, heap, worklist */
   ph_ti *ti;
   char *run_id;
   char *logical_date; /* ISO */
@@ -122,6 +134,48 @@ struct ph_sched {
   char *dag_dir;          /* the DAG file's directory (absolute) */
 };
 
+/* The task of TI idx (a mapped instance's is its task's). */
+static const ph_task_spec *task_of(ph_sched *s, guint idx) {
+  return ph_plan_get_task(s->plan, s->ti[idx].task);
+}
+
+/* The params of TI idx before rendering (borrowed). */
+static JsonObject *params_of(ph_sched *s, guint idx) {
+  return s->ti[idx].map_params ? s->ti[idx].map_params
+                               : task_of(s, idx)->params;
+}
+
+/* A task that expands into mapped instances (the TI of the task itself,
+ * not an instance). */
+static gboolean is_mapped_task(ph_sched *s, guint idx) {
+  const ph_task_spec *t = task_of(s, idx);
+  return s->ti[idx].map_index < 0 && (t->expand || t->expand_kwargs);
+}
+
+/* Room for n more TIs (moves s->ti: no ph_ti pointer survives it). */
+static void grow(ph_sched *s, guint n) {
+  if (s->n_ti + n <= s->cap)
+    return;
+  guint cap = MAX(s->cap * 2, s->n_ti + n);
+  s->ti = g_renew(ph_ti, s->ti, cap);
+  memset(s->ti + s->cap, 0, (cap - s->cap) * sizeof(ph_ti));
+  s->heap = g_renew(guint, s->heap, cap + 1);
+  s->worklist = g_renew(guint, s->worklist, cap + 1);
+  s->cap = cap;
+}
+
+/* Appends a TI for task (plan index) with map_index; returns its index. */
+static guint add_ti(ph_sched *s, guint task, int map_index) {
+  grow(s, 1);
+  guint idx = s->n_ti++;
+  ph_ti *ti = &s->ti[idx];
+  ti->task = task;
+  ti->map_index = map_index;
+  const char *id = ph_plan_get_task(s->plan, task)->id;
+  ti->name = ph_store_ti_name(id, map_index);
+  return idx;
+}
+
 /* ---- pools: a task takes pool_slots of its pool while a try runs; pools
  * not defined with `pipehost pools set` do not limit */
 static int pool_limit(ph_sched *s, const char *pool) {
@@ -135,16 +189,20 @@ static int pool_limit(ph_sched *s, const char *pool) {
 }
 
 static gboolean pool_take(ph_sched *s, guint idx) {
-  const ph_task_spec *t = ph_plan_get_task(s->plan, idx);
-  if (t->op->flags & PH_OP_NO_WORKER)
+  const ph_task_spec *t = task_of(s, idx);
+  if ((t->op->flags & PH_OP_NO_WORKER) || is_mapped_task(s, idx))
     return TRUE;
+  /* max_active_tis_per_dag: a mapped task's instances running at once */
+  if (t->max_active_tis > 0 &&
+      s->ti[s->ti[idx].task].kids_running >= (guint)t->max_active_tis)
+    return FALSE;
   int limit = pool_limit(s, t->pool);
   if (limit < 0)
     return TRUE;
   /* counted in the store: the runs of a scheduler share their pools */
   ph_store_begin(s->store);
   if (!ph_store_pool_take(s->store, t->pool, limit, s->run_id, t->id,
-                          t->pool_slots))
+                          s->ti[idx].map_index, t->pool_slots))
     return FALSE;
   s->ti[idx].pool_held = TRUE;
   return TRUE;
@@ -165,9 +223,8 @@ static void commit(ph_sched *s) {
     if (ti->state != ST_RUNNING || ti->pid <= 0)
       continue;
     g_autofree char *proc = ph_proc_identity(ti->pid);
-    ph_store_try_set_proc(s->store, s->run_id,
-                          ph_plan_get_task(s->plan, idx)->id, ti->try_number,
-                          proc);
+    ph_store_try_set_proc(s->store, s->run_id, task_of(s, idx)->id,
+                          ti->map_index, ti->try_number, proc);
   }
   g_array_set_size(s->proc_pending, 0);
   GError *err = NULL;
@@ -180,21 +237,24 @@ static void commit(ph_sched *s) {
 }
 
 static void pool_release(ph_sched *s, guint idx) {
-  const ph_task_spec *t = ph_plan_get_task(s->plan, idx);
+  const ph_task_spec *t = task_of(s, idx);
   if (!s->ti[idx].pool_held)
     return;
   s->ti[idx].pool_held = FALSE;
-  ph_store_pool_release(s->store, s->run_id, t->id);
+  ph_store_pool_release(s->store, s->run_id, t->id, s->ti[idx].map_index);
   s->pool_blocked = FALSE;
 }
 
 /* ---- ready heap */
 static gboolean before(ph_sched *s, guint a, guint b) {
-  int wa = ph_plan_get_task(s->plan, a)->priority_weight;
-  int wb = ph_plan_get_task(s->plan, b)->priority_weight;
+  int wa = task_of(s, a)->priority_weight;
+  int wb = task_of(s, b)->priority_weight;
   if (wa != wb)
     return wa > wb;
-  return s->rank[a] < s->rank[b];
+  guint ra = s->rank[s->ti[a].task], rb = s->rank[s->ti[b].task];
+  if (ra != rb)
+    return ra < rb;
+  return s->ti[a].map_index < s->ti[b].map_index;
 }
 
 static void heap_push(ph_sched *s, guint v) {
@@ -234,26 +294,28 @@ static void progress(ph_sched *s, guint idx, const char *what,
   if (!s->o.progress)
     return;
   g_autofree char *detail = raw ? ph_util_printable(raw) : NULL;
-  const ph_task_spec *t = ph_plan_get_task(s->plan, idx);
+  const char *name = s->ti[idx].name;
   double el = ph_util_now() - s->t0;
   if (s->o.progress == 2) {
     fprintf(stderr,
             "\r\033[K[%6.2fs] %u/%u done, %u running, %d failed | %s %s%s%s",
-            el, s->n_final, s->n, s->n_running,
-            s->counts[ST_FAILED] + s->counts[ST_UPSTREAM_FAILED], t->id, what,
+            el, s->n_final, s->n_ti, s->n_running,
+            s->counts[ST_FAILED] + s->counts[ST_UPSTREAM_FAILED], name, what,
             detail ? ": " : "", detail ? detail : "");
   } else {
-    fprintf(stderr, "[%7.3fs] %s %s%s%s\n", el, t->id, what, detail ? ": " : "",
+    fprintf(stderr, "[%7.3fs] %s %s%s%s\n", el, name, what, detail ? ": " : "",
             detail ? detail : "");
   }
 }
 
 /* ---- state changes */
 static void record(ph_sched *s, guint idx) {
-  const ph_task_spec *t = ph_plan_get_task(s->plan, idx);
+  const ph_task_spec *t = task_of(s, idx);
   ph_ti *ti = &s->ti[idx];
-  ph_store_ti_set(s->store, s->run_id, t->id, state_names[ti->state],
-                  ti->try_number, ti->start > 0 ? ti->start : -1.0,
+  if (ti->n_kids)
+    return; /* an expanded task's record is its instances' */
+  ph_store_ti_set(s->store, s->run_id, t->id, ti->map_index,
+                  state_names[ti->state], ti->try_number, ti->start > 0 ? ti->start : -1.0,
                   FINAL(ti->state) ? ti->end : -1.0, ti->pid, ti->reason);
 }
 
@@ -262,10 +324,13 @@ static void set_reason(ph_ti *ti, const char *r) {
   ti->reason = r ? g_strdup(r) : NULL;
 }
 
-/* Puts idx in a final state and queues it for downstream evaluation. */
+static void instance_final(ph_sched *s, guint idx);
+
+/* Puts idx in a final state and queues it for downstream evaluation.  An
+ * expanded task ends with its last instance (instance_final). */
 static void finish(ph_sched *s, guint idx, int state, const char *reason) {
   ph_ti *ti = &s->ti[idx];
-  if (FINAL(ti->state))
+  if (FINAL(ti->state) || ti->n_kids)
     return;
   ti->state = state;
   if (reason)
@@ -278,6 +343,32 @@ static void finish(ph_sched *s, guint idx, int state, const char *reason) {
   record(s, idx);
   s->worklist[s->wl_len++] = idx;
   progress(s, idx, state_names[state], ti->reason);
+  if (ti->map_index >= 0)
+    instance_final(s, idx);
+}
+
+/* A mapped instance ended: when it was the last of its task, the task
+ * takes the state its instances add up to (failed if one failed, skipped
+ * if all were skipped), for the run's state and the summary.  Its
+ * downstreams counted each instance already. */
+static void instance_final(ph_sched *s, guint idx) {
+  ph_ti *p = &s->ti[s->ti[idx].task];
+  if (--p->kids_left)
+    return;
+  int agg = ST_SKIPPED;
+  for (guint k = p->kid0; k < p->kid0 + p->n_kids; k++) {
+    int st = s->ti[k].state;
+    if (st == ST_FAILED)
+      agg = ST_FAILED;
+    else if (st == ST_UPSTREAM_FAILED && agg != ST_FAILED)
+      agg = ST_UPSTREAM_FAILED;
+    else if (st == ST_SUCCESS && agg == ST_SKIPPED)
+      agg = ST_SUCCESS;
+    p->end = MAX(p->end, s->ti[k].end);
+  }
+  p->state = agg;
+  p->end_gen = s->commit_gen;
+  s->n_final++;
 }
 
 static void make_ready(ph_sched *s, guint idx) {
@@ -313,7 +404,7 @@ static void propagate(ph_sched *s) {
   while (s->wl_len) {
     guint u = s->worklist[--s->wl_len];
     int st = s->ti[u].state;
-    const ph_task_spec *t = ph_plan_get_task(s->plan, u);
+    const ph_task_spec *t = task_of(s, u);
     for (guint k = 0; k < t->n_down; k++) {
       guint d = t->down[k];
       ph_tr_counts *c = &s->ti[d].c;
@@ -350,7 +441,7 @@ static void mark_descendants(ph_sched *s, guint idx, guint8 *mark) {
 /* Airflow's skip_all_except: skip direct downstreams not reachable from
  * a followed task. */
 static void apply_branch(ph_sched *s, guint idx) {
-  const ph_task_spec *t = ph_plan_get_task(s->plan, idx);
+  const ph_task_spec *t = task_of(s, idx);
   ph_ti *ti = &s->ti[idx];
   guint8 *keep = g_new0(guint8, s->n);
   for (guint i = 0; ti->follow && i < ti->follow->len; i++) {
@@ -368,7 +459,7 @@ static void apply_branch(ph_sched *s, guint idx) {
 }
 
 static void apply_short_circuit(ph_sched *s, guint idx) {
-  const ph_task_spec *t = ph_plan_get_task(s->plan, idx);
+  const ph_task_spec *t = task_of(s, idx);
   JsonNode *ig =
       json_object_get_member(t->params, "ignore_downstream_trigger_rules");
   gboolean all = !ig || !JSON_NODE_HOLDS_VALUE(ig) || json_node_get_boolean(ig);
@@ -413,7 +504,7 @@ static char *join_objects(const char *a, const char *b) {
  * built once per run) and the task's own, joined as text (parsing the
  * base again per try was a third of the host's work per try). */
 static char *build_context(ph_sched *s, guint idx) {
-  const ph_task_spec *t = ph_plan_get_task(s->plan, idx);
+  const ph_task_spec *t = task_of(s, idx);
   ph_ti *ti = &s->ti[idx];
   JsonBuilder *b = json_builder_new();
   json_builder_begin_object(b);
@@ -430,7 +521,7 @@ static char *build_context(ph_sched *s, guint idx) {
   add_str(b, "run_id", s->run_id);
   add_int(b, "try_number", ti->try_number);
   add_int(b, "max_tries", t->retries);
-  add_int(b, "map_index", -1);
+  add_int(b, "map_index", ti->map_index);
   json_builder_end_object(b);
   add_str(b, "task_id", t->id);
   add_int(b, "try_number", ti->try_number);
@@ -440,7 +531,7 @@ static char *build_context(ph_sched *s, guint idx) {
     json_builder_add_string_value(b, ph_plan_get_task(s->plan, t->down[k])->id);
   json_builder_end_array(b);
   g_autofree char *key = g_strdup_printf(
-      "%s__%s__%s", ph_plan_get_dag_id(s->plan), t->id, s->ds_nodash);
+      "%s__%s__%s", ph_plan_get_dag_id(s->plan), ti->name, s->ds_nodash);
   add_str(b, "task_instance_key_str", key);
   json_builder_end_object(b);
   JsonNode *root = json_builder_get_root(b);
@@ -668,7 +759,7 @@ static void build_context_base(ph_sched *s) {
 /* Where a try's files go: under the fingerprint for a cached task (so a
  * reused result keeps its files), else under the run and try. */
 static char *artifact_dir(ph_sched *s, guint idx) {
-  const ph_task_spec *t = ph_plan_get_task(s->plan, idx);
+  const ph_task_spec *t = task_of(s, idx);
   const char *home = ph_store_get_home(s->store);
   const char *dag = ph_plan_get_dag_id(s->plan);
   const char *fp = s->ti[idx].fp;
@@ -677,15 +768,15 @@ static char *artifact_dir(ph_sched *s, guint idx) {
     return g_build_filename(home, "artifacts", dag, t->id, shard, fp + 7, NULL);
   }
   g_autofree char *tryd = g_strdup_printf("try_%d", s->ti[idx].try_number);
-  return g_build_filename(home, "artifacts", dag, s->run_id, t->id, tryd, NULL);
+  return g_build_filename(home, "artifacts", dag, s->run_id, s->ti[idx].name,
+                          tryd, NULL);
 }
 
 /* The log file of task idx's current try; caller frees. */
 static char *try_log_path(ph_sched *s, guint idx) {
   return g_strdup_printf("%s/logs/%s/%s/%s.%d.log", ph_store_get_home(s->store),
                          ph_plan_get_dag_id(s->plan), s->run_id,
-                         ph_plan_get_task(s->plan, idx)->id,
-                         s->ti[idx].try_number);
+                         s->ti[idx].name, s->ti[idx].try_number);
 }
 
 static char *sched_xcom(const char *task_id, const char *key, void *user) {
@@ -697,13 +788,14 @@ static char *sched_xcom(const char *task_id, const char *key, void *user) {
 /* The templated params of task idx rendered in the host: a new object,
  * or NULL when a template failed (the worker then reports it). */
 static JsonObject *render_params(ph_sched *s, guint idx) {
-  const ph_task_spec *t = ph_plan_get_task(s->plan, idx);
+  const ph_task_spec *t = task_of(s, idx);
+  JsonObject *params = params_of(s, idx);
   JsonObject *out = json_object_new();
   g_autofree char *ctx = NULL;
-  GList *keys = json_object_get_members(t->params);
+  GList *keys = json_object_get_members(params);
   for (GList *l = keys; l; l = l->next) {
     const char *k = l->data;
-    JsonNode *v = json_object_get_member(t->params, k);
+    JsonNode *v = json_object_get_member(params, k);
     const ph_param *pp = ph_registry_find_param(t->op, k);
     JsonNode *rv = NULL;
     g_autofree char *src = NULL;
@@ -789,7 +881,7 @@ static void hash_paths(ph_store *st, JsonNode *v, JsonObject *files) {
  * be computed (a template error: the try will report it). */
 static gboolean fingerprint(ph_sched *s, guint idx, char **fp_out,
                             char **doc_out) {
-  const ph_task_spec *t = ph_plan_get_task(s->plan, idx);
+  const ph_task_spec *t = task_of(s, idx);
   gboolean ok = FALSE;
   JsonObject *doc = json_object_new();
   JsonObject *params = json_object_new();
@@ -804,7 +896,7 @@ static gboolean fingerprint(ph_sched *s, guint idx, char **fp_out,
                                 t->plugin->version ? t->plugin->version : "");
   json_object_set_int_member(plugin, "abi", t->plugin->abi_major);
   JsonNode *pn = json_node_new(JSON_NODE_OBJECT);
-  json_node_set_object(pn, t->params);
+  json_node_set_object(pn, params_of(s, idx));
   g_autofree char *raw = ph_util_json_dup(pn);
   json_node_unref(pn);
   if (ph_template_calls_patterns(raw)) {
@@ -883,7 +975,7 @@ out:
  * fingerprint and, when a successful try with the same one exists, reuses
  * its XComs and finishes the task as success.  TRUE when it did. */
 static gboolean try_cache(ph_sched *s, guint idx) {
-  const ph_task_spec *t = ph_plan_get_task(s->plan, idx);
+  const ph_task_spec *t = task_of(s, idx);
   ph_ti *ti = &s->ti[idx];
   char *doc = NULL, *src_run = NULL, *src_task = NULL;
   gboolean hit = FALSE;
@@ -900,6 +992,7 @@ static gboolean try_cache(ph_sched *s, guint idx) {
   JsonNode *x = NULL;
   JsonObject *mine = NULL;
   if (ph_track_cache_lookup(s->store, ti->fp, &src_run, &src_task)) {
+    /* src_task names an instance as ph_store_ti_name does */
     x = ph_store_xcom_list(s->store, src_run);
     mine = json_object_get_object_member(json_node_get_object(x), src_task);
     /* results that point into a deleted artifact directory are stale */
@@ -915,21 +1008,21 @@ static gboolean try_cache(ph_sched *s, guint idx) {
   }
   if (src_run) {
     GList *keys = mine ? json_object_get_members(mine) : NULL;
-    ph_store_xcom_clear(s->store, s->run_id, t->id);
+    ph_store_xcom_clear(s->store, s->run_id, t->id, ti->map_index);
     for (GList *l = keys; l; l = l->next) {
       g_autofree char *v =
           ph_util_json_dup(json_object_get_member(mine, l->data));
-      ph_store_xcom_set(s->store, s->run_id, t->id, l->data, v);
+      ph_store_xcom_set(s->store, s->run_id, t->id, ti->map_index, l->data, v);
     }
     g_list_free(keys);
-    ph_track_lineage_set(s->store, s->run_id, t->id, ti->fp, doc, src_run);
+    ph_track_lineage_set(s->store, s->run_id, ti->name, ti->fp, doc, src_run);
     g_autofree char *why = g_strdup_printf(
         "cached: fingerprint %.19s... matches run %s", ti->fp, src_run);
     ti->start = ti->end = ph_util_now();
     finish(s, idx, ST_SUCCESS, why);
     hit = TRUE;
   } else {
-    ph_track_lineage_set(s->store, s->run_id, t->id, ti->fp, doc, NULL);
+    ph_track_lineage_set(s->store, s->run_id, ti->name, ti->fp, doc, NULL);
   }
   if (x)
     json_node_unref(x);
@@ -941,12 +1034,13 @@ static gboolean try_cache(ph_sched *s, guint idx) {
 
 /* ---- starting tries */
 static char *build_spec(ph_sched *s, guint idx) {
-  const ph_task_spec *t = ph_plan_get_task(s->plan, idx);
+  const ph_task_spec *t = task_of(s, idx);
   ph_ti *ti = &s->ti[idx];
   JsonBuilder *b = json_builder_new();
   json_builder_begin_object(b);
   add_str(b, "dag_id", ph_plan_get_dag_id(s->plan));
   add_str(b, "task_id", t->id);
+  add_int(b, "map_index", ti->map_index);
   add_str(b, "run_id", s->run_id);
   add_str(b, "logical_date", s->logical_date);
   add_int(b, "try_number", ti->try_number);
@@ -962,7 +1056,7 @@ static char *build_spec(ph_sched *s, guint idx) {
   add_str(b, "dag_dir", s->dag_dir);
   json_builder_set_member_name(b, "params");
   JsonNode *pn = json_node_new(JSON_NODE_OBJECT);
-  json_node_set_object(pn, t->params);
+  json_node_set_object(pn, params_of(s, idx));
   json_builder_add_value(b, pn);
   json_builder_set_member_name(b, "downstream");
   json_builder_begin_array(b);
@@ -1017,7 +1111,7 @@ static int spawn_run(ph_sched *s, guint idx, char **run, char **envp,
                      const char *cwd, const char *log, const char *header,
                      GError **error) {
   ph_ti *ti = &s->ti[idx];
-  double timeout = ph_plan_get_task(s->plan, idx)->execution_timeout;
+  double timeout = task_of(s, idx)->execution_timeout;
   const char *path = NULL;
   if (!strchr(run[0], '/') && !(path = g_hash_table_lookup(s->progs, run[0]))) {
     path = g_find_program_in_path(run[0]);
@@ -1044,7 +1138,7 @@ static int spawn_run(ph_sched *s, guint idx, char **run, char **envp,
  * when the try must go through a worker instead; -1 when the command
  * could not start (*why set). */
 static int start_direct(ph_sched *s, guint idx, const char *log, char **why) {
-  const ph_task_spec *t = ph_plan_get_task(s->plan, idx);
+  const ph_task_spec *t = task_of(s, idx);
   ph_ti *ti = &s->ti[idx];
   const char *what = t->op->command->what;
   char **plain = NULL, **argv = NULL, *cwd = NULL;
@@ -1067,10 +1161,11 @@ static int start_direct(ph_sched *s, guint idx, const char *log, char **why) {
   for (char **e = s->env_base; *e; e++)
     g_ptr_array_add(env, *e);
   nbase = env->len;
-  char tryn[16];
+  char tryn[16], mapi[16];
   g_snprintf(tryn, sizeof tryn, "%d", ti->try_number);
+  g_snprintf(mapi, sizeof mapi, "%d", ti->map_index);
   const char *ids[] = {ph_plan_get_dag_id(s->plan), t->id, s->run_id,
-                       s->logical_date, tryn};
+                       s->logical_date, tryn, mapi};
   for (guint k = 0; k < G_N_ELEMENTS(ids); k++)
     g_ptr_array_add(env, g_strconcat(identity_env[k], "=", ids[k], NULL));
   g_ptr_array_add(env, NULL);
@@ -1114,8 +1209,241 @@ out:
   return pid;
 }
 
+/* ---- dynamic task mapping (Airflow's expand / expand_kwargs) */
+
+/* The list a mapped param (or expand_kwargs) takes: the literal list, or
+ * the upstream's XCom, which must be a list.  A new node, or NULL with
+ * *why set. */
+static JsonNode *map_source(ph_sched *s, const ph_task_spec *t, JsonNode *src,
+                            const char *what, char **why) {
+  if (JSON_NODE_HOLDS_ARRAY(src))
+    return json_node_copy(src);
+  if (JSON_NODE_HOLDS_OBJECT(src) &&
+      !json_object_has_member(json_node_get_object(src), "from"))
+    return json_node_init_array(json_node_alloc(), json_array_new()); /* {} */
+  JsonObject *ref = json_node_get_object(src);
+  const char *from = json_object_get_string_member(ref, "from");
+  const char *key =
+      json_object_get_string_member_with_default(ref, "key", "return_value");
+  g_autofree char *text = ph_store_xcom_get(s->store, s->run_id, from, key);
+  JsonNode *v = text ? json_from_string(text, NULL) : NULL;
+  if (v && JSON_NODE_HOLDS_ARRAY(v))
+    return v;
+  /* Lua has one empty table for [] and {}: an empty object is no items */
+  if (v && JSON_NODE_HOLDS_OBJECT(v) &&
+      json_object_get_size(json_node_get_object(v)) == 0) {
+    json_node_unref(v);
+    return json_node_init_array(json_node_alloc(), json_array_new());
+  }
+  *why = g_strdup_printf(
+      "cannot expand %s of '%s': upstream '%s' %s %s, not a list", what, t->id,
+      from, v ? "returned" : "pushed no", v ? ph_registry_json_type(v) : key);
+  if (v)
+    json_node_unref(v);
+  return NULL;
+}
+
+/* The object param `kwargs` of an operator whose function takes keyword
+ * arguments (lua), or NULL. */
+static const ph_param *kwargs_param(const ph_task_spec *t) {
+  const ph_param *pp = ph_registry_find_param(t->op, "kwargs");
+  return pp && !strcmp(pp->type, "object") ? pp : NULL;
+}
+
+/* Sets mapped param name of instance params o to v (taken): an operator
+ * param, or else a keyword argument in o's kwargs (as ph_plan allows). */
+static void set_mapped(const ph_task_spec *t, JsonObject *o, const char *name,
+                       JsonNode *v) {
+  if (ph_registry_find_param(t->op, name)) {
+    json_object_set_member(o, name, v);
+    return;
+  }
+  JsonNode *kw = json_object_get_member(o, "kwargs");
+  JsonObject *ko = kw && JSON_NODE_HOLDS_OBJECT(kw)
+                       ? json_object_ref(json_node_get_object(kw))
+                       : json_object_new();
+  json_object_set_member(ko, name, v);
+  json_object_set_object_member(o, "kwargs", ko);
+}
+
+/* Checks and converts value v for param name of a mapped instance; NULL
+ * with *why set when the operator cannot take it. */
+static JsonNode *map_value(const ph_task_spec *t, const char *name,
+                           JsonNode *v, guint item, char **why) {
+  const ph_param *pp = ph_registry_find_param(t->op, name);
+  GError *err = NULL;
+  if (!pp && kwargs_param(t))
+    return json_node_copy(v); /* a keyword argument takes any value */
+  if (!pp) {
+    *why = g_strdup_printf("cannot expand '%s': item %u sets '%s', which is "
+                           "not a param of operator '%s'",
+                           t->id, item, name, t->op_name);
+    return NULL;
+  }
+  gboolean deferred = (pp->flags & PH_PARAM_TEMPLATED) &&
+                      JSON_NODE_HOLDS_VALUE(v) &&
+                      json_node_get_value_type(v) == G_TYPE_STRING &&
+                      strstr(json_node_get_string(v), "{{");
+  if (!deferred && (!ph_registry_type_ok(pp->type, v) ||
+                    !ph_registry_param_value_ok(pp, v, &err))) {
+    *why = g_strdup_printf(
+        "cannot expand '%s': item %u gives param '%s' a %s; operator '%s' "
+        "wants %s%s%s",
+        t->id, item, name, ph_registry_json_type(v), t->op_name, pp->type,
+        err ? ": " : "", err ? err->message : "");
+    g_clear_error(&err);
+    return NULL;
+  }
+  return json_node_copy(v);
+}
+
+/* The params of each instance of mapped task idx, in map_index order: the
+ * task's constant params with the mapped ones set (a cartesian product of
+ * the expand lists, the first param outermost; or one object per item of
+ * expand_kwargs).  NULL with *why set when it cannot expand. */
+static GPtrArray *map_items(ph_sched *s, guint idx, char **why) {
+  const ph_task_spec *t = task_of(s, idx);
+  GPtrArray *items = g_ptr_array_new_with_free_func(
+      (GDestroyNotify)json_object_unref);
+  GPtrArray *lists = g_ptr_array_new_with_free_func(
+      (GDestroyNotify)json_node_unref);
+  GList *names = t->expand ? json_object_get_members(t->expand) : NULL;
+  guint64 n = 1;
+  if (t->expand_kwargs) {
+    JsonNode *l = map_source(s, t, t->expand_kwargs, "expand_kwargs", why);
+    if (!l)
+      goto fail;
+    g_ptr_array_add(lists, l);
+    n = json_array_get_length(json_node_get_array(l));
+  }
+  for (GList *k = names; k; k = k->next) {
+    g_autofree char *what = g_strdup_printf("param '%s'", (char *)k->data);
+    JsonNode *l = map_source(
+        s, t, json_object_get_member(t->expand, k->data), what, why);
+    if (!l)
+      goto fail;
+    g_ptr_array_add(lists, l);
+    n *= json_array_get_length(json_node_get_array(l));
+    n = MIN(n, (guint64)G_MAXUINT32);
+  }
+  if (n > (guint64)t->max_map_length) {
+    *why = g_strdup_printf("cannot expand '%s' into %" G_GUINT64_FORMAT
+                           " instances: over its max_map_length of %d",
+                           t->id, n, t->max_map_length);
+    goto fail;
+  }
+  for (guint64 i = 0; i < n; i++) {
+    JsonObject *o = json_object_new();
+    g_ptr_array_add(items, o);
+    GList *ks = json_object_get_members(t->params);
+    for (GList *k = ks; k; k = k->next)
+      json_object_set_member(
+          o, k->data, json_node_copy(json_object_get_member(t->params, k->data)));
+    g_list_free(ks);
+    if (t->expand_kwargs) {
+      JsonNode *e =
+          json_array_get_element(json_node_get_array(lists->pdata[0]), i);
+      if (!JSON_NODE_HOLDS_OBJECT(e)) {
+        *why = g_strdup_printf("cannot expand '%s': expand_kwargs item %" G_GUINT64_FORMAT
+                               " is a %s, not an object {param: value}",
+                               t->id, i, ph_registry_json_type(e));
+        goto fail;
+      }
+      JsonObject *eo = json_node_get_object(e);
+      ks = json_object_get_members(eo);
+      for (GList *k = ks; k && !*why; k = k->next) {
+        JsonNode *v = map_value(t, k->data, json_object_get_member(eo, k->data),
+                                (guint)i, why);
+        if (v)
+          set_mapped(t, o, k->data, v);
+      }
+      g_list_free(ks);
+      for (const ph_param *const *q = t->op->params; q && *q && !*why; q++)
+        if (((*q)->flags & PH_PARAM_REQUIRED) &&
+            !json_object_has_member(o, (*q)->name))
+          *why = g_strdup_printf("cannot expand '%s': item %" G_GUINT64_FORMAT
+                                 " lacks required param '%s' of operator '%s'",
+                                 t->id, i, (*q)->name, t->op_name);
+      if (*why)
+        goto fail;
+      continue;
+    }
+    /* the cartesian product: the last list varies fastest */
+    guint64 rest = i;
+    guint j = lists->len;
+    GList *k = g_list_last(names);
+    for (; k; k = k->prev) {
+      JsonArray *a = json_node_get_array(lists->pdata[--j]);
+      guint len = json_array_get_length(a);
+      JsonNode *v = map_value(t, k->data, json_array_get_element(a, rest % len),
+                              (guint)i, why);
+      if (!v)
+        goto fail;
+      set_mapped(t, o, k->data, v);
+      rest /= len;
+    }
+  }
+  g_list_free(names);
+  g_ptr_array_unref(lists);
+  return items;
+fail:
+  g_list_free(names);
+  g_ptr_array_unref(lists);
+  g_ptr_array_unref(items);
+  return NULL;
+}
+
+/* Adds the n instances of expanded task idx, with their params (taken
+ * from items), in state none.  Its downstreams count each instance. */
+static void add_instances(ph_sched *s, guint idx, GPtrArray *items) {
+  guint n = items->len;
+  grow(s, n);
+  const ph_task_spec *t = task_of(s, idx);
+  for (guint k = 0; k < t->n_down; k++)
+    s->ti[t->down[k]].c.n += (int)n - 1;
+  s->ti[idx].kid0 = s->n_ti;
+  s->ti[idx].n_kids = s->ti[idx].kids_left = n;
+  s->ti[idx].state = ST_RUNNING;
+  for (guint i = 0; i < n; i++) {
+    guint k = add_ti(s, idx, (int)i);
+    s->ti[k].map_params = json_object_ref(items->pdata[i]);
+  }
+}
+
+/* Expands mapped task idx as it would run (Airflow expands just before):
+ * zero items skip it; a bad input or more than max_map_length items fail
+ * it; else its instances are recorded and become ready. */
+static void expand(ph_sched *s, guint idx) {
+  g_autofree char *why = NULL;
+  GPtrArray *items = map_items(s, idx, &why);
+  const ph_task_spec *t = task_of(s, idx);
+  if (!items || items->len == 0) {
+    s->ti[idx].start = s->ti[idx].end = ph_util_now();
+    finish(s, idx, items ? ST_SKIPPED : ST_FAILED,
+           items ? "mapped over zero items" : why);
+    if (items)
+      g_ptr_array_unref(items);
+    return;
+  }
+  ph_store_ti_expand(s->store, s->run_id, t->id, t->op_name, t->retries,
+                     (int)items->len);
+  g_autofree char *what = g_strdup_printf("%u instances", items->len);
+  progress(s, idx, "expanded", what);
+  guint kid0 = s->n_ti;
+  add_instances(s, idx, items);
+  g_ptr_array_unref(items);
+  for (guint k = kid0; k < s->n_ti; k++)
+    make_ready(s, k);
+}
+
+static void expand(ph_sched *s, guint idx);
+
 static void start(ph_sched *s, guint idx) {
-  const ph_task_spec *t = ph_plan_get_task(s->plan, idx);
+  if (s->ti[idx].state == ST_SCHEDULED && is_mapped_task(s, idx)) {
+    expand(s, idx);
+    return;
+  }
+  const ph_task_spec *t = task_of(s, idx);
   ph_ti *ti = &s->ti[idx];
   if (ti->state != ST_SCHEDULED)
     return; /* skipped while it waited in the heap */
@@ -1154,7 +1482,7 @@ static void start(ph_sched *s, guint idx) {
     ti->try_number++;
     ti->tries_started++;
     if (!s->fresh || ti->tries_started > 1)
-      ph_store_xcom_clear(s->store, s->run_id, t->id);
+      ph_store_xcom_clear(s->store, s->run_id, t->id, ti->map_index);
   }
   ti->wake = 0;
   ti->start = ph_util_now();
@@ -1167,7 +1495,9 @@ static void start(ph_sched *s, guint idx) {
   g_autofree char *log = try_log_path(s, idx);
   if (!ti->direct)
     ti->direct =
-        t->memory_limit <= 0 && ph_direct_applies(t->op, t->params) ? 1 : -1;
+        t->memory_limit <= 0 && ph_direct_applies(t->op, params_of(s, idx))
+            ? 1
+            : -1;
   /* The ends of its upstreams are made durable first: no task starts
    * before what it depends on is on disk. */
   ti->pid = 0;
@@ -1192,8 +1522,8 @@ static void start(ph_sched *s, guint idx) {
       why = g_strdup_printf("could not start the worker: %s", err->message);
     g_clear_error(&err);
   }
-  ph_store_try_start(s->store, s->run_id, t->id, ti->try_number, ti->start,
-                     pid > 0 ? pid : 0, NULL, log);
+  ph_store_try_start(s->store, s->run_id, t->id, ti->map_index,
+                     ti->try_number, ti->start, pid > 0 ? pid : 0, NULL, log);
   if (pid > 0) /* its identity is recorded with the commit (see commit) */
     g_array_append_val(s->proc_pending, idx);
   if (pid < 0) {
@@ -1204,6 +1534,8 @@ static void start(ph_sched *s, guint idx) {
   ti->pid = pid;
   ti->state = ST_RUNNING;
   s->n_running++;
+  if (ti->map_index >= 0)
+    s->ti[ti->task].kids_running++;
   set_reason(ti, NULL);
   record(s, idx);
   g_autofree char *d = pid > 0 ? g_strdup_printf("try %d, pid %d",
@@ -1215,19 +1547,19 @@ static void start(ph_sched *s, guint idx) {
 /* email_on_failure / email_on_retry: a message naming the DAG, run, task,
  * try and reason, with the end of the try's log (ph_notify). */
 static void notify(ph_sched *s, guint idx, gboolean retry, const char *reason) {
-  const ph_task_spec *t = ph_plan_get_task(s->plan, idx);
+  const ph_task_spec *t = task_of(s, idx);
   ph_ti *ti = &s->ti[idx];
   const char *dag = ph_plan_get_dag_id(s->plan);
   const char *home = ph_store_get_home(s->store);
   g_autofree char *log = try_log_path(s, idx);
   g_autofree char *tail = ph_notify_log_tail(log, 20);
   g_autofree char *subject = g_strdup_printf(
-      "[pipehost] %s.%s %s (try %d of %d)", dag, t->id,
+      "[pipehost] %s.%s %s (try %d of %d)", dag, ti->name,
       retry ? "is up for retry" : "failed", ti->try_number, t->retries + 1);
   g_autofree char *body = g_strdup_printf(
       "DAG: %s\nRun: %s\nTask: %s\nTry: %d of %d\nState: %s\nReason: %s\n"
       "Log: %s\n\nLast lines of the log:\n%s",
-      dag, s->run_id, t->id, ti->try_number, t->retries + 1,
+      dag, s->run_id, ti->name, ti->try_number, t->retries + 1,
       retry ? "up_for_retry" : "failed", reason ? reason : "(none)", log, tail);
   JsonObject *params = json_object_new();
   json_object_set_member(params, "to", json_from_string(t->email, NULL));
@@ -1238,7 +1570,7 @@ static void notify(ph_sched *s, guint idx, gboolean retry, const char *reason) {
   json_object_set_object_member(req, "params", params);
   g_autofree char *nlog =
       g_strdup_printf("%s/logs/%s/%s/%s.%d.notify.log", home, dag, s->run_id,
-                      t->id, ti->try_number);
+                      ti->name, ti->try_number);
   json_object_set_string_member(req, "log", nlog);
   json_object_set_string_member(req, "home", home);
   json_object_set_string_member(req, "dag_id", dag);
@@ -1255,7 +1587,7 @@ static void notify(ph_sched *s, guint idx, gboolean retry, const char *reason) {
 /* ---- retries */
 static void on_try_end(ph_sched *s, guint idx, ph_status st, const char *reason,
                        gboolean sensor_waiting, gboolean falsy) {
-  const ph_task_spec *t = ph_plan_get_task(s->plan, idx);
+  const ph_task_spec *t = task_of(s, idx);
   ph_ti *ti = &s->ti[idx];
   ti->end = ph_util_now();
   const char *tstate = "success";
@@ -1283,13 +1615,14 @@ static void on_try_end(ph_sched *s, guint idx, ph_status st, const char *reason,
     wait = MIN(wait, MAX(0.0, t->timeout - (ti->end - ti->sensor_start)));
     ti->wake = -(ti->end + wait); /* negative: a reschedule, not a retry */
     g_array_append_val(s->timers, idx);
-    ph_store_try_end(s->store, s->run_id, t->id, ti->try_number,
-                     "up_for_reschedule", ti->end, ti->pid, NULL);
+    ph_store_try_end(s->store, s->run_id, t->id, ti->map_index,
+                     ti->try_number, "up_for_reschedule", ti->end, ti->pid,
+                     NULL);
     record(s, idx);
     progress(s, idx, "up_for_reschedule", NULL);
     return;
   }
-  ph_track_try who = {ph_plan_get_dag_id(s->plan), s->run_id, t->id,
+  ph_track_try who = {ph_plan_get_dag_id(s->plan), s->run_id, ti->name,
                       ti->try_number, t->op->type};
   if (ti->tracked) {
     ph_track_try_end(s->store, &who,
@@ -1299,8 +1632,8 @@ static void on_try_end(ph_sched *s, guint idx, ph_status st, const char *reason,
     ti->tracked = FALSE;
   }
   if (st == PH_OK) {
-    ph_store_try_end(s->store, s->run_id, t->id, ti->try_number, tstate,
-                     ti->end, ti->pid, reason);
+    ph_store_try_end(s->store, s->run_id, t->id, ti->map_index,
+                     ti->try_number, tstate, ti->end, ti->pid, reason);
     if (ti->fp)
       ph_track_cache_put(s->store, ti->fp, &who);
     if (t->op->kind == PH_KIND_BRANCH)
@@ -1311,13 +1644,13 @@ static void on_try_end(ph_sched *s, guint idx, ph_status st, const char *reason,
     return;
   }
   if (st == PH_SKIP) {
-    ph_store_try_end(s->store, s->run_id, t->id, ti->try_number, "skipped",
-                     ti->end, ti->pid, reason);
+    ph_store_try_end(s->store, s->run_id, t->id, ti->map_index,
+                     ti->try_number, "skipped", ti->end, ti->pid, reason);
     finish(s, idx, ST_SKIPPED, reason);
     return;
   }
   gboolean retry = st != PH_FAIL && ti->try_number <= t->retries;
-  ph_store_try_end(s->store, s->run_id, t->id, ti->try_number,
+  ph_store_try_end(s->store, s->run_id, t->id, ti->map_index, ti->try_number,
                    retry ? "up_for_retry" : "failed", ti->end, ti->pid, reason);
   if (t->email && (retry ? t->email_on_retry : t->email_on_failure))
     notify(s, idx, retry, reason);
@@ -1345,8 +1678,8 @@ static char *mask(ph_sched *s, const char *text);
 
 static void on_track_message(ph_sched *s, guint job, const char *m,
                              JsonObject *msg) {
-  const ph_task_spec *t = ph_plan_get_task(s->plan, job);
-  ph_track_try who = {ph_plan_get_dag_id(s->plan), s->run_id, t->id,
+  const ph_task_spec *t = task_of(s, job);
+  ph_track_try who = {ph_plan_get_dag_id(s->plan), s->run_id, s->ti[job].name,
                       s->ti[job].try_number, t->op->type};
   s->ti[job].tracked = TRUE;
   GError *err = NULL;
@@ -1411,7 +1744,7 @@ static void reply_ok(ph_sched *s, guint job) {
 
 static void cb_message(void *user, guint job, JsonObject *msg) {
   ph_sched *s = user;
-  const ph_task_spec *t = ph_plan_get_task(s->plan, job);
+  const ph_task_spec *t = task_of(s, job);
   const char *m = json_object_get_string_member_with_default(msg, "m", "");
   if (!strcmp(m, "xcom_push")) {
     const char *key =
@@ -1441,7 +1774,7 @@ static void cb_message(void *user, guint job, JsonObject *msg) {
             try_max, key);
     } else {
       pti->xcom_bytes += len;
-      ph_store_xcom_set(s->store, s->run_id, t->id, key, v);
+      ph_store_xcom_set(s->store, s->run_id, t->id, pti->map_index, key, v);
     }
   } else if (!strcmp(m, "xcom_pull") || !strcmp(m, "var_get") ||
              !strcmp(m, "conn_get")) {
@@ -1594,7 +1927,8 @@ static char *push_return_line(ph_sched *s, guint idx, int fd, const char *line,
         "over the XCom limit of %" G_GINT64_FORMAT " bytes "
         "(PIPEHOST_XCOM_MAX_BYTES); nothing was pushed",
         strlen(v), s->o.xcom_max);
-  ph_store_xcom_set(s->store, s->run_id, ph_plan_get_task(s->plan, idx)->id,
+  ph_store_xcom_set(s->store, s->run_id, task_of(s, idx)->id,
+                    s->ti[idx].map_index,
                     "return_value", v);
   return NULL;
 }
@@ -1659,8 +1993,12 @@ static char *memory_hint(const ph_task_spec *t, int sig) {
 
 static void cb_end(void *user, guint job, const ph_exec_end *end) {
   ph_sched *s = user;
-  const ph_task_spec *t = ph_plan_get_task(s->plan, job);
+  const ph_task_spec *t = task_of(s, job);
   s->n_running--;
+  if (s->ti[job].map_index >= 0) {
+    s->ti[s->ti[job].task].kids_running--;
+    s->pool_blocked = FALSE; /* max_active_tis_per_dag */
+  }
   pool_release(s, job);
   ph_status st = PH_ERROR;
   g_autofree char *reason = NULL;
@@ -1739,8 +2077,8 @@ static void cb_pid(void *user, guint job, int pid) {
   ph_sched *s = user;
   ph_ti *ti = &s->ti[job];
   ti->pid = pid;
-  ph_store_try_set_pid(s->store, s->run_id, ph_plan_get_task(s->plan, job)->id,
-                       ti->try_number, pid);
+  ph_store_try_set_pid(s->store, s->run_id, task_of(s, job)->id,
+                       ti->map_index, ti->try_number, pid);
   g_array_append_val(s->proc_pending, job);
 }
 
@@ -1775,15 +2113,15 @@ ph_sched *ph_sched_new(const ph_plan *plan, ph_store *store,
     s->o.parallelism = most;
   }
   s->n = ph_plan_n_tasks(plan);
-  s->ti = g_new0(ph_ti, s->n ? s->n : 1);
-  s->heap = g_new(guint, s->n + 1);
-  s->worklist = g_new(guint, s->n + 1);
+  grow(s, s->n ? s->n : 1);
   s->rank = g_new(guint, s->n + 1);
   const guint *topo = ph_plan_topo_order(plan);
   for (guint i = 0; i < s->n; i++)
     s->rank[topo[i]] = i;
-  for (guint i = 0; i < s->n; i++)
+  for (guint i = 0; i < s->n; i++) {
+    add_ti(s, i, -1);
     s->ti[i].c.n = ph_plan_get_task(plan, i)->n_up;
+  }
   s->timers = g_array_new(FALSE, FALSE, sizeof(guint));
   s->proc_pending = g_array_new(FALSE, FALSE, sizeof(guint));
   {
@@ -1833,10 +2171,13 @@ void ph_sched_free(ph_sched *s) {
   ph_exec_free(s->ex);
   g_free(s->env_base);
   g_hash_table_unref(s->progs);
-  for (guint i = 0; i < s->n; i++) {
+  for (guint i = 0; i < s->n_ti; i++) {
     g_free(s->ti[i].reason);
     g_free(s->ti[i].fp);
     g_free(s->ti[i].exec_what);
+    g_free(s->ti[i].name);
+    if (s->ti[i].map_params)
+      json_object_unref(s->ti[i].map_params);
     if (s->ti[i].follow)
       g_ptr_array_unref(s->ti[i].follow);
   }
@@ -1958,7 +2299,8 @@ gboolean ph_sched_create_run(ph_sched *s, const char *logical_date,
     const ph_task_spec *t = ph_plan_get_task(s->plan, i);
     if (s->o.only_task && strcmp(t->id, s->o.only_task))
       continue;
-    ph_store_ti_create(s->store, s->run_id, t->id, t->op_name, t->retries);
+    ph_store_ti_create(s->store, s->run_id, t->id, -1, t->op_name,
+                       t->retries);
   }
   /* one task run into an existing run leaves the run's state alone */
   if (s->fresh)
@@ -2061,7 +2403,7 @@ gboolean ph_sched_resume_run(ph_sched *s, const char *run_id, GError **error) {
     if (known[i])
       continue;
     const ph_task_spec *t = ph_plan_get_task(s->plan, i);
-    ph_store_ti_create(s->store, run_id, t->id, t->op_name, t->retries);
+    ph_store_ti_create(s->store, run_id, t->id, -1, t->op_name, t->retries);
     g_string_append_printf(added, "%s%s", added->len ? ", " : "", t->id);
   }
   if (lost->len || added->len)
@@ -2073,12 +2415,53 @@ gboolean ph_sched_resume_run(ph_sched *s, const char *run_id, GError **error) {
   g_free(known);
   g_string_free(lost, TRUE);
   g_string_free(added, TRUE);
+  /* mapped tasks expanded before: their instances again, with the params
+   * their inputs give (literal lists, upstream XComs in the store) */
+  guint *n_inst = g_new0(guint, s->n + 1);
+  for (guint i = 0; i < json_array_get_length(tasks); i++) {
+    JsonObject *t = json_array_get_object_element(tasks, i);
+    int idx =
+        ph_plan_lookup(s->plan, json_object_get_string_member(t, "task_id"));
+    gint64 mi = json_object_get_int_member_with_default(t, "map_index", -1);
+    if (idx >= 0 && mi >= 0)
+      n_inst[idx] = MAX(n_inst[idx], (guint)mi + 1);
+  }
+  for (guint i = 0; i < s->n; i++) {
+    if (!n_inst[i])
+      continue;
+    g_autofree char *why = NULL;
+    GPtrArray *items =
+        is_mapped_task(s, i) ? map_items(s, i, &why) : NULL;
+    if (!items || items->len != n_inst[i]) {
+      g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
+                  "run '%s': task '%s' was expanded into %u instances, but "
+                  "%s; start a new run",
+                  run_id, ph_plan_get_task(s->plan, i)->id, n_inst[i],
+                  !is_mapped_task(s, i) ? "the DAG no longer maps it"
+                  : items ? "its input now gives a different number"
+                          : why);
+      if (items)
+        g_ptr_array_unref(items);
+      g_free(n_inst);
+      goto out;
+    }
+    add_instances(s, i, items);
+    g_ptr_array_unref(items);
+  }
+  g_free(n_inst);
+  for (guint i = s->n; i < s->n_ti; i++)
+    s->ti[i].tracked = TRUE;
   for (guint i = 0; i < json_array_get_length(tasks); i++) {
     JsonObject *t = json_array_get_object_element(tasks, i);
     int idx =
         ph_plan_lookup(s->plan, json_object_get_string_member(t, "task_id"));
     if (idx < 0)
       continue; /* the DAG lost a task since: it stays as recorded */
+    gint64 mi = json_object_get_int_member_with_default(t, "map_index", -1);
+    if (mi >= 0)
+      idx = (int)(s->ti[idx].kid0 + (guint)mi);
+    else if (s->ti[idx].n_kids)
+      continue;
     ph_ti *ti = &s->ti[idx];
     ti->state = state_from_name(
         json_object_get_string_member_with_default(t, "state", "none"));
@@ -2089,13 +2472,18 @@ gboolean ph_sched_resume_run(ph_sched *s, const char *run_id, GError **error) {
     ti->start = json_object_get_double_member_with_default(t, "start_date", 0);
     ti->end = json_object_get_double_member_with_default(t, "end_date", 0);
   }
-  /* counts from final upstreams; then settle unfinished tasks */
-  for (guint i = 0; i < s->n; i++) {
+  /* counts from final upstreams (a mapped task's: its instances'); then
+   * settle unfinished tasks */
+  for (guint i = 0; i < s->n_ti; i++) {
     ph_ti *ti = &s->ti[i];
+    if (ti->n_kids)
+      continue;
     if (FINAL(ti->state)) {
       s->n_final++;
       s->counts[ti->state]++;
-      const ph_task_spec *t = ph_plan_get_task(s->plan, i);
+      if (ti->map_index >= 0)
+        instance_final(s, i);
+      const ph_task_spec *t = task_of(s, i);
       for (guint k = 0; k < t->n_down; k++) {
         ph_tr_counts *c = &s->ti[t->down[k]].c;
         if (ti->state == ST_SUCCESS)
@@ -2110,24 +2498,24 @@ gboolean ph_sched_resume_run(ph_sched *s, const char *run_id, GError **error) {
     }
   }
   const guint *topo = ph_plan_topo_order(s->plan);
-  for (guint k = 0; k < s->n; k++) {
-    guint i = topo[k];
+  for (guint k = 0; k < s->n_ti; k++) {
+    guint i = k < s->n ? topo[k] : k;
     ph_ti *ti = &s->ti[i];
-    const ph_task_spec *t = ph_plan_get_task(s->plan, i);
-    if (FINAL(ti->state))
+    const ph_task_spec *t = task_of(s, i);
+    if (FINAL(ti->state) || ti->n_kids)
       continue;
     if (ti->state == ST_RUNNING || ti->state == ST_QUEUED) {
       /* No try runs twice at once: the earlier try's process group must
        * be gone before a new try can start.  It is found by pid and
        * identity, so a process that reuses the pid is never touched. */
       g_autofree char *proc = NULL;
-      int pid =
-          ph_store_try_proc(s->store, run_id, t->id, ti->try_number, &proc);
+      int pid = ph_store_try_proc(s->store, run_id, t->id, ti->map_index,
+                                  ti->try_number, &proc);
       if (pid > 0 && !ph_proc_group_stop(pid, proc, 10)) {
         g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_EXIST,
                     "run '%s': task '%s' try %d (process group %d) did not "
                     "stop after SIGKILL; not starting another try",
-                    run_id, t->id, ti->try_number, pid);
+                    run_id, ti->name, ti->try_number, pid);
         goto out;
       }
       ti->state = ST_RUNNING;
@@ -2144,7 +2532,9 @@ gboolean ph_sched_resume_run(ph_sched *s, const char *run_id, GError **error) {
       continue;
     }
     ti->state = ST_NONE;
-    if (ph_trigger_eval(t->rule, &ti->c) != PH_TR_WAIT)
+    if (ti->map_index >= 0)
+      make_ready(s, i); /* an instance was ready when it was made */
+    else if (ph_trigger_eval(t->rule, &ti->c) != PH_TR_WAIT)
       evaluate(s, i);
   }
   propagate(s);
@@ -2177,6 +2567,12 @@ static void fire_timers(ph_sched *s, double *next) {
   }
 }
 
+/* The TIs that end before the run does: every one, or the one task run
+ * alone (ph_sched_opts.only_task) and its mapped instances. */
+static guint target(const ph_sched *s) {
+  return s->o.only_task ? 1 + s->n_ti - s->n : s->n_ti;
+}
+
 gboolean ph_sched_run(ph_sched *s) {
   s->t0 = ph_util_now();
   ph_store_batch(s->store, TRUE);
@@ -2192,8 +2588,7 @@ gboolean ph_sched_run(ph_sched *s) {
         evaluate(s, i);
     propagate(s);
   }
-  guint target = s->o.only_task ? 1 : s->n;
-  while (s->n_final < target && !s->fatal) {
+  while (s->n_final < target(s) && !s->fatal) {
     double next;
     fire_timers(s, &next);
     GArray *parked = NULL;
@@ -2216,7 +2611,7 @@ gboolean ph_sched_run(ph_sched *s) {
         heap_push(s, g_array_index(parked, guint, k));
       g_array_free(parked, TRUE);
     }
-    if (s->n_final >= target)
+    if (s->n_final >= target(s))
       break;
     if (!s->n_running && !s->heap_len && !s->timers->len)
       break; /* nothing can move: should not happen with trigger rules */
@@ -2292,6 +2687,22 @@ gboolean ph_sched_run(ph_sched *s) {
   return ok;
 }
 
+/* Adds TI i to the summary's tasks. */
+static void summary_ti(ph_sched *s, JsonBuilder *b, guint i) {
+  ph_ti *ti = &s->ti[i];
+  json_builder_set_member_name(b, ti->name);
+  json_builder_begin_object(b);
+  add_str(b, "state", state_names[ti->state]);
+  json_builder_set_member_name(b, "tries");
+  json_builder_add_int_value(b, ti->tries_started);
+  json_builder_set_member_name(b, "duration");
+  json_builder_add_double_value(
+      b, ti->end > ti->start && ti->start > 0 ? ti->end - ti->start : 0);
+  if (ti->reason)
+    add_str(b, "reason", ti->reason);
+  json_builder_end_object(b);
+}
+
 JsonNode *ph_sched_summary(ph_sched *s) {
   JsonBuilder *b = json_builder_new();
   json_builder_begin_object(b);
@@ -2304,19 +2715,11 @@ JsonNode *ph_sched_summary(ph_sched *s) {
     const ph_task_spec *t = ph_plan_get_task(s->plan, i);
     if (s->o.only_task && strcmp(t->id, s->o.only_task))
       continue;
-    ph_ti *ti = &s->ti[i];
-    json_builder_set_member_name(b, t->id);
-    json_builder_begin_object(b);
-    add_str(b, "state", state_names[ti->state]);
-    json_builder_set_member_name(b, "tries");
-    json_builder_add_int_value(b, ti->tries_started);
-    json_builder_set_member_name(b, "duration");
-    json_builder_add_double_value(
-        b, ti->end > ti->start && ti->start > 0 ? ti->end - ti->start : 0);
-    if (ti->reason) {
-      add_str(b, "reason", ti->reason);
-    }
-    json_builder_end_object(b);
+    /* an expanded task is its instances */
+    for (guint k = 0; k < s->ti[i].n_kids; k++)
+      summary_ti(s, b, s->ti[i].kid0 + k);
+    if (!s->ti[i].n_kids)
+      summary_ti(s, b, i);
   }
   json_builder_end_object(b);
   json_builder_set_member_name(b, "xcoms");

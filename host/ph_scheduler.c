@@ -1242,16 +1242,24 @@ static int cmd_clear(sctx *c, int argc, char **argv) {
     /* earlier tries' logs are kept under another name */
     int tries =
         (int)json_object_get_int_member_with_default(ti, "try_number", 0);
+    int mi = (int)json_object_get_int_member_with_default(ti, "map_index", -1);
+    g_autofree char *name = ph_store_ti_name(tid, mi);
     for (int k = 1; k <= tries; k++) {
       g_autofree char *log =
           g_strdup_printf("%s/logs/%s/%s/%s.%d.log", c->home,
-                          ph_plan_get_dag_id(plan), rid, tid, k);
+                          ph_plan_get_dag_id(plan), rid, name, k);
       g_autofree char *kept =
           g_strdup_printf("%s.cleared-%.0f", log, ph_util_now());
       g_rename(log, kept);
     }
-    ph_store_ti_set(c->st, rid, tid, "none", 0, -1.0, -1.0, 0, "cleared");
-    ph_store_xcom_clear(c->st, rid, tid);
+    if (mi >= 0) {
+      /* a mapped task expands again from its (maybe new) input */
+      ph_store_ti_unmap(c->st, rid, tid);
+    } else {
+      ph_store_ti_set(c->st, rid, tid, -1, "none", 0, -1.0, -1.0, 0,
+                      "cleared");
+      ph_store_xcom_clear(c->st, rid, tid, -1);
+    }
     cleared++;
   }
   if (cleared) {

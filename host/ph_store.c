@@ -89,6 +89,49 @@ static const char *const migrations[] = {
      * success, the scheduler's latest): no scan of every run */
     "CREATE INDEX IF NOT EXISTS dag_run_dag_date ON dag_run(dag_id, "
     "logical_date);",
+    /* 4: dynamic task mapping: a task instance, its tries, XComs and pool
+     * slots are keyed by map_index too (-1: not mapped), as in Airflow.
+     * SQLite cannot change a primary key: the tables are rebuilt, rows in
+     * their order. */
+    "CREATE TABLE task_instance_v4("
+    " run_id TEXT NOT NULL, task_id TEXT NOT NULL,"
+    " map_index INTEGER NOT NULL DEFAULT -1, state TEXT,"
+    " operator TEXT, try_number INTEGER DEFAULT 0, max_tries INTEGER,"
+    " start_date REAL, end_date REAL, pid INTEGER, hostname TEXT,"
+    " reason TEXT, PRIMARY KEY(run_id, task_id, map_index));"
+    "INSERT INTO task_instance_v4 SELECT run_id, task_id, -1, state,"
+    " operator, try_number, max_tries, start_date, end_date, pid, hostname,"
+    " reason FROM task_instance ORDER BY rowid;"
+    "DROP TABLE task_instance;"
+    "ALTER TABLE task_instance_v4 RENAME TO task_instance;"
+    "CREATE TABLE task_try_v4("
+    " run_id TEXT NOT NULL, task_id TEXT NOT NULL,"
+    " map_index INTEGER NOT NULL DEFAULT -1, try_number INTEGER,"
+    " state TEXT, start_date REAL, end_date REAL, pid INTEGER,"
+    " reason TEXT, log_path TEXT, proc TEXT,"
+    " PRIMARY KEY(run_id, task_id, map_index, try_number));"
+    "INSERT INTO task_try_v4 SELECT run_id, task_id, -1, try_number, state,"
+    " start_date, end_date, pid, reason, log_path, proc FROM task_try"
+    " ORDER BY rowid;"
+    "DROP TABLE task_try;"
+    "ALTER TABLE task_try_v4 RENAME TO task_try;"
+    "CREATE TABLE xcom_v4("
+    " run_id TEXT NOT NULL, task_id TEXT NOT NULL,"
+    " map_index INTEGER NOT NULL DEFAULT -1, key TEXT NOT NULL,"
+    " value TEXT, timestamp REAL,"
+    " PRIMARY KEY(run_id, task_id, map_index, key));"
+    "INSERT INTO xcom_v4 SELECT run_id, task_id, -1, key, value, timestamp"
+    " FROM xcom ORDER BY rowid;"
+    "DROP TABLE xcom;"
+    "ALTER TABLE xcom_v4 RENAME TO xcom;"
+    "CREATE TABLE pool_slot_v4(run_id TEXT NOT NULL, task_id TEXT NOT NULL,"
+    " map_index INTEGER NOT NULL DEFAULT -1, pool TEXT NOT NULL,"
+    " slots INTEGER NOT NULL, pid INTEGER, proc TEXT,"
+    " PRIMARY KEY(run_id, task_id, map_index));"
+    "INSERT INTO pool_slot_v4 SELECT run_id, task_id, -1, pool, slots, pid,"
+    " proc FROM pool_slot;"
+    "DROP TABLE pool_slot;"
+    "ALTER TABLE pool_slot_v4 RENAME TO pool_slot;",
 };
 #define PH_SCHEMA_VERSION ((int)G_N_ELEMENTS(migrations) + 1)
 
@@ -640,94 +683,124 @@ JsonNode *ph_store_run_show(ph_store *s, const char *run_id) {
   json_builder_set_member_name(b, "tasks");
   json_builder_begin_array(b);
   st = prep(s,
-            "SELECT task_id, state, operator, try_number, max_tries, "
-            "start_date, end_date, pid, reason FROM task_instance WHERE "
-            "run_id=? ORDER BY rowid",
+            "SELECT task_id, map_index, state, operator, try_number, "
+            "max_tries, start_date, end_date, pid, reason FROM task_instance "
+            "WHERE run_id=? ORDER BY min(rowid) OVER (PARTITION BY task_id), "
+            "map_index",
             "s", run_id);
-  GPtrArray *ids = g_ptr_array_new_with_free_func(g_free);
   while (step_row(s, st)) {
     json_builder_begin_object(b);
     for (int i = 0; i < sqlite3_column_count(st); i++)
       add_col(b, st, i);
     json_builder_end_object(b);
-    g_ptr_array_add(ids, col_dup(st, 0));
   }
   sqlite3_reset(st);
   json_builder_end_array(b);
   json_builder_set_member_name(b, "tries");
   json_builder_begin_array(b);
   st = prep(s,
-            "SELECT task_id, try_number, state, start_date, end_date, pid, "
-            "reason, log_path FROM task_try WHERE run_id=? ORDER BY "
-            "start_date, rowid",
+            "SELECT task_id, map_index, try_number, state, start_date, "
+            "end_date, pid, reason, log_path FROM task_try WHERE run_id=? "
+            "ORDER BY start_date, rowid",
             "s", run_id);
   while (step_row(s, st))
     add_row(b, st);
   sqlite3_reset(st);
   json_builder_end_array(b);
   json_builder_end_object(b);
-  g_ptr_array_unref(ids);
   JsonNode *n = json_builder_get_root(b);
   g_object_unref(b);
   return n;
 }
 
 void ph_store_ti_create(ph_store *s, const char *run_id, const char *task_id,
-                        const char *op, int max_tries) {
+                        int map_index, const char *op, int max_tries) {
   step_done(s, prep(s,
-                    "INSERT OR IGNORE INTO task_instance(run_id,task_id,state,"
-                    "operator,try_number,max_tries) VALUES(?,?,'none',?,0,?)",
-                    "sssi", run_id, task_id, op, max_tries));
+                    "INSERT OR IGNORE INTO task_instance(run_id,task_id,"
+                    "map_index,state,operator,try_number,max_tries) "
+                    "VALUES(?,?,?,'none',?,0,?)",
+                    "ssisi", run_id, task_id, map_index, op, max_tries));
+}
+
+void ph_store_ti_expand(ph_store *s, const char *run_id, const char *task_id,
+                        const char *op, int max_tries, int n) {
+  /* the unmapped row becomes instance 0: it keeps its place among the
+   * run's tasks (runs show lists them in that order) */
+  step_done(s, prep(s,
+                    "UPDATE task_instance SET map_index=0 WHERE run_id=? AND "
+                    "task_id=? AND map_index=-1",
+                    "ss", run_id, task_id));
+  for (int i = 0; i < n; i++)
+    ph_store_ti_create(s, run_id, task_id, i, op, max_tries);
+}
+
+void ph_store_ti_unmap(ph_store *s, const char *run_id, const char *task_id) {
+  step_done(s, prep(s,
+                    "INSERT OR IGNORE INTO task_instance(run_id,task_id,"
+                    "map_index,state,operator,try_number,max_tries,reason) "
+                    "SELECT run_id, task_id, -1, 'none', operator, 0, "
+                    "max_tries, 'cleared' FROM task_instance WHERE run_id=? "
+                    "AND task_id=? AND map_index>=0 LIMIT 1",
+                    "ss", run_id, task_id));
+  step_done(s, prep(s,
+                    "DELETE FROM task_instance WHERE run_id=? AND task_id=? "
+                    "AND map_index>=0",
+                    "ss", run_id, task_id));
+  step_done(s, prep(s,
+                    "DELETE FROM xcom WHERE run_id=? AND task_id=? AND "
+                    "map_index>=0",
+                    "ss", run_id, task_id));
 }
 
 void ph_store_ti_set(ph_store *s, const char *run_id, const char *task_id,
-                     const char *state, int try_number, double start,
+                     int map_index, const char *state, int try_number, double start,
                      double end, int pid, const char *reason) {
   step_done(s,
             prep(s,
                  "UPDATE task_instance SET state=?, try_number=?, "
                  "start_date=coalesce(?,start_date), end_date=?, "
                  "pid=coalesce(nullif(?,0),pid), reason=? WHERE run_id=? AND "
-                 "task_id=?",
+                 "task_id=? AND map_index=?",
                  "sidd"
                  "i"
-                 "sss",
-                 state, try_number, start, end, pid, reason, run_id, task_id));
+                 "sssi",
+                 state, try_number, start, end, pid, reason, run_id, task_id,
+                 map_index));
 }
 
 void ph_store_try_start(ph_store *s, const char *run_id, const char *task_id,
-                        int try_number, double start, int pid, const char *proc,
-                        const char *log_path) {
+                        int map_index, int try_number, double start, int pid,
+                        const char *proc, const char *log_path) {
   step_done(s, prep(s,
-                    "INSERT OR REPLACE INTO task_try(run_id,task_id,"
+                    "INSERT OR REPLACE INTO task_try(run_id,task_id,map_index,"
                     "try_number,state,start_date,pid,proc,log_path) "
-                    "VALUES(?,?,?,'running',?,?,?,?)",
-                    "ssidiss", run_id, task_id, try_number, start, pid, proc,
-                    log_path));
+                    "VALUES(?,?,?,?,'running',?,?,?,?)",
+                    "ssiidiss", run_id, task_id, map_index, try_number, start,
+                    pid, proc, log_path));
 }
 
 void ph_store_try_set_pid(ph_store *s, const char *run_id, const char *task_id,
-                          int try_number, int pid) {
+                          int map_index, int try_number, int pid) {
   step_done(s, prep(s,
                     "UPDATE task_try SET pid=? WHERE run_id=? AND task_id=? "
-                    "AND try_number=?",
-                    "issi", pid, run_id, task_id, try_number));
+                    "AND map_index=? AND try_number=?",
+                    "issii", pid, run_id, task_id, map_index, try_number));
 }
 
 void ph_store_try_set_proc(ph_store *s, const char *run_id, const char *task_id,
-                           int try_number, const char *proc) {
+                           int map_index, int try_number, const char *proc) {
   step_done(s, prep(s,
                     "UPDATE task_try SET proc=? WHERE run_id=? AND task_id=? "
-                    "AND try_number=?",
-                    "sssi", proc, run_id, task_id, try_number));
+                    "AND map_index=? AND try_number=?",
+                    "sssii", proc, run_id, task_id, map_index, try_number));
 }
 
 int ph_store_try_proc(ph_store *s, const char *run_id, const char *task_id,
-                      int try_number, char **proc) {
+                      int map_index, int try_number, char **proc) {
   sqlite3_stmt *st = prep(s,
                           "SELECT pid, proc FROM task_try WHERE run_id=? AND "
-                          "task_id=? AND try_number=?",
-                          "ssi", run_id, task_id, try_number);
+                          "task_id=? AND map_index=? AND try_number=?",
+                          "ssii", run_id, task_id, map_index, try_number);
   int pid = 0;
   *proc = NULL;
   if (step_row(s, st)) {
@@ -739,86 +812,147 @@ int ph_store_try_proc(ph_store *s, const char *run_id, const char *task_id,
 }
 
 void ph_store_try_end(ph_store *s, const char *run_id, const char *task_id,
-                      int try_number, const char *state, double end, int pid,
-                      const char *reason) {
+                      int map_index, int try_number, const char *state,
+                      double end, int pid, const char *reason) {
   step_done(s, prep(s,
                     "UPDATE task_try SET state=?, end_date=?, "
                     "pid=coalesce(nullif(?,0),pid), reason=? WHERE "
-                    "run_id=? AND task_id=? AND try_number=?",
-                    "sdisssi", state, end, pid, reason, run_id, task_id,
-                    try_number));
+                    "run_id=? AND task_id=? AND map_index=? AND try_number=?",
+                    "sdisssii", state, end, pid, reason, run_id, task_id,
+                    map_index, try_number));
 }
 
 char *ph_store_log_path(ph_store *s, const char *run_id, const char *task_id,
-                        int try_number) {
+                        int map_index, int try_number) {
   sqlite3_stmt *st =
       try_number > 0
           ? prep(s,
                  "SELECT log_path FROM task_try WHERE run_id=? AND task_id=? "
-                 "AND try_number=?",
-                 "ssi", run_id, task_id, try_number)
+                 "AND map_index=? AND try_number=?",
+                 "ssii", run_id, task_id, map_index, try_number)
           : prep(s,
                  "SELECT log_path FROM task_try WHERE run_id=? AND task_id=? "
-                 "ORDER BY try_number DESC LIMIT 1",
-                 "ss", run_id, task_id);
+                 "AND map_index=? ORDER BY try_number DESC LIMIT 1",
+                 "ssi", run_id, task_id, map_index);
   return first_text(s, st);
 }
 
 void ph_store_xcom_set(ph_store *s, const char *run_id, const char *task_id,
-                       const char *key, const char *json) {
+                       int map_index, const char *key, const char *json) {
   step_done(s, prep(s,
-                    "INSERT OR REPLACE INTO xcom(run_id,task_id,key,value,"
-                    "timestamp) VALUES(?,?,?,?,?)",
-                    "ssssd", run_id, task_id, key, json, ph_util_now()));
+                    "INSERT OR REPLACE INTO xcom(run_id,task_id,map_index,key,"
+                    "value,timestamp) VALUES(?,?,?,?,?,?)",
+                    "ssissd", run_id, task_id, map_index, key, json,
+                    ph_util_now()));
+}
+
+/* Every key of one task instance as an object text {key: value}, or NULL
+ * when it pushed none. */
+static char *xcom_all_keys(ph_store *s, const char *run_id,
+                           const char *task_id, int map_index) {
+  sqlite3_stmt *st = prep(s,
+                          "SELECT key, value FROM xcom WHERE run_id=? AND "
+                          "task_id=? AND map_index=? ORDER BY key",
+                          "ssi", run_id, task_id, map_index);
+  JsonObject *o = NULL;
+  while (step_row(s, st)) {
+    if (!o)
+      o = json_object_new();
+    const char *val = (const char *)sqlite3_column_text(st, 1);
+    JsonNode *v = val ? json_from_string(val, NULL) : NULL;
+    json_object_set_member(o, (const char *)sqlite3_column_text(st, 0),
+                           v ? v : json_node_new(JSON_NODE_NULL));
+  }
+  sqlite3_reset(st);
+  if (!o)
+    return NULL;
+  JsonNode *n = json_node_new(JSON_NODE_OBJECT);
+  json_node_take_object(n, o);
+  char *text = ph_util_json_dup(n);
+  json_node_unref(n);
+  return text;
+}
+
+char *ph_store_xcom_get_ti(ph_store *s, const char *run_id,
+                           const char *task_id, int map_index,
+                           const char *key) {
+  if (!strcmp(key, "*"))
+    return xcom_all_keys(s, run_id, task_id, map_index);
+  return first_text(s, prep(s,
+                            "SELECT value FROM xcom WHERE run_id=? AND "
+                            "task_id=? AND map_index=? AND key=?",
+                            "ssis", run_id, task_id, map_index, key));
+}
+
+/* The values of key pushed by the mapped instances of task_id, as a JSON
+ * array text in map_index order (Airflow's lazy sequence of a mapped
+ * task's XComs), or NULL when the task is not mapped in the run. */
+static char *xcom_mapped(ph_store *s, const char *run_id, const char *task_id,
+                         const char *key) {
+  sqlite3_stmt *st = prep(s,
+                          "SELECT count(*) FROM task_instance WHERE run_id=? "
+                          "AND task_id=? AND map_index>=0",
+                          "ss", run_id, task_id);
+  gboolean mapped = step_row(s, st) && sqlite3_column_int(st, 0) > 0;
+  sqlite3_reset(st);
+  if (!mapped)
+    return NULL;
+  GString *out = g_string_new("[");
+  gboolean any = FALSE;
+  st = prep(s,
+            "SELECT value FROM xcom WHERE run_id=? AND task_id=? AND "
+            "map_index>=0 AND key=? ORDER BY map_index",
+            "sss", run_id, task_id, key);
+  while (step_row(s, st)) {
+    const char *v = (const char *)sqlite3_column_text(st, 0);
+    g_string_append_printf(out, "%s%s", any ? "," : "", v ? v : "null");
+    any = TRUE;
+  }
+  sqlite3_reset(st);
+  g_string_append_c(out, ']');
+  return g_string_free(out, FALSE);
 }
 
 char *ph_store_xcom_get(ph_store *s, const char *run_id, const char *task_id,
                         const char *key) {
-  if (key && !strcmp(key, "*") && task_id && *task_id) {
-    /* every key of the task: {key: value} */
-    JsonNode *all = ph_store_xcom_list(s, run_id);
-    JsonObject *o = json_node_get_object(all);
-    JsonNode *mine = json_object_has_member(o, task_id)
-                         ? json_object_get_member(o, task_id)
-                         : NULL;
-    char *v = mine ? ph_util_json_dup(mine) : NULL;
-    json_node_unref(all);
+  if (task_id && *task_id) {
+    char *v = ph_store_xcom_get_ti(s, run_id, task_id, -1, key);
+    if (!v && strcmp(key, "*"))
+      v = xcom_mapped(s, run_id, task_id, key);
     return v;
   }
-  sqlite3_stmt *st =
-      task_id && *task_id
-          ? prep(s,
-                 "SELECT value FROM xcom WHERE run_id=? AND task_id=? AND "
-                 "key=?",
-                 "sss", run_id, task_id, key)
-          : prep(s,
-                 "SELECT value FROM xcom WHERE run_id=? AND key=? ORDER BY "
-                 "timestamp DESC, rowid DESC LIMIT 1",
-                 "ss", run_id, key);
-  return first_text(s, st);
+  return first_text(s, prep(s,
+                            "SELECT value FROM xcom WHERE run_id=? AND key=? "
+                            "ORDER BY timestamp DESC, rowid DESC LIMIT 1",
+                            "ss", run_id, key));
 }
 
-void ph_store_xcom_clear(ph_store *s, const char *run_id, const char *task_id) {
-  step_done(s, prep(s, "DELETE FROM xcom WHERE run_id=? AND task_id=?", "ss",
-                    run_id, task_id));
+void ph_store_xcom_clear(ph_store *s, const char *run_id, const char *task_id,
+                         int map_index) {
+  step_done(s, prep(s,
+                    "DELETE FROM xcom WHERE run_id=? AND task_id=? AND "
+                    "map_index=?",
+                    "ssi", run_id, task_id, map_index));
 }
 
 JsonNode *ph_store_xcom_list(ph_store *s, const char *run_id) {
   sqlite3_stmt *st = prep(s,
-                          "SELECT task_id, key, value FROM xcom WHERE "
-                          "run_id=? ORDER BY task_id, key",
+                          "SELECT task_id, map_index, key, value FROM xcom "
+                          "WHERE run_id=? ORDER BY task_id, map_index, key",
                           "s", run_id);
   JsonObject *root = json_object_new();
   while (step_row(s, st)) {
     const char *tid = (const char *)sqlite3_column_text(st, 0);
-    const char *key = (const char *)sqlite3_column_text(st, 1);
-    const char *val = (const char *)sqlite3_column_text(st, 2);
-    JsonObject *t = json_object_has_member(root, tid)
-                        ? json_object_get_object_member(root, tid)
+    int mi = sqlite3_column_int(st, 1);
+    const char *key = (const char *)sqlite3_column_text(st, 2);
+    const char *val = (const char *)sqlite3_column_text(st, 3);
+    g_autofree char *name = ph_store_ti_name(tid, mi);
+    JsonObject *t = json_object_has_member(root, name)
+                        ? json_object_get_object_member(root, name)
                         : NULL;
     if (!t) {
       t = json_object_new();
-      json_object_set_object_member(root, tid, t);
+      json_object_set_object_member(root, name, t);
     }
     JsonNode *v = val ? json_from_string(val, NULL) : NULL;
     json_object_set_member(t, key, v ? v : json_node_new(JSON_NODE_NULL));
@@ -827,6 +961,11 @@ JsonNode *ph_store_xcom_list(ph_store *s, const char *run_id) {
   JsonNode *n = json_node_new(JSON_NODE_OBJECT);
   json_node_take_object(n, root);
   return n;
+}
+
+char *ph_store_ti_name(const char *task_id, int map_index) {
+  return map_index < 0 ? g_strdup(task_id)
+                       : g_strdup_printf("%s[%d]", task_id, map_index);
 }
 
 /* Variables and connections are both key -> text tables; these four
@@ -1023,7 +1162,7 @@ char *ph_store_run_state(ph_store *s, const char *run_id) {
 
 gboolean ph_store_pool_take(ph_store *s, const char *pool, int limit,
                             const char *run_id, const char *task_id,
-                            int slots) {
+                            int map_index, int slots) {
   /* slots held by processes that died (or whose pid another process has
    * since taken) are free again */
   static char *self;
@@ -1060,14 +1199,17 @@ gboolean ph_store_pool_take(ph_store *s, const char *pool, int limit,
     return FALSE;
   step_done(s,
             prep(s,
-                 "INSERT OR REPLACE INTO pool_slot(run_id, task_id, pool,"
-                 " slots, pid, proc) VALUES(?,?,?,?,?,?)",
-                 "sssiis", run_id, task_id, pool, slots, (int)getpid(), self));
+                 "INSERT OR REPLACE INTO pool_slot(run_id, task_id, map_index,"
+                 " pool, slots, pid, proc) VALUES(?,?,?,?,?,?,?)",
+                 "ssisiis", run_id, task_id, map_index, pool, slots,
+                 (int)getpid(), self));
   return TRUE;
 }
 
 void ph_store_pool_release(ph_store *s, const char *run_id,
-                           const char *task_id) {
-  step_done(s, prep(s, "DELETE FROM pool_slot WHERE run_id=? AND task_id=?",
-                    "ss", run_id, task_id));
+                           const char *task_id, int map_index) {
+  step_done(s, prep(s,
+                    "DELETE FROM pool_slot WHERE run_id=? AND task_id=? AND "
+                    "map_index=?",
+                    "ssi", run_id, task_id, map_index));
 }

@@ -104,54 +104,80 @@ char *ph_store_run_resolve(ph_store *s, const char *text, GError **error);
 /* JSON array of runs, newest first: {run_id, dag_id, state, logical_date,
  * start_date, end_date}.  limit <= 0: all. */
 JsonNode *ph_store_runs_list(ph_store *s, int limit);
-/* JSON object of one run with "tasks": [{task_id, state, try_number,
- * max_tries, operator, start_date, end_date, duration, pid, reason,
- * tries: [...]}]; NULL if unknown. */
+/* JSON object of one run with "tasks": [{task_id, map_index, state,
+ * try_number, max_tries, operator, start_date, end_date, pid, reason}]
+ * (the instances of a mapped task together, by map_index) and "tries":
+ * [{task_id, map_index, try_number, ...}]; NULL if unknown. */
 JsonNode *ph_store_run_show(ph_store *s, const char *run_id);
+
+/* ---- task instances and tries
+ *
+ * A task instance is (run_id, task_id, map_index), as in Airflow:
+ * map_index is -1 for a task that is not mapped, 0..n-1 for the
+ * instances of a mapped one (dynamic task mapping). */
+
+/* "task_id" for map_index -1, else "task_id[map_index]" (how the CLI
+ * names an instance); caller frees. */
+char *ph_store_ti_name(const char *task_id, int map_index);
 
 /* Records the pid of a try's worker learnt after the try started. */
 void ph_store_try_set_pid(ph_store *s, const char *run_id, const char *task_id,
-                          int try_number, int pid);
-
-/* ---- task instances and tries */
+                          int map_index, int try_number, int pid);
 void ph_store_ti_create(ph_store *s, const char *run_id, const char *task_id,
-                        const char *op, int max_tries);
+                        int map_index, const char *op, int max_tries);
+/* Expands a mapped task: its unmapped instance (map_index -1) is replaced
+ * by n instances, map_index 0..n-1, in state none. */
+void ph_store_ti_expand(ph_store *s, const char *run_id, const char *task_id,
+                        const char *op, int max_tries, int n);
+/* Undoes an expansion: the instances of a mapped task and their XComs
+ * go, its unmapped instance comes back in state none (reason "cleared"),
+ * to expand again when it runs.  Tries and logs are kept. */
+void ph_store_ti_unmap(ph_store *s, const char *run_id, const char *task_id);
 /* Updates a task instance: state, try number, and (when >= 0 / non-NULL)
  * start, end, pid and reason. */
 void ph_store_ti_set(ph_store *s, const char *run_id, const char *task_id,
-                     const char *state, int try_number, double start,
-                     double end, int pid, const char *reason);
+                     int map_index, const char *state, int try_number,
+                     double start, double end, int pid, const char *reason);
 /* Records a try's start: its process pid with identity proc (ph_proc;
  * may be NULL) and its log. */
 void ph_store_try_start(ph_store *s, const char *run_id, const char *task_id,
-                        int try_number, double start, int pid,
+                        int map_index, int try_number, double start, int pid,
                         const char *proc, const char *log_path);
 /* Records the identity (ph_proc) of a try's process. */
 void ph_store_try_set_proc(ph_store *s, const char *run_id,
-                           const char *task_id, int try_number,
+                           const char *task_id, int map_index, int try_number,
                            const char *proc);
 /* The pid recorded for a try (0: none) and, in *proc, its identity
  * (caller frees; NULL when unknown). */
 int ph_store_try_proc(ph_store *s, const char *run_id, const char *task_id,
-                      int try_number, char **proc);
+                      int map_index, int try_number, char **proc);
 void ph_store_try_end(ph_store *s, const char *run_id, const char *task_id,
-                      int try_number, const char *state, double end, int pid,
-                      const char *reason);
+                      int map_index, int try_number, const char *state,
+                      double end, int pid, const char *reason);
 /* Log file of a try (try_number <= 0: the last try); NULL if none. */
 char *ph_store_log_path(ph_store *s, const char *run_id, const char *task_id,
-                        int try_number);
+                        int map_index, int try_number);
 
 /* ---- XCom */
 void ph_store_xcom_set(ph_store *s, const char *run_id, const char *task_id,
-                       const char *key, const char *json);
-/* JSON text, or NULL when absent.  A NULL or empty task_id means any task
- * of the run (the newest such XCom), as Airflow's xcom_pull with
- * task_ids=None; key "*" means every key of the task, as an object
- * {key: value}. */
+                       int map_index, const char *key, const char *json);
+/* JSON text, or NULL when absent, as xcom_pull sees it.  A NULL or empty
+ * task_id means any task of the run (the newest such XCom), as Airflow's
+ * xcom_pull with task_ids=None; key "*" means every key of the task, as
+ * an object {key: value}.  For a mapped task the value is the array of
+ * its instances' values in map_index order (instances that pushed none
+ * are left out), as Airflow's xcom_pull of a mapped task. */
 char *ph_store_xcom_get(ph_store *s, const char *run_id, const char *task_id,
                         const char *key);
-void ph_store_xcom_clear(ph_store *s, const char *run_id, const char *task_id);
-/* JSON object {task_id: {key: value}} of a run. */
+/* The XCom key of one task instance (key "*": every key, as an object),
+ * or NULL. */
+char *ph_store_xcom_get_ti(ph_store *s, const char *run_id,
+                           const char *task_id, int map_index,
+                           const char *key);
+void ph_store_xcom_clear(ph_store *s, const char *run_id, const char *task_id,
+                         int map_index);
+/* JSON object {instance: {key: value}} of a run; an instance is named as
+ * ph_store_ti_name does. */
 JsonNode *ph_store_xcom_list(ph_store *s, const char *run_id);
 
 /* ---- variables */
@@ -198,9 +224,9 @@ JsonNode *ph_store_pool_list(ph_store *s);
  * transaction, so that two processes cannot take the last slot both. */
 gboolean ph_store_pool_take(ph_store *s, const char *pool, int limit,
                             const char *run_id, const char *task_id,
-                            int slots);
+                            int map_index, int slots);
 void ph_store_pool_release(ph_store *s, const char *run_id,
-                           const char *task_id);
+                           const char *task_id, int map_index);
 
 /* The latest successful run of dag_id with a logical date before
  * logical_date: its logical date and start time (UNIX seconds) in *ld and

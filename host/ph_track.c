@@ -381,9 +381,13 @@ fail:
 gboolean ph_track_cache_lookup(ph_store *st, const char *fp, char **run_id,
                                char **task_id) {
   gboolean found = FALSE;
+  /* c.task_id names an instance as ph_store_ti_name does: "task" or, for
+   * a mapped one, "task[map_index]" */
   sqlite3_stmt *q = prep(st, "SELECT c.run_id, c.task_id FROM result_cache c"
                              " JOIN task_instance t ON t.run_id=c.run_id AND"
-                             " t.task_id=c.task_id WHERE c.fingerprint=? AND"
+                             " c.task_id = t.task_id || CASE WHEN"
+                             " t.map_index >= 0 THEN '[' || t.map_index ||"
+                             " ']' ELSE '' END WHERE c.fingerprint=? AND"
                              " t.state='success'");
   if (!q)
     return FALSE;

@@ -970,6 +970,10 @@ int ph_worker_main(int fd) {
       "%" G_GINT64_FORMAT,
       json_object_get_int_member_with_default(spec, "try_number", 1));
   g_setenv("PIPEHOST_TRY_NUMBER", tryn, TRUE);
+  g_autofree char *mapi = g_strdup_printf(
+      "%" G_GINT64_FORMAT,
+      json_object_get_int_member_with_default(spec, "map_index", -1));
+  g_setenv("PIPEHOST_MAP_INDEX", mapi, TRUE);
 
   /* the try's memory limit, before any plugin code runs */
   double memlim = spec_double(spec, "memory_limit", 0);

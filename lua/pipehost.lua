@@ -94,6 +94,38 @@ function M.dag(args)
   return d
 end
 
+-- Dynamic task mapping: a task (or {from = task, key = "k"}) stands for
+-- that upstream's XCom, as {from = "ID"} does in YAML.
+local function map_ref(v)
+  if is_task(v) then return { from = v.id } end
+  if type(v) == "table" and is_task(v.from) then
+    return { from = v.from.id, key = v.key }
+  end
+  return v
+end
+
+local function map_arg(k, v)
+  if k == "expand_kwargs" or type(v) ~= "table" or is_task(v) then
+    return map_ref(v)
+  end
+  local e = {}
+  for name, x in pairs(v) do e[name] = map_ref(x) end
+  return e
+end
+
+-- t:expand{ x = {1, 2, 3}, y = other_task }: one instance per item (a
+-- cartesian product over several params), as Airflow's .expand().
+function Task:expand(kw)
+  self.args.expand = map_arg("expand", kw)
+  return self
+end
+
+-- t:expand_kwargs(other_task) or t:expand_kwargs{ {x = 1}, {x = 2} }.
+function Task:expand_kwargs(v)
+  self.args.expand_kwargs = map_arg("expand_kwargs", v)
+  return self
+end
+
 -- Adds a task: d:task{ id = "x", op = "bash", command = "..." }.
 function Dag:task(args)
   if type(args) ~= "table" then
@@ -116,6 +148,8 @@ function Dag:task(args)
         end
         self._edges[#self._edges + 1] = { uid, id, line }
       end
+    elseif k == "expand" or k == "expand_kwargs" then
+      t.args[k] = map_arg(k, v)
     elseif k ~= "id" and k ~= 1 and k ~= "op" then
       if type(v) == "function" then
         local ref = id .. "." .. k

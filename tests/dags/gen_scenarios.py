@@ -16,7 +16,8 @@ OK, FAIL, SKIP = "true", "exit 1", "sleep 0.3; exit 99"
 
 
 def T(id, op="bash", up=(), **kw):
-    if op == "bash" and "command" not in kw:
+    if op == "bash" and "command" not in kw and "expand" not in kw and \
+            "expand_kwargs" not in kw:
         kw["command"] = OK
     return {"id": id, "op": op, "up": list(up), "kw": kw}
 
@@ -37,6 +38,24 @@ def lua_val(v):
     if isinstance(v, list):
         return "{ " + ", ".join(lua_val(x) for x in v) + " }"
     return "{ " + ", ".join(f"{k} = {lua_val(x)}" for k, x in v.items()) + " }"
+
+
+def lua_mapped(v, ids):
+    """A mapping the Lua DSL writes as t:expand{...} with task objects (of
+    tasks that exist: an unknown one stays a {from = "ID"} table)."""
+    if isinstance(v, dict) and v.get("from") in ids:
+        return True
+    return isinstance(v, dict) and any(isinstance(x, dict) and
+                                       x.get("from") in ids
+                                       for x in v.values())
+
+
+def lua_map_ref(v):
+    if isinstance(v, dict) and "from" in v:
+        if "key" in v:
+            return f"{{ from = {v['from']}, key = {json.dumps(v['key'])} }}"
+        return v["from"]  # the task object itself
+    return lua_val(v)
 
 
 def write(name, desc, tasks, expect, state=None, xcoms=None, args=None,
@@ -64,16 +83,27 @@ def write(name, desc, tasks, expect, state=None, xcoms=None, args=None,
              "local d = ph.dag{ id = " + json.dumps(head["id"]) +
              "".join(f", {k} = {lua_val(v)}" for k, v in dag_args.items()) +
              " }"]
+    ids = {t["id"] for t in tasks}
     for t in tasks:
         parts = [f"id = {json.dumps(t['id'])}", f"op = {json.dumps(t['op'])}"]
+        mapped = None
         for k, v in t["kw"].items():
             if k == "fn" and "fn_lua" in t["kw"]:
+                continue
+            if k in ("expand", "expand_kwargs") and lua_mapped(v, ids):
+                mapped = (k, v)  # the DSL's method form, with task objects
                 continue
             if k == "fn_lua":
                 parts.append(f"fn = {v}")
             else:
                 parts.append(f"{k} = {lua_val(v)}")
         lines.append(f"local {t['id']} = d:task{{ " + ", ".join(parts) + " }")
+        if mapped:
+            k, v = mapped
+            lines.append(f"{t['id']}:{k}" + (
+                "{ " + ", ".join(f"{n} = {lua_map_ref(x)}"
+                                 for n, x in v.items()) + " }"
+                if k == "expand" else f"({lua_map_ref(v)})"))
     if lua_edges is not None:
         lines += lua_edges
     else:
@@ -92,7 +122,9 @@ def write(name, desc, tasks, expect, state=None, xcoms=None, args=None,
         exp["state"] = state
         exp["tasks"] = {}
         for tid, st in expect.items():
-            if isinstance(st, tuple):
+            if isinstance(st, dict):
+                exp["tasks"][tid] = st
+            elif isinstance(st, tuple):
                 exp["tasks"][tid] = {"state": st[0], "tries": st[1]}
             else:
                 exp["tasks"][tid] = {"state": st}
@@ -584,6 +616,167 @@ write("lua-ctx-lazy",
              "mixed": {"return_value": "2024-01-02 2 me"},
              "all": {"return_value": "20240102"},
              "var_fn": {"return_value": "eu-west"}})
+
+# ---- dynamic task mapping (AIRFLOW.md §6)
+SQ = "return kwargs.x * kwargs.x"
+SQ_LUA = "function(ctx) return ctx.kwargs.x * ctx.kwargs.x end"
+SUM = "local s = 0 for _, v in ipairs(xcom_pull('sq')) do s = s + v end return s"
+SUM_LUA = ("function(ctx) local s = 0 for _, v in "
+           "ipairs(ctx.xcom_pull('sq')) do s = s + v end return s end")
+write("map-literal",
+      "expand over a literal list: one instance per item, map_index in "
+      "order; a downstream pulls the list of their values in map_index "
+      "order (the reduce)",
+      [T("echo", expand={"command": ["echo a", "echo b", "echo c"]}),
+       T("reduce", op="lua", up=["echo"], fn="xcom_pull('echo')",
+         fn_lua="function(ctx) return ctx.xcom_pull('echo') end")],
+      {"echo[0]": "success", "echo[1]": "success", "echo[2]": "success",
+       "reduce": "success"}, state="success",
+      xcoms={"echo[0]": {"return_value": "a"},
+             "echo[2]": {"return_value": "c"},
+             "reduce": {"return_value": ["a", "b", "c"]}})
+write("map-from-upstream",
+      "expand over an upstream's return value (the upstream becomes an "
+      "upstream); a lua task's mapped name is a keyword argument",
+      [T("gen", op="lua", fn="{3, 1, 2}",
+         fn_lua="function(ctx) return {3, 1, 2} end"),
+       T("sq", op="lua", fn=SQ, fn_lua=SQ_LUA, expand={"x": {"from": "gen"}}),
+       T("total", op="lua", up=["sq"], fn=SUM, fn_lua=SUM_LUA),
+       T("all", op="lua", up=["sq"], fn="xcom_pull('sq')",
+         fn_lua="function(ctx) return ctx.xcom_pull('sq') end")],
+      {"gen": "success", "sq[0]": "success", "sq[1]": "success",
+       "sq[2]": "success", "total": "success", "all": "success"},
+      state="success",
+      xcoms={"sq[0]": {"return_value": 9}, "total": {"return_value": 14},
+             "all": {"return_value": [9, 1, 4]}})
+write("map-cartesian",
+      "several expanded params form a cartesian product, the first "
+      "outermost; map_index is in the context",
+      [T("pair", op="lua",
+         fn="kwargs.a .. kwargs.b .. ti.map_index",
+         fn_lua="function(ctx) return ctx.kwargs.a .. ctx.kwargs.b .. "
+                "ctx.ti.map_index end",
+         expand={"a": ["1", "2"], "b": ["x", "y", "z"]}),
+       T("reduce", op="lua", up=["pair"], fn="xcom_pull('pair')",
+         fn_lua="function(ctx) return ctx.xcom_pull('pair') end")],
+      {**{f"pair[{i}]": "success" for i in range(6)}, "reduce": "success"},
+      state="success",
+      xcoms={"reduce": {"return_value": ["1x0", "1y1", "1z2", "2x3", "2y4",
+                                         "2z5"]}})
+write("map-zero",
+      "zero items: the mapped task is skipped, and its skip propagates (an "
+      "empty Lua table is an empty list)",
+      [T("gen", op="lua", fn="{}",
+         fn_lua="function(ctx) return {} end"),
+       T("sq", op="lua", fn=SQ, fn_lua=SQ_LUA, expand={"x": {"from": "gen"}}),
+       T("after", up=["sq"]),
+       T("done", up=["sq"], trigger_rule="none_failed")],
+      {"gen": "success", "sq": {"state": "skipped", "reason": "zero items"},
+       "after": "skipped", "done": "success"}, state="success")
+write("map-over-limit",
+      "more items than max_map_length: the mapped task fails, naming the "
+      "limit; nothing of it runs",
+      [T("gen", op="lua", fn="{1, 2, 3}",
+         fn_lua="function(ctx) return {1, 2, 3} end"),
+       T("sq", op="lua", fn=SQ, fn_lua=SQ_LUA, max_map_length=2,
+         expand={"x": {"from": "gen"}}),
+       T("after", up=["sq"])],
+      {"gen": "success",
+       "sq": {"state": "failed", "reason": "3 instances: over its "
+              "max_map_length of 2"},
+       "after": "upstream_failed"}, state="failed")
+write("map-non-list",
+      "an upstream value that is not a list fails the mapped task with a "
+      "message naming the upstream and the value's type",
+      [T("gen", op="lua", fn="{a = 1}",
+         fn_lua="function(ctx) return {a = 1} end"),
+       T("sq", op="lua", fn=SQ, fn_lua=SQ_LUA, expand={"x": {"from": "gen"}}),
+       T("none", op="lua", fn="nil", fn_lua="function(ctx) return nil end"),
+       T("sq2", op="lua", fn=SQ, fn_lua=SQ_LUA,
+         expand={"x": {"from": "none"}})],
+      {"gen": "success",
+       "sq": {"state": "failed",
+              "reason": "upstream 'gen' returned object, not a list"},
+       "none": "success",
+       "sq2": {"state": "failed",
+               "reason": "upstream 'none' pushed no return_value"}},
+      state="failed")
+write("map-trigger-rules",
+      "a downstream's trigger rule counts every mapped instance (one of "
+      "three fails)",
+      [T("m", expand={"command": ["true", "exit 1", "true"]}),
+       T("all_success", up=["m"]),
+       T("all_done", up=["m"], trigger_rule="all_done"),
+       T("one_failed", up=["m"], trigger_rule="one_failed"),
+       T("one_success", up=["m"], trigger_rule="one_success"),
+       T("none_failed", up=["m"], trigger_rule="none_failed"),
+       T("all_failed", up=["m"], trigger_rule="all_failed")],
+      {"m[0]": "success", "m[1]": "failed", "m[2]": "success",
+       "all_success": "upstream_failed", "all_done": "success",
+       "one_failed": "success", "one_success": "success",
+       "none_failed": "upstream_failed", "all_failed": "skipped"},
+      state="failed")
+write("map-retries",
+      "each instance has its own tries: only the failing one is retried",
+      [T("m", retries=2, retry_delay=0,
+         expand={"command": ["true", '[ "$PIPEHOST_TRY_NUMBER" -ge 2 ]',
+                             '[ "$PIPEHOST_MAP_INDEX" = 2 ]']}),
+       T("after", up=["m"])],
+      {"m[0]": ("success", 1), "m[1]": ("success", 2), "m[2]": ("success", 1),
+       "after": ("success", 1)}, state="success")
+write("map-map-reduce",
+      "map over a mapped task's output (map, map, reduce)",
+      [T("gen", op="lua", fn="{1, 2, 3}",
+         fn_lua="function(ctx) return {1, 2, 3} end"),
+       T("double", op="lua", fn="return kwargs.x * 2",
+         fn_lua="function(ctx) return ctx.kwargs.x * 2 end",
+         expand={"x": {"from": "gen"}}),
+       T("inc", op="lua", fn="return kwargs.x + 1",
+         fn_lua="function(ctx) return ctx.kwargs.x + 1 end",
+         expand={"x": {"from": "double"}}),
+       T("reduce", op="lua", up=["inc"], fn="xcom_pull('inc')",
+         fn_lua="function(ctx) return ctx.xcom_pull('inc') end")],
+      {"gen": "success", **{f"double[{i}]": "success" for i in range(3)},
+       **{f"inc[{i}]": "success" for i in range(3)}, "reduce": "success"},
+      state="success", xcoms={"reduce": {"return_value": [3, 5, 7]}})
+write("map-expand-kwargs",
+      "expand_kwargs maps over a list of objects: literal, or an "
+      "upstream's; a key that is no param fails the task",
+      [T("lit", expand_kwargs=[{"command": "echo 1"},
+                               {"command": "echo 2", "cwd": "/"}]),
+       T("gen", op="lua", fn="{{command = 'echo x'}, {command = 'pwd', "
+                             "cwd = '/tmp'}}",
+         fn_lua="function(ctx) return {{command = 'echo x'}, {command = "
+                "'pwd', cwd = '/tmp'}} end"),
+       T("from", expand_kwargs={"from": "gen"}),
+       T("badgen", op="lua", fn="{{commnd = 'true'}}",
+         fn_lua="function(ctx) return {{commnd = 'true'}} end"),
+       T("bad", expand_kwargs={"from": "badgen"})],
+      {"lit[0]": "success", "lit[1]": "success", "gen": "success",
+       "from[0]": "success", "from[1]": "success", "badgen": "success",
+       "bad": {"state": "failed",
+               "reason": "item 0 sets 'commnd', which is not a param"}},
+      state="failed",
+      xcoms={"lit[1]": {"return_value": "2"},
+             "from[1]": {"return_value": "/tmp"}})
+write("error-map-unknown-param",
+      "expand of a name that is no param of the operator is refused, with "
+      "a hint",
+      [T("m", expand={"comand": ["true"]})], {},
+      error=r"dag\.(yaml|lua):\d+: task 'm': expand names 'comand', which "
+            r"is not a param of operator 'bash' \(did you mean 'command'")
+write("error-map-both",
+      "a param both set and mapped is refused",
+      [T("m", command="true", expand={"command": ["true"]})], {},
+      error=r"param 'command' is both set and mapped")
+write("error-map-not-list",
+      "an expand value that is neither a list nor {from: TASK} is refused",
+      [T("m", expand={"command": "true"})], {},
+      error=r"expand\.command must be a list of values or \{from: TASK_ID\}")
+write("error-map-unknown-from",
+      "mapping over an unknown task names it",
+      [T("m", expand={"command": {"from": "nope"}})], {},
+      error=r"unknown upstream task 'nope'")
 
 # duplicate ids: written by hand, the generator cannot express them
 d = os.path.join(HERE, "error-duplicate-id")

@@ -3,7 +3,8 @@
 
   run_scenario.py --pipehost BIN --dir SCENARIO_DIR --format yaml|lua
 
-expected.json: {"description", "state", "tasks": {id: {"state", "tries"?}},
+expected.json: {"description", "state", "tasks": {id: {"state", "tries"?,
+"reason"?: regex}},
 "xcoms"?: {id: {key: value}}, "args"?: [...], "error"?: regex, "skip"?: why}.
 Every task must be listed.  Exit 0 pass, 1 fail (with a diff), 77 skip."""
 import argparse
@@ -68,6 +69,11 @@ else:
                     problems.append(f"task {tid}: {k} expected {et[tid][k]!r}, "
                                     f"got {gt[tid].get(k)!r} "
                                     f"({gt[tid].get('reason', '')})")
+            if "reason" in et[tid] and not re.search(
+                    et[tid]["reason"], gt[tid].get("reason", "")):
+                problems.append(f"task {tid}: reason does not match "
+                                f"/{et[tid]['reason']}/: "
+                                f"{gt[tid].get('reason', '')!r}")
         for tid, keys in exp.get("xcoms", {}).items():
             for k, v in keys.items():
                 have = got.get("xcoms", {}).get(tid, {}).get(k, "<missing>")

@@ -305,7 +305,31 @@ def damaged_store():
 def v1_store(dbp):
     """Turns a current store back into schema version 1 (what the first
     release wrote): without the process identities and the index."""
+    v1_tables = {
+        "task_instance": "run_id TEXT NOT NULL, task_id TEXT NOT NULL, "
+        "state TEXT, operator TEXT, try_number INTEGER DEFAULT 0, max_tries "
+        "INTEGER, start_date REAL, end_date REAL, pid INTEGER, hostname TEXT, "
+        "reason TEXT, PRIMARY KEY(run_id, task_id)",
+        "task_try": "run_id TEXT NOT NULL, task_id TEXT NOT NULL, try_number "
+        "INTEGER, state TEXT, start_date REAL, end_date REAL, pid INTEGER, "
+        "reason TEXT, log_path TEXT, proc TEXT, "
+        "PRIMARY KEY(run_id, task_id, try_number)",
+        "xcom": "run_id TEXT NOT NULL, task_id TEXT NOT NULL, key TEXT NOT "
+        "NULL, value TEXT, timestamp REAL, PRIMARY KEY(run_id, task_id, key)",
+        "pool_slot": "run_id TEXT NOT NULL, task_id TEXT NOT NULL, pool TEXT "
+        "NOT NULL, slots INTEGER NOT NULL, pid INTEGER, proc TEXT, "
+        "PRIMARY KEY(run_id, task_id)"}
     with sqlite3.connect(dbp) as db:
+        # version 4 keyed task instances by map_index too: back to the
+        # primary keys of version 1 (rebuilt, as SQLite cannot drop a key)
+        for table, cols in v1_tables.items():
+            names = [c.split()[0] for c in cols.split("PRIMARY")[0]
+                     .split(", ") if c.strip()]
+            db.execute(f"CREATE TABLE {table}_v1({cols})")
+            db.execute(f"INSERT INTO {table}_v1 SELECT {', '.join(names)} "
+                       f"FROM {table}")
+            db.execute(f"DROP TABLE {table}")
+            db.execute(f"ALTER TABLE {table}_v1 RENAME TO {table}")
         db.execute("DROP INDEX IF EXISTS dag_run_dag_date")
         for table, col in (("dag_run", "host_proc"),
                            ("dag_run", "launcher_pid"),
@@ -335,8 +359,10 @@ def schema_upgrade():
             idx = db.execute("SELECT count(*) FROM sqlite_master WHERE "
                              "name='dag_run_dag_date'").fetchone()[0]
             runs = db.execute("SELECT count(*) FROM dag_run").fetchone()[0]
+            tis = db.execute("SELECT count(*) FROM task_instance WHERE "
+                             "map_index=-1").fetchone()[0]
             return ver, "host_proc" in cols and "launcher_proc" in cols, \
-                idx, runs
+                idx, runs + 10 * tis
         finally:
             db.close()
     # several commands at once meet the old store: one migrates, none fails
@@ -349,9 +375,10 @@ def schema_upgrade():
             all(rc == 0 and "upg" in out for rc, out, _ in outs),
             repr(outs)[-400:])
     ver, cols, idx, runs = shape()
-    s.check("schema upgrade: the store is at version 3, with the new "
-            "columns and index, and keeps its run",
-            (ver, cols, idx, runs) == ("3", True, 1, 1),
+    s.check("schema upgrade: the store is at version 4, with the new "
+            "columns and index, and keeps its run and its task instance "
+            "(map_index -1: not mapped)",
+            (ver, cols, idx, runs) == ("4", True, 1, 11),
             repr((ver, cols, idx, runs)))
     p = subprocess.run([PH, "run", path, "--quiet"], capture_output=True,
                        text=True, env=env, cwd=WORK, timeout=60)
@@ -370,7 +397,8 @@ def schema_upgrade():
     s.check("schema upgrade: a store from a newer pipehost is refused with "
             "the reason, and left as it is",
             q.returncode != 0 and "newer pipehost" in q.stderr and
-            (ver, runs) == ("99", 2), f"rc {q.returncode} {q.stderr[-300:]}")
+            (ver, runs) == ("99", 2 + 10 * 2),
+            f"rc {q.returncode} {runs} {q.stderr[-300:]}")
 
 
 # ---- 11. ids

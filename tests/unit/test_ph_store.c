@@ -18,15 +18,15 @@ static void test_roundtrip(void) {
                                     "{}", "manual"));
   g_assert_cmpint(0, ==, ph_store_run_create(s, "r1", "dag", "/x.yaml", "2024-01-01",
                                      "{}", "manual"));
-  ph_store_ti_create(s, "r1", "a", "bash", 2);
-  ph_store_ti_set(s, "r1", "a", "running", 1, 10.0, -1, 123, NULL);
-  ph_store_try_start(s, "r1", "a", 1, 10.0, 123, NULL, "/tmp/a.log");
-  ph_store_xcom_set(s, "r1", "a", "return_value", "\"42\"");
+  ph_store_ti_create(s, "r1", "a", -1, "bash", 2);
+  ph_store_ti_set(s, "r1", "a", -1, "running", 1, 10.0, -1, 123, NULL);
+  ph_store_try_start(s, "r1", "a", -1, 1, 10.0, 123, NULL, "/tmp/a.log");
+  ph_store_xcom_set(s, "r1", "a", -1, "return_value", "\"42\"");
   ph_store_var_set(s, "k", "v");
   g_assert_true(ph_store_commit(s, &err));
   /* an uncommitted write is lost when the process dies */
   ph_store_begin(s);
-  ph_store_xcom_set(s, "r1", "a", "lost", "1");
+  ph_store_xcom_set(s, "r1", "a", -1, "lost", "1");
   ph_store_close(s); /* close commits; simulate a crash differently below */
 
   s = ph_store_open(home, &err);
@@ -34,7 +34,7 @@ static void test_roundtrip(void) {
   g_assert_cmpstr(x, ==, "\"42\"");
   g_autofree char *v = ph_store_var_get(s, "k");
   g_assert_cmpstr(v, ==, "v");
-  g_autofree char *lp = ph_store_log_path(s, "r1", "a", 0);
+  g_autofree char *lp = ph_store_log_path(s, "r1", "a", -1, 0);
   g_assert_cmpstr(lp, ==, "/tmp/a.log");
   JsonNode *run = ph_store_run_show(s, "r1");
   JsonObject *ro = json_node_get_object(run);
@@ -53,7 +53,7 @@ static void test_roundtrip(void) {
   g_assert_null(ph_store_run_resolve(s, "zz", &e2));
   g_assert_nonnull(strstr(e2->message, "no run"));
   g_error_free(e2);
-  ph_store_xcom_clear(s, "r1", "a");
+  ph_store_xcom_clear(s, "r1", "a", -1);
   g_autofree char *gone = ph_store_xcom_get(s, "r1", "a", "return_value");
   g_assert_null(gone);
   g_assert_true(ph_store_var_delete(s, "k"));
