@@ -51,7 +51,7 @@ static ph_registry *g_kept_registry;
 
 /* The plugin registry: the kept one when there is one (a run forked by
  * the scheduler takes it over), else loaded now. */
-static ph_registry *load_registry(void) {
+ph_registry *ph_cmd_load_registry(void) {
   if (g_kept_registry) {
     ph_registry *kept = g_kept_registry;
     g_kept_registry = NULL;
@@ -67,7 +67,7 @@ static ph_registry *load_registry(void) {
  * it over instead of scanning the plugin folders again. */
 static void preload_registry(void) {
   if (!g_kept_registry)
-    g_kept_registry = load_registry();
+    g_kept_registry = ph_cmd_load_registry();
 }
 
 static void print_registry_problems(const ph_registry *r) {
@@ -77,7 +77,7 @@ static void print_registry_problems(const ph_registry *r) {
 
 /* Loads and validates a DAG file; prints every error.  Returns the plan
  * (and *dag_out, which the caller frees after the plan) or NULL. */
-static ph_plan *load_plan(const char *file, ph_registry *reg,
+ph_plan *ph_cmd_load_plan(const char *file, ph_registry *reg,
                           ph_dag **dag_out) {
   GError *err = NULL;
   /* limits on running a Lua DAG file (defaults: 10 s, 256 MiB) */
@@ -129,7 +129,7 @@ static void print_json(JsonNode *n, gboolean pretty) {
 
 /* Parses the common options; returns FALSE (after printing the error and
  * usage hint) on a bad command line. */
-static gboolean parse(GOptionContext *ctx, int *argc, char ***argv,
+gboolean ph_cmd_parse(GOptionContext *ctx, int *argc, char ***argv,
                       int min_args, int max_args, const char *cmd) {
   GError *err = NULL;
   GOptionEntry common[] = {{"plugin-dir", 0, 0, G_OPTION_ARG_FILENAME_ARRAY,
@@ -224,8 +224,8 @@ static gboolean run_env_open(run_env *e, const char *file, int parallelism,
                              gboolean quiet, gboolean json,
                              const char *only_task, const char *run_type,
                              const char *interval_end) {
-  e->reg = load_registry();
-  e->plan = load_plan(file, e->reg, &e->dag);
+  e->reg = ph_cmd_load_registry();
+  e->plan = ph_cmd_load_plan(file, e->reg, &e->dag);
   if (!e->plan)
     return FALSE;
   if (!e->store && !(e->store = open_store()))
@@ -336,7 +336,7 @@ static int cmd_run(int argc, char **argv) {
   int rc = EXIT_USAGE;
   run_env re = {0};
   JsonObject *po = json_object_new();
-  if (!parse(ctx, &argc, &argv, 1, 1, "run"))
+  if (!ph_cmd_parse(ctx, &argc, &argv, 1, 1, "run"))
     goto out;
   if (!set_params(po, params, "run"))
     goto out;
@@ -406,7 +406,7 @@ static int cmd_resume(int argc, char **argv) {
   run_env re = {0};
   char *id = NULL;
   JsonNode *run = NULL;
-  if (!parse(ctx, &argc, &argv, 1, 1, "resume"))
+  if (!ph_cmd_parse(ctx, &argc, &argv, 1, 1, "resume"))
     goto out;
   if (!(re.store = open_store()))
     goto out;
@@ -465,7 +465,7 @@ static int cmd_cron(int argc, char **argv) {
   GTimeZone *tz = NULL, *utc = g_time_zone_new_utc();
   GDateTime *t = NULL;
   GError *err = NULL;
-  if (!parse(ctx, &argc, &argv, 1, 1, "cron next"))
+  if (!ph_cmd_parse(ctx, &argc, &argv, 1, 1, "cron next"))
     goto out;
   if (!(c = ph_cron_parse(argv[1], &err))) {
     g_printerr("pipehost cron next: %s\n", err->message);
@@ -634,7 +634,7 @@ static int cmd_task_test(int argc, char **argv) {
   JsonObject *task = json_object_new();
   GString *y = g_string_new("dag: {id: task_test}\ntasks:\n");
   JsonArray *ups = json_array_new();
-  if (!parse(ctx, &argc, &argv, 1, 1, "task test"))
+  if (!ph_cmd_parse(ctx, &argc, &argv, 1, 1, "task test"))
     goto out;
   json_object_set_string_member(task, "op", argv[1]);
   if (!set_params(task, params, "task test"))
@@ -722,7 +722,7 @@ static int cmd_task(int argc, char **argv) {
   g_option_context_add_main_entries(ctx, e, NULL);
   int rc = EXIT_USAGE;
   run_env re = {0};
-  if (!parse(ctx, &argc, &argv, 2, 3, "task run"))
+  if (!ph_cmd_parse(ctx, &argc, &argv, 2, 3, "task run"))
     goto out;
   if (!run_env_open(&re, argv[1], 1, FALSE, TRUE, argv[2], NULL, NULL))
     goto out;
@@ -753,10 +753,10 @@ static int cmd_validate(int argc, char **argv) {
   ph_registry *reg = NULL;
   ph_dag *dag = NULL;
   ph_plan *plan = NULL;
-  if (!parse(ctx, &argc, &argv, 1, 1, "validate"))
+  if (!ph_cmd_parse(ctx, &argc, &argv, 1, 1, "validate"))
     goto out;
-  reg = load_registry();
-  plan = load_plan(argv[1], reg, &dag);
+  reg = ph_cmd_load_registry();
+  plan = ph_cmd_load_plan(argv[1], reg, &dag);
   if (!plan)
     goto out;
   printf("%s: DAG '%s' is valid: %u tasks\n", argv[1], ph_plan_get_dag_id(plan),
@@ -766,65 +766,6 @@ out:
   ph_plan_free(plan);
   ph_dag_free(dag);
   ph_registry_free(reg);
-  g_option_context_free(ctx);
-  return rc;
-}
-
-static int cmd_graph(int argc, char **argv) {
-  char *format = NULL;
-  GOptionEntry e[] = {{"format", 'f', 0, G_OPTION_ARG_STRING, &format,
-                       "dot (default) or mermaid", "FMT"},
-                      {0}};
-  GOptionContext *ctx = g_option_context_new("FILE - print the DAG as a graph");
-  g_option_context_add_main_entries(ctx, e, NULL);
-  int rc = EXIT_USAGE;
-  ph_registry *reg = NULL;
-  ph_dag *dag = NULL;
-  ph_plan *plan = NULL;
-  if (!parse(ctx, &argc, &argv, 1, 1, "graph"))
-    goto out;
-  gboolean mermaid = format && !strcmp(format, "mermaid");
-  if (format && !mermaid && strcmp(format, "dot")) {
-    g_printerr("pipehost graph: --format must be dot or mermaid\n");
-    goto out;
-  }
-  reg = load_registry();
-  plan = load_plan(argv[1], reg, &dag);
-  if (!plan)
-    goto out;
-  guint n = ph_plan_n_tasks(plan);
-  if (mermaid) {
-    printf("graph LR\n");
-    for (guint i = 0; i < n; i++) {
-      const ph_task_spec *t = ph_plan_get_task(plan, i);
-      printf("  %s[\"%s (%s)\"]\n", t->id, t->id, t->op_name);
-    }
-    for (guint i = 0; i < n; i++) {
-      const ph_task_spec *t = ph_plan_get_task(plan, i);
-      for (guint k = 0; k < t->n_down; k++)
-        printf("  %s --> %s\n", t->id, ph_plan_get_task(plan, t->down[k])->id);
-    }
-  } else {
-    printf("digraph \"%s\" {\n  rankdir=LR;\n  node [shape=box];\n",
-           ph_plan_get_dag_id(plan));
-    for (guint i = 0; i < n; i++) {
-      const ph_task_spec *t = ph_plan_get_task(plan, i);
-      printf("  \"%s\" [label=\"%s\\n%s\"];\n", t->id, t->id, t->op_name);
-    }
-    for (guint i = 0; i < n; i++) {
-      const ph_task_spec *t = ph_plan_get_task(plan, i);
-      for (guint k = 0; k < t->n_down; k++)
-        printf("  \"%s\" -> \"%s\";\n", t->id,
-               ph_plan_get_task(plan, t->down[k])->id);
-    }
-    printf("}\n");
-  }
-  rc = 0;
-out:
-  ph_plan_free(plan);
-  ph_dag_free(dag);
-  ph_registry_free(reg);
-  g_free(format);
   g_option_context_free(ctx);
   return rc;
 }
@@ -999,10 +940,10 @@ static int cmd_plugins(int argc, char **argv) {
   int rc = EXIT_USAGE;
   ph_registry *reg = NULL;
   JsonBuilder *jb = NULL;
-  if (!parse(ctx, &argc, &argv, info ? 1 : 0, info ? 1 : 0,
+  if (!ph_cmd_parse(ctx, &argc, &argv, info ? 1 : 0, info ? 1 : 0,
              info ? "plugins info" : "plugins list"))
     goto out;
-  reg = load_registry();
+  reg = ph_cmd_load_registry();
   rc = 0;
   if (json) {
     jb = json_builder_new();
@@ -1113,7 +1054,7 @@ static int cmd_runs(int argc, char **argv) {
   int rc = EXIT_USAGE;
   ph_store *st = NULL;
   char *id = NULL;
-  if (!parse(ctx, &argc, &argv, show ? 1 : 0, show ? 1 : 0,
+  if (!ph_cmd_parse(ctx, &argc, &argv, show ? 1 : 0, show ? 1 : 0,
              show ? "runs show" : "runs list"))
     goto out;
   st = open_store();
@@ -1211,7 +1152,7 @@ static int cmd_logs(int argc, char **argv) {
   int rc = EXIT_USAGE;
   ph_store *st = NULL;
   char *id = NULL, *path = NULL, *text = NULL, *task = NULL;
-  if (!parse(ctx, &argc, &argv, 2, 2, "logs"))
+  if (!ph_cmd_parse(ctx, &argc, &argv, 2, 2, "logs"))
     goto out;
   st = open_store();
   if (!st)
@@ -1262,7 +1203,7 @@ static int cmd_xcom(int argc, char **argv) {
   int rc = EXIT_USAGE;
   ph_store *st = NULL;
   char *id = NULL;
-  if (!parse(ctx, &argc, &argv, 1, 1, "xcom list"))
+  if (!ph_cmd_parse(ctx, &argc, &argv, 1, 1, "xcom list"))
     goto out;
   st = open_store();
   if (!st)
@@ -1341,7 +1282,7 @@ static int cmd_tasks(int argc, char **argv) {
                       {0}};
   g_option_context_add_main_entries(ctx, e, NULL);
   char *task = NULL;
-  if (!parse(ctx, &argc, &argv, 2, 2, "tasks explain"))
+  if (!ph_cmd_parse(ctx, &argc, &argv, 2, 2, "tasks explain"))
     goto out;
   split_ti(argv[2], &task, &map_index);
   st = open_store();
@@ -1355,8 +1296,8 @@ static int cmd_tasks(int argc, char **argv) {
   JsonObject *r = json_node_get_object(run);
   const char *file =
       json_object_get_string_member_with_default(r, "dag_file", "");
-  reg = load_registry();
-  plan = load_plan(file, reg, &dag);
+  reg = ph_cmd_load_registry();
+  plan = ph_cmd_load_plan(file, reg, &dag);
   if (!plan)
     goto out;
   int idx = ph_plan_lookup(plan, task);
@@ -1702,7 +1643,7 @@ int main(int argc, char **argv) {
   } else if (!strcmp(cmd, "validate")) {
     rc = cmd_validate(sargc, sargv);
   } else if (!strcmp(cmd, "graph")) {
-    rc = cmd_graph(sargc, sargv);
+    rc = ph_cmd_graph(sargc, sargv);
   } else if (!strcmp(cmd, "plugins")) {
     rc = cmd_plugins(sargc, sargv);
   } else if (!strcmp(cmd, "runs")) {

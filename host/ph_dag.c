@@ -12,12 +12,20 @@ struct ph_dag_task {
   int op_line;
   JsonObject *args;
   GHashTable *arg_lines; /* key -> GINT_TO_POINTER(line) */
+  char *group;           /* the innermost group it is in, or NULL */
 };
 
 typedef struct {
   char *up, *down;
   int line;
+  char *scope; /* the group whose members the names may name, or NULL */
 } ph_edge;
+
+typedef struct {
+  char *id, *parent;
+  int line;
+  JsonObject *default_args;
+} ph_group;
 
 struct ph_dag {
   char *file;
@@ -30,6 +38,7 @@ struct ph_dag {
   GPtrArray *tasks;    /* ph_dag_task*, owned */
   GHashTable *by_id;   /* id -> ph_dag_task*, borrowed */
   GArray *edges;       /* ph_edge */
+  GArray *groups;      /* ph_group */
   GPtrArray *errors;   /* char*, owned */
 };
 
@@ -37,6 +46,7 @@ static void task_free(gpointer p) {
   ph_dag_task *t = p;
   g_free(t->id);
   g_free(t->op);
+  g_free(t->group);
   json_object_unref(t->args);
   g_hash_table_unref(t->arg_lines);
   g_free(t);
@@ -52,6 +62,7 @@ ph_dag *ph_dag_new(const char *file, int kind) {
   d->tasks = g_ptr_array_new_with_free_func(task_free);
   d->by_id = g_hash_table_new(g_str_hash, g_str_equal);
   d->edges = g_array_new(FALSE, FALSE, sizeof(ph_edge));
+  d->groups = g_array_new(FALSE, FALSE, sizeof(ph_group));
   d->errors = g_ptr_array_new_with_free_func(g_free);
   return d;
 }
@@ -63,8 +74,16 @@ void ph_dag_free(ph_dag *d) {
     ph_edge *e = &g_array_index(d->edges, ph_edge, i);
     g_free(e->up);
     g_free(e->down);
+    g_free(e->scope);
   }
   g_array_free(d->edges, TRUE);
+  for (guint i = 0; i < d->groups->len; i++) {
+    ph_group *g = &g_array_index(d->groups, ph_group, i);
+    g_free(g->id);
+    g_free(g->parent);
+    json_object_unref(g->default_args);
+  }
+  g_array_free(d->groups, TRUE);
   g_hash_table_unref(d->by_id);
   g_ptr_array_unref(d->tasks);
   g_ptr_array_unref(d->errors);
@@ -136,8 +155,62 @@ ph_dag_task *ph_dag_lookup(const ph_dag *d, const char *task_id) {
 }
 
 void ph_dag_add_edge(ph_dag *d, const char *up, const char *down, int line) {
-  ph_edge e = {g_strdup(up), g_strdup(down), line};
+  ph_dag_add_edge_in(d, up, down, line, NULL);
+}
+
+void ph_dag_add_edge_in(ph_dag *d, const char *up, const char *down, int line,
+                        const char *scope) {
+  ph_edge e = {g_strdup(up), g_strdup(down), line, g_strdup(scope)};
   g_array_append_val(d->edges, e);
+}
+
+const char *ph_dag_get_edge_scope(const ph_dag *d, guint i) {
+  return g_array_index(d->edges, ph_edge, i).scope;
+}
+
+int ph_dag_add_group(ph_dag *d, const char *id, const char *parent,
+                     int line) {
+  g_autofree char *bad = ph_util_id_problem(PH_ID_TASK, id);
+  if (bad) {
+    ph_dag_add_error(d, line, 0, "group: %s", bad);
+    return -1;
+  }
+  if (ph_dag_group_lookup(d, id) >= 0) {
+    ph_dag_add_error(d, line, 0,
+                     "duplicate group id '%s' (first defined at line %d)", id,
+                     g_array_index(d->groups, ph_group,
+                                   ph_dag_group_lookup(d, id))
+                         .line);
+    return -1;
+  }
+  ph_group g = {g_strdup(id), g_strdup(parent), line, json_object_new()};
+  g_array_append_val(d->groups, g);
+  return (int)d->groups->len - 1;
+}
+
+guint ph_dag_n_groups(const ph_dag *d) { return d->groups->len; }
+
+int ph_dag_group_lookup(const ph_dag *d, const char *id) {
+  for (guint i = 0; i < d->groups->len; i++)
+    if (!strcmp(g_array_index(d->groups, ph_group, i).id, id))
+      return (int)i;
+  return -1;
+}
+
+const char *ph_dag_group_get_id(const ph_dag *d, guint i) {
+  return g_array_index(d->groups, ph_group, i).id;
+}
+
+const char *ph_dag_group_get_parent(const ph_dag *d, guint i) {
+  return g_array_index(d->groups, ph_group, i).parent;
+}
+
+int ph_dag_group_get_line(const ph_dag *d, guint i) {
+  return g_array_index(d->groups, ph_group, i).line;
+}
+
+JsonObject *ph_dag_group_get_default_args(ph_dag *d, guint i) {
+  return g_array_index(d->groups, ph_group, i).default_args;
 }
 
 guint ph_dag_n_edges(const ph_dag *d) { return d->edges->len; }
@@ -175,6 +248,13 @@ const char *ph_dag_get_error(const ph_dag *d, guint i) {
 }
 
 const char *ph_dag_task_get_id(const ph_dag_task *t) { return t->id; }
+
+void ph_dag_task_set_group(ph_dag_task *t, const char *group) {
+  g_free(t->group);
+  t->group = g_strdup(group);
+}
+
+const char *ph_dag_task_get_group(const ph_dag_task *t) { return t->group; }
 int ph_dag_task_get_line(const ph_dag_task *t) { return t->line; }
 
 void ph_dag_task_set_op(ph_dag_task *t, const char *op, int line) {

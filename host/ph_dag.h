@@ -55,12 +55,37 @@ ph_dag_task *ph_dag_get_task(const ph_dag *d, guint i);
 ph_dag_task *ph_dag_lookup(const ph_dag *d, const char *task_id);
 
 /* Records the edge up >> down (task ids, copied) found at line.  Ids are
- * resolved by the validator, so an edge may name an unknown task. */
+ * resolved by the validator, so an edge may name an unknown task.  An id
+ * may name a task group: the group's leaves (as up) or roots (as down). */
 void ph_dag_add_edge(ph_dag *d, const char *up, const char *down, int line);
+/* As ph_dag_add_edge, written inside group scope (its full id, or NULL):
+ * a name there means a member of scope first (scope.NAME), then of each
+ * enclosing group, then of the DAG, as a YAML group's "upstream: [a]". */
+void ph_dag_add_edge_in(ph_dag *d, const char *up, const char *down, int line,
+                        const char *scope);
 guint ph_dag_n_edges(const ph_dag *d);
 /* Edge i: borrowed ids and its line. */
 void ph_dag_get_edge(const ph_dag *d, guint i, const char **up,
                      const char **down, int *line);
+/* The scope edge i was written in (borrowed), or NULL. */
+const char *ph_dag_get_edge_scope(const ph_dag *d, guint i);
+
+/* ---- task groups (Airflow's TaskGroup): a named set of tasks whose ids
+ * are prefixed "group.", with default_args of its own; groups nest. */
+/* Adds group id (its full id, "outer.inner") inside parent (NULL: the
+ * DAG) and returns its index; -1 after recording an error (a bad or
+ * duplicate id). */
+int ph_dag_add_group(ph_dag *d, const char *id, const char *parent, int line);
+guint ph_dag_n_groups(const ph_dag *d);
+/* The index of group id, or -1. */
+int ph_dag_group_lookup(const ph_dag *d, const char *id);
+/* Borrowed id and parent (NULL at the top) of group i, and its line. */
+const char *ph_dag_group_get_id(const ph_dag *d, guint i);
+const char *ph_dag_group_get_parent(const ph_dag *d, guint i);
+int ph_dag_group_get_line(const ph_dag *d, guint i);
+/* The group's default_args (borrowed, never NULL): between the DAG's and
+ * the task's own. */
+JsonObject *ph_dag_group_get_default_args(ph_dag *d, guint i);
 
 /* Records an error "FILE:LINE: message" (col 0 = none: "FILE:LINE:COL: "
  * when col > 0; line 0 = "FILE: ").  printf-style. */
@@ -72,6 +97,10 @@ const char *ph_dag_get_error(const ph_dag *d, guint i);
 
 /* ---- tasks */
 const char *ph_dag_task_get_id(const ph_dag_task *t);
+/* The innermost group the task is in (full id, copied), or NULL. */
+void ph_dag_task_set_group(ph_dag_task *t, const char *group);
+/* Borrowed; NULL when the task is in no group. */
+const char *ph_dag_task_get_group(const ph_dag_task *t);
 int ph_dag_task_get_line(const ph_dag_task *t);
 /* Sets the operator name (copied); NULL until set. */
 void ph_dag_task_set_op(ph_dag_task *t, const char *op, int line);

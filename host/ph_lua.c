@@ -50,6 +50,10 @@ static void read_task(lua_State *L, ph_dag *d, int idx) {
   ph_dag_task *t = ph_dag_add_task(d, id, line);
   if (!t)
     return;
+  lua_getfield(L, idx, "group");
+  if (lua_type(L, -1) == LUA_TSTRING)
+    ph_dag_task_set_group(t, lua_tostring(L, -1));
+  lua_pop(L, 1);
   lua_getfield(L, idx, "op");
   if (lua_type(L, -1) == LUA_TSTRING)
     ph_dag_task_set_op(t, lua_tostring(L, -1), line);
@@ -146,6 +150,25 @@ static void read_dag(lua_State *L, ph_dag *d) {
     ph_dag_add_error(d, line, 0, "default_args must be a table");
   read_table_into(L, d, -1, ph_dag_get_default_args(d), "default_args.", line);
   lua_pop(L, 1);
+  /* task groups (d:group{...}), before their tasks */
+  lua_getfield(L, dg, "_groups");
+  lua_Integer ng = lua_istable(L, -1) ? (lua_Integer)lua_rawlen(L, -1) : 0;
+  for (lua_Integer i = 1; i <= ng; i++) {
+    lua_rawgeti(L, -1, i);
+    int gl = field_int(L, -1, "line");
+    lua_getfield(L, -1, "id");
+    lua_getfield(L, -2, "parent");
+    int gi = ph_dag_add_group(d, lua_tostring(L, -2),
+                              lua_isstring(L, -1) ? lua_tostring(L, -1) : NULL,
+                              gl);
+    lua_pop(L, 2);
+    lua_getfield(L, -1, "default_args");
+    if (gi >= 0)
+      read_table_into(L, d, -1, ph_dag_group_get_default_args(d, (guint)gi),
+                      "group default_args.", gl);
+    lua_pop(L, 2);
+  }
+  lua_pop(L, 1);
   lua_getfield(L, dg, "_tasks");
   lua_Integer nt = (lua_Integer)lua_rawlen(L, -1);
   for (lua_Integer i = 1; i <= nt; i++) {
@@ -161,9 +184,11 @@ static void read_dag(lua_State *L, ph_dag *d) {
     lua_rawgeti(L, -1, 1);
     lua_rawgeti(L, -2, 2);
     lua_rawgeti(L, -3, 3);
-    ph_dag_add_edge(d, lua_tostring(L, -3), lua_tostring(L, -2),
-                    (int)lua_tointeger(L, -1));
-    lua_pop(L, 4);
+    lua_rawgeti(L, -4, 4); /* the group a name was written in, or nil */
+    ph_dag_add_edge_in(d, lua_tostring(L, -4), lua_tostring(L, -3),
+                       (int)lua_tointeger(L, -2),
+                       lua_isstring(L, -1) ? lua_tostring(L, -1) : NULL);
+    lua_pop(L, 5);
   }
   lua_settop(L, 0);
 }

@@ -60,6 +60,7 @@ void ph_plan_free(ph_plan *p) {
 typedef struct {
   ph_dag *dag;
   GPtrArray *errors;
+  guint edge_errors; /* errors in dependencies (no cycle check then) */
 } ctx_t;
 
 static void err(ctx_t *c, int line, const char *fmt, ...) G_GNUC_PRINTF(3, 4);
@@ -195,11 +196,8 @@ static void apply_expand(ctx_t *c, ph_task_spec *t, JsonNode *v, int line) {
       ok = FALSE;
       continue;
     }
-    const char *from = from_ref(m);
-    if (from) {
-      ph_dag_add_edge(c->dag, from, t->id, line);
-      continue;
-    }
+    if (from_ref(m))
+      continue; /* resolved with the edges (resolve_map_sources) */
     if (JSON_NODE_HOLDS_OBJECT(m) &&
         json_object_get_size(json_node_get_object(m)) == 0)
       continue; /* Lua's empty table: an empty list */
@@ -216,8 +214,11 @@ static void apply_expand(ctx_t *c, ph_task_spec *t, JsonNode *v, int line) {
       ok &= map_value_ok(c, t, pp, json_array_get_element(a, i), line, where);
   }
   g_list_free(keys);
-  if (ok)
-    t->expand = json_object_ref(o);
+  if (ok) { /* a copy: resolve_map_sources writes full ids into it */
+    JsonNode *cp = json_node_copy(v);
+    t->expand = json_object_ref(json_node_get_object(cp));
+    json_node_unref(cp);
+  }
 }
 
 /* expand_kwargs: [{PARAM: v, ...}, ...] | {from: TASK_ID, key: KEY} */
@@ -228,9 +229,7 @@ static void apply_expand_kwargs(ctx_t *c, ph_task_spec *t, JsonNode *v,
         t->id);
     return;
   }
-  const char *from = from_ref(v);
-  if (from) {
-    ph_dag_add_edge(c->dag, from, t->id, line);
+  if (from_ref(v)) {
     t->expand_kwargs = json_node_copy(v);
     return;
   }
@@ -449,6 +448,40 @@ static void apply_host_key(ctx_t *c, ph_plan *p, ph_task_spec *t,
   }
 }
 
+/* The group a task or group is in (its index), or -1 at the top. */
+static int group_parent(ph_dag *dag, const char *parent) {
+  return parent ? ph_dag_group_lookup(dag, parent) : -1;
+}
+
+/* Applies a default_args object (the DAG's, or a group's) to t: host
+ * keys always, params only when t's operator declares them. */
+static void apply_defaults(ctx_t *c, ph_plan *p, ph_task_spec *t,
+                           JsonObject *defs, gboolean sensor,
+                           gboolean dag_level) {
+  ph_dag *dag = c->dag;
+  GList *keys = json_object_get_members(defs);
+  for (GList *l = keys; l; l = l->next) {
+    const char *k = l->data;
+    JsonNode *v = json_object_get_member(defs, k);
+    g_autofree char *lk = g_strconcat("default_args.", k, NULL);
+    int line = dag_level ? ph_dag_get_arg_line(dag, lk) : t->line;
+    if (in_list(k, host_keys)) {
+      if (!sensor && in_list(k, sensor_keys))
+        continue;
+      if (!strcmp(k, "expand") || !strcmp(k, "expand_kwargs")) {
+        err(c, line, "default_args cannot hold '%s': set it on the task "
+            "that is mapped",
+            k);
+        continue;
+      }
+      apply_host_key(c, p, t, k, v, line);
+    } else if (ph_registry_find_param(t->op, k)) {
+      json_object_set_member(t->params, k, json_node_copy(v));
+    }
+  }
+  g_list_free(keys);
+}
+
 static void resolve_task(ctx_t *c, ph_plan *p, const ph_registry *reg,
                          ph_dag_task *dt, ph_task_spec *t) {
   ph_dag *dag = c->dag;
@@ -486,32 +519,22 @@ static void resolve_task(ctx_t *c, ph_plan *p, const ph_registry *reg,
     return;
   }
   gboolean sensor = t->op->kind == PH_KIND_SENSOR;
-  /* default_args first: host keys always apply, params only if declared */
-  JsonObject *defs = ph_dag_get_default_args(dag);
-  GList *keys = json_object_get_members(defs);
-  for (GList *l = keys; l; l = l->next) {
-    const char *k = l->data;
-    JsonNode *v = json_object_get_member(defs, k);
-    g_autofree char *lk = g_strconcat("default_args.", k, NULL);
-    int line = ph_dag_get_arg_line(dag, lk);
-    if (in_list(k, host_keys)) {
-      if (!sensor && in_list(k, sensor_keys))
-        continue;
-      if (!strcmp(k, "expand") || !strcmp(k, "expand_kwargs")) {
-        err(c, line, "default_args cannot hold '%s': set it on the task "
-            "that is mapped",
-            k);
-        continue;
-      }
-      apply_host_key(c, p, t, k, v, line);
-    } else if (ph_registry_find_param(t->op, k)) {
-      json_object_set_member(t->params, k, json_node_copy(v));
-    }
-  }
-  g_list_free(keys);
+  /* default_args first (the DAG's, then each enclosing group's, outermost
+   * first): host keys always apply, params only if declared */
+  t->group = ph_dag_task_get_group(dt);
+  GPtrArray *chain = g_ptr_array_new();
+  g_ptr_array_add(chain, ph_dag_get_default_args(dag));
+  guint first_group = chain->len;
+  for (int g = group_parent(dag, t->group); g >= 0;
+       g = group_parent(dag, ph_dag_group_get_parent(dag, (guint)g)))
+    g_ptr_array_insert(chain, (int)first_group,
+                       ph_dag_group_get_default_args(dag, (guint)g));
+  for (guint ci = 0; ci < chain->len; ci++)
+    apply_defaults(c, p, t, chain->pdata[ci], sensor, ci == 0);
+  g_ptr_array_unref(chain);
   /* the task's own keys */
   JsonObject *args = ph_dag_task_get_args(dt);
-  keys = json_object_get_members(args);
+  GList *keys = json_object_get_members(args);
   for (GList *l = keys; l; l = l->next) {
     const char *k = l->data;
     JsonNode *v = json_object_get_member(args, k);
@@ -732,8 +755,225 @@ static void compute_weights(ph_plan *p) {
   g_free(up);
 }
 
+/* ---- dependencies and task groups */
+
+/* What a name in a dependency stands for: a task or a task group. */
+typedef struct {
+  int task;  /* task index, or -1 */
+  int group; /* group index, or -1 */
+} ref_t;
+
+/* Resolves name written in scope (a group's full id, or NULL): a member
+ * of scope first, then of each enclosing group, then of the DAG. */
+static ref_t resolve_ref(ph_plan *p, const char *name, const char *scope) {
+  ph_dag *dag = p->dag;
+  int g = scope ? ph_dag_group_lookup(dag, scope) : -1;
+  for (;;) {
+    const char *gid = g >= 0 ? ph_dag_group_get_id(dag, (guint)g) : NULL;
+    g_autofree char *full = gid ? g_strconcat(gid, ".", name, NULL)
+                                : g_strdup(name);
+    int t = ph_plan_lookup(p, full);
+    if (t >= 0)
+      return (ref_t){t, -1};
+    int gg = ph_dag_group_lookup(dag, full);
+    if (gg >= 0)
+      return (ref_t){-1, gg};
+    if (g < 0)
+      return (ref_t){-1, -1};
+    g = group_parent(dag, ph_dag_group_get_parent(dag, (guint)g));
+  }
+}
+
+/* The groups containing a task (its own group first) or a group (its
+ * parent first), as indexes, innermost first; caller frees. */
+static GArray *containers(ph_plan *p, ref_t r) {
+  ph_dag *dag = p->dag;
+  GArray *a = g_array_new(FALSE, FALSE, sizeof(int));
+  int g = r.task >= 0
+              ? group_parent(dag, p->tasks[r.task].group)
+              : group_parent(dag, ph_dag_group_get_parent(dag, (guint)r.group));
+  for (; g >= 0; g = group_parent(dag, ph_dag_group_get_parent(dag, (guint)g)))
+    g_array_append_val(a, g);
+  return a;
+}
+
+/* TRUE when task i is in group g (directly or in a group inside it). */
+static gboolean in_group(ph_plan *p, guint i, int g) {
+  ph_dag *dag = p->dag;
+  for (int k = group_parent(dag, p->tasks[i].group); k >= 0;
+       k = group_parent(dag, ph_dag_group_get_parent(dag, (guint)k)))
+    if (k == g)
+      return TRUE;
+  return FALSE;
+}
+
+/* The tasks a group stands for as an upstream (its leaves: members with
+ * no downstream inside it) or a downstream (its roots), given the task
+ * edges so far. */
+static GArray *group_ends(ph_plan *p, int g, GArray *pairs, gboolean leaves) {
+  guint8 *inner = g_new0(guint8, p->n + 1), *linked = g_new0(guint8, p->n + 1);
+  for (guint i = 0; i < p->n; i++)
+    inner[i] = in_group(p, i, g);
+  for (guint e = 0; e < pairs->len; e++) {
+    guint *pr = &g_array_index(pairs, guint, e * 2);
+    if (inner[pr[0]] && inner[pr[1]])
+      linked[leaves ? pr[0] : pr[1]] = 1;
+  }
+  GArray *out = g_array_new(FALSE, FALSE, sizeof(guint));
+  for (guint i = 0; i < p->n; i++)
+    if (inner[i] && !linked[i])
+      g_array_append_val(out, i);
+  g_free(inner);
+  g_free(linked);
+  return out;
+}
+
+typedef struct {
+  ref_t up, down;
+  int line, depth;
+  const char *up_name, *down_name;
+} gedge_t;
+
+/* Deeper first: a group's inner edges decide its roots and leaves before
+ * an edge to or from the group uses them. */
+static gint by_depth(gconstpointer a, gconstpointer b) {
+  return ((const gedge_t *)b)->depth - ((const gedge_t *)a)->depth;
+}
+
+/* Adds up >> down to pairs once. */
+static void add_pair(GArray *pairs, GHashTable *seen, guint up, guint down) {
+  gint64 key = ((gint64)up << 32) | down;
+  if (g_hash_table_contains(seen, &key))
+    return;
+  g_hash_table_add(seen, g_memdup2(&key, sizeof key));
+  guint pair[2] = {up, down};
+  g_array_append_val(pairs, pair);
+}
+
+/* Every dependency as task index pairs {up, down}, deduplicated.  Names
+ * are resolved in the scope they were written in; a group as an upstream
+ * stands for its leaves, as a downstream for its roots (Airflow's
+ * TaskGroup). */
+static GArray *resolve_edges(ctx_t *c, ph_plan *p) {
+  ph_dag *dag = p->dag;
+  guint ne = ph_dag_n_edges(dag), nerr0 = c->errors->len;
+  GArray *pairs = g_array_new(FALSE, FALSE, sizeof(guint) * 2);
+  GArray *pending = g_array_new(FALSE, FALSE, sizeof(gedge_t));
+  GHashTable *seen = g_hash_table_new_full(g_int64_hash, g_int64_equal,
+                                           g_free, NULL);
+  const char **ids = g_new(const char *, p->n + ph_dag_n_groups(dag) + 1);
+  guint nid = 0;
+  for (guint i = 0; i < p->n; i++)
+    ids[nid++] = p->tasks[i].id;
+  for (guint i = 0; i < ph_dag_n_groups(dag); i++)
+    ids[nid++] = ph_dag_group_get_id(dag, i);
+  ids[nid] = NULL;
+  for (guint e = 0; e < ne; e++) {
+    const char *up, *down;
+    int line;
+    ph_dag_get_edge(dag, e, &up, &down, &line);
+    const char *scope = ph_dag_get_edge_scope(dag, e);
+    ref_t u = resolve_ref(p, up, scope), d = resolve_ref(p, down, scope);
+    if ((u.task < 0 && u.group < 0) || (d.task < 0 && d.group < 0)) {
+      gboolean bad_up = u.task < 0 && u.group < 0;
+      const char *bad = bad_up ? up : down;
+      g_autofree char *h = hint(bad, ids);
+      err(c, line, "unknown %s task '%s' in dependency %s >> %s%s",
+          bad_up ? "upstream" : "downstream", bad, up, down, h);
+      continue;
+    }
+    if (u.task >= 0 && d.task >= 0) {
+      add_pair(pairs, seen, (guint)u.task, (guint)d.task);
+      continue;
+    }
+    if ((u.group >= 0 && d.task >= 0 && in_group(p, (guint)d.task, u.group)) ||
+        (d.group >= 0 && u.task >= 0 && in_group(p, (guint)u.task, d.group)) ||
+        (u.group >= 0 && u.group == d.group)) {
+      err(c, line, "dependency %s >> %s: a task group cannot depend on its "
+          "own members (or they on it)",
+          up, down);
+      continue;
+    }
+    /* the depth of the innermost group holding both ends */
+    GArray *cu = containers(p, u), *cd = containers(p, d);
+    int depth = 0;
+    for (guint i = 0; i < cu->len; i++)
+      for (guint j = 0; j < cd->len; j++)
+        if (g_array_index(cu, int, i) == g_array_index(cd, int, j))
+          depth = MAX(depth, (int)(cu->len - i));
+    g_array_free(cu, TRUE);
+    g_array_free(cd, TRUE);
+    gedge_t ge = {u, d, line, depth, up, down};
+    g_array_append_val(pending, ge);
+  }
+  g_array_sort(pending, by_depth);
+  for (guint k = 0; k < pending->len; k++) {
+    gedge_t *ge = &g_array_index(pending, gedge_t, k);
+    GArray *us = ge->up.group >= 0 ? group_ends(p, ge->up.group, pairs, TRUE)
+                                   : NULL;
+    GArray *ds = ge->down.group >= 0
+                     ? group_ends(p, ge->down.group, pairs, FALSE)
+                     : NULL;
+    if ((us && !us->len) || (ds && !ds->len)) {
+      err(c, ge->line, "dependency %s >> %s: task group '%s' has no tasks",
+          ge->up_name, ge->down_name,
+          us && !us->len ? ge->up_name : ge->down_name);
+    } else {
+      guint nu = us ? us->len : 1, nd = ds ? ds->len : 1;
+      for (guint i = 0; i < nu; i++)
+        for (guint j = 0; j < nd; j++)
+          add_pair(pairs, seen,
+                   us ? g_array_index(us, guint, i) : (guint)ge->up.task,
+                   ds ? g_array_index(ds, guint, j) : (guint)ge->down.task);
+    }
+    if (us)
+      g_array_free(us, TRUE);
+    if (ds)
+      g_array_free(ds, TRUE);
+  }
+  c->edge_errors = c->errors->len - nerr0;
+  g_free(ids);
+  g_array_free(pending, TRUE);
+  g_hash_table_unref(seen);
+  return pairs;
+}
+
+/* A mapped task names the upstreams it maps over ({from: NAME}) in its
+ * group's scope: each becomes the upstream's full id, and an edge. */
+static void resolve_map_sources(ctx_t *c, ph_plan *p) {
+  for (guint i = 0; i < p->n; i++) {
+    ph_task_spec *t = &p->tasks[i];
+    GPtrArray *refs = g_ptr_array_new();
+    if (t->expand_kwargs && JSON_NODE_HOLDS_OBJECT(t->expand_kwargs))
+      g_ptr_array_add(refs, json_node_get_object(t->expand_kwargs));
+    GList *keys = t->expand ? json_object_get_members(t->expand) : NULL;
+    for (GList *l = keys; l; l = l->next) {
+      JsonNode *m = json_object_get_member(t->expand, l->data);
+      if (JSON_NODE_HOLDS_OBJECT(m) &&
+          json_object_has_member(json_node_get_object(m), "from"))
+        g_ptr_array_add(refs, json_node_get_object(m));
+    }
+    g_list_free(keys);
+    for (guint k = 0; k < refs->len; k++) {
+      JsonObject *o = refs->pdata[k];
+      const char *from = json_object_get_string_member(o, "from");
+      ref_t r = resolve_ref(p, from, t->group);
+      if (r.task >= 0)
+        json_object_set_string_member(o, "from", p->tasks[r.task].id);
+      else if (r.group >= 0)
+        err(c, t->line, "task '%s' maps over '%s', a task group; map over "
+            "one of its tasks",
+            t->id, from);
+      /* an unknown name is reported with the edge */
+      ph_dag_add_edge_in(c->dag, json_object_get_string_member(o, "from"),
+                         t->id, t->line, r.task >= 0 ? NULL : t->group);
+    }
+    g_ptr_array_unref(refs);
+  }
+}
+
 ph_plan *ph_plan_build(ph_dag *dag, const ph_registry *reg, GPtrArray *errors) {
-  ctx_t c = {dag, errors};
+  ctx_t c = {dag, errors, 0};
   guint nerr0 = errors->len;
   for (guint i = 0; i < ph_dag_n_errors(dag); i++)
     g_ptr_array_add(errors, g_strdup(ph_dag_get_error(dag, i)));
@@ -760,38 +1000,18 @@ ph_plan *ph_plan_build(ph_dag *dag, const ph_registry *reg, GPtrArray *errors) {
     g_hash_table_insert(p->index, (gpointer)p->tasks[i].id,
                         GUINT_TO_POINTER(i + 1));
   }
-  /* edges, deduplicated */
-  guint ne = ph_dag_n_edges(dag);
-  GArray *ups = g_array_new(FALSE, FALSE, sizeof(guint) * 2);
-  GHashTable *seen = g_hash_table_new(g_int64_hash, g_int64_equal);
-  gint64 *keys = g_new(gint64, ne ? ne : 1);
+  /* mapped tasks: the upstreams they map over, named in their scope */
+  resolve_map_sources(&c, p);
+  /* edges, deduplicated; a group stands for its leaves or roots */
+  GArray *ups = resolve_edges(&c, p);
   guint *nup = g_new0(guint, p->n ? p->n : 1),
         *ndown = g_new0(guint, p->n ? p->n : 1);
-  const char **ids = g_new(const char *, p->n + 1);
-  for (guint i = 0; i < p->n; i++)
-    ids[i] = p->tasks[i].id;
-  ids[p->n] = NULL;
-  guint edge_errors = errors->len;
-  for (guint e = 0; e < ne; e++) {
-    const char *up, *down;
-    int line;
-    ph_dag_get_edge(dag, e, &up, &down, &line);
-    int ui = ph_plan_lookup(p, up), di = ph_plan_lookup(p, down);
-    if (ui < 0 || di < 0) {
-      const char *bad = ui < 0 ? up : down;
-      g_autofree char *h = hint(bad, ids);
-      err(&c, line, "unknown %s task '%s' in dependency %s >> %s%s",
-          ui < 0 ? "upstream" : "downstream", bad, up, down, h);
-      continue;
-    }
-    keys[e] = ((gint64)ui << 32) | (guint)di;
-    if (!g_hash_table_add(seen, &keys[e]))
-      continue;
-    guint pair[2] = {ui, di};
-    g_array_append_val(ups, pair);
-    nup[di]++;
-    ndown[ui]++;
+  for (guint e = 0; e < ups->len; e++) {
+    guint *pair = &g_array_index(ups, guint, e * 2);
+    nup[pair[1]]++;
+    ndown[pair[0]]++;
   }
+  guint edge_errors = c.edge_errors;
   p->edge_store = g_new(guint, ups->len * 2 + 1);
   guint off = 0;
   for (guint i = 0; i < p->n; i++) {
@@ -806,13 +1026,9 @@ ph_plan *ph_plan_build(ph_dag *dag, const ph_registry *reg, GPtrArray *errors) {
     ((guint *)u->down)[u->n_down++] = pair[1];
     ((guint *)d->up)[d->n_up++] = pair[0];
   }
-  g_free(ids);
   g_free(nup);
   g_free(ndown);
-  g_free(keys);
-  g_hash_table_unref(seen);
   g_array_free(ups, TRUE);
-  edge_errors = errors->len - edge_errors;
   /* a cycle is reported even next to other errors, once edges resolve */
   if (edge_errors == 0 && toposort(&c, p) && errors->len == nerr0)
     compute_weights(p);

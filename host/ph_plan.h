@@ -25,6 +25,7 @@ typedef struct ph_plan ph_plan;
 typedef struct ph_task_spec {
   const char *id;
   int line;
+  const char *group;           /* innermost task group (full id), or NULL */
   const char *op_name;         /* as written in the DAG */
   const ph_operator *op;       /* borrowed from the registry */
   const ph_plugin *plugin;     /* borrowed */

@@ -286,11 +286,40 @@ static void load_dag_section(ctx_t *c, ynode *m) {
   g_hash_table_unref(seen);
 }
 
-static void load_task(ctx_t *c, ynode *k, ynode *v) {
-  const char *id = key_str(k);
+/* Loads task k: v; in a task group (its full id), the task's id is
+ * "group.k" and the names in its upstream are looked up in the group
+ * first. */
+/* upstream: NAME or [NAME, ...] of task (or group) id, written in scope
+ * group (NULL: the DAG). */
+static void load_upstream(ctx_t *c, ynode *tv, const char *id,
+                          const char *group, const char *what) {
+  if (tv->type == YAML_SCALAR_NODE) {
+    ph_dag_add_edge_in(c->dag, tv->value, id, line_of(tv), group);
+  } else if (tv->type == YAML_SEQUENCE_NODE) {
+    for (guint ui = 0; ui < tv->items->len; ui++) {
+      ynode *u = tv->items->pdata[ui];
+      if (u->type != YAML_SCALAR_NODE)
+        ph_dag_add_error(c->dag, line_of(u), 0,
+                         "%s '%s': upstream entries must be task ids", what,
+                         id);
+      else
+        ph_dag_add_edge_in(c->dag, u->value, id, line_of(u), group);
+    }
+  } else {
+    ph_dag_add_error(c->dag, line_of(tv), 0,
+                     "%s '%s': upstream must be a task id or a list of them",
+                     what, id);
+  }
+}
+
+static void load_task(ctx_t *c, ynode *k, ynode *v, const char *group) {
+  g_autofree char *full =
+      group ? g_strconcat(group, ".", key_str(k), NULL) : g_strdup(key_str(k));
+  const char *id = full;
   ph_dag_task *t = ph_dag_add_task(c->dag, id, line_of(k));
   if (!t)
     return;
+  ph_dag_task_set_group(t, group);
   if (v->type != YAML_MAPPING_NODE) {
     ph_dag_add_error(c->dag, line_of(v), 0,
                      "task '%s' must be a mapping such as {op: bash, command: "
@@ -312,25 +341,7 @@ static void load_task(ctx_t *c, ynode *k, ynode *v) {
         ph_dag_task_set_op(t, tv->value,
                            line_of(tk));
     } else if (!strcmp(ks, "upstream")) {
-      if (tv->type == YAML_SCALAR_NODE) {
-        ph_dag_add_edge(c->dag, tv->value, id,
-                        line_of(tv));
-      } else if (tv->type == YAML_SEQUENCE_NODE) {
-        for (guint ui = 0; ui < tv->items->len; ui++) {
-          ynode *u = tv->items->pdata[ui];
-          if (u->type != YAML_SCALAR_NODE)
-            ph_dag_add_error(c->dag, line_of(u), 0,
-                             "task '%s': upstream entries must be task ids", id);
-          else
-            ph_dag_add_edge(c->dag, u->value, id,
-                            line_of(u));
-        }
-      } else {
-        ph_dag_add_error(c->dag, line_of(tv), 0,
-                         "task '%s': upstream must be a task id or a list of "
-                         "them",
-                         id);
-      }
+      load_upstream(c, tv, id, group, "task");
     } else {
       ph_dag_task_set_arg(t, ks, to_json(c, tv, 1), line_of(tk));
     }
@@ -338,6 +349,60 @@ static void load_task(ctx_t *c, ynode *k, ynode *v) {
   g_hash_table_unref(seen);
   if (!ph_dag_task_get_op(t))
     ph_dag_add_error(c->dag, line_of(k), 0, "task '%s' has no 'op'", id);
+}
+
+/* groups: {ID: {tasks: {...}, groups: {...}, default_args: {...},
+ * upstream: [...], tooltip: TEXT}}, inside group parent (NULL: the DAG):
+ * Airflow's TaskGroup, whose tasks' ids are prefixed "ID.". */
+static void load_groups(ctx_t *c, ynode *v, const char *parent) {
+  if (v->type != YAML_MAPPING_NODE) {
+    ph_dag_add_error(c->dag, line_of(v), 0,
+                     "'groups' must be a mapping of group id to group, e.g. "
+                     "groups: {prep: {tasks: {clean: {op: bash, command: "
+                     "\"true\"}}}}");
+    return;
+  }
+  FOR_PAIRS(v, gk, gv) {
+    g_autofree char *id = parent ? g_strconcat(parent, ".", key_str(gk), NULL)
+                                 : g_strdup(key_str(gk));
+    if (gv->type != YAML_MAPPING_NODE) {
+      ph_dag_add_error(c->dag, line_of(gv), 0,
+                       "group '%s' must be a mapping with 'tasks' (and "
+                       "optionally groups, default_args, upstream)",
+                       id);
+      continue;
+    }
+    int gi = ph_dag_add_group(c->dag, id, parent, line_of(gk));
+    if (gi < 0)
+      continue;
+    FOR_PAIRS(gv, k, x) {
+      const char *ks = key_str(k);
+      if (!strcmp(ks, "tasks") && x->type == YAML_MAPPING_NODE) {
+        FOR_PAIRS(x, tk, tv) {
+          if (tk->type != YAML_SCALAR_NODE)
+            ph_dag_add_error(c->dag, line_of(tk), 0, "task ids must be names");
+          else
+            load_task(c, tk, tv, id);
+        }
+      } else if (!strcmp(ks, "groups")) {
+        load_groups(c, x, id);
+      } else if (!strcmp(ks, "default_args") && x->type == YAML_MAPPING_NODE) {
+        JsonObject *defs = ph_dag_group_get_default_args(c->dag, (guint)gi);
+        FOR_PAIRS(x, dk, dv)
+        json_object_set_member(defs, key_str(dk), to_json(c, dv, 1));
+      } else if (!strcmp(ks, "upstream")) {
+        load_upstream(c, x, id, parent, "group");
+      } else if (strcmp(ks, "tooltip")) {
+        ph_dag_add_error(c->dag, line_of(k), 0,
+                         "group '%s': unknown key '%s' (a group has tasks, "
+                         "groups, default_args, upstream and tooltip)%s",
+                         id, ks,
+                         !strcmp(ks, "tasks") || !strcmp(ks, "default_args")
+                             ? "; it must be a mapping"
+                             : "");
+      }
+    }
+  }
 }
 
 /* Reads the next node of the stream into *out (NULL at the end of the
@@ -377,7 +442,7 @@ static gboolean load_tasks(ctx_t *c) {
     if (k->type != YAML_SCALAR_NODE)
       ph_dag_add_error(c->dag, line_of(k), 0, "task ids must be names");
     else
-      load_task(c, k, v);
+      load_task(c, k, v, NULL);
     ynode_unref(k);
     ynode_unref(v);
   }
@@ -491,10 +556,12 @@ ph_dag *ph_yaml_load(const char *file, GError **error) {
       if (!strcmp(ks, "dag")) {
         have_dag = TRUE;
         load_dag_section(&c, v);
+      } else if (!strcmp(ks, "groups")) {
+        load_groups(&c, v, NULL);
       } else {
         ph_dag_add_error(dag, line_of(k), 0,
-                         "unknown top-level key '%s'; a DAG file has 'dag' "
-                         "and 'tasks'",
+                         "unknown top-level key '%s'; a DAG file has 'dag', "
+                         "'tasks' and 'groups'",
                          ks);
       }
       ynode_unref(v);

@@ -14,15 +14,20 @@
 -- worker to find them.
 local M = { callables = {}, _dags = {} }
 
-local Dag, Task, List = {}, {}, {}
-Dag.__index, Task.__index, List.__index = Dag, Task, List
+local Dag, Task, List, Group = {}, {}, {}, {}
+Dag.__index, Task.__index, List.__index, Group.__index = Dag, Task, List, Group
 
 local function caller_line(level)
   local info = debug.getinfo(level + 1, "l")
   return info and info.currentline or 0
 end
 
-local function is_task(x) return getmetatable(x) == Task end
+-- a task group stands in dependencies for its leaves or roots (the host
+-- resolves them), so it is a "task" here
+local function is_task(x)
+  local mt = getmetatable(x)
+  return mt == Task or mt == Group
+end
 local function is_list(x) return getmetatable(x) == List end
 
 -- The tasks a dependency operand stands for.
@@ -86,7 +91,7 @@ function M.dag(args)
   end
   local d = setmetatable({ id = id, line = caller_line(2), args = {},
                            default_args = args.default_args or {},
-                           _tasks = {}, _edges = {} }, Dag)
+                           _tasks = {}, _edges = {}, _groups = {} }, Dag)
   for k, v in pairs(args) do
     if k ~= "id" and k ~= 1 and k ~= "default_args" then d.args[k] = v end
   end
@@ -126,16 +131,59 @@ function Task:expand_kwargs(v)
   return self
 end
 
--- Adds a task: d:task{ id = "x", op = "bash", command = "..." }.
-function Dag:task(args)
+-- A task group (Airflow's TaskGroup): local g = d:group{ "prep",
+-- default_args = { retries = 2 } }; g:task{ id = "clean", ... } is task
+-- "prep.clean"; g:group{ "inner" } nests; a >> g and g >> b depend on the
+-- group's roots and leaves.
+local function new_group(dag, parent, args, level)
   if type(args) ~= "table" then
-    error("d:task{...} takes a table, e.g. d:task{ id = \"x\", op = \"bash\" }", 2)
+    error("group{...} takes a table, e.g. d:group{ id = \"prep\" }", level + 1)
+  end
+  local name = args.id or args[1]
+  if type(name) ~= "string" or name == "" then
+    error("group{...} needs an id: d:group{ id = \"NAME\" }", level + 1)
+  end
+  local id = parent and (parent.id .. "." .. name) or name
+  local g = setmetatable({ id = id, dag = dag, parent = parent }, Group)
+  dag._groups[#dag._groups + 1] = { id = id, parent = parent and parent.id,
+                                    default_args = args.default_args or {},
+                                    line = caller_line(level + 1) }
+  return g
+end
+
+function Dag:group(args) return new_group(self, nil, args, 2) end
+function Group:group(args) return new_group(self.dag, self, args, 2) end
+Group.__shr, Group.__shl = shr, shl
+Group.__tostring = function(g) return "group " .. g.id end
+
+-- g:task{ id = "clean", ... }: a task of the group, id "GROUP.clean".
+function Group:task(args)
+  if type(args) ~= "table" then
+    error("g:task{...} takes a table, e.g. g:task{ id = \"x\", op = \"bash\" }", 2)
+  end
+  local local_id = args.id or args[1]
+  if type(local_id) ~= "string" or local_id == "" then
+    error("g:task{...} needs an id: g:task{ id = \"NAME\", op = ... }", 2)
+  end
+  local copy = {}
+  for k, v in pairs(args) do copy[k] = v end
+  copy[1], copy.id = nil, self.id .. "." .. local_id
+  local t = self.dag:task(copy, 3, self.id)
+  t.group = self.id
+  return t
+end
+
+-- Adds a task: d:task{ id = "x", op = "bash", command = "..." }.
+function Dag:task(args, level, scope)
+  level = level or 2
+  if type(args) ~= "table" then
+    error("d:task{...} takes a table, e.g. d:task{ id = \"x\", op = \"bash\" }", level)
   end
   local id = args.id or args[1]
   if type(id) ~= "string" or id == "" then
-    error("d:task{...} needs an id: d:task{ id = \"NAME\", op = ... }", 2)
+    error("d:task{...} needs an id: d:task{ id = \"NAME\", op = ... }", level)
   end
-  local line = caller_line(2)
+  local line = caller_line(level)
   local t = setmetatable({ id = id, op = args.op, line = line, args = {},
                            dag = self }, Task)
   for k, v in pairs(args) do
@@ -144,9 +192,10 @@ function Dag:task(args)
       for _, u in ipairs(ups) do
         local uid = is_task(u) and u.id or u
         if type(uid) ~= "string" then
-          error(("task '%s': upstream entries must be task ids or tasks"):format(id), 2)
+          error(("task '%s': upstream entries must be task ids or tasks"):format(id), level)
         end
-        self._edges[#self._edges + 1] = { uid, id, line }
+        -- a name given in a group means a task of that group first
+        self._edges[#self._edges + 1] = { uid, id, line, not is_task(u) and scope or nil }
       end
     elseif k == "expand" or k == "expand_kwargs" then
       t.args[k] = map_arg(k, v)

@@ -778,6 +778,164 @@ write("error-map-unknown-from",
       [T("m", expand={"command": {"from": "nope"}})], {},
       error=r"unknown upstream task 'nope'")
 
+# ---- task groups (Airflow's TaskGroup): written by hand, the generator's
+# flat task list cannot express them
+def write_raw(name, desc, yaml, lua, expected):
+    d = os.path.join(HERE, name)
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, "dag.yaml"), "w") as f:
+        f.write(f"# {desc}\n" + yaml)
+    with open(os.path.join(d, "dag.lua"), "w") as f:
+        f.write(f"-- {desc}\nlocal ph = require \"pipehost\"\n" + lua)
+    with open(os.path.join(d, "expected.json"), "w") as f:
+        json.dump({"description": desc, **expected}, f, indent=2)
+        f.write("\n")
+
+
+write_raw(
+    "group-basic",
+    "a task group: ids prefixed 'group.', default_args per group (nested "
+    "groups inherit), names inside a group mean its members, a group as "
+    "upstream means its leaves and as downstream its roots",
+    """dag: {id: group_basic, default_args: {retry_delay: 0}}
+tasks:
+  extract: {op: bash, command: "echo e"}
+  report:
+    op: lua
+    fn: "xcom_pull({'prep.split', 'prep.feat.count', 'prep.side'})"
+    upstream: [prep]
+groups:
+  prep:
+    upstream: [extract]
+    default_args: {retries: 2}
+    tasks:
+      clean: {op: bash, command: "echo c"}
+      split:
+        op: bash
+        command: '[ "$PIPEHOST_TRY_NUMBER" -ge 3 ] && echo split'
+        upstream: [clean]
+      side: {op: bash, command: "exit 1", retries: 0, trigger_rule: all_done}
+    groups:
+      feat:
+        upstream: [split]
+        tasks:
+          count: {op: bash, command: '[ "$PIPEHOST_TRY_NUMBER" -ge 2 ] && echo 3'}
+""",
+    """local d = ph.dag{ id = "group_basic", default_args = { retry_delay = 0 } }
+local extract = d:task{ id = "extract", op = "bash", command = "echo e" }
+local prep = d:group{ "prep", default_args = { retries = 2 } }
+local clean = prep:task{ id = "clean", op = "bash", command = "echo c" }
+local split = prep:task{ id = "split", op = "bash",
+                         command = '[ "$PIPEHOST_TRY_NUMBER" -ge 3 ] && echo split',
+                         upstream = { "clean" } }
+prep:task{ id = "side", op = "bash", command = "exit 1", retries = 0,
+           trigger_rule = "all_done" }
+local feat = prep:group{ "feat" }
+local count = feat:task{ id = "count", op = "bash",
+                         command = '[ "$PIPEHOST_TRY_NUMBER" -ge 2 ] && echo 3' }
+local report = d:task{ id = "report", op = "lua", fn = function(ctx)
+  return ctx.xcom_pull({ "prep.split", "prep.feat.count", "prep.side" }) end }
+split >> feat
+extract >> prep >> report
+""",
+    {"state": "failed",
+     "tasks": {"extract": {"state": "success", "tries": 1},
+               "prep.clean": {"state": "success", "tries": 1},
+               "prep.split": {"state": "success", "tries": 3},
+               "prep.side": {"state": "failed", "tries": 1},
+               "prep.feat.count": {"state": "success", "tries": 2},
+               "report": {"state": "upstream_failed"}}})
+write_raw(
+    "group-roots-leaves",
+    "only a group's roots wait for its upstream and only its leaves hold "
+    "its downstream back; a group can follow a group",
+    """dag: {id: group_roots_leaves}
+tasks:
+  start: {op: bash, command: "echo s"}
+  finish:
+    op: lua
+    fn: "xcom_pull({'a.one', 'a.two', 'b.three'})"
+    upstream: [b]
+groups:
+  a:
+    upstream: [start]
+    tasks:
+      one: {op: bash, command: "echo 1"}
+      two: {op: bash, command: "echo 2", upstream: [one]}
+  b:
+    upstream: [a]
+    tasks:
+      three: {op: lua, fn: "xcom_pull('a.two')"}
+""",
+    """local d = ph.dag{ id = "group_roots_leaves" }
+local start = d:task{ id = "start", op = "bash", command = "echo s" }
+local a = d:group{ "a" }
+local one = a:task{ id = "one", op = "bash", command = "echo 1" }
+local two = a:task{ id = "two", op = "bash", command = "echo 2" }
+one >> two
+local b = d:group{ "b" }
+b:task{ id = "three", op = "lua",
+        fn = function(ctx) return ctx.xcom_pull("a.two") end }
+local finish = d:task{ id = "finish", op = "lua", fn = function(ctx)
+  return ctx.xcom_pull({ "a.one", "a.two", "b.three" }) end }
+start >> a >> b >> finish
+""",
+    {"state": "success",
+     "tasks": {"start": {"state": "success"}, "a.one": {"state": "success"},
+               "a.two": {"state": "success"},
+               "b.three": {"state": "success"},
+               "finish": {"state": "success"}},
+     "xcoms": {"b.three": {"return_value": "2"},
+               "finish": {"return_value": ["1", "2", "2"]}}})
+write_raw(
+    "error-group-own-member",
+    "a group member cannot depend on its own group",
+    """dag: {id: g}
+groups:
+  prep:
+    tasks:
+      a: {op: bash, command: "true", upstream: [prep]}
+""",
+    """local d = ph.dag{ id = "g" }
+local prep = d:group{ "prep" }
+local a = prep:task{ id = "a", op = "bash", command = "true" }
+prep >> a
+""",
+    {"error": r"dependency prep >> prep\.a: a task group cannot depend on "
+              r"its own members"})
+write_raw(
+    "error-group-empty",
+    "a dependency on a group with no tasks is refused",
+    """dag: {id: g}
+tasks:
+  after: {op: bash, command: "true", upstream: [empty]}
+groups:
+  empty: {tasks: {}}
+""",
+    """local d = ph.dag{ id = "g" }
+local empty = d:group{ "empty" }
+local after = d:task{ id = "after", op = "bash", command = "true" }
+empty >> after
+""",
+    {"error": r"task group 'empty' has no tasks"})
+write_raw(
+    "error-group-unknown",
+    "a misspelt name inside a group is named, with the nearest member",
+    """dag: {id: g}
+groups:
+  prep:
+    tasks:
+      clean: {op: bash, command: "true"}
+      split: {op: bash, command: "true", upstream: [claen]}
+""",
+    """local d = ph.dag{ id = "g" }
+local prep = d:group{ "prep" }
+prep:task{ id = "clean", op = "bash", command = "true" }
+prep:task{ id = "split", op = "bash", command = "true", upstream = { "claen" } }
+""",
+    {"error": r"unknown upstream task 'claen' in dependency claen >> "
+              r"prep\.split"})
+
 # duplicate ids: written by hand, the generator cannot express them
 d = os.path.join(HERE, "error-duplicate-id")
 os.makedirs(d, exist_ok=True)

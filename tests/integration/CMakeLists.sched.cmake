@@ -36,3 +36,10 @@ add_test(NAME integration.warm
   COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_warm.py
           $<TARGET_FILE:pipehost> ${PH_PREFORK_PLUGIN_DIR})
 set_tests_properties(integration.warm PROPERTIES TIMEOUT 120)
+
+# Dynamic task mapping (issue 20): a cache per instance, limits, kill -9
+# and resume with instances running, clear, the CLI's view of instances.
+add_test(NAME integration.mapping
+  COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_mapping.py
+          $<TARGET_FILE:pipehost>)
+set_tests_properties(integration.mapping PROPERTIES TIMEOUT 300)

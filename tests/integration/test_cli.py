@@ -271,6 +271,28 @@ rc, out, err = ph("graph", br, "--format", "mermaid")
 check("graph mermaid", rc == 0 and "choose --> left" in out)
 rc, out, err = ph("graph", br)
 check("graph dot", rc == 0 and '"choose" -> "left"' in out)
+grp = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "dags",
+                   "group-basic", "dag.yaml")
+rc, out, err = ph("graph", grp)
+check("graph: a task group is one node, its edges the group's",
+      rc == 0 and '"prep" [label="prep\\n(group, 4 tasks)", shape=folder]'
+      in out and '"extract" -> "prep"' in out and '"prep" -> "report"' in out
+      and "prep.clean" not in out, out + err)
+rc, out, err = ph("graph", grp, "--expand")
+check("graph --expand: each group a cluster (nested) around its tasks",
+      rc == 0 and 'subgraph "cluster_prep"' in out and
+      'subgraph "cluster_prep.feat"' in out and
+      '"extract" -> "prep.clean"' in out and
+      '"prep.split" -> "prep.feat.count"' in out, out + err)
+rc, out, err = ph("graph", grp, "--expand", "--format", "mermaid")
+check("graph --expand mermaid: subgraphs, ids Mermaid accepts",
+      rc == 0 and 'subgraph prep_feat["prep.feat"]' in out and
+      "prep_split --> prep_feat_count" in out, out + err)
+mp = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "dags",
+                  "map-from-upstream", "dag.yaml")
+rc, out, err = ph("graph", mp)
+check("graph: a mapped task is a stack labelled [ ]",
+      rc == 0 and '"sq" [label="sq [ ]\\nlua", shape=box3d]' in out, out)
 rc, out, err = ph("validate", br)
 check("validate ok", rc == 0 and "valid" in out)
 rc, out, err = ph("task", "run", par, "a")
