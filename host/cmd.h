@@ -10,13 +10,21 @@
 #include "ph_dag.h"
 #include "ph_plan.h"
 #include "ph_registry.h"
+#include "ph_store.h"
 
 /* pipehost db clean ... (cmd_db.c) */
 int ph_cmd_db(int argc, char **argv);
 /* pipehost graph FILE [--format dot|mermaid] [--expand] (cmd_graph.c) */
 int ph_cmd_graph(int argc, char **argv);
 
+/* pipehost datasets list|show|stale, and pipehost lineage with no run
+ * (cmd_datasets.c) */
+int ph_cmd_datasets(int argc, char **argv);
+
 /* ---- what main.c offers the commands */
+/* The store under $PIPEHOST_HOME, or NULL after printing why. */
+ph_store *ph_cmd_open_store(void);
+
 /* Parses the command line with the common options (--plugin-dir); FALSE
  * after printing the error and a usage hint when it is wrong or has not
  * min_args..max_args arguments (max_args -1: no limit). */

@@ -110,7 +110,7 @@ ph_plan *ph_cmd_load_plan(const char *file, ph_registry *reg,
   return plan;
 }
 
-static ph_store *open_store(void) {
+ph_store *ph_cmd_open_store(void) {
   g_autofree char *home = ph_store_default_home();
   GError *err = NULL;
   ph_store *s = ph_store_open(home, &err);
@@ -228,7 +228,7 @@ static gboolean run_env_open(run_env *e, const char *file, int parallelism,
   e->plan = ph_cmd_load_plan(file, e->reg, &e->dag);
   if (!e->plan)
     return FALSE;
-  if (!e->store && !(e->store = open_store()))
+  if (!e->store && !(e->store = ph_cmd_open_store()))
     return FALSE;
   e->ldir = lua_dir();
   ph_sched_opts o = {
@@ -356,10 +356,12 @@ static int cmd_run(int argc, char **argv) {
     g_list_free(ks);
     json_node_unref(cn);
   }
-  if (run_type && strcmp(run_type, "manual") && strcmp(run_type, "scheduled") &&
-      strcmp(run_type, "backfill")) {
-    g_printerr("pipehost run: --run-type must be manual, scheduled or "
-               "backfill\n");
+  static const char *const run_types[] = {
+      "manual", "scheduled", "backfill", "dataset_triggered", "freshness",
+      NULL};
+  if (run_type && !g_strv_contains(run_types, run_type)) {
+    g_printerr("pipehost run: --run-type must be manual, scheduled, "
+               "backfill, dataset_triggered or freshness\n");
     goto out;
   }
   if (!run_env_open(&re, argv[1], parallelism, quiet, json, NULL, run_type,
@@ -408,7 +410,7 @@ static int cmd_resume(int argc, char **argv) {
   JsonNode *run = NULL;
   if (!ph_cmd_parse(ctx, &argc, &argv, 1, 1, "resume"))
     goto out;
-  if (!(re.store = open_store()))
+  if (!(re.store = ph_cmd_open_store()))
     goto out;
   rc = 1;
   if (!(id = resolve_run(re.store, argv[1])))
@@ -568,7 +570,7 @@ static int task_test_run(const char *dir, const char *dag, const char *op,
     g_error_free(err);
     return EXIT_USAGE;
   }
-  ph_store *st = open_store();
+  ph_store *st = ph_cmd_open_store();
   if (!st)
     return EXIT_USAGE;
   g_autofree char *rid = ph_store_run_resolve(st, "last", NULL);
@@ -1057,7 +1059,7 @@ static int cmd_runs(int argc, char **argv) {
   if (!ph_cmd_parse(ctx, &argc, &argv, show ? 1 : 0, show ? 1 : 0,
              show ? "runs show" : "runs list"))
     goto out;
-  st = open_store();
+  st = ph_cmd_open_store();
   if (!st)
     goto out;
   if (!show) {
@@ -1154,7 +1156,7 @@ static int cmd_logs(int argc, char **argv) {
   char *id = NULL, *path = NULL, *text = NULL, *task = NULL;
   if (!ph_cmd_parse(ctx, &argc, &argv, 2, 2, "logs"))
     goto out;
-  st = open_store();
+  st = ph_cmd_open_store();
   if (!st)
     goto out;
   rc = 1;
@@ -1205,7 +1207,7 @@ static int cmd_xcom(int argc, char **argv) {
   char *id = NULL;
   if (!ph_cmd_parse(ctx, &argc, &argv, 1, 1, "xcom list"))
     goto out;
-  st = open_store();
+  st = ph_cmd_open_store();
   if (!st)
     goto out;
   rc = 1;
@@ -1285,7 +1287,7 @@ static int cmd_tasks(int argc, char **argv) {
   if (!ph_cmd_parse(ctx, &argc, &argv, 2, 2, "tasks explain"))
     goto out;
   split_ti(argv[2], &task, &map_index);
-  st = open_store();
+  st = ph_cmd_open_store();
   if (!st)
     goto out;
   rc = 1;
@@ -1389,10 +1391,10 @@ static int cmd_variables(int argc, char **argv) {
   ph_store *st = NULL;
   int rc = EXIT_USAGE;
   if (!strcmp(sub, "set") && argc == 4) {
-    if ((st = open_store()))
+    if ((st = ph_cmd_open_store()))
       ph_store_var_set(st, argv[2], argv[3]), rc = 0;
   } else if (!strcmp(sub, "get") && argc == 3) {
-    if ((st = open_store())) {
+    if ((st = ph_cmd_open_store())) {
       g_autofree char *v = ph_store_var_get(st, argv[2]);
       if (v)
         printf("%s\n", v), rc = 0;
@@ -1401,10 +1403,10 @@ static int cmd_variables(int argc, char **argv) {
             rc = 1;
     }
   } else if (!strcmp(sub, "delete") && argc == 3) {
-    if ((st = open_store()))
+    if ((st = ph_cmd_open_store()))
       rc = ph_store_var_delete(st, argv[2]) ? 0 : 1;
   } else if (!strcmp(sub, "list") && argc == 2) {
-    if ((st = open_store())) {
+    if ((st = ph_cmd_open_store())) {
       JsonNode *v = ph_store_var_list(st);
       print_json(v, TRUE);
       json_node_unref(v);
@@ -1474,15 +1476,15 @@ static int cmd_connections(int argc, char **argv) {
       return EXIT_USAGE;
     }
     json_node_unref(j);
-    if ((st = open_store()))
+    if ((st = ph_cmd_open_store()))
       ph_store_conn_set(st, argv[2], uri), rc = 0;
   } else if (!strcmp(sub, "delete") && argc == 3) {
-    if ((st = open_store()))
+    if ((st = ph_cmd_open_store()))
       rc = ph_store_conn_delete(st, argv[2]) ? 0 : 1;
     if (rc == 1)
       g_printerr("pipehost connections delete: no connection '%s'\n", argv[2]);
   } else if (!strcmp(sub, "list") && argc == 2) {
-    if ((st = open_store())) {
+    if ((st = ph_cmd_open_store())) {
       JsonNode *l = ph_store_conn_list(st);
       JsonObject *o = json_node_get_object(l);
       GList *keys = json_object_get_members(o);
@@ -1539,7 +1541,7 @@ static void usage(FILE *f) {
       "  plugins list | plugins info NAME               installed operators "
       "and their params\n"
       "  runs list | runs show RUN [--json]             recorded runs\n"
-      "  logs RUN TASK [--try N]                        a task try's log\n"
+      "  logs RUN TASK[N] [--try N]                     a task try's log\n"
       "  xcom list RUN [--json]                         XCom values of a run\n"
       "  tasks explain RUN TASK                         why a task is (not) "
       "running\n"
@@ -1562,6 +1564,10 @@ static void usage(FILE *f) {
       "  models list|show|promote NAME VERSION          the model registry\n"
       "  lineage RUN TASK                               what a result was made "
       "from\n"
+      "  lineage [--format dot|mermaid]                 tasks and DAGs linked "
+      "by datasets\n"
+      "  datasets list | show URI | stale               datasets, their "
+      "updates, freshness\n"
       "  db clean --older-than DURATION [--dry-run]     delete old runs "
       "(archived)\n"
       "  --version                                      print the version\n"
@@ -1575,7 +1581,7 @@ static void usage(FILE *f) {
 
 /* experiments, models, lineage: ph_track's CLI */
 static int cmd_track(int argc, char **argv) {
-  ph_store *st = open_store();
+  ph_store *st = ph_cmd_open_store();
   if (!st)
     return 1;
   int rc = ph_track_cli(st, argc, argv);
@@ -1670,6 +1676,11 @@ int main(int argc, char **argv) {
     /* runs are forked from the scheduler, the registry loaded once */
     ph_scheduler_env env = {g_exe, bdir, ldir, cmd_run, preload_registry};
     rc = ph_scheduler_cli(&env, sargc, sargv);
+  } else if (!strcmp(cmd, "datasets") ||
+             (!strcmp(cmd, "lineage") &&
+              !(sargc >= 3 && sargv[1][0] != '-' && sargv[2][0] != '-'))) {
+    /* lineage RUN TASK is a result's; lineage alone, the datasets' */
+    rc = ph_cmd_datasets(sargc, sargv);
   } else if (!strcmp(cmd, "experiments") || !strcmp(cmd, "models") ||
              !strcmp(cmd, "lineage")) {
     rc = cmd_track(sargc, sargv);
@@ -1682,7 +1693,7 @@ int main(int argc, char **argv) {
           "runs",      "logs",        "xcom",     "tasks",       "task",
           "variables", "connections", "cron",     "experiments", "models",
           "lineage",   "scheduler",   "backfill", "trigger",     "clear",
-          "pools",     "db",          NULL};
+          "pools",     "db",          "datasets", NULL};
       const char *near = ph_util_nearest(cmd, cmds);
       fprintf(stderr, "pipehost: unknown command '%s'%s%s%s\n\n", cmd,
               near ? " (did you mean '" : "", near ? near : "",

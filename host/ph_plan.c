@@ -3,6 +3,7 @@
 
 #include <string.h>
 
+#include "ph_dataset.h"
 #include "ph_trigger.h"
 #include "ph_util.h"
 
@@ -44,6 +45,10 @@ void ph_plan_free(ph_plan *p) {
       json_object_unref(p->tasks[i].expand);
     if (p->tasks[i].expand_kwargs)
       json_node_unref(p->tasks[i].expand_kwargs);
+    if (p->tasks[i].outlets)
+      json_array_unref(p->tasks[i].outlets);
+    if (p->tasks[i].inlets)
+      json_array_unref(p->tasks[i].inlets);
   }
   g_free(p->tasks);
   if (p->index)
@@ -264,6 +269,93 @@ static void apply_expand_kwargs(ctx_t *c, ph_task_spec *t, JsonNode *v,
     t->expand_kwargs = json_node_copy(v);
 }
 
+/* outlets: [URI | {uri: URI, freshness: {max_lag: DURATION}, auto: lazy}]
+ * and inlets: [URI]: the datasets a task updates and reads. */
+static void apply_datasets(ctx_t *c, ph_task_spec *t, const char *key,
+                           JsonNode *v, int line) {
+  gboolean out = !strcmp(key, "outlets");
+  JsonArray *res = json_array_new();
+  if (!JSON_NODE_HOLDS_ARRAY(v)) {
+    err(c, line, "task '%s': '%s' must be a list of dataset URIs, e.g. "
+        "%s: [\"s3://bucket/features.parquet\"]",
+        t->id, key, key);
+    goto out;
+  }
+  JsonArray *a = json_node_get_array(v);
+  for (guint i = 0; i < json_array_get_length(a); i++) {
+    JsonNode *e = json_array_get_element(a, i);
+    JsonObject *eo = out && JSON_NODE_HOLDS_OBJECT(e) ? json_node_get_object(e)
+                                                       : NULL;
+    JsonNode *un = eo ? json_object_get_member(eo, "uri") : e;
+    const char *uri = un && JSON_NODE_HOLDS_VALUE(un) &&
+                              json_node_get_value_type(un) == G_TYPE_STRING
+                          ? json_node_get_string(un)
+                          : NULL;
+    g_autofree char *bad = uri ? ph_dataset_uri_problem(uri) : NULL;
+    if (!uri || bad) {
+      err(c, line, "task '%s': %s[%u]: %s", t->id, key, i,
+          bad ? bad
+          : out ? "an outlet is a URI or {uri: URI, freshness: {max_lag: 7d}, "
+                  "auto: lazy}"
+                : "an inlet is a URI");
+      continue;
+    }
+    if (!out) {
+      json_array_add_string_element(res, uri);
+      continue;
+    }
+    JsonObject *o = json_object_new();
+    json_object_set_string_member(o, "uri", uri);
+    double lag = 0;
+    const char *autom = "";
+    GList *ks = eo ? json_object_get_members(eo) : NULL;
+    for (GList *l = ks; l; l = l->next) {
+      const char *k = l->data;
+      JsonNode *m = json_object_get_member(eo, k);
+      JsonNode *ml = !strcmp(k, "freshness") && JSON_NODE_HOLDS_OBJECT(m)
+                         ? json_object_get_member(json_node_get_object(m),
+                                                  "max_lag")
+                         : NULL;
+      if (!strcmp(k, "uri"))
+        continue;
+      if (!strcmp(k, "freshness") &&
+          (!ml || !ph_util_parse_duration(ml, &lag) || lag <= 0))
+        err(c, line, "task '%s': outlet '%s': freshness must be {max_lag: "
+            "DURATION}, e.g. {max_lag: 7d}",
+            t->id, uri);
+      else if (!strcmp(k, "auto") &&
+               !(JSON_NODE_HOLDS_VALUE(m) &&
+                 json_node_get_value_type(m) == G_TYPE_STRING &&
+                 !strcmp(autom = json_node_get_string(m), "lazy")))
+        err(c, line, "task '%s': outlet '%s': auto must be \"lazy\" (start "
+            "the DAG when the dataset would miss its freshness)",
+            t->id, uri);
+      else if (strcmp(k, "freshness") && strcmp(k, "auto"))
+        err(c, line, "task '%s': outlet '%s': unknown key '%s' (an outlet "
+            "has uri, freshness and auto)",
+            t->id, uri, k);
+    }
+    g_list_free(ks);
+    if (*autom && lag <= 0)
+      err(c, line, "task '%s': outlet '%s': auto: lazy needs freshness: "
+          "{max_lag: ...} (when to start it)",
+          t->id, uri);
+    json_object_set_double_member(o, "max_lag", lag);
+    json_object_set_string_member(o, "auto", autom);
+    json_array_add_object_element(res, o);
+  }
+out:
+  if (out) {
+    if (t->outlets)
+      json_array_unref(t->outlets);
+    t->outlets = res;
+  } else {
+    if (t->inlets)
+      json_array_unref(t->inlets);
+    t->inlets = res;
+  }
+}
+
 /* Applies one host key to spec; reports type errors. */
 static void apply_host_key(ctx_t *c, ph_plan *p, ph_task_spec *t,
                            const char *key, JsonNode *v, int line) {
@@ -305,6 +397,8 @@ static void apply_host_key(ctx_t *c, ph_plan *p, ph_task_spec *t,
       t->max_active_tis = i;
     else
       t->priority_weight = i;
+  } else if (!strcmp(key, "outlets") || !strcmp(key, "inlets")) {
+    apply_datasets(c, t, key, v, line);
   } else if (!strcmp(key, "expand")) {
     apply_expand(c, t, v, line);
   } else if (!strcmp(key, "expand_kwargs")) {

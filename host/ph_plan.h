@@ -70,6 +70,11 @@ typedef struct ph_task_spec {
    * or {"from": TASK_ID, "key": KEY}.  Both NULL: not mapped. */
   JsonObject *expand;
   JsonNode *expand_kwargs;
+  /* datasets (Airflow's outlets / inlets): outlets is an array of
+   * objects {uri, max_lag (seconds, 0 = none), auto ("lazy" or "")},
+   * inlets an array of URIs; NULL when none */
+  JsonArray *outlets;
+  JsonArray *inlets;
   int max_map_length;          /* default 1024 */
   int max_active_tis;          /* max_active_tis_per_dag, 0 = no limit */
   /* operator params: declared defaults applied, not yet rendered */

@@ -112,6 +112,8 @@ static const char *const host_keys[] = {"trigger_rule",
                                         "expand_kwargs",
                                         "max_map_length",
                                         "max_active_tis_per_dag",
+                                        "outlets",
+                                        "inlets",
                                         NULL};
 
 const char *const *ph_registry_host_keys(void) { return host_keys; }

@@ -11,11 +11,13 @@
 #include <unistd.h>
 
 #include "ph_backoff.h"
+#include "ph_dataset.h"
 #include "ph_direct.h"
 #include "ph_exec.h"
 #include "ph_fault.h"
 #include "ph_fingerprint.h"
 #include "ph_notify.h"
+#include "ph_openlineage.h"
 #include "ph_proc.h"
 #include "ph_registry.h"
 #include "ph_template.h"
@@ -132,6 +134,7 @@ struct ph_sched {
   char *fatal;            /* why the run stopped: the store failed */
   GArray *proc_pending;   /* guint: tries started since the last commit */
   char *dag_dir;          /* the DAG file's directory (absolute) */
+  ph_openlineage *ol;     /* OpenLineage events, or NULL (not configured) */
 };
 
 /* The task of TI idx (a mapped instance's is its task's). */
@@ -1436,6 +1439,29 @@ static void expand(ph_sched *s, guint idx) {
     make_ready(s, k);
 }
 
+/* An OpenLineage event for the current try of idx (type START, COMPLETE
+ * or FAIL): the job "dag.task[N]", its DAG run as parent, its inlets as
+ * inputs and outlets as outputs. */
+static void lineage_event(ph_sched *s, guint idx, const char *type,
+                          const char *error) {
+  if (!s->ol)
+    return;
+  const ph_task_spec *t = task_of(s, idx);
+  ph_ti *ti = &s->ti[idx];
+  const char *dag = ph_plan_get_dag_id(s->plan);
+  g_autofree char *job = g_strdup_printf("%s.%s", dag, ti->name);
+  g_autofree char *key =
+      g_strdup_printf("%s/%s/%d", s->run_id, ti->name, ti->try_number);
+  JsonArray *outs = json_array_new();
+  for (guint k = 0; t->outlets && k < json_array_get_length(t->outlets); k++)
+    json_array_add_string_element(
+        outs, json_object_get_string_member(
+                  json_array_get_object_element(t->outlets, k), "uri"));
+  ph_openlineage_emit(s->ol, type, job, key, dag, s->run_id, t->inlets, outs,
+                      error);
+  json_array_unref(outs);
+}
+
 static void expand(ph_sched *s, guint idx);
 
 static void start(ph_sched *s, guint idx) {
@@ -1534,6 +1560,8 @@ static void start(ph_sched *s, guint idx) {
   ti->pid = pid;
   ti->state = ST_RUNNING;
   s->n_running++;
+  if (!rescheduled)
+    lineage_event(s, idx, "START", NULL);
   if (ti->map_index >= 0)
     s->ti[ti->task].kids_running++;
   set_reason(ti, NULL);
@@ -1631,11 +1659,21 @@ static void on_try_end(ph_sched *s, guint idx, ph_status st, const char *reason,
                                      : "failed");
     ti->tracked = FALSE;
   }
+  lineage_event(s, idx, st == PH_OK || st == PH_SKIP ? "COMPLETE" : "FAIL",
+                st == PH_OK || st == PH_SKIP ? NULL : reason);
   if (st == PH_OK) {
     ph_store_try_end(s->store, s->run_id, t->id, ti->map_index,
                      ti->try_number, tstate, ti->end, ti->pid, reason);
     if (ti->fp)
       ph_track_cache_put(s->store, ti->fp, &who);
+    /* its outlets were updated (Airflow's dataset events) */
+    for (guint k = 0; t->outlets && k < json_array_get_length(t->outlets); k++)
+      ph_dataset_record(
+          s->store,
+          json_object_get_string_member(
+              json_array_get_object_element(t->outlets, k), "uri"),
+          ph_plan_get_dag_id(s->plan), s->run_id, t->id, ti->map_index,
+          ti->end);
     if (t->op->kind == PH_KIND_BRANCH)
       apply_branch(s, idx);
     if ((t->op->flags & PH_OP_SHORT_CIRCUIT) && falsy)
@@ -2149,6 +2187,7 @@ ph_sched *ph_sched_new(const ph_plan *plan, ph_store *store,
     g_printerr("pipehost: %s\n", terr->message);
     g_clear_error(&terr);
   }
+  s->ol = ph_openlineage_new();
   ph_exec_callbacks cb = {cb_message, cb_end, cb_pid};
   s->ex = ph_exec_new(opts->worker_exe, &cb, s, opts->kill_grace);
   /* no secret reaches a log: filtered output once the run knows one */
@@ -2169,6 +2208,7 @@ void ph_sched_free(ph_sched *s) {
     return;
   ph_store_set_wait_hook(s->store, NULL, NULL);
   ph_exec_free(s->ex);
+  ph_openlineage_free(s->ol);
   g_free(s->env_base);
   g_hash_table_unref(s->progs);
   for (guint i = 0; i < s->n_ti; i++) {
@@ -2305,7 +2345,14 @@ gboolean ph_sched_create_run(ph_sched *s, const char *logical_date,
   /* one task run into an existing run leaves the run's state alone */
   if (s->fresh)
     ph_store_run_set_state(s->store, s->run_id, "running");
+  /* what the DAG declares about datasets, as it is now */
+  JsonObject *refs = ph_dataset_refs(s->plan);
+  ph_dataset_register(s->store, refs);
+  json_object_unref(refs);
   build_context_base(s);
+  if (s->fresh && !s->o.only_task)
+    ph_openlineage_emit(s->ol, "START", ph_plan_get_dag_id(s->plan),
+                        s->run_id, NULL, NULL, NULL, NULL, NULL);
   return ph_store_commit(s->store, error);
 store_failed:
   g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_FAILED,
@@ -2679,6 +2726,10 @@ gboolean ph_sched_run(ph_sched *s) {
   if (!s->o.only_task)
     ph_store_run_set_state(s->store, s->run_id, ok ? "success" : "failed");
   commit(s);
+  if (!s->o.only_task && !s->fatal)
+    ph_openlineage_emit(s->ol, ok ? "COMPLETE" : "FAIL",
+                        ph_plan_get_dag_id(s->plan), s->run_id, NULL, NULL,
+                        NULL, NULL, ok ? NULL : "a task of the run failed");
   ph_store_batch(s->store, FALSE);
   if (s->fatal)
     return FALSE; /* the end is not on disk: no success is reported */

@@ -18,10 +18,12 @@
 #include <json-glib/json-glib.h>
 
 #include "ph_dag.h"
+#include "ph_dataset.h"
 #include "ph_plan.h"
 #include "ph_registry.h"
 #include "ph_store.h"
 #include "ph_timetable.h"
+#include "ph_dataset.h"
 #include "ph_proc.h"
 #include "ph_util.h"
 
@@ -248,7 +250,10 @@ static GPid start_run(sctx *c, const char *file, const char *dag_id,
          "pid", ps, "log", log, NULL);
   } else {
     slog("error", "run_start_failed", "dag", dag_id, "run", run_id, "error",
-         g_strerror(errno), NULL);
+         pid == -1 && wait ? "the run ended before it was recorded; see its "
+                             "log"
+                           : g_strerror(errno),
+         "log", log, NULL);
   }
   return pid;
 }
@@ -366,6 +371,9 @@ typedef struct {
   ph_timetable *tt;
   int max_runs, max_tasks;
   gboolean valid;
+  JsonArray *datasets; /* schedule: {datasets: [...]}: its URIs, or NULL */
+  JsonObject *refs;    /* what it declares about datasets (ph_dataset_refs),
+                          until recorded in the store */
 } dagent;
 
 static void dagent_free(gpointer p) {
@@ -374,6 +382,10 @@ static void dagent_free(gpointer p) {
   g_free(d->hash);
   g_free(d->dag_id);
   ph_timetable_free(d->tt);
+  if (d->datasets)
+    json_array_unref(d->datasets);
+  if (d->refs)
+    json_object_unref(d->refs);
   g_free(d);
 }
 
@@ -396,6 +408,9 @@ static void fill_dag(dagent *d, const char *file, const char *dag_id,
     return;
   }
   d->dag_id = g_strdup(dag_id);
+  d->datasets = ph_dataset_schedule(args);
+  if (!json_array_get_length(d->datasets))
+    g_clear_pointer(&d->datasets, json_array_unref);
   d->max_runs = int_arg(args, "max_active_runs", 16);
   d->max_tasks = int_arg(args, "max_active_tasks", 16);
   d->valid = TRUE;
@@ -421,6 +436,7 @@ static char *dag_summary(const ph_scheduler_env *env, const char *file) {
     json_object_set_string_member(o, "dag_id", ph_plan_get_dag_id(plan));
     json_object_set_object_member(o, "args",
                                   json_object_ref(ph_dag_get_args(dag)));
+    json_object_set_object_member(o, "datasets", ph_dataset_refs(plan));
   }
   JsonNode *n = json_node_new(JSON_NODE_OBJECT);
   json_node_take_object(n, o);
@@ -448,6 +464,8 @@ static void fill_from_summary(dagent *d, const char *file, const char *text,
   else
     fill_dag(d, file, json_object_get_string_member(o, "dag_id"),
              json_object_get_object_member(o, "args"), why);
+  if (d->valid && json_object_has_member(o, "datasets"))
+    d->refs = json_object_ref(json_object_get_object_member(o, "datasets"));
   if (n)
     json_node_unref(n);
 }
@@ -474,7 +492,10 @@ static void dag_put(GHashTable *dags, const char *path, const char *hash,
   if (e->valid)
     slog("info", had ? "dag_changed" : "dag_loaded", "dag", e->dag_id, "file",
          path, "schedule",
-         ph_timetable_is_manual(e->tt) ? "manual" : "timetable", NULL);
+         e->datasets                  ? "datasets"
+         : ph_timetable_is_manual(e->tt) ? "manual"
+                                         : "timetable",
+         NULL);
   else
     slog("error", "dag_invalid", "file", path, "error", why, NULL);
   g_hash_table_replace(dags, g_strdup(path), e);
@@ -757,6 +778,107 @@ static int schedule_due(sctx *c, GHashTable *dags, GHashTable *spawned) {
   return n_started;
 }
 
+/* Records in the store what newly loaded DAGs declare about datasets
+ * (their outlets' freshness, readers, schedules). */
+static void register_datasets(sctx *c, GHashTable *dags) {
+  GHashTableIter it;
+  gpointer v;
+  g_hash_table_iter_init(&it, dags);
+  while (g_hash_table_iter_next(&it, NULL, &v)) {
+    dagent *d = v;
+    if (!d->refs)
+      continue;
+    ph_dataset_register(c->st, d->refs);
+    g_clear_pointer(&d->refs, json_object_unref);
+  }
+}
+
+/* When a DAG's dataset-triggered run last began (UNIX seconds), or 0. */
+static double last_dataset_run(sctx *c, const char *dag_id) {
+  sqlite3_stmt *q = NULL;
+  double t = 0;
+  sqlite3_prepare_v2(ph_store_get_db(c->st),
+                     "SELECT MAX(start_date) FROM dag_run WHERE dag_id=? AND "
+                     "run_type='dataset_triggered'",
+                     -1, &q, NULL);
+  if (!q)
+    return t;
+  sqlite3_bind_text(q, 1, dag_id, -1, SQLITE_TRANSIENT);
+  if (ph_store_step(c->st, q) == SQLITE_ROW)
+    t = sqlite3_column_double(q, 0);
+  sqlite3_finalize(q);
+  return t;
+}
+
+/* Starts a run of d now, of run_type (dataset_triggered, freshness):
+ * TRUE when it started.  Waits until the run is in the store, so that the
+ * next look sees it. */
+static gboolean start_now(sctx *c, dagent *d, const char *run_type,
+                          GHashTable *spawned) {
+  gint64 now = (gint64)ph_util_now();
+  g_autofree char *at = iso(now);
+  char *run_id = g_strdup_printf("%s__%s__%s", run_type, d->dag_id, at);
+  if (g_hash_table_contains(spawned, run_id) || run_exists(c, run_id)) {
+    g_free(run_id);
+    return FALSE;
+  }
+  ph_interval iv = {now, now};
+  if (start_run(c, d->file, d->dag_id, run_id, &iv, run_type,
+                c->parallelism ? c->parallelism : d->max_tasks, NULL,
+                TRUE) <= 0) {
+    g_free(run_id);
+    return FALSE;
+  }
+  g_hash_table_add(spawned, run_id);
+  return TRUE;
+}
+
+/* Data-aware scheduling: a DAG scheduled on datasets starts once every
+ * one was updated since its last dataset-triggered run began (Airflow);
+ * a dataset with auto: lazy starts its producer when it would otherwise
+ * miss its freshness (ph_dataset_lazy_due), and only then. */
+static int schedule_datasets(sctx *c, GHashTable *dags, GHashTable *spawned) {
+  int n = 0;
+  GHashTableIter it;
+  gpointer v;
+  GHashTable *by_id = g_hash_table_new(g_str_hash, g_str_equal);
+  g_hash_table_iter_init(&it, dags);
+  while (g_hash_table_iter_next(&it, NULL, &v)) {
+    dagent *d = v;
+    if (!d->valid)
+      continue;
+    g_hash_table_insert(by_id, d->dag_id, d);
+    if (!d->datasets || (c->max_runs && (int)g_hash_table_size(c->children) >=
+                                            c->max_runs))
+      continue;
+    if (children_of(c, d->dag_id) + orphans(c, d->dag_id, FALSE, 0) >=
+        d->max_runs)
+      continue;
+    if (ph_dataset_ready(c->st, d->datasets,
+                         last_dataset_run(c, d->dag_id)) &&
+        start_now(c, d, "dataset_triggered", spawned))
+      n++;
+  }
+  JsonNode *due = ph_dataset_lazy_due(c->st, ph_util_now());
+  JsonArray *a = json_node_get_array(due);
+  for (guint i = 0; i < json_array_get_length(a); i++) {
+    JsonObject *e = json_array_get_object_element(a, i);
+    dagent *d = g_hash_table_lookup(
+        by_id, json_object_get_string_member(e, "dag_id"));
+    if (!d || children_of(c, d->dag_id) ||
+        (c->max_runs && (int)g_hash_table_size(c->children) >= c->max_runs))
+      continue; /* its file is not in this scheduler's folder, or it runs */
+    slog("info", "freshness", "dag", d->dag_id, "dataset",
+         json_object_get_string_member(e, "uri"), "reason",
+         json_object_get_string_member(e, "reason"), NULL);
+    if (start_now(c, d, "freshness", spawned))
+      n++;
+  }
+  json_node_unref(due);
+  g_hash_table_unref(by_id);
+  return n;
+}
+
 /* The last log line: what the scheduler cost (its own CPU and its runs'),
  * its peak memory, and its folder scans. */
 static void log_stopped(sctx *c) {
@@ -874,7 +996,9 @@ static int cmd_scheduler(sctx *c, int argc, char **argv) {
       while (g_hash_table_iter_next(&it, &k, &v))
         if (((dagent *)v)->valid)
           orphans(c, ((dagent *)v)->dag_id, TRUE, ((dagent *)v)->max_runs);
+      register_datasets(c, dags);
       int n = schedule_due(c, dags, spawned);
+      n += schedule_datasets(c, dags, spawned);
       if (once && n == 0 && !g_hash_table_size(c->children)) {
         /* every run due has been started and has ended */
         stopping = TRUE;

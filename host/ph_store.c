@@ -132,6 +132,18 @@ static const char *const migrations[] = {
     " proc FROM pool_slot;"
     "DROP TABLE pool_slot;"
     "ALTER TABLE pool_slot_v4 RENAME TO pool_slot;",
+    /* 5: datasets (ph_dataset): what is known of each, the DAGs and tasks
+     * that update, read or are scheduled on it, and each update */
+    "CREATE TABLE dataset(uri TEXT PRIMARY KEY, max_lag REAL, auto TEXT,"
+    " registered REAL);"
+    "CREATE TABLE dataset_ref(uri TEXT NOT NULL, dag_id TEXT NOT NULL,"
+    " task_id TEXT NOT NULL, kind TEXT NOT NULL,"
+    " PRIMARY KEY(uri, dag_id, task_id, kind));"
+    "CREATE INDEX dataset_ref_dag ON dataset_ref(dag_id);"
+    "CREATE TABLE dataset_event(id INTEGER PRIMARY KEY, uri TEXT NOT NULL,"
+    " dag_id TEXT, run_id TEXT, task_id TEXT, map_index INTEGER,"
+    " timestamp REAL NOT NULL);"
+    "CREATE INDEX dataset_event_uri ON dataset_event(uri, timestamp);",
 };
 #define PH_SCHEMA_VERSION ((int)G_N_ELEMENTS(migrations) + 1)
 

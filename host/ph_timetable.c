@@ -95,6 +95,31 @@ ph_timetable *ph_timetable_new(JsonObject *args, GError **error) {
     tt->kind = TT_MANUAL;
     return tt;
   }
+  /* schedule: {datasets: [URI, ...]}: runs start when the datasets are
+   * updated (the scheduler, ph_dataset), never by the clock */
+  JsonNode *dsn = JSON_NODE_HOLDS_OBJECT(sn)
+                      ? json_object_get_member(json_node_get_object(sn),
+                                               "datasets")
+                      : NULL;
+  if (dsn) {
+    JsonArray *a = JSON_NODE_HOLDS_ARRAY(dsn) ? json_node_get_array(dsn) : NULL;
+    gboolean ok = a && json_array_get_length(a) > 0 &&
+                  json_object_get_size(json_node_get_object(sn)) == 1;
+    for (guint i = 0; ok && i < json_array_get_length(a); i++) {
+      JsonNode *e = json_array_get_element(a, i);
+      ok = JSON_NODE_HOLDS_VALUE(e) &&
+           json_node_get_value_type(e) == G_TYPE_STRING &&
+           *json_node_get_string(e) && !strpbrk(json_node_get_string(e), " \t");
+    }
+    if (!ok) {
+      g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
+                  "schedule: {datasets: [URI, ...]} needs a non-empty list of "
+                  "dataset URIs (and nothing else)");
+      goto fail;
+    }
+    tt->kind = TT_MANUAL;
+    return tt;
+  }
   /* every_text is only set below: nothing to free on the paths above */
   JsonNode *every = NULL;
   if (JSON_NODE_HOLDS_OBJECT(sn))

@@ -43,3 +43,11 @@ add_test(NAME integration.mapping
   COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_mapping.py
           $<TARGET_FILE:pipehost>)
 set_tests_properties(integration.mapping PROPERTIES TIMEOUT 300)
+
+# Datasets (issue 20): outlet events, datasets list/show/stale, lineage,
+# dataset-triggered runs and lazy freshness under the real scheduler, and
+# OpenLineage events checked by a local HTTP server.
+add_test(NAME integration.datasets
+  COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_datasets.py
+          $<TARGET_FILE:pipehost>)
+set_tests_properties(integration.datasets PROPERTIES TIMEOUT 300)

@@ -331,6 +331,8 @@ def v1_store(dbp):
             db.execute(f"DROP TABLE {table}")
             db.execute(f"ALTER TABLE {table}_v1 RENAME TO {table}")
         db.execute("DROP INDEX IF EXISTS dag_run_dag_date")
+        for table in ("dataset", "dataset_ref", "dataset_event"):
+            db.execute(f"DROP TABLE IF EXISTS {table}")  # version 5
         for table, col in (("dag_run", "host_proc"),
                            ("dag_run", "launcher_pid"),
                            ("dag_run", "launcher_proc"),
@@ -375,10 +377,10 @@ def schema_upgrade():
             all(rc == 0 and "upg" in out for rc, out, _ in outs),
             repr(outs)[-400:])
     ver, cols, idx, runs = shape()
-    s.check("schema upgrade: the store is at version 4, with the new "
+    s.check("schema upgrade: the store is at version 5, with the new "
             "columns and index, and keeps its run and its task instance "
             "(map_index -1: not mapped)",
-            (ver, cols, idx, runs) == ("4", True, 1, 11),
+            (ver, cols, idx, runs) == ("5", True, 1, 11),
             repr((ver, cols, idx, runs)))
     p = subprocess.run([PH, "run", path, "--quiet"], capture_output=True,
                        text=True, env=env, cwd=WORK, timeout=60)

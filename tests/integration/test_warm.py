@@ -65,7 +65,9 @@ check("zygotes: a lua worker after a sql try maps no libpq",
 # 4. spares killed under the host's feet: the next tries still run.  The
 # task kills every other child of its own parent (the spares beside it).
 # (it looks again for up to 5 s: on a slow build the spares may still be
-# on their way)
+# on their way; then it waits until the killed ones are gone: a spare
+# killed in the instant the host hands it a try costs that try, see
+# docs/reliability.md)
 kill = ("local me = io.open('/proc/self/stat'):read('l') "
         "local pid, ppid = me:match('^(%d+) %b() %S+ (%d+)') "
         "local n = 0 for _ = 1, 100 do "
@@ -73,7 +75,8 @@ kill = ("local me = io.open('/proc/self/stat'):read('l') "
         ".. \" {print $1}' /proc/[0-9]*/stat 2>/dev/null\") "
         "for q in p:lines() do os.execute('kill -9 ' .. q) "
         "n = n + 1 end p:close() "
-        "if n > 0 then break end os.execute('sleep 0.05') end return n")
+        "if n > 0 then break end os.execute('sleep 0.05') end "
+        "os.execute('sleep 0.3') return n")
 chain = {"k": {"op": "lua", "fn": "1"},
          "w": {"op": "bash", "command": "sleep 1", "upstream": ["k"]},
          "x": {"op": "lua", "fn": kill, "upstream": ["w"]}}
