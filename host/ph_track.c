@@ -545,6 +545,78 @@ static char *summary(JsonObject *o, guint max) {
   "params AS params_json, metrics AS metrics_json, artifacts AS "              \
   "artifacts_json, created FROM experiment "
 
+/* Experiments by task id, numbers in ids compared as numbers. */
+static gint by_task_natural(gconstpointer a, gconstpointer b) {
+  const char *ta = json_object_get_string_member(
+      json_node_get_object((JsonNode *)a), "task_id");
+  const char *tb = json_object_get_string_member(
+      json_node_get_object((JsonNode *)b), "task_id");
+  g_autofree char *ka = g_utf8_collate_key_for_filename(ta, -1);
+  g_autofree char *kb = g_utf8_collate_key_for_filename(tb, -1);
+  return strcmp(ka, kb);
+}
+
+/* Many experiments (a sweep): one row each, with the params that differ
+ * between them and every metric. */
+static void print_sweep(JsonArray *sel) {
+  guint n = json_array_get_length(sel);
+  GPtrArray *cols = g_ptr_array_new_with_free_func(g_free);
+  static const char *const sections[] = {"params", "metrics"};
+  for (guint sct = 0; sct < G_N_ELEMENTS(sections); sct++) {
+    GHashTable *seen = g_hash_table_new(g_str_hash, g_str_equal);
+    GPtrArray *keys = g_ptr_array_new();
+    for (guint i = 0; i < n; i++) {
+      JsonObject *o = json_object_get_object_member(
+          json_array_get_object_element(sel, i), sections[sct]);
+      GList *ms = json_object_get_members(o);
+      for (GList *l = ms; l; l = l->next)
+        if (g_hash_table_add(seen, l->data))
+          g_ptr_array_add(keys, l->data);
+      g_list_free(ms);
+    }
+    for (guint k = 0; k < keys->len; k++) {
+      const char *key = keys->pdata[k];
+      /* a param the same in every experiment says nothing here */
+      gboolean differs = sct == 1;
+      g_autofree char *first = NULL;
+      for (guint i = 0; i < n && !differs; i++) {
+        JsonObject *o = json_object_get_object_member(
+            json_array_get_object_element(sel, i), sections[sct]);
+        g_autofree char *v = fmt_value(json_object_get_member(o, key));
+        if (!first)
+          first = g_strdup(v);
+        else
+          differs = strcmp(first, v) != 0;
+      }
+      if (differs)
+        g_ptr_array_add(cols, g_strdup_printf("%s.%s", sections[sct], key));
+    }
+    g_ptr_array_unref(keys);
+    g_hash_table_unref(seen);
+  }
+  printf("%-22s %-5s", "TASK", "ID");
+  for (guint c = 0; c < cols->len; c++)
+    printf(" %-12.12s", strchr(cols->pdata[c], '.') + 1);
+  printf("\n");
+  for (guint i = 0; i < n; i++) {
+    JsonObject *e = json_array_get_object_element(sel, i);
+    printf("%-22s %-5" G_GINT64_FORMAT, json_object_get_string_member(e, "task_id"),
+           json_object_get_int_member(e, "id"));
+    for (guint c = 0; c < cols->len; c++) {
+      const char *full = cols->pdata[c], *dot = strchr(full, '.');
+      g_autofree char *section = g_strndup(full, dot - full);
+      g_autofree char *v = fmt_value(json_object_get_member(
+          json_object_get_object_member(e, section), dot + 1));
+      printf(" %-12.12s", v);
+    }
+    printf("\n");
+  }
+  printf("(%u experiments; params the same in all of them are left out: "
+         "pipehost experiments show ID)\n",
+         n);
+  g_ptr_array_unref(cols);
+}
+
 static int cli_experiments(ph_store *st, int argc, char **argv) {
   const char *sub = argc >= 2 ? argv[1] : "";
   int rc = 2;
@@ -556,7 +628,8 @@ static int cli_experiments(ph_store *st, int argc, char **argv) {
       {"dag", 0, 0, G_OPTION_ARG_STRING, &dag, "only this DAG", "DAG"},
       {"run", 0, 0, G_OPTION_ARG_STRING, &run,
        "experiments of this run "
-       "(compare; default: the newest run that has any)",
+       "(compare, with the tries its cache hits reused; default: the newest "
+       "run that has any)",
        "RUN"},
       {"limit", 'n', 0, G_OPTION_ARG_INT, &limit, "at most N (list)", "N"},
       {0}};
@@ -659,12 +732,17 @@ static int cli_experiments(ph_store *st, int argc, char **argv) {
       json_array_unref(sel);
       goto out;
     }
-    JsonNode *r = query_rows(st,
-                             EXP_COLS "WHERE run_id=?1 AND id IN (SELECT "
-                                      "MAX(id) FROM experiment WHERE "
-                                      "run_id=?1 GROUP BY task_id) ORDER BY "
-                                      "task_id",
-                             rid, 0);
+    /* the run's own tries, and those its cache hits reused (a rerun of a
+     * sweep that trains one new point still compares the whole sweep) */
+    JsonNode *r = query_rows(
+        st,
+        EXP_COLS "WHERE id IN (SELECT MAX(id) FROM experiment WHERE "
+                 "run_id=?1 GROUP BY task_id UNION SELECT MAX(e.id) FROM "
+                 "lineage l JOIN result_cache c ON c.fingerprint="
+                 "l.fingerprint JOIN experiment e ON e.run_id=c.run_id AND "
+                 "e.task_id=c.task_id WHERE l.run_id=?1 AND l.cached_from "
+                 "IS NOT NULL GROUP BY l.task_id) ORDER BY task_id",
+        rid, 0);
     g_free(rid);
     JsonArray *ra = json_node_get_array(r);
     for (guint i = 0; i < json_array_get_length(ra); i++)
@@ -672,6 +750,15 @@ static int cli_experiments(ph_store *st, int argc, char **argv) {
                              json_node_copy(json_array_get_element(ra, i)));
     json_node_unref(r);
   }
+  /* mapped instances in map_index order: train[2] before train[10] */
+  GList *els = json_array_get_elements(sel);
+  els = g_list_sort(els, by_task_natural);
+  JsonArray *sorted = json_array_new();
+  for (GList *l = els; l; l = l->next)
+    json_array_add_element(sorted, json_node_copy(l->data));
+  g_list_free(els);
+  json_array_unref(sel);
+  sel = sorted;
   rows = json_node_new(JSON_NODE_ARRAY);
   json_node_take_array(rows, sel);
   if (json) {
@@ -682,6 +769,11 @@ static int cli_experiments(ph_store *st, int argc, char **argv) {
   guint n = json_array_get_length(sel);
   if (n == 0) {
     fprintf(stderr, "pipehost experiments: nothing to compare\n");
+    goto out;
+  }
+  if (n > 6) {
+    print_sweep(sel);
+    rc = 0;
     goto out;
   }
   /* a table: one column per experiment, one row per field */

@@ -1,7 +1,7 @@
 /* ml -- the train, predict and model_promote operators.
  *
  * train reads a table (CSV, or a SQLite query through a connection),
- * splits it deterministically (row i is validation when i % every == 0),
+ * splits it deterministically (row i is validation when i % every == fold),
  * trains XGBoost or a liblinear model, computes validation metrics as
  * scikit-learn does, saves the model with a JSON description of its
  * features and labels into the try's artifact directory, tracks params and
@@ -318,7 +318,7 @@ static ph_status train_execute(void *state, ph_task *t) {
   JsonNode *hyper = NULL, *promo = NULL;
   const char *algorithm = NULL, *target = NULL, *task = "auto",
              *reg_name = NULL;
-  int64_t every = 5, num_round = 20;
+  int64_t every = 5, fold = 0, num_round = 20;
   guint n_lab = 0;
   char *libv = NULL, *side_path = NULL;
 
@@ -326,6 +326,7 @@ static ph_status train_execute(void *state, ph_task *t) {
   h->param_string(t, "target", &target);
   h->param_string(t, "task", &task);
   h->param_int(t, "validation_every", &every);
+  h->param_int(t, "validation_fold", &fold);
   h->param_int(t, "num_round", &num_round);
   h->param_string(t, "register", &reg_name);
   if (!ml_model_known(algorithm)) {
@@ -339,6 +340,13 @@ static ph_status train_execute(void *state, ph_task *t) {
     h->set_reason(t, "%s must be at least 1, got %" G_GINT64_FORMAT,
                   num_round < 1 ? "num_round" : "validation_every",
                   (gint64)(num_round < 1 ? num_round : every));
+    goto out;
+  }
+  if (fold < 0 || fold >= every) {
+    h->set_reason(t,
+                  "validation_fold must be from 0 to validation_every - 1 "
+                  "(%" G_GINT64_FORMAT "), got %" G_GINT64_FORMAT,
+                  (gint64)every - 1, (gint64)fold);
     goto out;
   }
   if (strcmp(task, "auto") && strcmp(task, "classification") &&
@@ -438,7 +446,7 @@ static ph_status train_execute(void *state, ph_task *t) {
     goto out;
   }
   for (guint r = 0; r < n_all; r++) {
-    if (!separate && r % every == 0)
+    if (!separate && r % every == fold)
       g_array_append_val(va, r);
     else
       g_array_append_val(tr, r);
@@ -679,6 +687,10 @@ static ph_status train_execute(void *state, ph_task *t) {
     json_object_set_int_member(p, "n_features", d);
     json_object_set_int_member(p, "n_train", n);
     json_object_set_int_member(p, "n_validation", nv);
+    if (!separate) {
+      json_object_set_int_member(p, "validation_every", every);
+      json_object_set_int_member(p, "validation_fold", fold);
+    }
     if (!strcmp(algorithm, "xgboost"))
       json_object_set_int_member(p, "num_round", num_round);
     /* the effective configuration: the pinned defaults and the overrides */
@@ -768,6 +780,13 @@ static ph_status train_execute(void *state, ph_task *t) {
     json_object_set_member(rv, "metrics", mm);
     json_object_set_int_member(rv, "n_train", n);
     json_object_set_int_member(rv, "n_validation", nv);
+    /* the configuration as given: a sweep's reduce step groups by it */
+    json_object_set_member(rv, "hyperparameters",
+                           hyper ? json_node_copy(hyper)
+                                 : json_node_init_object(json_node_alloc(),
+                                                         json_object_new()));
+    if (!separate)
+      json_object_set_int_member(rv, "validation_fold", fold);
     if (reg_name) {
       json_object_set_string_member(rv, "model_name", reg_name);
       json_object_set_int_member(rv, "version", version);

@@ -30,6 +30,9 @@ P(p_task, "task", "string", 0, "\"auto\"",
   "values is a class)");
 P(p_every, "validation_every", "integer", 0, "5",
   "data row i is a validation row when i % N == 0");
+P(p_fold, "validation_fold", "integer", 0, "0",
+  "data row i is a validation row when i % validation_every == this (0 to "
+  "validation_every - 1): the fold of a k-fold cross-validation");
 P(p_vinput, "validation_input", "any", PH_PARAM_TEMPLATED | PH_PARAM_PATH, NULL,
   "a separate validation table (then every input row trains)");
 P(p_hyper, "hyperparameters", "object", 0, NULL,
@@ -42,8 +45,8 @@ P(p_promote, "promote_if_better", "object", 0, NULL,
   "beats the current one");
 static const ph_param *const train_params[] = {
     &p_algorithm, &p_input,   &p_target, &p_features, &p_exclude,
-    &p_task,      &p_every,   &p_vinput, &p_hyper,    &p_rounds,
-    &p_register,  &p_promote, NULL};
+    &p_task,      &p_every,   &p_fold,   &p_vinput,   &p_hyper,
+    &p_rounds,    &p_register, &p_promote, NULL};
 
 P(p_model, "model", "string",
   PH_PARAM_REQUIRED | PH_PARAM_TEMPLATED | PH_PARAM_PATH, NULL,
