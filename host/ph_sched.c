@@ -96,7 +96,6 @@ typedef struct {
                              NULL: the task's own */
   guint kid0, n_kids;     /* an expanded task: its instances' TIs */
   guint kids_left;        /* instances not final yet */
-  guint kids_running;     /* instances with a try running */
 } ph_ti;
 
 struct ph_sched {
@@ -195,18 +194,26 @@ static gboolean pool_take(ph_sched *s, guint idx) {
   const ph_task_spec *t = task_of(s, idx);
   if ((t->op->flags & PH_OP_NO_WORKER) || is_mapped_task(s, idx))
     return TRUE;
-  /* max_active_tis_per_dag: a mapped task's instances running at once */
-  if (t->max_active_tis > 0 &&
-      s->ti[s->ti[idx].task].kids_running >= (guint)t->max_active_tis)
-    return FALSE;
   int limit = pool_limit(s, t->pool);
-  if (limit < 0)
+  if (limit < 0 && t->max_active_tis <= 0)
     return TRUE;
   /* counted in the store: the runs of a scheduler share their pools */
   ph_store_begin(s->store);
-  if (!ph_store_pool_take(s->store, t->pool, limit, s->run_id, t->id,
-                          s->ti[idx].map_index, t->pool_slots))
+  int mi = s->ti[idx].map_index;
+  /* max_active_tis_per_dag: the task's tries running at once, in every
+   * run of the DAG (Airflow), counted as slots of a pool of its own */
+  if (t->max_active_tis > 0) {
+    g_autofree char *own = g_strdup_printf(
+        "max_active_tis_per_dag:%s.%s", ph_plan_get_dag_id(s->plan), t->id);
+    if (!ph_store_pool_take(s->store, own, t->max_active_tis, s->run_id, t->id,
+                            mi, 1))
+      return FALSE;
+  }
+  if (limit >= 0 && !ph_store_pool_take(s->store, t->pool, limit, s->run_id,
+                                        t->id, mi, t->pool_slots)) {
+    ph_store_pool_release(s->store, s->run_id, t->id, mi);
     return FALSE;
+  }
   s->ti[idx].pool_held = TRUE;
   return TRUE;
 }
@@ -1562,8 +1569,6 @@ static void start(ph_sched *s, guint idx) {
   s->n_running++;
   if (!rescheduled)
     lineage_event(s, idx, "START", NULL);
-  if (ti->map_index >= 0)
-    s->ti[ti->task].kids_running++;
   set_reason(ti, NULL);
   record(s, idx);
   g_autofree char *d = pid > 0 ? g_strdup_printf("try %d, pid %d",
@@ -2033,10 +2038,6 @@ static void cb_end(void *user, guint job, const ph_exec_end *end) {
   ph_sched *s = user;
   const ph_task_spec *t = task_of(s, job);
   s->n_running--;
-  if (s->ti[job].map_index >= 0) {
-    s->ti[s->ti[job].task].kids_running--;
-    s->pool_blocked = FALSE; /* max_active_tis_per_dag */
-  }
   pool_release(s, job);
   ph_status st = PH_ERROR;
   g_autofree char *reason = NULL;

@@ -90,7 +90,9 @@ static const char *const migrations[] = {
     "CREATE INDEX IF NOT EXISTS dag_run_dag_date ON dag_run(dag_id, "
     "logical_date);",
     /* 4: dynamic task mapping: a task instance, its tries, XComs and pool
-     * slots are keyed by map_index too (-1: not mapped), as in Airflow.
+     * slots are keyed by map_index too (-1: not mapped), as in Airflow; a
+     * task instance may hold slots of two pools (its pool, and its task's
+     * max_active_tis_per_dag).
      * SQLite cannot change a primary key: the tables are rebuilt, rows in
      * their order. */
     "CREATE TABLE task_instance_v4("
@@ -127,7 +129,7 @@ static const char *const migrations[] = {
     "CREATE TABLE pool_slot_v4(run_id TEXT NOT NULL, task_id TEXT NOT NULL,"
     " map_index INTEGER NOT NULL DEFAULT -1, pool TEXT NOT NULL,"
     " slots INTEGER NOT NULL, pid INTEGER, proc TEXT,"
-    " PRIMARY KEY(run_id, task_id, map_index));"
+    " PRIMARY KEY(run_id, task_id, map_index, pool));"
     "INSERT INTO pool_slot_v4 SELECT run_id, task_id, -1, pool, slots, pid,"
     " proc FROM pool_slot;"
     "DROP TABLE pool_slot;"

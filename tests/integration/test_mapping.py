@@ -135,6 +135,27 @@ tasks:
           f"{'at most ' + str(most) if most < 6 else 'more than 2'} at a time",
           r["state"] == "success" and ok, (r["state"], got))
 
+# max_active_tis_per_dag counts across the DAG's runs (Airflow): two runs
+# at once, 4 instances each, at most 2 running in all
+spans = os.path.join(work, "across.spans")
+path = write("across.yaml", f"""dag: {{id: across}}
+tasks:
+  m:
+    op: bash
+    max_active_tis_per_dag: 2
+    expand:
+      command: {json.dumps([f"a=$(date +%s.%N); sleep 0.3; echo $a $(date +%s.%N) >> {spans}"] * 4)}
+""")
+procs = [subprocess.Popen([ph_bin, "run", path, "-q", "-j", "4"], env=env,
+                          cwd=work, stdout=subprocess.DEVNULL,
+                          stderr=subprocess.DEVNULL) for _ in range(2)]
+rcs = [p.wait(timeout=120) for p in procs]
+got = overlap(spans) if os.path.exists(spans) else -1
+n_spans = len(open(spans).read().split("\n")) - 1 if got >= 0 else 0
+check("max_active_tis_per_dag: two runs at once share the limit (8 "
+      "instances, at most 2 running at a time)",
+      rcs == [0, 0] and n_spans == 8 and got <= 2, (rcs, n_spans, got))
+
 # 3. the CLI names instances: runs show --json, logs TASK[N] and
 # --map-index, tasks explain counting each instance, xcom list
 cli = write("cli.yaml", """dag: {id: cli}
