@@ -3,6 +3,7 @@
 
 #include <curl/curl.h>
 #include <dlfcn.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -32,6 +33,10 @@ struct ph_openlineage {
   GAsyncQueue *queue; /* char* event texts; "" ends the thread */
   GThread *thread;
   gboolean warned;
+  /* set when the emitter is freed: events still queued after this
+   * (monotonic microseconds) are dropped, not sent */
+  atomic_llong drain_by;
+  guint dropped;
 };
 
 static gboolean load_curl(curl_api *c) {
@@ -93,7 +98,10 @@ static gpointer sender(gpointer data) {
   for (;;) {
     char *ev = g_async_queue_pop(ol->queue);
     gboolean end = !*ev;
-    if (!end)
+    long long by = atomic_load(&ol->drain_by);
+    if (!end && by && g_get_monotonic_time() > by)
+      ol->dropped++;
+    else if (!end)
       post(ol, ev);
     g_free(ev);
     if (end)
@@ -127,8 +135,17 @@ ph_openlineage *ph_openlineage_new(void) {
 void ph_openlineage_free(ph_openlineage *ol) {
   if (!ol)
     return;
+  /* the run waits for its events, but not for ever: a backend that does
+   * not answer gets the timeout's worth of draining, then the rest go */
+  atomic_store(&ol->drain_by,
+               (long long)(g_get_monotonic_time() + ol->timeout * G_USEC_PER_SEC));
   g_async_queue_push(ol->queue, g_strdup(""));
   g_thread_join(ol->thread);
+  if (ol->dropped)
+    fprintf(stderr,
+            "pipehost: OpenLineage: %u events not sent: %s did not take them "
+            "within %ld s\n",
+            ol->dropped, ol->url, ol->timeout);
   g_async_queue_unref(ol->queue);
   dlclose(ol->c.lib);
   g_free(ol->url);

@@ -10,8 +10,9 @@
  *   PIPEHOST_OPENLINEAGE_TIMEOUT    seconds per request (default 5)
  *
  * Events go out from a thread of their own, in order; a run never waits
- * for the backend except at its end (ph_openlineage_free drains the queue,
- * each request bounded by the timeout).  A backend that fails costs a
+ * for the backend except at its end: ph_openlineage_free drains the queue
+ * for at most the timeout (plus the request in flight), then drops what
+ * is left and says how many.  A backend that fails costs a
  * warning on stderr, never the run.  libcurl is loaded only when the URL
  * is set: the host's start-up does not pay for it.
  */

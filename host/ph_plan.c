@@ -219,8 +219,10 @@ static void apply_expand(ctx_t *c, ph_task_spec *t, JsonNode *v, int line) {
       ok &= map_value_ok(c, t, pp, json_array_get_element(a, i), line, where);
   }
   g_list_free(keys);
-  if (ok) { /* a copy: resolve_map_sources writes full ids into it */
-    JsonNode *cp = json_node_copy(v);
+  if (ok) { /* a copy (a node copy shares the object): resolve_map_sources
+            * writes full ids into it */
+    g_autofree char *text = ph_util_json_dup(v);
+    JsonNode *cp = json_from_string(text, NULL);
     t->expand = json_object_ref(json_node_get_object(cp));
     json_node_unref(cp);
   }
@@ -234,8 +236,9 @@ static void apply_expand_kwargs(ctx_t *c, ph_task_spec *t, JsonNode *v,
         t->id);
     return;
   }
-  if (from_ref(v)) {
-    t->expand_kwargs = json_node_copy(v);
+  if (from_ref(v)) { /* a copy that resolve_map_sources may write */
+    g_autofree char *text = ph_util_json_dup(v);
+    t->expand_kwargs = json_from_string(text, NULL);
     return;
   }
   if (!JSON_NODE_HOLDS_ARRAY(v)) {

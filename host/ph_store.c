@@ -741,8 +741,13 @@ void ph_store_ti_expand(ph_store *s, const char *run_id, const char *task_id,
   /* the unmapped row becomes instance 0: it keeps its place among the
    * run's tasks (runs show lists them in that order) */
   step_done(s, prep(s,
-                    "UPDATE task_instance SET map_index=0 WHERE run_id=? AND "
-                    "task_id=? AND map_index=-1",
+                    "UPDATE OR IGNORE task_instance SET map_index=0 WHERE "
+                    "run_id=? AND task_id=? AND map_index=-1",
+                    "ss", run_id, task_id));
+  /* (a task run alone into a run where it had expanded already) */
+  step_done(s, prep(s,
+                    "DELETE FROM task_instance WHERE run_id=? AND task_id=? "
+                    "AND map_index=-1",
                     "ss", run_id, task_id));
   for (int i = 0; i < n; i++)
     ph_store_ti_create(s, run_id, task_id, i, op, max_tries);

@@ -759,6 +759,26 @@ write("map-expand-kwargs",
       state="failed",
       xcoms={"lit[1]": {"return_value": "2"},
              "from[1]": {"return_value": "/tmp"}})
+write("map-kwargs-partial",
+      "the constant keyword arguments stay each instance's own: mapping x "
+      "next to kwargs {y: 1} gives every instance its x",
+      [T("f", op="lua", fn="return kwargs.x * 10 + kwargs.y",
+         fn_lua="function(ctx) return ctx.kwargs.x * 10 + ctx.kwargs.y end",
+         kwargs={"y": 1}, expand={"x": [1, 2, 3]}),
+       T("reduce", op="lua", up=["f"], fn="xcom_pull('f')",
+         fn_lua="function(ctx) return ctx.xcom_pull('f') end")],
+      {"f[0]": "success", "f[1]": "success", "f[2]": "success",
+       "reduce": "success"}, state="success",
+      xcoms={"reduce": {"return_value": [11, 21, 31]}})
+write("map-short-circuit",
+      "a mapped short_circuit: an instance with a falsy result skips the "
+      "task's downstream",
+      [T("sc", op="short_circuit", fn="return kwargs.x > 1",
+         fn_lua="function(ctx) return ctx.kwargs.x > 1 end",
+         expand={"x": [2, 0, 3]}),
+       T("after", up=["sc"])],
+      {"sc[0]": "success", "sc[1]": "success", "sc[2]": "success",
+       "after": "skipped"}, state="success")
 write("error-map-unknown-param",
       "expand of a name that is no param of the operator is refused, with "
       "a hint",

@@ -287,4 +287,27 @@ check("OpenLineage: an unreachable backend costs one warning, not the run's "
       "outcome", dead.returncode == p.returncode == 1 and
       dead.stderr.count("OpenLineage: cannot send") == 1, dead.stderr)
 
+# a backend that takes the connection and never answers: the run ends
+# after draining for the timeout, and says how many events it dropped
+import socket  # noqa: E402
+hole = socket.socket()
+hole.bind(("127.0.0.1", 0))
+hole.listen(64)
+many = write(os.path.join(work, "many.yaml"), "dag: {id: many}\ntasks:\n" +
+             "".join(f"  t{i}: {{op: bash, command: \"true\"}}\n"
+                     for i in range(10)))
+t0 = time.monotonic()
+q = subprocess.run([ph_bin, "run", many, "-q"], cwd=work, text=True,
+                   capture_output=True, timeout=120,
+                   env=dict(ol_env, PIPEHOST_OPENLINEAGE_TIMEOUT="1",
+                            PIPEHOST_OPENLINEAGE_URL="http://127.0.0.1:"
+                            f"{hole.getsockname()[1]}/api/v1/lineage"))
+took = time.monotonic() - t0
+hole.close()
+check("OpenLineage: a backend that never answers holds the run's end for "
+      "about the timeout, not once per event (22 events, 1 s timeout)",
+      q.returncode == 0 and took < 10 and
+      re.search(r"OpenLineage: \d+ events not sent", q.stderr),
+      (q.returncode, took, q.stderr[-300:]))
+
 sys.exit(s.finish())

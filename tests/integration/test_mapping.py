@@ -278,4 +278,21 @@ check("clear + resume: the cleared mapped task expands again from its "
       sum(1 for k in tis if k.startswith("m[")) == 5,
       (cl.stdout[-300:], cl.stderr[-300:], rj.get("xcoms"), sorted(tis)))
 
+# 6. a mapped task run alone into a run where it expanded already (pipehost
+# task run FILE TASK RUN): it expands again over the same instances
+path = write("alone.yaml", """dag: {id: alone}
+tasks:
+  m: {op: bash, expand: {command: ["echo a", "echo b"]}}
+  after: {op: bash, command: "true", upstream: [m]}
+""")
+r = run(path, "--run-id", "a1")
+p = s.ph("task", "run", path, "m", "a1")
+tis, _ = show("a1")
+check("task run of a mapped task into its run: it runs its instances again, "
+      "the run's records stay whole",
+      r["state"] == "success" and p.returncode == 0 and
+      sorted(tis) == ["after", "m[0]", "m[1]"] and
+      all(tis[f"m[{i}]"]["state"] == "success" for i in range(2)),
+      (p.returncode, p.stderr[-400:], sorted(tis)))
+
 sys.exit(s.finish())
