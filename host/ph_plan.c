@@ -176,6 +176,13 @@ static const ph_param *map_param(ctx_t *c, const ph_task_spec *t,
   return NULL;
 }
 
+/* A copy of v that shares nothing with it (json_node_copy shares objects
+ * and arrays): resolve_map_sources writes full task ids into it. */
+static JsonNode *deep_copy(JsonNode *v) {
+  g_autofree char *text = ph_util_json_dup(v);
+  return json_from_string(text, NULL);
+}
+
 /* expand: {PARAM: [v, ...] | {from: TASK_ID, key: KEY}, ...} */
 static void apply_expand(ctx_t *c, ph_task_spec *t, JsonNode *v, int line) {
   if (!JSON_NODE_HOLDS_OBJECT(v) ||
@@ -219,10 +226,8 @@ static void apply_expand(ctx_t *c, ph_task_spec *t, JsonNode *v, int line) {
       ok &= map_value_ok(c, t, pp, json_array_get_element(a, i), line, where);
   }
   g_list_free(keys);
-  if (ok) { /* a copy (a node copy shares the object): resolve_map_sources
-            * writes full ids into it */
-    g_autofree char *text = ph_util_json_dup(v);
-    JsonNode *cp = json_from_string(text, NULL);
+  if (ok) {
+    JsonNode *cp = deep_copy(v);
     t->expand = json_object_ref(json_node_get_object(cp));
     json_node_unref(cp);
   }
@@ -236,9 +241,8 @@ static void apply_expand_kwargs(ctx_t *c, ph_task_spec *t, JsonNode *v,
         t->id);
     return;
   }
-  if (from_ref(v)) { /* a copy that resolve_map_sources may write */
-    g_autofree char *text = ph_util_json_dup(v);
-    t->expand_kwargs = json_from_string(text, NULL);
+  if (from_ref(v)) {
+    t->expand_kwargs = deep_copy(v);
     return;
   }
   if (!JSON_NODE_HOLDS_ARRAY(v)) {

@@ -11,29 +11,16 @@ import math
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from phtest import Suite  # noqa: E402
+
 PH, EX = sys.argv[1], sys.argv[2]
 WORK = tempfile.mkdtemp(prefix="ph-sweep-")
-ENV = dict(os.environ, PIPEHOST_HOME=os.path.join(WORK, "home"))
-passed = failed = 0
-
-
-def check(name, cond, detail=""):
-    global passed, failed
-    if cond:
-        passed += 1
-        print(f"ok   {name}")
-    else:
-        failed += 1
-        print(f"FAIL {name} {detail}")
-
-
-def ph(*args):
-    return subprocess.run([PH, *args], capture_output=True, text=True,
-                          env=ENV, cwd=WORK, timeout=600)
+S = Suite(PH, WORK, dict(os.environ, PIPEHOST_HOME=os.path.join(WORK, "home")))
+check, ph = S.check, S.ph
 
 
 def run(path):
@@ -131,5 +118,4 @@ check("the YAML twin: the same 45 tries (cache hits, same fingerprints) and "
       sum(1 for k in ry["tasks"] if k.startswith("train_")) == 45,
       (ry["state"], ranky.get("winner")))
 
-print(f"{passed} passed, {failed} failed")
-sys.exit(1 if failed else 0)
+sys.exit(S.finish())
