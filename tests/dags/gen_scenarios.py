@@ -59,7 +59,7 @@ def lua_map_ref(v):
 
 
 def write(name, desc, tasks, expect, state=None, xcoms=None, args=None,
-          dag_args=None, lua_edges=None, error=None, env=None):
+          dag_args=None, lua_edges=None, error=None, env=None, runs=None):
     d = os.path.join(HERE, name)
     os.makedirs(d, exist_ok=True)
     dag_args = dag_args or {}
@@ -134,6 +134,8 @@ def write(name, desc, tasks, expect, state=None, xcoms=None, args=None,
         exp["args"] = args
     if env:
         exp["env"] = env
+    if runs:
+        exp["runs"] = runs
     with open(os.path.join(d, "expected.json"), "w") as f:
         json.dump(exp, f, indent=2)
         f.write("\n")
@@ -779,6 +781,19 @@ write("map-short-circuit",
        T("after", up=["sc"])],
       {"sc[0]": "success", "sc[1]": "success", "sc[2]": "success",
        "after": "skipped"}, state="success")
+write("map-cache",
+      "a cache per instance: run twice, every instance of the second run is "
+      "a cache hit of its own instance, with its own result",
+      [T("gen", op="lua", fn="{1, 2, 3}", cache=True,
+         fn_lua="function(ctx) return {1, 2, 3} end"),
+       T("sq", op="lua", fn="return kwargs.x * 2", cache=True,
+         fn_lua="function(ctx) return ctx.kwargs.x * 2 end",
+         expand={"x": {"from": "gen"}})],
+      {"gen": {"state": "success", "reason": "^cached"},
+       **{f"sq[{i}]": {"state": "success", "tries": 0, "reason": "^cached"}
+          for i in range(3)}},
+      state="success", runs=2,
+      xcoms={"sq[0]": {"return_value": 2}, "sq[2]": {"return_value": 6}})
 write("error-map-unknown-param",
       "expand of a name that is no param of the operator is refused, with "
       "a hint",

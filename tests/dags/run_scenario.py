@@ -5,7 +5,8 @@
 
 expected.json: {"description", "state", "tasks": {id: {"state", "tries"?,
 "reason"?: regex}},
-"xcoms"?: {id: {key: value}}, "args"?: [...], "error"?: regex, "skip"?: why}.
+"xcoms"?: {id: {key: value}}, "args"?: [...], "error"?: regex, "skip"?: why,
+"runs"?: N (run N times in one home, check the last)}.
 Every task must be listed.  Exit 0 pass, 1 fail (with a diff), 77 skip."""
 import argparse
 import json
@@ -32,9 +33,12 @@ home = tempfile.mkdtemp(prefix="ph-scenario-")
 env = dict(os.environ, PIPEHOST_HOME=home, PIPEHOST_KILL_GRACE="1",
            **exp.get("env", {}))
 try:
-    p = subprocess.run([a.pipehost, "run", dag, "--json", "-q",
-                        *exp.get("args", [])], capture_output=True, text=True,
-                       timeout=60, env=env, cwd=a.dir)
+    # "runs": N runs the DAG N times in one home; the last is checked (a
+    # rerun's cache hits)
+    for _ in range(exp.get("runs", 1)):
+        p = subprocess.run([a.pipehost, "run", dag, "--json", "-q",
+                            *exp.get("args", [])], capture_output=True,
+                           text=True, timeout=60, env=env, cwd=a.dir)
 finally:
     logs = home
 problems = []
