@@ -1570,6 +1570,8 @@ static void usage(FILE *f) {
       "updates, freshness\n"
       "  db clean --older-than DURATION [--dry-run]     delete old runs "
       "(archived)\n"
+      "  webserver [--bind ADDR] [--port N]             the REST API "
+      "(/api/v1) over HTTP\n"
       "  --version                                      print the version\n"
       "\n"
       "Environment: PIPEHOST_HOME (metadata store, default ~/.pipehost),\n"
@@ -1686,6 +1688,16 @@ int main(int argc, char **argv) {
     rc = cmd_track(sargc, sargv);
   } else if (!strcmp(cmd, "db")) {
     rc = ph_cmd_db(sargc, sargv);
+  } else if (!strcmp(cmd, "webserver")) {
+    /* its own program (pipehost-web, next to this one): only it loads
+     * libsoup */
+    g_autofree char *exedir = g_path_get_dirname(g_exe);
+    g_autofree char *web = g_build_filename(exedir, "pipehost-web", NULL);
+    sargv[0] = web;
+    execv(web, sargv);
+    g_printerr("pipehost webserver: cannot run %s: %s\n", web,
+               g_strerror(errno));
+    rc = EXIT_USAGE;
   } else {
     if (*cmd) {
       static const char *const cmds[] = {
@@ -1693,7 +1705,7 @@ int main(int argc, char **argv) {
           "runs",      "logs",        "xcom",     "tasks",       "task",
           "variables", "connections", "cron",     "experiments", "models",
           "lineage",   "scheduler",   "backfill", "trigger",     "clear",
-          "pools",     "db",          "datasets", NULL};
+          "pools",     "db",          "datasets", "webserver", NULL};
       const char *near = ph_util_nearest(cmd, cmds);
       fprintf(stderr, "pipehost: unknown command '%s'%s%s%s\n\n", cmd,
               near ? " (did you mean '" : "", near ? near : "",

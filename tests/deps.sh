@@ -5,13 +5,15 @@
 set -euo pipefail
 PH_BUILD_DEPS=(cmake ninja-build gcc libc6-dev pkg-config ca-certificates
   libglib2.0-dev libjson-glib-dev liblua5.4-dev libyaml-dev libsqlite3-dev
-  libcurl4-openssl-dev libpq-dev libxgboost-dev liblinear-dev)
+  libcurl4-openssl-dev libpq-dev libxgboost-dev liblinear-dev
+  libsoup-3.0-dev)
 # make builds the SDK skeleton in a test; util-linux (flock) and mount
 # serve the trust tests (a tmpfs for the full disk, a read-only bind)
 # the integration tests start a real PostgreSQL, SMTP server (aiosmtpd, with
 # a self-signed certificate) and an HTTP server (python3 stdlib)
 # clang + its runtime: the warning check on a second compiler and libFuzzer
 PH_TEST_DEPS=(python3 lua5.4 postgresql-15 python3-aiosmtpd openssl curl
+  python3-jsonschema
   python3-sklearn python3-xgboost python3-numpy
   clang libclang-rt-14-dev abigail-tools valgrind
   make util-linux mount)

@@ -1,0 +1,992 @@
+/* ph_api -- see ph_api.h. */
+#include "ph_api.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <gio/gio.h>
+
+#include "ph_util.h"
+
+#define DOCS "https://airflow.apache.org/docs/apache-airflow/stable/"        \
+             "stable-rest-api-ref.html#section/Errors/"
+
+struct ph_api {
+  ph_store *st;
+  char *token;
+  gboolean reads_need_token;
+  char *exe;
+  char *logs_dir; /* realpath of the store's logs folder */
+};
+
+ph_api *ph_api_new(ph_store *store, const char *token,
+                   gboolean reads_need_token, const char *exe) {
+  ph_api *a = g_new0(ph_api, 1);
+  a->st = store;
+  a->token = g_strdup(token);
+  a->reads_need_token = reads_need_token;
+  a->exe = g_strdup(exe);
+  g_autofree char *logs =
+      g_build_filename(ph_store_get_home(store), "logs", NULL);
+  g_mkdir_with_parents(logs, 0755);
+  char *real = realpath(logs, NULL);
+  a->logs_dir = g_strdup(real ? real : logs);
+  free(real);
+  return a;
+}
+
+void ph_api_free(ph_api *api) {
+  if (!api)
+    return;
+  g_free(api->token);
+  g_free(api->exe);
+  g_free(api->logs_dir);
+  g_free(api);
+}
+
+/* ---- replies */
+
+static void reply_json(ph_api_reply *out, int status, JsonNode *n,
+                       const char *ctype) {
+  out->status = status;
+  out->content_type = ctype ? ctype : "application/json";
+  out->body = ph_util_json_write(n, PH_JSON_COMPACT);
+  out->len = strlen(out->body);
+  json_node_unref(n);
+}
+
+/* An RFC 7807 problem, as Airflow's API gives it. */
+static void problem(ph_api_reply *out, int status, const char *detail) {
+  static const struct {
+    int status;
+    const char *type, *title;
+  } kinds[] = {{400, "BadRequest", "Bad Request"},
+               {401, "Unauthenticated", "Unauthorized"},
+               {403, "PermissionDenied", "Forbidden"},
+               {404, "NotFound", "Not Found"},
+               {405, "MethodNotAllowed", "Method Not Allowed"},
+               {409, "AlreadyExists", "Conflict"},
+               {413, "BadRequest", "Payload Too Large"},
+               {500, "Unknown", "Internal Server Error"}};
+  guint k = G_N_ELEMENTS(kinds) - 1;
+  for (guint i = 0; i < G_N_ELEMENTS(kinds); i++)
+    if (kinds[i].status == status)
+      k = i;
+  JsonObject *o = json_object_new();
+  g_autofree char *type = g_strconcat(DOCS, kinds[k].type, NULL);
+  json_object_set_string_member(o, "type", type);
+  json_object_set_string_member(o, "title", kinds[k].title);
+  json_object_set_int_member(o, "status", status);
+  json_object_set_string_member(o, "detail", detail);
+  JsonNode *n = json_node_new(JSON_NODE_OBJECT);
+  json_node_take_object(n, o);
+  reply_json(out, status, n, "application/problem+json");
+}
+
+/* A time column as ISO 8601, or null. */
+static void set_time(JsonObject *o, const char *name, sqlite3_stmt *q, int c) {
+  if (sqlite3_column_type(q, c) == SQLITE_NULL) {
+    json_object_set_null_member(o, name);
+    return;
+  }
+  g_autofree char *iso = ph_util_iso8601(sqlite3_column_double(q, c));
+  json_object_set_string_member(o, name, iso);
+}
+
+static void set_text(JsonObject *o, const char *name, sqlite3_stmt *q, int c) {
+  const char *v = (const char *)sqlite3_column_text(q, c);
+  if (v)
+    json_object_set_string_member(o, name, v);
+  else
+    json_object_set_null_member(o, name);
+}
+
+static sqlite3_stmt *prep(ph_api *api, const char *sql) {
+  sqlite3_stmt *q = NULL;
+  if (sqlite3_prepare_v2(ph_store_get_db(api->st), sql, -1, &q, NULL) !=
+      SQLITE_OK)
+    return NULL;
+  return q;
+}
+
+/* limit and offset of a list request; FALSE after a 400. */
+static gboolean paging(GHashTable *query, int *limit, int *offset,
+                       ph_api_reply *out) {
+  const char *l = query ? g_hash_table_lookup(query, "limit") : NULL;
+  const char *o = query ? g_hash_table_lookup(query, "offset") : NULL;
+  char *end = NULL;
+  *limit = 100;
+  *offset = 0;
+  if (l) {
+    long v = strtol(l, &end, 10);
+    if (*end || v < 0) {
+      problem(out, 400, "limit must be a whole number of 0 or more");
+      return FALSE;
+    }
+    *limit = v == 0 ? 100 : (int)MIN(v, 1000L); /* Airflow clamps */
+  }
+  if (o) {
+    long v = strtol(o, &end, 10);
+    if (*end || v < 0) {
+      problem(out, 400, "offset must be a whole number of 0 or more");
+      return FALSE;
+    }
+    *offset = (int)MIN(v, (long)G_MAXINT);
+  }
+  return TRUE;
+}
+
+/* {plural: items, total_entries: total} */
+static JsonNode *collection(const char *plural, JsonArray *items,
+                            gint64 total) {
+  JsonObject *o = json_object_new();
+  json_object_set_array_member(o, plural, items);
+  json_object_set_int_member(o, "total_entries", total);
+  JsonNode *n = json_node_new(JSON_NODE_OBJECT);
+  json_node_take_object(n, o);
+  return n;
+}
+
+static gint64 count(ph_api *api, const char *sql, const char *a,
+                    const char *b) {
+  sqlite3_stmt *q = prep(api, sql);
+  gint64 n = 0;
+  if (!q)
+    return 0;
+  if (a)
+    sqlite3_bind_text(q, 1, a, -1, SQLITE_TRANSIENT);
+  if (b)
+    sqlite3_bind_text(q, 2, b, -1, SQLITE_TRANSIENT);
+  if (ph_store_step(api->st, q) == SQLITE_ROW)
+    n = sqlite3_column_int64(q, 0);
+  sqlite3_finalize(q);
+  return n;
+}
+
+/* ---- DAGs: every DAG with runs in the store */
+
+static JsonObject *dag_object(sqlite3_stmt *q) {
+  JsonObject *o = json_object_new();
+  set_text(o, "dag_id", q, 0);
+  set_text(o, "dag_display_name", q, 0);
+  set_text(o, "fileloc", q, 1);
+  json_object_set_boolean_member(o, "is_paused", FALSE);
+  json_object_set_boolean_member(o, "is_active", TRUE);
+  json_object_set_null_member(o, "description");
+  json_object_set_array_member(o, "owners", json_array_new());
+  json_object_set_array_member(o, "tags", json_array_new());
+  return o;
+}
+
+#define DAGS_SQL                                                               \
+  "SELECT dag_id, (SELECT dag_file FROM dag_run r2 WHERE r2.dag_id=r.dag_id " \
+  "ORDER BY start_date DESC LIMIT 1) FROM dag_run r "
+
+static void get_dags(ph_api *api, GHashTable *query, ph_api_reply *out) {
+  int limit, offset;
+  if (!paging(query, &limit, &offset, out))
+    return;
+  sqlite3_stmt *q =
+      prep(api, DAGS_SQL "GROUP BY dag_id ORDER BY dag_id LIMIT ? OFFSET ?");
+  JsonArray *a = json_array_new();
+  if (q) {
+    sqlite3_bind_int(q, 1, limit);
+    sqlite3_bind_int(q, 2, offset);
+    while (ph_store_step(api->st, q) == SQLITE_ROW)
+      json_array_add_object_element(a, dag_object(q));
+    sqlite3_finalize(q);
+  }
+  reply_json(out, 200,
+             collection("dags", a,
+                        count(api,
+                              "SELECT count(DISTINCT dag_id) FROM dag_run",
+                              NULL, NULL)),
+             NULL);
+}
+
+static gboolean get_dag(ph_api *api, const char *dag, ph_api_reply *out) {
+  sqlite3_stmt *q = prep(api, DAGS_SQL "WHERE dag_id=? GROUP BY dag_id");
+  JsonObject *o = NULL;
+  if (q) {
+    sqlite3_bind_text(q, 1, dag, -1, SQLITE_TRANSIENT);
+    if (ph_store_step(api->st, q) == SQLITE_ROW)
+      o = dag_object(q);
+    sqlite3_finalize(q);
+  }
+  if (!o) {
+    g_autofree char *d = g_strdup_printf("DAG with dag_id: '%s' not found",
+                                         dag);
+    if (out)
+      problem(out, 404, d);
+    return FALSE;
+  }
+  if (out) {
+    JsonNode *n = json_node_new(JSON_NODE_OBJECT);
+    json_node_take_object(n, o);
+    reply_json(out, 200, n, NULL);
+  } else {
+    json_object_unref(o);
+  }
+  return TRUE;
+}
+
+/* ---- DAG runs */
+
+#define RUN_COLS                                                               \
+  "SELECT run_id, dag_id, logical_date, start_date, end_date, run_type, "     \
+  "state, conf FROM dag_run "
+
+static JsonObject *run_object(sqlite3_stmt *q) {
+  JsonObject *o = json_object_new();
+  set_text(o, "dag_run_id", q, 0);
+  set_text(o, "dag_id", q, 1);
+  set_text(o, "logical_date", q, 2);
+  set_text(o, "execution_date", q, 2);
+  set_time(o, "start_date", q, 3);
+  set_time(o, "end_date", q, 4);
+  json_object_set_null_member(o, "data_interval_start");
+  json_object_set_null_member(o, "data_interval_end");
+  json_object_set_null_member(o, "last_scheduling_decision");
+  set_text(o, "run_type", q, 5);
+  set_text(o, "state", q, 6);
+  json_object_set_boolean_member(
+      o, "external_trigger",
+      !g_strcmp0((const char *)sqlite3_column_text(q, 5), "manual"));
+  const char *conf = (const char *)sqlite3_column_text(q, 7);
+  JsonNode *c = conf ? json_from_string(conf, NULL) : NULL;
+  if (c && JSON_NODE_HOLDS_OBJECT(c))
+    json_object_set_member(o, "conf", c);
+  else {
+    if (c)
+      json_node_unref(c);
+    json_object_set_object_member(o, "conf", json_object_new());
+  }
+  json_object_set_null_member(o, "note");
+  return o;
+}
+
+static void get_runs(ph_api *api, const char *dag, GHashTable *query,
+                     ph_api_reply *out) {
+  int limit, offset;
+  if (!paging(query, &limit, &offset, out))
+    return;
+  gboolean all = !strcmp(dag, "~");
+  if (!all && !get_dag(api, dag, NULL)) {
+    g_autofree char *d = g_strdup_printf("DAG with dag_id: '%s' not found",
+                                         dag);
+    problem(out, 404, d);
+    return;
+  }
+  /* order_by: Airflow's field names, "-" for descending */
+  const char *ob = query ? g_hash_table_lookup(query, "order_by") : NULL;
+  const char *order = "start_date DESC, rowid DESC";
+  if (ob) {
+    static const char *const fields[][3] = {
+        {"start_date", "start_date, rowid", "start_date DESC, rowid DESC"},
+        {"end_date", "end_date, rowid", "end_date DESC, rowid DESC"},
+        {"logical_date", "logical_date, rowid", "logical_date DESC, rowid DESC"},
+        {"execution_date", "logical_date, rowid",
+         "logical_date DESC, rowid DESC"},
+        {"dag_run_id", "run_id", "run_id DESC"},
+        {"state", "state, rowid", "state DESC, rowid DESC"}};
+    gboolean desc = ob[0] == '-';
+    order = NULL;
+    for (guint i = 0; i < G_N_ELEMENTS(fields); i++)
+      if (!strcmp(ob + desc, fields[i][0]))
+        order = fields[i][desc ? 2 : 1];
+    if (!order) {
+      g_autofree char *d = g_strdup_printf(
+          "Ordering with '%s' is disallowed or the attribute does not exist "
+          "on the model",
+          ob);
+      problem(out, 400, d);
+      return;
+    }
+  }
+  g_autofree char *sql = g_strdup_printf(
+      RUN_COLS "WHERE (?1 IS NULL OR dag_id=?1) ORDER BY %s LIMIT ?2 "
+               "OFFSET ?3",
+      order);
+  sqlite3_stmt *q = prep(api, sql);
+  JsonArray *a = json_array_new();
+  if (q) {
+    if (!all)
+      sqlite3_bind_text(q, 1, dag, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int(q, 2, limit);
+    sqlite3_bind_int(q, 3, offset);
+    while (ph_store_step(api->st, q) == SQLITE_ROW)
+      json_array_add_object_element(a, run_object(q));
+    sqlite3_finalize(q);
+  }
+  reply_json(out, 200,
+             collection("dag_runs", a,
+                        count(api,
+                              "SELECT count(*) FROM dag_run WHERE ?1 IS NULL "
+                              "OR dag_id=?1",
+                              all ? NULL : dag, NULL)),
+             NULL);
+}
+
+/* The run run_id of dag as an object, or NULL after a 404. */
+static JsonObject *find_run(ph_api *api, const char *dag, const char *run_id,
+                            ph_api_reply *out) {
+  sqlite3_stmt *q = prep(api, RUN_COLS "WHERE run_id=? AND dag_id=?");
+  JsonObject *o = NULL;
+  if (q) {
+    sqlite3_bind_text(q, 1, run_id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(q, 2, dag, -1, SQLITE_TRANSIENT);
+    if (ph_store_step(api->st, q) == SQLITE_ROW)
+      o = run_object(q);
+    sqlite3_finalize(q);
+  }
+  if (!o && out) {
+    g_autofree char *d = g_strdup_printf(
+        "DAGRun with DAG ID: '%s' and DagRun ID: '%s' not found", dag, run_id);
+    problem(out, 404, d);
+  }
+  return o;
+}
+
+static void reply_object(ph_api_reply *out, int status, JsonObject *o) {
+  JsonNode *n = json_node_new(JSON_NODE_OBJECT);
+  json_node_take_object(n, o);
+  reply_json(out, status, n, NULL);
+}
+
+/* POST dags/{dag}/dagRuns: a manual run now (or at logical_date), started
+ * as `pipehost run FILE` in the background, with its own log. */
+static void trigger(ph_api *api, const char *dag, const char *body,
+                    gsize len, ph_api_reply *out) {
+  JsonNode *bn = len ? json_from_string(body, NULL) : NULL;
+  JsonObject *b = bn && JSON_NODE_HOLDS_OBJECT(bn) ? json_node_get_object(bn)
+                                                   : NULL;
+  char *file = NULL, *run_id = NULL, *ld = NULL, *conf = NULL, *log = NULL,
+       *bad = NULL, *dir = NULL;
+  if (len && !b) {
+    problem(out, 400, "the body must be a JSON object: {dag_run_id?, "
+                      "logical_date?, conf?}");
+    goto out;
+  }
+  sqlite3_stmt *q = prep(api, "SELECT dag_file FROM dag_run WHERE dag_id=? "
+                              "ORDER BY start_date DESC LIMIT 1");
+  if (q) {
+    sqlite3_bind_text(q, 1, dag, -1, SQLITE_TRANSIENT);
+    if (ph_store_step(api->st, q) == SQLITE_ROW && sqlite3_column_text(q, 0))
+      file = g_strdup((const char *)sqlite3_column_text(q, 0));
+    sqlite3_finalize(q);
+  }
+  if (!file) {
+    problem(out, 404, "DAG not found");
+    goto out;
+  }
+  JsonNode *cn = b ? json_object_get_member(b, "conf") : NULL;
+  if (cn && !JSON_NODE_HOLDS_OBJECT(cn) && !JSON_NODE_HOLDS_NULL(cn)) {
+    problem(out, 400, "conf must be an object");
+    goto out;
+  }
+  if (cn && JSON_NODE_HOLDS_OBJECT(cn))
+    conf = ph_util_json_dup(cn);
+  const char *given =
+      b ? json_object_get_string_member_with_default(b, "logical_date", NULL)
+        : NULL;
+  GDateTime *dt = given ? g_date_time_new_from_iso8601(given, NULL)
+                        : g_date_time_new_now_utc();
+  if (!dt) {
+    problem(out, 400, "logical_date must be an ISO 8601 date-time with a "
+                      "time zone");
+    goto out;
+  }
+  GDateTime *utc = g_date_time_to_utc(dt);
+  ld = g_date_time_format(utc, "%Y-%m-%dT%H:%M:%S+00:00");
+  g_date_time_unref(utc);
+  g_date_time_unref(dt);
+  const char *rid =
+      b ? json_object_get_string_member_with_default(b, "dag_run_id", NULL)
+        : NULL;
+  run_id = rid ? g_strdup(rid) : g_strdup_printf("manual__%s", ld);
+  bad = ph_util_id_problem(PH_ID_RUN, run_id);
+  if (bad) {
+    problem(out, 400, bad);
+    goto out;
+  }
+  if (count(api, "SELECT count(*) FROM dag_run WHERE run_id=?", run_id,
+            NULL)) {
+    g_autofree char *d = g_strdup_printf(
+        "DAGRun with DAG ID: '%s' and DAGRun ID: '%s' already exists", dag,
+        run_id);
+    problem(out, 409, d);
+    goto out;
+  }
+  dir = g_build_filename(ph_store_get_home(api->st), "logs", "webserver",
+                         NULL);
+  g_mkdir_with_parents(dir, 0755);
+  log = g_strdup_printf("%s/%s.log", dir, run_id);
+  int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  const char *argv[] = {api->exe, "run",  file, "--quiet", "--run-id",
+                        run_id,   "--date", ld, conf ? "--conf" : NULL,
+                        conf,     NULL};
+  GError *err = NULL;
+  gboolean ok = fd >= 0 && g_spawn_async_with_fds(
+                               NULL, (char **)argv, NULL, G_SPAWN_DEFAULT,
+                               NULL, NULL, NULL, -1, fd, fd, &err);
+  if (fd >= 0)
+    close(fd);
+  if (!ok) {
+    g_autofree char *d = g_strdup_printf(
+        "cannot start the run: %s", err ? err->message : g_strerror(errno));
+    g_clear_error(&err);
+    problem(out, 500, d);
+    goto out;
+  }
+  /* the run records itself; until then it is queued */
+  JsonObject *o = json_object_new();
+  json_object_set_string_member(o, "dag_run_id", run_id);
+  json_object_set_string_member(o, "dag_id", dag);
+  json_object_set_string_member(o, "logical_date", ld);
+  json_object_set_string_member(o, "execution_date", ld);
+  json_object_set_null_member(o, "start_date");
+  json_object_set_null_member(o, "end_date");
+  json_object_set_null_member(o, "data_interval_start");
+  json_object_set_null_member(o, "data_interval_end");
+  json_object_set_null_member(o, "last_scheduling_decision");
+  json_object_set_string_member(o, "run_type", "manual");
+  json_object_set_string_member(o, "state", "queued");
+  json_object_set_boolean_member(o, "external_trigger", TRUE);
+  JsonNode *cc = conf ? json_from_string(conf, NULL) : NULL;
+  if (cc)
+    json_object_set_member(o, "conf", cc);
+  else
+    json_object_set_object_member(o, "conf", json_object_new());
+  json_object_set_null_member(o, "note");
+  reply_object(out, 200, o);
+out:
+  if (bn)
+    json_node_unref(bn);
+  g_free(file);
+  g_free(run_id);
+  g_free(ld);
+  g_free(conf);
+  g_free(log);
+  g_free(bad);
+  g_free(dir);
+}
+
+/* ---- task instances */
+
+#define TI_COLS                                                                \
+  "SELECT t.task_id, r.dag_id, t.run_id, r.logical_date, t.start_date, "      \
+  "t.end_date, t.state, t.try_number, t.map_index, t.max_tries, t.operator, " \
+  "t.pid, t.hostname FROM task_instance t JOIN dag_run r ON "                  \
+  "r.run_id=t.run_id "
+
+static JsonObject *ti_object(sqlite3_stmt *q) {
+  JsonObject *o = json_object_new();
+  set_text(o, "task_id", q, 0);
+  set_text(o, "task_display_name", q, 0);
+  set_text(o, "dag_id", q, 1);
+  set_text(o, "dag_run_id", q, 2);
+  set_text(o, "execution_date", q, 3);
+  set_time(o, "start_date", q, 4);
+  set_time(o, "end_date", q, 5);
+  if (sqlite3_column_type(q, 4) != SQLITE_NULL &&
+      sqlite3_column_type(q, 5) != SQLITE_NULL)
+    json_object_set_double_member(
+        o, "duration", sqlite3_column_double(q, 5) - sqlite3_column_double(q, 4));
+  else
+    json_object_set_null_member(o, "duration");
+  const char *st = (const char *)sqlite3_column_text(q, 6);
+  if (!st || !strcmp(st, "none")) /* Airflow's "no status" */
+    json_object_set_null_member(o, "state");
+  else
+    json_object_set_string_member(o, "state", st);
+  json_object_set_int_member(o, "try_number", sqlite3_column_int(q, 7));
+  json_object_set_int_member(o, "map_index", sqlite3_column_int(q, 8));
+  json_object_set_int_member(o, "max_tries", sqlite3_column_int(q, 9));
+  set_text(o, "operator", q, 10);
+  if (sqlite3_column_type(q, 11) == SQLITE_NULL)
+    json_object_set_null_member(o, "pid");
+  else
+    json_object_set_int_member(o, "pid", sqlite3_column_int(q, 11));
+  set_text(o, "hostname", q, 12);
+  json_object_set_string_member(o, "executor", "local");
+  return o;
+}
+
+static void get_tis(ph_api *api, const char *dag, const char *run_id,
+                    GHashTable *query, ph_api_reply *out) {
+  int limit, offset;
+  if (!paging(query, &limit, &offset, out))
+    return;
+  JsonObject *r = find_run(api, dag, run_id, out);
+  if (!r)
+    return;
+  json_object_unref(r);
+  sqlite3_stmt *q = prep(api, TI_COLS "WHERE t.run_id=? ORDER BY min(t.rowid) "
+                                      "OVER (PARTITION BY t.task_id), "
+                                      "t.map_index LIMIT ? OFFSET ?");
+  JsonArray *a = json_array_new();
+  if (q) {
+    sqlite3_bind_text(q, 1, run_id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int(q, 2, limit);
+    sqlite3_bind_int(q, 3, offset);
+    while (ph_store_step(api->st, q) == SQLITE_ROW)
+      json_array_add_object_element(a, ti_object(q));
+    sqlite3_finalize(q);
+  }
+  reply_json(out, 200,
+             collection("task_instances", a,
+                        count(api,
+                              "SELECT count(*) FROM task_instance WHERE "
+                              "run_id=?",
+                              run_id, NULL)),
+             NULL);
+}
+
+/* map_index from a path part or the query (default -1); FALSE after 400 */
+static gboolean map_index_of(const char *text, int *mi, ph_api_reply *out) {
+  char *end = NULL;
+  *mi = -1;
+  if (!text)
+    return TRUE;
+  long v = strtol(text, &end, 10);
+  if (*end || v < -1 || v > G_MAXINT) {
+    problem(out, 400, "map_index must be a whole number of -1 or more");
+    return FALSE;
+  }
+  *mi = (int)v;
+  return TRUE;
+}
+
+static void get_ti(ph_api *api, const char *dag, const char *run_id,
+                   const char *task, const char *mis, ph_api_reply *out) {
+  int mi;
+  if (!map_index_of(mis, &mi, out))
+    return;
+  JsonObject *r = find_run(api, dag, run_id, out);
+  if (!r)
+    return;
+  json_object_unref(r);
+  sqlite3_stmt *q =
+      prep(api, TI_COLS "WHERE t.run_id=? AND t.task_id=? AND t.map_index=?");
+  JsonObject *o = NULL;
+  if (q) {
+    sqlite3_bind_text(q, 1, run_id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(q, 2, task, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int(q, 3, mi);
+    if (ph_store_step(api->st, q) == SQLITE_ROW)
+      o = ti_object(q);
+    sqlite3_finalize(q);
+  }
+  if (!o) {
+    problem(out, 404, "Task instance not found");
+    return;
+  }
+  reply_object(out, 200, o);
+}
+
+/* ---- logs, with a continuation token: the offset, signed with the
+ * server's token (clients treat it as opaque, as Airflow's) */
+
+static char *sign(ph_api *api, gint64 offset) {
+  g_autofree char *pos = g_strdup_printf("%" G_GINT64_FORMAT, offset);
+  g_autofree char *mac = g_compute_hmac_for_string(
+      G_CHECKSUM_SHA256, (const guchar *)api->token, strlen(api->token), pos,
+      -1);
+  return g_strdup_printf("%s.%.16s", pos, mac);
+}
+
+static gboolean unsign(ph_api *api, const char *token, gint64 *offset) {
+  const char *dot = strchr(token, '.');
+  if (!dot)
+    return FALSE;
+  g_autofree char *pos = g_strndup(token, (gsize)(dot - token));
+  char *end = NULL;
+  gint64 v = g_ascii_strtoll(pos, &end, 10);
+  if (*end || v < 0)
+    return FALSE;
+  g_autofree char *again = sign(api, v);
+  if (strcmp(again, token))
+    return FALSE;
+  *offset = v;
+  return TRUE;
+}
+
+static void get_log(ph_api *api, const char *dag, const char *run_id,
+                    const char *task, const char *try_s, GHashTable *query,
+                    const char *accept, ph_api_reply *out) {
+  int mi, try_n;
+  char *end = NULL;
+  long tv = strtol(try_s, &end, 10);
+  if (*end || tv < 1) {
+    problem(out, 400, "task_try_number must be a whole number of 1 or more");
+    return;
+  }
+  try_n = (int)tv;
+  if (!map_index_of(query ? g_hash_table_lookup(query, "map_index") : NULL,
+                    &mi, out))
+    return;
+  JsonObject *r = find_run(api, dag, run_id, out);
+  if (!r)
+    return;
+  json_object_unref(r);
+  gint64 from = 0;
+  const char *tok = query ? g_hash_table_lookup(query, "token") : NULL;
+  if (tok && !unsign(api, tok, &from)) {
+    problem(out, 400,
+            "Bad Signature. Please use only the tokens provided by the API.");
+    return;
+  }
+  g_autofree char *path = ph_store_log_path(api->st, run_id, task, mi, try_n);
+  if (!path) {
+    problem(out, 404, "TaskInstance not found");
+    return;
+  }
+  /* only files under the store's logs folder are served */
+  char *real = realpath(path, NULL);
+  gboolean inside = real && g_str_has_prefix(real, api->logs_dir) &&
+                    real[strlen(api->logs_dir)] == '/';
+  if (!inside) {
+    free(real);
+    problem(out, real ? 403 : 404,
+            real ? "the log path is outside the store's logs folder"
+                 : "the log file is gone (db clean or log retention)");
+    return;
+  }
+  FILE *f = fopen(real, "rb");
+  free(real);
+  GString *text = g_string_new(NULL);
+  if (f) {
+    if (fseeko(f, (off_t)from, SEEK_SET) == 0) {
+      char buf[65536];
+      size_t n;
+      while (text->len < PH_API_MAX_BODY &&
+             (n = fread(buf, 1, sizeof buf, f)) > 0)
+        g_string_append_len(text, buf, (gssize)n);
+    }
+    fclose(f);
+  }
+  if (accept && strstr(accept, "text/plain")) {
+    out->status = 200;
+    out->content_type = "text/plain; charset=utf-8";
+    out->len = text->len;
+    out->body = g_string_free(text, FALSE);
+    return;
+  }
+  JsonObject *o = json_object_new();
+  g_autofree char *valid = g_utf8_make_valid(text->str, (gssize)text->len);
+  json_object_set_string_member(o, "content", valid);
+  g_autofree char *next = sign(api, from + (gint64)text->len);
+  json_object_set_string_member(o, "continuation_token", next);
+  g_string_free(text, TRUE);
+  reply_object(out, 200, o);
+}
+
+/* ---- XComs */
+
+static void get_xcoms(ph_api *api, const char *dag, const char *run_id,
+                      const char *task, const char *key, GHashTable *query,
+                      ph_api_reply *out) {
+  int limit, offset, mi = -2;
+  if (!paging(query, &limit, &offset, out))
+    return;
+  const char *mis = query ? g_hash_table_lookup(query, "map_index") : NULL;
+  if (mis && !map_index_of(mis, &mi, out))
+    return;
+  JsonObject *r = find_run(api, dag, run_id, out);
+  if (!r)
+    return;
+  const char *ld = json_object_get_string_member(r, "logical_date");
+  sqlite3_stmt *q = prep(
+      api, "SELECT key, timestamp, map_index, task_id, value FROM xcom WHERE "
+           "run_id=?1 AND task_id=?2 AND (?3 IS NULL OR key=?3) AND (?4 = -2 "
+           "OR map_index=?4) ORDER BY map_index, key LIMIT ?5 OFFSET ?6");
+  JsonArray *a = json_array_new();
+  if (q) {
+    sqlite3_bind_text(q, 1, run_id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(q, 2, task, -1, SQLITE_TRANSIENT);
+    if (key)
+      sqlite3_bind_text(q, 3, key, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int(q, 4, key && mi == -2 ? -1 : mi);
+    sqlite3_bind_int(q, 5, limit);
+    sqlite3_bind_int(q, 6, offset);
+    while (ph_store_step(api->st, q) == SQLITE_ROW) {
+      JsonObject *o = json_object_new();
+      set_text(o, "key", q, 0);
+      set_time(o, "timestamp", q, 1);
+      json_object_set_string_member(o, "execution_date", ld);
+      json_object_set_int_member(o, "map_index", sqlite3_column_int(q, 2));
+      set_text(o, "task_id", q, 3);
+      json_object_set_string_member(o, "dag_id", dag);
+      if (key) { /* only the single entry carries its value */
+        const char *v = (const char *)sqlite3_column_text(q, 4);
+        JsonNode *vn = v ? json_from_string(v, NULL) : NULL;
+        json_object_set_member(o, "value",
+                               vn ? vn : json_node_new(JSON_NODE_NULL));
+      }
+      json_array_add_object_element(a, o);
+    }
+    sqlite3_finalize(q);
+  }
+  json_object_unref(r);
+  if (key) {
+    if (!json_array_get_length(a)) {
+      json_array_unref(a);
+      problem(out, 404, "XCom entry not found");
+      return;
+    }
+    reply_object(out, 200, json_object_ref(json_array_get_object_element(a, 0)));
+    json_array_unref(a);
+    return;
+  }
+  guint n = json_array_get_length(a);
+  reply_json(out, 200, collection("xcom_entries", a, n + (guint)offset), NULL);
+}
+
+/* ---- pools, variables, connections */
+
+static void get_pools(ph_api *api, ph_api_reply *out) {
+  JsonNode *pn = ph_store_pool_list(api->st);
+  JsonObject *po = json_node_get_object(pn);
+  JsonArray *a = json_array_new();
+  GList *names = json_object_get_members(po);
+  for (GList *l = names; l; l = l->next) {
+    gint64 slots = json_object_get_int_member(po, l->data);
+    gint64 used = count(api,
+                        "SELECT coalesce(sum(slots), 0) FROM pool_slot WHERE "
+                        "pool=?",
+                        l->data, NULL);
+    JsonObject *o = json_object_new();
+    json_object_set_string_member(o, "name", l->data);
+    json_object_set_int_member(o, "slots", slots);
+    json_object_set_int_member(o, "occupied_slots", used);
+    json_object_set_int_member(o, "running_slots", used);
+    json_object_set_int_member(o, "queued_slots", 0);
+    json_object_set_int_member(o, "open_slots", MAX(0, slots - used));
+    json_object_set_null_member(o, "description");
+    json_array_add_object_element(a, o);
+  }
+  g_list_free(names);
+  json_node_unref(pn);
+  reply_json(out, 200, collection("pools", a, json_array_get_length(a)), NULL);
+}
+
+static void get_variables(ph_api *api, ph_api_reply *out) {
+  JsonNode *vn = ph_store_var_list(api->st);
+  JsonObject *vo = json_node_get_object(vn);
+  JsonArray *a = json_array_new();
+  GList *keys = json_object_get_members(vo);
+  for (GList *l = keys; l; l = l->next) {
+    JsonObject *o = json_object_new();
+    json_object_set_string_member(o, "key", l->data);
+    /* a secret's value is masked, as Airflow's masker does */
+    json_object_set_string_member(
+        o, "value",
+        ph_util_name_is_sensitive(l->data)
+            ? "***"
+            : json_object_get_string_member(vo, l->data));
+    json_object_set_null_member(o, "description");
+    json_array_add_object_element(a, o);
+  }
+  g_list_free(keys);
+  json_node_unref(vn);
+  reply_json(out, 200, collection("variables", a, json_array_get_length(a)),
+             NULL);
+}
+
+static void get_connections(ph_api *api, ph_api_reply *out) {
+  JsonNode *cn = ph_store_conn_list(api->st);
+  JsonObject *co = json_node_get_object(cn);
+  JsonArray *a = json_array_new();
+  GList *ids = json_object_get_members(co);
+  for (GList *l = ids; l; l = l->next) {
+    JsonNode *c = ph_store_conn_json(
+        l->data, json_object_get_string_member(co, l->data), NULL);
+    JsonObject *o = json_object_new();
+    json_object_set_string_member(o, "connection_id", l->data);
+    JsonObject *src = c ? json_node_get_object(c) : NULL;
+    static const char *const fields[] = {"conn_type", "host", "login",
+                                         "schema"};
+    for (guint k = 0; k < G_N_ELEMENTS(fields); k++) {
+      const char *v = src ? json_object_get_string_member_with_default(
+                                src, fields[k], NULL)
+                          : NULL;
+      if (v && *v)
+        json_object_set_string_member(o, fields[k], v);
+      else
+        json_object_set_null_member(o, fields[k]);
+    }
+    if (src && json_object_has_member(src, "port") &&
+        JSON_NODE_HOLDS_VALUE(json_object_get_member(src, "port")))
+      json_object_set_int_member(o, "port",
+                                 json_object_get_int_member(src, "port"));
+    else
+      json_object_set_null_member(o, "port");
+    /* passwords are write-only: never returned */
+    json_object_set_null_member(o, "description");
+    json_array_add_object_element(a, o);
+    if (c)
+      json_node_unref(c);
+  }
+  g_list_free(ids);
+  json_node_unref(cn);
+  reply_json(out, 200,
+             collection("connections", a, json_array_get_length(a)), NULL);
+}
+
+/* ---- the router */
+
+static gboolean authorized(ph_api *api, const char *authorization) {
+  if (!authorization || !g_str_has_prefix(authorization, "Bearer "))
+    return FALSE;
+  const char *t = authorization + 7;
+  /* compared in constant time */
+  size_t n = strlen(api->token), m = strlen(t);
+  unsigned char d = n != m;
+  for (size_t i = 0; i < n; i++)
+    d |= (unsigned char)(api->token[i] ^ (i < m ? t[i] : 0));
+  return d == 0;
+}
+
+void ph_api_handle(ph_api *api, const char *method, const char *path,
+                   GHashTable *query, const char *authorization,
+                   const char *accept, const char *body, gsize body_len,
+                   ph_api_reply *out) {
+  memset(out, 0, sizeof *out);
+  gboolean get = !strcmp(method, "GET") || !strcmp(method, "HEAD");
+  if (!g_str_has_prefix(path, "/api/v1/")) {
+    problem(out, 404, "no such endpoint; the API is under /api/v1");
+    return;
+  }
+  g_auto(GStrv) p = g_strsplit(path + strlen("/api/v1/"), "/", 0);
+  guint n = g_strv_length(p);
+  if (n && !*p[n - 1])
+    n--; /* a trailing slash */
+  /* health, version and the document need no token (as Airflow's) */
+  if (get && n == 1 && !strcmp(p[0], "health")) {
+    JsonObject *o = json_object_new(), *db = json_object_new(),
+               *sc = json_object_new();
+    gboolean ok = !ph_store_get_error(api->st);
+    json_object_set_string_member(db, "status", ok ? "healthy" : "unhealthy");
+    json_object_set_object_member(o, "metadatabase", db);
+    json_object_set_null_member(sc, "latest_scheduler_heartbeat");
+    json_object_set_string_member(sc, "status", "unhealthy");
+    json_object_set_object_member(o, "scheduler", sc);
+    reply_object(out, 200, o);
+    return;
+  }
+  if (get && n == 1 && !strcmp(p[0], "version")) {
+    JsonObject *o = json_object_new();
+    json_object_set_string_member(o, "version", PH_VERSION);
+    json_object_set_null_member(o, "git_version");
+    reply_object(out, 200, o);
+    return;
+  }
+  if (get && n == 1 && !strcmp(p[0], "openapi.json")) {
+    GBytes *doc = g_resources_lookup_data("/org/pipehost/web/openapi.json",
+                                          G_RESOURCE_LOOKUP_FLAGS_NONE, NULL);
+    if (!doc) {
+      problem(out, 500, "the OpenAPI document is not compiled into this "
+                        "program");
+      return;
+    }
+    gsize len = 0;
+    const char *data = g_bytes_get_data(doc, &len);
+    out->status = 200;
+    out->content_type = "application/json";
+    out->body = g_strndup(data, len);
+    out->len = len;
+    g_bytes_unref(doc);
+    return;
+  }
+  if ((!get || api->reads_need_token) && !authorized(api, authorization)) {
+    problem(out, 401, get ? "reads need a bearer token when the webserver is "
+                            "not bound to loopback (pipehost webserver "
+                            "--print-token)"
+                          : "writes need Authorization: Bearer TOKEN "
+                            "(pipehost webserver --print-token)");
+    return;
+  }
+  if (body_len > PH_API_MAX_BODY) {
+    problem(out, 413, "the request body is over 1 MiB");
+    return;
+  }
+  const char *what = p[0] ? p[0] : "";
+  if (get && n == 1 && !strcmp(what, "dags"))
+    {
+      get_dags(api, query, out);
+      return;
+    }
+  if (get && n == 1 && !strcmp(what, "pools"))
+    {
+      get_pools(api, out);
+      return;
+    }
+  if (get && n == 1 && !strcmp(what, "variables"))
+    {
+      get_variables(api, out);
+      return;
+    }
+  if (get && n == 1 && !strcmp(what, "connections"))
+    {
+      get_connections(api, out);
+      return;
+    }
+  if (n >= 2 && !strcmp(what, "dags")) {
+    const char *dag = p[1];
+    if (get && n == 2) {
+      get_dag(api, dag, out);
+      return;
+    }
+    if (n >= 3 && !strcmp(p[2], "dagRuns")) {
+      if (n == 3 && get)
+        {
+      get_runs(api, dag, query, out);
+      return;
+    }
+      if (n == 3 && !strcmp(method, "POST"))
+        {
+      trigger(api, dag, body, body_len, out);
+      return;
+    }
+      if (n == 4 && get) {
+        JsonObject *r = find_run(api, dag, p[3], out);
+        if (r)
+          reply_object(out, 200, r);
+        return;
+      }
+      if (n >= 5 && get && !strcmp(p[4], "taskInstances")) {
+        if (n == 5)
+          {
+      get_tis(api, dag, p[3], query, out);
+      return;
+    }
+        if (n == 6 || (n == 7 && g_ascii_isdigit(p[6][0])))
+          {
+      get_ti(api, dag, p[3], p[5], n == 7 ? p[6] : NULL, out);
+      return;
+    }
+        if (n == 8 && !strcmp(p[6], "logs"))
+          {
+      get_log(api, dag, p[3], p[5], p[7], query, accept, out);
+      return;
+    }
+        if ((n == 7 || n == 8) && !strcmp(p[6], "xcomEntries"))
+          {
+      get_xcoms(api, dag, p[3], p[5], n == 8 ? p[7] : NULL, query,
+                           out);
+      return;
+    }
+      }
+    }
+  }
+  if (!get && strcmp(method, "POST")) {
+    problem(out, 405, "this endpoint takes GET (or POST to trigger a run)");
+    return;
+  }
+  problem(out, 404, "no such endpoint (see /api/v1/openapi.json)");
+}

@@ -1,0 +1,56 @@
+/* ph_api -- the REST API of `pipehost webserver`: a subset of Airflow's
+ * stable REST API v1 (field names dag_id, dag_run_id, logical_date, state,
+ * task_id, try_number, map_index, start_date, end_date, conf,
+ * total_entries), over the same store as the CLI.  Transport-free: the
+ * webserver (cmd_webserver.c) hands each request here and sends the reply.
+ *
+ * Under /api/v1: health, version, openapi.json; dags, dags/{id};
+ * dags/{id}/dagRuns (GET; POST triggers a run); dagRuns/{run_id};
+ * taskInstances[/{task_id}[/{map_index}]]; taskInstances/{task_id}/logs/
+ * {try} (with a continuation token, for tailing); xcomEntries[/{key}];
+ * pools, variables, connections (passwords never returned).  `~` as a DAG
+ * id means every DAG.  Lists take limit (default 100, at most 1000) and
+ * offset.  Errors are application/problem+json (RFC 7807).
+ *
+ * Security: every write needs "Authorization: Bearer TOKEN", reads too
+ * when the server is not bound to loopback; request bodies are capped;
+ * log paths outside the store's logs folder are refused.
+ */
+#ifndef PH_API_H
+#define PH_API_H
+
+#include <glib.h>
+
+#include "ph_store.h"
+
+typedef struct ph_api ph_api;
+
+/* The largest request body accepted (bytes). */
+#define PH_API_MAX_BODY (1 << 20)
+
+/* An API over store (borrowed; one thread uses it).  token: the bearer
+ * token writes need; reads_need_token: reads need it too.  exe: this
+ * pipehost binary (a triggered run is `exe run FILE ...`). */
+ph_api *ph_api_new(ph_store *store, const char *token,
+                   gboolean reads_need_token, const char *exe);
+void ph_api_free(ph_api *api);
+
+/* A reply: status, content type (static) and body (owned). */
+typedef struct {
+  int status;
+  const char *content_type;
+  char *body;
+  gsize len;
+} ph_api_reply;
+
+/* Handles one request: method, path (no query), query (name -> value, may
+ * be NULL), the Authorization and Accept headers (may be NULL), and the
+ * body.  Fills *out (free out->body). */
+void ph_api_handle(ph_api *api, const char *method, const char *path,
+                   GHashTable *query, const char *authorization,
+                   const char *accept, const char *body, gsize body_len,
+                   ph_api_reply *out);
+
+
+
+#endif /* PH_API_H */

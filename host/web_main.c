@@ -1,0 +1,199 @@
+/* web_main -- pipehost-web, the program behind `pipehost webserver`: an
+ * HTTP server (libsoup-3, on the GLib main loop) for the REST API
+ * (ph_api) over the store under $PIPEHOST_HOME.  A program of its own so
+ * that libsoup and its libraries load only here, not in every pipehost
+ * command.
+ *
+ *   pipehost webserver [--bind ADDR] [--port N] [--print-token]
+ *
+ * The bearer token is made at first start into $PIPEHOST_HOME/
+ * webserver.token (mode 0600).  Bound to loopback (the default), reads
+ * need no token; bound elsewhere, they do.  SIGTERM or SIGINT stops it. */
+#include <errno.h>
+#include <fcntl.h>
+#include <glib-unix.h>
+#include <libsoup/soup.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "ph_api.h"
+#include "ph_proc.h"
+#include "ph_store.h"
+#include "ph_util.h"
+
+/* The token in home/webserver.token, made (0600) when missing; NULL with
+ * *why set when it can be neither read nor made. */
+static char *load_token(const char *home, char **why) {
+  g_autofree char *path = g_build_filename(home, "webserver.token", NULL);
+  char *text = NULL;
+  if (g_file_get_contents(path, &text, NULL, NULL)) {
+    g_strstrip(text);
+    if (strlen(text) >= 32)
+      return text;
+    g_free(text);
+  }
+  guchar raw[32];
+  if (getrandom(raw, sizeof raw, 0) != (ssize_t)sizeof raw) {
+    *why = g_strdup_printf("cannot make a token: %s", g_strerror(errno));
+    return NULL;
+  }
+  GString *hex = g_string_new(NULL);
+  for (guint i = 0; i < sizeof raw; i++)
+    g_string_append_printf(hex, "%02x", raw[i]);
+  g_mkdir_with_parents(home, 0700);
+  int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  gboolean ok = fd >= 0 && fchmod(fd, 0600) == 0 &&
+                ph_proc_write_all(fd, hex->str, hex->len) &&
+                ph_proc_write_all(fd, "\n", 1);
+  if (fd >= 0)
+    close(fd);
+  if (!ok) {
+    *why = g_strdup_printf("cannot write %s: %s", path, g_strerror(errno));
+    g_string_free(hex, TRUE);
+    return NULL;
+  }
+  return g_string_free(hex, FALSE);
+}
+
+static void on_request(SoupServer *server, SoupServerMessage *msg,
+                       const char *path, GHashTable *query, gpointer user) {
+  (void)server;
+  ph_api *api = user;
+  SoupMessageHeaders *req = soup_server_message_get_request_headers(msg);
+  SoupMessageBody *body = soup_server_message_get_request_body(msg);
+  g_autoptr(GBytes) data = soup_message_body_flatten(body);
+  gsize len = 0;
+  const char *bytes = g_bytes_get_data(data, &len);
+  g_autofree char *text = g_strndup(bytes ? bytes : "", len);
+  ph_api_reply r;
+  ph_api_handle(api, soup_server_message_get_method(msg), path, query,
+                soup_message_headers_get_one(req, "Authorization"),
+                soup_message_headers_get_one(req, "Accept"), text, len, &r);
+  SoupMessageHeaders *resp = soup_server_message_get_response_headers(msg);
+  soup_message_headers_replace(resp, "X-Content-Type-Options", "nosniff");
+  soup_message_headers_replace(resp, "Cache-Control", "no-store");
+  soup_server_message_set_status(msg, r.status, NULL);
+  soup_server_message_set_response(msg, r.content_type, SOUP_MEMORY_TAKE,
+                                   r.body, r.len);
+}
+
+static gboolean on_stop(gpointer loop) {
+  g_main_loop_quit(loop);
+  return G_SOURCE_REMOVE;
+}
+
+static gboolean is_loopback(const char *addr) {
+  return !strcmp(addr, "127.0.0.1") || !strcmp(addr, "::1") ||
+         !strcmp(addr, "localhost") || g_str_has_prefix(addr, "127.");
+}
+
+int main(int argc, char **argv) {
+  char *bind = NULL;
+  int port = 8080;
+  gboolean print_token = FALSE;
+  GOptionEntry e[] = {
+      {"bind", 'b', 0, G_OPTION_ARG_STRING, &bind,
+       "The address to listen on (default 127.0.0.1; another one makes "
+       "reads need the token too)",
+       "ADDR"},
+      {"port", 'p', 0, G_OPTION_ARG_INT, &port,
+       "The port (default 8080; 0: any free one, printed)", "N"},
+      {"print-token", 0, 0, G_OPTION_ARG_NONE, &print_token,
+       "Print the bearer token (made at first start) and exit", NULL},
+      {0}};
+  GOptionContext *ctx = g_option_context_new(
+      "- serve the REST API (/api/v1) over the metadata store");
+  g_option_context_add_main_entries(ctx, e, NULL);
+  GError *err = NULL;
+  int rc = 2;
+  ph_store *st = NULL;
+  ph_api *api = NULL;
+  SoupServer *srv = NULL;
+  GMainLoop *loop = NULL;
+  char *token = NULL, *why = NULL, *home = ph_store_default_home();
+  char *exe = NULL, *dir = NULL, *ph = NULL;
+  if (!g_option_context_parse(ctx, &argc, &argv, &err) || argc > 1) {
+    fprintf(stderr, "pipehost webserver: %s (see pipehost webserver --help)\n",
+            err ? err->message : "unexpected argument");
+    goto out;
+  }
+  if (port < 0 || port > 65535) {
+    fprintf(stderr, "pipehost webserver: --port must be 0 to 65535\n");
+    goto out;
+  }
+  token = load_token(home, &why);
+  if (!token) {
+    fprintf(stderr, "pipehost webserver: %s\n", why);
+    goto out;
+  }
+  if (print_token) {
+    printf("%s\n", token);
+    rc = 0;
+    goto out;
+  }
+  st = ph_store_open(home, &err);
+  if (!st) {
+    fprintf(stderr, "pipehost webserver: %s\n", err->message);
+    goto out;
+  }
+  const char *addr = bind ? bind : "127.0.0.1";
+  /* a triggered run is `pipehost run`, the pipehost next to this program */
+  exe = g_file_read_link("/proc/self/exe", NULL);
+  dir = exe ? g_path_get_dirname(exe) : g_strdup(".");
+  ph = g_build_filename(dir, "pipehost", NULL);
+  api = ph_api_new(st, token, !is_loopback(addr), ph);
+  srv = soup_server_new("server-header", "pipehost/" PH_VERSION " ", NULL);
+  soup_server_add_handler(srv, NULL, on_request, api, NULL);
+  GSocketAddress *sa = g_inet_socket_address_new_from_string(
+      !strcmp(addr, "localhost") ? "127.0.0.1" : addr, (guint)port);
+  if (!sa) {
+    fprintf(stderr, "pipehost webserver: --bind %s is not an IP address\n",
+            addr);
+    goto out;
+  }
+  gboolean ok = soup_server_listen(srv, sa, 0, &err);
+  g_object_unref(sa);
+  if (!ok) {
+    fprintf(stderr, "pipehost webserver: cannot listen on %s:%d: %s\n", addr,
+            port, err->message);
+    goto out;
+  }
+  GSList *uris = soup_server_get_uris(srv);
+  if (uris) {
+    g_autofree char *u = g_uri_to_string(uris->data);
+    printf("pipehost webserver: listening on %s (the API: %sapi/v1; "
+           "%s)\n",
+           u, u,
+           is_loopback(addr) ? "writes need the token"
+                             : "reads and writes need the token");
+    fflush(stdout);
+  }
+  g_slist_free_full(uris, (GDestroyNotify)g_uri_unref);
+  loop = g_main_loop_new(NULL, FALSE);
+  g_unix_signal_add(SIGTERM, on_stop, loop);
+  g_unix_signal_add(SIGINT, on_stop, loop);
+  g_main_loop_run(loop);
+  rc = 0;
+out:
+  if (srv) {
+    soup_server_disconnect(srv);
+    g_object_unref(srv);
+  }
+  if (loop)
+    g_main_loop_unref(loop);
+  ph_api_free(api);
+  ph_store_close(st);
+  g_clear_error(&err);
+  g_free(token);
+  g_free(why);
+  g_free(home);
+  g_free(bind);
+  g_free(exe);
+  g_free(dir);
+  g_free(ph);
+  g_option_context_free(ctx);
+  return rc;
+}

@@ -1,0 +1,271 @@
+#!/usr/bin/python3
+"""pipehost webserver's REST API (issue 19, first part): Airflow's REST API
+v1 shapes over a real store, every response checked against the served
+OpenAPI 3.1 document (python3-jsonschema, Draft 2020-12); problems as
+application/problem+json; the bearer token for writes (and reads off
+loopback); triggering a run; log tailing with continuation tokens; log
+paths outside the store refused; passwords never returned.
+Usage: test_api.py PIPEHOST"""
+import json
+import os
+import re
+import sqlite3
+import stat
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+
+import jsonschema
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from phtest import Suite  # noqa: E402
+
+PH = sys.argv[1]
+WORK = tempfile.mkdtemp(prefix="ph-api-")
+HOME = os.path.join(WORK, "home")
+S = Suite(PH, WORK, dict(os.environ, PIPEHOST_HOME=HOME))
+check, ph = S.check, S.ph
+
+dag = os.path.join(WORK, "api.yaml")
+with open(dag, "w") as f:
+    f.write("""dag: {id: api}
+tasks:
+  talk: {op: bash, command: "echo line one; echo line two; echo '<script>x</script>'"}
+  gen: {op: lua, fn: "{1, 2}"}
+  sq: {op: lua, fn: "return kwargs.x * kwargs.x", expand: {x: {from: gen}}}
+  broken: {op: bash, command: "exit 4", upstream: [talk]}
+""")
+ph("run", dag, "--run-id", "r1", "-q")
+ph("variables", "set", "region", "eu")
+ph("variables", "set", "api_token", "s3cr3t-var")
+p = subprocess.run([PH, "connections", "add", "db", "-"], env=S.env,
+                   input="postgresql://u:hunter2pw@dbhost:5432/shop\n",
+                   text=True, capture_output=True)
+ph("pools", "set", "gpu", "2")
+
+
+def start(*args):
+    srv = subprocess.Popen([PH, "webserver", "--port", "0", *args],
+                           env=S.env, stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, text=True)
+    line = srv.stdout.readline()
+    m = re.search(r"listening on (http://\S+?)/? ", line)
+    return srv, (m.group(1).rstrip("/") if m else None), line
+
+
+srv, base, first = start()
+token = ph("webserver", "--print-token").stdout.strip()
+tok_file = os.path.join(HOME, "webserver.token")
+
+
+def call(method, path, body=None, auth=None, accept=None, raw=False):
+    data = body if isinstance(body, bytes) else (
+        json.dumps(body).encode() if body is not None else None)
+    req = urllib.request.Request(base + path, data=data, method=method)
+    if data is not None:
+        req.add_header("Content-Type", "application/json")
+    if auth:
+        req.add_header("Authorization", "Bearer " + auth)
+    if accept:
+        req.add_header("Accept", accept)
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:
+            status, ctype, text = r.status, r.headers["Content-Type"], \
+                r.read().decode()
+    except urllib.error.HTTPError as e:
+        status, ctype, text = e.code, e.headers["Content-Type"], \
+            e.read().decode()
+    if raw:
+        return status, ctype, text
+    try:
+        return status, ctype, json.loads(text)
+    except ValueError:
+        return status, ctype, text
+
+
+st, _, doc = call("GET", "/api/v1/openapi.json")
+check("the OpenAPI document is served, version 3.1, with paths and schemas",
+      st == 200 and doc.get("openapi", "").startswith("3.1") and
+      "/dags/{dag_id}/dagRuns" in doc.get("paths", {}) and
+      "DAGRun" in doc.get("components", {}).get("schemas", {}), first)
+
+# every $ref of the document resolves, every response names a schema
+refs = re.findall(r'"\$ref": "([^"]+)"', json.dumps(doc))
+resolver = jsonschema.RefResolver.from_schema(doc)
+bad = []
+for r in set(refs):
+    try:
+        resolver.resolve(r)
+    except jsonschema.exceptions.RefResolutionError:
+        bad.append(r)
+for sch in doc["components"]["schemas"].values():
+    jsonschema.Draft202012Validator.check_schema(sch)
+check("the document is consistent: its schemas are valid JSON Schema "
+      "2020-12 and every $ref resolves", not bad and len(refs) > 30, bad)
+
+
+def valid(obj, schema_name):
+    """None when obj matches components/schemas/schema_name, else why."""
+    v = jsonschema.Draft202012Validator(
+        {"$ref": f"#/components/schemas/{schema_name}"}, resolver=resolver)
+    errs = sorted(v.iter_errors(obj), key=str)
+    return None if not errs else str(errs[0])[:300]
+
+
+def response_schema(path_tpl, method, status, ctype="application/json"):
+    resp = doc["paths"][path_tpl][method]["responses"][str(status)]
+    if "$ref" in resp:
+        resp = resolver.resolve(resp["$ref"])[1]
+    ref = resp["content"][ctype]["schema"].get("$ref", "")
+    return ref.rsplit("/", 1)[-1]
+
+
+check("the schema check is not vacuous: a run with a numeric dag_id and "
+      "no state fails it", valid({"dag_id": 3}, "DAGRun") is not None and
+      valid({"dags": [], "total_entries": "1"}, "DAGCollection") is not None)
+
+# every read endpoint, against the schema the document gives it
+R = "/api/v1/dags/api/dagRuns/r1"
+cases = [
+    ("/health", "/api/v1/health", None),
+    ("/version", "/api/v1/version", None),
+    ("/dags", "/api/v1/dags", None),
+    ("/dags/{dag_id}", "/api/v1/dags/api", None),
+    ("/dags/{dag_id}/dagRuns", "/api/v1/dags/api/dagRuns", None),
+    ("/dags/{dag_id}/dagRuns", "/api/v1/dags/~/dagRuns?limit=5&order_by=-start_date", None),
+    ("/dags/{dag_id}/dagRuns/{dag_run_id}", R, None),
+    ("/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances", R + "/taskInstances", None),
+    ("/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}", R + "/taskInstances/talk", None),
+    ("/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/{map_index}", R + "/taskInstances/sq/1", None),
+    ("/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/logs/{task_try_number}", R + "/taskInstances/talk/logs/1", None),
+    ("/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/xcomEntries", R + "/taskInstances/sq/xcomEntries", None),
+    ("/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/xcomEntries/{xcom_key}", R + "/taskInstances/sq/xcomEntries/return_value?map_index=1", None),
+    ("/pools", "/api/v1/pools", None),
+    ("/variables", "/api/v1/variables", None),
+    ("/connections", "/api/v1/connections", None),
+]
+got = {}
+problems = []
+for tpl, url, _ in cases:
+    st, ctype, body = call("GET", url)
+    got[url] = body
+    why = valid(body, response_schema(tpl, "get", 200)) if st == 200 else \
+        f"status {st}: {body}"
+    if why or not ctype.startswith("application/json"):
+        problems.append((url, why, ctype))
+check(f"every read endpoint ({len(cases)} calls) answers 200 with JSON "
+      "that matches its schema in the document", not problems, problems)
+
+tis = got[R + "/taskInstances"]["task_instances"]
+check("task instances: Airflow's fields, each mapped instance with its "
+      "map_index, states as Airflow names them",
+      got[R + "/taskInstances"]["total_entries"] == 5 and
+      sorted((t["task_id"], t["map_index"]) for t in tis) ==
+      [("broken", -1), ("gen", -1), ("sq", 0), ("sq", 1), ("talk", -1)] and
+      {t["task_id"]: t["state"] for t in tis}["broken"] == "failed", tis)
+xv = got[R + "/taskInstances/sq/xcomEntries/return_value?map_index=1"]
+check("xcomEntries: the list without values, one entry with its value",
+      got[R + "/taskInstances/sq/xcomEntries"]["total_entries"] == 2 and
+      "value" not in got[R + "/taskInstances/sq/xcomEntries"]
+      ["xcom_entries"][0] and xv.get("value") == 4 and xv["map_index"] == 1,
+      xv)
+conns = json.dumps(got["/api/v1/connections"])
+varz = got["/api/v1/variables"]["variables"]
+check("connections never carry a password; a secret-named variable is "
+      "masked", "hunter2pw" not in conns and "password" not in conns and
+      '"host": "dbhost"' in json.dumps(got["/api/v1/connections"],
+                                        indent=0).replace("\n", " ") and
+      {v["key"]: v["value"] for v in varz} == {"region": "eu",
+                                               "api_token": "***"},
+      (conns, varz))
+pools = got["/api/v1/pools"]["pools"]
+check("pools: slots and open slots", pools == [
+    {"name": "gpu", "slots": 2, "occupied_slots": 0, "running_slots": 0,
+     "queued_slots": 0, "open_slots": 2, "description": None}], pools)
+
+# logs: JSON with a continuation token; the token tails; text/plain raw
+log1 = got[R + "/taskInstances/talk/logs/1"]
+st2, _, log2 = call("GET", R + "/taskInstances/talk/logs/1?token=" +
+                    log1.get("continuation_token", ""))
+st3, ctype3, raw = call("GET", R + "/taskInstances/talk/logs/1",
+                        accept="text/plain", raw=True)
+st4, ctype4, bad_tok = call("GET", R + "/taskInstances/talk/logs/1?token=0.x")
+check("logs: the content and a continuation token; from that token, only "
+      "what came since (nothing); text/plain gives the raw log; a forged "
+      "token is refused",
+      "line one" in log1.get("content", "") and st2 == 200 and
+      log2.get("content") == "" and st3 == 200 and
+      ctype3.startswith("text/plain") and "line two" in raw and
+      st4 == 400 and "Bad Signature" in bad_tok.get("detail", ""),
+      (log1, log2, st3, st4, bad_tok))
+
+# problems: RFC 7807, application/problem+json, the Error schema
+errs = []
+for method, url, body, auth, want in [
+        ("GET", "/api/v1/dags/nope", None, None, 404),
+        ("GET", "/api/v1/dags/api/dagRuns/nope", None, None, 404),
+        ("GET", "/api/v1/dags/api/dagRuns?limit=-1", None, None, 400),
+        ("GET", "/api/v1/dags/api/dagRuns?order_by=color", None, None, 400),
+        ("GET", "/api/v1/nothing", None, None, 404),
+        ("POST", "/api/v1/dags/api/dagRuns", {}, None, 401),
+        ("POST", "/api/v1/dags/api/dagRuns", {}, "wrong-token", 401),
+        ("POST", "/api/v1/dags/nope/dagRuns", {}, token, 404),
+        ("POST", "/api/v1/dags/api/dagRuns", {"dag_run_id": "r1"}, token, 409),
+        ("POST", "/api/v1/dags/api/dagRuns", {"conf": 3}, token, 400),
+        ("POST", "/api/v1/dags/api/dagRuns", b"x" * (2 << 20), token, 413)]:
+    st, ctype, body = call(method, url, body, auth)
+    why = valid(body, "Error") if isinstance(body, dict) else "not JSON"
+    if st != want or why or body.get("status") != want or \
+            ctype != "application/problem+json":
+        errs.append((method, url, st, ctype, why, body))
+check("errors: 400, 401, 404, 409 and 413 as application/problem+json "
+      "problems with type, title, status and detail", not errs, errs)
+
+# trigger: a manual run with conf, through the token
+st, _, run = call("POST", "/api/v1/dags/api/dagRuns",
+                  {"dag_run_id": "from_api", "conf": {"who": "api"}}, token)
+
+
+def run_state():
+    s2, _, r2 = call("GET", "/api/v1/dags/api/dagRuns/from_api")
+    return r2.get("state") if s2 == 200 else None
+
+
+deadline = time.time() + 60
+while time.time() < deadline and run_state() not in ("success", "failed"):
+    time.sleep(0.2)
+check("trigger: POST dagRuns with the token answers the queued run "
+      "(its schema), which then runs to its end with its conf",
+      st == 200 and valid(run, "DAGRun") is None and
+      run.get("state") == "queued" and run_state() == "failed" and
+      call("GET", "/api/v1/dags/api/dagRuns/from_api")[2]["conf"] ==
+      {"who": "api"}, (st, run, run_state()))
+
+# a log path the store points outside its logs folder is refused
+with sqlite3.connect(os.path.join(HOME, "pipehost.db")) as db:
+    db.execute("UPDATE task_try SET log_path='/etc/passwd' WHERE "
+               "run_id='r1' AND task_id='gen'")
+st, ctype, body = call("GET", R + "/taskInstances/gen/logs/1")
+check("logs: a path outside the store's logs folder is refused (403), "
+      "nothing of it is sent", st == 403 and "root:" not in json.dumps(body),
+      (st, body))
+mode = stat.S_IMODE(os.stat(tok_file).st_mode)
+check("the token was made at first start into a 0600 file",
+      mode == 0o600 and len(token) == 64, oct(mode))
+srv.terminate()
+srv.wait(timeout=10)
+
+# bound off loopback: reads need the token too (health and version do not)
+srv, base, first = start("--bind", "0.0.0.0")
+s1 = call("GET", "/api/v1/dags")[0]
+s2 = call("GET", "/api/v1/dags", auth=token)[0]
+s3 = call("GET", "/api/v1/health")[0]
+srv.terminate()
+srv.wait(timeout=10)
+check("--bind 0.0.0.0: reads without the token are 401, with it 200; "
+      "health needs none", (s1, s2, s3) == (401, 200, 200), (s1, s2, s3,
+                                                             first))
+sys.exit(S.finish())
