@@ -838,6 +838,126 @@ static void get_connections(ph_api *api, ph_api_reply *out) {
              collection("connections", a, json_array_get_length(a)), NULL);
 }
 
+/* ---- Prometheus metrics (text exposition format 0.0.4) */
+
+/* "# HELP/# TYPE" of a metric. */
+static void metric_head(GString *m, const char *name, const char *type,
+                        const char *help) {
+  g_string_append_printf(m, "# HELP %s %s\n# TYPE %s %s\n", name, help, name,
+                         type);
+}
+
+/* A gauge per value of a column: name{label="v"} count. */
+static void gauge_by(ph_api *api, GString *m, const char *name,
+                     const char *help, const char *label, const char *sql,
+                     const char *const *all) {
+  metric_head(m, name, "gauge", help);
+  GHashTable *seen = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
+                                           NULL);
+  sqlite3_stmt *q = prep(api, sql);
+  while (q && ph_store_step(api->st, q) == SQLITE_ROW) {
+    const char *v = (const char *)sqlite3_column_text(q, 0);
+    v = v ? v : "none";
+    g_hash_table_add(seen, g_strdup(v));
+    g_string_append_printf(m, "%s{%s=\"%s\"} %" G_GINT64_FORMAT "\n", name,
+                           label, v, (gint64)sqlite3_column_int64(q, 1));
+  }
+  if (q)
+    sqlite3_finalize(q);
+  /* every state is a series, zero or not, so rates never see a gap */
+  for (const char *const *a = all; a && *a; a++)
+    if (!g_hash_table_contains(seen, *a))
+      g_string_append_printf(m, "%s{%s=\"%s\"} 0\n", name, label, *a);
+  g_hash_table_unref(seen);
+}
+
+static void metrics(ph_api *api, ph_api_reply *out) {
+  static const char *const run_states[] = {"running", "success", "failed",
+                                           NULL};
+  static const char *const ti_states[] = {
+      "none",         "scheduled", "running", "success",
+      "failed",       "skipped",   "upstream_failed",
+      "up_for_retry", "up_for_reschedule", NULL};
+  GString *m = g_string_new(NULL);
+  gauge_by(api, m, "pipehost_dag_runs", "DAG runs in the store by state",
+           "state", "SELECT state, count(*) FROM dag_run GROUP BY state",
+           run_states);
+  gauge_by(api, m, "pipehost_task_instances",
+           "task instances in the store by state (each mapped instance "
+           "counts)",
+           "state",
+           "SELECT state, count(*) FROM task_instance GROUP BY state",
+           ti_states);
+  /* try durations: a histogram of every try that ended */
+  static const double bounds[] = {0.01, 0.05, 0.1, 0.5, 1,    5,
+                                  10,   30,   60,  300, 1800, 3600};
+  metric_head(m, "pipehost_task_try_duration_seconds", "histogram",
+              "how long task tries took, from start to end");
+  GString *sql = g_string_new("SELECT count(*), coalesce(sum(end_date - "
+                              "start_date), 0)");
+  for (guint i = 0; i < G_N_ELEMENTS(bounds); i++)
+    g_string_append_printf(sql, ", sum(end_date - start_date <= %g)",
+                           bounds[i]);
+  g_string_append(sql, " FROM task_try WHERE end_date IS NOT NULL AND "
+                       "start_date IS NOT NULL");
+  sqlite3_stmt *q = prep(api, sql->str);
+  g_string_free(sql, TRUE);
+  if (q && ph_store_step(api->st, q) == SQLITE_ROW) {
+    for (guint i = 0; i < G_N_ELEMENTS(bounds); i++)
+      g_string_append_printf(
+          m, "pipehost_task_try_duration_seconds_bucket{le=\"%g\"} %" G_GINT64_FORMAT
+             "\n",
+          bounds[i], (gint64)sqlite3_column_int64(q, (int)i + 2));
+    g_string_append_printf(
+        m, "pipehost_task_try_duration_seconds_bucket{le=\"+Inf\"} %" G_GINT64_FORMAT
+           "\npipehost_task_try_duration_seconds_sum %.6f\n"
+           "pipehost_task_try_duration_seconds_count %" G_GINT64_FORMAT "\n",
+        (gint64)sqlite3_column_int64(q, 0), sqlite3_column_double(q, 1),
+        (gint64)sqlite3_column_int64(q, 0));
+  }
+  if (q)
+    sqlite3_finalize(q);
+  /* pools: slots and those in use */
+  metric_head(m, "pipehost_pool_slots", "gauge",
+              "slots of each pool: open and occupied");
+  JsonNode *pn = ph_store_pool_list(api->st);
+  JsonObject *po = json_node_get_object(pn);
+  GList *names = json_object_get_members(po);
+  for (GList *l = names; l; l = l->next) {
+    gint64 slots = json_object_get_int_member(po, l->data);
+    gint64 used = count(api,
+                        "SELECT coalesce(sum(slots), 0) FROM pool_slot WHERE "
+                        "pool=?",
+                        l->data, NULL);
+    g_string_append_printf(m,
+                           "pipehost_pool_slots{pool=\"%s\",state=\"open\"} "
+                           "%" G_GINT64_FORMAT "\n"
+                           "pipehost_pool_slots{pool=\"%s\",state="
+                           "\"occupied\"} %" G_GINT64_FORMAT "\n",
+                           (char *)l->data, MAX(0, slots - used),
+                           (char *)l->data, used);
+  }
+  g_list_free(names);
+  json_node_unref(pn);
+  /* the scheduler: how long its last loop took, and when it ran */
+  g_autofree char *beat = ph_store_meta_get(api->st, "scheduler_heartbeat");
+  g_autofree char *loop = ph_store_meta_get(api->st, "scheduler_loop_seconds");
+  metric_head(m, "pipehost_scheduler_loop_seconds", "gauge",
+              "how long the scheduler's last loop took (its lag behind its "
+              "poll interval)");
+  g_string_append_printf(m, "pipehost_scheduler_loop_seconds %s\n",
+                         loop ? loop : "NaN");
+  metric_head(m, "pipehost_scheduler_heartbeat_timestamp_seconds", "gauge",
+              "when the scheduler's loop last ran (UNIX time)");
+  g_string_append_printf(m,
+                         "pipehost_scheduler_heartbeat_timestamp_seconds %s\n",
+                         beat ? beat : "NaN");
+  out->status = 200;
+  out->content_type = "text/plain; version=0.0.4; charset=utf-8";
+  out->len = m->len;
+  out->body = g_string_free(m, FALSE);
+}
+
 /* ---- the router */
 
 static gboolean authorized(ph_api *api, const char *authorization) {
@@ -873,8 +993,18 @@ void ph_api_handle(ph_api *api, const char *method, const char *path,
     gboolean ok = !ph_store_get_error(api->st);
     json_object_set_string_member(db, "status", ok ? "healthy" : "unhealthy");
     json_object_set_object_member(o, "metadatabase", db);
-    json_object_set_null_member(sc, "latest_scheduler_heartbeat");
-    json_object_set_string_member(sc, "status", "unhealthy");
+    /* a scheduler is healthy when its loop ran in the last 30 s (Airflow's
+     * scheduler_health_check_threshold) */
+    g_autofree char *beat = ph_store_meta_get(api->st, "scheduler_heartbeat");
+    double t = beat ? g_ascii_strtod(beat, NULL) : 0;
+    if (t > 0) {
+      g_autofree char *iso = ph_util_iso8601(t);
+      json_object_set_string_member(sc, "latest_scheduler_heartbeat", iso);
+    } else {
+      json_object_set_null_member(sc, "latest_scheduler_heartbeat");
+    }
+    json_object_set_string_member(
+        sc, "status", t > 0 && ph_util_now() - t < 30 ? "healthy" : "unhealthy");
     json_object_set_object_member(o, "scheduler", sc);
     reply_object(out, 200, o);
     return;
@@ -916,6 +1046,10 @@ void ph_api_handle(ph_api *api, const char *method, const char *path,
     return;
   }
   const char *what = p[0] ? p[0] : "";
+  if (get && n == 1 && !strcmp(what, "metrics")) {
+    metrics(api, out);
+    return;
+  }
   if (get && n == 1 && !strcmp(what, "dags"))
     {
       get_dags(api, query, out);

@@ -999,6 +999,12 @@ static int cmd_scheduler(sctx *c, int argc, char **argv) {
       register_datasets(c, dags);
       int n = schedule_due(c, dags, spawned);
       n += schedule_datasets(c, dags, spawned);
+      /* the heartbeat the webserver's health and metrics report: when this
+       * loop last ran and how long its work took (its lag behind --poll) */
+      g_autofree char *beat = g_strdup_printf("%.3f", ph_util_now());
+      g_autofree char *lag = g_strdup_printf("%.6f", ph_util_mono() - t0);
+      ph_store_meta_set(c->st, "scheduler_heartbeat", beat);
+      ph_store_meta_set(c->st, "scheduler_loop_seconds", lag);
       if (once && n == 0 && !g_hash_table_size(c->children)) {
         /* every run due has been started and has ended */
         stopping = TRUE;

@@ -1016,6 +1016,14 @@ static JsonNode *kv_list(ph_store *s, const char *sql) {
   return n;
 }
 
+void ph_store_meta_set(ph_store *s, const char *key, const char *value) {
+  kv_set(s, "INSERT OR REPLACE INTO meta VALUES(?,?)", key, value);
+}
+
+char *ph_store_meta_get(ph_store *s, const char *key) {
+  return kv_get(s, "SELECT value FROM meta WHERE key=?", key);
+}
+
 void ph_store_var_set(ph_store *s, const char *key, const char *value) {
   kv_set(s, "INSERT OR REPLACE INTO variable VALUES(?,?)", key, value);
 }

@@ -180,6 +180,12 @@ void ph_store_xcom_clear(ph_store *s, const char *run_id, const char *task_id,
  * ph_store_ti_name does. */
 JsonNode *ph_store_xcom_list(ph_store *s, const char *run_id);
 
+/* ---- the store's own facts (the meta table: schema_version, the
+ * scheduler's heartbeat) */
+void ph_store_meta_set(ph_store *s, const char *key, const char *value);
+/* Caller frees; NULL when unset. */
+char *ph_store_meta_get(ph_store *s, const char *key);
+
 /* ---- variables */
 void ph_store_var_set(ph_store *s, const char *key, const char *value);
 char *ph_store_var_get(ph_store *s, const char *key);

@@ -268,4 +268,53 @@ srv.wait(timeout=10)
 check("--bind 0.0.0.0: reads without the token are 401, with it 200; "
       "health needs none", (s1, s2, s3) == (401, 200, 200), (s1, s2, s3,
                                                              first))
+# /metrics in Prometheus's text format, and the scheduler's heartbeat
+from prometheus_client.parser import text_string_to_metric_families  # noqa
+empty = os.path.join(WORK, "nodags")
+os.makedirs(empty)
+sch = subprocess.Popen([PH, "scheduler", "--dags-dir", empty, "--poll",
+                        "0.2"], env=S.env, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL)
+time.sleep(1.0)
+srv, base, first = start()
+st, ctype, text = call("GET", "/api/v1/metrics", raw=True)
+health = call("GET", "/api/v1/health")[2]
+srv.terminate()
+srv.wait(timeout=10)
+sch.terminate()
+sch.wait(timeout=30)
+fams = {f.name: f for f in text_string_to_metric_families(text)}
+
+
+def samples(name, **labels):
+    """The values of the samples named name (a histogram's _bucket, _count
+    and _sum are samples of its family) with those labels."""
+    return [x.value for f in fams.values() for x in f.samples
+            if x.name == name and
+            all(x.labels.get(k) == v for k, v in labels.items())]
+
+
+with sqlite3.connect(os.path.join(HOME, "pipehost.db")) as db:
+    ended = db.execute("SELECT count(*) FROM task_try WHERE end_date IS "
+                       "NOT NULL").fetchone()[0]
+    failed_runs = db.execute("SELECT count(*) FROM dag_run WHERE "
+                             "state='failed'").fetchone()[0]
+    success_tis = db.execute("SELECT count(*) FROM task_instance WHERE "
+                             "state='success'").fetchone()[0]
+check("/metrics: Prometheus text that its client parses, counting what the "
+      "store holds (runs and task instances by state, a try-duration "
+      "histogram, pool slots, the scheduler's loop)",
+      st == 200 and ctype.startswith("text/plain; version=0.0.4") and
+      samples("pipehost_dag_runs", state="failed") == [failed_runs] and
+      samples("pipehost_task_instances", state="success") == [success_tis] and
+      samples("pipehost_task_try_duration_seconds_count") == [ended] and
+      samples("pipehost_task_try_duration_seconds_bucket", le="+Inf") ==
+      [ended] and samples("pipehost_pool_slots", pool="gpu", state="open")
+      == [2] and samples("pipehost_scheduler_loop_seconds")[0] >= 0,
+      text[:1500])
+check("health: the scheduler is healthy while its loop beats, with the "
+      "time of its last beat", health["scheduler"]["status"] == "healthy" and
+      health["scheduler"]["latest_scheduler_heartbeat"] and
+      valid(health, "Health") is None, health)
+
 sys.exit(S.finish())
