@@ -22,6 +22,7 @@ struct ph_api {
   gboolean reads_need_token;
   char *exe;
   char *logs_dir; /* realpath of the store's logs folder */
+  gboolean ui_csrf; /* writes with the UI's CSRF cookie and header pass */
 };
 
 ph_api *ph_api_new(ph_store *store, const char *token,
@@ -30,6 +31,8 @@ ph_api *ph_api_new(ph_store *store, const char *token,
   a->st = store;
   a->token = g_strdup(token);
   a->reads_need_token = reads_need_token;
+  a->ui_csrf = !reads_need_token; /* loopback only: off it, the UI asks for
+                                     the token */
   a->exe = g_strdup(exe);
   g_autofree char *logs =
       g_build_filename(ph_store_get_home(store), "logs", NULL);
@@ -958,6 +961,95 @@ static void metrics(ph_api *api, ph_api_reply *out) {
   out->body = g_string_free(m, FALSE);
 }
 
+/* ---- the UI's grid: the last num_runs runs of a DAG (oldest first) and
+ * each task's state in each (a mapped task: its instances' states rolled
+ * up as Airflow's grid does, with counts) */
+
+/* Airflow's roll-up order: the first state present wins. */
+static int state_rank(const char *st) {
+  static const char *const order[] = {
+      "failed",  "upstream_failed", "up_for_retry", "up_for_reschedule",
+      "queued",  "scheduled",       "running",      "none",
+      "success", "skipped",         NULL};
+  for (int i = 0; order[i]; i++)
+    if (!g_strcmp0(st, order[i]))
+      return i;
+  return 7;
+}
+
+static void grid_data(ph_api *api, GHashTable *query, ph_api_reply *out) {
+  const char *dag = query ? g_hash_table_lookup(query, "dag_id") : NULL;
+  const char *nr = query ? g_hash_table_lookup(query, "num_runs") : NULL;
+  int num = nr ? atoi(nr) : 25;
+  num = CLAMP(num, 1, 365);
+  if (!dag || !get_dag(api, dag, NULL)) {
+    problem(out, 404, "DAG not found (dag_id)");
+    return;
+  }
+  JsonArray *runs = json_array_new(), *tasks = json_array_new();
+  JsonObject *cells = json_object_new();
+  GHashTable *seen = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
+                                           NULL);
+  sqlite3_stmt *q = prep(api, "SELECT * FROM (" RUN_COLS
+                              "WHERE dag_id=? ORDER BY start_date DESC, "
+                              "rowid DESC LIMIT ?) ORDER BY start_date");
+  GPtrArray *ids = g_ptr_array_new_with_free_func(g_free);
+  if (q) {
+    sqlite3_bind_text(q, 1, dag, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int(q, 2, num);
+    while (ph_store_step(api->st, q) == SQLITE_ROW) {
+      json_array_add_object_element(runs, run_object(q));
+      g_ptr_array_add(ids, g_strdup((const char *)sqlite3_column_text(q, 0)));
+    }
+    sqlite3_finalize(q);
+  }
+  q = prep(api, "SELECT task_id, map_index, state FROM task_instance WHERE "
+                "run_id=? ORDER BY min(rowid) OVER (PARTITION BY task_id), "
+                "map_index");
+  for (guint r = 0; q && r < ids->len; r++) {
+    JsonObject *row = json_object_new();
+    sqlite3_reset(q);
+    sqlite3_bind_text(q, 1, ids->pdata[r], -1, SQLITE_TRANSIENT);
+    while (ph_store_step(api->st, q) == SQLITE_ROW) {
+      const char *task = (const char *)sqlite3_column_text(q, 0);
+      int mi = sqlite3_column_int(q, 1);
+      const char *st = (const char *)sqlite3_column_text(q, 2);
+      st = st ? st : "none";
+      if (g_hash_table_add(seen, g_strdup(task)))
+        json_array_add_string_element(tasks, task);
+      JsonObject *c = json_object_has_member(row, task)
+                          ? json_object_get_object_member(row, task)
+                          : NULL;
+      if (!c) {
+        c = json_object_new();
+        json_object_set_string_member(c, "state", st);
+        json_object_set_int_member(c, "map_index", mi);
+        json_object_set_object_member(c, "mapped_states", json_object_new());
+        json_object_set_object_member(row, task, c);
+      } else if (state_rank(st) <
+                 state_rank(json_object_get_string_member(c, "state"))) {
+        json_object_set_string_member(c, "state", st);
+      }
+      if (mi >= 0) {
+        JsonObject *ms = json_object_get_object_member(c, "mapped_states");
+        json_object_set_int_member(
+            ms, st, json_object_get_int_member_with_default(ms, st, 0) + 1);
+      }
+    }
+    json_object_set_object_member(cells, ids->pdata[r], row);
+  }
+  if (q)
+    sqlite3_finalize(q);
+  g_ptr_array_unref(ids);
+  g_hash_table_unref(seen);
+  JsonObject *o = json_object_new();
+  json_object_set_string_member(o, "dag_id", dag);
+  json_object_set_array_member(o, "tasks", tasks);
+  json_object_set_array_member(o, "dag_runs", runs);
+  json_object_set_object_member(o, "instances", cells);
+  reply_object(out, 200, o);
+}
+
 /* ---- the router */
 
 static gboolean authorized(ph_api *api, const char *authorization) {
@@ -972,12 +1064,61 @@ static gboolean authorized(ph_api *api, const char *authorization) {
   return d == 0;
 }
 
-void ph_api_handle(ph_api *api, const char *method, const char *path,
-                   GHashTable *query, const char *authorization,
-                   const char *accept, const char *body, gsize body_len,
+char *ph_api_csrf(ph_api *api) {
+  return g_compute_hmac_for_string(G_CHECKSUM_SHA256,
+                                   (const guchar *)api->token,
+                                   strlen(api->token), "pipehost-ui-csrf", -1);
+}
+
+/* The value of cookie name in a Cookie header (caller frees), or NULL. */
+static char *cookie_value(const char *header, const char *name) {
+  if (!header)
+    return NULL;
+  g_auto(GStrv) parts = g_strsplit(header, ";", 0);
+  size_t n = strlen(name);
+  for (char **p = parts; *p; p++) {
+    const char *c = *p;
+    while (*c == ' ')
+      c++;
+    if (!strncmp(c, name, n) && c[n] == '=')
+      return g_strdup(c + n + 1);
+  }
+  return NULL;
+}
+
+/* A write from the UI: its CSRF header equals its cookie and the value
+ * the server derives from its token (compared in constant time). */
+static gboolean csrf_ok(ph_api *api, const ph_api_request *req) {
+  g_autofree char *want = ph_api_csrf(api);
+  g_autofree char *cookie = cookie_value(req->cookie, "ph_csrf");
+  if (!cookie || !req->csrf || strlen(req->csrf) != strlen(want) ||
+      strlen(cookie) != strlen(want))
+    return FALSE;
+  unsigned char d = 0;
+  for (size_t i = 0; want[i]; i++)
+    d |= (unsigned char)((want[i] ^ req->csrf[i]) | (want[i] ^ cookie[i]));
+  return d == 0;
+}
+
+static void grid_data(ph_api *api, GHashTable *query, ph_api_reply *out);
+
+void ph_api_handle(ph_api *api, const ph_api_request *req,
                    ph_api_reply *out) {
+  const char *method = req->method, *path = req->path;
+  GHashTable *query = req->query;
+  const char *authorization = req->authorization, *accept = req->accept,
+             *body = req->body;
+  gsize body_len = req->body_len;
   memset(out, 0, sizeof *out);
   gboolean get = !strcmp(method, "GET") || !strcmp(method, "HEAD");
+  if (get && !strcmp(path, "/object/grid_data")) {
+    if (api->reads_need_token && !authorized(api, authorization)) {
+      problem(out, 401, "reads need a bearer token");
+      return;
+    }
+    grid_data(api, query, out);
+    return;
+  }
   if (!g_str_has_prefix(path, "/api/v1/")) {
     problem(out, 404, "no such endpoint; the API is under /api/v1");
     return;
@@ -1033,7 +1174,9 @@ void ph_api_handle(ph_api *api, const char *method, const char *path,
     g_bytes_unref(doc);
     return;
   }
-  if ((!get || api->reads_need_token) && !authorized(api, authorization)) {
+  if (((!get && !(api->ui_csrf && csrf_ok(api, req))) ||
+       (get && api->reads_need_token)) &&
+      !authorized(api, authorization)) {
     problem(out, 401, get ? "reads need a bearer token when the webserver is "
                             "not bound to loopback (pipehost webserver "
                             "--print-token)"

@@ -12,8 +12,9 @@
  * id means every DAG.  Lists take limit (default 100, at most 1000) and
  * offset.  Errors are application/problem+json (RFC 7807).
  *
- * Security: every write needs "Authorization: Bearer TOKEN", reads too
- * when the server is not bound to loopback; request bodies are capped;
+ * Security: every write needs "Authorization: Bearer TOKEN" (or, from
+ * the UI on loopback, the CSRF cookie and header), reads too when the
+ * server is not bound to loopback; request bodies are capped;
  * log paths outside the store's logs folder are refused.
  */
 #ifndef PH_API_H
@@ -43,14 +44,26 @@ typedef struct {
   gsize len;
 } ph_api_reply;
 
-/* Handles one request: method, path (no query), query (name -> value, may
- * be NULL), the Authorization and Accept headers (may be NULL), and the
- * body.  Fills *out (free out->body). */
-void ph_api_handle(ph_api *api, const char *method, const char *path,
-                   GHashTable *query, const char *authorization,
-                   const char *accept, const char *body, gsize body_len,
-                   ph_api_reply *out);
+/* One request: method, path (no query), query (name -> value, may be
+ * NULL), the headers it may carry (each may be NULL) and its body. */
+typedef struct {
+  const char *method, *path;
+  GHashTable *query;
+  const char *authorization; /* "Bearer TOKEN" */
+  const char *accept;
+  const char *cookie;        /* the UI's ph_csrf cookie rides here */
+  const char *csrf;          /* X-CSRF-Token */
+  const char *body;
+  gsize body_len;
+} ph_api_request;
 
+/* Handles one request; fills *out (free out->body).  Besides /api/v1:
+ * /object/grid_data?dag_id=&num_runs= (the UI's grid, Airflow's path). */
+void ph_api_handle(ph_api *api, const ph_api_request *req, ph_api_reply *out);
 
+/* The value of the UI's CSRF cookie and header (caller frees): a write
+ * that carries both, equal to this, needs no bearer token (only offered
+ * on loopback, see cmd webserver). */
+char *ph_api_csrf(ph_api *api);
 
 #endif /* PH_API_H */

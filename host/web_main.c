@@ -58,26 +58,84 @@ static char *load_token(const char *home, char **why) {
   return g_string_free(hex, FALSE);
 }
 
+/* What the server knows beyond the API. */
+typedef struct {
+  ph_api *api;
+  gboolean loopback; /* the UI gets the CSRF cookie (off loopback it asks
+                        for the token instead) */
+} web;
+
+/* Serves the UI: "/" is index.html, /static/NAME a compiled-in asset. */
+static gboolean serve_asset(web *w, SoupServerMessage *msg, const char *path) {
+  const char *name = !strcmp(path, "/") ? "index.html"
+                     : g_str_has_prefix(path, "/static/")
+                         ? path + strlen("/static/")
+                         : NULL;
+  if (!name || strchr(name, '/'))
+    return FALSE;
+  g_autofree char *res = g_strconcat("/org/pipehost/web/", name, NULL);
+  GBytes *data =
+      g_resources_lookup_data(res, G_RESOURCE_LOOKUP_FLAGS_NONE, NULL);
+  if (!data)
+    return FALSE;
+  const char *ctype = g_str_has_suffix(name, ".js")    ? "text/javascript"
+                      : g_str_has_suffix(name, ".css") ? "text/css"
+                                                       : "text/html; "
+                                                         "charset=utf-8";
+  SoupMessageHeaders *resp = soup_server_message_get_response_headers(msg);
+  if (!strcmp(name, "index.html") && w->loopback) {
+    /* the double-submit CSRF cookie: the UI's writes send it back as a
+     * header, which no other site can read or set */
+    g_autofree char *csrf = ph_api_csrf(w->api);
+    g_autofree char *cookie = g_strdup_printf(
+        "ph_csrf=%s; Path=/; SameSite=Strict", csrf);
+    soup_message_headers_append(resp, "Set-Cookie", cookie);
+  }
+  soup_server_message_set_status(msg, 200, NULL);
+  gsize len = 0;
+  const char *bytes = g_bytes_get_data(data, &len);
+  soup_server_message_set_response(msg, ctype, SOUP_MEMORY_COPY, bytes, len);
+  g_bytes_unref(data);
+  return TRUE;
+}
+
 static void on_request(SoupServer *server, SoupServerMessage *msg,
                        const char *path, GHashTable *query, gpointer user) {
   (void)server;
-  ph_api *api = user;
+  web *w = user;
   SoupMessageHeaders *req = soup_server_message_get_request_headers(msg);
+  SoupMessageHeaders *resp = soup_server_message_get_response_headers(msg);
+  /* every page: no inline script, no other origin (values are never
+   * HTML, and even if one were, it would not run) */
+  soup_message_headers_replace(resp, "X-Content-Type-Options", "nosniff");
+  soup_message_headers_replace(resp, "Cache-Control", "no-store");
+  soup_message_headers_replace(resp, "X-Frame-Options", "DENY");
+  soup_message_headers_replace(
+      resp, "Content-Security-Policy",
+      "default-src 'self'; script-src 'self'; style-src 'self'; "
+      "img-src 'self' data:; frame-ancestors 'none'");
+  const char *method = soup_server_message_get_method(msg);
+  if (!strcmp(method, "GET") && serve_asset(w, msg, path))
+    return;
   SoupMessageBody *body = soup_server_message_get_request_body(msg);
   g_autoptr(GBytes) data = soup_message_body_flatten(body);
   gsize len = 0;
   const char *bytes = g_bytes_get_data(data, &len);
   g_autofree char *text = g_strndup(bytes ? bytes : "", len);
-  ph_api_reply r;
-  ph_api_handle(api, soup_server_message_get_method(msg), path, query,
-                soup_message_headers_get_one(req, "Authorization"),
-                soup_message_headers_get_one(req, "Accept"), text, len, &r);
-  SoupMessageHeaders *resp = soup_server_message_get_response_headers(msg);
-  soup_message_headers_replace(resp, "X-Content-Type-Options", "nosniff");
-  soup_message_headers_replace(resp, "Cache-Control", "no-store");
-  soup_server_message_set_status(msg, r.status, NULL);
-  soup_server_message_set_response(msg, r.content_type, SOUP_MEMORY_TAKE,
-                                   r.body, r.len);
+  ph_api_request r = {method,
+                      path,
+                      query,
+                      soup_message_headers_get_one(req, "Authorization"),
+                      soup_message_headers_get_one(req, "Accept"),
+                      soup_message_headers_get_one(req, "Cookie"),
+                      soup_message_headers_get_one(req, "X-CSRF-Token"),
+                      text,
+                      len};
+  ph_api_reply out;
+  ph_api_handle(w->api, &r, &out);
+  soup_server_message_set_status(msg, out.status, NULL);
+  soup_server_message_set_response(msg, out.content_type, SOUP_MEMORY_TAKE,
+                                   out.body, out.len);
 }
 
 static gboolean on_stop(gpointer loop) {
@@ -145,8 +203,9 @@ int main(int argc, char **argv) {
   dir = exe ? g_path_get_dirname(exe) : g_strdup(".");
   ph = g_build_filename(dir, "pipehost", NULL);
   api = ph_api_new(st, token, !is_loopback(addr), ph);
+  web w = {api, is_loopback(addr)};
   srv = soup_server_new("server-header", "pipehost/" PH_VERSION " ", NULL);
-  soup_server_add_handler(srv, NULL, on_request, api, NULL);
+  soup_server_add_handler(srv, NULL, on_request, &w, NULL);
   GSocketAddress *sa = g_inet_socket_address_new_from_string(
       !strcmp(addr, "localhost") ? "127.0.0.1" : addr, (guint)port);
   if (!sa) {
@@ -164,7 +223,7 @@ int main(int argc, char **argv) {
   GSList *uris = soup_server_get_uris(srv);
   if (uris) {
     g_autofree char *u = g_uri_to_string(uris->data);
-    printf("pipehost webserver: listening on %s (the API: %sapi/v1; "
+    printf("pipehost webserver: listening on %s (the UI; the API: %sapi/v1; "
            "%s)\n",
            u, u,
            is_loopback(addr) ? "writes need the token"

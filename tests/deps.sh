@@ -14,6 +14,7 @@ PH_BUILD_DEPS=(cmake ninja-build gcc libc6-dev pkg-config ca-certificates
 # clang + its runtime: the warning check on a second compiler and libFuzzer
 PH_TEST_DEPS=(python3 lua5.4 postgresql-15 python3-aiosmtpd openssl curl
   python3-jsonschema python3-prometheus-client
+  chromium chromium-driver python3-selenium
   python3-sklearn python3-xgboost python3-numpy
   clang libclang-rt-14-dev abigail-tools valgrind
   make util-linux mount)

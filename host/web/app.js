@@ -1,0 +1,157 @@
+// pipehost's UI: the DAG list, a DAG's grid (runs x tasks), a task
+// instance (its tries, XComs and live log), trigger and clear.  It only
+// reads /api/v1 and /object/grid_data, and writes with the CSRF cookie the
+// server sets on loopback (or the bearer token it is given).  Every value
+// from DAGs, logs and XComs goes into the page as text (textContent),
+// never as HTML.
+"use strict";
+
+const main = document.getElementById("main");
+let timer = null;         // the live refresh of the page shown
+let token = sessionStorage.getItem("ph_token");
+
+function el(tag, attrs, ...children) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (k === "class") e.className = v;
+    else if (k === "onclick") e.addEventListener("click", v);
+    else e.setAttribute(k, v);
+  }
+  for (const c of children)
+    e.append(c instanceof Node ? c : document.createTextNode(c == null ? "" : String(c)));
+  return e;
+}
+
+function csrf() {
+  const m = document.cookie.match(/(?:^|; )ph_csrf=([^;]*)/);
+  return m ? m[1] : null;
+}
+
+async function api(path, opts) {
+  const headers = { "Accept": "application/json" };
+  if (token) headers["Authorization"] = "Bearer " + token;
+  if (opts && opts.body) headers["Content-Type"] = "application/json";
+  const c = csrf();
+  if (c) headers["X-CSRF-Token"] = c;
+  const r = await fetch(path, Object.assign({ headers }, opts || {}));
+  const body = await r.json().catch(() => null);
+  if (r.status === 401 && !c) {
+    const t = prompt("This webserver needs its token (pipehost webserver --print-token):");
+    if (t) { token = t; sessionStorage.setItem("ph_token", t); return api(path, opts); }
+  }
+  if (!r.ok) throw new Error((body && (body.detail || body.title)) || r.statusText);
+  return body;
+}
+
+function badge(state) {
+  const s = state || "none";
+  return el("span", { class: "badge s-" + s, "data-state": s }, s);
+}
+
+function enc(s) { return encodeURIComponent(s); }
+
+function show(node) {
+  main.replaceChildren(node);
+}
+
+function fail(e) {
+  show(el("p", { class: "error" }, "error: " + e.message));
+}
+
+async function dagList() {
+  const data = await api("/api/v1/dags?limit=1000");
+  const rows = [];
+  for (const d of data.dags) {
+    const runs = await api("/api/v1/dags/" + enc(d.dag_id) + "/dagRuns?limit=10");
+    const last = el("td");
+    for (const r of runs.dag_runs.slice().reverse())
+      last.append(el("span", { class: "cell s-" + r.state, title: r.dag_run_id + ": " + r.state }));
+    rows.push(el("tr", {},
+      el("td", {}, el("a", { href: "#/dag/" + enc(d.dag_id), class: "dag" }, d.dag_id)),
+      last, el("td", {}, runs.total_entries), el("td", {}, d.fileloc)));
+  }
+  return el("div", {}, el("h1", {}, "DAGs"),
+    el("table", { id: "dags" },
+      el("tr", {}, el("th", {}, "DAG"), el("th", {}, "last runs"), el("th", {}, "runs"), el("th", {}, "file")),
+      ...rows));
+}
+
+async function grid(dag) {
+  const g = await api("/object/grid_data?num_runs=25&dag_id=" + enc(dag));
+  const head = el("tr", {}, el("th", {}, "task"));
+  for (const r of g.dag_runs)
+    head.append(el("th", { class: "run", title: r.dag_run_id }, r.dag_run_id.slice(0, 26)));
+  const rows = [head];
+  for (const t of g.tasks) {
+    const tr = el("tr", {}, el("td", {}, t));
+    for (const r of g.dag_runs) {
+      const c = (g.instances[r.dag_run_id] || {})[t];
+      const td = el("td");
+      if (c) {
+        const n = Object.values(c.mapped_states).reduce((a, b) => a + b, 0);
+        td.append(el("span", {
+          class: "cell s-" + c.state, "data-task": t, "data-run": r.dag_run_id,
+          "data-state": c.state,
+          title: t + (n ? " [" + n + " mapped]" : "") + " in " + r.dag_run_id + ": " + c.state,
+          onclick: () => { location.hash = "#/ti/" + enc(dag) + "/" + enc(r.dag_run_id) + "/" + enc(t) + "/" + (n ? 0 : -1); }
+        }));
+      }
+      tr.append(td);
+    }
+    rows.push(tr);
+  }
+  const trig = el("button", { id: "trigger", onclick: async () => {
+    try {
+      const r = await api("/api/v1/dags/" + enc(dag) + "/dagRuns", { method: "POST", body: "{}" });
+      document.getElementById("status").textContent = "triggered " + r.dag_run_id;
+    } catch (e) { document.getElementById("status").textContent = "trigger failed: " + e.message; }
+  } }, "Trigger a run");
+  return el("div", {}, el("h1", {}, "DAG ", dag), trig,
+    el("table", { class: "grid", id: "grid" }, ...rows));
+}
+
+const logState = { key: null, token: null, text: "" };
+
+async function taskInstance(dag, run, task, mi) {
+  const base = "/api/v1/dags/" + enc(dag) + "/dagRuns/" + enc(run) + "/taskInstances/" + enc(task);
+  const ti = await api(base + (mi >= 0 ? "/" + mi : ""));
+  const key = [dag, run, task, mi, ti.try_number].join("\u0000");
+  if (logState.key !== key) Object.assign(logState, { key, token: null, text: "" });
+  if (ti.try_number > 0) {
+    const q = "?map_index=" + mi + (logState.token ? "&token=" + enc(logState.token) : "");
+    const l = await api(base + "/logs/" + ti.try_number + q);
+    logState.text += l.content;
+    logState.token = l.continuation_token;
+  }
+  const xs = await api(base + "/xcomEntries" + (mi >= 0 ? "?map_index=" + mi : "")).catch(() => ({ xcom_entries: [] }));
+  const xrows = [];
+  for (const x of xs.xcom_entries) {
+    const v = await api(base + "/xcomEntries/" + enc(x.key) + "?map_index=" + x.map_index);
+    xrows.push(el("tr", {}, el("td", {}, x.key), el("td", { class: "xcom" }, JSON.stringify(v.value))));
+  }
+  const fields = ["state", "try_number", "max_tries", "operator", "start_date", "end_date", "duration", "pid"];
+  const info = el("table", { id: "ti" });
+  for (const f of fields)
+    info.append(el("tr", {}, el("th", {}, f), el("td", {}, f === "state" ? badge(ti.state) : ti[f])));
+  return el("div", {},
+    el("h1", {}, task + (mi >= 0 ? "[" + mi + "]" : ""), " in ", el("a", { href: "#/dag/" + enc(dag) }, run)),
+    info, el("h2", {}, "XComs"), el("table", { id: "xcoms" }, ...xrows),
+    el("h2", {}, "Log (try " + ti.try_number + ")"), el("pre", { class: "log", id: "log" }, logState.text));
+}
+
+async function route() {
+  clearTimeout(timer);
+  const parts = location.hash.replace(/^#\/?/, "").split("/").map(decodeURIComponent);
+  let render;
+  if (parts[0] === "dag" && parts[1]) render = () => grid(parts[1]);
+  else if (parts[0] === "ti" && parts.length >= 5) render = () => taskInstance(parts[1], parts[2], parts[3], parseInt(parts[4], 10));
+  else render = dagList;
+  const tick = async () => {
+    try { show(await render()); } catch (e) { fail(e); }
+    timer = setTimeout(tick, 1500);   // live: the page is rendered again
+  };
+  tick();
+}
+
+window.addEventListener("hashchange", route);
+route();
