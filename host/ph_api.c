@@ -1064,6 +1064,60 @@ static gboolean authorized(ph_api *api, const char *authorization) {
   return d == 0;
 }
 
+gboolean ph_api_may_read(ph_api *api, const char *authorization) {
+  return !api->reads_need_token || authorized(api, authorization);
+}
+
+JsonObject *ph_api_run_states(ph_api *api, const char *dag_id,
+                              const char *run_id, char **file) {
+  sqlite3_stmt *q = prep(api, "SELECT run_id, dag_file FROM dag_run WHERE "
+                              "dag_id=?1 AND (?2 IS NULL OR run_id=?2) ORDER "
+                              "BY start_date DESC, rowid DESC LIMIT 1");
+  char *rid = NULL;
+  *file = NULL;
+  if (!q)
+    return NULL;
+  sqlite3_bind_text(q, 1, dag_id, -1, SQLITE_TRANSIENT);
+  if (run_id)
+    sqlite3_bind_text(q, 2, run_id, -1, SQLITE_TRANSIENT);
+  if (ph_store_step(api->st, q) == SQLITE_ROW) {
+    rid = g_strdup((const char *)sqlite3_column_text(q, 0));
+    *file = g_strdup((const char *)sqlite3_column_text(q, 1));
+  }
+  sqlite3_finalize(q);
+  if (!rid)
+    return NULL;
+  JsonObject *o = json_object_new();
+  q = prep(api, "SELECT task_id, map_index, state FROM task_instance WHERE "
+                "run_id=?");
+  if (q) {
+    sqlite3_bind_text(q, 1, rid, -1, SQLITE_TRANSIENT);
+    while (ph_store_step(api->st, q) == SQLITE_ROW) {
+      const char *task = (const char *)sqlite3_column_text(q, 0);
+      const char *st = (const char *)sqlite3_column_text(q, 2);
+      st = st ? st : "none";
+      JsonObject *c = json_object_has_member(o, task)
+                          ? json_object_get_object_member(o, task)
+                          : NULL;
+      if (!c) {
+        c = json_object_new();
+        json_object_set_string_member(c, "state", st);
+        json_object_set_int_member(c, "count", 0);
+        json_object_set_object_member(o, task, c);
+      } else if (state_rank(st) <
+                 state_rank(json_object_get_string_member(c, "state"))) {
+        json_object_set_string_member(c, "state", st);
+      }
+      if (sqlite3_column_int(q, 1) >= 0)
+        json_object_set_int_member(c, "count",
+                                   json_object_get_int_member(c, "count") + 1);
+    }
+    sqlite3_finalize(q);
+  }
+  g_free(rid);
+  return o;
+}
+
 char *ph_api_csrf(ph_api *api) {
   return g_compute_hmac_for_string(G_CHECKSUM_SHA256,
                                    (const guchar *)api->token,

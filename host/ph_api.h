@@ -21,6 +21,7 @@
 #define PH_API_H
 
 #include <glib.h>
+#include <json-glib/json-glib.h>
 
 #include "ph_store.h"
 
@@ -60,6 +61,16 @@ typedef struct {
 /* Handles one request; fills *out (free out->body).  Besides /api/v1:
  * /object/grid_data?dag_id=&num_runs= (the UI's grid, Airflow's path). */
 void ph_api_handle(ph_api *api, const ph_api_request *req, ph_api_reply *out);
+
+/* TRUE when a request with this Authorization header may read. */
+gboolean ph_api_may_read(ph_api *api, const char *authorization);
+
+/* For the graph view: the DAG file of dag_id's run run_id (NULL: its
+ * latest run) in *file, and each task's state in that run as a new object
+ * {task_id: {state, count}} (a mapped task's instances rolled up, count
+ * of them); NULL when the DAG or run is unknown. */
+JsonObject *ph_api_run_states(ph_api *api, const char *dag_id,
+                              const char *run_id, char **file);
 
 /* The value of the UI's CSRF cookie and header (caller frees): a write
  * that carries both, equal to this, needs no bearer token (only offered

@@ -23,6 +23,7 @@
 #include "ph_proc.h"
 #include "ph_store.h"
 #include "ph_util.h"
+#include "web_graph.h"
 
 /* The token in home/webserver.token, made (0600) when missing; NULL with
  * *why set when it can be neither read nor made. */
@@ -63,7 +64,41 @@ typedef struct {
   ph_api *api;
   gboolean loopback; /* the UI gets the CSRF cookie (off loopback it asks
                         for the token instead) */
+  web_graph *graph;  /* Graphviz, for /object/graph */
 } web;
+
+/* GET /object/graph?dag_id=&run_id=: the run's graph as SVG (the latest
+ * run's without run_id), laid out by Graphviz, tasks in their states'
+ * colours. */
+static void serve_graph(web *w, SoupServerMessage *msg, GHashTable *query,
+                        const char *authorization) {
+  const char *dag = query ? g_hash_table_lookup(query, "dag_id") : NULL;
+  const char *run = query ? g_hash_table_lookup(query, "run_id") : NULL;
+  char *file = NULL, *why = NULL, *svg = NULL;
+  gsize len = 0;
+  JsonObject *states = NULL;
+  int status = 200;
+  if (!ph_api_may_read(w->api, authorization)) {
+    status = 401;
+    why = g_strdup("reads need a bearer token");
+  } else if (!dag || !(states = ph_api_run_states(w->api, dag, run, &file))) {
+    status = 404;
+    why = g_strdup("no such DAG or run (dag_id, run_id)");
+  } else if (!(svg = web_graph_svg(w->graph, file, states, &len, &why))) {
+    status = 500;
+  }
+  soup_server_message_set_status(msg, status, NULL);
+  if (svg)
+    soup_server_message_set_response(msg, "image/svg+xml", SOUP_MEMORY_TAKE,
+                                     svg, len);
+  else
+    soup_server_message_set_response(msg, "text/plain; charset=utf-8",
+                                     SOUP_MEMORY_COPY, why, strlen(why));
+  if (states)
+    json_object_unref(states);
+  g_free(file);
+  g_free(why);
+}
 
 /* Serves the UI: "/" is index.html, /static/NAME a compiled-in asset. */
 static gboolean serve_asset(web *w, SoupServerMessage *msg, const char *path) {
@@ -117,6 +152,11 @@ static void on_request(SoupServer *server, SoupServerMessage *msg,
   const char *method = soup_server_message_get_method(msg);
   if (!strcmp(method, "GET") && serve_asset(w, msg, path))
     return;
+  if (!strcmp(method, "GET") && !strcmp(path, "/object/graph")) {
+    serve_graph(w, msg, query,
+                soup_message_headers_get_one(req, "Authorization"));
+    return;
+  }
   SoupMessageBody *body = soup_server_message_get_request_body(msg);
   g_autoptr(GBytes) data = soup_message_body_flatten(body);
   gsize len = 0;
@@ -172,7 +212,7 @@ int main(int argc, char **argv) {
   SoupServer *srv = NULL;
   GMainLoop *loop = NULL;
   char *token = NULL, *why = NULL, *home = ph_store_default_home();
-  char *exe = NULL, *dir = NULL, *ph = NULL;
+  char *exe = NULL, *dir = NULL, *ph = NULL, *builtin = NULL, *lua = NULL;
   if (!g_option_context_parse(ctx, &argc, &argv, &err) || argc > 1) {
     fprintf(stderr, "pipehost webserver: %s (see pipehost webserver --help)\n",
             err ? err->message : "unexpected argument");
@@ -203,7 +243,12 @@ int main(int argc, char **argv) {
   dir = exe ? g_path_get_dirname(exe) : g_strdup(".");
   ph = g_build_filename(dir, "pipehost", NULL);
   api = ph_api_new(st, token, !is_loopback(addr), ph);
-  web w = {api, is_loopback(addr)};
+  /* the plugins and the Lua DSL, where an installed pipehost keeps them */
+  builtin = g_build_filename(dir, "..", "lib", "pipehost", "plugins", NULL);
+  lua = g_build_filename(dir, "..", "share", "pipehost", "lua", NULL);
+  const char *lua_env = g_getenv("PIPEHOST_LUA_DIR");
+  web w = {api, is_loopback(addr),
+           web_graph_new(builtin, lua_env && *lua_env ? lua_env : lua)};
   srv = soup_server_new("server-header", "pipehost/" PH_VERSION " ", NULL);
   soup_server_add_handler(srv, NULL, on_request, &w, NULL);
   GSocketAddress *sa = g_inet_socket_address_new_from_string(
@@ -235,6 +280,7 @@ int main(int argc, char **argv) {
   g_unix_signal_add(SIGTERM, on_stop, loop);
   g_unix_signal_add(SIGINT, on_stop, loop);
   g_main_loop_run(loop);
+  web_graph_free(w.graph);
   rc = 0;
 out:
   if (srv) {
@@ -253,6 +299,8 @@ out:
   g_free(exe);
   g_free(dir);
   g_free(ph);
+  g_free(builtin);
+  g_free(lua);
   g_option_context_free(ctx);
   return rc;
 }

@@ -6,7 +6,7 @@ set -euo pipefail
 PH_BUILD_DEPS=(cmake ninja-build gcc libc6-dev pkg-config ca-certificates
   libglib2.0-dev libjson-glib-dev liblua5.4-dev libyaml-dev libsqlite3-dev
   libcurl4-openssl-dev libpq-dev libxgboost-dev liblinear-dev
-  libsoup-3.0-dev)
+  libsoup-3.0-dev libgraphviz-dev)
 # make builds the SDK skeleton in a test; util-linux (flock) and mount
 # serve the trust tests (a tmpfs for the full disk, a read-only bind)
 # the integration tests start a real PostgreSQL, SMTP server (aiosmtpd, with

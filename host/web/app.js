@@ -106,8 +106,13 @@ async function grid(dag) {
       document.getElementById("status").textContent = "triggered " + r.dag_run_id;
     } catch (e) { document.getElementById("status").textContent = "trigger failed: " + e.message; }
   } }, "Trigger a run");
+  // the latest run's graph, laid out by Graphviz on the server (an image:
+  // nothing in it can run)
+  const graph = el("img", { id: "graph", alt: "graph of the latest run",
+    src: "/object/graph?dag_id=" + enc(dag) + "&t=" + Date.now() });
   return el("div", {}, el("h1", {}, "DAG ", dag), trig,
-    el("table", { class: "grid", id: "grid" }, ...rows));
+    el("table", { class: "grid", id: "grid" }, ...rows),
+    el("h2", {}, "Graph (latest run)"), graph);
 }
 
 const logState = { key: null, token: null, text: "" };

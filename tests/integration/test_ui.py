@@ -96,6 +96,19 @@ try:
           got == {("first", "extract"): "success", ("first", "evil"): "success",
                   ("first", "gen"): "success", ("first", "sq"): "success",
                   ("first", "broken"): "failed"}, got)
+    wait.until(lambda d: d.execute_script(
+        "const i = document.getElementById('graph');"
+        "return i && i.complete && i.naturalWidth > 0"))
+    svg = subprocess.run(["curl", "-s", base + "/object/graph?dag_id=ui_demo"],
+                         capture_output=True, text=True).stdout
+    fills = dict(re.findall(r'<title>([\w.-]+)</title>\s*<path fill="(\w+)"',
+                            svg))
+    check("the graph of the run, laid out by Graphviz, shows in the page "
+          "with each task in its state's colour (a mapped task marked with "
+          "its instances)",
+          fills == {"extract": "green", "evil": "green", "gen": "green",
+                    "sq": "green", "broken": "red"} and "sq [3]" in svg,
+          (fills, svg[:300]))
     if SHOTS:
         os.makedirs(SHOTS, exist_ok=True)
         drv.save_screenshot(os.path.join(SHOTS, "grid.png"))
