@@ -479,6 +479,97 @@ out:
   g_free(dir);
 }
 
+/* POST dags/{dag}/clearTaskInstances (Airflow's body: dag_run_id,
+ * task_ids, only_failed, dry_run -- both true by default, as Airflow's --
+ * include_downstream): `pipehost clear` says (or does) it; a real clear
+ * then resumes the run in the background. */
+static void clear_tis(ph_api *api, const char *dag, const char *body,
+                      gsize len, ph_api_reply *out) {
+  JsonNode *bn = len ? json_from_string(body, NULL) : NULL;
+  JsonObject *b = bn && JSON_NODE_HOLDS_OBJECT(bn) ? json_node_get_object(bn)
+                                                   : NULL;
+  GPtrArray *argv = g_ptr_array_new_with_free_func(g_free);
+  char *sout = NULL, *serr = NULL;
+  const char *run =
+      b ? json_object_get_string_member_with_default(b, "dag_run_id", NULL)
+        : NULL;
+  JsonObject *r = NULL;
+  if (!run) {
+    problem(out, 400, "the body needs dag_run_id (pipehost clears one run "
+                      "at a time)");
+    goto out;
+  }
+  if (!(r = find_run(api, dag, run, out)))
+    goto out;
+  gboolean dry = json_object_get_boolean_member_with_default(b, "dry_run", TRUE);
+  gboolean failed =
+      json_object_get_boolean_member_with_default(b, "only_failed", TRUE);
+  gboolean down = json_object_get_boolean_member_with_default(
+      b, "include_downstream", FALSE);
+  g_ptr_array_add(argv, g_strdup(api->exe));
+  g_ptr_array_add(argv, g_strdup("clear"));
+  g_ptr_array_add(argv, g_strdup(run));
+  g_ptr_array_add(argv, g_strdup("--json"));
+  if (dry)
+    g_ptr_array_add(argv, g_strdup("--dry-run"));
+  if (failed)
+    g_ptr_array_add(argv, g_strdup("--failed-only"));
+  if (down)
+    g_ptr_array_add(argv, g_strdup("--downstream"));
+  JsonNode *tn = json_object_get_member(b, "task_ids");
+  JsonArray *ta = tn && JSON_NODE_HOLDS_ARRAY(tn) ? json_node_get_array(tn)
+                                                  : NULL;
+  for (guint i = 0; ta && i < json_array_get_length(ta); i++) {
+    const char *t = json_array_get_string_element(ta, i);
+    if (!t) {
+      problem(out, 400, "task_ids must be a list of task ids");
+      goto out;
+    }
+    g_ptr_array_add(argv, g_strdup("--task"));
+    g_ptr_array_add(argv, g_strdup(t));
+  }
+  g_ptr_array_add(argv, NULL);
+  int status = 0;
+  GError *err = NULL;
+  if (!g_spawn_sync(NULL, (char **)argv->pdata, NULL, G_SPAWN_DEFAULT, NULL,
+                    NULL, &sout, &serr, &status, &err)) {
+    problem(out, 500, err->message);
+    g_error_free(err);
+    goto out;
+  }
+  JsonNode *res = g_spawn_check_wait_status(status, NULL) && sout
+                      ? json_from_string(sout, NULL)
+                      : NULL;
+  if (!res) {
+    g_autofree char *why = g_strstrip(g_strdup(serr ? serr : ""));
+    problem(out, 409, *why ? why : "the run cannot be cleared now");
+    goto out;
+  }
+  JsonArray *cleared =
+      json_object_get_array_member(json_node_get_object(res), "task_instances");
+  if (!dry && json_array_get_length(cleared)) {
+    const char *resume[] = {api->exe, "resume", run, "--quiet", NULL};
+    g_autofree char *dir = g_build_filename(ph_store_get_home(api->st),
+                                            "logs", "webserver", NULL);
+    g_mkdir_with_parents(dir, 0755);
+    g_autofree char *log = g_strdup_printf("%s/%s.resume.log", dir, run);
+    int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    g_spawn_async_with_fds(NULL, (char **)resume, NULL, G_SPAWN_DEFAULT, NULL,
+                           NULL, NULL, -1, fd, fd, NULL);
+    if (fd >= 0)
+      close(fd);
+  }
+  reply_json(out, 200, res, NULL);
+out:
+  if (r)
+    json_object_unref(r);
+  if (bn)
+    json_node_unref(bn);
+  g_ptr_array_unref(argv);
+  g_free(sout);
+  g_free(serr);
+}
+
 /* ---- task instances */
 
 #define TI_COLS                                                                \
@@ -1271,6 +1362,11 @@ void ph_api_handle(ph_api *api, const ph_api_request *req,
     const char *dag = p[1];
     if (get && n == 2) {
       get_dag(api, dag, out);
+      return;
+    }
+    if (n == 3 && !strcmp(p[2], "clearTaskInstances") &&
+        !strcmp(method, "POST")) {
+      clear_tis(api, dag, body, body_len, out);
       return;
     }
     if (n >= 3 && !strcmp(p[2], "dagRuns")) {

@@ -1274,10 +1274,16 @@ out:
 
 static int cmd_clear(sctx *c, int argc, char **argv) {
   char **tasks = NULL;
-  gboolean downstream = FALSE, failed_only = FALSE;
+  gboolean downstream = FALSE, failed_only = FALSE, dry = FALSE, json = FALSE;
   GOptionEntry e[] = {{"task", 't', 0, G_OPTION_ARG_STRING_ARRAY, &tasks,
                        "Only this task (repeatable; default: every task)",
                        "TASK"},
+                      {"dry-run", 'n', 0, G_OPTION_ARG_NONE, &dry,
+                       "Say what would be cleared, clear nothing", NULL},
+                      {"json", 0, 0, G_OPTION_ARG_NONE, &json,
+                       "Print {\"task_instances\": [...]} (Airflow's "
+                       "clearTaskInstances reply)",
+                       NULL},
                       {"downstream", 'd', 0, G_OPTION_ARG_NONE, &downstream,
                        "Also every task downstream of those", NULL},
                       {"failed-only", 'f', 0, G_OPTION_ARG_NONE, &failed_only,
@@ -1356,6 +1362,7 @@ static int cmd_clear(sctx *c, int argc, char **argv) {
     }
   }
   JsonArray *tis = json_object_get_array_member(ro, "tasks");
+  JsonArray *listed = json_array_new();
   guint cleared = 0;
   ph_store_begin(c->st);
   for (guint i = 0; i < json_array_get_length(tis); i++) {
@@ -1369,10 +1376,22 @@ static int cmd_clear(sctx *c, int argc, char **argv) {
     if (failed_only && strcmp(state, "failed") &&
         strcmp(state, "upstream_failed"))
       continue;
-    /* earlier tries' logs are kept under another name */
     int tries =
         (int)json_object_get_int_member_with_default(ti, "try_number", 0);
     int mi = (int)json_object_get_int_member_with_default(ti, "map_index", -1);
+    JsonObject *lo = json_object_new();
+    json_object_set_string_member(lo, "task_id", tid);
+    json_object_set_int_member(lo, "map_index", mi);
+    json_object_set_string_member(lo, "dag_id", ph_plan_get_dag_id(plan));
+    json_object_set_string_member(lo, "dag_run_id", rid);
+    json_object_set_string_member(
+        lo, "execution_date",
+        json_object_get_string_member_with_default(ro, "logical_date", ""));
+    json_array_add_object_element(listed, lo);
+    cleared++;
+    if (dry)
+      continue;
+    /* earlier tries' logs are kept under another name */
     g_autofree char *name = ph_store_ti_name(tid, mi);
     for (int k = 1; k <= tries; k++) {
       g_autofree char *log =
@@ -1390,21 +1409,35 @@ static int cmd_clear(sctx *c, int argc, char **argv) {
                       "cleared");
       ph_store_xcom_clear(c->st, rid, tid, -1);
     }
-    cleared++;
   }
-  if (cleared) {
+  if (cleared && !dry) {
     ph_store_run_set_state(c->st, rid, "running");
     ph_store_run_set_host(c->st, rid, 0, 0);
   }
-  if (!ph_store_commit(c->st, &err)) {
+  if (dry) {
+    ph_store_rollback(c->st);
+  } else if (!ph_store_commit(c->st, &err)) {
     g_printerr("pipehost clear: %s\n", err->message);
     g_clear_error(&err);
+    json_array_unref(listed);
     goto out;
   }
-  printf("cleared %u task(s) of %s%s\n", cleared, rid,
-         cleared ? "; run `pipehost resume` on it (a running scheduler does "
-                   "so by itself)"
-                 : "");
+  if (json) {
+    JsonObject *o = json_object_new();
+    json_object_set_array_member(o, "task_instances", listed);
+    JsonNode *on = json_node_new(JSON_NODE_OBJECT);
+    json_node_take_object(on, o);
+    g_autofree char *txt = ph_util_json_dup(on);
+    json_node_unref(on);
+    printf("%s\n", txt);
+  } else {
+    json_array_unref(listed);
+    printf("%s %u task instance(s) of %s%s\n",
+           dry ? "would clear" : "cleared", cleared, rid,
+           cleared && !dry ? "; run `pipehost resume` on it (a running "
+                             "scheduler does so by itself)"
+                           : "");
+  }
   rc = 0;
 out:
   g_free(pick);

@@ -138,9 +138,18 @@ async function taskInstance(dag, run, task, mi) {
   const info = el("table", { id: "ti" });
   for (const f of fields)
     info.append(el("tr", {}, el("th", {}, f), el("td", {}, f === "state" ? badge(ti.state) : ti[f])));
+  const clear = el("button", { id: "clear", onclick: async () => {
+    try {
+      const r = await api("/api/v1/dags/" + enc(dag) + "/clearTaskInstances", { method: "POST",
+        body: JSON.stringify({ dag_run_id: run, task_ids: [task], dry_run: false,
+                               only_failed: false, include_downstream: true }) });
+      document.getElementById("status").textContent =
+        "cleared " + r.task_instances.length + " task instance(s); the run resumes";
+    } catch (e) { document.getElementById("status").textContent = "clear failed: " + e.message; }
+  } }, "Clear (and downstream)");
   return el("div", {},
     el("h1", {}, task + (mi >= 0 ? "[" + mi + "]" : ""), " in ", el("a", { href: "#/dag/" + enc(dag) }, run)),
-    info, el("h2", {}, "XComs"), el("table", { id: "xcoms" }, ...xrows),
+    clear, info, el("h2", {}, "XComs"), el("table", { id: "xcoms" }, ...xrows),
     el("h2", {}, "Log (try " + ti.try_number + ")"), el("pre", { class: "log", id: "log" }, logState.text));
 }
 

@@ -244,6 +244,34 @@ check("trigger: POST dagRuns with the token answers the queued run "
       call("GET", "/api/v1/dags/api/dagRuns/from_api")[2]["conf"] ==
       {"who": "api"}, (st, run, run_state()))
 
+# clearTaskInstances: Airflow's defaults (dry_run, only_failed) list what
+# would be cleared; a real clear resets it and the run resumes
+st, _, dry = call("POST", "/api/v1/dags/api/clearTaskInstances",
+                  {"dag_run_id": "r1"}, token)
+st2, _, real = call("POST", "/api/v1/dags/api/clearTaskInstances",
+                    {"dag_run_id": "r1", "task_ids": ["broken"],
+                     "dry_run": False}, token)
+deadline = time.time() + 60
+tries = None
+while time.time() < deadline:
+    ti = call("GET", R + "/taskInstances/broken")[2]
+    run_now = call("GET", R)[2]
+    tries = ti.get("try_number")
+    if run_now.get("state") in ("success", "failed") and ti.get("state") == \
+            "failed":
+        break
+    time.sleep(0.2)
+check("clearTaskInstances: by default a dry run of the failed ones; for "
+      "real it clears them and the run resumes (the task runs again)",
+      st == 200 and valid(dry, response_schema(
+          "/dags/{dag_id}/clearTaskInstances", "post", 200)) is None and
+      [t["task_id"] for t in dry["task_instances"]] == ["broken"] and
+      st2 == 200 and [t["task_id"] for t in real["task_instances"]] ==
+      ["broken"] and tries == 1 and
+      call("GET", R + "/taskInstances/broken")[2]["state"] == "failed" and
+      os.path.exists(os.path.join(HOME, "logs", "api", "r1",
+                                  "broken.1.log")), (dry, real, tries))
+
 # a log path the store points outside its logs folder is refused
 with sqlite3.connect(os.path.join(HOME, "pipehost.db")) as db:
     db.execute("UPDATE task_try SET log_path='/etc/passwd' WHERE "

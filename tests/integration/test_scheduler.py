@@ -312,7 +312,7 @@ check("clear: the first run fails at b", json.loads(p.stdout)["state"] == "faile
 open(marker, "w").close()
 p = ph("clear", rid, "--failed-only")
 check("clear --failed-only clears b and c (failed, upstream_failed)",
-      p.returncode == 0 and "cleared 2 task(s)" in p.stdout, p.stdout + p.stderr)
+      p.returncode == 0 and "cleared 2 task instance(s)" in p.stdout, p.stdout + p.stderr)
 p = ph("resume", rid, "--json")
 with open(log) as f:
     lines = f.read().split()

@@ -134,6 +134,17 @@ try:
           all(x in log for x in XSS) and "javascript:window.__xss=4" in xcom
           and fired is None and not injected, (log[-300:], xcom, fired))
 
+    # clear from a task's page: it and its downstream are cleared and the
+    # run resumes (its earlier log kept aside)
+    drv.get(base + "/#/ti/ui_demo/first/broken/-1")
+    wait.until(lambda d: click("#clear"))
+    wait.until(lambda d: "cleared 1 task instance" in text_of("#status"))
+    logs = os.path.join(S.env["PIPEHOST_HOME"], "logs", "ui_demo", "first")
+    wait.until(lambda d: any(".cleared-" in f for f in os.listdir(logs)) and
+               os.path.exists(os.path.join(logs, "broken.1.log")))
+    check("clear from the UI: the task is cleared and runs again (its "
+          "earlier log kept aside)", True)
+
     # trigger from the UI: the grid then shows the new run
     drv.get(base + "/#/dag/ui_demo")
     wait.until(lambda d: click("#trigger"))
