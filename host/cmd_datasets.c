@@ -37,12 +37,12 @@ static void print_table(JsonArray *a) {
     JsonObject *o = json_array_get_object_element(a, i);
     JsonNode *lag = json_object_get_member(o, "lag");
     JsonNode *max = json_object_get_member(o, "max_lag");
-    g_autofree char *age =
-        JSON_NODE_HOLDS_NULL(lag) ? g_strdup("-")
-                                  : human(json_node_get_double(lag));
-    g_autofree char *maxs =
-        JSON_NODE_HOLDS_NULL(max) ? g_strdup("-")
-                                  : human(json_node_get_double(max));
+    g_autofree char *age = JSON_NODE_HOLDS_NULL(lag)
+                               ? g_strdup("-")
+                               : human(json_node_get_double(lag));
+    g_autofree char *maxs = JSON_NODE_HOLDS_NULL(max)
+                                ? g_strdup("-")
+                                : human(json_node_get_double(max));
     g_autofree char *prod =
         joined(json_object_get_array_member(o, "producers"));
     g_autofree char *cons =
@@ -99,8 +99,8 @@ static void print_lineage(JsonArray *a, const char *format) {
     for (guint k = 0; k < json_array_get_length(cons); k++) {
       const char *c = json_array_get_string_element(cons, k);
       if (dot)
-        printf("  \"%s\" -> \"%s\" [style=dashed, label=\"triggers\"];\n",
-               uri, c);
+        printf("  \"%s\" -> \"%s\" [style=dashed, label=\"triggers\"];\n", uri,
+               c);
       else if (mermaid)
         printf("  %s -. triggers .-> %s_c%u[\"%s\"]\n", mid, mid, k, c);
       else
@@ -203,8 +203,9 @@ int ph_cmd_datasets(int argc, char **argv) {
     for (guint i = 0; i < json_array_get_length(ev); i++) {
       JsonObject *x = json_array_get_object_element(ev, i);
       gint64 mi = json_object_get_int_member(x, "map_index");
-      g_autofree char *mis =
-          mi >= 0 ? g_strdup_printf("[%" G_GINT64_FORMAT "]", mi) : g_strdup("");
+      g_autofree char *mis = mi >= 0
+                                 ? g_strdup_printf("[%" G_GINT64_FORMAT "]", mi)
+                                 : g_strdup("");
       printf("  %s  %s.%s%s  run %s\n",
              json_object_get_string_member(x, "timestamp"),
              json_object_get_string_member(x, "dag_id"),

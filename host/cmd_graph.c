@@ -126,22 +126,21 @@ int ph_cmd_graph(int argc, char **argv) {
   GHashTable *sizes = g_hash_table_new(g_str_hash, g_str_equal);
   for (guint i = 0; i < n; i++) {
     const char *node = node_of(dag, ph_plan_get_task(plan, i), expand);
-    g_hash_table_insert(sizes, (gpointer)node,
-                        GUINT_TO_POINTER(GPOINTER_TO_UINT(g_hash_table_lookup(
-                                             sizes, node)) +
-                                         1));
+    g_hash_table_insert(
+        sizes, (gpointer)node,
+        GUINT_TO_POINTER(GPOINTER_TO_UINT(g_hash_table_lookup(sizes, node)) +
+                         1));
   }
   for (guint i = 0; i < n; i++) {
     const ph_task_spec *t = ph_plan_get_task(plan, i);
     const char *node = node_of(dag, t, expand);
     gboolean mapped = t->expand || t->expand_kwargs;
     if (strcmp(node, t->id))
-      add_node(&gr, node,
-               g_strdup_printf("%s%s(group, %u tasks)", node,
-                               mermaid ? " " : "\\n",
-                               GPOINTER_TO_UINT(
-                                   g_hash_table_lookup(sizes, node))),
-               2);
+      add_node(
+          &gr, node,
+          g_strdup_printf("%s%s(group, %u tasks)", node, mermaid ? " " : "\\n",
+                          GPOINTER_TO_UINT(g_hash_table_lookup(sizes, node))),
+          2);
     else
       add_node(&gr, node,
                g_strdup_printf(mermaid ? "%s%s (%s)" : "%s%s\\n%s", t->id,

@@ -11,17 +11,19 @@
 
 #include <gio/gio.h>
 
+#include "ph_dataset.h"
 #include "ph_util.h"
 
-#define DOCS "https://airflow.apache.org/docs/apache-airflow/stable/"        \
-             "stable-rest-api-ref.html#section/Errors/"
+#define DOCS                                                                   \
+  "https://airflow.apache.org/docs/apache-airflow/stable/"                     \
+  "stable-rest-api-ref.html#section/Errors/"
 
 struct ph_api {
   ph_store *st;
   char *token;
   gboolean reads_need_token;
   char *exe;
-  char *logs_dir; /* realpath of the store's logs folder */
+  char *logs_dir;   /* realpath of the store's logs folder */
   gboolean ui_csrf; /* writes with the UI's CSRF cookie and header pass */
 };
 
@@ -187,7 +189,7 @@ static JsonObject *dag_object(sqlite3_stmt *q) {
 }
 
 #define DAGS_SQL                                                               \
-  "SELECT dag_id, (SELECT dag_file FROM dag_run r2 WHERE r2.dag_id=r.dag_id " \
+  "SELECT dag_id, (SELECT dag_file FROM dag_run r2 WHERE r2.dag_id=r.dag_id "  \
   "ORDER BY start_date DESC LIMIT 1) FROM dag_run r "
 
 static void get_dags(ph_api *api, GHashTable *query, ph_api_reply *out) {
@@ -206,8 +208,7 @@ static void get_dags(ph_api *api, GHashTable *query, ph_api_reply *out) {
   }
   reply_json(out, 200,
              collection("dags", a,
-                        count(api,
-                              "SELECT count(DISTINCT dag_id) FROM dag_run",
+                        count(api, "SELECT count(DISTINCT dag_id) FROM dag_run",
                               NULL, NULL)),
              NULL);
 }
@@ -222,8 +223,8 @@ static gboolean get_dag(ph_api *api, const char *dag, ph_api_reply *out) {
     sqlite3_finalize(q);
   }
   if (!o) {
-    g_autofree char *d = g_strdup_printf("DAG with dag_id: '%s' not found",
-                                         dag);
+    g_autofree char *d =
+        g_strdup_printf("DAG with dag_id: '%s' not found", dag);
     if (out)
       problem(out, 404, d);
     return FALSE;
@@ -241,7 +242,7 @@ static gboolean get_dag(ph_api *api, const char *dag, ph_api_reply *out) {
 /* ---- DAG runs */
 
 #define RUN_COLS                                                               \
-  "SELECT run_id, dag_id, logical_date, start_date, end_date, run_type, "     \
+  "SELECT run_id, dag_id, logical_date, start_date, end_date, run_type, "      \
   "state, conf FROM dag_run "
 
 static JsonObject *run_object(sqlite3_stmt *q) {
@@ -280,8 +281,8 @@ static void get_runs(ph_api *api, const char *dag, GHashTable *query,
     return;
   gboolean all = !strcmp(dag, "~");
   if (!all && !get_dag(api, dag, NULL)) {
-    g_autofree char *d = g_strdup_printf("DAG with dag_id: '%s' not found",
-                                         dag);
+    g_autofree char *d =
+        g_strdup_printf("DAG with dag_id: '%s' not found", dag);
     problem(out, 404, d);
     return;
   }
@@ -292,7 +293,8 @@ static void get_runs(ph_api *api, const char *dag, GHashTable *query,
     static const char *const fields[][3] = {
         {"start_date", "start_date, rowid", "start_date DESC, rowid DESC"},
         {"end_date", "end_date, rowid", "end_date DESC, rowid DESC"},
-        {"logical_date", "logical_date, rowid", "logical_date DESC, rowid DESC"},
+        {"logical_date", "logical_date, rowid",
+         "logical_date DESC, rowid DESC"},
         {"execution_date", "logical_date, rowid",
          "logical_date DESC, rowid DESC"},
         {"dag_run_id", "run_id", "run_id DESC"},
@@ -363,16 +365,17 @@ static void reply_object(ph_api_reply *out, int status, JsonObject *o) {
 
 /* POST dags/{dag}/dagRuns: a manual run now (or at logical_date), started
  * as `pipehost run FILE` in the background, with its own log. */
-static void trigger(ph_api *api, const char *dag, const char *body,
-                    gsize len, ph_api_reply *out) {
+static void trigger(ph_api *api, const char *dag, const char *body, gsize len,
+                    ph_api_reply *out) {
   JsonNode *bn = len ? json_from_string(body, NULL) : NULL;
-  JsonObject *b = bn && JSON_NODE_HOLDS_OBJECT(bn) ? json_node_get_object(bn)
-                                                   : NULL;
+  JsonObject *b =
+      bn && JSON_NODE_HOLDS_OBJECT(bn) ? json_node_get_object(bn) : NULL;
   char *file = NULL, *run_id = NULL, *ld = NULL, *conf = NULL, *log = NULL,
        *bad = NULL, *dir = NULL;
   if (len && !b) {
-    problem(out, 400, "the body must be a JSON object: {dag_run_id?, "
-                      "logical_date?, conf?}");
+    problem(out, 400,
+            "the body must be a JSON object: {dag_run_id?, "
+            "logical_date?, conf?}");
     goto out;
   }
   sqlite3_stmt *q = prep(api, "SELECT dag_file FROM dag_run WHERE dag_id=? "
@@ -400,8 +403,9 @@ static void trigger(ph_api *api, const char *dag, const char *body,
   GDateTime *dt = given ? g_date_time_new_from_iso8601(given, NULL)
                         : g_date_time_new_now_utc();
   if (!dt) {
-    problem(out, 400, "logical_date must be an ISO 8601 date-time with a "
-                      "time zone");
+    problem(out, 400,
+            "logical_date must be an ISO 8601 date-time with a "
+            "time zone");
     goto out;
   }
   GDateTime *utc = g_date_time_to_utc(dt);
@@ -417,26 +421,25 @@ static void trigger(ph_api *api, const char *dag, const char *body,
     problem(out, 400, bad);
     goto out;
   }
-  if (count(api, "SELECT count(*) FROM dag_run WHERE run_id=?", run_id,
-            NULL)) {
+  if (count(api, "SELECT count(*) FROM dag_run WHERE run_id=?", run_id, NULL)) {
     g_autofree char *d = g_strdup_printf(
         "DAGRun with DAG ID: '%s' and DAGRun ID: '%s' already exists", dag,
         run_id);
     problem(out, 409, d);
     goto out;
   }
-  dir = g_build_filename(ph_store_get_home(api->st), "logs", "webserver",
-                         NULL);
+  dir = g_build_filename(ph_store_get_home(api->st), "logs", "webserver", NULL);
   g_mkdir_with_parents(dir, 0755);
   log = g_strdup_printf("%s/%s.log", dir, run_id);
   int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-  const char *argv[] = {api->exe, "run",  file, "--quiet", "--run-id",
-                        run_id,   "--date", ld, conf ? "--conf" : NULL,
-                        conf,     NULL};
+  const char *argv[] = {api->exe,  "run",      file,
+                        "--quiet", "--run-id", run_id,
+                        "--date",  ld,         conf ? "--conf" : NULL,
+                        conf,      NULL};
   GError *err = NULL;
-  gboolean ok = fd >= 0 && g_spawn_async_with_fds(
-                               NULL, (char **)argv, NULL, G_SPAWN_DEFAULT,
-                               NULL, NULL, NULL, -1, fd, fd, &err);
+  gboolean ok = fd >= 0 && g_spawn_async_with_fds(NULL, (char **)argv, NULL,
+                                                  G_SPAWN_DEFAULT, NULL, NULL,
+                                                  NULL, -1, fd, fd, &err);
   if (fd >= 0)
     close(fd);
   if (!ok) {
@@ -483,11 +486,11 @@ out:
  * task_ids, only_failed, dry_run -- both true by default, as Airflow's --
  * include_downstream): `pipehost clear` says (or does) it; a real clear
  * then resumes the run in the background. */
-static void clear_tis(ph_api *api, const char *dag, const char *body,
-                      gsize len, ph_api_reply *out) {
+static void clear_tis(ph_api *api, const char *dag, const char *body, gsize len,
+                      ph_api_reply *out) {
   JsonNode *bn = len ? json_from_string(body, NULL) : NULL;
-  JsonObject *b = bn && JSON_NODE_HOLDS_OBJECT(bn) ? json_node_get_object(bn)
-                                                   : NULL;
+  JsonObject *b =
+      bn && JSON_NODE_HOLDS_OBJECT(bn) ? json_node_get_object(bn) : NULL;
   GPtrArray *argv = g_ptr_array_new_with_free_func(g_free);
   char *sout = NULL, *serr = NULL;
   const char *run =
@@ -495,13 +498,15 @@ static void clear_tis(ph_api *api, const char *dag, const char *body,
         : NULL;
   JsonObject *r = NULL;
   if (!run) {
-    problem(out, 400, "the body needs dag_run_id (pipehost clears one run "
-                      "at a time)");
+    problem(out, 400,
+            "the body needs dag_run_id (pipehost clears one run "
+            "at a time)");
     goto out;
   }
   if (!(r = find_run(api, dag, run, out)))
     goto out;
-  gboolean dry = json_object_get_boolean_member_with_default(b, "dry_run", TRUE);
+  gboolean dry =
+      json_object_get_boolean_member_with_default(b, "dry_run", TRUE);
   gboolean failed =
       json_object_get_boolean_member_with_default(b, "only_failed", TRUE);
   gboolean down = json_object_get_boolean_member_with_default(
@@ -517,8 +522,8 @@ static void clear_tis(ph_api *api, const char *dag, const char *body,
   if (down)
     g_ptr_array_add(argv, g_strdup("--downstream"));
   JsonNode *tn = json_object_get_member(b, "task_ids");
-  JsonArray *ta = tn && JSON_NODE_HOLDS_ARRAY(tn) ? json_node_get_array(tn)
-                                                  : NULL;
+  JsonArray *ta =
+      tn && JSON_NODE_HOLDS_ARRAY(tn) ? json_node_get_array(tn) : NULL;
   for (guint i = 0; ta && i < json_array_get_length(ta); i++) {
     const char *t = json_array_get_string_element(ta, i);
     if (!t) {
@@ -549,8 +554,8 @@ static void clear_tis(ph_api *api, const char *dag, const char *body,
       json_object_get_array_member(json_node_get_object(res), "task_instances");
   if (!dry && json_array_get_length(cleared)) {
     const char *resume[] = {api->exe, "resume", run, "--quiet", NULL};
-    g_autofree char *dir = g_build_filename(ph_store_get_home(api->st),
-                                            "logs", "webserver", NULL);
+    g_autofree char *dir =
+        g_build_filename(ph_store_get_home(api->st), "logs", "webserver", NULL);
     g_mkdir_with_parents(dir, 0755);
     g_autofree char *log = g_strdup_printf("%s/%s.resume.log", dir, run);
     int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
@@ -573,8 +578,8 @@ out:
 /* ---- task instances */
 
 #define TI_COLS                                                                \
-  "SELECT t.task_id, r.dag_id, t.run_id, r.logical_date, t.start_date, "      \
-  "t.end_date, t.state, t.try_number, t.map_index, t.max_tries, t.operator, " \
+  "SELECT t.task_id, r.dag_id, t.run_id, r.logical_date, t.start_date, "       \
+  "t.end_date, t.state, t.try_number, t.map_index, t.max_tries, t.operator, "  \
   "t.pid, t.hostname FROM task_instance t JOIN dag_run r ON "                  \
   "r.run_id=t.run_id "
 
@@ -589,8 +594,9 @@ static JsonObject *ti_object(sqlite3_stmt *q) {
   set_time(o, "end_date", q, 5);
   if (sqlite3_column_type(q, 4) != SQLITE_NULL &&
       sqlite3_column_type(q, 5) != SQLITE_NULL)
-    json_object_set_double_member(
-        o, "duration", sqlite3_column_double(q, 5) - sqlite3_column_double(q, 4));
+    json_object_set_double_member(o, "duration",
+                                  sqlite3_column_double(q, 5) -
+                                      sqlite3_column_double(q, 4));
   else
     json_object_set_null_member(o, "duration");
   const char *st = (const char *)sqlite3_column_text(q, 6);
@@ -688,9 +694,9 @@ static void get_ti(ph_api *api, const char *dag, const char *run_id,
 
 static char *sign(ph_api *api, gint64 offset) {
   g_autofree char *pos = g_strdup_printf("%" G_GINT64_FORMAT, offset);
-  g_autofree char *mac = g_compute_hmac_for_string(
-      G_CHECKSUM_SHA256, (const guchar *)api->token, strlen(api->token), pos,
-      -1);
+  g_autofree char *mac =
+      g_compute_hmac_for_string(G_CHECKSUM_SHA256, (const guchar *)api->token,
+                                strlen(api->token), pos, -1);
   return g_strdup_printf("%s.%.16s", pos, mac);
 }
 
@@ -721,8 +727,8 @@ static void get_log(ph_api *api, const char *dag, const char *run_id,
     return;
   }
   try_n = (int)tv;
-  if (!map_index_of(query ? g_hash_table_lookup(query, "map_index") : NULL,
-                    &mi, out))
+  if (!map_index_of(query ? g_hash_table_lookup(query, "map_index") : NULL, &mi,
+                    out))
     return;
   JsonObject *r = find_run(api, dag, run_id, out);
   if (!r)
@@ -833,7 +839,8 @@ static void get_xcoms(ph_api *api, const char *dag, const char *run_id,
       problem(out, 404, "XCom entry not found");
       return;
     }
-    reply_object(out, 200, json_object_ref(json_array_get_object_element(a, 0)));
+    reply_object(out, 200,
+                 json_object_ref(json_array_get_object_element(a, 0)));
     json_array_unref(a);
     return;
   }
@@ -906,9 +913,9 @@ static void get_connections(ph_api *api, ph_api_reply *out) {
     static const char *const fields[] = {"conn_type", "host", "login",
                                          "schema"};
     for (guint k = 0; k < G_N_ELEMENTS(fields); k++) {
-      const char *v = src ? json_object_get_string_member_with_default(
-                                src, fields[k], NULL)
-                          : NULL;
+      const char *v =
+          src ? json_object_get_string_member_with_default(src, fields[k], NULL)
+              : NULL;
       if (v && *v)
         json_object_set_string_member(o, fields[k], v);
       else
@@ -928,8 +935,8 @@ static void get_connections(ph_api *api, ph_api_reply *out) {
   }
   g_list_free(ids);
   json_node_unref(cn);
-  reply_json(out, 200,
-             collection("connections", a, json_array_get_length(a)), NULL);
+  reply_json(out, 200, collection("connections", a, json_array_get_length(a)),
+             NULL);
 }
 
 /* ---- Prometheus metrics (text exposition format 0.0.4) */
@@ -946,8 +953,8 @@ static void gauge_by(ph_api *api, GString *m, const char *name,
                      const char *help, const char *label, const char *sql,
                      const char *const *all) {
   metric_head(m, name, "gauge", help);
-  GHashTable *seen = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
-                                           NULL);
+  GHashTable *seen =
+      g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
   sqlite3_stmt *q = prep(api, sql);
   while (q && ph_store_step(api->st, q) == SQLITE_ROW) {
     const char *v = (const char *)sqlite3_column_text(q, 0);
@@ -968,10 +975,16 @@ static void gauge_by(ph_api *api, GString *m, const char *name,
 static void metrics(ph_api *api, ph_api_reply *out) {
   static const char *const run_states[] = {"running", "success", "failed",
                                            NULL};
-  static const char *const ti_states[] = {
-      "none",         "scheduled", "running", "success",
-      "failed",       "skipped",   "upstream_failed",
-      "up_for_retry", "up_for_reschedule", NULL};
+  static const char *const ti_states[] = {"none",
+                                          "scheduled",
+                                          "running",
+                                          "success",
+                                          "failed",
+                                          "skipped",
+                                          "upstream_failed",
+                                          "up_for_retry",
+                                          "up_for_reschedule",
+                                          NULL};
   GString *m = g_string_new(NULL);
   gauge_by(api, m, "pipehost_dag_runs", "DAG runs in the store by state",
            "state", "SELECT state, count(*) FROM dag_run GROUP BY state",
@@ -979,8 +992,7 @@ static void metrics(ph_api *api, ph_api_reply *out) {
   gauge_by(api, m, "pipehost_task_instances",
            "task instances in the store by state (each mapped instance "
            "counts)",
-           "state",
-           "SELECT state, count(*) FROM task_instance GROUP BY state",
+           "state", "SELECT state, count(*) FROM task_instance GROUP BY state",
            ti_states);
   /* try durations: a histogram of every try that ended */
   static const double bounds[] = {0.01, 0.05, 0.1, 0.5, 1,    5,
@@ -998,14 +1010,16 @@ static void metrics(ph_api *api, ph_api_reply *out) {
   g_string_free(sql, TRUE);
   if (q && ph_store_step(api->st, q) == SQLITE_ROW) {
     for (guint i = 0; i < G_N_ELEMENTS(bounds); i++)
-      g_string_append_printf(
-          m, "pipehost_task_try_duration_seconds_bucket{le=\"%g\"} %" G_GINT64_FORMAT
-             "\n",
-          bounds[i], (gint64)sqlite3_column_int64(q, (int)i + 2));
+      g_string_append_printf(m,
+                             "pipehost_task_try_duration_seconds_bucket{le=\"%"
+                             "g\"} %" G_GINT64_FORMAT "\n",
+                             bounds[i],
+                             (gint64)sqlite3_column_int64(q, (int)i + 2));
     g_string_append_printf(
-        m, "pipehost_task_try_duration_seconds_bucket{le=\"+Inf\"} %" G_GINT64_FORMAT
-           "\npipehost_task_try_duration_seconds_sum %.6f\n"
-           "pipehost_task_try_duration_seconds_count %" G_GINT64_FORMAT "\n",
+        m,
+        "pipehost_task_try_duration_seconds_bucket{le=\"+Inf\"} "
+        "%" G_GINT64_FORMAT "\npipehost_task_try_duration_seconds_sum %.6f\n"
+        "pipehost_task_try_duration_seconds_count %" G_GINT64_FORMAT "\n",
         (gint64)sqlite3_column_int64(q, 0), sqlite3_column_double(q, 1),
         (gint64)sqlite3_column_int64(q, 0));
   }
@@ -1058,10 +1072,17 @@ static void metrics(ph_api *api, ph_api_reply *out) {
 
 /* Airflow's roll-up order: the first state present wins. */
 static int state_rank(const char *st) {
-  static const char *const order[] = {
-      "failed",  "upstream_failed", "up_for_retry", "up_for_reschedule",
-      "queued",  "scheduled",       "running",      "none",
-      "success", "skipped",         NULL};
+  static const char *const order[] = {"failed",
+                                      "upstream_failed",
+                                      "up_for_retry",
+                                      "up_for_reschedule",
+                                      "queued",
+                                      "scheduled",
+                                      "running",
+                                      "none",
+                                      "success",
+                                      "skipped",
+                                      NULL};
   for (int i = 0; order[i]; i++)
     if (!g_strcmp0(st, order[i]))
       return i;
@@ -1079,8 +1100,8 @@ static void grid_data(ph_api *api, GHashTable *query, ph_api_reply *out) {
   }
   JsonArray *runs = json_array_new(), *tasks = json_array_new();
   JsonObject *cells = json_object_new();
-  GHashTable *seen = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
-                                           NULL);
+  GHashTable *seen =
+      g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
   sqlite3_stmt *q = prep(api, "SELECT * FROM (" RUN_COLS
                               "WHERE dag_id=? ORDER BY start_date DESC, "
                               "rowid DESC LIMIT ?) ORDER BY start_date");
@@ -1139,6 +1160,128 @@ static void grid_data(ph_api *api, GHashTable *query, ph_api_reply *out) {
   json_object_set_array_member(o, "dag_runs", runs);
   json_object_set_object_member(o, "instances", cells);
   reply_object(out, 200, o);
+}
+
+/* ---- pipehost's own: experiments, models, datasets */
+
+/* A JSON text column parsed (an object), or an empty object. */
+static void set_json(JsonObject *o, const char *name, sqlite3_stmt *q, int c) {
+  const char *t = (const char *)sqlite3_column_text(q, c);
+  JsonNode *n = t ? json_from_string(t, NULL) : NULL;
+  if (n && JSON_NODE_HOLDS_OBJECT(n)) {
+    json_object_set_member(o, name, n);
+    return;
+  }
+  if (n)
+    json_node_unref(n);
+  json_object_set_object_member(o, name, json_object_new());
+}
+
+/* GET experiments?dag_id=&run_id=: tracked tries (a train try's params,
+ * metrics, artifacts), newest first; run_id "latest": the newest run that
+ * has any. */
+static void get_experiments(ph_api *api, GHashTable *query,
+                            ph_api_reply *out) {
+  int limit, offset;
+  if (!paging(query, &limit, &offset, out))
+    return;
+  const char *dag = query ? g_hash_table_lookup(query, "dag_id") : NULL;
+  const char *run = query ? g_hash_table_lookup(query, "run_id") : NULL;
+  g_autofree char *latest = NULL;
+  if (run && !strcmp(run, "latest")) {
+    sqlite3_stmt *l = prep(api, "SELECT run_id FROM experiment WHERE ?1 IS "
+                                "NULL OR dag_id=?1 ORDER BY id DESC LIMIT 1");
+    if (l) {
+      if (dag)
+        sqlite3_bind_text(l, 1, dag, -1, SQLITE_TRANSIENT);
+      if (ph_store_step(api->st, l) == SQLITE_ROW)
+        latest = g_strdup((const char *)sqlite3_column_text(l, 0));
+      sqlite3_finalize(l);
+    }
+    run = latest ? latest : "";
+  }
+  sqlite3_stmt *q =
+      prep(api, "SELECT id, dag_id, run_id, task_id, try_number, operator, "
+                "state, params, metrics, artifacts, created FROM experiment "
+                "WHERE (?1 IS NULL OR dag_id=?1) AND (?2 IS NULL OR "
+                "run_id=?2) ORDER BY id DESC LIMIT ?3 OFFSET ?4");
+  JsonArray *a = json_array_new();
+  gint64 total = 0;
+  if (q) {
+    if (dag)
+      sqlite3_bind_text(q, 1, dag, -1, SQLITE_TRANSIENT);
+    if (run)
+      sqlite3_bind_text(q, 2, run, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int(q, 3, limit);
+    sqlite3_bind_int(q, 4, offset);
+    while (ph_store_step(api->st, q) == SQLITE_ROW) {
+      JsonObject *o = json_object_new();
+      json_object_set_int_member(o, "experiment_id",
+                                 sqlite3_column_int64(q, 0));
+      set_text(o, "dag_id", q, 1);
+      set_text(o, "dag_run_id", q, 2);
+      set_text(o, "task_id", q, 3);
+      json_object_set_int_member(o, "try_number", sqlite3_column_int(q, 4));
+      set_text(o, "operator", q, 5);
+      set_text(o, "state", q, 6);
+      set_json(o, "params", q, 7);
+      set_json(o, "metrics", q, 8);
+      set_json(o, "artifacts", q, 9);
+      set_time(o, "created", q, 10);
+      json_array_add_object_element(a, o);
+    }
+    sqlite3_finalize(q);
+    total = count(api,
+                  "SELECT count(*) FROM experiment WHERE (?1 IS NULL OR "
+                  "dag_id=?1) AND (?2 IS NULL OR run_id=?2)",
+                  dag, run);
+  }
+  reply_json(out, 200, collection("experiments", a, total), NULL);
+}
+
+/* GET models: every registered model, its versions and its aliases. */
+static void get_models(ph_api *api, ph_api_reply *out) {
+  JsonArray *a = json_array_new();
+  sqlite3_stmt *q =
+      prep(api, "SELECT name, version, path, experiment_id, created FROM "
+                "model_version ORDER BY name, version");
+  sqlite3_stmt *al = prep(api, "SELECT alias, version FROM model_alias WHERE "
+                               "name=? ORDER BY alias");
+  JsonObject *cur = NULL;
+  while (q && al && ph_store_step(api->st, q) == SQLITE_ROW) {
+    const char *name = (const char *)sqlite3_column_text(q, 0);
+    if (!cur || strcmp(json_object_get_string_member(cur, "name"), name)) {
+      cur = json_object_new();
+      json_object_set_string_member(cur, "name", name);
+      json_object_set_array_member(cur, "versions", json_array_new());
+      JsonObject *aliases = json_object_new();
+      sqlite3_reset(al);
+      sqlite3_bind_text(al, 1, name, -1, SQLITE_TRANSIENT);
+      while (ph_store_step(api->st, al) == SQLITE_ROW)
+        json_object_set_int_member(aliases,
+                                   (const char *)sqlite3_column_text(al, 0),
+                                   sqlite3_column_int(al, 1));
+      json_object_set_object_member(cur, "aliases", aliases);
+      json_array_add_object_element(a, cur);
+    }
+    JsonObject *v = json_object_new();
+    json_object_set_int_member(v, "version", sqlite3_column_int(q, 1));
+    set_text(v, "path", q, 2);
+    if (sqlite3_column_type(q, 3) == SQLITE_NULL)
+      json_object_set_null_member(v, "experiment_id");
+    else
+      json_object_set_int_member(v, "experiment_id",
+                                 sqlite3_column_int64(q, 3));
+    set_time(v, "created", q, 4);
+    json_array_add_object_element(
+        json_object_get_array_member(cur, "versions"), v);
+  }
+  if (q)
+    sqlite3_finalize(q);
+  if (al)
+    sqlite3_finalize(al);
+  reply_json(out, 200, collection("models", a, json_array_get_length(a)),
+             NULL);
 }
 
 /* ---- the router */
@@ -1247,8 +1390,7 @@ static gboolean csrf_ok(ph_api *api, const ph_api_request *req) {
 
 static void grid_data(ph_api *api, GHashTable *query, ph_api_reply *out);
 
-void ph_api_handle(ph_api *api, const ph_api_request *req,
-                   ph_api_reply *out) {
+void ph_api_handle(ph_api *api, const ph_api_request *req, ph_api_reply *out) {
   const char *method = req->method, *path = req->path;
   GHashTable *query = req->query;
   const char *authorization = req->authorization, *accept = req->accept,
@@ -1290,7 +1432,8 @@ void ph_api_handle(ph_api *api, const ph_api_request *req,
       json_object_set_null_member(sc, "latest_scheduler_heartbeat");
     }
     json_object_set_string_member(
-        sc, "status", t > 0 && ph_util_now() - t < 30 ? "healthy" : "unhealthy");
+        sc, "status",
+        t > 0 && ph_util_now() - t < 30 ? "healthy" : "unhealthy");
     json_object_set_object_member(o, "scheduler", sc);
     reply_object(out, 200, o);
     return;
@@ -1306,8 +1449,9 @@ void ph_api_handle(ph_api *api, const ph_api_request *req,
     GBytes *doc = g_resources_lookup_data("/org/pipehost/web/openapi.json",
                                           G_RESOURCE_LOOKUP_FLAGS_NONE, NULL);
     if (!doc) {
-      problem(out, 500, "the OpenAPI document is not compiled into this "
-                        "program");
+      problem(out, 500,
+              "the OpenAPI document is not compiled into this "
+              "program");
       return;
     }
     gsize len = 0;
@@ -1322,11 +1466,12 @@ void ph_api_handle(ph_api *api, const ph_api_request *req,
   if (((!get && !(api->ui_csrf && csrf_ok(api, req))) ||
        (get && api->reads_need_token)) &&
       !authorized(api, authorization)) {
-    problem(out, 401, get ? "reads need a bearer token when the webserver is "
-                            "not bound to loopback (pipehost webserver "
-                            "--print-token)"
-                          : "writes need Authorization: Bearer TOKEN "
-                            "(pipehost webserver --print-token)");
+    problem(out, 401,
+            get ? "reads need a bearer token when the webserver is "
+                  "not bound to loopback (pipehost webserver "
+                  "--print-token)"
+                : "writes need Authorization: Bearer TOKEN "
+                  "(pipehost webserver --print-token)");
     return;
   }
   if (body_len > PH_API_MAX_BODY) {
@@ -1338,26 +1483,40 @@ void ph_api_handle(ph_api *api, const ph_api_request *req,
     metrics(api, out);
     return;
   }
-  if (get && n == 1 && !strcmp(what, "dags"))
-    {
-      get_dags(api, query, out);
-      return;
-    }
-  if (get && n == 1 && !strcmp(what, "pools"))
-    {
-      get_pools(api, out);
-      return;
-    }
-  if (get && n == 1 && !strcmp(what, "variables"))
-    {
-      get_variables(api, out);
-      return;
-    }
-  if (get && n == 1 && !strcmp(what, "connections"))
-    {
-      get_connections(api, out);
-      return;
-    }
+  if (get && n == 1 && !strcmp(what, "dags")) {
+    get_dags(api, query, out);
+    return;
+  }
+  if (get && n == 1 && !strcmp(what, "pools")) {
+    get_pools(api, out);
+    return;
+  }
+  if (get && n == 1 && !strcmp(what, "variables")) {
+    get_variables(api, out);
+    return;
+  }
+  if (get && n == 1 && !strcmp(what, "experiments")) {
+    get_experiments(api, query, out);
+    return;
+  }
+  if (get && n == 1 && !strcmp(what, "models")) {
+    get_models(api, out);
+    return;
+  }
+  if (get && n == 1 && !strcmp(what, "datasets")) {
+    JsonNode *ds = ph_dataset_list(api->st, ph_util_now());
+    guint nd = json_array_get_length(json_node_get_array(ds));
+    reply_json(out, 200,
+               collection("datasets", json_array_ref(json_node_get_array(ds)),
+                          nd),
+               NULL);
+    json_node_unref(ds);
+    return;
+  }
+  if (get && n == 1 && !strcmp(what, "connections")) {
+    get_connections(api, out);
+    return;
+  }
   if (n >= 2 && !strcmp(what, "dags")) {
     const char *dag = p[1];
     if (get && n == 2) {
@@ -1370,16 +1529,14 @@ void ph_api_handle(ph_api *api, const ph_api_request *req,
       return;
     }
     if (n >= 3 && !strcmp(p[2], "dagRuns")) {
-      if (n == 3 && get)
-        {
-      get_runs(api, dag, query, out);
-      return;
-    }
-      if (n == 3 && !strcmp(method, "POST"))
-        {
-      trigger(api, dag, body, body_len, out);
-      return;
-    }
+      if (n == 3 && get) {
+        get_runs(api, dag, query, out);
+        return;
+      }
+      if (n == 3 && !strcmp(method, "POST")) {
+        trigger(api, dag, body, body_len, out);
+        return;
+      }
       if (n == 4 && get) {
         JsonObject *r = find_run(api, dag, p[3], out);
         if (r)
@@ -1387,27 +1544,22 @@ void ph_api_handle(ph_api *api, const ph_api_request *req,
         return;
       }
       if (n >= 5 && get && !strcmp(p[4], "taskInstances")) {
-        if (n == 5)
-          {
-      get_tis(api, dag, p[3], query, out);
-      return;
-    }
-        if (n == 6 || (n == 7 && g_ascii_isdigit(p[6][0])))
-          {
-      get_ti(api, dag, p[3], p[5], n == 7 ? p[6] : NULL, out);
-      return;
-    }
-        if (n == 8 && !strcmp(p[6], "logs"))
-          {
-      get_log(api, dag, p[3], p[5], p[7], query, accept, out);
-      return;
-    }
-        if ((n == 7 || n == 8) && !strcmp(p[6], "xcomEntries"))
-          {
-      get_xcoms(api, dag, p[3], p[5], n == 8 ? p[7] : NULL, query,
-                           out);
-      return;
-    }
+        if (n == 5) {
+          get_tis(api, dag, p[3], query, out);
+          return;
+        }
+        if (n == 6 || (n == 7 && g_ascii_isdigit(p[6][0]))) {
+          get_ti(api, dag, p[3], p[5], n == 7 ? p[6] : NULL, out);
+          return;
+        }
+        if (n == 8 && !strcmp(p[6], "logs")) {
+          get_log(api, dag, p[3], p[5], p[7], query, accept, out);
+          return;
+        }
+        if ((n == 7 || n == 8) && !strcmp(p[6], "xcomEntries")) {
+          get_xcoms(api, dag, p[3], p[5], n == 8 ? p[7] : NULL, query, out);
+          return;
+        }
       }
     }
   }

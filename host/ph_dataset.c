@@ -25,15 +25,16 @@ char *ph_dataset_uri_problem(const char *uri) {
 JsonArray *ph_dataset_schedule(JsonObject *dag_args) {
   JsonArray *out = json_array_new();
   JsonNode *sn = json_object_get_member(dag_args, "schedule");
-  JsonNode *dn = sn && JSON_NODE_HOLDS_OBJECT(sn)
-                     ? json_object_get_member(json_node_get_object(sn),
-                                              "datasets")
-                     : NULL;
-  JsonArray *a = dn && JSON_NODE_HOLDS_ARRAY(dn) ? json_node_get_array(dn)
-                                                 : NULL;
+  JsonNode *dn =
+      sn && JSON_NODE_HOLDS_OBJECT(sn)
+          ? json_object_get_member(json_node_get_object(sn), "datasets")
+          : NULL;
+  JsonArray *a =
+      dn && JSON_NODE_HOLDS_ARRAY(dn) ? json_node_get_array(dn) : NULL;
   for (guint i = 0; a && i < json_array_get_length(a); i++) {
     JsonNode *e = json_array_get_element(a, i);
-    if (JSON_NODE_HOLDS_VALUE(e) && json_node_get_value_type(e) == G_TYPE_STRING)
+    if (JSON_NODE_HOLDS_VALUE(e) &&
+        json_node_get_value_type(e) == G_TYPE_STRING)
       json_array_add_string_element(out, json_node_get_string(e));
   }
   return out;
@@ -69,7 +70,8 @@ JsonObject *ph_dataset_refs(const ph_plan *plan) {
   json_object_set_array_member(o, "outlets", outs);
   json_object_set_array_member(o, "inlets", ins);
   json_object_set_array_member(
-      o, "schedule", ph_dataset_schedule(ph_dag_get_args(ph_plan_get_dag(plan))));
+      o, "schedule",
+      ph_dataset_schedule(ph_dag_get_args(ph_plan_get_dag(plan))));
   return o;
 }
 
@@ -109,8 +111,8 @@ void ph_dataset_register(ph_store *st, JsonObject *refs) {
     JsonArray *a = json_object_get_array_member(refs, kinds[k]);
     for (guint i = 0; i < json_array_get_length(a); i++) {
       JsonNode *en = json_array_get_element(a, i);
-      JsonObject *e = JSON_NODE_HOLDS_OBJECT(en) ? json_node_get_object(en)
-                                                 : NULL;
+      JsonObject *e =
+          JSON_NODE_HOLDS_OBJECT(en) ? json_node_get_object(en) : NULL;
       const char *uri = e ? json_object_get_string_member(e, "uri")
                           : json_node_get_string(en);
       const char *task = e ? json_object_get_string_member(e, "task_id") : "";
@@ -288,8 +290,8 @@ JsonNode *ph_dataset_show(ph_store *st, const char *uri, int limit,
 
 JsonNode *ph_dataset_lazy_due(ph_store *st, double now) {
   JsonArray *out = json_array_new();
-  GHashTable *seen = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
-                                           NULL);
+  GHashTable *seen =
+      g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
   /* per lazy dataset and producing DAG: the last update, the producer's
    * last successful run time, and its latest run since the update */
   sqlite3_stmt *q = prep(
@@ -330,8 +332,8 @@ JsonNode *ph_dataset_lazy_due(ph_store *st, double now) {
     json_object_set_string_member(e, "dag_id", dag);
     json_object_set_string_member(e, "uri", uri);
     g_autofree char *why =
-        never ? g_strdup_printf("%s was never updated; its max_lag is %gs",
-                                uri, lag)
+        never ? g_strdup_printf("%s was never updated; its max_lag is %gs", uri,
+                                lag)
               : g_strdup_printf("%s was updated %.0fs ago; its max_lag is "
                                 "%gs and a run takes about %.0fs",
                                 uri, now - last, lag, margin);

@@ -76,8 +76,8 @@ static void set_mapped(const ph_task_spec *t, JsonObject *o, const char *name,
 
 /* Checks and converts value v for param name of a mapped instance; NULL
  * with *why set when the operator cannot take it. */
-static JsonNode *map_value(const ph_task_spec *t, const char *name,
-                           JsonNode *v, guint item, char **why) {
+static JsonNode *map_value(const ph_task_spec *t, const char *name, JsonNode *v,
+                           guint item, char **why) {
   const ph_param *pp = ph_registry_find_param(t->op, name);
   GError *err = NULL;
   if (!pp && kwargs_param(t))
@@ -105,17 +105,17 @@ static JsonNode *map_value(const ph_task_spec *t, const char *name,
   return json_node_copy(v);
 }
 
-GPtrArray *ph_map_items(ph_store *st, const char *run_id,
-                        const ph_task_spec *t, char **why) {
-  GPtrArray *items = g_ptr_array_new_with_free_func(
-      (GDestroyNotify)json_object_unref);
-  GPtrArray *lists = g_ptr_array_new_with_free_func(
-      (GDestroyNotify)json_node_unref);
+GPtrArray *ph_map_items(ph_store *st, const char *run_id, const ph_task_spec *t,
+                        char **why) {
+  GPtrArray *items =
+      g_ptr_array_new_with_free_func((GDestroyNotify)json_object_unref);
+  GPtrArray *lists =
+      g_ptr_array_new_with_free_func((GDestroyNotify)json_node_unref);
   GList *names = t->expand ? json_object_get_members(t->expand) : NULL;
   guint64 n = 1;
   if (t->expand_kwargs) {
-    JsonNode *l = map_source(st, run_id, t, t->expand_kwargs, "expand_kwargs",
-                             why);
+    JsonNode *l =
+        map_source(st, run_id, t, t->expand_kwargs, "expand_kwargs", why);
     if (!l)
       goto fail;
     g_ptr_array_add(lists, l);
@@ -123,9 +123,8 @@ GPtrArray *ph_map_items(ph_store *st, const char *run_id,
   }
   for (GList *k = names; k; k = k->next) {
     g_autofree char *what = g_strdup_printf("param '%s'", (char *)k->data);
-    JsonNode *l = map_source(st, run_id, t,
-                             json_object_get_member(t->expand, k->data), what,
-                             why);
+    JsonNode *l = map_source(
+        st, run_id, t, json_object_get_member(t->expand, k->data), what, why);
     if (!l)
       goto fail;
     g_ptr_array_add(lists, l);
@@ -144,15 +143,17 @@ GPtrArray *ph_map_items(ph_store *st, const char *run_id,
     GList *ks = json_object_get_members(t->params);
     for (GList *k = ks; k; k = k->next)
       json_object_set_member(
-          o, k->data, json_node_copy(json_object_get_member(t->params, k->data)));
+          o, k->data,
+          json_node_copy(json_object_get_member(t->params, k->data)));
     g_list_free(ks);
     if (t->expand_kwargs) {
       JsonNode *e =
           json_array_get_element(json_node_get_array(lists->pdata[0]), i);
       if (!JSON_NODE_HOLDS_OBJECT(e)) {
-        *why = g_strdup_printf("cannot expand '%s': expand_kwargs item %" G_GUINT64_FORMAT
-                               " is a %s, not an object {param: value}",
-                               t->id, i, ph_registry_json_type(e));
+        *why = g_strdup_printf(
+            "cannot expand '%s': expand_kwargs item %" G_GUINT64_FORMAT
+            " is a %s, not an object {param: value}",
+            t->id, i, ph_registry_json_type(e));
         goto fail;
       }
       JsonObject *eo = json_node_get_object(e);
@@ -198,4 +199,3 @@ fail:
   g_ptr_array_unref(items);
   return NULL;
 }
-

@@ -83,8 +83,8 @@ static void post(ph_openlineage *ol, const char *body) {
   if ((rc != CURLE_OK || status >= 300) && !ol->warned) {
     ol->warned = TRUE;
     if (rc != CURLE_OK)
-      fprintf(stderr, "pipehost: OpenLineage: cannot send to %s: %s\n",
-              ol->url, ol->c.easy_strerror(rc));
+      fprintf(stderr, "pipehost: OpenLineage: cannot send to %s: %s\n", ol->url,
+              ol->c.easy_strerror(rc));
     else
       fprintf(stderr, "pipehost: OpenLineage: %s answered HTTP %ld\n", ol->url,
               status);
@@ -137,8 +137,8 @@ void ph_openlineage_free(ph_openlineage *ol) {
     return;
   /* the run waits for its events, but not for ever: a backend that does
    * not answer gets the timeout's worth of draining, then the rest go */
-  atomic_store(&ol->drain_by,
-               (long long)(g_get_monotonic_time() + ol->timeout * G_USEC_PER_SEC));
+  atomic_store(&ol->drain_by, (long long)(g_get_monotonic_time() +
+                                          ol->timeout * G_USEC_PER_SEC));
   g_async_queue_push(ol->queue, g_strdup(""));
   g_thread_join(ol->thread);
   if (ol->dropped)
@@ -191,8 +191,7 @@ static JsonObject *facet(const char *name) {
   JsonObject *f = json_object_new();
   json_object_set_string_member(f, "_producer", OL_PRODUCER);
   g_autofree char *schema = g_strdup_printf(
-      "https://openlineage.io/spec/facets/1-0-0/%s.json#/$defs/%s", name,
-      name);
+      "https://openlineage.io/spec/facets/1-0-0/%s.json#/$defs/%s", name, name);
   json_object_set_string_member(f, "_schemaURL", schema);
   return f;
 }
@@ -205,11 +204,10 @@ static JsonArray *datasets(JsonArray *uris, const char *ns) {
   return a;
 }
 
-void ph_openlineage_emit(ph_openlineage *ol, const char *type,
-                         const char *job, const char *run_key,
-                         const char *parent_job, const char *parent_key,
-                         JsonArray *inputs, JsonArray *outputs,
-                         const char *error) {
+void ph_openlineage_emit(ph_openlineage *ol, const char *type, const char *job,
+                         const char *run_key, const char *parent_job,
+                         const char *parent_key, JsonArray *inputs,
+                         JsonArray *outputs, const char *error) {
   if (!ol)
     return;
   JsonObject *ev = json_object_new();

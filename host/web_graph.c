@@ -38,8 +38,8 @@ web_graph *web_graph_new(const char *builtin_dir, const char *lua_dir) {
   g->reg = ph_registry_new();
   ph_registry_scan_default(g->reg, NULL, builtin_dir);
   g->lua_dir = g_strdup(lua_dir);
-  g->plans = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
-                                   cached_free);
+  g->plans =
+      g_hash_table_new_full(g_str_hash, g_str_equal, g_free, cached_free);
   return g;
 }
 
@@ -56,8 +56,8 @@ void web_graph_free(web_graph *g) {
 /* The plan of file, loaded again only when the file changed. */
 static const ph_plan *plan_of(web_graph *g, const char *file, char **why) {
   struct stat sb;
-  g_autofree char *id = stat(file, &sb) == 0 ? ph_util_stat_identity(&sb)
-                                             : NULL;
+  g_autofree char *id =
+      stat(file, &sb) == 0 ? ph_util_stat_identity(&sb) : NULL;
   cached *c = g_hash_table_lookup(g->plans, file);
   if (c && id && !g_strcmp0(c->identity, id))
     return c->plan;
@@ -66,9 +66,9 @@ static const ph_plan *plan_of(web_graph *g, const char *file, char **why) {
   GPtrArray *errors = g_ptr_array_new_with_free_func(g_free);
   ph_plan *plan = dag ? ph_plan_build(dag, g->reg, errors) : NULL;
   if (!plan) {
-    *why = g_strdup(err ? err->message
-                        : errors->len ? (char *)errors->pdata[0]
-                                      : "the DAG does not load");
+    *why = g_strdup(err           ? err->message
+                    : errors->len ? (char *)errors->pdata[0]
+                                  : "the DAG does not load");
     g_clear_error(&err);
     g_ptr_array_unref(errors);
     ph_dag_free(dag);
@@ -85,12 +85,16 @@ static const ph_plan *plan_of(web_graph *g, const char *file, char **why) {
 
 /* Airflow's state colours (settings.py STATE_COLORS; none lightblue). */
 static const char *colour(const char *state) {
-  static const char *const map[][2] = {
-      {"success", "green"},      {"failed", "red"},
-      {"running", "lime"},       {"queued", "gray"},
-      {"scheduled", "tan"},      {"skipped", "hotpink"},
-      {"upstream_failed", "orange"}, {"up_for_retry", "gold"},
-      {"up_for_reschedule", "turquoise"}, {"removed", "lightgrey"}};
+  static const char *const map[][2] = {{"success", "green"},
+                                       {"failed", "red"},
+                                       {"running", "lime"},
+                                       {"queued", "gray"},
+                                       {"scheduled", "tan"},
+                                       {"skipped", "hotpink"},
+                                       {"upstream_failed", "orange"},
+                                       {"up_for_retry", "gold"},
+                                       {"up_for_reschedule", "turquoise"},
+                                       {"removed", "lightgrey"}};
   for (guint i = 0; state && i < G_N_ELEMENTS(map); i++)
     if (!strcmp(map[i][0], state))
       return map[i][1];
@@ -113,8 +117,8 @@ char *web_graph_svg(web_graph *g, const char *file, JsonObject *states,
                         : NULL;
     const char *st =
         s ? json_object_get_string_member_with_default(s, "state", NULL) : NULL;
-    gint64 count = s ? json_object_get_int_member_with_default(s, "count", 0)
-                     : 0;
+    gint64 count =
+        s ? json_object_get_int_member_with_default(s, "count", 0) : 0;
     gboolean mapped = t->expand || t->expand_kwargs;
     g_autofree char *mark =
         !mapped ? g_strdup("")
@@ -124,10 +128,11 @@ char *web_graph_svg(web_graph *g, const char *file, JsonObject *states,
      * a DOT string; Graphviz escapes them again in the SVG */
     g_string_append_printf(
         dot,
-        " \"%s\" [label=\"%s%s\\n%s\", fillcolor=\"%s\", fontcolor=\"%s\"%s];\n",
+        " \"%s\" [label=\"%s%s\\n%s\", fillcolor=\"%s\", "
+        "fontcolor=\"%s\"%s];\n",
         t->id, t->id, mark, t->op_name, colour(st),
         st && (!strcmp(st, "success") || !strcmp(st, "failed")) ? "white"
-                                                                  : "black",
+                                                                : "black",
         mapped ? ", peripheries=2" : "");
   }
   for (guint i = 0; i < n; i++) {

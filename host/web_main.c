@@ -122,8 +122,8 @@ static gboolean serve_asset(web *w, SoupServerMessage *msg, const char *path) {
     /* the double-submit CSRF cookie: the UI's writes send it back as a
      * header, which no other site can read or set */
     g_autofree char *csrf = ph_api_csrf(w->api);
-    g_autofree char *cookie = g_strdup_printf(
-        "ph_csrf=%s; Path=/; SameSite=Strict", csrf);
+    g_autofree char *cookie =
+        g_strdup_printf("ph_csrf=%s; Path=/; SameSite=Strict", csrf);
     soup_message_headers_append(resp, "Set-Cookie", cookie);
   }
   soup_server_message_set_status(msg, 200, NULL);

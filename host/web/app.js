@@ -153,12 +153,92 @@ async function taskInstance(dag, run, task, mi) {
     el("h2", {}, "Log (try " + ti.try_number + ")"), el("pre", { class: "log", id: "log" }, logState.text));
 }
 
+// An SVG bar chart of one metric across experiments, built from elements
+// (labels are text nodes, never markup).
+function chart(rows, metric) {
+  const NS = "http://www.w3.org/2000/svg";
+  const w = 640, bh = 16, left = 170;
+  const vals = rows.map(r => Number(r.metrics[metric]));
+  const max = Math.max(...vals.filter(v => !isNaN(v)), 0) || 1;
+  const best = Math.max(...vals.filter(v => !isNaN(v)));
+  const svg = document.createElementNS(NS, "svg");
+  svg.setAttribute("class", "chart");
+  svg.setAttribute("id", "chart");
+  svg.setAttribute("width", w);
+  svg.setAttribute("height", rows.length * (bh + 4) + 10);
+  rows.forEach((r, i) => {
+    const y = i * (bh + 4) + 4, v = vals[i];
+    const label = document.createElementNS(NS, "text");
+    label.setAttribute("x", 0); label.setAttribute("y", y + bh - 4);
+    label.textContent = r.task_id;
+    const bar = document.createElementNS(NS, "rect");
+    bar.setAttribute("x", left); bar.setAttribute("y", y);
+    bar.setAttribute("height", bh);
+    bar.setAttribute("width", isNaN(v) ? 0 : Math.max(1, (w - left - 60) * v / max));
+    bar.setAttribute("data-task", r.task_id);
+    if (v === best) bar.setAttribute("class", "best");
+    const val = document.createElementNS(NS, "text");
+    val.setAttribute("x", left + (isNaN(v) ? 0 : (w - left - 60) * v / max) + 4);
+    val.setAttribute("y", y + bh - 4);
+    val.textContent = isNaN(v) ? "-" : v.toFixed(4);
+    svg.append(label, bar, val);
+  });
+  return svg;
+}
+
+let chosenMetric = null;
+
+async function experiments() {
+  const data = await api("/api/v1/experiments?run_id=latest&limit=1000");
+  const rows = data.experiments.slice().sort((a, b) =>
+    a.task_id.localeCompare(b.task_id, undefined, { numeric: true }));
+  if (!rows.length) return el("p", {}, "no experiments yet: a train task tracks one per try");
+  const metrics = [...new Set(rows.flatMap(r => Object.keys(r.metrics)))];
+  const metric = metrics.includes(chosenMetric) ? chosenMetric : (metrics.includes("f1") ? "f1" : metrics[0]);
+  const select = el("select", { id: "metric" });
+  for (const m of metrics) {
+    const o = el("option", { value: m }, m);
+    if (m === metric) o.selected = true;
+    select.append(o);
+  }
+  select.addEventListener("change", () => { chosenMetric = select.value; route(); });
+  // params that differ between the tries, then every metric
+  const params = [...new Set(rows.flatMap(r => Object.keys(r.params)))]
+    .filter(p => new Set(rows.map(r => JSON.stringify(r.params[p]))).size > 1);
+  const head = el("tr", {}, el("th", {}, "task"), ...params.map(p => el("th", {}, p)),
+                  ...metrics.map(m => el("th", {}, m)));
+  const table = el("table", { id: "experiments" }, head);
+  for (const r of rows)
+    table.append(el("tr", {}, el("td", {}, r.task_id),
+      ...params.map(p => el("td", {}, r.params[p] === undefined ? "-" : JSON.stringify(r.params[p]))),
+      ...metrics.map(m => el("td", {}, r.metrics[m] === undefined ? "-" : Number(r.metrics[m]).toFixed(4)))));
+  return el("div", {}, el("h1", {}, "Experiments of run ", rows[0].dag_run_id),
+    el("p", {}, "metric ", select), chart(rows, metric), table);
+}
+
+async function models() {
+  const data = await api("/api/v1/models");
+  const table = el("table", { id: "models" },
+    el("tr", {}, el("th", {}, "model"), el("th", {}, "version"), el("th", {}, "aliases"),
+       el("th", {}, "experiment"), el("th", {}, "registered")));
+  for (const m of data.models)
+    for (const v of m.versions) {
+      const aliases = Object.entries(m.aliases).filter(([, n]) => n === v.version).map(([a]) => a);
+      table.append(el("tr", {}, el("td", {}, m.name), el("td", {}, v.version),
+        el("td", { class: "aliases" }, aliases.join(", ")), el("td", {}, v.experiment_id),
+        el("td", {}, v.created)));
+    }
+  return el("div", {}, el("h1", {}, "Models"), table);
+}
+
 async function route() {
   clearTimeout(timer);
   const parts = location.hash.replace(/^#\/?/, "").split("/").map(decodeURIComponent);
   let render;
   if (parts[0] === "dag" && parts[1]) render = () => grid(parts[1]);
   else if (parts[0] === "ti" && parts.length >= 5) render = () => taskInstance(parts[1], parts[2], parts[3], parseInt(parts[4], 10));
+  else if (parts[0] === "experiments") render = experiments;
+  else if (parts[0] === "models") render = models;
   else render = dagList;
   const tick = async () => {
     try { show(await render()); } catch (e) { fail(e); }

@@ -9,5 +9,5 @@ set_tests_properties(integration.api PROPERTIES TIMEOUT 300)
 # exit 77, where chromium or its driver is not installed).
 add_test(NAME integration.ui
   COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_ui.py
-          $<TARGET_FILE:pipehost>)
+          $<TARGET_FILE:pipehost> ${PROJECT_SOURCE_DIR}/examples)
 set_tests_properties(integration.ui PROPERTIES TIMEOUT 300 SKIP_RETURN_CODE 77)

@@ -29,14 +29,25 @@ HOME = os.path.join(WORK, "home")
 S = Suite(PH, WORK, dict(os.environ, PIPEHOST_HOME=HOME))
 check, ph = S.check, S.ph
 
+csv = os.path.join(WORK, "toy.csv")
+with open(csv, "w") as f:
+    f.write("a,b,y\n" + "".join(f"{i % 7},{(i * 3) % 5},{int(i % 7 > 3)}\n"
+                                for i in range(40)))
 dag = os.path.join(WORK, "api.yaml")
 with open(dag, "w") as f:
-    f.write("""dag: {id: api}
+    f.write(f"""dag: {{id: api}}
 tasks:
-  talk: {op: bash, command: "echo line one; echo line two; echo '<script>x</script>'"}
-  gen: {op: lua, fn: "{1, 2}"}
-  sq: {op: lua, fn: "return kwargs.x * kwargs.x", expand: {x: {from: gen}}}
-  broken: {op: bash, command: "exit 4", upstream: [talk]}
+  fit:
+    op: train
+    algorithm: logistic_regression
+    input: {csv}
+    target: y
+    register: toy
+    outlets: ["file://{csv}.model"]
+  talk: {{op: bash, command: "echo line one; echo line two; echo '<script>x</script>'"}}
+  gen: {{op: lua, fn: "{{1, 2}}"}}
+  sq: {{op: lua, fn: "return kwargs.x * kwargs.x", expand: {{x: {{from: gen}}}}}}
+  broken: {{op: bash, command: "exit 4", upstream: [talk]}}
 """)
 ph("run", dag, "--run-id", "r1", "-q")
 ph("variables", "set", "region", "eu")
@@ -146,6 +157,9 @@ cases = [
     ("/pools", "/api/v1/pools", None),
     ("/variables", "/api/v1/variables", None),
     ("/connections", "/api/v1/connections", None),
+    ("/experiments", "/api/v1/experiments?run_id=latest", None),
+    ("/models", "/api/v1/models", None),
+    ("/datasets", "/api/v1/datasets", None),
 ]
 got = {}
 problems = []
@@ -160,11 +174,22 @@ check(f"every read endpoint ({len(cases)} calls) answers 200 with JSON "
       "that matches its schema in the document", not problems, problems)
 
 tis = got[R + "/taskInstances"]["task_instances"]
+ex = got["/api/v1/experiments?run_id=latest"]["experiments"]
+mods = got["/api/v1/models"]["models"]
+dss = got["/api/v1/datasets"]["datasets"]
+check("pipehost's own: the train try's experiment (params, metrics), the "
+      "model it registered (no alias yet), its outlet dataset",
+      len(ex) == 1 and ex[0]["task_id"] == "fit" and "f1" in ex[0]["metrics"]
+      and [m["name"] for m in mods] == ["toy"] and
+      mods[0]["aliases"] == {} and len(mods[0]["versions"]) == 1 and
+      [d["uri"] for d in dss] == [f"file://{csv}.model"] and
+      dss[0]["events"] == 1, (ex, mods, dss))
 check("task instances: Airflow's fields, each mapped instance with its "
       "map_index, states as Airflow names them",
-      got[R + "/taskInstances"]["total_entries"] == 5 and
+      got[R + "/taskInstances"]["total_entries"] == 6 and
       sorted((t["task_id"], t["map_index"]) for t in tis) ==
-      [("broken", -1), ("gen", -1), ("sq", 0), ("sq", 1), ("talk", -1)] and
+      [("broken", -1), ("fit", -1), ("gen", -1), ("sq", 0), ("sq", 1),
+       ("talk", -1)] and
       {t["task_id"]: t["state"] for t in tis}["broken"] == "failed", tis)
 xv = got[R + "/taskInstances/sq/xcomEntries/return_value?map_index=1"]
 check("xcomEntries: the list without values, one entry with its value",

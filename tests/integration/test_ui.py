@@ -4,7 +4,7 @@ driven by Selenium (Debian's chromium, chromium-driver, python3-selenium).
 After a run, the grid shows each task's state; clicking a task shows its
 log; triggering from the UI starts a run that the grid then shows; an XSS
 catalogue in logs and XComs stays text and never runs.
-Usage: test_ui.py PIPEHOST [SCREENSHOT_DIR]"""
+Usage: test_ui.py PIPEHOST EXAMPLES_DIR [SCREENSHOT_DIR]"""
 import json
 import os
 import re
@@ -25,8 +25,8 @@ from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
-PH = sys.argv[1]
-SHOTS = sys.argv[2] if len(sys.argv) > 2 else None
+PH, EXAMPLES = sys.argv[1], sys.argv[2]
+SHOTS = sys.argv[3] if len(sys.argv) > 3 else None
 WORK = tempfile.mkdtemp(prefix="ph-ui-")
 S = Suite(PH, WORK, dict(os.environ, PIPEHOST_HOME=os.path.join(WORK, "home")))
 check, ph = S.check, S.ph
@@ -145,6 +145,39 @@ try:
     check("clear from the UI: the task is cleared and runs again (its "
           "earlier log kept aside)", True)
 
+    # the sweep demo's experiments side by side, with a metric chart, and
+    # the model registry
+    sweep = ph("run", os.path.join(EXAMPLES, "ml_sweep.lua"), "-q",
+               timeout=300)
+    drv.get(base + "/#/experiments")
+    wait.until(lambda d: drv.execute_script(
+        "return document.querySelectorAll('#chart rect').length") == 46)
+    bars = drv.execute_script(
+        "return [...document.querySelectorAll('#chart rect')].map(r => "
+        "[r.dataset.task, r.getAttribute('class')])")
+    rows = drv.execute_script(
+        "return document.querySelectorAll('#experiments tr').length")
+    header = text_of("#experiments tr:first-child")
+    if SHOTS:
+        drv.save_screenshot(os.path.join(SHOTS, "experiments.png"))
+    check("experiments: the sweep's 46 tries side by side (the settings that "
+          "differ, every metric) with a chart of F1, the best bar marked",
+          sweep.returncode == 0 and rows == 47 and "max_depth" in header and
+          "validation_fold" in header and "f1" in header and
+          sum(1 for _, c in bars if c == "best") >= 1 and
+          bars[0][0] == "retrain[0]" and bars[1][0] == "train_logreg[0]",
+          (sweep.stderr[-300:], rows, header, bars[:3]))
+    drv.execute_script(
+        "const s = document.getElementById('metric'); s.value = 'accuracy';"
+        "s.dispatchEvent(new Event('change'));")
+    wait.until(lambda d: drv.execute_script(
+        "const s = document.getElementById('metric'); return s && "
+        "s.value") == "accuracy")
+    drv.get(base + "/#/models")
+    wait.until(lambda d: "breast_cancer_sweep" in text_of("#models"))
+    check("models: the registry's versions and aliases",
+          "production" in text_of("#models .aliases"), text_of("#models"))
+
     # trigger from the UI: the grid then shows the new run
     drv.get(base + "/#/dag/ui_demo")
     wait.until(lambda d: click("#trigger"))
@@ -157,7 +190,8 @@ try:
                 states_in_grid().items() if r != "first"):
             break
         time.sleep(0.3)
-    listed = json.loads(ph("runs", "list", "--json").stdout)
+    listed = [r for r in json.loads(ph("runs", "list", "--json").stdout)
+              if r["dag_id"] == "ui_demo"]
     check("trigger from the UI (CSRF cookie and header, no token typed) "
           "starts a run that the grid shows as it ends",
           len(runs) == 2 and len(listed) == 2 and
