@@ -25,7 +25,10 @@ struct ph_api {
   char *exe;
   char *logs_dir;   /* realpath of the store's logs folder */
   gboolean ui_csrf; /* writes with the UI's CSRF cookie and header pass */
+  GHashTable *stmts; /* sql text -> prepared statement (prep) */
 };
+
+static void finalize_stmt(gpointer q) { sqlite3_finalize(q); }
 
 ph_api *ph_api_new(ph_store *store, const char *token,
                    gboolean reads_need_token, const char *exe) {
@@ -36,6 +39,8 @@ ph_api *ph_api_new(ph_store *store, const char *token,
   a->ui_csrf = !reads_need_token; /* loopback only: off it, the UI asks for
                                      the token */
   a->exe = g_strdup(exe);
+  a->stmts = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
+                                   finalize_stmt);
   g_autofree char *logs =
       g_build_filename(ph_store_get_home(store), "logs", NULL);
   g_mkdir_with_parents(logs, 0755);
@@ -48,6 +53,7 @@ ph_api *ph_api_new(ph_store *store, const char *token,
 void ph_api_free(ph_api *api) {
   if (!api)
     return;
+  g_hash_table_unref(api->stmts);
   g_free(api->token);
   g_free(api->exe);
   g_free(api->logs_dir);
@@ -111,12 +117,24 @@ static void set_text(JsonObject *o, const char *name, sqlite3_stmt *q, int c) {
     json_object_set_null_member(o, name);
 }
 
+/* A statement for sql, prepared once and kept (by its text); give it back
+ * with done().  NULL when it cannot be prepared (a table a newer feature
+ * makes is missing: the caller answers with nothing). */
 static sqlite3_stmt *prep(ph_api *api, const char *sql) {
-  sqlite3_stmt *q = NULL;
-  if (sqlite3_prepare_v2(ph_store_get_db(api->st), sql, -1, &q, NULL) !=
-      SQLITE_OK)
+  sqlite3_stmt *q = g_hash_table_lookup(api->stmts, sql);
+  if (q)
+    return q;
+  if (sqlite3_prepare_v3(ph_store_get_db(api->st), sql, -1,
+                         SQLITE_PREPARE_PERSISTENT, &q, NULL) != SQLITE_OK)
     return NULL;
+  g_hash_table_insert(api->stmts, g_strdup(sql), q);
   return q;
+}
+
+/* Ends the use of a statement from prep(): ready for the next. */
+static void done(sqlite3_stmt *q) {
+  sqlite3_reset(q);
+  sqlite3_clear_bindings(q);
 }
 
 /* limit and offset of a list request; FALSE after a 400. */
@@ -169,7 +187,7 @@ static gint64 count(ph_api *api, const char *sql, const char *a,
     sqlite3_bind_text(q, 2, b, -1, SQLITE_TRANSIENT);
   if (ph_store_step(api->st, q) == SQLITE_ROW)
     n = sqlite3_column_int64(q, 0);
-  sqlite3_finalize(q);
+  done(q);
   return n;
 }
 
@@ -204,7 +222,7 @@ static void get_dags(ph_api *api, GHashTable *query, ph_api_reply *out) {
     sqlite3_bind_int(q, 2, offset);
     while (ph_store_step(api->st, q) == SQLITE_ROW)
       json_array_add_object_element(a, dag_object(q));
-    sqlite3_finalize(q);
+    done(q);
   }
   reply_json(out, 200,
              collection("dags", a,
@@ -214,13 +232,15 @@ static void get_dags(ph_api *api, GHashTable *query, ph_api_reply *out) {
 }
 
 static gboolean get_dag(ph_api *api, const char *dag, ph_api_reply *out) {
-  sqlite3_stmt *q = prep(api, DAGS_SQL "WHERE dag_id=? GROUP BY dag_id");
+  /* the DAG's newest run, found by the (dag_id, start_date) index */
+  sqlite3_stmt *q = prep(api, "SELECT dag_id, dag_file FROM dag_run WHERE "
+                              "dag_id=? ORDER BY start_date DESC LIMIT 1");
   JsonObject *o = NULL;
   if (q) {
     sqlite3_bind_text(q, 1, dag, -1, SQLITE_TRANSIENT);
     if (ph_store_step(api->st, q) == SQLITE_ROW)
       o = dag_object(q);
-    sqlite3_finalize(q);
+    done(q);
   }
   if (!o) {
     g_autofree char *d =
@@ -313,10 +333,10 @@ static void get_runs(ph_api *api, const char *dag, GHashTable *query,
       return;
     }
   }
+  /* one DAG's runs come off the (dag_id, start_date) index */
   g_autofree char *sql = g_strdup_printf(
-      RUN_COLS "WHERE (?1 IS NULL OR dag_id=?1) ORDER BY %s LIMIT ?2 "
-               "OFFSET ?3",
-      order);
+      RUN_COLS "%s ORDER BY %s LIMIT ?2 OFFSET ?3",
+      all ? "WHERE ?1 IS NULL" : "WHERE dag_id=?1", order);
   sqlite3_stmt *q = prep(api, sql);
   JsonArray *a = json_array_new();
   if (q) {
@@ -326,14 +346,16 @@ static void get_runs(ph_api *api, const char *dag, GHashTable *query,
     sqlite3_bind_int(q, 3, offset);
     while (ph_store_step(api->st, q) == SQLITE_ROW)
       json_array_add_object_element(a, run_object(q));
-    sqlite3_finalize(q);
+    done(q);
   }
   reply_json(out, 200,
              collection("dag_runs", a,
-                        count(api,
-                              "SELECT count(*) FROM dag_run WHERE ?1 IS NULL "
-                              "OR dag_id=?1",
-                              all ? NULL : dag, NULL)),
+                        all ? count(api, "SELECT count(*) FROM dag_run", NULL,
+                                    NULL)
+                            : count(api,
+                                    "SELECT count(*) FROM dag_run WHERE "
+                                    "dag_id=?",
+                                    dag, NULL)),
              NULL);
 }
 
@@ -347,7 +369,7 @@ static JsonObject *find_run(ph_api *api, const char *dag, const char *run_id,
     sqlite3_bind_text(q, 2, dag, -1, SQLITE_TRANSIENT);
     if (ph_store_step(api->st, q) == SQLITE_ROW)
       o = run_object(q);
-    sqlite3_finalize(q);
+    done(q);
   }
   if (!o && out) {
     g_autofree char *d = g_strdup_printf(
@@ -384,7 +406,7 @@ static void trigger(ph_api *api, const char *dag, const char *body, gsize len,
     sqlite3_bind_text(q, 1, dag, -1, SQLITE_TRANSIENT);
     if (ph_store_step(api->st, q) == SQLITE_ROW && sqlite3_column_text(q, 0))
       file = g_strdup((const char *)sqlite3_column_text(q, 0));
-    sqlite3_finalize(q);
+    done(q);
   }
   if (!file) {
     problem(out, 404, "DAG not found");
@@ -636,7 +658,7 @@ static void get_tis(ph_api *api, const char *dag, const char *run_id,
     sqlite3_bind_int(q, 3, offset);
     while (ph_store_step(api->st, q) == SQLITE_ROW)
       json_array_add_object_element(a, ti_object(q));
-    sqlite3_finalize(q);
+    done(q);
   }
   reply_json(out, 200,
              collection("task_instances", a,
@@ -680,7 +702,7 @@ static void get_ti(ph_api *api, const char *dag, const char *run_id,
     sqlite3_bind_int(q, 3, mi);
     if (ph_store_step(api->st, q) == SQLITE_ROW)
       o = ti_object(q);
-    sqlite3_finalize(q);
+    done(q);
   }
   if (!o) {
     problem(out, 404, "Task instance not found");
@@ -830,7 +852,7 @@ static void get_xcoms(ph_api *api, const char *dag, const char *run_id,
       }
       json_array_add_object_element(a, o);
     }
-    sqlite3_finalize(q);
+    done(q);
   }
   json_object_unref(r);
   if (key) {
@@ -964,7 +986,7 @@ static void gauge_by(ph_api *api, GString *m, const char *name,
                            label, v, (gint64)sqlite3_column_int64(q, 1));
   }
   if (q)
-    sqlite3_finalize(q);
+    done(q);
   /* every state is a series, zero or not, so rates never see a gap */
   for (const char *const *a = all; a && *a; a++)
     if (!g_hash_table_contains(seen, *a))
@@ -1024,7 +1046,7 @@ static void metrics(ph_api *api, ph_api_reply *out) {
         (gint64)sqlite3_column_int64(q, 0));
   }
   if (q)
-    sqlite3_finalize(q);
+    done(q);
   /* pools: slots and those in use */
   metric_head(m, "pipehost_pool_slots", "gauge",
               "slots of each pool: open and occupied");
@@ -1113,7 +1135,7 @@ static void grid_data(ph_api *api, GHashTable *query, ph_api_reply *out) {
       json_array_add_object_element(runs, run_object(q));
       g_ptr_array_add(ids, g_strdup((const char *)sqlite3_column_text(q, 0)));
     }
-    sqlite3_finalize(q);
+    done(q);
   }
   q = prep(api, "SELECT task_id, map_index, state FROM task_instance WHERE "
                 "run_id=? ORDER BY min(rowid) OVER (PARTITION BY task_id), "
@@ -1151,7 +1173,7 @@ static void grid_data(ph_api *api, GHashTable *query, ph_api_reply *out) {
     json_object_set_object_member(cells, ids->pdata[r], row);
   }
   if (q)
-    sqlite3_finalize(q);
+    done(q);
   g_ptr_array_unref(ids);
   g_hash_table_unref(seen);
   JsonObject *o = json_object_new();
@@ -1196,7 +1218,7 @@ static void get_experiments(ph_api *api, GHashTable *query,
         sqlite3_bind_text(l, 1, dag, -1, SQLITE_TRANSIENT);
       if (ph_store_step(api->st, l) == SQLITE_ROW)
         latest = g_strdup((const char *)sqlite3_column_text(l, 0));
-      sqlite3_finalize(l);
+      done(l);
     }
     run = latest ? latest : "";
   }
@@ -1230,7 +1252,7 @@ static void get_experiments(ph_api *api, GHashTable *query,
       set_time(o, "created", q, 10);
       json_array_add_object_element(a, o);
     }
-    sqlite3_finalize(q);
+    done(q);
     total = count(api,
                   "SELECT count(*) FROM experiment WHERE (?1 IS NULL OR "
                   "dag_id=?1) AND (?2 IS NULL OR run_id=?2)",
@@ -1277,9 +1299,9 @@ static void get_models(ph_api *api, ph_api_reply *out) {
         json_object_get_array_member(cur, "versions"), v);
   }
   if (q)
-    sqlite3_finalize(q);
+    done(q);
   if (al)
-    sqlite3_finalize(al);
+    done(al);
   reply_json(out, 200, collection("models", a, json_array_get_length(a)),
              NULL);
 }
@@ -1318,7 +1340,7 @@ JsonObject *ph_api_run_states(ph_api *api, const char *dag_id,
     rid = g_strdup((const char *)sqlite3_column_text(q, 0));
     *file = g_strdup((const char *)sqlite3_column_text(q, 1));
   }
-  sqlite3_finalize(q);
+  done(q);
   if (!rid)
     return NULL;
   JsonObject *o = json_object_new();
@@ -1346,7 +1368,7 @@ JsonObject *ph_api_run_states(ph_api *api, const char *dag_id,
         json_object_set_int_member(c, "count",
                                    json_object_get_int_member(c, "count") + 1);
     }
-    sqlite3_finalize(q);
+    done(q);
   }
   g_free(rid);
   return o;

@@ -146,6 +146,10 @@ static const char *const migrations[] = {
     " dag_id TEXT, run_id TEXT, task_id TEXT, map_index INTEGER,"
     " timestamp REAL NOT NULL);"
     "CREATE INDEX dataset_event_uri ON dataset_event(uri, timestamp);",
+    /* 6: a DAG's runs newest first (the webserver's lists and grid) off an
+     * index, not a sort of every run */
+    "CREATE INDEX IF NOT EXISTS dag_run_dag_start ON dag_run(dag_id, "
+    "start_date);",
 };
 #define PH_SCHEMA_VERSION ((int)G_N_ELEMENTS(migrations) + 1)
 
