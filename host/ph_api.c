@@ -872,7 +872,7 @@ static void get_xcoms(ph_api *api, const char *dag, const char *run_id,
 
 /* ---- pools, variables, connections */
 
-static void get_pools(ph_api *api, ph_api_reply *out) {
+static void get_pools(ph_api *api, GHashTable *query, ph_api_reply *out) {
   JsonNode *pn = ph_store_pool_list(api->st);
   JsonObject *po = json_node_get_object(pn);
   JsonArray *a = json_array_new();
@@ -898,7 +898,7 @@ static void get_pools(ph_api *api, ph_api_reply *out) {
   reply_json(out, 200, collection("pools", a, json_array_get_length(a)), NULL);
 }
 
-static void get_variables(ph_api *api, ph_api_reply *out) {
+static void get_variables(ph_api *api, GHashTable *query, ph_api_reply *out) {
   JsonNode *vn = ph_store_var_list(api->st);
   JsonObject *vo = json_node_get_object(vn);
   JsonArray *a = json_array_new();
@@ -921,7 +921,7 @@ static void get_variables(ph_api *api, ph_api_reply *out) {
              NULL);
 }
 
-static void get_connections(ph_api *api, ph_api_reply *out) {
+static void get_connections(ph_api *api, GHashTable *query, ph_api_reply *out) {
   JsonNode *cn = ph_store_conn_list(api->st);
   JsonObject *co = json_node_get_object(cn);
   JsonArray *a = json_array_new();
@@ -994,7 +994,7 @@ static void gauge_by(ph_api *api, GString *m, const char *name,
   g_hash_table_unref(seen);
 }
 
-static void metrics(ph_api *api, ph_api_reply *out) {
+static void metrics(ph_api *api, GHashTable *query, ph_api_reply *out) {
   static const char *const run_states[] = {"running", "success", "failed",
                                            NULL};
   static const char *const ti_states[] = {"none",
@@ -1262,7 +1262,7 @@ static void get_experiments(ph_api *api, GHashTable *query,
 }
 
 /* GET models: every registered model, its versions and its aliases. */
-static void get_models(ph_api *api, ph_api_reply *out) {
+static void get_models(ph_api *api, GHashTable *query, ph_api_reply *out) {
   JsonArray *a = json_array_new();
   sqlite3_stmt *q =
       prep(api, "SELECT name, version, path, experiment_id, created FROM "
@@ -1303,6 +1303,15 @@ static void get_models(ph_api *api, ph_api_reply *out) {
   if (al)
     done(al);
   reply_json(out, 200, collection("models", a, json_array_get_length(a)),
+             NULL);
+}
+
+/* GET datasets: ph_dataset's list as a collection. */
+static void get_datasets(ph_api *api, GHashTable *query, ph_api_reply *out) {
+  JsonNode *ds = ph_dataset_list(api->st, ph_util_now());
+  JsonArray *a = json_array_ref(json_node_get_array(ds));
+  json_node_unref(ds);
+  reply_json(out, 200, collection("datasets", a, json_array_get_length(a)),
              NULL);
 }
 
@@ -1501,44 +1510,20 @@ void ph_api_handle(ph_api *api, const ph_api_request *req, ph_api_reply *out) {
     return;
   }
   const char *what = p[0] ? p[0] : "";
-  if (get && n == 1 && !strcmp(what, "metrics")) {
-    metrics(api, out);
-    return;
-  }
-  if (get && n == 1 && !strcmp(what, "dags")) {
-    get_dags(api, query, out);
-    return;
-  }
-  if (get && n == 1 && !strcmp(what, "pools")) {
-    get_pools(api, out);
-    return;
-  }
-  if (get && n == 1 && !strcmp(what, "variables")) {
-    get_variables(api, out);
-    return;
-  }
-  if (get && n == 1 && !strcmp(what, "experiments")) {
-    get_experiments(api, query, out);
-    return;
-  }
-  if (get && n == 1 && !strcmp(what, "models")) {
-    get_models(api, out);
-    return;
-  }
-  if (get && n == 1 && !strcmp(what, "datasets")) {
-    JsonNode *ds = ph_dataset_list(api->st, ph_util_now());
-    guint nd = json_array_get_length(json_node_get_array(ds));
-    reply_json(out, 200,
-               collection("datasets", json_array_ref(json_node_get_array(ds)),
-                          nd),
-               NULL);
-    json_node_unref(ds);
-    return;
-  }
-  if (get && n == 1 && !strcmp(what, "connections")) {
-    get_connections(api, out);
-    return;
-  }
+  /* the collections at the top: GET NAME */
+  static const struct {
+    const char *name;
+    void (*get)(ph_api *, GHashTable *, ph_api_reply *);
+  } top[] = {{"metrics", metrics},         {"dags", get_dags},
+             {"pools", get_pools},         {"variables", get_variables},
+             {"connections", get_connections},
+             {"experiments", get_experiments},
+             {"models", get_models},       {"datasets", get_datasets}};
+  for (guint i = 0; get && n == 1 && i < G_N_ELEMENTS(top); i++)
+    if (!strcmp(what, top[i].name)) {
+      top[i].get(api, query, out);
+      return;
+    }
   if (n >= 2 && !strcmp(what, "dags")) {
     const char *dag = p[1];
     if (get && n == 2) {
