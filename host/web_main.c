@@ -202,8 +202,9 @@ int main(int argc, char **argv) {
       {"print-token", 0, 0, G_OPTION_ARG_NONE, &print_token,
        "Print the bearer token (made at first start) and exit", NULL},
       {0}};
+  g_set_prgname("pipehost webserver");
   GOptionContext *ctx = g_option_context_new(
-      "- serve the REST API (/api/v1) over the metadata store");
+      "- serve the UI and the REST API (/api/v1) over the metadata store");
   g_option_context_add_main_entries(ctx, e, NULL);
   GError *err = NULL;
   int rc = 2;
