@@ -26,6 +26,7 @@ struct ph_api {
   char *logs_dir;   /* realpath of the store's logs folder */
   gboolean ui_csrf; /* writes with the UI's CSRF cookie and header pass */
   GHashTable *stmts; /* sql text -> prepared statement (prep) */
+  JsonArray *dir_dags; /* the --dags-dir's DAGs, or NULL */
 };
 
 static void finalize_stmt(gpointer q) { sqlite3_finalize(q); }
@@ -54,6 +55,8 @@ void ph_api_free(ph_api *api) {
   if (!api)
     return;
   g_hash_table_unref(api->stmts);
+  if (api->dir_dags)
+    json_array_unref(api->dir_dags);
   g_free(api->token);
   g_free(api->exe);
   g_free(api->logs_dir);
@@ -203,6 +206,48 @@ static JsonObject *dag_object(sqlite3_stmt *q) {
   json_object_set_null_member(o, "description");
   json_object_set_array_member(o, "owners", json_array_new());
   json_object_set_array_member(o, "tags", json_array_new());
+  json_object_set_null_member(o, "schedule_interval");
+  json_object_set_null_member(o, "timetable_description");
+  json_object_set_null_member(o, "next_dagrun_create_after");
+  return o;
+}
+
+/* The --dags-dir's entry of dag (borrowed), or NULL. */
+static JsonObject *dir_dag(ph_api *api, const char *dag) {
+  for (guint i = 0;
+       api->dir_dags && i < json_array_get_length(api->dir_dags); i++) {
+    JsonObject *d = json_array_get_object_element(api->dir_dags, i);
+    if (!g_strcmp0(json_object_get_string_member(d, "dag_id"), dag))
+      return d;
+  }
+  return NULL;
+}
+
+/* o with what the --dags-dir says of its DAG (schedule, next run, file). */
+static void add_dir_facts(ph_api *api, JsonObject *o) {
+  JsonObject *d = dir_dag(api, json_object_get_string_member(o, "dag_id"));
+  if (!d)
+    return;
+  static const char *const keys[] = {"fileloc", "schedule_interval",
+                                     "timetable_description",
+                                     "next_dagrun_create_after"};
+  for (guint k = 0; k < G_N_ELEMENTS(keys); k++)
+    json_object_set_member(
+        o, keys[k], json_node_copy(json_object_get_member(d, keys[k])));
+}
+
+/* A DAG object for a --dags-dir DAG that has no runs. */
+static JsonObject *dir_only(ph_api *api, JsonObject *d) {
+  JsonObject *o = json_object_new();
+  const char *id = json_object_get_string_member(d, "dag_id");
+  json_object_set_string_member(o, "dag_id", id);
+  json_object_set_string_member(o, "dag_display_name", id);
+  json_object_set_boolean_member(o, "is_paused", FALSE);
+  json_object_set_boolean_member(o, "is_active", TRUE);
+  json_object_set_null_member(o, "description");
+  json_object_set_array_member(o, "owners", json_array_new());
+  json_object_set_array_member(o, "tags", json_array_new());
+  add_dir_facts(api, o);
   return o;
 }
 
@@ -210,25 +255,46 @@ static JsonObject *dag_object(sqlite3_stmt *q) {
   "SELECT dag_id, (SELECT dag_file FROM dag_run r2 WHERE r2.dag_id=r.dag_id "  \
   "ORDER BY start_date DESC LIMIT 1) FROM dag_run r "
 
+static gint by_dag_id(gconstpointer a, gconstpointer b) {
+  return g_strcmp0(
+      json_object_get_string_member(*(JsonObject *const *)a, "dag_id"),
+      json_object_get_string_member(*(JsonObject *const *)b, "dag_id"));
+}
+
+/* GET dags: the DAGs with runs in the store and those of --dags-dir. */
 static void get_dags(ph_api *api, GHashTable *query, ph_api_reply *out) {
   int limit, offset;
   if (!paging(query, &limit, &offset, out))
     return;
-  sqlite3_stmt *q =
-      prep(api, DAGS_SQL "GROUP BY dag_id ORDER BY dag_id LIMIT ? OFFSET ?");
-  JsonArray *a = json_array_new();
-  if (q) {
-    sqlite3_bind_int(q, 1, limit);
-    sqlite3_bind_int(q, 2, offset);
-    while (ph_store_step(api->st, q) == SQLITE_ROW)
-      json_array_add_object_element(a, dag_object(q));
-    done(q);
+  GPtrArray *all =
+      g_ptr_array_new_with_free_func((GDestroyNotify)json_object_unref);
+  GHashTable *seen = g_hash_table_new(g_str_hash, g_str_equal);
+  sqlite3_stmt *q = prep(api, DAGS_SQL "GROUP BY dag_id ORDER BY dag_id");
+  while (q && ph_store_step(api->st, q) == SQLITE_ROW) {
+    JsonObject *o = dag_object(q);
+    add_dir_facts(api, o);
+    g_ptr_array_add(all, o);
   }
-  reply_json(out, 200,
-             collection("dags", a,
-                        count(api, "SELECT count(DISTINCT dag_id) FROM dag_run",
-                              NULL, NULL)),
-             NULL);
+  if (q)
+    done(q);
+  for (guint i = 0; i < all->len; i++)
+    g_hash_table_add(seen, (gpointer)json_object_get_string_member(
+                               all->pdata[i], "dag_id"));
+  for (guint i = 0;
+       api->dir_dags && i < json_array_get_length(api->dir_dags); i++) {
+    JsonObject *d = json_array_get_object_element(api->dir_dags, i);
+    if (!g_hash_table_contains(seen,
+                               json_object_get_string_member(d, "dag_id")))
+      g_ptr_array_add(all, dir_only(api, d));
+  }
+  g_hash_table_unref(seen);
+  g_ptr_array_sort(all, by_dag_id);
+  JsonArray *a = json_array_new();
+  for (guint i = (guint)offset;
+       i < all->len && i < (guint)offset + (guint)limit; i++)
+    json_array_add_object_element(a, json_object_ref(all->pdata[i]));
+  reply_json(out, 200, collection("dags", a, all->len), NULL);
+  g_ptr_array_unref(all);
 }
 
 static gboolean get_dag(ph_api *api, const char *dag, ph_api_reply *out) {
@@ -242,7 +308,11 @@ static gboolean get_dag(ph_api *api, const char *dag, ph_api_reply *out) {
       o = dag_object(q);
     done(q);
   }
-  if (!o) {
+  if (o) {
+    add_dir_facts(api, o);
+  } else if (dir_dag(api, dag)) {
+    o = dir_only(api, dir_dag(api, dag));
+  } else {
     g_autofree char *d =
         g_strdup_printf("DAG with dag_id: '%s' not found", dag);
     if (out)
@@ -408,6 +478,9 @@ static void trigger(ph_api *api, const char *dag, const char *body, gsize len,
       file = g_strdup((const char *)sqlite3_column_text(q, 0));
     done(q);
   }
+  if (!file && dir_dag(api, dag))
+    file =
+        g_strdup(json_object_get_string_member(dir_dag(api, dag), "fileloc"));
   if (!file) {
     problem(out, 404, "DAG not found");
     goto out;
@@ -1327,6 +1400,12 @@ static gboolean authorized(ph_api *api, const char *authorization) {
   for (size_t i = 0; i < n; i++)
     d |= (unsigned char)(api->token[i] ^ (i < m ? t[i] : 0));
   return d == 0;
+}
+
+void ph_api_set_dir_dags(ph_api *api, JsonArray *dags) {
+  if (api->dir_dags)
+    json_array_unref(api->dir_dags);
+  api->dir_dags = dags;
 }
 
 gboolean ph_api_may_read(ph_api *api, const char *authorization) {

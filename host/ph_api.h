@@ -62,6 +62,12 @@ typedef struct {
  * /object/grid_data?dag_id=&num_runs= (the UI's grid, Airflow's path). */
 void ph_api_handle(ph_api *api, const ph_api_request *req, ph_api_reply *out);
 
+/* The DAGs of the webserver's --dags-dir (taken): an array of objects
+ * {dag_id, fileloc, schedule_interval, timetable_description,
+ * next_dagrun_create_after}; /dags lists them with the DAGs that have
+ * runs, and a DAG there can be triggered before it ever ran. */
+void ph_api_set_dir_dags(ph_api *api, JsonArray *dags);
+
 /* TRUE when a request with this Authorization header may read. */
 gboolean ph_api_may_read(ph_api *api, const char *authorization);
 

@@ -83,6 +83,10 @@ static const ph_plan *plan_of(web_graph *g, const char *file, char **why) {
   return plan;
 }
 
+const ph_plan *web_graph_plan(web_graph *g, const char *file, char **why) {
+  return plan_of(g, file, why);
+}
+
 /* Airflow's state colours (settings.py STATE_COLORS; none lightblue). */
 static const char *colour(const char *state) {
   static const char *const map[][2] = {{"success", "green"},

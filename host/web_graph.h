@@ -14,6 +14,11 @@ typedef struct web_graph web_graph;
 web_graph *web_graph_new(const char *builtin_dir, const char *lua_dir);
 void web_graph_free(web_graph *g);
 
+/* The validated plan of file (owned by g, valid until the file changes
+ * and is asked for again), or NULL with *why set. */
+const struct ph_plan *web_graph_plan(web_graph *g, const char *file,
+                                     char **why);
+
 /* The SVG of the DAG in file (its plan cached until the file changes):
  * states maps task ids to {state, count} (count: a mapped task's
  * instances), may be NULL.  A new string of *len bytes, or NULL with *why

@@ -22,6 +22,8 @@
 #include "ph_api.h"
 #include "ph_proc.h"
 #include "ph_store.h"
+#include "ph_plan.h"
+#include "ph_timetable.h"
 #include "ph_util.h"
 #include "web_graph.h"
 
@@ -65,7 +67,67 @@ typedef struct {
   gboolean loopback; /* the UI gets the CSRF cookie (off loopback it asks
                         for the token instead) */
   web_graph *graph;  /* Graphviz, for /object/graph */
+  char *dags_dir;    /* --dags-dir, or NULL */
 } web;
+
+/* What the --dags-dir's files define (plans cached by file identity): the
+ * DAG list's schedule and next run of DAGs, with runs or not yet.  Files
+ * that do not validate are left out (`pipehost validate` says why). */
+static gboolean refresh_dags(gpointer user) {
+  web *w = user;
+  GDir *d = g_dir_open(w->dags_dir, 0, NULL);
+  if (!d)
+    return G_SOURCE_CONTINUE;
+  JsonArray *a = json_array_new();
+  const char *name;
+  while ((name = g_dir_read_name(d))) {
+    if (!g_str_has_suffix(name, ".yaml") && !g_str_has_suffix(name, ".yml") &&
+        !g_str_has_suffix(name, ".lua"))
+      continue;
+    g_autofree char *path = g_build_filename(w->dags_dir, name, NULL);
+    g_autofree char *abs = g_canonicalize_filename(path, NULL);
+    g_autofree char *why = NULL;
+    const ph_plan *plan = web_graph_plan(w->graph, abs, &why);
+    if (!plan)
+      continue;
+    JsonObject *args = ph_dag_get_args(ph_plan_get_dag(plan));
+    JsonObject *o = json_object_new();
+    json_object_set_string_member(o, "dag_id", ph_plan_get_dag_id(plan));
+    json_object_set_string_member(o, "fileloc", abs);
+    JsonNode *sn = json_object_get_member(args, "schedule");
+    g_autofree char *sched =
+        sn && !JSON_NODE_HOLDS_NULL(sn)
+            ? (JSON_NODE_HOLDS_VALUE(sn) ? g_strdup(json_node_get_string(sn))
+                                         : ph_util_json_dup(sn))
+            : NULL;
+    if (sched) {
+      /* Airflow's shape for a schedule given as text */
+      JsonObject *si = json_object_new();
+      json_object_set_string_member(si, "__type", "CronExpression");
+      json_object_set_string_member(si, "value", sched);
+      json_object_set_object_member(o, "schedule_interval", si);
+      json_object_set_string_member(o, "timetable_description", sched);
+    } else {
+      json_object_set_null_member(o, "schedule_interval");
+      json_object_set_null_member(o, "timetable_description");
+    }
+    ph_timetable *tt = ph_timetable_new(args, NULL);
+    ph_interval next;
+    /* the next run is made when the interval open now ends */
+    if (tt && !ph_timetable_is_manual(tt) &&
+        ph_timetable_next(tt, (gint64)ph_util_now(), &next)) {
+      g_autofree char *iso = ph_util_iso8601((double)next.start);
+      json_object_set_string_member(o, "next_dagrun_create_after", iso);
+    } else {
+      json_object_set_null_member(o, "next_dagrun_create_after");
+    }
+    ph_timetable_free(tt);
+    json_array_add_object_element(a, o);
+  }
+  g_dir_close(d);
+  ph_api_set_dir_dags(w->api, a);
+  return G_SOURCE_CONTINUE;
+}
 
 /* GET /object/graph?dag_id=&run_id=: the run's graph as SVG (the latest
  * run's without run_id), laid out by Graphviz, tasks in their states'
@@ -189,7 +251,7 @@ static gboolean is_loopback(const char *addr) {
 }
 
 int main(int argc, char **argv) {
-  char *bind = NULL;
+  char *bind = NULL, *dags_dir = NULL;
   int port = 8080;
   gboolean print_token = FALSE;
   GOptionEntry e[] = {
@@ -199,6 +261,10 @@ int main(int argc, char **argv) {
        "ADDR"},
       {"port", 'p', 0, G_OPTION_ARG_INT, &port,
        "The port (default 8080; 0: any free one, printed)", "N"},
+      {"dags-dir", 'D', 0, G_OPTION_ARG_FILENAME, &dags_dir,
+       "Also list the DAGs of the files in DIR (schedule, next run), runs "
+       "or not",
+       "DIR"},
       {"print-token", 0, 0, G_OPTION_ARG_NONE, &print_token,
        "Print the bearer token (made at first start) and exit", NULL},
       {0}};
@@ -249,7 +315,12 @@ int main(int argc, char **argv) {
   lua = g_build_filename(dir, "..", "share", "pipehost", "lua", NULL);
   const char *lua_env = g_getenv("PIPEHOST_LUA_DIR");
   web w = {api, is_loopback(addr),
-           web_graph_new(builtin, lua_env && *lua_env ? lua_env : lua)};
+           web_graph_new(builtin, lua_env && *lua_env ? lua_env : lua),
+           dags_dir};
+  if (dags_dir) {
+    refresh_dags(&w);
+    g_timeout_add_seconds(5, refresh_dags, &w);
+  }
   srv = soup_server_new("server-header", "pipehost/" PH_VERSION " ", NULL);
   soup_server_add_handler(srv, NULL, on_request, &w, NULL);
   GSocketAddress *sa = g_inet_socket_address_new_from_string(
@@ -297,6 +368,7 @@ out:
   g_free(why);
   g_free(home);
   g_free(bind);
+  g_free(dags_dir);
   g_free(exe);
   g_free(dir);
   g_free(ph);

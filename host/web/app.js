@@ -68,11 +68,14 @@ async function dagList() {
       last.append(el("span", { class: "cell s-" + r.state, title: r.dag_run_id + ": " + r.state }));
     rows.push(el("tr", {},
       el("td", {}, el("a", { href: "#/dag/" + enc(d.dag_id), class: "dag" }, d.dag_id)),
-      last, el("td", {}, runs.total_entries), el("td", {}, d.fileloc)));
+      el("td", { class: "schedule" }, d.timetable_description || "-"),
+      last, el("td", {}, runs.total_entries),
+      el("td", { class: "next" }, d.next_dagrun_create_after || "-"), el("td", {}, d.fileloc)));
   }
   return el("div", {}, el("h1", {}, "DAGs"),
     el("table", { id: "dags" },
-      el("tr", {}, el("th", {}, "DAG"), el("th", {}, "last runs"), el("th", {}, "runs"), el("th", {}, "file")),
+      el("tr", {}, el("th", {}, "DAG"), el("th", {}, "schedule"), el("th", {}, "last runs"),
+         el("th", {}, "runs"), el("th", {}, "next run"), el("th", {}, "file")),
       ...rows));
 }
 

@@ -311,6 +311,39 @@ check("the token was made at first start into a 0600 file",
 srv.terminate()
 srv.wait(timeout=10)
 
+# --dags-dir: its DAGs are listed (schedule, next run) before they ever
+# ran, and can be triggered
+ddir = os.path.join(WORK, "dags")
+os.makedirs(ddir)
+with open(os.path.join(ddir, "daily.yaml"), "w") as f:
+    f.write("dag: {id: daily, schedule: '@daily', start_date: '2024-01-01'}\n"
+            "tasks:\n  t: {op: bash, command: 'echo daily'}\n")
+with open(os.path.join(ddir, "broken.yaml"), "w") as f:
+    f.write("dag: {id: nope}\ntasks:\n  t: {op: nosuchop}\n")
+srv, base, first = start("--dags-dir", ddir)
+dl = call("GET", "/api/v1/dags")[2]
+one = call("GET", "/api/v1/dags/daily")
+st_t, _, trig = call("POST", "/api/v1/dags/daily/dagRuns",
+                     {"dag_run_id": "daily_now"}, token)
+deadline = time.time() + 60
+while time.time() < deadline and call(
+        "GET", "/api/v1/dags/daily/dagRuns/daily_now")[2].get("state") != \
+        "success":
+    time.sleep(0.2)
+final = call("GET", "/api/v1/dags/daily/dagRuns/daily_now")[2]
+srv.terminate()
+srv.wait(timeout=10)
+daily = [d for d in dl.get("dags", []) if d["dag_id"] == "daily"]
+check("--dags-dir: a DAG that never ran is listed with its schedule and "
+      "next run (a file that does not validate is left out), and can be "
+      "triggered", [d["dag_id"] for d in dl["dags"]] == ["api", "daily"] and
+      dl["total_entries"] == 2 and valid(dl, "DAGCollection") is None and
+      daily[0]["schedule_interval"] == {"__type": "CronExpression",
+                                        "value": "@daily"} and
+      daily[0]["next_dagrun_create_after"].endswith("T00:00:00+00:00") and
+      one[0] == 200 and st_t == 200 and final.get("state") == "success",
+      (dl, one, st_t, trig, final))
+
 # bound off loopback: reads need the token too (health and version do not)
 srv, base, first = start("--bind", "0.0.0.0")
 s1 = call("GET", "/api/v1/dags")[0]
