@@ -234,6 +234,24 @@ async function models() {
   return el("div", {}, el("h1", {}, "Models"), table);
 }
 
+// Datasets and what they connect across DAGs: producer tasks, reading
+// tasks, the DAGs they trigger; freshness.
+async function lineage() {
+  const data = await api("/api/v1/datasets");
+  const table = el("table", { id: "lineage" },
+    el("tr", {}, el("th", {}, "updated by"), el("th", {}, "dataset"), el("th", {}, "read by"),
+       el("th", {}, "triggers"), el("th", {}, "last update"), el("th", {}, "stale")));
+  for (const d of data.datasets)
+    table.append(el("tr", {},
+      el("td", { class: "producers" }, d.producers.join(", ") || "-"),
+      el("td", { class: "uri" }, d.uri),
+      el("td", { class: "readers" }, d.readers.join(", ") || "-"),
+      el("td", { class: "consumers" }, d.consumers.join(", ") || "-"),
+      el("td", {}, d.last_update || "never"),
+      el("td", {}, d.stale ? "yes" : "no")));
+  return el("div", {}, el("h1", {}, "Lineage: datasets across DAGs"), table);
+}
+
 async function route() {
   clearTimeout(timer);
   const parts = location.hash.replace(/^#\/?/, "").split("/").map(decodeURIComponent);
@@ -242,6 +260,7 @@ async function route() {
   else if (parts[0] === "ti" && parts.length >= 5) render = () => taskInstance(parts[1], parts[2], parts[3], parseInt(parts[4], 10));
   else if (parts[0] === "experiments") render = experiments;
   else if (parts[0] === "models") render = models;
+  else if (parts[0] === "lineage") render = lineage;
   else render = dagList;
   const tick = async () => {
     try { show(await render()); } catch (e) { fail(e); }

@@ -38,8 +38,10 @@ XSS = ['<script>window.__xss=1</script>',
 dag = os.path.join(WORK, "ui.yaml")
 with open(dag, "w") as f:
     f.write("dag: {id: ui_demo}\ntasks:\n"
-            "  extract: {op: bash, command: \"echo extracting; echo line two\"}\n"
-            "  evil:\n    op: bash\n    upstream: [extract]\n    command: |\n" +
+            "  extract: {op: bash, command: \"echo extracting; echo line two\","
+            " outlets: [\"s3://lake/raw\"]}\n"
+            "  evil:\n    op: bash\n    upstream: [extract]\n"
+            "    inlets: [\"s3://lake/raw\"]\n    command: |\n" +
             "".join(f"      echo {json.dumps(x)}\n" for x in XSS) +
             "  gen: {op: lua, fn: \"{1, 2, 3}\"}\n"
             "  sq: {op: lua, fn: \"return kwargs.x\", expand: {x: {from: gen}}}\n"
@@ -177,6 +179,14 @@ try:
     wait.until(lambda d: "breast_cancer_sweep" in text_of("#models"))
     check("models: the registry's versions and aliases",
           "production" in text_of("#models .aliases"), text_of("#models"))
+
+    # lineage: the datasets and the tasks they connect
+    drv.get(base + "/#/lineage")
+    wait.until(lambda d: "s3://lake/raw" in text_of("#lineage .uri"))
+    check("lineage: a dataset with the task that updates it and the one that "
+          "reads it", text_of("#lineage .producers") == "ui_demo.extract" and
+          text_of("#lineage .readers") == "ui_demo.evil",
+          text_of("#lineage"))
 
     # trigger from the UI: the grid then shows the new run
     drv.get(base + "/#/dag/ui_demo")
