@@ -335,33 +335,55 @@ static gboolean get_dag(ph_api *api, const char *dag, ph_api_reply *out) {
   "SELECT run_id, dag_id, logical_date, start_date, end_date, run_type, "      \
   "state, conf FROM dag_run "
 
-static JsonObject *run_object(sqlite3_stmt *q) {
+/* A DAGRun as Airflow's API gives it; start and end < 0 are null, conf
+ * is JSON text (anything but an object gives {}). */
+static JsonObject *run_json(const char *run_id, const char *dag_id,
+                            const char *logical_date, double start,
+                            double end, const char *run_type,
+                            const char *state, const char *conf) {
   JsonObject *o = json_object_new();
-  set_text(o, "dag_run_id", q, 0);
-  set_text(o, "dag_id", q, 1);
-  set_text(o, "logical_date", q, 2);
-  set_text(o, "execution_date", q, 2);
-  set_time(o, "start_date", q, 3);
-  set_time(o, "end_date", q, 4);
+  json_object_set_string_member(o, "dag_run_id", run_id);
+  json_object_set_string_member(o, "dag_id", dag_id);
+  json_object_set_string_member(o, "logical_date", logical_date);
+  json_object_set_string_member(o, "execution_date", logical_date);
+  static const char *const times[] = {"start_date", "end_date"};
+  for (guint i = 0; i < 2; i++) {
+    double t = i ? end : start;
+    g_autofree char *iso = t >= 0 ? ph_util_iso8601(t) : NULL;
+    if (iso)
+      json_object_set_string_member(o, times[i], iso);
+    else
+      json_object_set_null_member(o, times[i]);
+  }
   json_object_set_null_member(o, "data_interval_start");
   json_object_set_null_member(o, "data_interval_end");
   json_object_set_null_member(o, "last_scheduling_decision");
-  set_text(o, "run_type", q, 5);
-  set_text(o, "state", q, 6);
-  json_object_set_boolean_member(
-      o, "external_trigger",
-      !g_strcmp0((const char *)sqlite3_column_text(q, 5), "manual"));
-  const char *conf = (const char *)sqlite3_column_text(q, 7);
+  json_object_set_string_member(o, "run_type", run_type);
+  json_object_set_string_member(o, "state", state);
+  json_object_set_boolean_member(o, "external_trigger",
+                                 !g_strcmp0(run_type, "manual"));
   JsonNode *c = conf ? json_from_string(conf, NULL) : NULL;
-  if (c && JSON_NODE_HOLDS_OBJECT(c))
+  if (c && JSON_NODE_HOLDS_OBJECT(c)) {
     json_object_set_member(o, "conf", c);
-  else {
+  } else {
     if (c)
       json_node_unref(c);
     json_object_set_object_member(o, "conf", json_object_new());
   }
   json_object_set_null_member(o, "note");
   return o;
+}
+
+/* The DAGRun of a RUN_COLS row. */
+static JsonObject *run_object(sqlite3_stmt *q) {
+  const char *col[8];
+  for (int i = 0; i < 8; i++)
+    col[i] = (const char *)sqlite3_column_text(q, i);
+  return run_json(
+      col[0], col[1], col[2],
+      sqlite3_column_type(q, 3) == SQLITE_NULL ? -1 : sqlite3_column_double(q, 3),
+      sqlite3_column_type(q, 4) == SQLITE_NULL ? -1 : sqlite3_column_double(q, 4),
+      col[5], col[6], col[7]);
 }
 
 static void get_runs(ph_api *api, const char *dag, GHashTable *query,
@@ -545,25 +567,8 @@ static void trigger(ph_api *api, const char *dag, const char *body, gsize len,
     goto out;
   }
   /* the run records itself; until then it is queued */
-  JsonObject *o = json_object_new();
-  json_object_set_string_member(o, "dag_run_id", run_id);
-  json_object_set_string_member(o, "dag_id", dag);
-  json_object_set_string_member(o, "logical_date", ld);
-  json_object_set_string_member(o, "execution_date", ld);
-  json_object_set_null_member(o, "start_date");
-  json_object_set_null_member(o, "end_date");
-  json_object_set_null_member(o, "data_interval_start");
-  json_object_set_null_member(o, "data_interval_end");
-  json_object_set_null_member(o, "last_scheduling_decision");
-  json_object_set_string_member(o, "run_type", "manual");
-  json_object_set_string_member(o, "state", "queued");
-  json_object_set_boolean_member(o, "external_trigger", TRUE);
-  JsonNode *cc = conf ? json_from_string(conf, NULL) : NULL;
-  if (cc)
-    json_object_set_member(o, "conf", cc);
-  else
-    json_object_set_object_member(o, "conf", json_object_new());
-  json_object_set_null_member(o, "note");
+  JsonObject *o =
+      run_json(run_id, dag, ld, -1, -1, "manual", "queued", conf);
   reply_object(out, 200, o);
 out:
   if (bn)
@@ -1184,6 +1189,47 @@ static int state_rank(const char *st) {
   return 7;
 }
 
+/* Each task's state in run run_id, as a new object {task_id: {state,
+ * map_index, mapped_states}} in the run's task order: a mapped task's
+ * instances rolled up as Airflow's grid does (state_rank), mapped_states
+ * counting them by state. */
+static JsonObject *run_cells(ph_api *api, const char *run_id) {
+  JsonObject *row = json_object_new();
+  sqlite3_stmt *q =
+      prep(api, "SELECT task_id, map_index, state FROM task_instance WHERE "
+                "run_id=? ORDER BY min(rowid) OVER (PARTITION BY task_id), "
+                "map_index");
+  if (!q)
+    return row;
+  sqlite3_bind_text(q, 1, run_id, -1, SQLITE_TRANSIENT);
+  while (ph_store_step(api->st, q) == SQLITE_ROW) {
+    const char *task = (const char *)sqlite3_column_text(q, 0);
+    int mi = sqlite3_column_int(q, 1);
+    const char *st = (const char *)sqlite3_column_text(q, 2);
+    st = st ? st : "none";
+    JsonObject *c = json_object_has_member(row, task)
+                        ? json_object_get_object_member(row, task)
+                        : NULL;
+    if (!c) {
+      c = json_object_new();
+      json_object_set_string_member(c, "state", st);
+      json_object_set_int_member(c, "map_index", mi);
+      json_object_set_object_member(c, "mapped_states", json_object_new());
+      json_object_set_object_member(row, task, c);
+    } else if (state_rank(st) <
+               state_rank(json_object_get_string_member(c, "state"))) {
+      json_object_set_string_member(c, "state", st);
+    }
+    if (mi >= 0) {
+      JsonObject *ms = json_object_get_object_member(c, "mapped_states");
+      json_object_set_int_member(
+          ms, st, json_object_get_int_member_with_default(ms, st, 0) + 1);
+    }
+  }
+  done(q);
+  return row;
+}
+
 static void grid_data(ph_api *api, GHashTable *query, ph_api_reply *out) {
   const char *dag = query ? g_hash_table_lookup(query, "dag_id") : NULL;
   const char *nr = query ? g_hash_table_lookup(query, "num_runs") : NULL;
@@ -1210,43 +1256,15 @@ static void grid_data(ph_api *api, GHashTable *query, ph_api_reply *out) {
     }
     done(q);
   }
-  q = prep(api, "SELECT task_id, map_index, state FROM task_instance WHERE "
-                "run_id=? ORDER BY min(rowid) OVER (PARTITION BY task_id), "
-                "map_index");
-  for (guint r = 0; q && r < ids->len; r++) {
-    JsonObject *row = json_object_new();
-    sqlite3_reset(q);
-    sqlite3_bind_text(q, 1, ids->pdata[r], -1, SQLITE_TRANSIENT);
-    while (ph_store_step(api->st, q) == SQLITE_ROW) {
-      const char *task = (const char *)sqlite3_column_text(q, 0);
-      int mi = sqlite3_column_int(q, 1);
-      const char *st = (const char *)sqlite3_column_text(q, 2);
-      st = st ? st : "none";
-      if (g_hash_table_add(seen, g_strdup(task)))
-        json_array_add_string_element(tasks, task);
-      JsonObject *c = json_object_has_member(row, task)
-                          ? json_object_get_object_member(row, task)
-                          : NULL;
-      if (!c) {
-        c = json_object_new();
-        json_object_set_string_member(c, "state", st);
-        json_object_set_int_member(c, "map_index", mi);
-        json_object_set_object_member(c, "mapped_states", json_object_new());
-        json_object_set_object_member(row, task, c);
-      } else if (state_rank(st) <
-                 state_rank(json_object_get_string_member(c, "state"))) {
-        json_object_set_string_member(c, "state", st);
-      }
-      if (mi >= 0) {
-        JsonObject *ms = json_object_get_object_member(c, "mapped_states");
-        json_object_set_int_member(
-            ms, st, json_object_get_int_member_with_default(ms, st, 0) + 1);
-      }
-    }
+  for (guint r = 0; r < ids->len; r++) {
+    JsonObject *row = run_cells(api, ids->pdata[r]);
+    GList *ts = json_object_get_members(row);
+    for (GList *l = ts; l; l = l->next)
+      if (g_hash_table_add(seen, g_strdup(l->data)))
+        json_array_add_string_element(tasks, l->data);
+    g_list_free(ts);
     json_object_set_object_member(cells, ids->pdata[r], row);
   }
-  if (q)
-    done(q);
   g_ptr_array_unref(ids);
   g_hash_table_unref(seen);
   JsonObject *o = json_object_new();
@@ -1431,33 +1449,7 @@ JsonObject *ph_api_run_states(ph_api *api, const char *dag_id,
   done(q);
   if (!rid)
     return NULL;
-  JsonObject *o = json_object_new();
-  q = prep(api, "SELECT task_id, map_index, state FROM task_instance WHERE "
-                "run_id=?");
-  if (q) {
-    sqlite3_bind_text(q, 1, rid, -1, SQLITE_TRANSIENT);
-    while (ph_store_step(api->st, q) == SQLITE_ROW) {
-      const char *task = (const char *)sqlite3_column_text(q, 0);
-      const char *st = (const char *)sqlite3_column_text(q, 2);
-      st = st ? st : "none";
-      JsonObject *c = json_object_has_member(o, task)
-                          ? json_object_get_object_member(o, task)
-                          : NULL;
-      if (!c) {
-        c = json_object_new();
-        json_object_set_string_member(c, "state", st);
-        json_object_set_int_member(c, "count", 0);
-        json_object_set_object_member(o, task, c);
-      } else if (state_rank(st) <
-                 state_rank(json_object_get_string_member(c, "state"))) {
-        json_object_set_string_member(c, "state", st);
-      }
-      if (sqlite3_column_int(q, 1) >= 0)
-        json_object_set_int_member(c, "count",
-                                   json_object_get_int_member(c, "count") + 1);
-    }
-    done(q);
-  }
+  JsonObject *o = run_cells(api, rid);
   g_free(rid);
   return o;
 }

@@ -73,8 +73,9 @@ gboolean ph_api_may_read(ph_api *api, const char *authorization);
 
 /* For the graph view: the DAG file of dag_id's run run_id (NULL: its
  * latest run) in *file, and each task's state in that run as a new object
- * {task_id: {state, count}} (a mapped task's instances rolled up, count
- * of them); NULL when the DAG or run is unknown. */
+ * {task_id: {state, map_index, mapped_states}} (a mapped task's instances
+ * rolled up, mapped_states counting them by state), as the grid has it;
+ * NULL when the DAG or run is unknown. */
 JsonObject *ph_api_run_states(ph_api *api, const char *dag_id,
                               const char *run_id, char **file);
 

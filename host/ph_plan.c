@@ -192,11 +192,6 @@ static void apply_expand(ctx_t *c, ph_task_spec *t, JsonNode *v, int line) {
         t->id);
     return;
   }
-  if (t->expand_kwargs) {
-    err(c, line, "task '%s': use 'expand' or 'expand_kwargs', not both",
-        t->id);
-    return;
-  }
   JsonObject *o = json_node_get_object(v);
   GList *keys = json_object_get_members(o);
   gboolean ok = TRUE;
@@ -236,11 +231,6 @@ static void apply_expand(ctx_t *c, ph_task_spec *t, JsonNode *v, int line) {
 /* expand_kwargs: [{PARAM: v, ...}, ...] | {from: TASK_ID, key: KEY} */
 static void apply_expand_kwargs(ctx_t *c, ph_task_spec *t, JsonNode *v,
                                 int line) {
-  if (t->expand) {
-    err(c, line, "task '%s': use 'expand' or 'expand_kwargs', not both",
-        t->id);
-    return;
-  }
   if (from_ref(v)) {
     t->expand_kwargs = deep_copy(v);
     return;
@@ -406,10 +396,14 @@ static void apply_host_key(ctx_t *c, ph_plan *p, ph_task_spec *t,
       t->priority_weight = i;
   } else if (!strcmp(key, "outlets") || !strcmp(key, "inlets")) {
     apply_datasets(c, t, key, v, line);
-  } else if (!strcmp(key, "expand")) {
-    apply_expand(c, t, v, line);
-  } else if (!strcmp(key, "expand_kwargs")) {
-    apply_expand_kwargs(c, t, v, line);
+  } else if (!strcmp(key, "expand") || !strcmp(key, "expand_kwargs")) {
+    if (t->expand || t->expand_kwargs)
+      err(c, line, "task '%s': use 'expand' or 'expand_kwargs', not both",
+          t->id);
+    else if (!strcmp(key, "expand"))
+      apply_expand(c, t, v, line);
+    else
+      apply_expand_kwargs(c, t, v, line);
   } else if (!strcmp(key, "retry_delay") || !strcmp(key, "max_retry_delay") ||
              !strcmp(key, "execution_timeout") ||
              !strcmp(key, "poke_interval") || !strcmp(key, "timeout") ||

@@ -121,8 +121,15 @@ char *web_graph_svg(web_graph *g, const char *file, JsonObject *states,
                         : NULL;
     const char *st =
         s ? json_object_get_string_member_with_default(s, "state", NULL) : NULL;
-    gint64 count =
-        s ? json_object_get_int_member_with_default(s, "count", 0) : 0;
+    /* a mapped task's instances: the sum of its mapped_states */
+    gint64 count = 0;
+    JsonObject *ms = s && json_object_has_member(s, "mapped_states")
+                         ? json_object_get_object_member(s, "mapped_states")
+                         : NULL;
+    GList *sts = ms ? json_object_get_members(ms) : NULL;
+    for (GList *l = sts; l; l = l->next)
+      count += json_object_get_int_member(ms, l->data);
+    g_list_free(sts);
     gboolean mapped = t->expand || t->expand_kwargs;
     g_autofree char *mark =
         !mapped ? g_strdup("")

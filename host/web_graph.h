@@ -20,8 +20,8 @@ const struct ph_plan *web_graph_plan(web_graph *g, const char *file,
                                      char **why);
 
 /* The SVG of the DAG in file (its plan cached until the file changes):
- * states maps task ids to {state, count} (count: a mapped task's
- * instances), may be NULL.  A new string of *len bytes, or NULL with *why
+ * states maps task ids to {state, mapped_states} (ph_api_run_states),
+ * may be NULL.  A new string of *len bytes, or NULL with *why
  * set. */
 char *web_graph_svg(web_graph *g, const char *file, JsonObject *states,
                     gsize *len, char **why);

@@ -808,6 +808,11 @@ write("error-map-not-list",
       "an expand value that is neither a list nor {from: TASK} is refused",
       [T("m", expand={"command": "true"})], {},
       error=r"expand\.command must be a list of values or \{from: TASK_ID\}")
+write("error-map-expand-and-kwargs",
+      "expand and expand_kwargs on one task are refused",
+      [T("m", expand={"command": ["true"]},
+         expand_kwargs=[{"command": "true"}])], {},
+      error=r"task 'm': use 'expand' or 'expand_kwargs', not both")
 write("error-map-unknown-from",
       "mapping over an unknown task names it",
       [T("m", expand={"command": {"from": "nope"}})], {},
