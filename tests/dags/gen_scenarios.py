@@ -794,6 +794,14 @@ write("map-cache",
           for i in range(3)}},
       state="success", runs=2,
       xcoms={"sq[0]": {"return_value": 2}, "sq[2]": {"return_value": 6}})
+write("map-templated",
+      "a mapped value of a templated param is rendered (unlike Airflow), "
+      "and each instance sees its own map_index in templates",
+      [T("m", expand={"command": ["echo {{ ti.map_index }}-a",
+                                  "echo {{ ti.map_index }}-b"]})],
+      {"m[0]": "success", "m[1]": "success"}, state="success",
+      xcoms={"m[0]": {"return_value": "0-a"},
+             "m[1]": {"return_value": "1-b"}})
 write("error-map-unknown-param",
       "expand of a name that is no param of the operator is refused, with "
       "a hint",
