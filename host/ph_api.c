@@ -26,6 +26,9 @@ struct ph_api {
   char *logs_dir;   /* realpath of the store's logs folder */
   gboolean ui_csrf; /* writes with the UI's CSRF cookie and header pass */
   GHashTable *stmts; /* sql text -> prepared statement (prep) */
+  GHashTable *counts; /* count() query and args -> total, while the store
+                         is unchanged */
+  gint64 data_version; /* the store's, when counts was filled */
   JsonArray *dir_dags; /* the --dags-dir's DAGs, or NULL */
 };
 
@@ -42,6 +45,8 @@ ph_api *ph_api_new(ph_store *store, const char *token,
   a->exe = g_strdup(exe);
   a->stmts = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
                                    finalize_stmt);
+  a->counts = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+  a->data_version = -1;
   g_autofree char *logs =
       g_build_filename(ph_store_get_home(store), "logs", NULL);
   g_mkdir_with_parents(logs, 0755);
@@ -55,6 +60,7 @@ void ph_api_free(ph_api *api) {
   if (!api)
     return;
   g_hash_table_unref(api->stmts);
+  g_hash_table_unref(api->counts);
   if (api->dir_dags)
     json_array_unref(api->dir_dags);
   g_free(api->token);
@@ -72,6 +78,13 @@ static void reply_json(ph_api_reply *out, int status, JsonNode *n,
   out->body = ph_util_json_write(n, PH_JSON_COMPACT);
   out->len = strlen(out->body);
   json_node_unref(n);
+}
+
+/* A reply of the text w wrote (w is freed). */
+static void reply_writer(ph_api_reply *out, int status, ph_jsonw *w) {
+  out->status = status;
+  out->content_type = "application/json";
+  out->body = ph_jsonw_free_to_text(w, &out->len);
 }
 
 /* An RFC 7807 problem, as Airflow's API gives it. */
@@ -178,8 +191,27 @@ static JsonNode *collection(const char *plural, JsonArray *items,
   return n;
 }
 
+/* The number sql (SELECT count(*) ..., with up to two arguments a and b)
+ * gives.  A total over many rows costs a scan of an index (10,000 runs of
+ * a DAG: 0.5 ms), so totals are kept until the store changes: SQLite's
+ * data_version moves whenever another connection commits. */
 static gint64 count(ph_api *api, const char *sql, const char *a,
                     const char *b) {
+  gint64 version = -1;
+  sqlite3_stmt *v = prep(api, "PRAGMA data_version");
+  if (v && ph_store_step(api->st, v) == SQLITE_ROW)
+    version = sqlite3_column_int64(v, 0);
+  if (v)
+    done(v);
+  if (version < 0 || version != api->data_version) {
+    g_hash_table_remove_all(api->counts);
+    api->data_version = version;
+  }
+  g_autofree char *key =
+      g_strdup_printf("%s\x1f%s\x1f%s", sql, a ? a : "", b ? b : "");
+  gint64 *kept = g_hash_table_lookup(api->counts, key);
+  if (kept)
+    return *kept;
   sqlite3_stmt *q = prep(api, sql);
   gint64 n = 0;
   if (!q)
@@ -191,6 +223,9 @@ static gint64 count(ph_api *api, const char *sql, const char *a,
   if (ph_store_step(api->st, q) == SQLITE_ROW)
     n = sqlite3_column_int64(q, 0);
   done(q);
+  if (version >= 0)
+    g_hash_table_insert(api->counts, g_steal_pointer(&key),
+                        g_memdup2(&n, sizeof n));
   return n;
 }
 
@@ -335,52 +370,63 @@ static gboolean get_dag(ph_api *api, const char *dag, ph_api_reply *out) {
   "SELECT run_id, dag_id, logical_date, start_date, end_date, run_type, "      \
   "state, conf FROM dag_run "
 
-/* A DAGRun as Airflow's API gives it; start and end < 0 are null, conf
- * is JSON text (anything but an object gives {}). */
-static JsonObject *run_json(const char *run_id, const char *dag_id,
-                            const char *logical_date, double start,
-                            double end, const char *run_type,
-                            const char *state, const char *conf) {
-  JsonObject *o = json_object_new();
-  json_object_set_string_member(o, "dag_run_id", run_id);
-  json_object_set_string_member(o, "dag_id", dag_id);
-  json_object_set_string_member(o, "logical_date", logical_date);
-  json_object_set_string_member(o, "execution_date", logical_date);
+/* A DAGRun as Airflow's API gives it, written to w; start and end < 0 are
+ * null, conf is JSON text (anything but an object gives {}). */
+static void run_write(ph_jsonw *w, const char *run_id, const char *dag_id,
+                      const char *logical_date, double start, double end,
+                      const char *run_type, const char *state,
+                      const char *conf) {
+  ph_jsonw_begin_object(w);
+  ph_jsonw_key(w, "dag_run_id");
+  ph_jsonw_string(w, run_id);
+  ph_jsonw_key(w, "dag_id");
+  ph_jsonw_string(w, dag_id);
+  ph_jsonw_key(w, "logical_date");
+  ph_jsonw_string(w, logical_date);
+  ph_jsonw_key(w, "execution_date");
+  ph_jsonw_string(w, logical_date);
   static const char *const times[] = {"start_date", "end_date"};
   for (guint i = 0; i < 2; i++) {
     double t = i ? end : start;
     g_autofree char *iso = t >= 0 ? ph_util_iso8601(t) : NULL;
-    if (iso)
-      json_object_set_string_member(o, times[i], iso);
-    else
-      json_object_set_null_member(o, times[i]);
+    ph_jsonw_key(w, times[i]);
+    ph_jsonw_string(w, iso);
   }
-  json_object_set_null_member(o, "data_interval_start");
-  json_object_set_null_member(o, "data_interval_end");
-  json_object_set_null_member(o, "last_scheduling_decision");
-  json_object_set_string_member(o, "run_type", run_type);
-  json_object_set_string_member(o, "state", state);
-  json_object_set_boolean_member(o, "external_trigger",
-                                 !g_strcmp0(run_type, "manual"));
-  JsonNode *c = conf ? json_from_string(conf, NULL) : NULL;
-  if (c && JSON_NODE_HOLDS_OBJECT(c)) {
-    json_object_set_member(o, "conf", c);
-  } else {
-    if (c)
-      json_node_unref(c);
-    json_object_set_object_member(o, "conf", json_object_new());
+  static const char *const nulls[] = {"data_interval_start",
+                                      "data_interval_end",
+                                      "last_scheduling_decision"};
+  for (guint i = 0; i < G_N_ELEMENTS(nulls); i++) {
+    ph_jsonw_key(w, nulls[i]);
+    ph_jsonw_null(w);
   }
-  json_object_set_null_member(o, "note");
-  return o;
+  ph_jsonw_key(w, "run_type");
+  ph_jsonw_string(w, run_type);
+  ph_jsonw_key(w, "state");
+  ph_jsonw_string(w, state);
+  ph_jsonw_key(w, "external_trigger");
+  ph_jsonw_bool(w, !g_strcmp0(run_type, "manual"));
+  ph_jsonw_key(w, "conf");
+  /* most runs have no conf: no parser for those */
+  JsonNode *c = conf && strcmp(conf, "{}") ? json_from_string(conf, NULL)
+                                           : NULL;
+  if (c && JSON_NODE_HOLDS_OBJECT(c))
+    ph_jsonw_node(w, c);
+  else
+    ph_jsonw_raw(w, "{}");
+  if (c)
+    json_node_unref(c);
+  ph_jsonw_key(w, "note");
+  ph_jsonw_null(w);
+  ph_jsonw_end_object(w);
 }
 
-/* The DAGRun of a RUN_COLS row. */
-static JsonObject *run_object(sqlite3_stmt *q) {
+/* The DAGRun of a RUN_COLS row, written to w. */
+static void run_row(ph_jsonw *w, sqlite3_stmt *q) {
   const char *col[8];
   for (int i = 0; i < 8; i++)
     col[i] = (const char *)sqlite3_column_text(q, i);
-  return run_json(
-      col[0], col[1], col[2],
+  run_write(
+      w, col[0], col[1], col[2],
       sqlite3_column_type(q, 3) == SQLITE_NULL ? -1 : sqlite3_column_double(q, 3),
       sqlite3_column_type(q, 4) == SQLITE_NULL ? -1 : sqlite3_column_double(q, 4),
       col[5], col[6], col[7]);
@@ -430,45 +476,69 @@ static void get_runs(ph_api *api, const char *dag, GHashTable *query,
       RUN_COLS "%s ORDER BY %s LIMIT ?2 OFFSET ?3",
       all ? "WHERE ?1 IS NULL" : "WHERE dag_id=?1", order);
   sqlite3_stmt *q = prep(api, sql);
-  JsonArray *a = json_array_new();
+  ph_jsonw *w = ph_jsonw_new();
+  ph_jsonw_begin_object(w);
+  ph_jsonw_key(w, "dag_runs");
+  ph_jsonw_begin_array(w);
   if (q) {
     if (!all)
       sqlite3_bind_text(q, 1, dag, -1, SQLITE_TRANSIENT);
     sqlite3_bind_int(q, 2, limit);
     sqlite3_bind_int(q, 3, offset);
     while (ph_store_step(api->st, q) == SQLITE_ROW)
-      json_array_add_object_element(a, run_object(q));
+      run_row(w, q);
     done(q);
   }
-  reply_json(out, 200,
-             collection("dag_runs", a,
-                        all ? count(api, "SELECT count(*) FROM dag_run", NULL,
-                                    NULL)
-                            : count(api,
-                                    "SELECT count(*) FROM dag_run WHERE "
-                                    "dag_id=?",
-                                    dag, NULL)),
-             NULL);
+  ph_jsonw_end_array(w);
+  ph_jsonw_key(w, "total_entries");
+  ph_jsonw_int(w, all ? count(api, "SELECT count(*) FROM dag_run", NULL, NULL)
+                      : count(api, "SELECT count(*) FROM dag_run WHERE dag_id=?",
+                              dag, NULL));
+  ph_jsonw_end_object(w);
+  reply_writer(out, 200, w);
 }
 
-/* The run run_id of dag as an object, or NULL after a 404. */
-static JsonObject *find_run(ph_api *api, const char *dag, const char *run_id,
-                            ph_api_reply *out) {
+/* Whether dag has a run run_id (a 404 in out when not, if out is given);
+ * when w is given, the run is written to it. */
+static gboolean find_run(ph_api *api, const char *dag, const char *run_id,
+                         ph_jsonw *w, ph_api_reply *out) {
   sqlite3_stmt *q = prep(api, RUN_COLS "WHERE run_id=? AND dag_id=?");
-  JsonObject *o = NULL;
+  gboolean found = FALSE;
   if (q) {
     sqlite3_bind_text(q, 1, run_id, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(q, 2, dag, -1, SQLITE_TRANSIENT);
-    if (ph_store_step(api->st, q) == SQLITE_ROW)
-      o = run_object(q);
+    if (ph_store_step(api->st, q) == SQLITE_ROW) {
+      found = TRUE;
+      if (w)
+        run_row(w, q);
+    }
     done(q);
   }
-  if (!o && out) {
+  if (!found && out) {
     g_autofree char *d = g_strdup_printf(
         "DAGRun with DAG ID: '%s' and DagRun ID: '%s' not found", dag, run_id);
     problem(out, 404, d);
   }
-  return o;
+  return found;
+}
+
+/* The logical date of dag's run run_id (caller frees), or NULL after a
+ * 404 in out. */
+static char *run_logical_date(ph_api *api, const char *dag,
+                              const char *run_id, ph_api_reply *out) {
+  sqlite3_stmt *q = prep(api, "SELECT logical_date FROM dag_run WHERE "
+                              "run_id=? AND dag_id=?");
+  char *ld = NULL;
+  if (q) {
+    sqlite3_bind_text(q, 1, run_id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(q, 2, dag, -1, SQLITE_TRANSIENT);
+    if (ph_store_step(api->st, q) == SQLITE_ROW)
+      ld = g_strdup((const char *)sqlite3_column_text(q, 0));
+    done(q);
+  }
+  if (!ld)
+    find_run(api, dag, run_id, NULL, out); /* the 404 */
+  return ld;
 }
 
 static void reply_object(ph_api_reply *out, int status, JsonObject *o) {
@@ -567,9 +637,9 @@ static void trigger(ph_api *api, const char *dag, const char *body, gsize len,
     goto out;
   }
   /* the run records itself; until then it is queued */
-  JsonObject *o =
-      run_json(run_id, dag, ld, -1, -1, "manual", "queued", conf);
-  reply_object(out, 200, o);
+  ph_jsonw *w = ph_jsonw_new();
+  run_write(w, run_id, dag, ld, -1, -1, "manual", "queued", conf);
+  reply_writer(out, 200, w);
 out:
   if (bn)
     json_node_unref(bn);
@@ -596,14 +666,13 @@ static void clear_tis(ph_api *api, const char *dag, const char *body, gsize len,
   const char *run =
       b ? json_object_get_string_member_with_default(b, "dag_run_id", NULL)
         : NULL;
-  JsonObject *r = NULL;
   if (!run) {
     problem(out, 400,
             "the body needs dag_run_id (pipehost clears one run "
             "at a time)");
     goto out;
   }
-  if (!(r = find_run(api, dag, run, out)))
+  if (!find_run(api, dag, run, NULL, out))
     goto out;
   gboolean dry =
       json_object_get_boolean_member_with_default(b, "dry_run", TRUE);
@@ -666,8 +735,6 @@ static void clear_tis(ph_api *api, const char *dag, const char *body, gsize len,
   }
   reply_json(out, 200, res, NULL);
 out:
-  if (r)
-    json_object_unref(r);
   if (bn)
     json_node_unref(bn);
   g_ptr_array_unref(argv);
@@ -683,38 +750,53 @@ out:
   "t.pid, t.hostname FROM task_instance t JOIN dag_run r ON "                  \
   "r.run_id=t.run_id "
 
-static JsonObject *ti_object(sqlite3_stmt *q) {
-  JsonObject *o = json_object_new();
-  set_text(o, "task_id", q, 0);
-  set_text(o, "task_display_name", q, 0);
-  set_text(o, "dag_id", q, 1);
-  set_text(o, "dag_run_id", q, 2);
-  set_text(o, "execution_date", q, 3);
-  set_time(o, "start_date", q, 4);
-  set_time(o, "end_date", q, 5);
+/* A TaskInstance of a TI_COLS row, as Airflow's API gives it, to w. */
+static void ti_write(ph_jsonw *w, sqlite3_stmt *q) {
+  static const char *const text_keys[] = {"task_id", "task_display_name",
+                                          "dag_id", "dag_run_id",
+                                          "execution_date"};
+  static const int text_cols[] = {0, 0, 1, 2, 3};
+  ph_jsonw_begin_object(w);
+  for (guint i = 0; i < G_N_ELEMENTS(text_cols); i++) {
+    ph_jsonw_key(w, text_keys[i]);
+    ph_jsonw_string(w, (const char *)sqlite3_column_text(q, text_cols[i]));
+  }
+  static const char *const times[] = {"start_date", "end_date"};
+  for (int i = 0; i < 2; i++) {
+    g_autofree char *iso =
+        sqlite3_column_type(q, 4 + i) == SQLITE_NULL
+            ? NULL
+            : ph_util_iso8601(sqlite3_column_double(q, 4 + i));
+    ph_jsonw_key(w, times[i]);
+    ph_jsonw_string(w, iso);
+  }
+  ph_jsonw_key(w, "duration");
   if (sqlite3_column_type(q, 4) != SQLITE_NULL &&
       sqlite3_column_type(q, 5) != SQLITE_NULL)
-    json_object_set_double_member(o, "duration",
-                                  sqlite3_column_double(q, 5) -
-                                      sqlite3_column_double(q, 4));
+    ph_jsonw_double(w, sqlite3_column_double(q, 5) -
+                           sqlite3_column_double(q, 4));
   else
-    json_object_set_null_member(o, "duration");
+    ph_jsonw_null(w);
   const char *st = (const char *)sqlite3_column_text(q, 6);
-  if (!st || !strcmp(st, "none")) /* Airflow's "no status" */
-    json_object_set_null_member(o, "state");
-  else
-    json_object_set_string_member(o, "state", st);
-  json_object_set_int_member(o, "try_number", sqlite3_column_int(q, 7));
-  json_object_set_int_member(o, "map_index", sqlite3_column_int(q, 8));
-  json_object_set_int_member(o, "max_tries", sqlite3_column_int(q, 9));
-  set_text(o, "operator", q, 10);
+  ph_jsonw_key(w, "state"); /* "none" is Airflow's null: no status */
+  ph_jsonw_string(w, st && strcmp(st, "none") ? st : NULL);
+  static const char *const ints[] = {"try_number", "map_index", "max_tries"};
+  for (int i = 0; i < 3; i++) {
+    ph_jsonw_key(w, ints[i]);
+    ph_jsonw_int(w, sqlite3_column_int(q, 7 + i));
+  }
+  ph_jsonw_key(w, "operator");
+  ph_jsonw_string(w, (const char *)sqlite3_column_text(q, 10));
+  ph_jsonw_key(w, "pid");
   if (sqlite3_column_type(q, 11) == SQLITE_NULL)
-    json_object_set_null_member(o, "pid");
+    ph_jsonw_null(w);
   else
-    json_object_set_int_member(o, "pid", sqlite3_column_int(q, 11));
-  set_text(o, "hostname", q, 12);
-  json_object_set_string_member(o, "executor", "local");
-  return o;
+    ph_jsonw_int(w, sqlite3_column_int(q, 11));
+  ph_jsonw_key(w, "hostname");
+  ph_jsonw_string(w, (const char *)sqlite3_column_text(q, 12));
+  ph_jsonw_key(w, "executor");
+  ph_jsonw_string(w, "local");
+  ph_jsonw_end_object(w);
 }
 
 static void get_tis(ph_api *api, const char *dag, const char *run_id,
@@ -722,29 +804,29 @@ static void get_tis(ph_api *api, const char *dag, const char *run_id,
   int limit, offset;
   if (!paging(query, &limit, &offset, out))
     return;
-  JsonObject *r = find_run(api, dag, run_id, out);
-  if (!r)
+  if (!find_run(api, dag, run_id, NULL, out))
     return;
-  json_object_unref(r);
   sqlite3_stmt *q = prep(api, TI_COLS "WHERE t.run_id=? ORDER BY min(t.rowid) "
                                       "OVER (PARTITION BY t.task_id), "
                                       "t.map_index LIMIT ? OFFSET ?");
-  JsonArray *a = json_array_new();
+  ph_jsonw *w = ph_jsonw_new();
+  ph_jsonw_begin_object(w);
+  ph_jsonw_key(w, "task_instances");
+  ph_jsonw_begin_array(w);
   if (q) {
     sqlite3_bind_text(q, 1, run_id, -1, SQLITE_TRANSIENT);
     sqlite3_bind_int(q, 2, limit);
     sqlite3_bind_int(q, 3, offset);
     while (ph_store_step(api->st, q) == SQLITE_ROW)
-      json_array_add_object_element(a, ti_object(q));
+      ti_write(w, q);
     done(q);
   }
-  reply_json(out, 200,
-             collection("task_instances", a,
-                        count(api,
-                              "SELECT count(*) FROM task_instance WHERE "
-                              "run_id=?",
-                              run_id, NULL)),
-             NULL);
+  ph_jsonw_end_array(w);
+  ph_jsonw_key(w, "total_entries");
+  ph_jsonw_int(w, count(api, "SELECT count(*) FROM task_instance WHERE run_id=?",
+                        run_id, NULL));
+  ph_jsonw_end_object(w);
+  reply_writer(out, 200, w);
 }
 
 /* map_index from a path part or the query (default -1); FALSE after 400 */
@@ -767,26 +849,26 @@ static void get_ti(ph_api *api, const char *dag, const char *run_id,
   int mi;
   if (!map_index_of(mis, &mi, out))
     return;
-  JsonObject *r = find_run(api, dag, run_id, out);
-  if (!r)
+  if (!find_run(api, dag, run_id, NULL, out))
     return;
-  json_object_unref(r);
   sqlite3_stmt *q =
       prep(api, TI_COLS "WHERE t.run_id=? AND t.task_id=? AND t.map_index=?");
-  JsonObject *o = NULL;
+  ph_jsonw *w = ph_jsonw_new();
+  gboolean found = FALSE;
   if (q) {
     sqlite3_bind_text(q, 1, run_id, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(q, 2, task, -1, SQLITE_TRANSIENT);
     sqlite3_bind_int(q, 3, mi);
-    if (ph_store_step(api->st, q) == SQLITE_ROW)
-      o = ti_object(q);
+    if ((found = ph_store_step(api->st, q) == SQLITE_ROW))
+      ti_write(w, q);
     done(q);
   }
-  if (!o) {
+  if (!found) {
+    g_free(ph_jsonw_free_to_text(w, NULL));
     problem(out, 404, "Task instance not found");
     return;
   }
-  reply_object(out, 200, o);
+  reply_writer(out, 200, w);
 }
 
 /* ---- logs, with a continuation token: the offset, signed with the
@@ -830,10 +912,8 @@ static void get_log(ph_api *api, const char *dag, const char *run_id,
   if (!map_index_of(query ? g_hash_table_lookup(query, "map_index") : NULL, &mi,
                     out))
     return;
-  JsonObject *r = find_run(api, dag, run_id, out);
-  if (!r)
+  if (!find_run(api, dag, run_id, NULL, out))
     return;
-  json_object_unref(r);
   gint64 from = 0;
   const char *tok = query ? g_hash_table_lookup(query, "token") : NULL;
   if (tok && !unsign(api, tok, &from)) {
@@ -897,10 +977,9 @@ static void get_xcoms(ph_api *api, const char *dag, const char *run_id,
   const char *mis = query ? g_hash_table_lookup(query, "map_index") : NULL;
   if (mis && !map_index_of(mis, &mi, out))
     return;
-  JsonObject *r = find_run(api, dag, run_id, out);
-  if (!r)
+  g_autofree char *ld = run_logical_date(api, dag, run_id, out);
+  if (!ld)
     return;
-  const char *ld = json_object_get_string_member(r, "logical_date");
   sqlite3_stmt *q = prep(
       api, "SELECT key, timestamp, map_index, task_id, value FROM xcom WHERE "
            "run_id=?1 AND task_id=?2 AND (?3 IS NULL OR key=?3) AND (?4 = -2 "
@@ -932,7 +1011,6 @@ static void get_xcoms(ph_api *api, const char *dag, const char *run_id,
     }
     done(q);
   }
-  json_object_unref(r);
   if (key) {
     if (!json_array_get_length(a)) {
       json_array_unref(a);
@@ -1239,10 +1317,12 @@ static void grid_data(ph_api *api, GHashTable *query, ph_api_reply *out) {
     problem(out, 404, "DAG not found (dag_id)");
     return;
   }
-  JsonArray *runs = json_array_new(), *tasks = json_array_new();
-  JsonObject *cells = json_object_new();
-  GHashTable *seen =
-      g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+  ph_jsonw *w = ph_jsonw_new();
+  ph_jsonw_begin_object(w);
+  ph_jsonw_key(w, "dag_id");
+  ph_jsonw_string(w, dag);
+  ph_jsonw_key(w, "dag_runs");
+  ph_jsonw_begin_array(w);
   sqlite3_stmt *q = prep(api, "SELECT * FROM (" RUN_COLS
                               "WHERE dag_id=? ORDER BY start_date DESC, "
                               "rowid DESC LIMIT ?) ORDER BY start_date");
@@ -1251,28 +1331,44 @@ static void grid_data(ph_api *api, GHashTable *query, ph_api_reply *out) {
     sqlite3_bind_text(q, 1, dag, -1, SQLITE_TRANSIENT);
     sqlite3_bind_int(q, 2, num);
     while (ph_store_step(api->st, q) == SQLITE_ROW) {
-      json_array_add_object_element(runs, run_object(q));
+      run_row(w, q);
       g_ptr_array_add(ids, g_strdup((const char *)sqlite3_column_text(q, 0)));
     }
     done(q);
   }
+  ph_jsonw_end_array(w);
+  /* each run's cells, and the tasks in the order the runs have them */
+  GPtrArray *tasks = g_ptr_array_new_with_free_func(g_free);
+  GHashTable *seen = g_hash_table_new(g_str_hash, g_str_equal);
+  ph_jsonw_key(w, "instances");
+  ph_jsonw_begin_object(w);
   for (guint r = 0; r < ids->len; r++) {
     JsonObject *row = run_cells(api, ids->pdata[r]);
     GList *ts = json_object_get_members(row);
     for (GList *l = ts; l; l = l->next)
-      if (g_hash_table_add(seen, g_strdup(l->data)))
-        json_array_add_string_element(tasks, l->data);
+      if (!g_hash_table_contains(seen, l->data)) {
+        char *t = g_strdup(l->data);
+        g_ptr_array_add(tasks, t);
+        g_hash_table_add(seen, t);
+      }
     g_list_free(ts);
-    json_object_set_object_member(cells, ids->pdata[r], row);
+    JsonNode *n = json_node_new(JSON_NODE_OBJECT);
+    json_node_take_object(n, row);
+    ph_jsonw_key(w, ids->pdata[r]);
+    ph_jsonw_node(w, n);
+    json_node_unref(n);
   }
-  g_ptr_array_unref(ids);
+  ph_jsonw_end_object(w);
+  ph_jsonw_key(w, "tasks");
+  ph_jsonw_begin_array(w);
+  for (guint i = 0; i < tasks->len; i++)
+    ph_jsonw_string(w, tasks->pdata[i]);
+  ph_jsonw_end_array(w);
+  ph_jsonw_end_object(w);
   g_hash_table_unref(seen);
-  JsonObject *o = json_object_new();
-  json_object_set_string_member(o, "dag_id", dag);
-  json_object_set_array_member(o, "tasks", tasks);
-  json_object_set_array_member(o, "dag_runs", runs);
-  json_object_set_object_member(o, "instances", cells);
-  reply_object(out, 200, o);
+  g_ptr_array_unref(tasks);
+  g_ptr_array_unref(ids);
+  reply_writer(out, 200, w);
 }
 
 /* ---- pipehost's own: experiments, models, datasets */
@@ -1616,9 +1712,11 @@ void ph_api_handle(ph_api *api, const ph_api_request *req, ph_api_reply *out) {
         return;
       }
       if (n == 4 && get) {
-        JsonObject *r = find_run(api, dag, p[3], out);
-        if (r)
-          reply_object(out, 200, r);
+        ph_jsonw *w = ph_jsonw_new();
+        if (find_run(api, dag, p[3], w, out))
+          reply_writer(out, 200, w);
+        else
+          g_free(ph_jsonw_free_to_text(w, NULL));
         return;
       }
       if (n >= 5 && get && !strcmp(p[4], "taskInstances")) {

@@ -164,10 +164,19 @@ static GPid fork_run(sctx *c, GPtrArray *args, const char *log) {
     c->env->preload();
     c->preloaded = TRUE;
   }
-  int fd = open_run_log(log);
   fflush(NULL);
-  pid_t pid = fork();
+  GError *err = NULL;
+  pid_t pid = ph_store_fork(c->st, &err);
+  if (pid < 0) { /* the store is busy here: start the run anew */
+    g_clear_error(&err);
+    return spawn(c->env->exe, args, log);
+  }
+  if (err) {
+    g_printerr("pipehost scheduler: %s\n", err->message);
+    exit(1); /* the run goes on; `pipehost scheduler` resumes this one */
+  }
   if (pid == 0) {
+    int fd = open_run_log(log);
     setpgid(0, 0);
     struct sigaction dfl = {0};
     dfl.sa_handler = SIG_DFL;
@@ -193,9 +202,7 @@ static GPid fork_run(sctx *c, GPtrArray *args, const char *log) {
     fflush(NULL);
     _exit(rc);
   }
-  if (fd >= 0)
-    close(fd);
-  return pid > 0 ? pid : -1;
+  return pid;
 }
 
 static GPid start_run(sctx *c, const char *file, const char *dag_id,

@@ -283,15 +283,20 @@ ph_store *ph_store_open(const char *home, GError **error) {
   }
   /* The store holds connection URIs: readable by its owner only, however
    * open the home directory is.  SQLite gives its -wal and -shm files the
-   * database file's mode. */
-  int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-  if (fd >= 0) {
-    struct stat sb;
-    if (fstat(fd, &sb) == 0 && (sb.st_mode & 077) && sb.st_uid == geteuid() &&
-        fchmod(fd, sb.st_mode & 0700) != 0) {
-      /* leave it: reading still works, the owner chose the mode */
-    }
-    close(fd);
+   * database file's mode.
+   * The file is never opened here once it exists: POSIX record locks
+   * belong to the process, and closing any descriptor of the file drops
+   * the locks of every connection this process has open on it (another
+   * thread's, say), after which a process closing its connection deletes
+   * the WAL under them. */
+  struct stat sb;
+  if (stat(path, &sb) != 0) {
+    int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd >= 0)
+      close(fd); /* new: no connection can have it open */
+  } else if ((sb.st_mode & 077) && sb.st_uid == geteuid() &&
+             chmod(path, sb.st_mode & 0700) != 0) {
+    /* leave it: reading still works, the owner chose the mode */
   }
   int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
   if (access(path, W_OK) != 0 && errno == EACCES)
@@ -366,6 +371,39 @@ void ph_store_close(ph_store *s) {
   g_free(s->home);
   g_free(s->error);
   g_free(s);
+}
+
+pid_t ph_store_fork(ph_store *s, GError **error) {
+  if (s->in_txn && !ph_store_commit(s, error))
+    return -1;
+  g_hash_table_remove_all(s->stmts);
+  /* no checkpoint: closing would otherwise checkpoint the WAL and delete
+   * it when no other process has the store open */
+  sqlite3_db_config(s->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
+  if (sqlite3_close(s->db) != SQLITE_OK) {
+    g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_AGAIN,
+                "the store's connection is in use; cannot fork without it");
+    return -1;
+  }
+  s->db = NULL;
+  pid_t pid = fork();
+  if (pid == 0)
+    return 0;
+  int saved = errno;
+  g_autofree char *path = g_build_filename(s->home, "pipehost.db", NULL);
+  const char *sync = g_getenv("PIPEHOST_STORE_SYNC");
+  g_autofree char *prag = g_strdup_printf(
+      pragmas, sync && !g_ascii_strcasecmp(sync, "full") ? "FULL" : "NORMAL");
+  if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK ||
+      sqlite3_exec(s->db, prag, NULL, NULL, NULL) != SQLITE_OK) {
+    g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_FAILED,
+                "%s: cannot reconnect: %s", path,
+                s->db ? sqlite3_errmsg(s->db) : "out of memory");
+    return pid; /* the child, if any, runs; this process cannot go on */
+  }
+  sqlite3_busy_handler(s->db, on_busy, s);
+  errno = saved;
+  return pid;
 }
 
 const char *ph_store_get_home(const ph_store *s) { return s->home; }

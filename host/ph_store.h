@@ -13,6 +13,7 @@
 #define PH_STORE_H
 
 #include <glib.h>
+#include <sys/types.h>
 #include <json-glib/json-glib.h>
 
 typedef struct ph_store ph_store;
@@ -26,6 +27,18 @@ char *ph_store_default_home(void);
  * error set when the file cannot be opened or is not a pipehost store. */
 ph_store *ph_store_open(const char *home, GError **error);
 void ph_store_close(ph_store *s);
+/* fork(), with the store's connection closed across it: SQLite keeps, per
+ * process, which locks it holds on a file, and a child forked while a
+ * connection is open inherits that belief without the locks (POSIX locks
+ * are not inherited), so the child's own connection would run without
+ * them -- and once this process exits, a third one closing the store
+ * deletes the WAL the child still commits to.  The parent reconnects
+ * (cached statements are prepared again); the child must not use s.
+ * Returns fork()'s value; -1 with *error set, and no child, when the
+ * connection cannot close (a statement of another module is running:
+ * start the child anew instead); in the parent, *error set when it
+ * cannot reconnect (the child runs; the store is unusable here). */
+pid_t ph_store_fork(ph_store *s, GError **error);
 /* Borrowed path of the home directory. */
 const char *ph_store_get_home(const ph_store *s);
 

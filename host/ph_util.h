@@ -6,6 +6,7 @@
 #include <glib.h>
 #include <sys/stat.h>
 #include <json-glib/json-glib.h>
+#include "ph_jsonw.h"
 
 /* A file's identity as stat sees it, as text: device, inode, size, and
  * modification and change times (nanoseconds).  Equal texts mean the
@@ -98,15 +99,6 @@ char *ph_util_utf8_lossy(const char *text, gssize len, gboolean *was_valid);
  * never "1e+20.0"; integral doubles keep ".0"), non-finite numbers as
  * null. */
 char *ph_util_json_dup(JsonNode *node);
-
-/* How ph_util_json_write lays JSON out. */
-typedef enum {
-  PH_JSON_COMPACT = 0,   /* as ph_util_json_dup */
-  PH_JSON_PRETTY = 1,    /* two-space indentation, one member per line */
-  PH_JSON_CANONICAL = 2, /* keys sorted bytewise, integral numbers as
-                          * integers, other doubles as %.17g: the input of
-                          * fingerprints */
-} ph_json_style;
 
 /* Serialises node in the given style; caller frees. */
 char *ph_util_json_write(JsonNode *node, ph_json_style style);

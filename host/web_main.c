@@ -13,6 +13,8 @@
 #include <fcntl.h>
 #include <glib-unix.h>
 #include <libsoup/soup.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/random.h>
@@ -63,11 +65,23 @@ static char *load_token(const char *home, char **why) {
 
 /* What the server knows beyond the API. */
 typedef struct {
-  ph_api *api;
+  ph_api *api;       /* the main thread's: graph, CSRF cookie */
   gboolean loopback; /* the UI gets the CSRF cookie (off loopback it asks
                         for the token instead) */
   web_graph *graph;  /* Graphviz, for /object/graph */
   char *dags_dir;    /* --dags-dir, or NULL */
+  /* API requests are answered on a pool of threads, each with an API
+   * over a store connection of its own (WAL lets readers run side by
+   * side), so that one slow request does not hold up the others and both
+   * cores serve; libsoup's I/O stays on the main loop. */
+  GThreadPool *pool;
+  GPrivate *mine;    /* the thread's ph_api */
+  GMutex lock;       /* guards what follows */
+  GPtrArray *apis;   /* every thread's ph_api (freed at exit) */
+  char *dir_json;    /* the --dags-dir's DAGs as JSON text, or NULL */
+  guint dir_gen;     /* bumped when dir_json changes */
+  const char *home, *token, *exe;
+  gboolean reads_need_token;
 } web;
 
 /* What the --dags-dir's files define (plans cached by file identity): the
@@ -125,6 +139,19 @@ static gboolean refresh_dags(gpointer user) {
     json_array_add_object_element(a, o);
   }
   g_dir_close(d);
+  JsonNode *n = json_node_new(JSON_NODE_ARRAY);
+  json_node_set_array(n, a);
+  char *text = ph_util_json_write(n, PH_JSON_COMPACT);
+  json_node_unref(n);
+  g_mutex_lock(&w->lock);
+  if (g_strcmp0(text, w->dir_json)) {
+    g_free(w->dir_json);
+    w->dir_json = text;
+    text = NULL;
+    w->dir_gen++;
+  }
+  g_mutex_unlock(&w->lock);
+  g_free(text);
   ph_api_set_dir_dags(w->api, a);
   return G_SOURCE_CONTINUE;
 }
@@ -196,6 +223,107 @@ static gboolean serve_asset(web *w, SoupServerMessage *msg, const char *path) {
   return TRUE;
 }
 
+/* One API request on its way through the pool. */
+typedef struct {
+  web *w;
+  SoupServerMessage *msg; /* a reference, paused until the reply */
+  char *method, *path, *authorization, *accept, *cookie, *csrf, *body;
+  gsize body_len;
+  GHashTable *query; /* a reference, or NULL */
+  ph_api_reply out;
+  guint gen; /* the thread's dir_gen */
+} job;
+
+static void job_free(job *j) {
+  g_object_unref(j->msg);
+  if (j->query)
+    g_hash_table_unref(j->query);
+  g_free(j->method);
+  g_free(j->path);
+  g_free(j->authorization);
+  g_free(j->accept);
+  g_free(j->cookie);
+  g_free(j->csrf);
+  g_free(j->body);
+  g_free(j->out.body);
+  g_free(j);
+}
+
+/* On the main loop: the reply of a job goes out. */
+static gboolean job_reply(gpointer data) {
+  job *j = data;
+  soup_server_message_set_status(j->msg, j->out.status, NULL);
+  soup_server_message_set_response(j->msg, j->out.content_type,
+                                   SOUP_MEMORY_TAKE, j->out.body, j->out.len);
+  j->out.body = NULL;
+  soup_server_message_unpause(j->msg);
+  job_free(j);
+  return G_SOURCE_REMOVE;
+}
+
+/* The calling pool thread's API, made at its first request. */
+typedef struct {
+  ph_store *st;
+  ph_api *api;
+  guint gen;
+} thread_api;
+
+static void thread_api_free(gpointer p) {
+  thread_api *t = p;
+  ph_api_free(t->api);
+  ph_store_close(t->st);
+  g_free(t);
+}
+
+/* On a pool thread: answers one request. */
+static void job_run(gpointer data, gpointer user) {
+  job *j = data;
+  web *w = user;
+  thread_api *t = g_private_get(w->mine);
+  if (!t) {
+    GError *err = NULL;
+    ph_store *st = ph_store_open(w->home, &err);
+    if (!st) {
+      g_autofree char *d = g_strdup_printf("{\"type\":\"about:blank\",\"title\":"
+                                           "\"Internal Server Error\","
+                                           "\"status\":500,\"detail\":\"the "
+                                           "store: %s\"}",
+                                           err->message);
+      g_clear_error(&err);
+      j->out.status = 500;
+      j->out.content_type = "application/problem+json";
+      j->out.len = strlen(d);
+      j->out.body = g_steal_pointer(&d);
+      g_idle_add(job_reply, j);
+      return;
+    }
+    t = g_new0(thread_api, 1);
+    t->st = st;
+    t->api = ph_api_new(st, w->token, w->reads_need_token, w->exe);
+    t->gen = (guint)-1;
+    g_private_set(w->mine, t);
+    g_mutex_lock(&w->lock);
+    g_ptr_array_add(w->apis, t);
+    g_mutex_unlock(&w->lock);
+  }
+  g_mutex_lock(&w->lock);
+  if (t->gen != w->dir_gen) {
+    JsonNode *n = w->dir_json ? json_from_string(w->dir_json, NULL) : NULL;
+    ph_api_set_dir_dags(t->api, n && JSON_NODE_HOLDS_ARRAY(n)
+                                    ? json_array_ref(json_node_get_array(n))
+                                    : NULL);
+    if (n)
+      json_node_unref(n);
+    t->gen = w->dir_gen;
+  }
+  g_mutex_unlock(&w->lock);
+  ph_api_request r = {j->method, j->path,   j->query, j->authorization,
+                      j->accept, j->cookie, j->csrf,  j->body,
+                      j->body_len};
+  ph_api_handle(t->api, &r, &j->out);
+  g_idle_add(job_reply, j);
+}
+
 static void on_request(SoupServer *server, SoupServerMessage *msg,
                        const char *path, GHashTable *query, gpointer user) {
   (void)server;
@@ -223,21 +351,33 @@ static void on_request(SoupServer *server, SoupServerMessage *msg,
   g_autoptr(GBytes) data = soup_message_body_flatten(body);
   gsize len = 0;
   const char *bytes = g_bytes_get_data(data, &len);
-  g_autofree char *text = g_strndup(bytes ? bytes : "", len);
-  ph_api_request r = {method,
-                      path,
-                      query,
-                      soup_message_headers_get_one(req, "Authorization"),
-                      soup_message_headers_get_one(req, "Accept"),
-                      soup_message_headers_get_one(req, "Cookie"),
-                      soup_message_headers_get_one(req, "X-CSRF-Token"),
-                      text,
-                      len};
-  ph_api_reply out;
-  ph_api_handle(w->api, &r, &out);
-  soup_server_message_set_status(msg, out.status, NULL);
-  soup_server_message_set_response(msg, out.content_type, SOUP_MEMORY_TAKE,
-                                   out.body, out.len);
+  job *j = g_new0(job, 1);
+  j->w = w;
+  j->msg = g_object_ref(msg);
+  j->method = g_strdup(method);
+  j->path = g_strdup(path);
+  j->query = query ? g_hash_table_ref(query) : NULL;
+  j->authorization =
+      g_strdup(soup_message_headers_get_one(req, "Authorization"));
+  j->accept = g_strdup(soup_message_headers_get_one(req, "Accept"));
+  j->cookie = g_strdup(soup_message_headers_get_one(req, "Cookie"));
+  j->csrf = g_strdup(soup_message_headers_get_one(req, "X-CSRF-Token"));
+  j->body = g_strndup(bytes ? bytes : "", len);
+  j->body_len = len;
+  soup_server_message_pause(msg);
+  g_thread_pool_push(w->pool, j, NULL);
+}
+
+/* Replies go out as soon as they are written: libsoup writes the headers
+ * and the body separately, and with Nagle's algorithm on, the body waits
+ * for the client's delayed ACK of the headers (40-200 ms on Linux). */
+static void on_request_started(SoupServer *server, SoupServerMessage *msg,
+                               gpointer user) {
+  (void)server;
+  (void)user;
+  GSocket *sock = soup_server_message_get_socket(msg);
+  if (sock && g_socket_get_family(sock) != G_SOCKET_FAMILY_UNIX)
+    g_socket_set_option(sock, IPPROTO_TCP, TCP_NODELAY, 1, NULL);
 }
 
 static gboolean on_stop(gpointer loop) {
@@ -278,6 +418,10 @@ int main(int argc, char **argv) {
   ph_api *api = NULL;
   SoupServer *srv = NULL;
   GMainLoop *loop = NULL;
+  static GPrivate mine = G_PRIVATE_INIT(NULL);
+  web w = {.mine = &mine,
+           .apis = g_ptr_array_new_with_free_func(thread_api_free)};
+  g_mutex_init(&w.lock);
   char *token = NULL, *why = NULL, *home = ph_store_default_home();
   char *exe = NULL, *dir = NULL, *ph = NULL, *builtin = NULL, *lua = NULL;
   if (!g_option_context_parse(ctx, &argc, &argv, &err) || argc > 1) {
@@ -314,15 +458,26 @@ int main(int argc, char **argv) {
   builtin = g_build_filename(dir, "..", "lib", "pipehost", "plugins", NULL);
   lua = g_build_filename(dir, "..", "share", "pipehost", "lua", NULL);
   const char *lua_env = g_getenv("PIPEHOST_LUA_DIR");
-  web w = {api, is_loopback(addr),
-           web_graph_new(builtin, lua_env && *lua_env ? lua_env : lua),
-           dags_dir};
+  w.api = api;
+  w.loopback = is_loopback(addr);
+  w.graph = web_graph_new(builtin, lua_env && *lua_env ? lua_env : lua);
+  w.dags_dir = dags_dir;
+  w.home = home;
+  w.token = token;
+  w.exe = ph;
+  w.reads_need_token = !is_loopback(addr);
+  /* as many threads as cores, at least two, at most eight */
+  w.pool = g_thread_pool_new(job_run, &w,
+                             (gint)CLAMP(g_get_num_processors(), 2, 8), FALSE,
+                             NULL);
   if (dags_dir) {
     refresh_dags(&w);
     g_timeout_add_seconds(5, refresh_dags, &w);
   }
   srv = soup_server_new("server-header", "pipehost/" PH_VERSION " ", NULL);
   soup_server_add_handler(srv, NULL, on_request, &w, NULL);
+  g_signal_connect(srv, "request-started", G_CALLBACK(on_request_started),
+                   NULL);
   GSocketAddress *sa = g_inet_socket_address_new_from_string(
       !strcmp(addr, "localhost") ? "127.0.0.1" : addr, (guint)port);
   if (!sa) {
@@ -352,9 +507,18 @@ int main(int argc, char **argv) {
   g_unix_signal_add(SIGTERM, on_stop, loop);
   g_unix_signal_add(SIGINT, on_stop, loop);
   g_main_loop_run(loop);
-  web_graph_free(w.graph);
   rc = 0;
 out:
+  /* the requests in flight are answered, then the threads' stores close */
+  if (w.pool)
+    g_thread_pool_free(w.pool, FALSE, TRUE);
+  while (g_main_context_iteration(NULL, FALSE))
+    ;
+  g_ptr_array_unref(w.apis);
+  g_mutex_clear(&w.lock);
+  g_free(w.dir_json);
+  if (w.graph)
+    web_graph_free(w.graph);
   if (srv) {
     soup_server_disconnect(srv);
     g_object_unref(srv);

@@ -396,6 +396,43 @@ check("scheduler_stopped reports its CPU, its runs' CPU, RSS and scans",
                                            "max_rss_kb=", "first_scan_ms=")),
       last[-1:] if last else p.stderr[-300:])
 
+# A run forked by the scheduler outlives it (its own process group): the
+# scheduler killed alone, the run goes on, and other processes that open
+# and close the store meanwhile must not take the WAL from under it.  (A
+# forked child inherited SQLite's belief that the scheduler's locks were
+# its own; the last closer then deleted the WAL the run still committed
+# to, and the run's later tries were lost: "running" forever.)
+kdir = os.path.join(WORK, "killdags")
+os.makedirs(kdir)
+with open(os.path.join(kdir, "outlive.yaml"), "w") as f:
+    f.write("dag: {id: outlive, schedule: '@once', start_date: '2024-01-01'}\n"
+            "tasks:\n  a: {op: bash, command: 'sleep 2'}\n"
+            "  b: {op: bash, command: 'echo b', upstream: [a]}\n"
+            "  c: {op: bash, command: 'echo c', upstream: [b]}\n")
+sch = subprocess.Popen([PH, "scheduler", "--dags-dir", kdir, "--poll", "0.1"],
+                       env=ENV, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL)
+deadline = time.time() + 30
+while time.time() < deadline and not runs("outlive"):
+    time.sleep(0.1)
+time.sleep(0.3)
+sch.kill()
+sch.wait()
+deadline = time.time() + 30
+states = {}
+while time.time() < deadline:
+    ph("runs", "list")  # opens and closes the store: the last one, once
+    out = runs("outlive")
+    if out:
+        states = {t["task_id"]: t["state"]
+                  for t in show(out[0]["run_id"])["tasks"]}
+        if out[0]["state"] == "success":
+            break
+    time.sleep(0.3)
+check("scheduler killed alone: its forked run finishes and every try it "
+      "records after the kill is in the store",
+      states == {"a": "success", "b": "success", "c": "success"}, states)
+
 shutil.rmtree(WORK, ignore_errors=True)
 print(f"{passed} passed, {failed} failed")
 sys.exit(1 if failed else 0)

@@ -4,6 +4,8 @@
 #include <glib/gstdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "ph_store.h"
 
@@ -74,10 +76,87 @@ static void test_not_a_store(void) {
   g_error_free(err);
 }
 
+/* Two connections in one process (the webserver has one per thread):
+ * opening the second must not drop the first's locks.  POSIX record locks
+ * belong to the process, and closing any descriptor of the file releases
+ * them all; with the first connection's locks gone, the next process to
+ * close its connection takes itself for the last one, checkpoints and
+ * deletes the WAL, and the first connection reads (and writes) a WAL that
+ * no longer exists: a view that never changes again. */
+static void test_two_connections(void) {
+  g_autofree char *dir = g_build_filename(home, "two", NULL);
+  GError *err = NULL;
+  ph_store *a = ph_store_open(dir, &err);
+  g_assert_no_error(err);
+  ph_store_meta_set(a, "k", "1");
+  g_autofree char *k1 = ph_store_meta_get(a, "k");
+  g_assert_cmpstr(k1, ==, "1");
+  ph_store *b = ph_store_open(dir, &err);
+  g_assert_no_error(err);
+  g_autofree char *kb = ph_store_meta_get(b, "k");
+  g_assert_cmpstr(kb, ==, "1");
+  int ready[2], hold[2];
+  g_assert_cmpint(pipe(ready), ==, 0);
+  g_assert_cmpint(pipe(hold), ==, 0);
+  pid_t pid = fork();
+  if (pid == 0) {
+    /* another process (a new one: a forked child would share this one's
+     * idea of its locks) writes and closes its store -- the last one, if
+     * a's locks are gone: it deletes the WAL -- then writes again and
+     * stays until told */
+    close(ready[0]);
+    close(hold[1]);
+    g_autofree char *r = g_strdup_printf("%d", ready[1]);
+    g_autofree char *h = g_strdup_printf("%d", hold[0]);
+    execl("/proc/self/exe", "test_ph_store", "--writer", dir, r, h, NULL);
+    _exit(127);
+  }
+  close(ready[1]);
+  close(hold[0]);
+  char x;
+  g_assert_cmpint(read(ready[0], &x, 1), ==, 1);
+  g_autofree char *k = ph_store_meta_get(a, "k");
+  g_assert_cmpstr(k, ==, "3");
+  close(hold[1]);
+  close(ready[0]);
+  int status = 0;
+  g_assert_cmpint(waitpid(pid, &status, 0), ==, pid);
+  g_assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  /* and what a writes now reaches the file others read */
+  ph_store_meta_set(a, "k", "4");
+  ph_store *d = ph_store_open(dir, &err);
+  g_assert_no_error(err);
+  g_autofree char *k4 = ph_store_meta_get(d, "k");
+  g_assert_cmpstr(k4, ==, "4");
+  ph_store_close(d);
+  ph_store_close(b);
+  ph_store_close(a);
+}
+
+/* test_two_connections' other process: --writer DIR READY_FD HOLD_FD */
+static int writer(char **argv) {
+  int ready = atoi(argv[3]), hold = atoi(argv[4]);
+  ph_store *c = ph_store_open(argv[2], NULL);
+  if (!c)
+    return 1;
+  ph_store_meta_set(c, "k", "2");
+  ph_store_close(c);
+  c = ph_store_open(argv[2], NULL);
+  ph_store_meta_set(c, "k", "3");
+  char x = 'x', y;
+  if (write(ready, &x, 1) != 1 || read(hold, &y, 1) < 0)
+    return 1;
+  ph_store_close(c);
+  return 0;
+}
+
 int main(int argc, char **argv) {
+  if (argc == 5 && !strcmp(argv[1], "--writer"))
+    return writer(argv);
   g_test_init(&argc, &argv, NULL);
   home = g_dir_make_tmp("phstore-XXXXXX", NULL);
   g_test_add_func("/store/roundtrip", test_roundtrip);
+  g_test_add_func("/store/two_connections", test_two_connections);
   g_test_add_func("/store/not_a_store", test_not_a_store);
   int rc = g_test_run();
   g_autofree char *cmd = g_strdup_printf("rm -rf '%s'", home);
