@@ -394,14 +394,16 @@ pid_t ph_store_fork(ph_store *s, GError **error) {
   const char *sync = g_getenv("PIPEHOST_STORE_SYNC");
   g_autofree char *prag = g_strdup_printf(
       pragmas, sync && !g_ascii_strcasecmp(sync, "full") ? "FULL" : "NORMAL");
-  if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK ||
-      sqlite3_exec(s->db, prag, NULL, NULL, NULL) != SQLITE_OK) {
+  gboolean ok =
+      sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE, NULL) == SQLITE_OK;
+  if (ok) /* waits for a lock as every statement of this store does */
+    sqlite3_busy_handler(s->db, on_busy, s);
+  if (!ok || sqlite3_exec(s->db, prag, NULL, NULL, NULL) != SQLITE_OK) {
     g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_FAILED,
                 "%s: cannot reconnect: %s", path,
                 s->db ? sqlite3_errmsg(s->db) : "out of memory");
     return pid; /* the child, if any, runs; this process cannot go on */
   }
-  sqlite3_busy_handler(s->db, on_busy, s);
   errno = saved;
   return pid;
 }

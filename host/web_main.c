@@ -8,7 +8,12 @@
  *
  * The bearer token is made at first start into $PIPEHOST_HOME/
  * webserver.token (mode 0600).  Bound to loopback (the default), reads
- * need no token; bound elsewhere, they do.  SIGTERM or SIGINT stops it. */
+ * need no token; bound elsewhere, they do.  SIGTERM or SIGINT stops it.
+ *
+ * libsoup's I/O runs on the main loop; API requests are answered on a
+ * pool of threads (one per core, 2 to 8), each with its own ph_api over
+ * its own store connection; Graphviz (not thread-safe) and the assets stay
+ * on the main loop. */
 #include <errno.h>
 #include <fcntl.h>
 #include <glib-unix.h>
