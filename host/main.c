@@ -1242,10 +1242,20 @@ out:
   return rc;
 }
 
-/* Prints an upstream instance of `tasks explain` and counts its state. */
-static void count_upstream(ph_tr_counts *c, const char *name,
-                           const char *state) {
-  printf("  %-28s %s\n", name, state);
+/* Adds an upstream instance of `tasks explain` to ups (--json) or prints
+ * it, and counts its state. */
+static void count_upstream(ph_tr_counts *c, JsonArray *ups, const char *id,
+                           int map_index, const char *state) {
+  if (ups) {
+    JsonObject *u = json_object_new();
+    json_object_set_string_member(u, "task_id", id);
+    json_object_set_int_member(u, "map_index", map_index);
+    json_object_set_string_member(u, "state", state);
+    json_array_add_object_element(ups, u);
+  } else {
+    g_autofree char *name = ph_store_ti_name(id, map_index);
+    printf("  %-28s %s\n", name, state);
+  }
   c->n++;
   if (!strcmp(state, "success"))
     c->success++;
@@ -1278,9 +1288,14 @@ static int cmd_tasks(int argc, char **argv) {
   char *id = NULL;
   JsonNode *run = NULL;
   int map_index = -1;
+  gboolean as_json = FALSE;
   GOptionEntry e[] = {{"map-index", 'm', 0, G_OPTION_ARG_INT, &map_index,
                        "The instance of a mapped task (or name it TASK[N])",
                        "N"},
+                      {"json", 0, 0, G_OPTION_ARG_NONE, &as_json,
+                       "One JSON object: the state, reason, trigger rule, "
+                       "each upstream instance's state and the explanation",
+                       NULL},
                       {0}};
   g_option_context_add_main_entries(ctx, e, NULL);
   char *task = NULL;
@@ -1343,11 +1358,14 @@ static int cmd_tasks(int argc, char **argv) {
     }
   }
   char *why = g_string_free(full, FALSE);
-  char *me = ph_store_ti_name(t->id, map_index);
-  printf("task %s in run %s: %s%s%s\n", me, id, mystate, reason ? " — " : "",
-         why);
-  g_free(me);
-  printf("upstreams:\n");
+  JsonArray *ups = as_json ? json_array_new() : NULL;
+  if (!as_json) {
+    char *me = ph_store_ti_name(t->id, map_index);
+    printf("task %s in run %s: %s%s%s\n", me, id, mystate,
+           reason ? " — " : "", why);
+    g_free(me);
+    printf("upstreams:\n");
+  }
   for (guint k = 0; k < t->n_up; k++) {
     const char *uid = ph_plan_get_task(plan, t->up[k])->id;
     guint found = 0;
@@ -1355,22 +1373,46 @@ static int cmd_tasks(int argc, char **argv) {
       JsonObject *u = json_array_get_object_element(tasks, i);
       if (strcmp(json_object_get_string_member(u, "task_id"), uid))
         continue;
-      g_autofree char *uname = ph_store_ti_name(
-          uid,
-          (int)json_object_get_int_member_with_default(u, "map_index", -1));
-      count_upstream(&c, uname, json_object_get_string_member(u, "state"));
+      count_upstream(
+          &c, ups, uid,
+          (int)json_object_get_int_member_with_default(u, "map_index", -1),
+          json_object_get_string_member(u, "state"));
       found++;
     }
     if (!found)
-      count_upstream(&c, uid, "none");
+      count_upstream(&c, ups, uid, -1, "none");
   }
-  if (!t->n_up)
-    printf("  (none: it can run as soon as the run starts)\n");
   char *ex = ph_trigger_explain(t->rule, &c);
-  printf("%s\n", ex);
+  gboolean direct = !strcmp(mystate, "skipped") && reason;
+  if (as_json) {
+    JsonObject *o = json_object_new();
+    json_object_set_string_member(o, "dag_id", ph_plan_get_dag_id(plan));
+    json_object_set_string_member(o, "dag_run_id", id);
+    json_object_set_string_member(o, "task_id", t->id);
+    json_object_set_int_member(o, "map_index", map_index);
+    json_object_set_string_member(o, "state", mystate);
+    if (reason)
+      json_object_set_string_member(o, "reason", reason);
+    else
+      json_object_set_null_member(o, "reason");
+    json_object_set_string_member(o, "trigger_rule",
+                                  ph_trigger_name(t->rule));
+    json_object_set_array_member(o, "upstreams", ups);
+    json_object_set_string_member(o, "explanation", ex);
+    json_object_set_boolean_member(o, "skipped_directly", direct);
+    JsonNode *n = json_node_new(JSON_NODE_OBJECT);
+    json_node_take_object(n, o);
+    g_autofree char *text = ph_util_json_write(n, PH_JSON_PRETTY);
+    json_node_unref(n);
+    printf("%s\n", text);
+  } else {
+    if (!t->n_up)
+      printf("  (none: it can run as soon as the run starts)\n");
+    printf("%s\n", ex);
+    if (direct)
+      printf("it was skipped directly: %s\n", why);
+  }
   g_free(ex);
-  if (!strcmp(mystate, "skipped") && reason)
-    printf("it was skipped directly: %s\n", why);
   g_free(why);
   rc = 0;
 out:

@@ -28,7 +28,11 @@ struct ph_api {
   GHashTable *stmts; /* sql text -> prepared statement (prep) */
   GHashTable *counts; /* count() query and args -> total, while the store
                          is unchanged */
-  gint64 data_version; /* the store's, when counts was filled */
+  gint64 data_version; /* the store's, when counts and replies were kept */
+  GHashTable *replies; /* cache key -> kept 200 reply (GBytes), while the
+                          store is unchanged */
+  gsize replies_size;  /* their bytes */
+  gboolean no_cache;   /* PIPEHOST_WEB_CACHE=0 */
   JsonArray *dir_dags; /* the --dags-dir's DAGs, or NULL */
 };
 
@@ -46,7 +50,10 @@ ph_api *ph_api_new(ph_store *store, const char *token,
   a->stmts = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
                                    finalize_stmt);
   a->counts = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+  a->replies = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
+                                     (GDestroyNotify)g_bytes_unref);
   a->data_version = -1;
+  a->no_cache = !g_strcmp0(g_getenv("PIPEHOST_WEB_CACHE"), "0");
   g_autofree char *logs =
       g_build_filename(ph_store_get_home(store), "logs", NULL);
   g_mkdir_with_parents(logs, 0755);
@@ -61,6 +68,7 @@ void ph_api_free(ph_api *api) {
     return;
   g_hash_table_unref(api->stmts);
   g_hash_table_unref(api->counts);
+  g_hash_table_unref(api->replies);
   if (api->dir_dags)
     json_array_unref(api->dir_dags);
   g_free(api->token);
@@ -195,8 +203,9 @@ static JsonNode *collection(const char *plural, JsonArray *items,
  * gives.  A total over many rows costs a scan of an index (10,000 runs of
  * a DAG: 0.5 ms), so totals are kept until the store changes: SQLite's
  * data_version moves whenever another connection commits. */
-static gint64 count(ph_api *api, const char *sql, const char *a,
-                    const char *b) {
+/* Forgets the kept totals and replies when the store changed since they
+ * were kept; FALSE when nothing may be kept (the version is unknown). */
+static gboolean store_unchanged(ph_api *api) {
   gint64 version = -1;
   sqlite3_stmt *v = prep(api, "PRAGMA data_version");
   if (v && ph_store_step(api->st, v) == SQLITE_ROW)
@@ -205,8 +214,16 @@ static gint64 count(ph_api *api, const char *sql, const char *a,
     done(v);
   if (version < 0 || version != api->data_version) {
     g_hash_table_remove_all(api->counts);
+    g_hash_table_remove_all(api->replies);
+    api->replies_size = 0;
     api->data_version = version;
   }
+  return version >= 0;
+}
+
+static gint64 count(ph_api *api, const char *sql, const char *a,
+                    const char *b) {
+  gboolean version = store_unchanged(api);
   g_autofree char *key =
       g_strdup_printf("%s\x1f%s\x1f%s", sql, a ? a : "", b ? b : "");
   gint64 *kept = g_hash_table_lookup(api->counts, key);
@@ -223,7 +240,7 @@ static gint64 count(ph_api *api, const char *sql, const char *a,
   if (ph_store_step(api->st, q) == SQLITE_ROW)
     n = sqlite3_column_int64(q, 0);
   done(q);
-  if (version >= 0)
+  if (version)
     g_hash_table_insert(api->counts, g_steal_pointer(&key),
                         g_memdup2(&n, sizeof n));
   return n;
@@ -750,8 +767,10 @@ out:
   "t.pid, t.hostname FROM task_instance t JOIN dag_run r ON "                  \
   "r.run_id=t.run_id "
 
-/* A TaskInstance of a TI_COLS row, as Airflow's API gives it, to w. */
-static void ti_write(ph_jsonw *w, sqlite3_stmt *q) {
+/* A TaskInstance of a TI_COLS row, as Airflow's API gives it, to w;
+ * with rendered_fields (its latest try's, JSON object text; "{}" when it
+ * has no templates) when rendered is given. */
+static void ti_write(ph_jsonw *w, sqlite3_stmt *q, const char *rendered) {
   static const char *const text_keys[] = {"task_id", "task_display_name",
                                           "dag_id", "dag_run_id",
                                           "execution_date"};
@@ -796,6 +815,16 @@ static void ti_write(ph_jsonw *w, sqlite3_stmt *q) {
   ph_jsonw_string(w, (const char *)sqlite3_column_text(q, 12));
   ph_jsonw_key(w, "executor");
   ph_jsonw_string(w, "local");
+  if (rendered) {
+    JsonNode *n = json_from_string(rendered, NULL);
+    ph_jsonw_key(w, "rendered_fields");
+    if (n && JSON_NODE_HOLDS_OBJECT(n))
+      ph_jsonw_node(w, n);
+    else
+      ph_jsonw_raw(w, "{}");
+    if (n)
+      json_node_unref(n);
+  }
   ph_jsonw_end_object(w);
 }
 
@@ -818,7 +847,7 @@ static void get_tis(ph_api *api, const char *dag, const char *run_id,
     sqlite3_bind_int(q, 2, limit);
     sqlite3_bind_int(q, 3, offset);
     while (ph_store_step(api->st, q) == SQLITE_ROW)
-      ti_write(w, q);
+      ti_write(w, q, NULL);
     done(q);
   }
   ph_jsonw_end_array(w);
@@ -851,6 +880,19 @@ static void get_ti(ph_api *api, const char *dag, const char *run_id,
     return;
   if (!find_run(api, dag, run_id, NULL, out))
     return;
+  /* the latest try's rendered params */
+  g_autofree char *rendered = NULL;
+  sqlite3_stmt *rq = prep(api, "SELECT rendered FROM task_try WHERE run_id=? "
+                               "AND task_id=? AND map_index=? ORDER BY "
+                               "try_number DESC LIMIT 1");
+  if (rq) {
+    sqlite3_bind_text(rq, 1, run_id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(rq, 2, task, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int(rq, 3, mi);
+    if (ph_store_step(api->st, rq) == SQLITE_ROW)
+      rendered = g_strdup((const char *)sqlite3_column_text(rq, 0));
+    done(rq);
+  }
   sqlite3_stmt *q =
       prep(api, TI_COLS "WHERE t.run_id=? AND t.task_id=? AND t.map_index=?");
   ph_jsonw *w = ph_jsonw_new();
@@ -860,7 +902,7 @@ static void get_ti(ph_api *api, const char *dag, const char *run_id,
     sqlite3_bind_text(q, 2, task, -1, SQLITE_TRANSIENT);
     sqlite3_bind_int(q, 3, mi);
     if ((found = ph_store_step(api->st, q) == SQLITE_ROW))
-      ti_write(w, q);
+      ti_write(w, q, rendered ? rendered : "{}");
     done(q);
   }
   if (!found) {
@@ -869,6 +911,42 @@ static void get_ti(ph_api *api, const char *dag, const char *run_id,
     return;
   }
   reply_writer(out, 200, w);
+}
+
+/* GET .../taskInstances/{task}/explain[?map_index=N] (pipehost's own): why
+ * the task instance is (not) running, as `pipehost tasks explain --json`
+ * says it -- its trigger rule, each upstream instance's state. */
+static void get_explain(ph_api *api, const char *dag, const char *run_id,
+                        const char *task, GHashTable *query,
+                        ph_api_reply *out) {
+  int mi;
+  if (!map_index_of(query ? g_hash_table_lookup(query, "map_index") : NULL, &mi,
+                    out))
+    return;
+  if (!find_run(api, dag, run_id, NULL, out))
+    return;
+  char mis[16];
+  g_snprintf(mis, sizeof mis, "%d", mi);
+  const char *argv[] = {api->exe, "tasks",       "explain", run_id, task,
+                        "--json", "--map-index", mis,       NULL};
+  char *sout = NULL, *serr = NULL;
+  int status = 0;
+  GError *err = NULL;
+  if (!g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_DEFAULT, NULL, NULL,
+                    &sout, &serr, &status, &err)) {
+    problem(out, 500, err->message);
+    g_error_free(err);
+  } else if (!g_spawn_check_wait_status(status, NULL)) {
+    g_autofree char *why = g_strstrip(g_strdup(serr ? serr : ""));
+    problem(out, 404, *why ? why : "Task instance not found");
+  } else {
+    out->status = 200;
+    out->content_type = "application/json";
+    out->len = strlen(sout);
+    out->body = g_steal_pointer(&sout);
+  }
+  g_free(sout);
+  g_free(serr);
 }
 
 /* ---- logs, with a continuation token: the offset, signed with the
@@ -1267,43 +1345,128 @@ static int state_rank(const char *st) {
   return 7;
 }
 
-/* Each task's state in run run_id, as a new object {task_id: {state,
- * map_index, mapped_states}} in the run's task order: a mapped task's
- * instances rolled up as Airflow's grid does (state_rank), mapped_states
- * counting them by state. */
-static JsonObject *run_cells(ph_api *api, const char *run_id) {
-  JsonObject *row = json_object_new();
-  sqlite3_stmt *q =
-      prep(api, "SELECT task_id, map_index, state FROM task_instance WHERE "
-                "run_id=? ORDER BY min(rowid) OVER (PARTITION BY task_id), "
-                "map_index");
+/* A run's cells: each task's state {state, map_index, mapped_states},
+ * tasks in the order given (the order their rows were made: each task's
+ * first row, as the run declared them), a mapped task's instances rolled
+ * up as Airflow's grid does (state_rank), mapped_states counting them by
+ * state.  Plain structs written straight to JSON: the grid has hundreds. */
+typedef struct {
+  const char *state; /* the rolled-up one (a key of the row's strings) */
+  int map_index;     /* the lowest */
+  GArray *counts;    /* (state, n) pairs of the mapped instances */
+} cell;
+
+typedef struct {
+  const char *state;
+  int n;
+} state_count;
+
+typedef struct {
+  GHashTable *strings; /* every task id and state, owned once */
+  GPtrArray *tasks;    /* task ids in order (strings') */
+  GHashTable *cells;   /* task id -> cell */
+} cell_row;
+
+static void cell_free(gpointer p) {
+  cell *c = p;
+  g_array_unref(c->counts);
+  g_free(c);
+}
+
+static cell_row *cell_row_new(void) {
+  cell_row *r = g_new0(cell_row, 1);
+  r->strings = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+  r->tasks = g_ptr_array_new();
+  r->cells = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, cell_free);
+  return r;
+}
+
+static void cell_row_free(gpointer p) {
+  cell_row *r = p;
+  g_hash_table_unref(r->cells);
+  g_ptr_array_unref(r->tasks);
+  g_hash_table_unref(r->strings);
+  g_free(r);
+}
+
+/* text, kept once in r (borrowed back). */
+static const char *intern(cell_row *r, const char *text) {
+  const char *k = g_hash_table_lookup(r->strings, text);
+  if (!k) {
+    char *d = g_strdup(text);
+    g_hash_table_insert(r->strings, d, d);
+    k = d;
+  }
+  return k;
+}
+
+/* Adds a task instance (task, map_index mi, state st) to r. */
+static void cells_add(cell_row *r, const char *task, int mi, const char *st) {
+  st = intern(r, st ? st : "none");
+  cell *c = g_hash_table_lookup(r->cells, task);
+  if (!c) {
+    c = g_new0(cell, 1);
+    c->state = st;
+    c->map_index = mi;
+    c->counts = g_array_new(FALSE, FALSE, sizeof(state_count));
+    const char *t = intern(r, task);
+    g_ptr_array_add(r->tasks, (gpointer)t);
+    g_hash_table_insert(r->cells, (gpointer)t, c);
+  } else {
+    if (state_rank(st) < state_rank(c->state))
+      c->state = st;
+    c->map_index = MIN(c->map_index, mi);
+  }
+  if (mi < 0)
+    return;
+  for (guint i = 0; i < c->counts->len; i++) {
+    state_count *sc = &g_array_index(c->counts, state_count, i);
+    if (sc->state == st) {
+      sc->n++;
+      return;
+    }
+  }
+  state_count sc = {st, 1};
+  g_array_append_val(c->counts, sc);
+}
+
+/* r as the object {task_id: {state, map_index, mapped_states}}, to w. */
+static void cells_write(ph_jsonw *w, const cell_row *r) {
+  ph_jsonw_begin_object(w);
+  for (guint i = 0; i < r->tasks->len; i++) {
+    const char *t = r->tasks->pdata[i];
+    const cell *c = g_hash_table_lookup(r->cells, t);
+    ph_jsonw_key(w, t);
+    ph_jsonw_begin_object(w);
+    ph_jsonw_key(w, "state");
+    ph_jsonw_string(w, c->state);
+    ph_jsonw_key(w, "map_index");
+    ph_jsonw_int(w, c->map_index);
+    ph_jsonw_key(w, "mapped_states");
+    ph_jsonw_begin_object(w);
+    for (guint k = 0; k < c->counts->len; k++) {
+      const state_count *sc = &g_array_index(c->counts, state_count, k);
+      ph_jsonw_key(w, sc->state);
+      ph_jsonw_int(w, sc->n);
+    }
+    ph_jsonw_end_object(w);
+    ph_jsonw_end_object(w);
+  }
+  ph_jsonw_end_object(w);
+}
+
+/* Each task's state in run run_id (see cell_row). */
+static cell_row *run_cells(ph_api *api, const char *run_id) {
+  cell_row *row = cell_row_new();
+  sqlite3_stmt *q = prep(api, "SELECT task_id, map_index, state FROM "
+                              "task_instance WHERE run_id=? ORDER BY rowid");
   if (!q)
     return row;
   sqlite3_bind_text(q, 1, run_id, -1, SQLITE_TRANSIENT);
-  while (ph_store_step(api->st, q) == SQLITE_ROW) {
-    const char *task = (const char *)sqlite3_column_text(q, 0);
-    int mi = sqlite3_column_int(q, 1);
-    const char *st = (const char *)sqlite3_column_text(q, 2);
-    st = st ? st : "none";
-    JsonObject *c = json_object_has_member(row, task)
-                        ? json_object_get_object_member(row, task)
-                        : NULL;
-    if (!c) {
-      c = json_object_new();
-      json_object_set_string_member(c, "state", st);
-      json_object_set_int_member(c, "map_index", mi);
-      json_object_set_object_member(c, "mapped_states", json_object_new());
-      json_object_set_object_member(row, task, c);
-    } else if (state_rank(st) <
-               state_rank(json_object_get_string_member(c, "state"))) {
-      json_object_set_string_member(c, "state", st);
-    }
-    if (mi >= 0) {
-      JsonObject *ms = json_object_get_object_member(c, "mapped_states");
-      json_object_set_int_member(
-          ms, st, json_object_get_int_member_with_default(ms, st, 0) + 1);
-    }
-  }
+  while (ph_store_step(api->st, q) == SQLITE_ROW)
+    cells_add(row, (const char *)sqlite3_column_text(q, 0),
+              sqlite3_column_int(q, 1),
+              (const char *)sqlite3_column_text(q, 2));
   done(q);
   return row;
 }
@@ -1337,27 +1500,43 @@ static void grid_data(ph_api *api, GHashTable *query, ph_api_reply *out) {
     done(q);
   }
   ph_jsonw_end_array(w);
-  /* each run's cells, and the tasks in the order the runs have them */
+  /* each run's cells, from one query over the runs' task instances, and
+   * the tasks in the order the runs have them */
+  GHashTable *rows =
+      g_hash_table_new_full(g_str_hash, g_str_equal, NULL, cell_row_free);
+  for (guint r = 0; r < ids->len; r++)
+    g_hash_table_insert(rows, ids->pdata[r], cell_row_new());
+  q = prep(api, "SELECT run_id, task_id, map_index, state FROM task_instance "
+                "WHERE run_id IN (SELECT run_id FROM dag_run WHERE dag_id=? "
+                "ORDER BY start_date DESC, rowid DESC LIMIT ?) ORDER BY rowid");
+  if (q) {
+    sqlite3_bind_text(q, 1, dag, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int(q, 2, num);
+    while (ph_store_step(api->st, q) == SQLITE_ROW) {
+      cell_row *row = g_hash_table_lookup(rows, sqlite3_column_text(q, 0));
+      if (row)
+        cells_add(row, (const char *)sqlite3_column_text(q, 1),
+                  sqlite3_column_int(q, 2),
+                  (const char *)sqlite3_column_text(q, 3));
+    }
+    done(q);
+  }
   GPtrArray *tasks = g_ptr_array_new_with_free_func(g_free);
   GHashTable *seen = g_hash_table_new(g_str_hash, g_str_equal);
   ph_jsonw_key(w, "instances");
   ph_jsonw_begin_object(w);
   for (guint r = 0; r < ids->len; r++) {
-    JsonObject *row = run_cells(api, ids->pdata[r]);
-    GList *ts = json_object_get_members(row);
-    for (GList *l = ts; l; l = l->next)
-      if (!g_hash_table_contains(seen, l->data)) {
-        char *t = g_strdup(l->data);
+    cell_row *row = g_hash_table_lookup(rows, ids->pdata[r]);
+    for (guint i = 0; i < row->tasks->len; i++)
+      if (!g_hash_table_contains(seen, row->tasks->pdata[i])) {
+        char *t = g_strdup(row->tasks->pdata[i]);
         g_ptr_array_add(tasks, t);
         g_hash_table_add(seen, t);
       }
-    g_list_free(ts);
-    JsonNode *n = json_node_new(JSON_NODE_OBJECT);
-    json_node_take_object(n, row);
     ph_jsonw_key(w, ids->pdata[r]);
-    ph_jsonw_node(w, n);
-    json_node_unref(n);
+    cells_write(w, row);
   }
+  g_hash_table_unref(rows);
   ph_jsonw_end_object(w);
   ph_jsonw_key(w, "tasks");
   ph_jsonw_begin_array(w);
@@ -1520,6 +1699,8 @@ void ph_api_set_dir_dags(ph_api *api, JsonArray *dags) {
   if (api->dir_dags)
     json_array_unref(api->dir_dags);
   api->dir_dags = dags;
+  g_hash_table_remove_all(api->replies); /* a DAG may be known now */
+  api->replies_size = 0;
 }
 
 gboolean ph_api_may_read(ph_api *api, const char *authorization) {
@@ -1545,7 +1726,14 @@ JsonObject *ph_api_run_states(ph_api *api, const char *dag_id,
   done(q);
   if (!rid)
     return NULL;
-  JsonObject *o = run_cells(api, rid);
+  cell_row *row = run_cells(api, rid);
+  ph_jsonw *w = ph_jsonw_new();
+  cells_write(w, row);
+  cell_row_free(row);
+  g_autofree char *text = ph_jsonw_free_to_text(w, NULL);
+  JsonNode *n = json_from_string(text, NULL);
+  JsonObject *o = json_object_ref(json_node_get_object(n));
+  json_node_unref(n);
   g_free(rid);
   return o;
 }
@@ -1588,7 +1776,7 @@ static gboolean csrf_ok(ph_api *api, const ph_api_request *req) {
 
 static void grid_data(ph_api *api, GHashTable *query, ph_api_reply *out);
 
-void ph_api_handle(ph_api *api, const ph_api_request *req, ph_api_reply *out) {
+static void route(ph_api *api, const ph_api_request *req, ph_api_reply *out) {
   const char *method = req->method, *path = req->path;
   GHashTable *query = req->query;
   const char *authorization = req->authorization, *accept = req->accept,
@@ -1728,6 +1916,10 @@ void ph_api_handle(ph_api *api, const ph_api_request *req, ph_api_reply *out) {
           get_ti(api, dag, p[3], p[5], n == 7 ? p[6] : NULL, out);
           return;
         }
+        if (n == 7 && !strcmp(p[6], "explain")) {
+          get_explain(api, dag, p[3], p[5], query, out);
+          return;
+        }
         if (n == 8 && !strcmp(p[6], "logs")) {
           get_log(api, dag, p[3], p[5], p[7], query, accept, out);
           return;
@@ -1744,4 +1936,69 @@ void ph_api_handle(ph_api *api, const ph_api_request *req, ph_api_reply *out) {
     return;
   }
   problem(out, 404, "no such endpoint (see /api/v1/openapi.json)");
+}
+
+/* The bytes of kept replies one API holds at most. */
+#define REPLIES_MAX (8u << 20)
+
+/* The cache key of a request whose reply depends on the store alone (a
+ * GET of the grid, runs or task instances; not logs, which are files, nor
+ * DAGs, explain or metrics, which read files or the clock), or NULL. */
+static char *cache_key(const ph_api_request *req) {
+  if (strcmp(req->method, "GET"))
+    return NULL;
+  if (strcmp(req->path, "/object/grid_data")) {
+    if (!g_str_has_prefix(req->path, "/api/v1/dags/"))
+      return NULL;
+    g_auto(GStrv) p = g_strsplit(req->path + strlen("/api/v1/"), "/", 0);
+    guint n = g_strv_length(p);
+    gboolean runs = n >= 3 && !strcmp(p[2], "dagRuns");
+    gboolean tis = n >= 5 && !strcmp(p[4], "taskInstances");
+    if (!runs || !(n <= 4 || (tis && (n <= 6 || (n == 7 && g_ascii_isdigit(
+                                                               p[6][0]))))))
+      return NULL;
+  }
+  GString *k = g_string_new(req->path);
+  if (req->query) {
+    GList *names = g_list_sort(g_hash_table_get_keys(req->query),
+                               (GCompareFunc)strcmp);
+    for (GList *l = names; l; l = l->next)
+      g_string_append_printf(k, "%c%s=%s", l == names ? '?' : '&',
+                             (char *)l->data,
+                             (char *)g_hash_table_lookup(req->query, l->data));
+    g_list_free(names);
+  }
+  return g_string_free(k, FALSE);
+}
+
+void ph_api_handle(ph_api *api, const ph_api_request *req, ph_api_reply *out) {
+  /* a reply that depends on the store alone is kept until the store
+   * changes (SQLite's data_version): a UI polling an idle store, or many
+   * clients reading the same page, cost one query */
+  g_autofree char *key = api->no_cache ? NULL : cache_key(req);
+  if (key && ph_api_may_read(api, req->authorization) &&
+      store_unchanged(api)) {
+    GBytes *kept = g_hash_table_lookup(api->replies, key);
+    if (kept) {
+      gsize len = 0;
+      const char *bytes = g_bytes_get_data(kept, &len);
+      out->status = 200;
+      out->content_type = "application/json";
+      out->body = g_memdup2(bytes, len);
+      out->len = len;
+      return;
+    }
+  } else {
+    g_clear_pointer(&key, g_free);
+  }
+  route(api, req, out);
+  if (key && out->status == 200 && out->len <= REPLIES_MAX / 16) {
+    if (api->replies_size + out->len > REPLIES_MAX) {
+      g_hash_table_remove_all(api->replies);
+      api->replies_size = 0;
+    }
+    g_hash_table_insert(api->replies, g_steal_pointer(&key),
+                        g_bytes_new(out->body, out->len));
+    api->replies_size += out->len;
+  }
 }

@@ -1290,6 +1290,40 @@ static void lineage_event(ph_sched *s, guint idx, const char *type,
 
 static void expand(ph_sched *s, guint idx);
 
+/* Records the try's templated params as rendered (Airflow's rendered
+ * fields), secrets masked, when it has templates the host may render
+ * (not those calling Lua pattern functions: only the worker, where a
+ * timeout holds, renders them).  Nothing for a task without templates. */
+static void record_rendered(ph_sched *s, guint idx) {
+  const ph_task_spec *t = task_of(s, idx);
+  JsonNode *pn = json_node_new(JSON_NODE_OBJECT);
+  json_node_set_object(pn, params_of(s, idx));
+  g_autofree char *raw = ph_util_json_dup(pn);
+  json_node_unref(pn);
+  if (!strstr(raw, "{{") || ph_template_calls_patterns(raw))
+    return;
+  JsonObject *r = render_params(s, idx);
+  if (!r)
+    return; /* a template error: the try reports it */
+  /* the templated params only (Airflow's template_fields), as rendered */
+  GList *keys = json_object_get_members(r);
+  for (GList *l = keys; l; l = l->next) {
+    const ph_param *pp = ph_registry_find_param(t->op, l->data);
+    if (!pp || !(pp->flags & PH_PARAM_TEMPLATED))
+      json_object_remove_member(r, l->data);
+    else if (pp->flags & PH_PARAM_SECRET)
+      json_object_set_string_member(r, l->data, "***");
+  }
+  g_list_free(keys);
+  JsonNode *n = json_node_new(JSON_NODE_OBJECT);
+  json_node_take_object(n, r);
+  mask_json(s, n); /* a secret a template put into any value */
+  g_autofree char *text = ph_util_json_dup(n);
+  json_node_unref(n);
+  ph_store_try_set_rendered(s->store, s->run_id, t->id, s->ti[idx].map_index,
+                            s->ti[idx].try_number, text);
+}
+
 static void start(ph_sched *s, guint idx) {
   if (s->ti[idx].state == ST_SCHEDULED && is_mapped_task(s, idx)) {
     expand(s, idx);
@@ -1376,6 +1410,7 @@ static void start(ph_sched *s, guint idx) {
   }
   ph_store_try_start(s->store, s->run_id, t->id, ti->map_index,
                      ti->try_number, ti->start, pid > 0 ? pid : 0, NULL, log);
+  record_rendered(s, idx);
   if (pid > 0) /* its identity is recorded with the commit (see commit) */
     g_array_append_val(s->proc_pending, idx);
   if (pid < 0) {

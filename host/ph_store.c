@@ -150,6 +150,9 @@ static const char *const migrations[] = {
      * index, not a sort of every run */
     "CREATE INDEX IF NOT EXISTS dag_run_dag_start ON dag_run(dag_id, "
     "start_date);",
+    /* 7: each try's templated params as rendered (Airflow's rendered
+     * fields), secrets masked */
+    "ALTER TABLE task_try ADD COLUMN rendered TEXT;",
 };
 #define PH_SCHEMA_VERSION ((int)G_N_ELEMENTS(migrations) + 1)
 
@@ -840,6 +843,15 @@ void ph_store_try_start(ph_store *s, const char *run_id, const char *task_id,
                     "VALUES(?,?,?,?,'running',?,?,?,?)",
                     "ssiidiss", run_id, task_id, map_index, try_number, start,
                     pid, proc, log_path));
+}
+
+void ph_store_try_set_rendered(ph_store *s, const char *run_id,
+                               const char *task_id, int map_index,
+                               int try_number, const char *json) {
+  step_done(s, prep(s,
+                    "UPDATE task_try SET rendered=? WHERE run_id=? AND "
+                    "task_id=? AND map_index=? AND try_number=?",
+                    "sssii", json, run_id, task_id, map_index, try_number));
 }
 
 void ph_store_try_set_pid(ph_store *s, const char *run_id, const char *task_id,

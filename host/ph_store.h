@@ -133,6 +133,11 @@ JsonNode *ph_store_run_show(ph_store *s, const char *run_id);
  * names an instance); caller frees. */
 char *ph_store_ti_name(const char *task_id, int map_index);
 
+/* The try's templated params as rendered (JSON object text, secrets
+ * masked), for the webserver's task instance page. */
+void ph_store_try_set_rendered(ph_store *s, const char *run_id,
+                               const char *task_id, int map_index,
+                               int try_number, const char *json);
 /* Records the pid of a try's worker learnt after the try started. */
 void ph_store_try_set_pid(ph_store *s, const char *run_id, const char *task_id,
                           int map_index, int try_number, int pid);

@@ -119,6 +119,9 @@ async function grid(dag) {
 }
 
 const logState = { key: null, token: null, text: "" };
+// `tasks explain` of the page's task instance, asked again only when its
+// state changes (each answer is a pipehost process on the server)
+const explainState = { key: null, value: null };
 
 async function taskInstance(dag, run, task, mi) {
   const base = "/api/v1/dags/" + enc(dag) + "/dagRuns/" + enc(run) + "/taskInstances/" + enc(task);
@@ -137,6 +140,27 @@ async function taskInstance(dag, run, task, mi) {
     const v = await api(base + "/xcomEntries/" + enc(x.key) + "?map_index=" + x.map_index);
     xrows.push(el("tr", {}, el("td", {}, x.key), el("td", { class: "xcom" }, JSON.stringify(v.value))));
   }
+  const ekey = key + "\u0000" + ti.state;
+  if (explainState.key !== ekey) {
+    explainState.value = await api(base + "/explain?map_index=" + mi).catch(() => null);
+    explainState.key = ekey;
+  }
+  const ex = explainState.value;
+  const why = el("div", { id: "explain" });
+  if (ex) {
+    if (ex.reason) why.append(el("p", { class: "reason" }, "reason: " + ex.reason));
+    const ups = el("table", { id: "upstreams" });
+    for (const u of ex.upstreams)
+      ups.append(el("tr", {}, el("td", {}, u.task_id + (u.map_index >= 0 ? "[" + u.map_index + "]" : "")),
+                    el("td", {}, badge(u.state))));
+    why.append(el("p", {}, ex.explanation), ups);
+  }
+  const rendered = el("table", { id: "rendered" });
+  for (const [k, v] of Object.entries(ti.rendered_fields || {}))
+    rendered.append(el("tr", {}, el("th", {}, k),
+                       el("td", {}, el("pre", {}, typeof v === "string" ? v : JSON.stringify(v)))));
+  if (!rendered.children.length)
+    rendered.append(el("tr", {}, el("td", {}, "(no templated params)")));
   const fields = ["state", "try_number", "max_tries", "operator", "start_date", "end_date", "duration", "pid"];
   const info = el("table", { id: "ti" });
   for (const f of fields)
@@ -152,7 +176,8 @@ async function taskInstance(dag, run, task, mi) {
   } }, "Clear (and downstream)");
   return el("div", {},
     el("h1", {}, task + (mi >= 0 ? "[" + mi + "]" : ""), " in ", el("a", { href: "#/dag/" + enc(dag) }, run)),
-    clear, info, el("h2", {}, "XComs"), el("table", { id: "xcoms" }, ...xrows),
+    clear, info, el("h2", {}, "Why (tasks explain)"), why,
+    el("h2", {}, "Rendered params"), rendered, el("h2", {}, "XComs"), el("table", { id: "xcoms" }, ...xrows),
     el("h2", {}, "Log (try " + ti.try_number + ")"), el("pre", { class: "log", id: "log" }, logState.text));
 }
 

@@ -48,7 +48,9 @@ tasks:
   gen: {{op: lua, fn: "{{1, 2}}"}}
   sq: {{op: lua, fn: "return kwargs.x * kwargs.x", expand: {{x: {{from: gen}}}}}}
   broken: {{op: bash, command: "exit 4", upstream: [talk]}}
+  tmpl: {{op: bash, command: "echo {{{{ run_id }}}} {{{{ var.value.deploy_password }}}}"}}
 """)
+ph("variables", "set", "deploy_password", "pw-in-template")
 ph("run", dag, "--run-id", "r1", "-q")
 ph("variables", "set", "region", "eu")
 ph("variables", "set", "api_token", "s3cr3t-var")
@@ -160,6 +162,8 @@ cases = [
     ("/experiments", "/api/v1/experiments?run_id=latest", None),
     ("/models", "/api/v1/models", None),
     ("/datasets", "/api/v1/datasets", None),
+    ("/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/explain", R + "/taskInstances/broken/explain", None),
+    ("/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/explain", R + "/taskInstances/sq/explain?map_index=1", None),
 ]
 got = {}
 problems = []
@@ -186,11 +190,32 @@ check("pipehost's own: the train try's experiment (params, metrics), the "
       dss[0]["events"] == 1, (ex, mods, dss))
 check("task instances: Airflow's fields, each mapped instance with its "
       "map_index, states as Airflow names them",
-      got[R + "/taskInstances"]["total_entries"] == 6 and
+      got[R + "/taskInstances"]["total_entries"] == 7 and
       sorted((t["task_id"], t["map_index"]) for t in tis) ==
       [("broken", -1), ("fit", -1), ("gen", -1), ("sq", 0), ("sq", 1),
-       ("talk", -1)] and
+       ("talk", -1), ("tmpl", -1)] and
       {t["task_id"]: t["state"] for t in tis}["broken"] == "failed", tis)
+rf = call("GET", R + "/taskInstances/tmpl")[2].get("rendered_fields")
+check("a task instance's rendered_fields: its templated params as its "
+      "latest try rendered them, a secret variable masked; {} without "
+      "templates",
+      rf == {"command": "echo r1 ***"} and
+      got[R + "/taskInstances/talk"].get("rendered_fields") == {} and
+      "pw-in-template" not in json.dumps(rf), rf)
+exb = got[R + "/taskInstances/broken/explain"]
+exs = got[R + "/taskInstances/sq/explain?map_index=1"]
+st_m, _, exm = call("GET", R + "/taskInstances/sq/explain")
+check("explain (pipehost's own, `tasks explain --json`): the state, the "
+      "reason, the trigger rule, each upstream instance; a mapped task "
+      "asks which instance (404 naming them)",
+      exb["state"] == "failed" and "exited with code 4" in exb["reason"] and
+      exb["trigger_rule"] == "all_success" and
+      exb["upstreams"] == [{"task_id": "talk", "map_index": -1,
+                            "state": "success"}] and
+      exs["map_index"] == 1 and exs["state"] == "success" and
+      exs["upstreams"][0]["task_id"] == "gen" and
+      st_m == 404 and "mapped into 2 instances" in exm.get("detail", ""),
+      (exb, exs, st_m, exm))
 xv = got[R + "/taskInstances/sq/xcomEntries/return_value?map_index=1"]
 check("xcomEntries: the list without values, one entry with its value",
       got[R + "/taskInstances/sq/xcomEntries"]["total_entries"] == 2 and
@@ -204,7 +229,8 @@ check("connections never carry a password; a secret-named variable is "
       '"host": "dbhost"' in json.dumps(got["/api/v1/connections"],
                                         indent=0).replace("\n", " ") and
       {v["key"]: v["value"] for v in varz} == {"region": "eu",
-                                               "api_token": "***"},
+                                               "api_token": "***",
+                                               "deploy_password": "***"},
       (conns, varz))
 pools = got["/api/v1/pools"]["pools"]
 check("pools: slots and open slots", pools == [
@@ -296,6 +322,24 @@ check("clearTaskInstances: by default a dry run of the failed ones; for "
       call("GET", R + "/taskInstances/broken")[2]["state"] == "failed" and
       os.path.exists(os.path.join(HOME, "logs", "api", "r1",
                                   "broken.1.log")), (dry, real, tries))
+
+# replies kept while the store is unchanged are dropped when it changes
+before = [call("GET", R + "/taskInstances/talk")[2]["state"] for _ in range(3)]
+with sqlite3.connect(os.path.join(HOME, "pipehost.db")) as db:
+    db.execute("UPDATE task_instance SET state='up_for_retry' WHERE "
+               "run_id='r1' AND task_id='talk'")
+after = call("GET", R + "/taskInstances/talk")[2]["state"]
+listed = {t["task_id"]: t["state"] for t in
+          call("GET", R + "/taskInstances")[2]["task_instances"]}
+with sqlite3.connect(os.path.join(HOME, "pipehost.db")) as db:
+    db.execute("UPDATE task_instance SET state='success' WHERE "
+               "run_id='r1' AND task_id='talk'")
+check("a reply kept while the store is unchanged is not served once "
+      "another process changed the store",
+      before == ["success"] * 3 and after == "up_for_retry" and
+      listed["talk"] == "up_for_retry" and
+      call("GET", R + "/taskInstances/talk")[2]["state"] == "success",
+      (before, after, listed.get("talk")))
 
 # a log path the store points outside its logs folder is refused
 with sqlite3.connect(os.path.join(HOME, "pipehost.db")) as db:

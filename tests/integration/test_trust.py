@@ -62,8 +62,8 @@ def alive(pid):
     try:
         with open(f"/proc/{pid}/stat") as f:
             return f.read().rsplit(")", 1)[1].split()[0] not in "ZX"
-    except (FileNotFoundError, IndexError):
-        return False
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return False  # gone, also between the open and the read
 
 
 def wait_for(cond, timeout=20.0):
@@ -377,10 +377,10 @@ def schema_upgrade():
             all(rc == 0 and "upg" in out for rc, out, _ in outs),
             repr(outs)[-400:])
     ver, cols, idx, runs = shape()
-    s.check("schema upgrade: the store is at version 6, with the new "
+    s.check("schema upgrade: the store is at version 7, with the new "
             "columns and index, and keeps its run and its task instance "
             "(map_index -1: not mapped)",
-            (ver, cols, idx, runs) == ("6", True, 1, 11),
+            (ver, cols, idx, runs) == ("7", True, 1, 11),
             repr((ver, cols, idx, runs)))
     p = subprocess.run([PH, "run", path, "--quiet"], capture_output=True,
                        text=True, env=env, cwd=WORK, timeout=60)

@@ -42,6 +42,7 @@ with open(dag, "w") as f:
             " outlets: [\"s3://lake/raw\"]}\n"
             "  evil:\n    op: bash\n    upstream: [extract]\n"
             "    inlets: [\"s3://lake/raw\"]\n    command: |\n" +
+            "      echo run {{ run_id }}\n" +
             "".join(f"      echo {json.dumps(x)}\n" for x in XSS) +
             "  gen: {op: lua, fn: \"{1, 2, 3}\"}\n"
             "  sq: {op: lua, fn: \"return kwargs.x\", expand: {x: {from: gen}}}\n"
@@ -125,6 +126,12 @@ try:
     drv.get(base + "/#/ti/ui_demo/first/evil/-1")
     wait.until(lambda d: "svg onload" in text_of("#log") and
                text_of("#xcoms .xcom"))
+    rendered = text_of("#rendered")
+    check("a task's page shows its rendered params (the command with "
+          "{{ run_id }} filled in, the XSS catalogue as text)",
+          "echo run first" in rendered and
+          "<script>window.__xss=1</script>" in rendered,
+          rendered[-300:])
     log = text_of("#log")
     xcom = text_of("#xcoms .xcom")
     fired = drv.execute_script("return window.__xss === undefined ? null : "
@@ -139,6 +146,12 @@ try:
     # clear from a task's page: it and its downstream are cleared and the
     # run resumes (its earlier log kept aside)
     drv.get(base + "/#/ti/ui_demo/first/broken/-1")
+    wait.until(lambda d: "exited with code 3" in text_of("#explain"))
+    why = text_of("#explain")
+    check("a task's page says why (tasks explain): its reason, its trigger "
+          "rule and each upstream's state",
+          "all_success" in why and "extract" in text_of("#upstreams") and
+          "success" in text_of("#upstreams"), why)
     wait.until(lambda d: click("#clear"))
     wait.until(lambda d: "cleared 1 task instance" in text_of("#status"))
     logs = os.path.join(S.env["PIPEHOST_HOME"], "logs", "ui_demo", "first")
