@@ -913,6 +913,83 @@ static void get_ti(ph_api *api, const char *dag, const char *run_id,
   reply_writer(out, 200, w);
 }
 
+/* GET .../taskInstances/{task}/tries[?map_index=N]: every try of the task
+ * instance, oldest first (Airflow 2.10's listTaskInstanceTries), each with
+ * its state, times, pid and reason (pipehost's own field). */
+static void get_tries(ph_api *api, const char *dag, const char *run_id,
+                      const char *task, GHashTable *query,
+                      ph_api_reply *out) {
+  int mi;
+  if (!map_index_of(query ? g_hash_table_lookup(query, "map_index") : NULL, &mi,
+                    out))
+    return;
+  g_autofree char *ld = run_logical_date(api, dag, run_id, out);
+  if (!ld)
+    return;
+  sqlite3_stmt *q = prep(api, "SELECT try_number, state, start_date, "
+                              "end_date, pid, reason FROM task_try WHERE "
+                              "run_id=? AND task_id=? AND map_index=? ORDER "
+                              "BY try_number");
+  ph_jsonw *w = ph_jsonw_new();
+  ph_jsonw_begin_object(w);
+  ph_jsonw_key(w, "task_instances");
+  ph_jsonw_begin_array(w);
+  int n = 0;
+  if (q) {
+    sqlite3_bind_text(q, 1, run_id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(q, 2, task, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int(q, 3, mi);
+    while (ph_store_step(api->st, q) == SQLITE_ROW) {
+      n++;
+      ph_jsonw_begin_object(w);
+      static const char *const keys[] = {"task_id", "dag_id", "dag_run_id",
+                                         "execution_date"};
+      const char *vals[] = {task, dag, run_id, ld};
+      for (guint k = 0; k < G_N_ELEMENTS(keys); k++) {
+        ph_jsonw_key(w, keys[k]);
+        ph_jsonw_string(w, vals[k]);
+      }
+      ph_jsonw_key(w, "map_index");
+      ph_jsonw_int(w, mi);
+      ph_jsonw_key(w, "try_number");
+      ph_jsonw_int(w, sqlite3_column_int(q, 0));
+      const char *st = (const char *)sqlite3_column_text(q, 1);
+      ph_jsonw_key(w, "state");
+      ph_jsonw_string(w, st && strcmp(st, "none") ? st : NULL);
+      static const char *const times[] = {"start_date", "end_date"};
+      for (int i = 0; i < 2; i++) {
+        g_autofree char *iso =
+            sqlite3_column_type(q, 2 + i) == SQLITE_NULL
+                ? NULL
+                : ph_util_iso8601(sqlite3_column_double(q, 2 + i));
+        ph_jsonw_key(w, times[i]);
+        ph_jsonw_string(w, iso);
+      }
+      ph_jsonw_key(w, "duration");
+      if (sqlite3_column_type(q, 2) != SQLITE_NULL &&
+          sqlite3_column_type(q, 3) != SQLITE_NULL)
+        ph_jsonw_double(w, sqlite3_column_double(q, 3) -
+                               sqlite3_column_double(q, 2));
+      else
+        ph_jsonw_null(w);
+      ph_jsonw_key(w, "pid");
+      if (sqlite3_column_type(q, 4) == SQLITE_NULL)
+        ph_jsonw_null(w);
+      else
+        ph_jsonw_int(w, sqlite3_column_int(q, 4));
+      ph_jsonw_key(w, "reason");
+      ph_jsonw_string(w, (const char *)sqlite3_column_text(q, 5));
+      ph_jsonw_end_object(w);
+    }
+    done(q);
+  }
+  ph_jsonw_end_array(w);
+  ph_jsonw_key(w, "total_entries");
+  ph_jsonw_int(w, n);
+  ph_jsonw_end_object(w);
+  reply_writer(out, 200, w);
+}
+
 /* GET .../taskInstances/{task}/explain[?map_index=N] (pipehost's own): why
  * the task instance is (not) running, as `pipehost tasks explain --json`
  * says it -- its trigger rule, each upstream instance's state. */
@@ -1132,27 +1209,139 @@ static void get_pools(ph_api *api, GHashTable *query, ph_api_reply *out) {
   reply_json(out, 200, collection("pools", a, json_array_get_length(a)), NULL);
 }
 
+/* A Variable as Airflow's API gives it: a secret's value masked, as
+ * Airflow's masker does. */
+static JsonObject *var_object(const char *key, const char *value) {
+  JsonObject *o = json_object_new();
+  json_object_set_string_member(o, "key", key);
+  json_object_set_string_member(
+      o, "value", ph_util_name_is_sensitive(key) ? "***" : value);
+  json_object_set_null_member(o, "description");
+  return o;
+}
+
 static void get_variables(ph_api *api, GHashTable *query, ph_api_reply *out) {
   JsonNode *vn = ph_store_var_list(api->st);
   JsonObject *vo = json_node_get_object(vn);
   JsonArray *a = json_array_new();
   GList *keys = json_object_get_members(vo);
-  for (GList *l = keys; l; l = l->next) {
-    JsonObject *o = json_object_new();
-    json_object_set_string_member(o, "key", l->data);
-    /* a secret's value is masked, as Airflow's masker does */
-    json_object_set_string_member(
-        o, "value",
-        ph_util_name_is_sensitive(l->data)
-            ? "***"
-            : json_object_get_string_member(vo, l->data));
-    json_object_set_null_member(o, "description");
-    json_array_add_object_element(a, o);
-  }
+  for (GList *l = keys; l; l = l->next)
+    json_array_add_object_element(
+        a, var_object(l->data, json_object_get_string_member(vo, l->data)));
   g_list_free(keys);
   json_node_unref(vn);
   reply_json(out, 200, collection("variables", a, json_array_get_length(a)),
              NULL);
+}
+
+/* A Connection as Airflow's API gives it, from its stored URI: passwords
+ * are write-only, never returned. */
+static JsonObject *conn_object(const char *id, const char *uri) {
+  JsonNode *c = ph_store_conn_json(id, uri, NULL);
+  JsonObject *o = json_object_new();
+  json_object_set_string_member(o, "connection_id", id);
+  JsonObject *src = c ? json_node_get_object(c) : NULL;
+  static const char *const fields[] = {"conn_type", "host", "login",
+                                       "schema"};
+  for (guint k = 0; k < G_N_ELEMENTS(fields); k++) {
+    const char *v =
+        src ? json_object_get_string_member_with_default(src, fields[k], NULL)
+            : NULL;
+    if (v && *v)
+      json_object_set_string_member(o, fields[k], v);
+    else
+      json_object_set_null_member(o, fields[k]);
+  }
+  if (src && json_object_has_member(src, "port") &&
+      JSON_NODE_HOLDS_VALUE(json_object_get_member(src, "port")))
+    json_object_set_int_member(o, "port",
+                               json_object_get_int_member(src, "port"));
+  else
+    json_object_set_null_member(o, "port");
+  json_object_set_null_member(o, "description");
+  if (c)
+    json_node_unref(c);
+  return o;
+}
+
+/* The request body as a JSON object (a new reference), or NULL after a
+ * 400 in out. */
+static JsonObject *body_object(const char *body, gsize len,
+                               ph_api_reply *out) {
+  JsonNode *n = len ? json_from_string(body, NULL) : NULL;
+  JsonObject *o = n && JSON_NODE_HOLDS_OBJECT(n)
+                      ? json_object_ref(json_node_get_object(n))
+                      : NULL;
+  if (n)
+    json_node_unref(n);
+  if (!o)
+    problem(out, 400, "the body must be a JSON object");
+  return o;
+}
+
+/* A string member of b, or NULL (also when it is not a string). */
+static const char *str_member(JsonObject *b, const char *name) {
+  JsonNode *n = json_object_get_member(b, name);
+  return n && JSON_NODE_HOLDS_VALUE(n) &&
+                 json_node_get_value_type(n) == G_TYPE_STRING
+             ? json_node_get_string(n)
+             : NULL;
+}
+
+/* POST connections: {connection_id, conn_type, host?, login?, password?,
+ * schema?, port?} stored as a URI (as `pipehost connections add`); 409
+ * when the id exists.  The reply never carries the password. */
+static void post_connection(ph_api *api, const char *body, gsize len,
+                            ph_api_reply *out) {
+  JsonObject *b = body_object(body, len, out);
+  if (!b)
+    return;
+  const char *id = str_member(b, "connection_id"),
+             *type = str_member(b, "conn_type");
+  g_autofree char *bad = id ? ph_util_id_problem(PH_ID_TASK, id) : NULL;
+  gint64 port = json_object_get_int_member_with_default(b, "port", -1);
+  g_autofree char *existing = id ? ph_store_conn_get(api->st, id) : NULL;
+  if (!id || !type || bad || !g_regex_match_simple("^[A-Za-z][A-Za-z0-9+.-]*$",
+                                                     type, 0, 0)) {
+    g_autofree char *d = g_strdup_printf(
+        "the body needs connection_id (letters, digits, _ . -) and "
+        "conn_type (a URI scheme)%s%s",
+        bad ? ": " : "", bad ? bad : "");
+    problem(out, 400, d);
+  } else if (port < -1 || port > 65535) {
+    problem(out, 400, "port must be 0 to 65535");
+  } else if (existing) {
+    g_autofree char *d =
+        g_strdup_printf("Connection '%s' already exists", id);
+    problem(out, 409, d);
+  } else {
+    const char *schema = str_member(b, "schema");
+    g_autofree char *path = g_strconcat("/", schema ? schema : "", NULL);
+    const char *login = str_member(b, "login"), *pw = str_member(b, "password");
+    g_autofree char *uri = g_uri_join_with_user(
+        G_URI_FLAGS_NONE, type, login && *login ? login : NULL,
+        pw && *pw ? pw : NULL, NULL, str_member(b, "host"), (int)port,
+        schema ? path : "", NULL, NULL);
+    ph_store_conn_set(api->st, id, uri);
+    reply_object(out, 200, conn_object(id, uri));
+  }
+  json_object_unref(b);
+}
+
+/* POST variables: {key, value} (a new value or a changed one). */
+static void post_variable(ph_api *api, const char *body, gsize len,
+                          ph_api_reply *out) {
+  JsonObject *b = body_object(body, len, out);
+  if (!b)
+    return;
+  const char *key = str_member(b, "key"), *value = str_member(b, "value");
+  if (!key || !*key || !value)
+    problem(out, 400, "the body needs key and value (strings)");
+  else {
+    ph_store_var_set(api->st, key, value);
+    reply_object(out, 200, var_object(key, value));
+  }
+  json_object_unref(b);
 }
 
 static void get_connections(ph_api *api, GHashTable *query, ph_api_reply *out) {
@@ -1160,35 +1349,9 @@ static void get_connections(ph_api *api, GHashTable *query, ph_api_reply *out) {
   JsonObject *co = json_node_get_object(cn);
   JsonArray *a = json_array_new();
   GList *ids = json_object_get_members(co);
-  for (GList *l = ids; l; l = l->next) {
-    JsonNode *c = ph_store_conn_json(
-        l->data, json_object_get_string_member(co, l->data), NULL);
-    JsonObject *o = json_object_new();
-    json_object_set_string_member(o, "connection_id", l->data);
-    JsonObject *src = c ? json_node_get_object(c) : NULL;
-    static const char *const fields[] = {"conn_type", "host", "login",
-                                         "schema"};
-    for (guint k = 0; k < G_N_ELEMENTS(fields); k++) {
-      const char *v =
-          src ? json_object_get_string_member_with_default(src, fields[k], NULL)
-              : NULL;
-      if (v && *v)
-        json_object_set_string_member(o, fields[k], v);
-      else
-        json_object_set_null_member(o, fields[k]);
-    }
-    if (src && json_object_has_member(src, "port") &&
-        JSON_NODE_HOLDS_VALUE(json_object_get_member(src, "port")))
-      json_object_set_int_member(o, "port",
-                                 json_object_get_int_member(src, "port"));
-    else
-      json_object_set_null_member(o, "port");
-    /* passwords are write-only: never returned */
-    json_object_set_null_member(o, "description");
-    json_array_add_object_element(a, o);
-    if (c)
-      json_node_unref(c);
-  }
+  for (GList *l = ids; l; l = l->next)
+    json_array_add_object_element(
+        a, conn_object(l->data, json_object_get_string_member(co, l->data)));
   g_list_free(ids);
   json_node_unref(cn);
   reply_json(out, 200, collection("connections", a, json_array_get_length(a)),
@@ -1879,6 +2042,29 @@ static void route(ph_api *api, const ph_api_request *req, ph_api_reply *out) {
       top[i].get(api, query, out);
       return;
     }
+  gboolean conns = !strcmp(what, "connections"),
+           vars = !strcmp(what, "variables");
+  if ((conns || vars) && n == 1 && !strcmp(method, "POST")) {
+    if (conns)
+      post_connection(api, body, body_len, out);
+    else
+      post_variable(api, body, body_len, out);
+    return;
+  }
+  if ((conns || vars) && n == 2 && !strcmp(method, "DELETE")) {
+    if (conns ? ph_store_conn_delete(api->st, p[1])
+              : ph_store_var_delete(api->st, p[1])) {
+      out->status = 204;
+      out->content_type = "application/json";
+      out->body = g_strdup("");
+      return;
+    }
+    g_autofree char *d = g_strdup_printf("%s '%s' not found",
+                                         conns ? "Connection" : "Variable",
+                                         p[1]);
+    problem(out, 404, d);
+    return;
+  }
   if (n >= 2 && !strcmp(what, "dags")) {
     const char *dag = p[1];
     if (get && n == 2) {
@@ -1916,6 +2102,10 @@ static void route(ph_api *api, const ph_api_request *req, ph_api_reply *out) {
           get_ti(api, dag, p[3], p[5], n == 7 ? p[6] : NULL, out);
           return;
         }
+        if (n == 7 && !strcmp(p[6], "tries")) {
+          get_tries(api, dag, p[3], p[5], query, out);
+          return;
+        }
         if (n == 7 && !strcmp(p[6], "explain")) {
           get_explain(api, dag, p[3], p[5], query, out);
           return;
@@ -1932,7 +2122,9 @@ static void route(ph_api *api, const ph_api_request *req, ph_api_reply *out) {
     }
   }
   if (!get && strcmp(method, "POST")) {
-    problem(out, 405, "this endpoint takes GET (or POST to trigger a run)");
+    problem(out, 405,
+            "this endpoint takes GET (POST triggers a run, makes a "
+            "connection or a variable; DELETE removes one)");
     return;
   }
   problem(out, 404, "no such endpoint (see /api/v1/openapi.json)");

@@ -155,6 +155,15 @@ async function taskInstance(dag, run, task, mi) {
                     el("td", {}, badge(u.state))));
     why.append(el("p", {}, ex.explanation), ups);
   }
+  const tr = await api(base + "/tries?map_index=" + mi).catch(() => ({ task_instances: [] }));
+  const tries = el("table", { id: "tries" },
+    el("tr", {}, el("th", {}, "try"), el("th", {}, "state"), el("th", {}, "started"),
+       el("th", {}, "duration"), el("th", {}, "reason")));
+  for (const t of tr.task_instances)
+    tries.append(el("tr", {}, el("td", {}, String(t.try_number)), el("td", {}, badge(t.state)),
+                    el("td", {}, t.start_date || ""),
+                    el("td", {}, t.duration == null ? "" : t.duration.toFixed(3) + " s"),
+                    el("td", { class: "reason" }, t.reason || "")));
   const rendered = el("table", { id: "rendered" });
   for (const [k, v] of Object.entries(ti.rendered_fields || {}))
     rendered.append(el("tr", {}, el("th", {}, k),
@@ -176,7 +185,7 @@ async function taskInstance(dag, run, task, mi) {
   } }, "Clear (and downstream)");
   return el("div", {},
     el("h1", {}, task + (mi >= 0 ? "[" + mi + "]" : ""), " in ", el("a", { href: "#/dag/" + enc(dag) }, run)),
-    clear, info, el("h2", {}, "Why (tasks explain)"), why,
+    clear, info, el("h2", {}, "Tries"), tries, el("h2", {}, "Why (tasks explain)"), why,
     el("h2", {}, "Rendered params"), rendered, el("h2", {}, "XComs"), el("table", { id: "xcoms" }, ...xrows),
     el("h2", {}, "Log (try " + ti.try_number + ")"), el("pre", { class: "log", id: "log" }, logState.text));
 }
@@ -277,6 +286,7 @@ async function lineage() {
   return el("div", {}, el("h1", {}, "Lineage: datasets across DAGs"), table);
 }
 
+let routeGen = 0;
 async function route() {
   clearTimeout(timer);
   const parts = location.hash.replace(/^#\/?/, "").split("/").map(decodeURIComponent);
@@ -287,9 +297,15 @@ async function route() {
   else if (parts[0] === "models") render = models;
   else if (parts[0] === "lineage") render = lineage;
   else render = dagList;
+  // a render still in flight for the page left behind must not replace
+  // this one when it lands, nor keep re-arming itself
+  const gen = ++routeGen;
   const tick = async () => {
-    try { show(await render()); } catch (e) { fail(e); }
-    timer = setTimeout(tick, 1500);   // live: the page is rendered again
+    try {
+      const node = await render();
+      if (gen === routeGen) show(node);
+    } catch (e) { if (gen === routeGen) fail(e); }
+    if (gen === routeGen) timer = setTimeout(tick, 1500);   // live: the page is rendered again
   };
   tick();
 }

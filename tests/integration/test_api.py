@@ -16,6 +16,7 @@ import sys
 import tempfile
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 
 import jsonschema
@@ -104,6 +105,48 @@ check("the OpenAPI document is served, version 3.1, with paths and schemas",
       st == 200 and doc.get("openapi", "").startswith("3.1") and
       "/dags/{dag_id}/dagRuns" in doc.get("paths", {}) and
       "DAGRun" in doc.get("components", {}).get("schemas", {}), first)
+
+# the document against the OpenAPI Initiative's published JSON Schema for
+# OpenAPI 3.1 (schema-base: the document, and its schemas in the base
+# dialect), and each of its schemas against JSON Schema 2020-12's own
+
+
+def oas_validator():
+    base = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                        "fixtures", "openapi-3.1")
+    store = {}
+    for dirpath, _, files in os.walk(base):
+        for name in files:
+            if name.endswith(".json"):
+                with open(os.path.join(dirpath, name)) as f:
+                    d = json.load(f)
+                store[d["$id"]] = d
+    sb = store["https://spec.openapis.org/oas/3.1/schema-base/2021-04-15"]
+    return jsonschema.Draft202012Validator(
+        sb, resolver=jsonschema.RefResolver.from_schema(sb, store=store))
+
+
+oas = oas_validator()
+
+
+def oas_problems(d):
+    errs = [str(e).splitlines()[0] for e in oas.iter_errors(d)]
+    for name, sch in d.get("components", {}).get("schemas", {}).items():
+        try:
+            jsonschema.Draft202012Validator.check_schema(sch)
+        except jsonschema.SchemaError as e:
+            errs.append(f"{name}: {e.message}")
+    return errs
+
+
+broken_doc = json.loads(json.dumps(doc))
+broken_doc["paths"]["/health"]["get"]["responses"]["200"]["description"] = 5
+broken_doc["components"]["schemas"]["DAGRun"]["properties"]["state"] = \
+    {"type": "nosuchtype"}
+check("the document is a valid OpenAPI 3.1 document (the OAI's published "
+      "schema) and its schemas valid JSON Schema 2020-12; the check is not "
+      "vacuous", not oas_problems(doc) and len(oas_problems(broken_doc)) >= 2,
+      (oas_problems(doc)[:3], oas_problems(broken_doc)[:3]))
 
 # every $ref of the document resolves, every response names a schema
 refs = re.findall(r'"\$ref": "([^"]+)"', json.dumps(doc))
@@ -232,6 +275,46 @@ check("connections never carry a password; a secret-named variable is "
                                                "api_token": "***",
                                                "deploy_password": "***"},
       (conns, varz))
+# writes: a connection (its password write-only) and a variable, made and
+# removed through the API
+new_conn = {"connection_id": "wh", "conn_type": "postgresql",
+            "host": "db.example", "login": "etl user",
+            "password": "p@ss:w/rd%", "schema": "shop", "port": 5432}
+st_n, _, made = call("POST", "/api/v1/connections", new_conn)
+st_c, _, made = call("POST", "/api/v1/connections", new_conn, token)
+st_d, _, dup = call("POST", "/api/v1/connections", new_conn, token)
+st_b, _, bad = call("POST", "/api/v1/connections",
+                    {"connection_id": "x y", "conn_type": "pg"}, token)
+listed = call("GET", "/api/v1/connections")[2]
+with sqlite3.connect(os.path.join(HOME, "pipehost.db")) as db:
+    stored = urllib.parse.urlsplit(db.execute(
+        "SELECT uri FROM connection WHERE conn_id='wh'").fetchone()[0])
+st_v, _, var = call("POST", "/api/v1/variables",
+                    {"key": "s3_secret", "value": "zzz"}, token)
+st_x = call("DELETE", "/api/v1/connections/wh", None, token)[0]
+st_x2 = call("DELETE", "/api/v1/connections/wh", None, token)[0]
+st_y = call("DELETE", "/api/v1/variables/s3_secret", None, token)[0]
+check("POST connections needs the token, stores the URI (the password "
+      "round-trips, escaped) and answers without the password; a second "
+      "POST is 409, a bad id 400; DELETE removes it (204, then 404); a "
+      "POSTed secret-named variable is masked in the reply",
+      st_n == 401 and st_c == 200 and valid(made, "Connection") is None and
+      "password" not in made and made["login"] == "etl user" and
+      made["port"] == 5432 and st_d == 409 and st_b == 400 and
+      "p@ss" not in json.dumps(listed) and
+      urllib.parse.unquote(stored.password) == "p@ss:w/rd%" and
+      urllib.parse.unquote(stored.username) == "etl user" and
+      st_v == 200 and var == {"key": "s3_secret", "value": "***",
+                              "description": None} and
+      (st_x, st_x2, st_y) == (204, 404, 204),
+      (st_n, st_c, made, st_d, st_b, stored, st_v, var, st_x, st_x2, st_y))
+tries = call("GET", R + "/taskInstances/broken/tries")
+check("tries: every try of a task instance with its state and reason "
+      "(its schema)", tries[0] == 200 and
+      valid(tries[2], "TaskInstanceTryCollection") is None and
+      [(t["try_number"], t["state"]) for t in tries[2]["task_instances"]] ==
+      [(1, "failed")] and "code 4" in tries[2]["task_instances"][0]["reason"],
+      tries)
 pools = got["/api/v1/pools"]["pools"]
 check("pools: slots and open slots", pools == [
     {"name": "gpu", "slots": 2, "occupied_slots": 0, "running_slots": 0,

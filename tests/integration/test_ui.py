@@ -149,9 +149,10 @@ try:
     wait.until(lambda d: "exited with code 3" in text_of("#explain"))
     why = text_of("#explain")
     check("a task's page says why (tasks explain): its reason, its trigger "
-          "rule and each upstream's state",
+          "rule and each upstream's state; its tries with their reasons",
           "all_success" in why and "extract" in text_of("#upstreams") and
-          "success" in text_of("#upstreams"), why)
+          "success" in text_of("#upstreams") and
+          "exited with code 3" in text_of("#tries"), (why, text_of("#tries")))
     wait.until(lambda d: click("#clear"))
     wait.until(lambda d: "cleared 1 task instance" in text_of("#status"))
     logs = os.path.join(S.env["PIPEHOST_HOME"], "logs", "ui_demo", "first")
