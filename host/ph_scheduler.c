@@ -1415,6 +1415,7 @@ static int cmd_clear(sctx *c, int argc, char **argv) {
       ph_store_ti_set(c->st, rid, tid, -1, "none", 0, -1.0, -1.0, 0,
                       "cleared");
       ph_store_xcom_clear(c->st, rid, tid, -1);
+      ph_store_tries_clear(c->st, rid, tid, -1);
     }
   }
   if (cleared && !dry) {

@@ -816,6 +816,18 @@ void ph_store_ti_unmap(ph_store *s, const char *run_id, const char *task_id) {
                     "DELETE FROM xcom WHERE run_id=? AND task_id=? AND "
                     "map_index>=0",
                     "ss", run_id, task_id));
+  step_done(s, prep(s,
+                    "DELETE FROM task_try WHERE run_id=? AND task_id=? AND "
+                    "map_index>=0",
+                    "ss", run_id, task_id));
+}
+
+void ph_store_tries_clear(ph_store *s, const char *run_id, const char *task_id,
+                          int map_index) {
+  step_done(s, prep(s,
+                    "DELETE FROM task_try WHERE run_id=? AND task_id=? AND "
+                    "map_index=?",
+                    "ssi", run_id, task_id, map_index));
 }
 
 void ph_store_ti_set(ph_store *s, const char *run_id, const char *task_id,

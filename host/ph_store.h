@@ -147,9 +147,14 @@ void ph_store_ti_create(ph_store *s, const char *run_id, const char *task_id,
  * by n instances, map_index 0..n-1, in state none. */
 void ph_store_ti_expand(ph_store *s, const char *run_id, const char *task_id,
                         const char *op, int max_tries, int n);
+/* Forgets the tries of a cleared task instance (its logs are kept aside
+ * under other names by `pipehost clear`): its next try is try 1 again. */
+void ph_store_tries_clear(ph_store *s, const char *run_id, const char *task_id,
+                          int map_index);
 /* Undoes an expansion: the instances of a mapped task and their XComs
  * go, its unmapped instance comes back in state none (reason "cleared"),
- * to expand again when it runs.  Tries and logs are kept. */
+ * to expand again when it runs; their tries go too (`pipehost clear`
+ * keeps their logs aside under other names). */
 void ph_store_ti_unmap(ph_store *s, const char *run_id, const char *task_id);
 /* Updates a task instance: state, try number, and (when >= 0 / non-NULL)
  * start, end, pid and reason. */

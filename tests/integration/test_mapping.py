@@ -8,6 +8,7 @@ Usage: test_mapping.py PIPEHOST"""
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -277,6 +278,16 @@ check("clear + resume: the cleared mapped task expands again from its "
       rj["xcoms"].get("total", {}).get("return_value") == 5 and
       sum(1 for k in tis if k.startswith("m[")) == 5,
       (cl.stdout[-300:], cl.stderr[-300:], rj.get("xcoms"), sorted(tis)))
+# and down to 1: the 5 instances' tries go with them
+open(inp, "w").write("1")
+s.ph("clear", "c1", "--task", "gen", "--downstream")
+s.ph("resume", "c1")
+with sqlite3.connect(os.path.join(env["PIPEHOST_HOME"], "pipehost.db")) as db:
+    m_tries = db.execute("SELECT map_index, try_number FROM task_try WHERE "
+                         "run_id='c1' AND task_id='m' ORDER BY map_index"
+                         ).fetchall()
+check("clear to fewer instances: the store keeps only the new instances' "
+      "tries (none of the 5 earlier ones)", m_tries == [(0, 1)], m_tries)
 
 # 6. a mapped task run alone into a run where it expanded already (pipehost
 # task run FILE TASK RUN): it expands again over the same instances

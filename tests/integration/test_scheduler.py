@@ -10,6 +10,7 @@ import json
 import os
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -303,7 +304,8 @@ cl = write("clear.yaml", f"""
 dag: {{id: clearme}}
 tasks:
   a: {{op: bash, command: "echo a >> {log}"}}
-  b: {{op: bash, command: "echo b >> {log}; test -e {marker}", upstream: [a]}}
+  b: {{op: bash, command: "echo b >> {log}; test -e {marker}", upstream: [a],
+      retries: 1, retry_delay: 0}}
   c: {{op: bash, command: "echo c >> {log}", upstream: [b]}}
 """)
 p = ph("run", cl, "--json")
@@ -316,16 +318,23 @@ check("clear --failed-only clears b and c (failed, upstream_failed)",
 p = ph("resume", rid, "--json")
 with open(log) as f:
     lines = f.read().split()
-check("resume after clear: the run succeeds; a ran once, b twice, c once",
+with sqlite3.connect(os.path.join(ENV["PIPEHOST_HOME"], "pipehost.db")) as db:
+    b_tries = db.execute("SELECT try_number, state FROM task_try WHERE "
+                         "run_id=? AND task_id='b' ORDER BY try_number",
+                         (rid,)).fetchall()
+check("resume after clear: the run succeeds; a ran once, b three times "
+      "(two tries, cleared, one try), c once; the store keeps only the try "
+      "after the clear (the earlier tries' logs are kept aside)",
       json.loads(p.stdout)["state"] == "success" and
-      lines.count("a") == 1 and lines.count("b") == 2 and lines.count("c") == 1,
-      str(lines))
+      lines.count("a") == 1 and lines.count("b") == 3 and
+      lines.count("c") == 1 and b_tries == [(1, "success")],
+      (lines, b_tries))
 p = ph("clear", rid, "--task", "b", "--downstream")
 ph("resume", rid)
 with open(log) as f:
     lines = f.read().split()
 check("clear --task b --downstream reruns b and c only",
-      lines.count("a") == 1 and lines.count("b") == 3 and
+      lines.count("a") == 1 and lines.count("b") == 4 and
       lines.count("c") == 2, str(lines))
 
 # 8. the long-running scheduler: a DAG dropped in, changed, SIGTERM
