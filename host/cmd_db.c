@@ -11,7 +11,9 @@
 #include "ph_util.h"
 
 static const char usage_text[] =
-    "usage: pipehost db clean --older-than DURATION [--dag DAG_ID] "
+    "usage: pipehost db check [--json]\n"
+    "       pipehost db upgrade\n"
+    "       pipehost db clean --older-than DURATION [--dag DAG_ID] "
     "[--dry-run]\n"
     "                         [--skip-archive] [--logs-older-than DURATION] "
     "[--json]\n"
@@ -29,7 +31,18 @@ static const char usage_text[] =
     "record or a registered model version points to.\n"
     "--logs-older-than DURATION also deletes the log files of the finished "
     "runs it\n"
-    "keeps that ended more than DURATION ago (log retention).\n";
+    "keeps that ended more than DURATION ago (log retention).\n"
+    "\n"
+    "check reads the store without changing it: its schema version against "
+    "this\n"
+    "pipehost's and SQLite's quick_check.  Exit 0 when it is current and "
+    "intact, 1 when\n"
+    "an upgrade is pending or a newer pipehost wrote it, 2 when it is "
+    "missing, unreadable\nor damaged.\n"
+    "upgrade migrates the store to this pipehost's schema now, in one "
+    "transaction (any\n"
+    "command would at its first open; run it once before starting "
+    "schedulers).\n";
 
 /* A duration option ("30d", "12h", "3600"); FALSE when it is not one. */
 static gboolean duration(const char *text, double *out) {
@@ -80,7 +93,97 @@ static void print_report(const ph_clean_report *r, gboolean dry,
     printf("archived the rows into %s\n", r->archive);
 }
 
+/* pipehost db check [--json] */
+static int db_check(int argc, char **argv) {
+  gboolean json = argc == 3 && !strcmp(argv[2], "--json");
+  if (argc > 2 && !json) {
+    fputs(usage_text, stderr);
+    return 2;
+  }
+  g_autofree char *home = ph_store_default_home();
+  g_autofree char *integrity = NULL;
+  GError *err = NULL;
+  int v = ph_store_check(home, &integrity, &err);
+  int known = ph_store_schema_known();
+  int rc = v < 0 || g_strcmp0(integrity, "ok") ? 2 : v != known ? 1 : 0;
+  const char *state = v < 0                         ? "unreadable"
+                      : g_strcmp0(integrity, "ok")  ? "damaged"
+                      : v < known                   ? "upgrade pending"
+                      : v > known                   ? "newer"
+                                                    : "current";
+  if (json) {
+    JsonObject *o = json_object_new();
+    g_autofree char *db = g_build_filename(home, "pipehost.db", NULL);
+    json_object_set_string_member(o, "store", db);
+    json_object_set_string_member(o, "state", state);
+    json_object_set_int_member(o, "schema_version", v);
+    json_object_set_int_member(o, "known_version", known);
+    if (integrity)
+      json_object_set_string_member(o, "integrity", integrity);
+    else
+      json_object_set_null_member(o, "integrity");
+    if (err)
+      json_object_set_string_member(o, "error", err->message);
+    JsonNode *n = json_node_new(JSON_NODE_OBJECT);
+    json_node_take_object(n, o);
+    g_autofree char *text = ph_util_json_write(n, PH_JSON_PRETTY);
+    json_node_unref(n);
+    printf("%s\n", text);
+  } else if (v < 0) {
+    g_printerr("pipehost db check: %s\n", err->message);
+  } else if (rc == 2) {
+    printf("%s/pipehost.db: schema %d, DAMAGED: %s\n(restore it from a "
+           "backup, or move it away to start a new store)\n",
+           home, v, integrity);
+  } else if (v < known) {
+    printf("%s/pipehost.db: schema %d, this pipehost's is %d: an upgrade is "
+           "pending (pipehost db upgrade); integrity ok\n",
+           home, v, known);
+  } else if (v > known) {
+    printf("%s/pipehost.db: schema %d was written by a newer pipehost (this "
+           "one knows up to %d); integrity ok\n",
+           home, v, known);
+  } else {
+    printf("%s/pipehost.db: schema %d, current; integrity ok\n", home, v);
+  }
+  g_clear_error(&err);
+  return rc;
+}
+
+/* pipehost db upgrade */
+static int db_upgrade(int argc, char **argv) {
+  (void)argv;
+  if (argc > 2) {
+    fputs(usage_text, stderr);
+    return 2;
+  }
+  g_autofree char *home = ph_store_default_home();
+  g_autofree char *integrity = NULL;
+  GError *err = NULL;
+  int before = ph_store_check(home, &integrity, NULL);
+  ph_store *st = ph_store_open(home, &err); /* migrates, or refuses */
+  if (!st) {
+    g_printerr("pipehost db upgrade: %s\n", err->message);
+    g_clear_error(&err);
+    return 2;
+  }
+  ph_store_close(st);
+  int known = ph_store_schema_known();
+  if (before == known)
+    printf("%s/pipehost.db: schema %d, already current\n", home, known);
+  else if (before <= 0)
+    printf("%s/pipehost.db: made at schema %d\n", home, known);
+  else
+    printf("%s/pipehost.db: upgraded from schema %d to %d\n", home, before,
+           known);
+  return 0;
+}
+
 int ph_cmd_db(int argc, char **argv) {
+  if (argc >= 2 && !strcmp(argv[1], "check"))
+    return db_check(argc, argv);
+  if (argc >= 2 && !strcmp(argv[1], "upgrade"))
+    return db_upgrade(argc, argv);
   if (argc < 2 || strcmp(argv[1], "clean")) {
     fputs(usage_text,
           argc >= 2 && !strcmp(argv[1], "--help") ? stdout : stderr);

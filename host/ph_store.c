@@ -376,6 +376,48 @@ void ph_store_close(ph_store *s) {
   g_free(s);
 }
 
+int ph_store_schema_known(void) { return PH_SCHEMA_VERSION; }
+
+int ph_store_check(const char *home, char **integrity, GError **error) {
+  g_autofree char *path = g_build_filename(home, "pipehost.db", NULL);
+  *integrity = NULL;
+  if (!g_file_test(path, G_FILE_TEST_EXISTS)) {
+    g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_NOENT,
+                "%s: no store here yet (any command that writes makes one)",
+                path);
+    return -1;
+  }
+  sqlite3 *db = NULL;
+  char *why = NULL;
+  int v = -1;
+  if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+    why = g_strdup(db ? sqlite3_errmsg(db) : "out of memory");
+    goto out;
+  }
+  sqlite3_busy_timeout(db, 10000);
+  v = schema_version(db, &why);
+  if (v < 0)
+    goto out;
+  sqlite3_stmt *q = NULL;
+  GString *found = g_string_new(NULL);
+  if (sqlite3_prepare_v2(db, "PRAGMA quick_check", -1, &q, NULL) == SQLITE_OK)
+    while (sqlite3_step(q) == SQLITE_ROW)
+      g_string_append_printf(found, "%s%s", found->len ? "; " : "",
+                             (const char *)sqlite3_column_text(q, 0));
+  else
+    g_string_append(found, sqlite3_errmsg(db));
+  sqlite3_finalize(q);
+  *integrity = g_string_free(found, FALSE);
+out:
+  if (v < 0)
+    g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_FAILED,
+                "%s: not a usable pipehost store: %s", path,
+                why ? why : "unknown error");
+  g_free(why);
+  sqlite3_close(db);
+  return v;
+}
+
 pid_t ph_store_fork(ph_store *s, GError **error) {
   if (s->in_txn && !ph_store_commit(s, error))
     return -1;

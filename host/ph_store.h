@@ -27,6 +27,15 @@ char *ph_store_default_home(void);
  * error set when the file cannot be opened or is not a pipehost store. */
 ph_store *ph_store_open(const char *home, GError **error);
 void ph_store_close(ph_store *s);
+/* The schema version this pipehost writes (and migrates older stores to,
+ * at the first open). */
+int ph_store_schema_known(void);
+/* Reads, without changing anything (no migration, read-only), the schema
+ * version of the store under home and the result of SQLite's quick_check
+ * in *integrity ("ok", or what is wrong; caller frees).  Returns the
+ * version (0: an empty file), or -1 with *error set when there is no
+ * store or it cannot be read. */
+int ph_store_check(const char *home, char **integrity, GError **error);
 /* fork(), with the store's connection closed across it: SQLite keeps, per
  * process, which locks it holds on a file, and a child forked while a
  * connection is open inherits that belief without the locks (POSIX locks

@@ -299,6 +299,13 @@ def damaged_store():
         s.check(f"damaged store: `{' '.join(args)}` exits 2 with the reason",
                 q.returncode == 2 and "damaged" in q.stderr,
                 f"rc {q.returncode} {q.stdout[-200:]} {q.stderr[-300:]}")
+    q = subprocess.run([PH, "db", "check"], capture_output=True, text=True,
+                       env=env, cwd=WORK, timeout=60)
+    s.check("damaged store: `db check` exits 2 naming the damage (SQLite's "
+            "quick_check) and the fix",
+            q.returncode == 2 and "DAMAGED" in q.stdout and
+            "backup" in q.stdout,
+            f"rc {q.returncode} {q.stdout[-300:]} {q.stderr[-300:]}")
 
 
 # ---- a store written by an older pipehost
@@ -352,6 +359,23 @@ def schema_upgrade():
                    capture_output=True, timeout=60)
     v1_store(dbp)
 
+    def dbcmd(*args):
+        return subprocess.run([PH, "db", *args], env=env, cwd=WORK,
+                              capture_output=True, text=True, timeout=60)
+
+    def version():
+        with store_at(dbp) as conn:
+            return conn.execute("SELECT value FROM meta WHERE "
+                                "key='schema_version'").fetchone()[0]
+    chk = dbcmd("check")
+    chk_json = json.loads(dbcmd("check", "--json").stdout)
+    s.check("db check on a version 1 store: exit 1, the upgrade pending "
+            "named, the store left at version 1",
+            chk.returncode == 1 and "upgrade is pending" in chk.stdout and
+            chk_json["state"] == "upgrade pending" and
+            chk_json["schema_version"] == 1 and version() == "1",
+            chk.stdout + chk.stderr)
+
     def shape():
         db = sqlite3.connect(dbp)
         try:
@@ -391,8 +415,26 @@ def schema_upgrade():
     s.check("schema upgrade: a run on the migrated store records the "
             "host's identity", p.returncode == 0 and procs_recorded == 1,
             f"rc {p.returncode} {procs_recorded} {p.stderr[-200:]}")
+    chk, upg = dbcmd("check"), dbcmd("upgrade")
+    s.check("db check on the migrated store: exit 0, current, intact; db "
+            "upgrade says it is already current",
+            chk.returncode == 0 and "current; integrity ok" in chk.stdout and
+            upg.returncode == 0 and "already current" in upg.stdout,
+            chk.stdout + upg.stdout + upg.stderr)
+    v1_store(dbp)
+    upg = dbcmd("upgrade")
+    s.check("db upgrade migrates a version 1 store and says from which "
+            "version", upg.returncode == 0 and
+            "upgraded from schema 1 to 7" in upg.stdout and version() == "7",
+            upg.stdout + upg.stderr)
     with store_at(dbp) as db:
         db.execute("UPDATE meta SET value='99' WHERE key='schema_version'")
+    chk, upg = dbcmd("check"), dbcmd("upgrade")
+    s.check("a store from a newer pipehost: db check exits 1 saying so, db "
+            "upgrade refuses (exit 2), the store left at 99",
+            chk.returncode == 1 and "newer pipehost" in chk.stdout and
+            upg.returncode == 2 and "newer pipehost" in upg.stderr and
+            version() == "99", chk.stdout + upg.stderr)
     q = subprocess.run([PH, "runs", "list"], capture_output=True, text=True,
                        env=env, cwd=WORK, timeout=60)
     ver, _, _, runs = shape()
