@@ -7,18 +7,12 @@
 #include "ph_registry.h"
 #include "ph_util.h"
 
-char *ph_direct_placeholder(const char *a) {
-  size_t n = strlen(a);
-  return n > 2 && a[0] == '{' && a[n - 1] == '}' ? g_strndup(a + 1, n - 2)
-                                                 : NULL;
-}
-
 static gboolean named(const ph_command *c, const char *name) {
   if ((c->cwd_param && !strcmp(c->cwd_param, name)) ||
       (c->skip_code_param && !strcmp(c->skip_code_param, name)))
     return TRUE;
   for (guint i = 0; c->argv[i]; i++) {
-    g_autofree char *p = ph_direct_placeholder(c->argv[i]);
+    g_autofree char *p = ph_registry_placeholder(c->argv[i]);
     if (p && !strcmp(p, name))
       return TRUE;
   }
@@ -62,7 +56,7 @@ char **ph_direct_argv(const ph_operator *op, JsonObject *params, char ***plain,
   const ph_command *c = op->command;
   GPtrArray *a = g_ptr_array_new();
   for (guint i = 0; c->argv[i]; i++) {
-    g_autofree char *p = ph_direct_placeholder(c->argv[i]);
+    g_autofree char *p = ph_registry_placeholder(c->argv[i]);
     const char *v = p ? param_string(params, p) : c->argv[i];
     g_ptr_array_add(a, g_strdup(v ? v : ""));
   }

@@ -16,10 +16,6 @@
 
 #include "pipehost/plugin.h"
 
-/* The param an argv element of a command stands for ("{name}" gives
- * "name"), or NULL for literal text; caller frees. */
-char *ph_direct_placeholder(const char *arg);
-
 /* TRUE when op declares a command and a task with params (declared
  * defaults applied, not rendered) may run it without a worker: every
  * param that differs from its declared default is named by the command,

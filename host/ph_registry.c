@@ -1,7 +1,6 @@
 /* ph_registry -- see ph_registry.h. */
 #include "ph_registry.h"
 
-#include "ph_direct.h"
 #include "ph_fault.h"
 #include "ph_scan.h"
 #include "ph_util.h"
@@ -10,6 +9,13 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+char *ph_registry_placeholder(const char *arg) {
+  size_t n = strlen(arg);
+  return n > 2 && arg[0] == '{' && arg[n - 1] == '}'
+             ? g_strndup(arg + 1, n - 2)
+             : NULL;
+}
 
 /* The size of each struct in ABI 1.0: a plugin's struct_size must be at
  * least this, and never more than the host's own (a newer minor's larger
@@ -354,7 +360,7 @@ static gboolean check_command(const ph_operator *op, GError **error) {
            !param_of_type(op, c->skip_code_param, "integer"))
     bad = c->skip_code_param;
   for (guint i = 0; !what && !bad && c->argv[i]; i++) {
-    g_autofree char *name = ph_direct_placeholder(c->argv[i]);
+    g_autofree char *name = ph_registry_placeholder(c->argv[i]);
     if (i >= 256)
       what = g_strdup("argv has more than 256 elements (missing NULL "
                       "terminator?)");

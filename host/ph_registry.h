@@ -106,4 +106,9 @@ gboolean ph_registry_check_descriptor(const ph_plugin *p, GError **error);
 void ph_registry_scan_default(ph_registry *r, const char *const *extra_dirs,
                               const char *builtin_dir);
 
+/* The param an argv element of an operator's command stands for ("{name}"
+ * gives "name"), or NULL for literal text; caller frees.  The registry
+ * checks command templates with it; ph_direct fills them. */
+char *ph_registry_placeholder(const char *arg);
+
 #endif
