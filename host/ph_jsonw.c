@@ -2,6 +2,7 @@
 #include "ph_jsonw.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 static void json_put_string(GString *out, const char *s) {
@@ -52,17 +53,29 @@ static void json_put_double(GString *out, double d, ph_json_style style) {
       g_string_append(out, g_ascii_formatd(buf, sizeof buf, "%.17g", d));
     return;
   }
-  /* the shortest %.Ng that reads back to the same double */
-  for (int prec = 1; prec <= 17; prec++) {
+  /* Python's repr: the fewest significant digits that read back to the
+   * same double, in fixed notation when the exponent is -4 to 15, else in
+   * scientific; integral values keep ".0" (10.0, never 1e+01) */
+  int prec = 1;
+  for (; prec <= 17; prec++) {
     char fmt[8];
-    g_snprintf(fmt, sizeof fmt, "%%.%dg", prec);
+    g_snprintf(fmt, sizeof fmt, "%%.%de", prec - 1);
     g_ascii_formatd(buf, sizeof buf, fmt, d);
     if (g_ascii_strtod(buf, NULL) == d)
       break;
   }
-  g_string_append(out, buf);
-  if (!strpbrk(buf, ".eEn")) /* keep it a double when read back */
-    g_string_append(out, ".0");
+  const char *e = strchr(buf, 'e');
+  int exp = e ? atoi(e + 1) : 0;
+  if (exp >= -4 && exp < 16) {
+    char fmt[8];
+    g_snprintf(fmt, sizeof fmt, "%%.%df", MAX(prec - 1 - exp, 0));
+    g_ascii_formatd(buf, sizeof buf, fmt, d);
+    g_string_append(out, buf);
+    if (!strchr(buf, '.')) /* keep it a double when read back */
+      g_string_append(out, ".0");
+  } else {
+    g_string_append(out, buf);
+  }
 }
 
 static gint json_cmp_keys(gconstpointer a, gconstpointer b) {
@@ -128,6 +141,16 @@ static void json_put(GString *out, JsonNode *n, ph_json_style style,
     else
       json_put_double(out, json_node_get_double(n), style);
   }
+}
+
+char *ph_jsonw_double_text(double d) {
+  if (isnan(d))
+    return g_strdup("nan");
+  if (isinf(d))
+    return g_strdup(d < 0 ? "-inf" : "inf");
+  GString *out = g_string_new(NULL);
+  json_put_double(out, d, PH_JSON_COMPACT);
+  return g_string_free(out, FALSE);
 }
 
 void ph_jsonw_append_node(GString *out, JsonNode *node, ph_json_style style) {

@@ -51,6 +51,11 @@ void ph_jsonw_node(ph_jsonw *w, JsonNode *n);
 /* text, which the caller vouches is one valid JSON value. */
 void ph_jsonw_raw(ph_jsonw *w, const char *text);
 
+/* The shortest text that reads back to d, with ".0" when it is integral
+ * (Python's str() of a float: 10.0 gives "10.0", 0.1 "0.1", 1e20
+ * "1e+20"); "nan", "inf" or "-inf" when it is not finite.  Caller frees. */
+char *ph_jsonw_double_text(double d);
+
 /* Appends node to out in the given style. */
 void ph_jsonw_append_node(GString *out, JsonNode *node, ph_json_style style);
 #endif /* PH_JSONW_H */

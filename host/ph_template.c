@@ -36,7 +36,8 @@ static char *to_text(lua_State *L, int idx) {
   case LUA_TNUMBER:
     if (lua_isinteger(L, idx))
       return g_strdup_printf("%lld", (long long)lua_tointeger(L, idx));
-    return g_strdup_printf("%.14g", lua_tonumber(L, idx));
+    /* as Jinja prints a float: 10/2 is "5.0", 0.1 is "0.1" */
+    return ph_jsonw_double_text(lua_tonumber(L, idx));
   case LUA_TSTRING:
     return g_strdup(lua_tostring(L, idx));
   default: {

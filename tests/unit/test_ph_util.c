@@ -68,6 +68,33 @@ static void test_json_write(void) {
     json_node_unref(back);
     json_node_unref(n);
   }
+  /* Python's repr of each (CPython 3.11: repr(10.0) and so on), the form
+   * Airflow users see in XComs and templates */
+  static const struct {
+    double d;
+    const char *text;
+  } reprs[] = {{10.0, "10.0"},
+               {100.0, "100.0"},
+               {0.1, "0.1"},
+               {1e20, "1e+20"},
+               {1e16, "1e+16"},
+               {1e15, "1000000000000000.0"},
+               {0.0001, "0.0001"},
+               {1e-05, "1e-05"},
+               {2.5e-07, "2.5e-07"},
+               {123456789.0, "123456789.0"},
+               {-0.0, "-0.0"},
+               {0.30000000000000004, "0.30000000000000004"},
+               {5e-324, "5e-324"},
+               {1.7976931348623157e308, "1.7976931348623157e+308"},
+               {1.0 / 3.0, "0.3333333333333333"},
+               {-1234.5, "-1234.5"}};
+  for (gsize i = 0; i < G_N_ELEMENTS(reprs); i++) {
+    JsonNode *n = json_node_init_double(json_node_alloc(), reprs[i].d);
+    g_autofree char *txt = ph_util_json_dup(n);
+    g_assert_cmpstr(txt, ==, reprs[i].text);
+    json_node_unref(n);
+  }
   /* shortest form: what a person wrote comes back out */
   JsonNode *n = json_from_string("{\"b\": [0.1, 1e+20, 2.0, -3, true, null],"
                                  " \"a\": \"q\\\"\\n\\u0001\"}",
