@@ -167,13 +167,9 @@ static GPid fork_run(sctx *c, GPtrArray *args, const char *log) {
   fflush(NULL);
   GError *err = NULL;
   pid_t pid = ph_store_fork(c->st, &err);
-  if (pid < 0) { /* the store is busy here: start the run anew */
+  if (pid < 0 && err) { /* the store is busy here: start the run anew */
     g_clear_error(&err);
     return spawn(c->env->exe, args, log);
-  }
-  if (err) {
-    g_printerr("pipehost scheduler: %s\n", err->message);
-    exit(1); /* the run goes on; `pipehost scheduler` resumes this one */
   }
   if (pid == 0) {
     int fd = open_run_log(log);
@@ -734,14 +730,24 @@ static int schedule_due(sctx *c, GHashTable *dags, GHashTable *spawned) {
     g_array_append_val(plans, p);
   }
   GPtrArray *started = g_ptr_array_new_with_free_func(g_free);
+  typedef struct {
+    plan *p;
+    ph_interval iv;
+    char *run_id;
+  } pick;
   for (gboolean more = TRUE; more;) {
     more = FALSE;
     g_ptr_array_set_size(started, 0);
-    for (guint i = 0; i < plans->len; i++) {
+    /* this pass's runs, one per DAG, all chosen before any starts: the
+     * store's connection closes across each fork (ph_store_fork) and
+     * reconnects at its next use, once per pass instead of once per run */
+    GArray *picks = g_array_new(FALSE, FALSE, sizeof(pick));
+    guint room = G_MAXUINT;
+    if (c->max_runs)
+      room = (guint)MAX(c->max_runs - (int)g_hash_table_size(c->children), 0);
+    for (guint i = 0; i < plans->len && picks->len < room; i++) {
       plan *p = &g_array_index(plans, plan, i);
-      while (p->next < p->due->len && p->active < p->d->max_runs &&
-             (!c->max_runs ||
-              (int)g_hash_table_size(c->children) < c->max_runs)) {
+      while (p->next < p->due->len && p->active < p->d->max_runs) {
         ph_interval iv = g_array_index(p->due, ph_interval, p->next++);
         g_autofree char *start = iso(iv.start);
         /* run ids are unique across DAGs in the store: the DAG id is
@@ -752,20 +758,27 @@ static int schedule_due(sctx *c, GHashTable *dags, GHashTable *spawned) {
           g_free(run_id);
           continue;
         }
-        if (start_run(c, p->d->file, p->d->dag_id, run_id, &iv, "scheduled",
-                      c->parallelism ? c->parallelism : p->d->max_tasks, NULL,
-                      FALSE) > 0) {
-          g_hash_table_add(spawned, g_strdup(run_id));
-          g_ptr_array_add(started, run_id);
-          p->active++;
-          n_started++;
-          more = TRUE;
-        } else {
-          g_free(run_id);
-        }
+        pick chosen = {p, iv, run_id};
+        g_array_append_val(picks, chosen);
         break; /* this DAG's next run waits for the next pass */
       }
     }
+    for (guint i = 0; i < picks->len; i++) {
+      pick *pk = &g_array_index(picks, pick, i);
+      if (start_run(c, pk->p->d->file, pk->p->d->dag_id, pk->run_id, &pk->iv,
+                    "scheduled",
+                    c->parallelism ? c->parallelism : pk->p->d->max_tasks,
+                    NULL, FALSE) > 0) {
+        g_hash_table_add(spawned, g_strdup(pk->run_id));
+        g_ptr_array_add(started, pk->run_id);
+        pk->p->active++;
+        n_started++;
+        more = TRUE;
+      } else {
+        g_free(pk->run_id);
+      }
+    }
+    g_array_free(picks, TRUE);
     /* the runs of this pass in the store before the next pass */
     for (int i = 0; i < 5000 && started->len; i++) {
       reap(c, FALSE);

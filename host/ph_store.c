@@ -419,38 +419,51 @@ out:
 }
 
 pid_t ph_store_fork(ph_store *s, GError **error) {
-  if (s->in_txn && !ph_store_commit(s, error))
-    return -1;
-  g_hash_table_remove_all(s->stmts);
-  /* no checkpoint: closing would otherwise checkpoint the WAL and delete
-   * it when no other process has the store open */
-  sqlite3_db_config(s->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
-  if (sqlite3_close(s->db) != SQLITE_OK) {
-    g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_AGAIN,
-                "the store's connection is in use; cannot fork without it");
-    return -1;
+  if (s->db) {
+    if (s->in_txn && !ph_store_commit(s, error))
+      return -1;
+    g_hash_table_remove_all(s->stmts);
+    /* no checkpoint: closing would otherwise checkpoint the WAL and delete
+     * it when no other process has the store open */
+    sqlite3_db_config(s->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
+    if (sqlite3_close(s->db) != SQLITE_OK) {
+      g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_AGAIN,
+                  "the store's connection is in use; cannot fork without it");
+      return -1;
+    }
+    s->db = NULL; /* the next use reconnects (attach) */
   }
-  s->db = NULL;
-  pid_t pid = fork();
-  if (pid == 0)
-    return 0;
-  int saved = errno;
+  return fork();
+}
+
+static void note_error(ph_store *s, int rc, const char *what);
+
+/* Reconnects a store that ph_store_fork left without its connection, with
+ * the settings of every connection (the WAL mode is the file's already).
+ * When that fails the store gets an empty in-memory database, so that
+ * every read finds nothing, and its error is noted: writes cannot commit. */
+static void attach(ph_store *s) {
+  if (s->db)
+    return;
   g_autofree char *path = g_build_filename(s->home, "pipehost.db", NULL);
   const char *sync = g_getenv("PIPEHOST_STORE_SYNC");
   g_autofree char *prag = g_strdup_printf(
-      pragmas, sync && !g_ascii_strcasecmp(sync, "full") ? "FULL" : "NORMAL");
-  gboolean ok =
-      sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE, NULL) == SQLITE_OK;
-  if (ok) /* waits for a lock as every statement of this store does */
+      "PRAGMA synchronous=%s; PRAGMA wal_autocheckpoint=10000; "
+      "PRAGMA foreign_keys=OFF;",
+      sync && !g_ascii_strcasecmp(sync, "full") ? "FULL" : "NORMAL");
+  if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE, NULL) ==
+          SQLITE_OK &&
+      sqlite3_exec(s->db, prag, NULL, NULL, NULL) == SQLITE_OK) {
+    /* waits for a lock as every statement of this store does */
     sqlite3_busy_handler(s->db, on_busy, s);
-  if (!ok || sqlite3_exec(s->db, prag, NULL, NULL, NULL) != SQLITE_OK) {
-    g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_FAILED,
-                "%s: cannot reconnect: %s", path,
-                s->db ? sqlite3_errmsg(s->db) : "out of memory");
-    return pid; /* the child, if any, runs; this process cannot go on */
+    return;
   }
-  errno = saved;
-  return pid;
+  g_autofree char *why = g_strdup_printf(
+      "cannot reconnect: %s", s->db ? sqlite3_errmsg(s->db) : "out of memory");
+  sqlite3_close(s->db);
+  s->db = NULL;
+  sqlite3_open(":memory:", &s->db);
+  note_error(s, SQLITE_CANTOPEN, why);
 }
 
 const char *ph_store_get_home(const ph_store *s) { return s->home; }
@@ -493,6 +506,7 @@ static sqlite3_stmt *dead_stmt(ph_store *s) {
  * d = double (< 0 binds NULL for times). */
 static sqlite3_stmt *prep(ph_store *s, const char *sql, const char *types,
                           ...) {
+  attach(s);
   sqlite3_stmt *st = g_hash_table_lookup(s->stmts, sql);
   if (!st) {
     if (sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st,
@@ -558,7 +572,10 @@ static int step_done(ph_store *s, sqlite3_stmt *st) {
   return rc;
 }
 
-sqlite3 *ph_store_get_db(ph_store *s) { return s->db; }
+sqlite3 *ph_store_get_db(ph_store *s) {
+  attach(s);
+  return s->db;
+}
 
 const char *ph_store_get_error(const ph_store *s) { return s->error; }
 

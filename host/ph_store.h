@@ -41,12 +41,12 @@ int ph_store_check(const char *home, char **integrity, GError **error);
  * connection is open inherits that belief without the locks (POSIX locks
  * are not inherited), so the child's own connection would run without
  * them -- and once this process exits, a third one closing the store
- * deletes the WAL the child still commits to.  The parent reconnects
- * (cached statements are prepared again); the child must not use s.
- * Returns fork()'s value; -1 with *error set, and no child, when the
- * connection cannot close (a statement of another module is running:
- * start the child anew instead); in the parent, *error set when it
- * cannot reconnect (the child runs; the store is unusable here). */
+ * deletes the WAL the child still commits to.  The store reconnects at
+ * its next use (cached statements are prepared again), so forks in a row
+ * cost one reconnection; the child must not use s.  Returns fork()'s
+ * value; -1 with *error set, and no child, when the connection cannot
+ * close (a statement of another module is running: start the child anew
+ * instead). */
 pid_t ph_store_fork(ph_store *s, GError **error);
 /* Borrowed path of the home directory. */
 const char *ph_store_get_home(const ph_store *s);
