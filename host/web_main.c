@@ -12,8 +12,8 @@
  *
  * libsoup's I/O runs on the main loop; API requests are answered on a
  * pool of threads (one per core, 2 to 8), each with its own ph_api over
- * its own store connection; Graphviz (not thread-safe) and the assets stay
- * on the main loop. */
+ * its own store connection; graphs on one thread of their own (Graphviz is
+ * not thread-safe), the assets on the main loop. */
 #include <errno.h>
 #include <fcntl.h>
 #include <glib-unix.h>
@@ -80,6 +80,8 @@ typedef struct {
    * side), so that one slow request does not hold up the others and both
    * cores serve; libsoup's I/O stays on the main loop. */
   GThreadPool *pool;
+  GThreadPool *graphs; /* one thread: Graphviz and the main ph_api */
+  GMutex graph_lock;   /* w->graph and w->api, shared with refresh_dags */
   GPrivate *mine;    /* the thread's ph_api */
   GMutex lock;       /* guards what follows */
   GPtrArray *apis;   /* every thread's ph_api (freed at exit) */
@@ -97,6 +99,7 @@ static gboolean refresh_dags(gpointer user) {
   GDir *d = g_dir_open(w->dags_dir, 0, NULL);
   if (!d)
     return G_SOURCE_CONTINUE;
+  g_mutex_lock(&w->graph_lock);
   JsonArray *a = json_array_new();
   const char *name;
   while ((name = g_dir_read_name(d))) {
@@ -158,40 +161,83 @@ static gboolean refresh_dags(gpointer user) {
   g_mutex_unlock(&w->lock);
   g_free(text);
   ph_api_set_dir_dags(w->api, a);
+  g_mutex_unlock(&w->graph_lock);
   return G_SOURCE_CONTINUE;
 }
 
-/* GET /object/graph?dag_id=&run_id=: the run's graph as SVG (the latest
- * run's without run_id), laid out by Graphviz, tasks in their states'
- * colours. */
-static void serve_graph(web *w, SoupServerMessage *msg, GHashTable *query,
-                        const char *authorization) {
-  const char *dag = query ? g_hash_table_lookup(query, "dag_id") : NULL;
-  const char *run = query ? g_hash_table_lookup(query, "run_id") : NULL;
+/* A graph request on its way through the graph thread. */
+typedef struct {
+  web *w;
+  SoupServerMessage *msg; /* a reference, paused until the reply */
+  char *dag, *run, *authorization;
+  int status;
+  char *body; /* SVG, or the reason as text */
+  gsize len;
+} graph_job;
+
+/* On the main loop: a graph's reply goes out. */
+static gboolean graph_reply(gpointer data) {
+  graph_job *j = data;
+  soup_server_message_set_status(j->msg, j->status, NULL);
+  soup_server_message_set_response(
+      j->msg, j->status == 200 ? "image/svg+xml" : "text/plain; charset=utf-8",
+      SOUP_MEMORY_TAKE, j->body, j->len);
+  soup_server_message_unpause(j->msg);
+  g_object_unref(j->msg);
+  g_free(j->dag);
+  g_free(j->run);
+  g_free(j->authorization);
+  g_free(j);
+  return G_SOURCE_REMOVE;
+}
+
+/* On the graph thread: GET /object/graph?dag_id=&run_id=, the run's graph
+ * as SVG (the latest run's without run_id), laid out by Graphviz, tasks in
+ * their states' colours.  Off the main loop: a large DAG's layout does not
+ * hold the other requests up. */
+static void graph_run(gpointer data, gpointer user) {
+  graph_job *j = data;
+  web *w = user;
   char *file = NULL, *why = NULL, *svg = NULL;
   gsize len = 0;
   JsonObject *states = NULL;
-  int status = 200;
-  if (!ph_api_may_read(w->api, authorization)) {
-    status = 401;
+  g_mutex_lock(&w->graph_lock);
+  j->status = 200;
+  if (!ph_api_may_read(w->api, j->authorization)) {
+    j->status = 401;
     why = g_strdup("reads need a bearer token");
-  } else if (!dag || !(states = ph_api_run_states(w->api, dag, run, &file))) {
-    status = 404;
+  } else if (!j->dag ||
+             !(states = ph_api_run_states(w->api, j->dag, j->run, &file))) {
+    j->status = 404;
     why = g_strdup("no such DAG or run (dag_id, run_id)");
   } else if (!(svg = web_graph_svg(w->graph, file, states, &len, &why))) {
-    status = 500;
+    j->status = 500;
   }
-  soup_server_message_set_status(msg, status, NULL);
-  if (svg)
-    soup_server_message_set_response(msg, "image/svg+xml", SOUP_MEMORY_TAKE,
-                                     svg, len);
-  else
-    soup_server_message_set_response(msg, "text/plain; charset=utf-8",
-                                     SOUP_MEMORY_COPY, why, strlen(why));
+  g_mutex_unlock(&w->graph_lock);
+  if (svg) {
+    j->body = svg;
+    j->len = len;
+  } else {
+    j->body = g_strdup(why);
+    j->len = strlen(why);
+  }
   if (states)
     json_object_unref(states);
   g_free(file);
   g_free(why);
+  g_idle_add(graph_reply, j);
+}
+
+static void serve_graph(web *w, SoupServerMessage *msg, GHashTable *query,
+                        const char *authorization) {
+  graph_job *j = g_new0(graph_job, 1);
+  j->w = w;
+  j->msg = g_object_ref(msg);
+  j->dag = g_strdup(query ? g_hash_table_lookup(query, "dag_id") : NULL);
+  j->run = g_strdup(query ? g_hash_table_lookup(query, "run_id") : NULL);
+  j->authorization = g_strdup(authorization);
+  soup_server_message_pause(msg);
+  g_thread_pool_push(w->graphs, j, NULL);
 }
 
 /* Serves the UI: "/" is index.html, /static/NAME a compiled-in asset. */
@@ -435,6 +481,7 @@ int main(int argc, char **argv) {
   web w = {.mine = &mine,
            .apis = g_ptr_array_new_with_free_func(thread_api_free)};
   g_mutex_init(&w.lock);
+  g_mutex_init(&w.graph_lock);
   char *token = NULL, *why = NULL, *home = ph_store_default_home();
   char *exe = NULL, *dir = NULL, *ph = NULL, *builtin = NULL, *lua = NULL;
   if (!g_option_context_parse(ctx, &argc, &argv, &err) || argc > 1) {
@@ -483,6 +530,7 @@ int main(int argc, char **argv) {
   w.pool = g_thread_pool_new(job_run, &w,
                              (gint)CLAMP(g_get_num_processors(), 2, 8), FALSE,
                              NULL);
+  w.graphs = g_thread_pool_new(graph_run, &w, 1, FALSE, NULL);
   if (dags_dir) {
     refresh_dags(&w);
     g_timeout_add_seconds(5, refresh_dags, &w);
@@ -525,10 +573,13 @@ out:
   /* the requests in flight are answered, then the threads' stores close */
   if (w.pool)
     g_thread_pool_free(w.pool, FALSE, TRUE);
+  if (w.graphs)
+    g_thread_pool_free(w.graphs, FALSE, TRUE);
   while (g_main_context_iteration(NULL, FALSE))
     ;
   g_ptr_array_unref(w.apis);
   g_mutex_clear(&w.lock);
+  g_mutex_clear(&w.graph_lock);
   g_free(w.dir_json);
   if (w.graph)
     web_graph_free(w.graph);
