@@ -767,6 +767,37 @@ out:
   "t.pid, t.hostname FROM task_instance t JOIN dag_run r ON "                  \
   "r.run_id=t.run_id "
 
+/* start_date, end_date and duration of a row whose start and end times
+ * are in columns col and col + 1, to w. */
+static void write_times(ph_jsonw *w, sqlite3_stmt *q, int col) {
+  static const char *const times[] = {"start_date", "end_date"};
+  for (int i = 0; i < 2; i++) {
+    g_autofree char *iso =
+        sqlite3_column_type(q, col + i) == SQLITE_NULL
+            ? NULL
+            : ph_util_iso8601(sqlite3_column_double(q, col + i));
+    ph_jsonw_key(w, times[i]);
+    ph_jsonw_string(w, iso);
+  }
+  ph_jsonw_key(w, "duration");
+  if (sqlite3_column_type(q, col) != SQLITE_NULL &&
+      sqlite3_column_type(q, col + 1) != SQLITE_NULL)
+    ph_jsonw_double(w, sqlite3_column_double(q, col + 1) -
+                           sqlite3_column_double(q, col));
+  else
+    ph_jsonw_null(w);
+}
+
+/* An integer column as name: its value, or null. */
+static void write_int_or_null(ph_jsonw *w, const char *name, sqlite3_stmt *q,
+                              int col) {
+  ph_jsonw_key(w, name);
+  if (sqlite3_column_type(q, col) == SQLITE_NULL)
+    ph_jsonw_null(w);
+  else
+    ph_jsonw_int(w, sqlite3_column_int(q, col));
+}
+
 /* A TaskInstance of a TI_COLS row, as Airflow's API gives it, to w;
  * with rendered_fields (its latest try's, JSON object text; "{}" when it
  * has no templates) when rendered is given. */
@@ -780,22 +811,7 @@ static void ti_write(ph_jsonw *w, sqlite3_stmt *q, const char *rendered) {
     ph_jsonw_key(w, text_keys[i]);
     ph_jsonw_string(w, (const char *)sqlite3_column_text(q, text_cols[i]));
   }
-  static const char *const times[] = {"start_date", "end_date"};
-  for (int i = 0; i < 2; i++) {
-    g_autofree char *iso =
-        sqlite3_column_type(q, 4 + i) == SQLITE_NULL
-            ? NULL
-            : ph_util_iso8601(sqlite3_column_double(q, 4 + i));
-    ph_jsonw_key(w, times[i]);
-    ph_jsonw_string(w, iso);
-  }
-  ph_jsonw_key(w, "duration");
-  if (sqlite3_column_type(q, 4) != SQLITE_NULL &&
-      sqlite3_column_type(q, 5) != SQLITE_NULL)
-    ph_jsonw_double(w, sqlite3_column_double(q, 5) -
-                           sqlite3_column_double(q, 4));
-  else
-    ph_jsonw_null(w);
+  write_times(w, q, 4);
   const char *st = (const char *)sqlite3_column_text(q, 6);
   ph_jsonw_key(w, "state"); /* "none" is Airflow's null: no status */
   ph_jsonw_string(w, st && strcmp(st, "none") ? st : NULL);
@@ -806,11 +822,7 @@ static void ti_write(ph_jsonw *w, sqlite3_stmt *q, const char *rendered) {
   }
   ph_jsonw_key(w, "operator");
   ph_jsonw_string(w, (const char *)sqlite3_column_text(q, 10));
-  ph_jsonw_key(w, "pid");
-  if (sqlite3_column_type(q, 11) == SQLITE_NULL)
-    ph_jsonw_null(w);
-  else
-    ph_jsonw_int(w, sqlite3_column_int(q, 11));
+  write_int_or_null(w, "pid", q, 11);
   ph_jsonw_key(w, "hostname");
   ph_jsonw_string(w, (const char *)sqlite3_column_text(q, 12));
   ph_jsonw_key(w, "executor");
@@ -871,6 +883,15 @@ static gboolean map_index_of(const char *text, int *mi, ph_api_reply *out) {
   }
   *mi = (int)v;
   return TRUE;
+}
+
+/* map_index from the query (default -1) and whether dag has run run_id;
+ * FALSE after a 400 or a 404 in out. */
+static gboolean instance_of(ph_api *api, const char *dag, const char *run_id,
+                            GHashTable *query, int *mi, ph_api_reply *out) {
+  return map_index_of(query ? g_hash_table_lookup(query, "map_index") : NULL,
+                      mi, out) &&
+         find_run(api, dag, run_id, NULL, out);
 }
 
 static void get_ti(ph_api *api, const char *dag, const char *run_id,
@@ -956,27 +977,8 @@ static void get_tries(ph_api *api, const char *dag, const char *run_id,
       const char *st = (const char *)sqlite3_column_text(q, 1);
       ph_jsonw_key(w, "state");
       ph_jsonw_string(w, st && strcmp(st, "none") ? st : NULL);
-      static const char *const times[] = {"start_date", "end_date"};
-      for (int i = 0; i < 2; i++) {
-        g_autofree char *iso =
-            sqlite3_column_type(q, 2 + i) == SQLITE_NULL
-                ? NULL
-                : ph_util_iso8601(sqlite3_column_double(q, 2 + i));
-        ph_jsonw_key(w, times[i]);
-        ph_jsonw_string(w, iso);
-      }
-      ph_jsonw_key(w, "duration");
-      if (sqlite3_column_type(q, 2) != SQLITE_NULL &&
-          sqlite3_column_type(q, 3) != SQLITE_NULL)
-        ph_jsonw_double(w, sqlite3_column_double(q, 3) -
-                               sqlite3_column_double(q, 2));
-      else
-        ph_jsonw_null(w);
-      ph_jsonw_key(w, "pid");
-      if (sqlite3_column_type(q, 4) == SQLITE_NULL)
-        ph_jsonw_null(w);
-      else
-        ph_jsonw_int(w, sqlite3_column_int(q, 4));
+      write_times(w, q, 2);
+      write_int_or_null(w, "pid", q, 4);
       ph_jsonw_key(w, "reason");
       ph_jsonw_string(w, (const char *)sqlite3_column_text(q, 5));
       ph_jsonw_end_object(w);
@@ -997,10 +999,7 @@ static void get_explain(ph_api *api, const char *dag, const char *run_id,
                         const char *task, GHashTable *query,
                         ph_api_reply *out) {
   int mi;
-  if (!map_index_of(query ? g_hash_table_lookup(query, "map_index") : NULL, &mi,
-                    out))
-    return;
-  if (!find_run(api, dag, run_id, NULL, out))
+  if (!instance_of(api, dag, run_id, query, &mi, out))
     return;
   char mis[16];
   g_snprintf(mis, sizeof mis, "%d", mi);
@@ -1064,10 +1063,7 @@ static void get_log(ph_api *api, const char *dag, const char *run_id,
     return;
   }
   try_n = (int)tv;
-  if (!map_index_of(query ? g_hash_table_lookup(query, "map_index") : NULL, &mi,
-                    out))
-    return;
-  if (!find_run(api, dag, run_id, NULL, out))
+  if (!instance_of(api, dag, run_id, query, &mi, out))
     return;
   gint64 from = 0;
   const char *tok = query ? g_hash_table_lookup(query, "token") : NULL;
