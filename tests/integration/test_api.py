@@ -50,6 +50,7 @@ tasks:
   sq: {{op: lua, fn: "return kwargs.x * kwargs.x", expand: {{x: {{from: gen}}}}}}
   broken: {{op: bash, command: "exit 4", upstream: [talk]}}
   tmpl: {{op: bash, command: "echo {{{{ run_id }}}} {{{{ var.value.deploy_password }}}}"}}
+  pat: {{op: bash, command: "echo {{{{ ('ab'):gsub('b', 'c') }}}}"}}
 """)
 ph("variables", "set", "deploy_password", "pw-in-template")
 ph("run", dag, "--run-id", "r1", "-q")
@@ -233,18 +234,21 @@ check("pipehost's own: the train try's experiment (params, metrics), the "
       dss[0]["events"] == 1, (ex, mods, dss))
 check("task instances: Airflow's fields, each mapped instance with its "
       "map_index, states as Airflow names them",
-      got[R + "/taskInstances"]["total_entries"] == 7 and
+      got[R + "/taskInstances"]["total_entries"] == 8 and
       sorted((t["task_id"], t["map_index"]) for t in tis) ==
-      [("broken", -1), ("fit", -1), ("gen", -1), ("sq", 0), ("sq", 1),
-       ("talk", -1), ("tmpl", -1)] and
+      [("broken", -1), ("fit", -1), ("gen", -1), ("pat", -1), ("sq", 0),
+       ("sq", 1), ("talk", -1), ("tmpl", -1)] and
       {t["task_id"]: t["state"] for t in tis}["broken"] == "failed", tis)
 rf = call("GET", R + "/taskInstances/tmpl")[2].get("rendered_fields")
+pat = call("GET", R + "/taskInstances/pat")[2]
 check("a task instance's rendered_fields: its templated params as its "
       "latest try rendered them, a secret variable masked; {} without "
-      "templates",
+      "templates, and for templates calling Lua pattern functions (only "
+      "the worker renders those)",
       rf == {"command": "echo r1 ***"} and
       got[R + "/taskInstances/talk"].get("rendered_fields") == {} and
-      "pw-in-template" not in json.dumps(rf), rf)
+      pat.get("state") == "success" and pat.get("rendered_fields") == {} and
+      "pw-in-template" not in json.dumps(rf), (rf, pat))
 exb = got[R + "/taskInstances/broken/explain"]
 exs = got[R + "/taskInstances/sq/explain?map_index=1"]
 st_m, _, exm = call("GET", R + "/taskInstances/sq/explain")
