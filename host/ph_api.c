@@ -95,8 +95,7 @@ static void reply_writer(ph_api_reply *out, int status, ph_jsonw *w) {
   out->body = ph_jsonw_free_to_text(w, &out->len);
 }
 
-/* An RFC 7807 problem, as Airflow's API gives it. */
-static void problem(ph_api_reply *out, int status, const char *detail) {
+void ph_api_problem(ph_api_reply *out, int status, const char *detail) {
   static const struct {
     int status;
     const char *type, *title;
@@ -172,7 +171,7 @@ static gboolean paging(GHashTable *query, int *limit, int *offset,
   if (l) {
     long v = strtol(l, &end, 10);
     if (*end || v < 0) {
-      problem(out, 400, "limit must be a whole number of 0 or more");
+      ph_api_problem(out, 400, "limit must be a whole number of 0 or more");
       return FALSE;
     }
     *limit = v == 0 ? 100 : (int)MIN(v, 1000L); /* Airflow clamps */
@@ -180,7 +179,7 @@ static gboolean paging(GHashTable *query, int *limit, int *offset,
   if (o) {
     long v = strtol(o, &end, 10);
     if (*end || v < 0) {
-      problem(out, 400, "offset must be a whole number of 0 or more");
+      ph_api_problem(out, 400, "offset must be a whole number of 0 or more");
       return FALSE;
     }
     *offset = (int)MIN(v, (long)G_MAXINT);
@@ -368,7 +367,7 @@ static gboolean get_dag(ph_api *api, const char *dag, ph_api_reply *out) {
     g_autofree char *d =
         g_strdup_printf("DAG with dag_id: '%s' not found", dag);
     if (out)
-      problem(out, 404, d);
+      ph_api_problem(out, 404, d);
     return FALSE;
   }
   if (out) {
@@ -458,7 +457,7 @@ static void get_runs(ph_api *api, const char *dag, GHashTable *query,
   if (!all && !get_dag(api, dag, NULL)) {
     g_autofree char *d =
         g_strdup_printf("DAG with dag_id: '%s' not found", dag);
-    problem(out, 404, d);
+    ph_api_problem(out, 404, d);
     return;
   }
   /* order_by: Airflow's field names, "-" for descending */
@@ -484,7 +483,7 @@ static void get_runs(ph_api *api, const char *dag, GHashTable *query,
           "Ordering with '%s' is disallowed or the attribute does not exist "
           "on the model",
           ob);
-      problem(out, 400, d);
+      ph_api_problem(out, 400, d);
       return;
     }
   }
@@ -534,7 +533,7 @@ static gboolean find_run(ph_api *api, const char *dag, const char *run_id,
   if (!found && out) {
     g_autofree char *d = g_strdup_printf(
         "DAGRun with DAG ID: '%s' and DagRun ID: '%s' not found", dag, run_id);
-    problem(out, 404, d);
+    ph_api_problem(out, 404, d);
   }
   return found;
 }
@@ -574,7 +573,7 @@ static void trigger(ph_api *api, const char *dag, const char *body, gsize len,
   char *file = NULL, *run_id = NULL, *ld = NULL, *conf = NULL, *log = NULL,
        *bad = NULL, *dir = NULL;
   if (len && !b) {
-    problem(out, 400,
+    ph_api_problem(out, 400,
             "the body must be a JSON object: {dag_run_id?, "
             "logical_date?, conf?}");
     goto out;
@@ -591,12 +590,12 @@ static void trigger(ph_api *api, const char *dag, const char *body, gsize len,
     file =
         g_strdup(json_object_get_string_member(dir_dag(api, dag), "fileloc"));
   if (!file) {
-    problem(out, 404, "DAG not found");
+    ph_api_problem(out, 404, "DAG not found");
     goto out;
   }
   JsonNode *cn = b ? json_object_get_member(b, "conf") : NULL;
   if (cn && !JSON_NODE_HOLDS_OBJECT(cn) && !JSON_NODE_HOLDS_NULL(cn)) {
-    problem(out, 400, "conf must be an object");
+    ph_api_problem(out, 400, "conf must be an object");
     goto out;
   }
   if (cn && JSON_NODE_HOLDS_OBJECT(cn))
@@ -607,7 +606,7 @@ static void trigger(ph_api *api, const char *dag, const char *body, gsize len,
   GDateTime *dt = given ? g_date_time_new_from_iso8601(given, NULL)
                         : g_date_time_new_now_utc();
   if (!dt) {
-    problem(out, 400,
+    ph_api_problem(out, 400,
             "logical_date must be an ISO 8601 date-time with a "
             "time zone");
     goto out;
@@ -622,14 +621,14 @@ static void trigger(ph_api *api, const char *dag, const char *body, gsize len,
   run_id = rid ? g_strdup(rid) : g_strdup_printf("manual__%s", ld);
   bad = ph_util_id_problem(PH_ID_RUN, run_id);
   if (bad) {
-    problem(out, 400, bad);
+    ph_api_problem(out, 400, bad);
     goto out;
   }
   if (count(api, "SELECT count(*) FROM dag_run WHERE run_id=?", run_id, NULL)) {
     g_autofree char *d = g_strdup_printf(
         "DAGRun with DAG ID: '%s' and DAGRun ID: '%s' already exists", dag,
         run_id);
-    problem(out, 409, d);
+    ph_api_problem(out, 409, d);
     goto out;
   }
   dir = g_build_filename(ph_store_get_home(api->st), "logs", "webserver", NULL);
@@ -650,7 +649,7 @@ static void trigger(ph_api *api, const char *dag, const char *body, gsize len,
     g_autofree char *d = g_strdup_printf(
         "cannot start the run: %s", err ? err->message : g_strerror(errno));
     g_clear_error(&err);
-    problem(out, 500, d);
+    ph_api_problem(out, 500, d);
     goto out;
   }
   /* the run records itself; until then it is queued */
@@ -684,7 +683,7 @@ static void clear_tis(ph_api *api, const char *dag, const char *body, gsize len,
       b ? json_object_get_string_member_with_default(b, "dag_run_id", NULL)
         : NULL;
   if (!run) {
-    problem(out, 400,
+    ph_api_problem(out, 400,
             "the body needs dag_run_id (pipehost clears one run "
             "at a time)");
     goto out;
@@ -713,7 +712,7 @@ static void clear_tis(ph_api *api, const char *dag, const char *body, gsize len,
   for (guint i = 0; ta && i < json_array_get_length(ta); i++) {
     const char *t = json_array_get_string_element(ta, i);
     if (!t) {
-      problem(out, 400, "task_ids must be a list of task ids");
+      ph_api_problem(out, 400, "task_ids must be a list of task ids");
       goto out;
     }
     g_ptr_array_add(argv, g_strdup("--task"));
@@ -724,7 +723,7 @@ static void clear_tis(ph_api *api, const char *dag, const char *body, gsize len,
   GError *err = NULL;
   if (!g_spawn_sync(NULL, (char **)argv->pdata, NULL, G_SPAWN_DEFAULT, NULL,
                     NULL, &sout, &serr, &status, &err)) {
-    problem(out, 500, err->message);
+    ph_api_problem(out, 500, err->message);
     g_error_free(err);
     goto out;
   }
@@ -733,7 +732,7 @@ static void clear_tis(ph_api *api, const char *dag, const char *body, gsize len,
                       : NULL;
   if (!res) {
     g_autofree char *why = g_strstrip(g_strdup(serr ? serr : ""));
-    problem(out, 409, *why ? why : "the run cannot be cleared now");
+    ph_api_problem(out, 409, *why ? why : "the run cannot be cleared now");
     goto out;
   }
   JsonArray *cleared =
@@ -878,7 +877,7 @@ static gboolean map_index_of(const char *text, int *mi, ph_api_reply *out) {
     return TRUE;
   long v = strtol(text, &end, 10);
   if (*end || v < -1 || v > G_MAXINT) {
-    problem(out, 400, "map_index must be a whole number of -1 or more");
+    ph_api_problem(out, 400, "map_index must be a whole number of -1 or more");
     return FALSE;
   }
   *mi = (int)v;
@@ -928,7 +927,7 @@ static void get_ti(ph_api *api, const char *dag, const char *run_id,
   }
   if (!found) {
     g_free(ph_jsonw_free_to_text(w, NULL));
-    problem(out, 404, "Task instance not found");
+    ph_api_problem(out, 404, "Task instance not found");
     return;
   }
   reply_writer(out, 200, w);
@@ -1010,11 +1009,11 @@ static void get_explain(ph_api *api, const char *dag, const char *run_id,
   GError *err = NULL;
   if (!g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_DEFAULT, NULL, NULL,
                     &sout, &serr, &status, &err)) {
-    problem(out, 500, err->message);
+    ph_api_problem(out, 500, err->message);
     g_error_free(err);
   } else if (!g_spawn_check_wait_status(status, NULL)) {
     g_autofree char *why = g_strstrip(g_strdup(serr ? serr : ""));
-    problem(out, 404, *why ? why : "Task instance not found");
+    ph_api_problem(out, 404, *why ? why : "Task instance not found");
   } else {
     out->status = 200;
     out->content_type = "application/json";
@@ -1059,7 +1058,7 @@ static void get_log(ph_api *api, const char *dag, const char *run_id,
   char *end = NULL;
   long tv = strtol(try_s, &end, 10);
   if (*end || tv < 1) {
-    problem(out, 400, "task_try_number must be a whole number of 1 or more");
+    ph_api_problem(out, 400, "task_try_number must be a whole number of 1 or more");
     return;
   }
   try_n = (int)tv;
@@ -1068,13 +1067,13 @@ static void get_log(ph_api *api, const char *dag, const char *run_id,
   gint64 from = 0;
   const char *tok = query ? g_hash_table_lookup(query, "token") : NULL;
   if (tok && !unsign(api, tok, &from)) {
-    problem(out, 400,
+    ph_api_problem(out, 400,
             "Bad Signature. Please use only the tokens provided by the API.");
     return;
   }
   g_autofree char *path = ph_store_log_path(api->st, run_id, task, mi, try_n);
   if (!path) {
-    problem(out, 404, "TaskInstance not found");
+    ph_api_problem(out, 404, "TaskInstance not found");
     return;
   }
   /* only files under the store's logs folder are served */
@@ -1083,7 +1082,7 @@ static void get_log(ph_api *api, const char *dag, const char *run_id,
                     real[strlen(api->logs_dir)] == '/';
   if (!inside) {
     free(real);
-    problem(out, real ? 403 : 404,
+    ph_api_problem(out, real ? 403 : 404,
             real ? "the log path is outside the store's logs folder"
                  : "the log file is gone (db clean or log retention)");
     return;
@@ -1165,7 +1164,7 @@ static void get_xcoms(ph_api *api, const char *dag, const char *run_id,
   if (key) {
     if (!json_array_get_length(a)) {
       json_array_unref(a);
-      problem(out, 404, "XCom entry not found");
+      ph_api_problem(out, 404, "XCom entry not found");
       return;
     }
     reply_object(out, 200,
@@ -1216,18 +1215,23 @@ static JsonObject *var_object(const char *key, const char *value) {
   return o;
 }
 
-static void get_variables(ph_api *api, GHashTable *query, ph_api_reply *out) {
-  JsonNode *vn = ph_store_var_list(api->st);
-  JsonObject *vo = json_node_get_object(vn);
+/* A collection plural of the store's map {name: text} (taken), each entry
+ * made by item(name, text). */
+static void reply_map(ph_api_reply *out, const char *plural, JsonNode *map,
+                      JsonObject *(*item)(const char *, const char *)) {
+  JsonObject *mo = json_node_get_object(map);
   JsonArray *a = json_array_new();
-  GList *keys = json_object_get_members(vo);
-  for (GList *l = keys; l; l = l->next)
+  GList *names = json_object_get_members(mo);
+  for (GList *l = names; l; l = l->next)
     json_array_add_object_element(
-        a, var_object(l->data, json_object_get_string_member(vo, l->data)));
-  g_list_free(keys);
-  json_node_unref(vn);
-  reply_json(out, 200, collection("variables", a, json_array_get_length(a)),
-             NULL);
+        a, item(l->data, json_object_get_string_member(mo, l->data)));
+  g_list_free(names);
+  json_node_unref(map);
+  reply_json(out, 200, collection(plural, a, json_array_get_length(a)), NULL);
+}
+
+static void get_variables(ph_api *api, GHashTable *query, ph_api_reply *out) {
+  reply_map(out, "variables", ph_store_var_list(api->st), var_object);
 }
 
 /* A Connection as Airflow's API gives it, from its stored URI: passwords
@@ -1271,7 +1275,7 @@ static JsonObject *body_object(const char *body, gsize len,
   if (n)
     json_node_unref(n);
   if (!o)
-    problem(out, 400, "the body must be a JSON object");
+    ph_api_problem(out, 400, "the body must be a JSON object");
   return o;
 }
 
@@ -1303,13 +1307,13 @@ static void post_connection(ph_api *api, const char *body, gsize len,
         "the body needs connection_id (letters, digits, _ . -) and "
         "conn_type (a URI scheme)%s%s",
         bad ? ": " : "", bad ? bad : "");
-    problem(out, 400, d);
+    ph_api_problem(out, 400, d);
   } else if (port < -1 || port > 65535) {
-    problem(out, 400, "port must be 0 to 65535");
+    ph_api_problem(out, 400, "port must be 0 to 65535");
   } else if (existing) {
     g_autofree char *d =
         g_strdup_printf("Connection '%s' already exists", id);
-    problem(out, 409, d);
+    ph_api_problem(out, 409, d);
   } else {
     const char *schema = str_member(b, "schema");
     g_autofree char *path = g_strconcat("/", schema ? schema : "", NULL);
@@ -1332,7 +1336,7 @@ static void post_variable(ph_api *api, const char *body, gsize len,
     return;
   const char *key = str_member(b, "key"), *value = str_member(b, "value");
   if (!key || !*key || !value)
-    problem(out, 400, "the body needs key and value (strings)");
+    ph_api_problem(out, 400, "the body needs key and value (strings)");
   else {
     ph_store_var_set(api->st, key, value);
     reply_object(out, 200, var_object(key, value));
@@ -1341,17 +1345,7 @@ static void post_variable(ph_api *api, const char *body, gsize len,
 }
 
 static void get_connections(ph_api *api, GHashTable *query, ph_api_reply *out) {
-  JsonNode *cn = ph_store_conn_list(api->st);
-  JsonObject *co = json_node_get_object(cn);
-  JsonArray *a = json_array_new();
-  GList *ids = json_object_get_members(co);
-  for (GList *l = ids; l; l = l->next)
-    json_array_add_object_element(
-        a, conn_object(l->data, json_object_get_string_member(co, l->data)));
-  g_list_free(ids);
-  json_node_unref(cn);
-  reply_json(out, 200, collection("connections", a, json_array_get_length(a)),
-             NULL);
+  reply_map(out, "connections", ph_store_conn_list(api->st), conn_object);
 }
 
 /* ---- Prometheus metrics (text exposition format 0.0.4) */
@@ -1636,7 +1630,7 @@ static void grid_data(ph_api *api, GHashTable *query, ph_api_reply *out) {
   int num = nr ? atoi(nr) : 25;
   num = CLAMP(num, 1, 365);
   if (!dag || !get_dag(api, dag, NULL)) {
-    problem(out, 404, "DAG not found (dag_id)");
+    ph_api_problem(out, 404, "DAG not found (dag_id)");
     return;
   }
   ph_jsonw *w = ph_jsonw_new();
@@ -1945,14 +1939,14 @@ static void route(ph_api *api, const ph_api_request *req, ph_api_reply *out) {
   gboolean get = !strcmp(method, "GET") || !strcmp(method, "HEAD");
   if (get && !strcmp(path, "/object/grid_data")) {
     if (api->reads_need_token && !authorized(api, authorization)) {
-      problem(out, 401, "reads need a bearer token");
+      ph_api_problem(out, 401, "reads need a bearer token");
       return;
     }
     grid_data(api, query, out);
     return;
   }
   if (!g_str_has_prefix(path, "/api/v1/")) {
-    problem(out, 404, "no such endpoint; the API is under /api/v1");
+    ph_api_problem(out, 404, "no such endpoint; the API is under /api/v1");
     return;
   }
   g_auto(GStrv) p = g_strsplit(path + strlen("/api/v1/"), "/", 0);
@@ -1994,7 +1988,7 @@ static void route(ph_api *api, const ph_api_request *req, ph_api_reply *out) {
     GBytes *doc = g_resources_lookup_data("/org/pipehost/web/openapi.json",
                                           G_RESOURCE_LOOKUP_FLAGS_NONE, NULL);
     if (!doc) {
-      problem(out, 500,
+      ph_api_problem(out, 500,
               "the OpenAPI document is not compiled into this "
               "program");
       return;
@@ -2011,7 +2005,7 @@ static void route(ph_api *api, const ph_api_request *req, ph_api_reply *out) {
   if (((!get && !(api->ui_csrf && csrf_ok(api, req))) ||
        (get && api->reads_need_token)) &&
       !authorized(api, authorization)) {
-    problem(out, 401,
+    ph_api_problem(out, 401,
             get ? "reads need a bearer token when the webserver is "
                   "not bound to loopback (pipehost webserver "
                   "--print-token)"
@@ -2020,7 +2014,7 @@ static void route(ph_api *api, const ph_api_request *req, ph_api_reply *out) {
     return;
   }
   if (body_len > PH_API_MAX_BODY) {
-    problem(out, 413, "the request body is over 1 MiB");
+    ph_api_problem(out, 413, "the request body is over 1 MiB");
     return;
   }
   const char *what = p[0] ? p[0] : "";
@@ -2058,7 +2052,7 @@ static void route(ph_api *api, const ph_api_request *req, ph_api_reply *out) {
     g_autofree char *d = g_strdup_printf("%s '%s' not found",
                                          conns ? "Connection" : "Variable",
                                          p[1]);
-    problem(out, 404, d);
+    ph_api_problem(out, 404, d);
     return;
   }
   if (n >= 2 && !strcmp(what, "dags")) {
@@ -2118,12 +2112,12 @@ static void route(ph_api *api, const ph_api_request *req, ph_api_reply *out) {
     }
   }
   if (!get && strcmp(method, "POST")) {
-    problem(out, 405,
+    ph_api_problem(out, 405,
             "this endpoint takes GET (POST triggers a run, makes a "
             "connection or a variable; DELETE removes one)");
     return;
   }
-  problem(out, 404, "no such endpoint (see /api/v1/openapi.json)");
+  ph_api_problem(out, 404, "no such endpoint (see /api/v1/openapi.json)");
 }
 
 /* The bytes of kept replies one API holds at most. */

@@ -58,6 +58,9 @@ typedef struct {
   gsize body_len;
 } ph_api_request;
 
+/* Fills *out with an RFC 7807 problem (application/problem+json), as
+ * Airflow's API gives it: {type, title, status, detail}. */
+void ph_api_problem(ph_api_reply *out, int status, const char *detail);
 /* Handles one request; fills *out (free out->body).  Besides /api/v1:
  * /object/grid_data?dag_id=&num_runs= (the UI's grid, Airflow's path). */
 void ph_api_handle(ph_api *api, const ph_api_request *req, ph_api_reply *out);

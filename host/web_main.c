@@ -343,16 +343,9 @@ static void job_run(gpointer data, gpointer user) {
     GError *err = NULL;
     ph_store *st = ph_store_open(w->home, &err);
     if (!st) {
-      g_autofree char *d = g_strdup_printf("{\"type\":\"about:blank\",\"title\":"
-                                           "\"Internal Server Error\","
-                                           "\"status\":500,\"detail\":\"the "
-                                           "store: %s\"}",
-                                           err->message);
+      g_autofree char *d = g_strdup_printf("the store: %s", err->message);
       g_clear_error(&err);
-      j->out.status = 500;
-      j->out.content_type = "application/problem+json";
-      j->out.len = strlen(d);
-      j->out.body = g_steal_pointer(&d);
+      ph_api_problem(&j->out, 500, d);
       reply_soon(j);
       return;
     }
