@@ -38,12 +38,21 @@ static char *g_process_error;
  * kernel crash may be lost; PIPEHOST_STORE_SYNC=full syncs every commit
  * (see docs/reliability.md). */
 static const char *const pragmas =
-    "PRAGMA journal_mode=WAL;"
     "PRAGMA synchronous=%s;"
     /* checkpoint the WAL every ~40 MiB, not every 4 MiB: commits stay
      * durable (they are in the WAL), the fsyncs of checkpoints get rarer */
     "PRAGMA wal_autocheckpoint=10000;"
     "PRAGMA foreign_keys=OFF;";
+
+/* The pragmas text for a connection (caller frees): its own settings,
+ * after the WAL journal mode when journal (an open, not a reconnection:
+ * the mode is the file's and stays once set). */
+static char *connection_pragmas(gboolean journal) {
+  const char *sync = g_getenv("PIPEHOST_STORE_SYNC");
+  g_autofree char *own = g_strdup_printf(
+      pragmas, sync && !g_ascii_strcasecmp(sync, "full") ? "FULL" : "NORMAL");
+  return g_strconcat(journal ? "PRAGMA journal_mode=WAL;" : "", own, NULL);
+}
 
 /* The schema as version 1 created it; migrations[] below take it on. */
 static const char *const schema =
@@ -311,9 +320,7 @@ ph_store *ph_store_open(const char *home, GError **error) {
   }
   /* until the store is set up, a plain wait for another process's lock */
   sqlite3_busy_timeout(db, 10000);
-  const char *sync = g_getenv("PIPEHOST_STORE_SYNC");
-  prag = g_strdup_printf(
-      pragmas, sync && !g_ascii_strcasecmp(sync, "full") ? "FULL" : "NORMAL");
+  prag = connection_pragmas(TRUE);
   gboolean ok = sqlite3_exec(db, prag, NULL, NULL, &emsg) == SQLITE_OK &&
                 ensure_schema(db, &why);
   if (!ok && access(home, W_OK) != 0 && g_file_test(path, G_FILE_TEST_EXISTS)) {
@@ -446,11 +453,7 @@ static void attach(ph_store *s) {
   if (s->db)
     return;
   g_autofree char *path = g_build_filename(s->home, "pipehost.db", NULL);
-  const char *sync = g_getenv("PIPEHOST_STORE_SYNC");
-  g_autofree char *prag = g_strdup_printf(
-      "PRAGMA synchronous=%s; PRAGMA wal_autocheckpoint=10000; "
-      "PRAGMA foreign_keys=OFF;",
-      sync && !g_ascii_strcasecmp(sync, "full") ? "FULL" : "NORMAL");
+  g_autofree char *prag = connection_pragmas(FALSE);
   if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE, NULL) ==
           SQLITE_OK &&
       sqlite3_exec(s->db, prag, NULL, NULL, NULL) == SQLITE_OK) {
