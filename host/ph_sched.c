@@ -1147,8 +1147,10 @@ static int spawn_run(ph_sched *s, guint idx, char **run, char **envp,
 /* ABI 1.3: starts the command of a command operator with no worker, as
  * the operator's execute would through exec_command.  Returns the pid; 0
  * when the try must go through a worker instead; -1 when the command
- * could not start (*why set). */
-static int start_direct(ph_sched *s, guint idx, const char *log, char **why) {
+ * could not start (*why set).  *rendered gets the params as rendered (the
+ * caller's), or NULL when a template failed. */
+static int start_direct(ph_sched *s, guint idx, const char *log, char **why,
+                        JsonObject **rendered) {
   const ph_task_spec *t = task_of(s, idx);
   ph_ti *ti = &s->ti[idx];
   const char *what = t->op->command->what;
@@ -1215,8 +1217,7 @@ out:
   g_strfreev(plain);
   g_strfreev(argv);
   g_free(cwd);
-  if (params)
-    json_object_unref(params);
+  *rendered = params;
   return pid;
 }
 
@@ -1293,16 +1294,21 @@ static void expand(ph_sched *s, guint idx);
 /* Records the try's templated params as rendered (Airflow's rendered
  * fields), secrets masked, when it has templates the host may render
  * (not those calling Lua pattern functions: only the worker, where a
- * timeout holds, renders them).  Nothing for a task without templates. */
-static void record_rendered(ph_sched *s, guint idx) {
+ * timeout holds, renders them).  Nothing for a task without templates.
+ * rendered (taken; may be NULL): its params as already rendered. */
+static void record_rendered(ph_sched *s, guint idx, JsonObject *rendered) {
   const ph_task_spec *t = task_of(s, idx);
   JsonNode *pn = json_node_new(JSON_NODE_OBJECT);
   json_node_set_object(pn, params_of(s, idx));
   g_autofree char *raw = ph_util_json_dup(pn);
   json_node_unref(pn);
-  if (!strstr(raw, "{{") || ph_template_calls_patterns(raw))
+  if (!ph_template_has_markers(raw) || ph_template_calls_patterns(raw)) {
+    if (rendered)
+      json_object_unref(rendered);
     return;
-  JsonObject *r = render_params(s, idx);
+  }
+  /* a direct command's params were rendered to start it: not again */
+  JsonObject *r = rendered ? rendered : render_params(s, idx);
   if (!r)
     return; /* a template error: the try reports it */
   /* the templated params only (Airflow's template_fields), as rendered */
@@ -1398,7 +1404,8 @@ static void start(ph_sched *s, guint idx) {
     return;
   }
   g_autofree char *why = NULL;
-  int pid = ti->direct > 0 ? start_direct(s, idx, log, &why) : 0;
+  JsonObject *rendered = NULL;
+  int pid = ti->direct > 0 ? start_direct(s, idx, log, &why, &rendered) : 0;
   if (pid == 0) {
     g_autofree char *spec = build_spec(s, idx);
     GError *err = NULL;
@@ -1410,7 +1417,7 @@ static void start(ph_sched *s, guint idx) {
   }
   ph_store_try_start(s->store, s->run_id, t->id, ti->map_index,
                      ti->try_number, ti->start, pid > 0 ? pid : 0, NULL, log);
-  record_rendered(s, idx);
+  record_rendered(s, idx, rendered);
   if (pid > 0) /* its identity is recorded with the commit (see commit) */
     g_array_append_val(s->proc_pending, idx);
   if (pid < 0) {
