@@ -11,8 +11,8 @@
  *
  * Commas are the writer's business; the caller's is only to pair begins
  * with ends and to give each object member a key first.  Strings are
- * escaped as RFC 8259 asks; a double is the shortest text that reads back
- * to it (integral doubles keep ".0"), non-finite numbers are null. */
+ * escaped as RFC 8259 asks; a double is written as Python's repr writes
+ * it (10.0, 0.1, 1e+20), non-finite numbers are null. */
 #ifndef PH_JSONW_H
 #define PH_JSONW_H
 #include <glib.h>

@@ -95,8 +95,9 @@ char *ph_util_utf8_lossy(const char *text, gssize len, gboolean *was_valid);
 
 /* Serialises node as compact JSON text; caller frees. NULL node gives
  * "null".  Unlike json-glib's generator it always writes valid JSON: a
- * double as the shortest text that reads back to the same value (1e+20,
- * never "1e+20.0"; integral doubles keep ".0"), non-finite numbers as
+ * double as Python's repr writes it: the fewest digits that read back to
+ * the same value, fixed notation for exponents -4 to 15 (10.0, 0.0001),
+ * scientific otherwise (1e+20, never "1e+20.0"); non-finite numbers as
  * null. */
 char *ph_util_json_dup(JsonNode *node);
 
