@@ -454,12 +454,13 @@ static void attach(ph_store *s) {
     return;
   g_autofree char *path = g_build_filename(s->home, "pipehost.db", NULL);
   g_autofree char *prag = connection_pragmas(FALSE);
-  if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE, NULL) ==
-          SQLITE_OK &&
-      sqlite3_exec(s->db, prag, NULL, NULL, NULL) == SQLITE_OK) {
-    /* waits for a lock as every statement of this store does */
+  if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE, NULL) == SQLITE_OK) {
+    /* waits for a lock as every statement of this store does, the pragmas
+     * included: they read the schema, which needs a shared lock that a
+     * process checkpointing as it closes holds back for a moment */
     sqlite3_busy_handler(s->db, on_busy, s);
-    return;
+    if (sqlite3_exec(s->db, prag, NULL, NULL, NULL) == SQLITE_OK)
+      return;
   }
   g_autofree char *why = g_strdup_printf(
       "cannot reconnect: %s", s->db ? sqlite3_errmsg(s->db) : "out of memory");

@@ -7,6 +7,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <sqlite3.h>
+
 #include "ph_store.h"
 
 static char *home;
@@ -150,13 +152,75 @@ static int writer(char **argv) {
   return 0;
 }
 
+/* After ph_store_fork the store reconnects at its next use. Another
+ * process may hold the file locked then (one closing its connection
+ * checkpoints under an exclusive lock): the reconnection waits for it as
+ * every statement does, instead of failing with "database is locked" --
+ * which made a scheduler that had just forked a run stop, in CI. */
+static void test_reconnect_waits(void) {
+  g_autofree char *dir = g_build_filename(home, "reconnect", NULL);
+  GError *err = NULL;
+  ph_store *a = ph_store_open(dir, &err);
+  g_assert_no_error(err);
+  ph_store_meta_set(a, "k", "1");
+  pid_t child = ph_store_fork(a, &err);
+  g_assert_no_error(err);
+  if (child == 0)
+    _exit(0);
+  int status = 0;
+  g_assert_cmpint(waitpid(child, &status, 0), ==, child);
+  int ready[2];
+  g_assert_cmpint(pipe(ready), ==, 0);
+  pid_t pid = fork();
+  if (pid == 0) {
+    close(ready[0]);
+    g_autofree char *r = g_strdup_printf("%d", ready[1]);
+    execl("/proc/self/exe", "test_ph_store", "--locker", dir, r, NULL);
+    _exit(127);
+  }
+  close(ready[1]);
+  char x;
+  g_assert_cmpint(read(ready[0], &x, 1), ==, 1);
+  close(ready[0]);
+  /* the locker holds the file for 300 ms from here */
+  g_autofree char *k = ph_store_meta_get(a, "k");
+  g_assert_cmpstr(k, ==, "2");
+  g_assert_null(ph_store_get_error(a));
+  g_assert_cmpint(waitpid(pid, &status, 0), ==, pid);
+  g_assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  ph_store_close(a);
+}
+
+/* test_reconnect_waits' other process: --locker DIR READY_FD. Holds the
+ * store's file under an exclusive lock for 300 ms and writes k=2. */
+static int locker(char **argv) {
+  g_autofree char *path = g_build_filename(argv[2], "pipehost.db", NULL);
+  sqlite3 *db = NULL;
+  if (sqlite3_open(path, &db) != SQLITE_OK ||
+      sqlite3_exec(db,
+                   "PRAGMA locking_mode=EXCLUSIVE;BEGIN EXCLUSIVE;"
+                   "UPDATE meta SET value='2' WHERE key='k';",
+                   NULL, NULL, NULL) != SQLITE_OK)
+    return 1;
+  char x = 'x';
+  if (write(atoi(argv[3]), &x, 1) != 1)
+    return 1;
+  g_usleep(300000);
+  int rc = sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+  sqlite3_close(db);
+  return rc == SQLITE_OK ? 0 : 1;
+}
+
 int main(int argc, char **argv) {
   if (argc == 5 && !strcmp(argv[1], "--writer"))
     return writer(argv);
+  if (argc == 4 && !strcmp(argv[1], "--locker"))
+    return locker(argv);
   g_test_init(&argc, &argv, NULL);
   home = g_dir_make_tmp("phstore-XXXXXX", NULL);
   g_test_add_func("/store/roundtrip", test_roundtrip);
   g_test_add_func("/store/two_connections", test_two_connections);
+  g_test_add_func("/store/reconnect_waits", test_reconnect_waits);
   g_test_add_func("/store/not_a_store", test_not_a_store);
   int rc = g_test_run();
   g_autofree char *cmd = g_strdup_printf("rm -rf '%s'", home);
