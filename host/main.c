@@ -20,6 +20,7 @@
 #include "ph_plan.h"
 #include "ph_registry.h"
 #include "ph_sched.h"
+#include "ph_slurm.h"
 #include "ph_store.h"
 #include "ph_notify.h"
 #include "ph_scheduler.h"
@@ -1636,6 +1637,8 @@ static int cmd_track(int argc, char **argv) {
 int main(int argc, char **argv) {
   if (argc >= 2 && !strcmp(argv[1], "__worker"))
     return ph_worker_main(3);
+  if (argc >= 2 && !strcmp(argv[1], "__slurm-try"))
+    return ph_slurm_try_main(argc, argv);
   if (argc >= 2 && !strcmp(argv[1], "__launcher"))
     return ph_exec_launcher_main(3, argc >= 3 ? atoi(argv[2]) : -1);
   if (argc >= 2 && !strcmp(argv[1], "__notify")) {

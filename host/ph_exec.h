@@ -33,6 +33,8 @@ typedef struct ph_exec_end {
                         * of at least this many bytes (over the limit) */
   int start_errno;     /* > 0: the worker could not be started (fork's
                         * errno); nothing ran */
+  const char *executor_reason; /* another executor (ph_slurm) saw the try
+                                * end without its worker's end: why */
 } ph_exec_end;
 
 typedef struct ph_exec_callbacks {

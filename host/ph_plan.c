@@ -49,6 +49,8 @@ void ph_plan_free(ph_plan *p) {
       json_array_unref(p->tasks[i].outlets);
     if (p->tasks[i].inlets)
       json_array_unref(p->tasks[i].inlets);
+    if (p->tasks[i].slurm)
+      json_object_unref(p->tasks[i].slurm);
   }
   g_free(p->tasks);
   if (p->index)
@@ -353,6 +355,80 @@ out:
   }
 }
 
+/* PH_EXECUTOR_* of an executor's name, or -1. */
+static int executor_named(const char *s) {
+  if (!strcmp(s, "local"))
+    return PH_EXECUTOR_LOCAL;
+  if (!strcmp(s, "slurm"))
+    return PH_EXECUTOR_SLURM;
+  return -1;
+}
+
+/* slurm: {partition, cpus_per_task, mem, gres, time, account, qos,
+ * constraint, extra_args}; merged over what default_args set */
+static void apply_slurm(ctx_t *c, ph_task_spec *t, JsonNode *v, int line) {
+  static const char *const strings[] = {"partition", "gres",       "account",
+                                        "qos",       "constraint", NULL};
+  if (!JSON_NODE_HOLDS_OBJECT(v)) {
+    err(c, line,
+        "task '%s': 'slurm' must be a mapping, e.g. slurm: "
+        "{partition: gpu, cpus_per_task: 4, mem: 16G, time: \"2:00:00\"}",
+        t->id);
+    return;
+  }
+  JsonObject *o = json_node_get_object(v);
+  GList *keys = json_object_get_members(o);
+  gboolean ok = TRUE;
+  for (GList *l = keys; l && ok; l = l->next) {
+    const char *k = l->data;
+    JsonNode *e = json_object_get_member(o, k);
+    gboolean str = JSON_NODE_HOLDS_VALUE(e) &&
+                   json_node_get_value_type(e) == G_TYPE_STRING &&
+                   *json_node_get_string(e) &&
+                   !strchr(json_node_get_string(e), '\n');
+    gint64 i = 0;
+    if (in_list(k, strings))
+      ok = str;
+    else if (!strcmp(k, "cpus_per_task"))
+      ok = get_int(e, &i) && i > 0 && i <= 65536;
+    else if (!strcmp(k, "mem") || !strcmp(k, "time"))
+      ok = str || (get_int(e, &i) && i > 0);
+    else if (!strcmp(k, "extra_args")) {
+      ok = JSON_NODE_HOLDS_ARRAY(e);
+      for (guint n = 0; ok && n < json_array_get_length(json_node_get_array(e));
+           n++) {
+        JsonNode *a = json_array_get_element(json_node_get_array(e), n);
+        ok = JSON_NODE_HOLDS_VALUE(a) &&
+             json_node_get_value_type(a) == G_TYPE_STRING;
+      }
+    } else {
+      err(c, line,
+          "task '%s': unknown slurm option '%s'; known: partition, "
+          "cpus_per_task, mem, gres, time, account, qos, constraint, "
+          "extra_args (a list of sbatch options)",
+          t->id, k);
+      ok = TRUE;
+      break;
+    }
+    if (!ok)
+      err(c, line, "task '%s': slurm.%s must be %s", t->id, k,
+          in_list(k, strings)           ? "a non-empty string"
+          : !strcmp(k, "cpus_per_task") ? "a positive integer"
+          : !strcmp(k, "extra_args")
+              ? "a list of strings (sbatch options, e.g. [\"--exclusive\"])"
+              : "a string (as sbatch takes it, e.g. \"16G\" or \"1:30:00\") "
+                "or a positive integer (MB for mem, minutes for time)");
+  }
+  g_list_free(keys);
+  if (!t->slurm)
+    t->slurm = json_object_new();
+  keys = json_object_get_members(o);
+  for (GList *l = keys; l; l = l->next)
+    json_object_set_member(t->slurm, l->data,
+                           json_node_copy(json_object_get_member(o, l->data)));
+  g_list_free(keys);
+}
+
 /* Applies one host key to spec; reports type errors. */
 static void apply_host_key(ctx_t *c, ph_plan *p, ph_task_spec *t,
                            const char *key, JsonNode *v, int line) {
@@ -396,6 +472,19 @@ static void apply_host_key(ctx_t *c, ph_plan *p, ph_task_spec *t,
       t->priority_weight = i;
   } else if (!strcmp(key, "outlets") || !strcmp(key, "inlets")) {
     apply_datasets(c, t, key, v, line);
+  } else if (!strcmp(key, "executor")) {
+    const char *s =
+        JSON_NODE_HOLDS_VALUE(v) && json_node_get_value_type(v) == G_TYPE_STRING
+            ? json_node_get_string(v)
+            : "";
+    int e = executor_named(s);
+    if (e < 0)
+      err(c, line, "task '%s': 'executor' must be \"local\" or \"slurm\"",
+          t->id);
+    else
+      t->executor = e;
+  } else if (!strcmp(key, "slurm")) {
+    apply_slurm(c, t, v, line);
   } else if (!strcmp(key, "expand") || !strcmp(key, "expand_kwargs")) {
     if (t->expand || t->expand_kwargs)
       err(c, line, "task '%s': use 'expand' or 'expand_kwargs', not both",
@@ -492,8 +581,8 @@ static void apply_host_key(ctx_t *c, ph_plan *p, ph_task_spec *t,
       return;
     }
     t->depends_on_past = b;
-  } else if (!strcmp(key, "soft_fail") ||
-             !strcmp(key, "exponential_backoff") || !strcmp(key, "cache")) {
+  } else if (!strcmp(key, "soft_fail") || !strcmp(key, "exponential_backoff") ||
+             !strcmp(key, "cache")) {
     if (!get_bool(v, &b)) {
       err(c, line, "task '%s': '%s' must be a boolean", t->id, key);
       return;
@@ -594,6 +683,9 @@ static void resolve_task(ctx_t *c, ph_plan *p, const ph_registry *reg,
   t->timeout = 604800;
   t->max_map_length = 1024;
   t->params = json_object_new();
+  const char *ex = g_getenv("PIPEHOST_EXECUTOR");
+  if (ex && *ex && executor_named(ex) >= 0)
+    t->executor = executor_named(ex);
   const char *op = ph_dag_task_get_op(dt);
   if (!op) {
     err(c, t->line, "task '%s' has no 'op'; set op: to an operator such as "

@@ -22,6 +22,9 @@ typedef struct ph_plan ph_plan;
 #define PH_WEIGHT_UPSTREAM 1
 #define PH_WEIGHT_ABSOLUTE 2
 
+/* ph_task_spec.executor */
+enum { PH_EXECUTOR_LOCAL = 0, PH_EXECUTOR_SLURM = 1 };
+
 typedef struct ph_task_spec {
   const char *id;
   int line;
@@ -41,6 +44,12 @@ typedef struct ph_task_spec {
   const char *queue; /* Airflow's queue: ignored by the local executor
                         (as Airflow ignores it outside Celery); NULL */
   int pool_slots;
+  /* where its tries run: PH_EXECUTOR_LOCAL (a worker on this machine) or
+   * PH_EXECUTOR_SLURM (a batch job); `executor`, else PIPEHOST_EXECUTOR */
+  int executor;
+  /* executor slurm: the job's options {partition, cpus_per_task, mem,
+   * gres, time, account, qos, constraint, extra_args}, checked; or NULL */
+  JsonObject *slurm;
   int priority_weight;         /* effective weight (weight_rule applied) */
   int weight_rule;             /* PH_WEIGHT_* */
   const char *doc;

@@ -21,6 +21,7 @@
 #include "ph_openlineage.h"
 #include "ph_proc.h"
 #include "ph_registry.h"
+#include "ph_slurm.h"
 #include "ph_template.h"
 #include "ph_timetable.h"
 #include "ph_track.h"
@@ -104,6 +105,7 @@ struct ph_sched {
   ph_store *store;
   ph_sched_opts o;
   ph_exec *ex;
+  ph_slurm *sl; /* the Slurm executor, or NULL: no task of the plan uses it */
   guint n;    /* tasks of the plan: TIs 0..n-1 */
   guint n_ti; /* TIs: the plan's, then mapped instances */
   guint cap;  /* room in ti, heap, worklist */
@@ -1386,10 +1388,10 @@ static void start(ph_sched *s, guint idx) {
   ti->exec_offset = -1;
   g_autofree char *log = try_log_path(s, idx);
   if (!ti->direct)
-    ti->direct =
-        t->memory_limit <= 0 && ph_direct_applies(t->op, params_of(s, idx))
-            ? 1
-            : -1;
+    ti->direct = t->executor == PH_EXECUTOR_LOCAL && t->memory_limit <= 0 &&
+                         ph_direct_applies(t->op, params_of(s, idx))
+                     ? 1
+                     : -1;
   /* The ends of its upstreams are made durable first: no task starts
    * before what it depends on is on disk. */
   ti->pid = 0;
@@ -1406,7 +1408,21 @@ static void start(ph_sched *s, guint idx) {
   g_autofree char *why = NULL;
   JsonObject *rendered = NULL;
   int pid = ti->direct > 0 ? start_direct(s, idx, log, &why, &rendered) : 0;
-  if (pid == 0) {
+  g_autofree char *job_id = NULL;
+  if (pid == 0 && t->executor == PH_EXECUTOR_SLURM) {
+    g_autofree char *spec = build_spec(s, idx);
+    g_autofree char *name = g_strdup_printf(
+        "pipehost:%s:%s", ph_plan_get_dag_id(s->plan), ti->name);
+    GError *err = NULL;
+    job_id = ph_slurm_submit(s->sl, idx, spec, log, t->slurm, t->queue,
+                             t->execution_timeout, name, &err);
+    if (!job_id) {
+      why = g_strdup_printf("could not submit the try to Slurm: %s",
+                            err->message);
+      pid = -1;
+    }
+    g_clear_error(&err);
+  } else if (pid == 0) {
     g_autofree char *spec = build_spec(s, idx);
     GError *err = NULL;
     pid = ph_exec_start(s->ex, idx, spec, log, t->plugin_path,
@@ -1417,6 +1433,11 @@ static void start(ph_sched *s, guint idx) {
   }
   ph_store_try_start(s->store, s->run_id, t->id, ti->map_index,
                      ti->try_number, ti->start, pid > 0 ? pid : 0, NULL, log);
+  /* in the try's own row, in the same transaction: a resumed run finds
+   * the job to adopt, never submits the try again */
+  if (job_id)
+    ph_store_try_set_executor(s->store, s->run_id, t->id, ti->map_index,
+                              ti->try_number, "slurm", job_id);
   record_rendered(s, idx, rendered);
   if (pid > 0) /* its identity is recorded with the commit (see commit) */
     g_array_append_val(s->proc_pending, idx);
@@ -1432,9 +1453,10 @@ static void start(ph_sched *s, guint idx) {
     lineage_event(s, idx, "START", NULL);
   set_reason(ti, NULL);
   record(s, idx);
-  g_autofree char *d = pid > 0 ? g_strdup_printf("try %d, pid %d",
-                                                 ti->try_number, pid)
-                               : g_strdup_printf("try %d", ti->try_number);
+  g_autofree char *d =
+      job_id ? g_strdup_printf("try %d, Slurm job %s", ti->try_number, job_id)
+      : pid > 0 ? g_strdup_printf("try %d, pid %d", ti->try_number, pid)
+                : g_strdup_printf("try %d", ti->try_number);
   progress(s, idx, "running", d);
 }
 
@@ -1903,7 +1925,9 @@ static void cb_end(void *user, guint job, const ph_exec_end *end) {
   ph_status st = PH_ERROR;
   g_autofree char *reason = NULL;
   gboolean waiting = FALSE, falsy = FALSE;
-  if (end->start_errno) {
+  if (end->executor_reason) {
+    reason = g_strdup(end->executor_reason);
+  } else if (end->start_errno) {
     reason = g_strdup_printf("could not start the worker: fork: %s",
                              g_strerror(end->start_errno));
   } else if (end->timed_out) {
@@ -2052,6 +2076,13 @@ ph_sched *ph_sched_new(const ph_plan *plan, ph_store *store,
   s->ol = ph_openlineage_new();
   ph_exec_callbacks cb = {cb_message, cb_end, cb_pid};
   s->ex = ph_exec_new(opts->worker_exe, &cb, s, opts->kill_grace);
+  for (guint i = 0; i < s->n && !s->sl; i++)
+    if (ph_plan_get_task(plan, i)->executor == PH_EXECUTOR_SLURM) {
+      /* the jobs run this binary by its real path (shared on a cluster) */
+      g_autofree char *exe = g_file_read_link("/proc/self/exe", NULL);
+      s->sl = ph_slurm_new(exe ? exe : opts->worker_exe,
+                           ph_store_get_home(store), &cb, s);
+    }
   /* no secret reaches a log: filtered output once the run knows one */
   ph_exec_set_secrets(s->ex, s->secrets, TRUE);
   /* waiting for the store's lock must not suspend execution_timeout */
@@ -2070,6 +2101,7 @@ void ph_sched_free(ph_sched *s) {
     return;
   ph_store_set_wait_hook(s->store, NULL, NULL);
   ph_exec_free(s->ex);
+  ph_slurm_free(s->sl); /* its jobs go on: a resumed run adopts them */
   ph_openlineage_free(s->ol);
   g_free(s->env_base);
   g_hash_table_unref(s->progs);
@@ -2102,9 +2134,35 @@ void ph_sched_free(ph_sched *s) {
   g_free(s);
 }
 
+/* Tries on Slurm run on other machines, which must reach the store: an
+ * SQLite file cannot be shared between hosts safely, so that is refused
+ * unless the user says the cluster is this machine. */
+static gboolean slurm_allowed(ph_sched *s, GError **error) {
+  if (!s->sl)
+    return TRUE;
+  const char *one = g_getenv("PIPEHOST_SLURM_SINGLE_NODE");
+  if (one && *one && strcmp(one, "0"))
+    return TRUE;
+  const char *task = NULL;
+  for (guint i = 0; i < s->n && !task; i++)
+    if (ph_plan_get_task(s->plan, i)->executor == PH_EXECUTOR_SLURM)
+      task = ph_plan_get_task(s->plan, i)->id;
+  g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
+              "task '%s' runs on Slurm (executor: slurm), but the store is "
+              "SQLite, a file that jobs on other nodes cannot share safely. "
+              "A cluster needs a store every node reaches: PostgreSQL, which "
+              "this pipehost does not have yet. When Slurm's compute node "
+              "is this machine (or every job runs here), set "
+              "PIPEHOST_SLURM_SINGLE_NODE=1",
+              task);
+  return FALSE;
+}
+
 gboolean ph_sched_create_run(ph_sched *s, const char *logical_date,
                              JsonObject *params, const char *run_id,
                              GError **error) {
+  if (!slurm_allowed(s, error))
+    return FALSE;
   GDateTime *dt = NULL;
   if (logical_date) {
     dt = g_date_time_new_from_iso8601(logical_date, g_time_zone_new_utc());
@@ -2230,7 +2288,33 @@ static int state_from_name(const char *n) {
   return ST_NONE;
 }
 
+/* A running TI whose try is a Slurm job (recorded with the try): watched
+ * again instead of failed and retried; its job's end ends it, even if
+ * that came while no host was watching.  FALSE: not a Slurm try. */
+static gboolean adopt(ph_sched *s, guint i) {
+  ph_ti *ti = &s->ti[i];
+  const ph_task_spec *t = task_of(s, i);
+  g_autofree char *job_id = NULL;
+  g_autofree char *ex = ph_store_try_executor(
+      s->store, s->run_id, t->id, ti->map_index, ti->try_number, &job_id);
+  if (g_strcmp0(ex, "slurm") || !job_id)
+    return FALSE;
+  g_autofree char *log = try_log_path(s, i);
+  ph_slurm_adopt(s->sl, i, job_id, log);
+  ti->state = ST_RUNNING;
+  ti->direct = -1;
+  ti->exec_offset = -1;
+  s->n_running++;
+  pool_take(s, i);
+  g_autofree char *d =
+      g_strdup_printf("try %d, Slurm job %s (adopted)", ti->try_number, job_id);
+  progress(s, i, "running", d);
+  return TRUE;
+}
+
 gboolean ph_sched_resume_run(ph_sched *s, const char *run_id, GError **error) {
+  if (!slurm_allowed(s, error))
+    return FALSE;
   JsonNode *run = ph_store_run_show(s->store, run_id);
   if (!run) {
     g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_NOENT, "no run '%s'", run_id);
@@ -2416,7 +2500,10 @@ gboolean ph_sched_resume_run(ph_sched *s, const char *run_id, GError **error) {
     const ph_task_spec *t = task_of(s, i);
     if (FINAL(ti->state) || ti->n_kids)
       continue;
-    if (ti->state == ST_RUNNING || ti->state == ST_QUEUED) {
+    if ((ti->state == ST_RUNNING || ti->state == ST_QUEUED) && s->sl &&
+        adopt(s, i)) {
+      continue;
+    } else if (ti->state == ST_RUNNING || ti->state == ST_QUEUED) {
       /* No try runs twice at once: the earlier try's process group must
        * be gone before a new try can start.  It is found by pid and
        * identity, so a process that reuses the pid is never touched. */
@@ -2555,11 +2642,15 @@ gboolean ph_sched_run(ph_sched *s) {
       next = 0.2; /* a slot held by another run frees without an event here */
       s->pool_blocked = FALSE;
     }
+    double sl_next = ph_slurm_next_poll(s->sl);
+    if (sl_next >= 0 && (next < 0 || next > sl_next))
+      next = sl_next;
     if (ph_exec_poll(s->ex, next) < 0) {
       s->fatal = g_strdup_printf("waiting for the tries failed: %s",
                                  g_strerror(errno));
       break;
     }
+    ph_slurm_poll(s->sl);
     propagate(s);
   }
   if (s->fatal) {

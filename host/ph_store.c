@@ -162,6 +162,12 @@ static const char *const migrations[] = {
     /* 7: each try's templated params as rendered (Airflow's rendered
      * fields), secrets masked */
     "ALTER TABLE task_try ADD COLUMN rendered TEXT;",
+    /* 8: where a try ran: its executor ("slurm"; NULL: local) and the id
+     * the executor knows it by (the Slurm job id), recorded with the try's
+     * start, so that a resumed run adopts the job instead of submitting it
+     * again */
+    "ALTER TABLE task_try ADD COLUMN executor TEXT;"
+    "ALTER TABLE task_try ADD COLUMN executor_id TEXT;",
 };
 #define PH_SCHEMA_VERSION ((int)G_N_ELEMENTS(migrations) + 1)
 
@@ -824,8 +830,8 @@ JsonNode *ph_store_run_show(ph_store *s, const char *run_id) {
   json_builder_begin_array(b);
   st = prep(s,
             "SELECT task_id, map_index, try_number, state, start_date, "
-            "end_date, pid, reason, log_path FROM task_try WHERE run_id=? "
-            "ORDER BY start_date, rowid",
+            "end_date, pid, reason, log_path, executor, executor_id FROM "
+            "task_try WHERE run_id=? ORDER BY start_date, rowid",
             "s", run_id);
   while (step_row(s, st))
     add_row(b, st);
@@ -927,6 +933,35 @@ void ph_store_try_set_rendered(ph_store *s, const char *run_id,
                     "UPDATE task_try SET rendered=? WHERE run_id=? AND "
                     "task_id=? AND map_index=? AND try_number=?",
                     "sssii", json, run_id, task_id, map_index, try_number));
+}
+
+void ph_store_try_set_executor(ph_store *s, const char *run_id,
+                               const char *task_id, int map_index,
+                               int try_number, const char *executor,
+                               const char *executor_id) {
+  step_done(s, prep(s,
+                    "UPDATE task_try SET executor=?, executor_id=? WHERE "
+                    "run_id=? AND task_id=? AND map_index=? AND try_number=?",
+                    "ssssii", executor, executor_id, run_id, task_id, map_index,
+                    try_number));
+}
+
+char *ph_store_try_executor(ph_store *s, const char *run_id,
+                            const char *task_id, int map_index, int try_number,
+                            char **executor_id) {
+  sqlite3_stmt *st = prep(s,
+                          "SELECT executor, executor_id FROM task_try WHERE "
+                          "run_id=? AND task_id=? AND map_index=? AND "
+                          "try_number=?",
+                          "ssii", run_id, task_id, map_index, try_number);
+  char *ex = NULL;
+  *executor_id = NULL;
+  if (step_row(s, st) && sqlite3_column_text(st, 0)) {
+    ex = g_strdup((const char *)sqlite3_column_text(st, 0));
+    *executor_id = g_strdup((const char *)sqlite3_column_text(st, 1));
+  }
+  sqlite3_reset(st);
+  return ex;
 }
 
 void ph_store_try_set_pid(ph_store *s, const char *run_id, const char *task_id,

@@ -142,6 +142,17 @@ JsonNode *ph_store_run_show(ph_store *s, const char *run_id);
  * names an instance); caller frees. */
 char *ph_store_ti_name(const char *task_id, int map_index);
 
+/* Where the try runs when not in a local worker: the executor's name
+ * ("slurm") and the id it knows the try by (the job id). */
+void ph_store_try_set_executor(ph_store *s, const char *run_id,
+                               const char *task_id, int map_index,
+                               int try_number, const char *executor,
+                               const char *executor_id);
+/* The try's executor name (caller frees) and *executor_id (caller frees),
+ * or NULL (and *executor_id NULL) for a local try or no such try. */
+char *ph_store_try_executor(ph_store *s, const char *run_id,
+                            const char *task_id, int map_index, int try_number,
+                            char **executor_id);
 /* The try's templated params as rendered (JSON object text, secrets
  * masked), for the webserver's task instance page. */
 void ph_store_try_set_rendered(ph_store *s, const char *run_id,

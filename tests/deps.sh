@@ -12,12 +12,14 @@ PH_BUILD_DEPS=(cmake ninja-build gcc libc6-dev pkg-config ca-certificates
 # the integration tests start a real PostgreSQL, SMTP server (aiosmtpd, with
 # a self-signed certificate) and an HTTP server (python3 stdlib)
 # clang + its runtime: the warning check on a second compiler and libFuzzer
+# munge + Slurm: a real single-node Slurm for the Slurm executor's tests
 PH_TEST_DEPS=(python3 lua5.4 postgresql-15 python3-aiosmtpd openssl curl
   python3-jsonschema python3-prometheus-client
   chromium chromium-driver python3-selenium
   python3-sklearn python3-xgboost python3-numpy
   clang libclang-rt-14-dev abigail-tools valgrind
-  make util-linux mount)
+  make util-linux mount
+  munge slurmctld slurmd slurm-client)
 want=("${PH_BUILD_DEPS[@]}")
 [ "${1:-}" = "--test" ] && want+=("${PH_TEST_DEPS[@]}")
 missing=()

@@ -1,0 +1,74 @@
+/* ph_slurm -- the Slurm executor: each try a batch job.
+ *
+ * A try on Slurm is submitted with `sbatch --parsable` as a job that runs
+ * "pipehost __slurm-try" on a compute node.  That process runs the try's
+ * worker there, as the local executor does here (ph_exec: its own process,
+ * execution_timeout, on_kill), answers the worker's reads (XComs,
+ * variables, connections, models) from the store, and writes what the try
+ * did -- the worker's messages and its end -- to a result file next to the
+ * try's log, atomically (written, synced, renamed), just before the job
+ * ends.  The job's output is the try's log.
+ *
+ * The host learns that a try ended from its result file, and replays it
+ * through the same callbacks as a local worker's (ph_exec_callbacks): the
+ * scheduler records XComs, branches and the end exactly as for a local
+ * try.  Slurm's own view comes from one `squeue` call per poll interval
+ * for all jobs (never one call per job), `sacct` when squeue no longer
+ * knows a job: a job that ended without a result file (cancelled, killed
+ * at its time limit, lost with its node) ends its try with a reason naming
+ * the Slurm state.
+ *
+ * Nothing here stops jobs when the host stops: a resumed run adopts them
+ * (ph_slurm_adopt) by the job id recorded with the try.
+ *
+ * Single-threaded: call everything from the scheduler's thread.
+ */
+#ifndef PH_SLURM_H
+#define PH_SLURM_H
+
+#include <glib.h>
+#include <json-glib/json-glib.h>
+
+#include "ph_exec.h"
+
+typedef struct ph_slurm ph_slurm;
+
+/* A new Slurm executor whose jobs run exe (this binary's path, which must
+ * be the same on the compute nodes) with the store at home; callbacks as
+ * for ph_exec (on_pid is never called). */
+ph_slurm *ph_slurm_new(const char *exe, const char *home,
+                       const ph_exec_callbacks *cb, void *user);
+/* Frees the executor; its jobs go on (a resumed run adopts them). */
+void ph_slurm_free(ph_slurm *sl);
+
+/* Submits job's try as a batch job: spec as for ph_exec_start, output to
+ * log_path, opts the task's slurm options (may be NULL), queue the
+ * task's queue (the partition unless opts name one; may be NULL),
+ * timeout the try's execution_timeout (0: none), name the job's name.
+ * Returns the Slurm job id (caller frees), or NULL with error set
+ * (nothing was submitted). */
+char *ph_slurm_submit(ph_slurm *sl, guint job, const char *spec,
+                      const char *log_path, JsonObject *opts, const char *queue,
+                      double timeout, const char *name, GError **error);
+/* Watches a job submitted by an earlier host for job's try, whose log is
+ * log_path: it ends as a submitted one does (at once if it has). */
+void ph_slurm_adopt(ph_slurm *sl, guint job, const char *job_id,
+                    const char *log_path);
+/* Cancels job's Slurm job (scancel); its end comes through on_end. */
+void ph_slurm_cancel(ph_slurm *sl, guint job);
+/* The job's Slurm id (borrowed), or NULL when job is not on Slurm. */
+const char *ph_slurm_get_id(const ph_slurm *sl, guint job);
+/* Jobs submitted or adopted and not ended yet. */
+guint ph_slurm_n_running(const ph_slurm *sl);
+/* Seconds until ph_slurm_poll has something to look at (-1: no jobs). */
+double ph_slurm_next_poll(const ph_slurm *sl);
+/* Looks for result files, and asks Slurm about the jobs once per poll
+ * interval (PIPEHOST_SLURM_POLL seconds, default 2); dispatches the ends.
+ * Returns the number of tries that ended. */
+int ph_slurm_poll(ph_slurm *sl);
+
+/* "pipehost __slurm-try HOME SPEC_FILE RESULT_FILE LOG_FILE": the job's
+ * side (see above).  Returns the process's exit status. */
+int ph_slurm_try_main(int argc, char **argv);
+
+#endif
