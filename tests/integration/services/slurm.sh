@@ -39,7 +39,11 @@ if [ "$cmd" = down ]; then
   exit 0
 fi
 
-[ "$(id -u)" -eq 0 ] || { echo "slurm.sh: needs root (slurmd starts jobs as their user)" >&2; exit 1; }
+if [ "$(id -u)" -ne 0 ]; then
+  # not an error: integration.slurm skips itself without root
+  echo "slurm.sh: not root: no Slurm (slurmd must start jobs as their user)" >&2
+  exit 0
+fi
 for p in munged slurmctld slurmd sbatch; do
   command -v "$p" >/dev/null || { echo "slurm.sh: $p missing (apt-get install munge slurmctld slurmd slurm-client)" >&2; exit 1; }
 done
