@@ -3,7 +3,9 @@
  * ph_fault_hit(POINT) in this process return TRUE, so the caller takes its
  * failure path.  Points: store_write, log_open, spawn, plugin_load;
  * exec_note_delay makes the host slow to note where an exec'd command's
- * output starts.
+ * output starts; slurm_kill_before_submit and slurm_kill_after_submit
+ * kill the host (SIGKILL) just before and just after it submits Slurm
+ * jobs.
  * Release builds compile every check to FALSE. */
 #ifndef PH_FAULT_H
 #define PH_FAULT_H

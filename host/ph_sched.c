@@ -98,6 +98,7 @@ typedef struct {
                              NULL: the task's own */
   guint kid0, n_kids;     /* an expanded task: its instances' TIs */
   guint kids_left;        /* instances not final yet */
+  gboolean on_slurm;      /* its running try is a Slurm job */
 } ph_ti;
 
 struct ph_sched {
@@ -122,6 +123,8 @@ struct ph_sched {
   GArray *timers; /* guint task indexes waiting on ti.wake */
   guint *worklist, wl_len;
   guint n_final, n_running;
+  guint n_slurm;   /* of n_running: tries on Slurm (not counted by -j) */
+  guint slurm_max; /* at most this many Slurm jobs at once */
   GPtrArray *secrets;
   gboolean fresh;    /* the run was created here, not resumed */
   guint commit_gen;  /* commits so far, plus 1 */
@@ -1411,12 +1414,13 @@ static void start(ph_sched *s, guint idx) {
   g_autofree char *job_id = NULL;
   if (pid == 0 && t->executor == PH_EXECUTOR_SLURM) {
     g_autofree char *spec = build_spec(s, idx);
-    g_autofree char *name = g_strdup_printf(
-        "pipehost:%s:%s", ph_plan_get_dag_id(s->plan), ti->name);
+    g_autofree char *name =
+        g_strdup_printf("pipehost:%s:%s", ph_plan_get_dag_id(s->plan), t->id);
     GError *err = NULL;
-    job_id = ph_slurm_submit(s->sl, idx, spec, log, t->slurm, t->queue,
-                             t->execution_timeout, name, &err);
-    if (!job_id) {
+    /* submitted after this pass's starts (ph_slurm_flush), its intent
+     * durable first */
+    if (!ph_slurm_enqueue(s->sl, idx, spec, log, t->slurm, t->queue,
+                          t->execution_timeout, name, &job_id, &err)) {
       why = g_strdup_printf("could not submit the try to Slurm: %s",
                             err->message);
       pid = -1;
@@ -1449,14 +1453,19 @@ static void start(ph_sched *s, guint idx) {
   ti->pid = pid;
   ti->state = ST_RUNNING;
   s->n_running++;
+  if (job_id) {
+    ti->on_slurm = TRUE;
+    s->n_slurm++;
+  }
   if (!rescheduled)
     lineage_event(s, idx, "START", NULL);
   set_reason(ti, NULL);
   record(s, idx);
+  if (job_id)
+    return; /* progress is said once sbatch gave the job id (cb_submitted) */
   g_autofree char *d =
-      job_id ? g_strdup_printf("try %d, Slurm job %s", ti->try_number, job_id)
-      : pid > 0 ? g_strdup_printf("try %d, pid %d", ti->try_number, pid)
-                : g_strdup_printf("try %d", ti->try_number);
+      pid > 0 ? g_strdup_printf("try %d, pid %d", ti->try_number, pid)
+              : g_strdup_printf("try %d", ti->try_number);
   progress(s, idx, "running", d);
 }
 
@@ -1921,6 +1930,10 @@ static void cb_end(void *user, guint job, const ph_exec_end *end) {
   ph_sched *s = user;
   const ph_task_spec *t = task_of(s, job);
   s->n_running--;
+  if (s->ti[job].on_slurm) {
+    s->ti[job].on_slurm = FALSE;
+    s->n_slurm--;
+  }
   pool_release(s, job);
   ph_status st = PH_ERROR;
   g_autofree char *reason = NULL;
@@ -1993,6 +2006,18 @@ static void cb_end(void *user, guint job, const ph_exec_end *end) {
   ti->xcom_bytes = 0;
   ti->pid = end->pid;
   on_try_end(s, job, st, reason, waiting, falsy);
+}
+
+/* A try's Slurm job id, once sbatch gave it: recorded in the try's row
+ * (its intent was committed before the submission). */
+static void cb_submitted(void *user, guint job, const char *id) {
+  ph_sched *s = user;
+  ph_ti *ti = &s->ti[job];
+  ph_store_try_set_executor(s->store, s->run_id, task_of(s, job)->id,
+                            ti->map_index, ti->try_number, "slurm", id);
+  g_autofree char *d =
+      g_strdup_printf("try %d, Slurm job %s", ti->try_number, id);
+  progress(s, job, "running", d);
 }
 
 /* A launched worker's pid, learnt while it runs: recorded now, and its
@@ -2080,8 +2105,10 @@ ph_sched *ph_sched_new(const ph_plan *plan, ph_store *store,
     if (ph_plan_get_task(plan, i)->executor == PH_EXECUTOR_SLURM) {
       /* the jobs run this binary by its real path (shared on a cluster) */
       g_autofree char *exe = g_file_read_link("/proc/self/exe", NULL);
+      const char *mx = g_getenv("PIPEHOST_SLURM_MAX_JOBS");
+      s->slurm_max = mx && atoi(mx) > 0 ? (guint)atoi(mx) : 1000;
       s->sl = ph_slurm_new(exe ? exe : opts->worker_exe,
-                           ph_store_get_home(store), &cb, s);
+                           ph_store_get_home(store), &cb, cb_submitted, s);
     }
   /* no secret reaches a log: filtered output once the run knows one */
   ph_exec_set_secrets(s->ex, s->secrets, TRUE);
@@ -2300,14 +2327,21 @@ static gboolean adopt(ph_sched *s, guint i) {
   if (g_strcmp0(ex, "slurm") || !job_id)
     return FALSE;
   g_autofree char *log = try_log_path(s, i);
-  ph_slurm_adopt(s->sl, i, job_id, log);
+  char *id = NULL;
+  if (!ph_slurm_adopt(s->sl, i, job_id, log, &id))
+    return FALSE; /* never submitted: a lost try, as a local one */
   ti->state = ST_RUNNING;
   ti->direct = -1;
   ti->exec_offset = -1;
   s->n_running++;
+  ti->on_slurm = TRUE;
+  s->n_slurm++;
   pool_take(s, i);
   g_autofree char *d =
-      g_strdup_printf("try %d, Slurm job %s (adopted)", ti->try_number, job_id);
+      g_strdup_printf("try %d, Slurm job %s (adopted)", ti->try_number, id);
+  if (strcmp(id, job_id))
+    ph_store_try_set_executor(s->store, s->run_id, t->id, ti->map_index,
+                              ti->try_number, "slurm", id);
   progress(s, i, "running", d);
   return TRUE;
 }
@@ -2576,6 +2610,20 @@ static gboolean run_done(ph_sched *s) {
   return idx < 0 || FINAL(s->ti[idx].state);
 }
 
+/* Whether TI idx's executor has room for another try (-1: whether any
+ * executor has): -j counts the tries on this machine, PIPEHOST_SLURM_MAX_JOBS
+ * the Slurm jobs. */
+static gboolean slots_free(ph_sched *s, int idx) {
+  gboolean local = s->n_running - s->n_slurm < (guint)s->o.parallelism;
+  gboolean slurm = s->sl && s->n_slurm < s->slurm_max;
+  if (idx < 0)
+    return local || slurm;
+  const ph_task_spec *t = task_of(s, (guint)idx);
+  return t->executor == PH_EXECUTOR_SLURM && !(t->op->flags & PH_OP_NO_WORKER)
+             ? slurm
+             : local;
+}
+
 gboolean ph_sched_run(ph_sched *s) {
   s->t0 = ph_util_now();
   ph_store_batch(s->store, TRUE);
@@ -2595,9 +2643,9 @@ gboolean ph_sched_run(ph_sched *s) {
     double next;
     fire_timers(s, &next);
     GArray *parked = NULL;
-    while (s->heap_len && s->n_running < (guint)s->o.parallelism && !s->fatal) {
+    while (s->heap_len && slots_free(s, -1) && !s->fatal) {
       guint idx = heap_pop(s);
-      if (!pool_take(s, idx)) {
+      if (!slots_free(s, (int)idx) || !pool_take(s, idx)) {
         if (!parked)
           parked = g_array_new(FALSE, FALSE, sizeof(guint));
         g_array_append_val(parked, idx);
@@ -2607,6 +2655,13 @@ gboolean ph_sched_run(ph_sched *s) {
       if (s->ti[idx].state != ST_RUNNING)
         pool_release(s, idx);
       propagate(s);
+    }
+    if (ph_slurm_has_pending(s->sl)) {
+      /* the tries' intents on disk before their jobs exist: a host killed
+       * in between is resumed without a second job for any of them */
+      commit(s);
+      if (!s->fatal)
+        ph_slurm_flush(s->sl);
     }
     if (parked) {
       s->pool_blocked = s->heap_len == 0;
@@ -2635,8 +2690,7 @@ gboolean ph_sched_run(ph_sched *s) {
       if (next < 0 || when < next)
         next = MAX(0.0, when);
     }
-    if (s->heap_len && s->n_running < (guint)s->o.parallelism &&
-        !s->pool_blocked)
+    if (s->heap_len && slots_free(s, -1) && !s->pool_blocked)
       next = 0;
     if (s->heap_len && s->pool_blocked && (next < 0 || next > 0.2)) {
       next = 0.2; /* a slot held by another run frees without an event here */

@@ -2,6 +2,7 @@
 #include "ph_slurm.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
@@ -9,6 +10,7 @@
 #include <unistd.h>
 
 #include "pipehost/plugin.h"
+#include "ph_fault.h"
 #include "ph_proc.h"
 #include "ph_store.h"
 #include "ph_track.h"
@@ -23,10 +25,32 @@ typedef struct {
   double ended_at; /* monotonic time Slurm first said it ended, or 0 */
 } sl_job;
 
+/* Tries of one shape waiting for ph_slurm_flush: one sbatch (an array
+ * when several) */
+typedef struct {
+  char *shape;      /* their sbatch options (shape_of) */
+  char *token;      /* the submission's identity (its --comment) */
+  char *name;       /* the job name */
+  GPtrArray *tries; /* "HOME\tSPEC\tRESULT\tLOG" per try */
+  GArray *jobs;     /* guint: the caller's job per try */
+} sl_group;
+
+static void sl_group_free(sl_group *g) {
+  g_free(g->shape);
+  g_free(g->token);
+  g_free(g->name);
+  g_ptr_array_unref(g->tries);
+  g_array_free(g->jobs, TRUE);
+  g_free(g);
+}
+
 struct ph_slurm {
   char *exe, *home;
   ph_exec_callbacks cb;
+  void (*on_submitted)(void *user, guint job, const char *id);
   void *user;
+  GPtrArray *groups;   /* sl_group*: tries waiting for ph_slurm_flush */
+  GHashTable *pending; /* shape text -> its group in groups */
   GPtrArray *jobs; /* sl_job* */
   double interval; /* seconds between two squeue calls */
   double next_query;
@@ -49,9 +73,14 @@ static void sl_job_free(sl_job *j) {
   g_free(j);
 }
 
-ph_slurm *ph_slurm_new(const char *exe, const char *home,
-                       const ph_exec_callbacks *cb, void *user) {
+ph_slurm *
+ph_slurm_new(const char *exe, const char *home, const ph_exec_callbacks *cb,
+             void (*on_submitted)(void *user, guint job, const char *id),
+             void *user) {
   ph_slurm *sl = g_new0(ph_slurm, 1);
+  sl->on_submitted = on_submitted;
+  sl->groups = g_ptr_array_new();
+  sl->pending = g_hash_table_new(g_str_hash, g_str_equal);
   sl->exe = g_strdup(exe);
   sl->home = g_strdup(home);
   sl->cb = *cb;
@@ -66,6 +95,10 @@ ph_slurm *ph_slurm_new(const char *exe, const char *home,
 void ph_slurm_free(ph_slurm *sl) {
   if (!sl)
     return;
+  for (guint i = 0; i < sl->groups->len; i++)
+    sl_group_free(sl->groups->pdata[i]);
+  g_ptr_array_unref(sl->groups);
+  g_hash_table_unref(sl->pending);
   g_ptr_array_unref(sl->jobs);
   g_free(sl->exe);
   g_free(sl->home);
@@ -115,6 +148,29 @@ static gboolean write_private(const char *path, const char *text,
   return close(fd) == 0;
 }
 
+/* Runs argv; its stdout (caller frees) or NULL, with *unknown set when
+ * Slurm said a job id is invalid (the job is no longer known). */
+static char *slurm_cmd(char **argv, gboolean *unknown, char **why) {
+  g_autofree char *out = NULL, *err = NULL;
+  int status = 0;
+  GError *e = NULL;
+  *unknown = FALSE;
+  if (!g_spawn_sync(NULL, argv, NULL,
+                    G_SPAWN_SEARCH_PATH | G_SPAWN_STDIN_FROM_DEV_NULL, NULL,
+                    NULL, &out, &err, &status, &e)) {
+    *why = g_strdup(e->message);
+    g_clear_error(&e);
+    return NULL;
+  }
+  if (!g_spawn_check_wait_status(status, NULL)) {
+    *unknown = strstr(err, "Invalid job id") != NULL;
+    if (!*unknown)
+      *why = g_strdup(g_strstrip(err));
+    return *unknown ? g_strdup("") : NULL;
+  }
+  return g_steal_pointer(&out);
+}
+
 /* sbatch's option for a slurm option (opts member k), appended to av. */
 static void add_opt(GPtrArray *av, JsonObject *opts, const char *k,
                     const char *flag) {
@@ -129,51 +185,11 @@ static void add_opt(GPtrArray *av, JsonObject *opts, const char *k,
                                         json_node_get_int(v)));
 }
 
-/* The job's command line (caller frees), for sh -c. */
-static char *wrap_command(ph_slurm *sl, const char *spec, const char *result,
-                          const char *log) {
-  g_autofree char *q_exe = g_shell_quote(sl->exe);
-  g_autofree char *q_home = g_shell_quote(sl->home);
-  g_autofree char *q_spec = g_shell_quote(spec);
-  g_autofree char *q_res = g_shell_quote(result);
-  g_autofree char *q_log = g_shell_quote(log);
-  return g_strdup_printf("exec %s __slurm-try %s %s %s %s", q_exe, q_home,
-                         q_spec, q_res, q_log);
-}
-
-char *ph_slurm_submit(ph_slurm *sl, guint job, const char *spec,
-                      const char *log_path, JsonObject *opts, const char *queue,
-                      double timeout, const char *name, GError **error) {
-  g_autofree char *spec_path = g_strconcat(log_path, ".spec", NULL);
-  g_autofree char *result = g_strconcat(log_path, ".result", NULL);
-  char *id = NULL;
+/* The sbatch options a try's job needs beyond the common ones (its
+ * shape: tries of one shape share a job array), joined by SEP. */
+#define SEP "\x1f"
+static char *shape_of(JsonObject *opts, const char *queue, double timeout) {
   GPtrArray *av = g_ptr_array_new_with_free_func(g_free);
-  g_autofree char *out = NULL, *err = NULL, *cwd = g_get_current_dir();
-  g_autofree char *dir = g_path_get_dirname(log_path);
-  g_autofree char *wrap = wrap_command(sl, spec_path, result, log_path);
-  int status = 0;
-  /* an earlier try's result at this path would end this one at once */
-  if (unlink(result) != 0 && errno != ENOENT) {
-    g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(errno), "%s: %s",
-                result, g_strerror(errno));
-    goto out;
-  }
-  if (g_mkdir_with_parents(dir, 0700) != 0) {
-    g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(errno), "%s: %s",
-                dir, g_strerror(errno));
-    goto out;
-  }
-  if (!write_private(spec_path, spec, error))
-    goto out;
-  g_ptr_array_add(av, g_strdup("sbatch"));
-  g_ptr_array_add(av, g_strdup("--parsable"));
-  g_ptr_array_add(av, g_strdup_printf("--job-name=%s", name));
-  g_ptr_array_add(av, g_strdup_printf("--output=%s", log_path));
-  g_ptr_array_add(av, g_strdup("--open-mode=append"));
-  /* retries are pipehost's: Slurm requeueing a job whose node failed would
-   * run the try a second time behind the host's back */
-  g_ptr_array_add(av, g_strdup("--no-requeue"));
-  g_ptr_array_add(av, g_strdup_printf("--chdir=%s", cwd));
   if (opts && json_object_has_member(opts, "partition"))
     add_opt(av, opts, "partition", "partition");
   else if (queue)
@@ -195,10 +211,123 @@ char *ph_slurm_submit(ph_slurm *sl, guint job, const char *spec,
     for (guint k = 0; k < json_array_get_length(a); k++)
       g_ptr_array_add(av, g_strdup(json_array_get_string_element(a, k)));
   }
-  g_ptr_array_add(av, g_strdup("--wrap"));
-  g_ptr_array_add(av, g_strdup(wrap));
   g_ptr_array_add(av, NULL);
+  char *shape = g_strjoinv(SEP, (char **)av->pdata);
+  g_ptr_array_unref(av);
+  return shape;
+}
+
+gboolean ph_slurm_enqueue(ph_slurm *sl, guint job, const char *spec,
+                          const char *log_path, JsonObject *opts,
+                          const char *queue, double timeout, const char *name,
+                          char **intent, GError **error) {
+  g_autofree char *spec_path = g_strconcat(log_path, ".spec", NULL);
+  g_autofree char *result = g_strconcat(log_path, ".result", NULL);
+  g_autofree char *dir = g_path_get_dirname(log_path);
+  *intent = NULL;
+  /* an earlier try's result at this path would end this one at once */
+  if (unlink(result) != 0 && errno != ENOENT) {
+    g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(errno), "%s: %s",
+                result, g_strerror(errno));
+    return FALSE;
+  }
+  if (g_mkdir_with_parents(dir, 0700) != 0) {
+    g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(errno), "%s: %s",
+                dir, g_strerror(errno));
+    return FALSE;
+  }
+  if (!write_private(spec_path, spec, error))
+    return FALSE;
+  char *shape = shape_of(opts, queue, timeout);
+  sl_group *g = g_hash_table_lookup(sl->pending, shape);
+  if (!g) {
+    g = g_new0(sl_group, 1);
+    g->shape = shape;
+    g->token = g_strdup_printf("%08x%08x", g_random_int(), g_random_int());
+    g->tries = g_ptr_array_new_with_free_func(g_free);
+    g->jobs = g_array_new(FALSE, FALSE, sizeof(guint));
+    g->name = g_strdup(name);
+    g_ptr_array_add(sl->groups, g);
+    g_hash_table_replace(sl->pending, shape, g);
+  } else {
+    g_free(shape);
+    if (g->name && strcmp(g->name, name)) {
+      /* tries of several tasks: the DAG's part of the name */
+      char *colon = strrchr(g->name, ':');
+      if (colon && colon != strchr(g->name, ':'))
+        *colon = '\0';
+    }
+  }
+  g_ptr_array_add(g->tries, g_strdup_printf("%s\t%s\t%s\t%s", sl->home,
+                                            spec_path, result, log_path));
+  g_array_append_val(g->jobs, job);
+  *intent = g_strdup_printf("submit:%s:%u", g->token, g->tries->len - 1);
+  return TRUE;
+}
+
+gboolean ph_slurm_has_pending(const ph_slurm *sl) {
+  return sl && sl->groups->len > 0;
+}
+
+/* Submits group g with one sbatch (a job array when it holds several
+ * tries); its jobs' ids in ids (caller frees), or FALSE with error. */
+static gboolean submit_group(ph_slurm *sl, sl_group *g, GPtrArray *ids,
+                             GError **error) {
+  g_autofree char *list = g_build_filename(sl->home, "slurm", NULL);
+  g_autofree char *list_path = NULL;
+  g_autofree char *out = NULL, *err = NULL, *cwd = g_get_current_dir();
+  GPtrArray *av = g_ptr_array_new_with_free_func(g_free);
+  int status = 0;
+  gboolean ok = FALSE;
+  gboolean array = g->tries->len > 1;
   GError *e = NULL;
+  if (g_mkdir_with_parents(list, 0700) != 0) {
+    g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(errno), "%s: %s",
+                list, g_strerror(errno));
+    goto out;
+  }
+  list_path = g_strdup_printf("%s/%s.tries", list, g->token);
+  {
+    g_ptr_array_add(g->tries, NULL);
+    g_autofree char *text = g_strjoinv("\n", (char **)g->tries->pdata);
+    g_ptr_array_set_size(g->tries, g->tries->len - 1);
+    g_autofree char *text_nl = g_strconcat(text, "\n", NULL);
+    if (!write_private(list_path, text_nl, error))
+      goto out;
+  }
+  g_ptr_array_add(av, g_strdup("sbatch"));
+  g_ptr_array_add(av, g_strdup("--parsable"));
+  g_ptr_array_add(av, g_strdup_printf("--job-name=%s", g->name));
+  /* the try's identity while its job id is not recorded yet (a host
+   * killed right after sbatch): a resumed run finds the job by it */
+  g_ptr_array_add(av, g_strdup_printf("--comment=pipehost:%s", g->token));
+  if (array) {
+    g_ptr_array_add(av, g_strdup_printf("--array=0-%u", g->tries->len - 1));
+    g_ptr_array_add(av, g_strdup_printf("--output=%s/%%A_%%a.out", list));
+  } else {
+    const char *line = g->tries->pdata[0];
+    g_ptr_array_add(av,
+                    g_strdup_printf("--output=%s", strrchr(line, '\t') + 1));
+  }
+  g_ptr_array_add(av, g_strdup("--open-mode=append"));
+  /* retries are pipehost's: Slurm requeueing a job whose node failed would
+   * run the try a second time behind the host's back */
+  g_ptr_array_add(av, g_strdup("--no-requeue"));
+  g_ptr_array_add(av, g_strdup_printf("--chdir=%s", cwd));
+  if (*g->shape) {
+    char **o = g_strsplit(g->shape, SEP, -1);
+    for (char **x = o; *x; x++)
+      g_ptr_array_add(av, g_strdup(*x));
+    g_strfreev(o);
+  }
+  {
+    g_autofree char *q_exe = g_shell_quote(sl->exe);
+    g_autofree char *q_list = g_shell_quote(list_path);
+    g_ptr_array_add(av, g_strdup("--wrap"));
+    g_ptr_array_add(av,
+                    g_strdup_printf("exec %s __slurm-try %s", q_exe, q_list));
+  }
+  g_ptr_array_add(av, NULL);
   if (!g_spawn_sync(NULL, (char **)av->pdata, NULL,
                     G_SPAWN_SEARCH_PATH | G_SPAWN_STDIN_FROM_DEV_NULL, NULL,
                     NULL, &out, &err, &status, &e)) {
@@ -207,35 +336,121 @@ char *ph_slurm_submit(ph_slurm *sl, guint job, const char *spec,
                 "slurm-client?): %s",
                 e->message);
     g_clear_error(&e);
-    unlink(spec_path);
     goto out;
   }
   if (!g_spawn_check_wait_status(status, NULL)) {
     g_strstrip(err);
     g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_FAILED, "sbatch failed: %s",
                 *err ? err : "no message");
-    unlink(spec_path);
     goto out;
   }
   /* --parsable: "id" or "id;cluster" */
   g_strstrip(out);
   out[strcspn(out, ";")] = '\0';
-  if (!*out || strspn(out, "0123456789_") != strlen(out)) {
+  if (!*out || strspn(out, "0123456789") != strlen(out)) {
     g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_FAILED,
                 "sbatch printed no job id ('%s')", out);
     goto out;
   }
-  id = g_strdup(out);
-  add_job(sl, job, id, log_path);
+  for (guint k = 0; k < g->tries->len; k++)
+    g_ptr_array_add(ids,
+                    array ? g_strdup_printf("%s_%u", out, k) : g_strdup(out));
+  ok = TRUE;
 out:
+  if (!ok && list_path)
+    unlink(list_path);
   g_ptr_array_unref(av);
+  return ok;
+}
+
+void ph_slurm_flush(ph_slurm *sl) {
+  if (!sl || !sl->groups->len)
+    return;
+  GPtrArray *groups = sl->groups;
+  sl->groups = g_ptr_array_new();
+  g_hash_table_remove_all(sl->pending);
+  for (guint i = 0; i < groups->len; i++) {
+    sl_group *g = groups->pdata[i];
+    GPtrArray *ids = g_ptr_array_new_with_free_func(g_free);
+    GError *err = NULL;
+    /* the host killed between the intent's commit and sbatch, or between
+     * sbatch and the job id's record (tests of resume) */
+    if (ph_fault_hit("slurm_kill_before_submit"))
+      raise(SIGKILL);
+    gboolean submitted = submit_group(sl, g, ids, &err);
+    if (submitted && ph_fault_hit("slurm_kill_after_submit"))
+      raise(SIGKILL);
+    if (submitted) {
+      for (guint k = 0; k < g->jobs->len; k++) {
+        guint job = g_array_index(g->jobs, guint, k);
+        const char *line = g->tries->pdata[k];
+        add_job(sl, job, ids->pdata[k], strrchr(line, '\t') + 1);
+        if (sl->on_submitted)
+          sl->on_submitted(sl->user, job, ids->pdata[k]);
+      }
+    } else {
+      g_autofree char *why = g_strdup_printf(
+          "could not submit the try to Slurm: %s", err->message);
+      for (guint k = 0; k < g->jobs->len; k++) {
+        const char *line = g->tries->pdata[k];
+        g_autofree char *spec = g_strdup(strchr(line, '\t') + 1);
+        spec[strcspn(spec, "\t")] = '\0';
+        unlink(spec);
+        ph_exec_end end = {.exit_code = -1, .executor_reason = why};
+        sl->cb.on_end(sl->user, g_array_index(g->jobs, guint, k), &end);
+      }
+      g_clear_error(&err);
+    }
+    g_ptr_array_unref(ids);
+    sl_group_free(g);
+  }
+  g_ptr_array_unref(groups);
+}
+
+/* The job a try's intent ("submit:TOKEN:INDEX") became, found by the
+ * comment it was submitted with; NULL when Slurm knows no such job. */
+static char *resolve_intent(const char *intent) {
+  char **f = g_strsplit(intent, ":", 3);
+  char *id = NULL;
+  if (g_strv_length(f) == 3) {
+    char *av[] = {"squeue", "-h", "-t", "all", "-r", "-o", "%F|%K|%k", NULL};
+    gboolean unknown = FALSE;
+    g_autofree char *why = NULL;
+    g_autofree char *out = slurm_cmd(av, &unknown, &why);
+    g_autofree char *comment = g_strdup_printf("pipehost:%s", f[1]);
+    char **lines = g_strsplit(out ? out : "", "\n", -1);
+    for (char **l = lines; *l && !id; l++) {
+      char **c = g_strsplit(*l, "|", 3);
+      if (g_strv_length(c) == 3 && !strcmp(g_strstrip(c[2]), comment)) {
+        gboolean array = strspn(c[1], "0123456789") == strlen(c[1]) && *c[1];
+        if (!array && !strcmp(f[2], "0"))
+          id = g_strdup(c[0]);
+        else if (array && !strcmp(c[1], f[2]))
+          id = g_strdup_printf("%s_%s", c[0], c[1]);
+      }
+      g_strfreev(c);
+    }
+    g_strfreev(lines);
+  }
+  g_strfreev(f);
   return id;
 }
 
-void ph_slurm_adopt(ph_slurm *sl, guint job, const char *job_id,
-                    const char *log_path) {
-  add_job(sl, job, job_id, log_path);
+gboolean ph_slurm_adopt(ph_slurm *sl, guint job, const char *job_id,
+                        const char *log_path, char **resolved) {
+  g_autofree char *result = g_strconcat(log_path, ".result", NULL);
+  char *id = g_str_has_prefix(job_id, "submit:") ? resolve_intent(job_id)
+                                                 : g_strdup(job_id);
+  *resolved = NULL;
+  if (!id && g_file_test(result, G_FILE_TEST_EXISTS))
+    id = g_strdup("(unknown)"); /* it ran: its result says how it ended */
+  if (!id)
+    return FALSE; /* never submitted (or forgotten by Slurm, no result) */
+  sl_job *j = add_job(sl, job, id, log_path);
+  g_free(id);
   sl->next_query = 0; /* learn its state at the next poll */
+  *resolved = j->id;
+  return TRUE;
 }
 
 void ph_slurm_cancel(ph_slurm *sl, guint job) {
@@ -335,29 +550,6 @@ static gboolean alive_state(const char *st) {
   return FALSE;
 }
 
-/* Runs argv; its stdout (caller frees) or NULL, with *unknown set when
- * Slurm said a job id is invalid (the job is no longer known). */
-static char *slurm_cmd(char **argv, gboolean *unknown, char **why) {
-  g_autofree char *out = NULL, *err = NULL;
-  int status = 0;
-  GError *e = NULL;
-  *unknown = FALSE;
-  if (!g_spawn_sync(NULL, argv, NULL,
-                    G_SPAWN_SEARCH_PATH | G_SPAWN_STDIN_FROM_DEV_NULL, NULL,
-                    NULL, &out, &err, &status, &e)) {
-    *why = g_strdup(e->message);
-    g_clear_error(&e);
-    return NULL;
-  }
-  if (!g_spawn_check_wait_status(status, NULL)) {
-    *unknown = strstr(err, "Invalid job id") != NULL;
-    if (!*unknown)
-      *why = g_strdup(g_strstrip(err));
-    return *unknown ? g_strdup("") : NULL;
-  }
-  return g_steal_pointer(&out);
-}
-
 /* Asks Slurm (one squeue for every job; sacct for those squeue no longer
  * knows) which jobs ended, and how. */
 static void query(ph_slurm *sl) {
@@ -366,8 +558,9 @@ static void query(ph_slurm *sl) {
     sl_job *j = sl->jobs->pdata[i];
     g_string_append_printf(ids, "%s%s", ids->len ? "," : "", j->id);
   }
-  char *av[] = {"squeue", "-h", "-t",    "all", "-j",
-                ids->str, "-o", "%i|%T", NULL};
+  /* -r: an array's pending tasks one per line, not folded into 12_[3-9] */
+  char *av[] = {"squeue", "-h",     "-r", "-t",    "all",
+                "-j",     ids->str, "-o", "%i|%T", NULL};
   gboolean unknown = FALSE;
   g_autofree char *why = NULL;
   g_autofree char *out = slurm_cmd(av, &unknown, &why);
@@ -460,7 +653,7 @@ int ph_slurm_poll(ph_slurm *sl) {
   return ended;
 }
 
-/* ---- the job's side: "pipehost __slurm-try HOME SPEC RESULT LOG" */
+/* ---- the job's side: "pipehost __slurm-try LIST" */
 
 typedef struct {
   const char *home;
@@ -673,19 +866,55 @@ static void side_end(void *user, guint job, const ph_exec_end *end) {
   t->done = TRUE;
 }
 
+/* This job's line of the list file (SLURM_ARRAY_TASK_ID's, else the
+ * first), split in its 4 fields (caller frees), or NULL. */
+static char **try_line(const char *list) {
+  g_autofree char *text = NULL;
+  GError *err = NULL;
+  if (!g_file_get_contents(list, &text, NULL, &err)) {
+    g_printerr("pipehost __slurm-try: %s\n", err->message);
+    g_clear_error(&err);
+    return NULL;
+  }
+  const char *ai = g_getenv("SLURM_ARRAY_TASK_ID");
+  guint64 want = ai ? g_ascii_strtoull(ai, NULL, 10) : 0;
+  char **lines = g_strsplit(text, "\n", -1);
+  char **f = NULL;
+  if (want < g_strv_length(lines))
+    f = g_strsplit(lines[want], "\t", 4);
+  g_strfreev(lines);
+  if (f && g_strv_length(f) != 4)
+    g_clear_pointer(&f, g_strfreev);
+  if (!f)
+    g_printerr("pipehost __slurm-try: %s has no try %" G_GUINT64_FORMAT "\n",
+               list, want);
+  return f;
+}
+
 int ph_slurm_try_main(int argc, char **argv) {
-  if (argc != 6) {
-    g_printerr("usage: pipehost __slurm-try HOME SPEC RESULT LOG (run by a "
-               "Slurm job that pipehost submitted)\n");
+  if (argc != 3) {
+    g_printerr("usage: pipehost __slurm-try LIST (run by a Slurm job that "
+               "pipehost submitted)\n");
     return 2;
   }
+  g_auto(GStrv) f = try_line(argv[2]);
+  if (!f)
+    return 1;
   try_side t = {0};
-  t.home = argv[2];
-  const char *result = argv[4], *log = argv[5];
+  t.home = f[0];
+  const char *result = f[2], *log = f[3];
   g_autofree char *spec = NULL;
   GError *err = NULL;
   int rc = 1;
-  if (!g_file_get_contents(argv[3], &spec, NULL, &err)) {
+  /* the try's log is its output, in a job array too (whose --output is
+   * the array's) */
+  int lfd = open(log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+  if (lfd >= 0) {
+    dup2(lfd, 1);
+    dup2(lfd, 2);
+    close(lfd);
+  }
+  if (!g_file_get_contents(f[1], &spec, NULL, &err)) {
     g_printerr("pipehost __slurm-try: %s\n", err->message);
     g_clear_error(&err);
     return 1;
@@ -695,7 +924,7 @@ int ph_slurm_try_main(int argc, char **argv) {
       g_strndup(spec, nl ? (gsize)(nl - spec) : strlen(spec));
   JsonNode *sn = json_from_string(first, NULL);
   if (!sn || !JSON_NODE_HOLDS_OBJECT(sn)) {
-    g_printerr("pipehost __slurm-try: %s: not a try's spec\n", argv[3]);
+    g_printerr("pipehost __slurm-try: %s: not a try's spec\n", f[1]);
     if (sn)
       json_node_unref(sn);
     return 1;

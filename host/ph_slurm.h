@@ -35,25 +35,41 @@ typedef struct ph_slurm ph_slurm;
 
 /* A new Slurm executor whose jobs run exe (this binary's path, which must
  * be the same on the compute nodes) with the store at home; callbacks as
- * for ph_exec (on_pid is never called). */
-ph_slurm *ph_slurm_new(const char *exe, const char *home,
-                       const ph_exec_callbacks *cb, void *user);
+ * for ph_exec (on_pid is never called); on_submitted (may be NULL) learns
+ * each try's job id once sbatch gave it. */
+ph_slurm *
+ph_slurm_new(const char *exe, const char *home, const ph_exec_callbacks *cb,
+             void (*on_submitted)(void *user, guint job, const char *id),
+             void *user);
 /* Frees the executor; its jobs go on (a resumed run adopts them). */
 void ph_slurm_free(ph_slurm *sl);
 
-/* Submits job's try as a batch job: spec as for ph_exec_start, output to
- * log_path, opts the task's slurm options (may be NULL), queue the
- * task's queue (the partition unless opts name one; may be NULL),
- * timeout the try's execution_timeout (0: none), name the job's name.
- * Returns the Slurm job id (caller frees), or NULL with error set
- * (nothing was submitted). */
-char *ph_slurm_submit(ph_slurm *sl, guint job, const char *spec,
-                      const char *log_path, JsonObject *opts, const char *queue,
-                      double timeout, const char *name, GError **error);
-/* Watches a job submitted by an earlier host for job's try, whose log is
- * log_path: it ends as a submitted one does (at once if it has). */
-void ph_slurm_adopt(ph_slurm *sl, guint job, const char *job_id,
-                    const char *log_path);
+/* Prepares job's try for submission: spec as for ph_exec_start, output to
+ * log_path, opts the task's slurm options (may be NULL), queue the task's
+ * queue (the partition unless opts name one; may be NULL), timeout the
+ * try's execution_timeout (0: none), name the job's name.  *intent (caller
+ * frees) is the try's identity until its job id is known: record it with
+ * the try, durably, before ph_slurm_flush submits, so that a host killed
+ * in between is resumed by ph_slurm_adopt finding the job by it (or
+ * learning it was never submitted).  FALSE with error: nothing to submit. */
+gboolean ph_slurm_enqueue(ph_slurm *sl, guint job, const char *spec,
+                          const char *log_path, JsonObject *opts,
+                          const char *queue, double timeout, const char *name,
+                          char **intent, GError **error);
+/* Whether tries wait for ph_slurm_flush. */
+gboolean ph_slurm_has_pending(const ph_slurm *sl);
+/* Submits the tries enqueued since the last flush: one sbatch per shape
+ * (the same options), a job array when a shape has several tries.  Each
+ * try's id comes through on_submitted; a submission that fails ends its
+ * tries through on_end (executor_reason says why). */
+void ph_slurm_flush(ph_slurm *sl);
+/* Watches the job of job's try again after a host died: job_id as
+ * recorded (an id, or an intent), log_path the try's log.  *resolved
+ * (borrowed until the job ends) is the job's id.  FALSE when there is no
+ * job to watch: the try was never submitted (or Slurm forgot it, and it
+ * left no result). */
+gboolean ph_slurm_adopt(ph_slurm *sl, guint job, const char *job_id,
+                        const char *log_path, char **resolved);
 /* Cancels job's Slurm job (scancel); its end comes through on_end. */
 void ph_slurm_cancel(ph_slurm *sl, guint job);
 /* The job's Slurm id (borrowed), or NULL when job is not on Slurm. */
@@ -67,8 +83,10 @@ double ph_slurm_next_poll(const ph_slurm *sl);
  * Returns the number of tries that ended. */
 int ph_slurm_poll(ph_slurm *sl);
 
-/* "pipehost __slurm-try HOME SPEC_FILE RESULT_FILE LOG_FILE": the job's
- * side (see above).  Returns the process's exit status. */
+/* "pipehost __slurm-try LIST": the job's side (see above).  LIST holds
+ * one line per try of the submission, "HOME\tSPEC\tRESULT\tLOG"; the job
+ * runs line $SLURM_ARRAY_TASK_ID (0 when not an array).  Returns the
+ * process's exit status. */
 int ph_slurm_try_main(int argc, char **argv);
 
 #endif

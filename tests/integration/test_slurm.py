@@ -379,7 +379,70 @@ check("a Slurm job that ended while its host was dead: resume learns its "
       njobs("pipehost:adopt:t") == n_adopt,
       f"{n} {json.dumps(tr)} {p.stderr}")
 
-# 8. the time limit (started first)
+# 8. tries of one shape ready together: one job array
+fan = write("fan.yaml", """dag: {id: fan}
+tasks:
+  m: {op: bash, executor: slurm, expand: {command: ["echo 1", "echo 2", "echo 3", "echo 4"]}}
+  x: {op: lua, executor: slurm, fn: "7"}
+  big: {op: bash, executor: slurm, slurm: {cpus_per_task: 2}, command: "nproc"}
+  total: {op: lua, fn: "#xcom_pull('m') + xcom_pull('x')", upstream: [m, x, big]}
+""")
+rid, p = run_json(fan)
+sh = show(rid) if rid else {"tasks": [], "tries": []}
+ids = {(t["task_id"], t["map_index"]): t["executor_id"] for t in sh["tries"]
+       if t.get("executor_id")}
+arrays = {i.split("_")[0] for i in ids.values() if "_" in i}
+xc = json.loads(ph("xcom", "list", rid, "--json").stdout) if rid else {}
+check("five ready tries of one shape go as one job array (ids A_0..A_4, one "
+      "sbatch); a try with other options as a job of its own; all succeed "
+      "with their XComs", p.returncode == 0 and len(arrays) == 1 and
+      sorted(i for i in ids.values() if "_" in i) ==
+      sorted(f"{next(iter(arrays))}_{k}" for k in range(5)) and
+      "_" not in ids.get(("big", -1), "_") and
+      xc.get("total", {}).get("return_value") == 11 and
+      xc.get("big", {}).get("return_value") == "2", f"{ids} {xc} {p.stderr}")
+
+# 9. the host killed just before, or just after, it submits (Debug builds:
+# fault injection): resume neither loses the try nor submits it twice
+debug = "fault injection" in ph("--version").stdout
+if debug:
+    once = os.path.join(WORK, "once.count")
+    kdag = write("killsub.yaml", f"""dag: {{id: killsub}}
+tasks:
+  t: {{op: bash, executor: slurm, retries: 1, retry_delay: 0, command: "echo x >> {once}; echo ran"}}
+""")
+    for point, expect in (("slurm_kill_after_submit", 1),
+                          ("slurm_kill_before_submit", 2)):
+        if os.path.exists(once):
+            os.unlink(once)
+        n0 = njobs("pipehost:killsub:t")
+        p = subprocess.run([PH, "run", kdag, "--json"], capture_output=True,
+                           text=True, env=dict(ENV, PIPEHOST_FAULT=point + ":1"),
+                           cwd=WORK, timeout=60)
+        killed = p.returncode == -signal.SIGKILL
+        runs = json.loads(ph("runs", "list", "--json").stdout)
+        rid = next((r["run_id"] for r in runs if r["dag_id"] == "killsub" and
+                    r["state"] == "running"), None)
+        r = ph("resume", rid or "none", "--json")
+        tr = [t for t in show(rid)["tries"]] if rid else []
+        n = open(once).read().count("x") if os.path.exists(once) else 0
+        if point == "slurm_kill_after_submit":
+            ok = (len(tr) == 1 and tr[0]["state"] == "success" and n == 1 and
+                  njobs("pipehost:killsub:t") == n0 + 1)
+            what = ("killed right after sbatch, before the job id was "
+                    "recorded: resume finds the job by the try's intent "
+                    "(--comment), adopts it; one job, one try, one side effect")
+        else:
+            ok = (len(tr) == 2 and "died" in (tr[0]["reason"] or "") and
+                  tr[1]["state"] == "success" and n == 1 and
+                  njobs("pipehost:killsub:t") == n0 + 1)
+            what = ("killed after the intent's commit, before sbatch: resume "
+                    "finds no job, counts the try as lost and retries it; "
+                    "one job, one side effect")
+        check(what, killed and r.returncode == 0 and ok,
+              f"{p.returncode} {n} {json.dumps(tr)} {r.stderr}")
+
+# 10. the time limit (started first)
 try:
     out, err = tl_proc.communicate(timeout=240)
     rid = json.loads(out)["run_id"]
@@ -392,7 +455,7 @@ check("a job killed at its Slurm time limit (slurm: {time: 1}): a failed "
       tl_proc.returncode != 0 and len(tr) == 1 and tr[0]["state"] == "failed" and
       "TIMEOUT" in (tr[0]["reason"] or ""), json.dumps(tr) + err)
 
-# 9. node loss (started first)
+# 11. node loss (started first)
 nf_thread.join()
 tr = NF.get("tries", [])
 check("a node lost mid-job (slurmd and the job killed): Slurm ends the job "

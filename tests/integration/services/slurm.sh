@@ -91,6 +91,8 @@ SwitchType=switch/none
 MpiDefault=none
 SelectType=select/cons_tres
 SelectTypeParameters=CR_CPU_Memory
+# without --mem a job asks for this much, not the whole node (one job at a time)
+DefMemPerCPU=256
 SchedulerType=sched/backfill
 SchedulerParameters=batch_sched_delay=0,sched_min_interval=0
 $overrides
