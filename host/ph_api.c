@@ -3,7 +3,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,7 +35,7 @@ struct ph_api {
   JsonArray *dir_dags; /* the --dags-dir's DAGs, or NULL */
 };
 
-static void finalize_stmt(gpointer q) { sqlite3_finalize(q); }
+static void finalize_stmt(gpointer q) { ph_db_finalize(q); }
 
 ph_api *ph_api_new(ph_store *store, const char *token,
                    gboolean reads_need_token, const char *exe) {
@@ -123,17 +122,17 @@ void ph_api_problem(ph_api_reply *out, int status, const char *detail) {
 }
 
 /* A time column as ISO 8601, or null. */
-static void set_time(JsonObject *o, const char *name, sqlite3_stmt *q, int c) {
-  if (sqlite3_column_type(q, c) == SQLITE_NULL) {
+static void set_time(JsonObject *o, const char *name, ph_db_stmt *q, int c) {
+  if (ph_db_column_type(q, c) == PH_DB_NULL) {
     json_object_set_null_member(o, name);
     return;
   }
-  g_autofree char *iso = ph_util_iso8601(sqlite3_column_double(q, c));
+  g_autofree char *iso = ph_util_iso8601(ph_db_column_double(q, c));
   json_object_set_string_member(o, name, iso);
 }
 
-static void set_text(JsonObject *o, const char *name, sqlite3_stmt *q, int c) {
-  const char *v = (const char *)sqlite3_column_text(q, c);
+static void set_text(JsonObject *o, const char *name, ph_db_stmt *q, int c) {
+  const char *v = ph_db_column_text(q, c);
   if (v)
     json_object_set_string_member(o, name, v);
   else
@@ -143,21 +142,20 @@ static void set_text(JsonObject *o, const char *name, sqlite3_stmt *q, int c) {
 /* A statement for sql, prepared once and kept (by its text); give it back
  * with done().  NULL when it cannot be prepared (a table a newer feature
  * makes is missing: the caller answers with nothing). */
-static sqlite3_stmt *prep(ph_api *api, const char *sql) {
-  sqlite3_stmt *q = g_hash_table_lookup(api->stmts, sql);
+static ph_db_stmt *prep(ph_api *api, const char *sql) {
+  ph_db_stmt *q = g_hash_table_lookup(api->stmts, sql);
   if (q)
     return q;
-  if (sqlite3_prepare_v3(ph_store_get_db(api->st), sql, -1,
-                         SQLITE_PREPARE_PERSISTENT, &q, NULL) != SQLITE_OK)
+  if (!(q = ph_db_prepare(ph_store_get_db(api->st), sql)))
     return NULL;
   g_hash_table_insert(api->stmts, g_strdup(sql), q);
   return q;
 }
 
 /* Ends the use of a statement from prep(): ready for the next. */
-static void done(sqlite3_stmt *q) {
-  sqlite3_reset(q);
-  sqlite3_clear_bindings(q);
+static void done(ph_db_stmt *q) {
+  ph_db_reset(q);
+  ph_db_clear_bindings(q);
 }
 
 /* limit and offset of a list request; FALSE after a 400. */
@@ -206,9 +204,9 @@ static JsonNode *collection(const char *plural, JsonArray *items,
  * were kept; FALSE when nothing may be kept (the version is unknown). */
 static gboolean store_unchanged(ph_api *api) {
   gint64 version = -1;
-  sqlite3_stmt *v = prep(api, "PRAGMA data_version");
-  if (v && ph_store_step(api->st, v) == SQLITE_ROW)
-    version = sqlite3_column_int64(v, 0);
+  ph_db_stmt *v = prep(api, "PRAGMA data_version");
+  if (v && ph_store_step(api->st, v) == PH_DB_ROW)
+    version = ph_db_column_int64(v, 0);
   if (v)
     done(v);
   if (version < 0 || version != api->data_version) {
@@ -228,16 +226,16 @@ static gint64 count(ph_api *api, const char *sql, const char *a,
   gint64 *kept = g_hash_table_lookup(api->counts, key);
   if (kept)
     return *kept;
-  sqlite3_stmt *q = prep(api, sql);
+  ph_db_stmt *q = prep(api, sql);
   gint64 n = 0;
   if (!q)
     return 0;
   if (a)
-    sqlite3_bind_text(q, 1, a, -1, SQLITE_TRANSIENT);
+    ph_db_bind_text(q, 1, a);
   if (b)
-    sqlite3_bind_text(q, 2, b, -1, SQLITE_TRANSIENT);
-  if (ph_store_step(api->st, q) == SQLITE_ROW)
-    n = sqlite3_column_int64(q, 0);
+    ph_db_bind_text(q, 2, b);
+  if (ph_store_step(api->st, q) == PH_DB_ROW)
+    n = ph_db_column_int64(q, 0);
   done(q);
   if (version)
     g_hash_table_insert(api->counts, g_steal_pointer(&key),
@@ -247,7 +245,7 @@ static gint64 count(ph_api *api, const char *sql, const char *a,
 
 /* ---- DAGs: every DAG with runs in the store */
 
-static JsonObject *dag_object(sqlite3_stmt *q) {
+static JsonObject *dag_object(ph_db_stmt *q) {
   JsonObject *o = json_object_new();
   set_text(o, "dag_id", q, 0);
   set_text(o, "dag_display_name", q, 0);
@@ -320,8 +318,8 @@ static void get_dags(ph_api *api, GHashTable *query, ph_api_reply *out) {
   GPtrArray *all =
       g_ptr_array_new_with_free_func((GDestroyNotify)json_object_unref);
   GHashTable *seen = g_hash_table_new(g_str_hash, g_str_equal);
-  sqlite3_stmt *q = prep(api, DAGS_SQL "GROUP BY dag_id ORDER BY dag_id");
-  while (q && ph_store_step(api->st, q) == SQLITE_ROW) {
+  ph_db_stmt *q = prep(api, DAGS_SQL "GROUP BY dag_id ORDER BY dag_id");
+  while (q && ph_store_step(api->st, q) == PH_DB_ROW) {
     JsonObject *o = dag_object(q);
     add_dir_facts(api, o);
     g_ptr_array_add(all, o);
@@ -350,12 +348,12 @@ static void get_dags(ph_api *api, GHashTable *query, ph_api_reply *out) {
 
 static gboolean get_dag(ph_api *api, const char *dag, ph_api_reply *out) {
   /* the DAG's newest run, found by the (dag_id, start_date) index */
-  sqlite3_stmt *q = prep(api, "SELECT dag_id, dag_file FROM dag_run WHERE "
-                              "dag_id=? ORDER BY start_date DESC LIMIT 1");
+  ph_db_stmt *q = prep(api, "SELECT dag_id, dag_file FROM dag_run WHERE "
+                            "dag_id=? ORDER BY start_date DESC LIMIT 1");
   JsonObject *o = NULL;
   if (q) {
-    sqlite3_bind_text(q, 1, dag, -1, SQLITE_TRANSIENT);
-    if (ph_store_step(api->st, q) == SQLITE_ROW)
+    ph_db_bind_text(q, 1, dag);
+    if (ph_store_step(api->st, q) == PH_DB_ROW)
       o = dag_object(q);
     done(q);
   }
@@ -437,14 +435,14 @@ static void run_write(ph_jsonw *w, const char *run_id, const char *dag_id,
 }
 
 /* The DAGRun of a RUN_COLS row, written to w. */
-static void run_row(ph_jsonw *w, sqlite3_stmt *q) {
+static void run_row(ph_jsonw *w, ph_db_stmt *q) {
   const char *col[8];
   for (int i = 0; i < 8; i++)
-    col[i] = (const char *)sqlite3_column_text(q, i);
+    col[i] = ph_db_column_text(q, i);
   run_write(
       w, col[0], col[1], col[2],
-      sqlite3_column_type(q, 3) == SQLITE_NULL ? -1 : sqlite3_column_double(q, 3),
-      sqlite3_column_type(q, 4) == SQLITE_NULL ? -1 : sqlite3_column_double(q, 4),
+      ph_db_column_type(q, 3) == PH_DB_NULL ? -1 : ph_db_column_double(q, 3),
+      ph_db_column_type(q, 4) == PH_DB_NULL ? -1 : ph_db_column_double(q, 4),
       col[5], col[6], col[7]);
 }
 
@@ -491,17 +489,17 @@ static void get_runs(ph_api *api, const char *dag, GHashTable *query,
   g_autofree char *sql = g_strdup_printf(
       RUN_COLS "%s ORDER BY %s LIMIT ?2 OFFSET ?3",
       all ? "WHERE ?1 IS NULL" : "WHERE dag_id=?1", order);
-  sqlite3_stmt *q = prep(api, sql);
+  ph_db_stmt *q = prep(api, sql);
   ph_jsonw *w = ph_jsonw_new();
   ph_jsonw_begin_object(w);
   ph_jsonw_key(w, "dag_runs");
   ph_jsonw_begin_array(w);
   if (q) {
     if (!all)
-      sqlite3_bind_text(q, 1, dag, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_int(q, 2, limit);
-    sqlite3_bind_int(q, 3, offset);
-    while (ph_store_step(api->st, q) == SQLITE_ROW)
+      ph_db_bind_text(q, 1, dag);
+    ph_db_bind_int64(q, 2, limit);
+    ph_db_bind_int64(q, 3, offset);
+    while (ph_store_step(api->st, q) == PH_DB_ROW)
       run_row(w, q);
     done(q);
   }
@@ -518,12 +516,12 @@ static void get_runs(ph_api *api, const char *dag, GHashTable *query,
  * when w is given, the run is written to it. */
 static gboolean find_run(ph_api *api, const char *dag, const char *run_id,
                          ph_jsonw *w, ph_api_reply *out) {
-  sqlite3_stmt *q = prep(api, RUN_COLS "WHERE run_id=? AND dag_id=?");
+  ph_db_stmt *q = prep(api, RUN_COLS "WHERE run_id=? AND dag_id=?");
   gboolean found = FALSE;
   if (q) {
-    sqlite3_bind_text(q, 1, run_id, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(q, 2, dag, -1, SQLITE_TRANSIENT);
-    if (ph_store_step(api->st, q) == SQLITE_ROW) {
+    ph_db_bind_text(q, 1, run_id);
+    ph_db_bind_text(q, 2, dag);
+    if (ph_store_step(api->st, q) == PH_DB_ROW) {
       found = TRUE;
       if (w)
         run_row(w, q);
@@ -542,14 +540,14 @@ static gboolean find_run(ph_api *api, const char *dag, const char *run_id,
  * 404 in out. */
 static char *run_logical_date(ph_api *api, const char *dag,
                               const char *run_id, ph_api_reply *out) {
-  sqlite3_stmt *q = prep(api, "SELECT logical_date FROM dag_run WHERE "
-                              "run_id=? AND dag_id=?");
+  ph_db_stmt *q = prep(api, "SELECT logical_date FROM dag_run WHERE "
+                            "run_id=? AND dag_id=?");
   char *ld = NULL;
   if (q) {
-    sqlite3_bind_text(q, 1, run_id, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(q, 2, dag, -1, SQLITE_TRANSIENT);
-    if (ph_store_step(api->st, q) == SQLITE_ROW)
-      ld = g_strdup((const char *)sqlite3_column_text(q, 0));
+    ph_db_bind_text(q, 1, run_id);
+    ph_db_bind_text(q, 2, dag);
+    if (ph_store_step(api->st, q) == PH_DB_ROW)
+      ld = g_strdup(ph_db_column_text(q, 0));
     done(q);
   }
   if (!ld)
@@ -578,12 +576,12 @@ static void trigger(ph_api *api, const char *dag, const char *body, gsize len,
             "logical_date?, conf?}");
     goto out;
   }
-  sqlite3_stmt *q = prep(api, "SELECT dag_file FROM dag_run WHERE dag_id=? "
-                              "ORDER BY start_date DESC LIMIT 1");
+  ph_db_stmt *q = prep(api, "SELECT dag_file FROM dag_run WHERE dag_id=? "
+                            "ORDER BY start_date DESC LIMIT 1");
   if (q) {
-    sqlite3_bind_text(q, 1, dag, -1, SQLITE_TRANSIENT);
-    if (ph_store_step(api->st, q) == SQLITE_ROW && sqlite3_column_text(q, 0))
-      file = g_strdup((const char *)sqlite3_column_text(q, 0));
+    ph_db_bind_text(q, 1, dag);
+    if (ph_store_step(api->st, q) == PH_DB_ROW && ph_db_column_text(q, 0))
+      file = g_strdup(ph_db_column_text(q, 0));
     done(q);
   }
   if (!file && dir_dag(api, dag))
@@ -768,39 +766,39 @@ out:
 
 /* start_date, end_date and duration of a row whose start and end times
  * are in columns col and col + 1, to w. */
-static void write_times(ph_jsonw *w, sqlite3_stmt *q, int col) {
+static void write_times(ph_jsonw *w, ph_db_stmt *q, int col) {
   static const char *const times[] = {"start_date", "end_date"};
   for (int i = 0; i < 2; i++) {
     g_autofree char *iso =
-        sqlite3_column_type(q, col + i) == SQLITE_NULL
+        ph_db_column_type(q, col + i) == PH_DB_NULL
             ? NULL
-            : ph_util_iso8601(sqlite3_column_double(q, col + i));
+            : ph_util_iso8601(ph_db_column_double(q, col + i));
     ph_jsonw_key(w, times[i]);
     ph_jsonw_string(w, iso);
   }
   ph_jsonw_key(w, "duration");
-  if (sqlite3_column_type(q, col) != SQLITE_NULL &&
-      sqlite3_column_type(q, col + 1) != SQLITE_NULL)
-    ph_jsonw_double(w, sqlite3_column_double(q, col + 1) -
-                           sqlite3_column_double(q, col));
+  if (ph_db_column_type(q, col) != PH_DB_NULL &&
+      ph_db_column_type(q, col + 1) != PH_DB_NULL)
+    ph_jsonw_double(w, ph_db_column_double(q, col + 1) -
+                           ph_db_column_double(q, col));
   else
     ph_jsonw_null(w);
 }
 
 /* An integer column as name: its value, or null. */
-static void write_int_or_null(ph_jsonw *w, const char *name, sqlite3_stmt *q,
+static void write_int_or_null(ph_jsonw *w, const char *name, ph_db_stmt *q,
                               int col) {
   ph_jsonw_key(w, name);
-  if (sqlite3_column_type(q, col) == SQLITE_NULL)
+  if (ph_db_column_type(q, col) == PH_DB_NULL)
     ph_jsonw_null(w);
   else
-    ph_jsonw_int(w, sqlite3_column_int(q, col));
+    ph_jsonw_int(w, (int)ph_db_column_int64(q, col));
 }
 
 /* A TaskInstance of a TI_COLS row, as Airflow's API gives it, to w;
  * with rendered_fields (its latest try's, JSON object text; "{}" when it
  * has no templates) when rendered is given. */
-static void ti_write(ph_jsonw *w, sqlite3_stmt *q, const char *rendered) {
+static void ti_write(ph_jsonw *w, ph_db_stmt *q, const char *rendered) {
   static const char *const text_keys[] = {"task_id", "task_display_name",
                                           "dag_id", "dag_run_id",
                                           "execution_date"};
@@ -808,22 +806,22 @@ static void ti_write(ph_jsonw *w, sqlite3_stmt *q, const char *rendered) {
   ph_jsonw_begin_object(w);
   for (guint i = 0; i < G_N_ELEMENTS(text_cols); i++) {
     ph_jsonw_key(w, text_keys[i]);
-    ph_jsonw_string(w, (const char *)sqlite3_column_text(q, text_cols[i]));
+    ph_jsonw_string(w, ph_db_column_text(q, text_cols[i]));
   }
   write_times(w, q, 4);
-  const char *st = (const char *)sqlite3_column_text(q, 6);
+  const char *st = ph_db_column_text(q, 6);
   ph_jsonw_key(w, "state"); /* "none" is Airflow's null: no status */
   ph_jsonw_string(w, st && strcmp(st, "none") ? st : NULL);
   static const char *const ints[] = {"try_number", "map_index", "max_tries"};
   for (int i = 0; i < 3; i++) {
     ph_jsonw_key(w, ints[i]);
-    ph_jsonw_int(w, sqlite3_column_int(q, 7 + i));
+    ph_jsonw_int(w, (int)ph_db_column_int64(q, 7 + i));
   }
   ph_jsonw_key(w, "operator");
-  ph_jsonw_string(w, (const char *)sqlite3_column_text(q, 10));
+  ph_jsonw_string(w, ph_db_column_text(q, 10));
   write_int_or_null(w, "pid", q, 11);
   ph_jsonw_key(w, "hostname");
-  ph_jsonw_string(w, (const char *)sqlite3_column_text(q, 12));
+  ph_jsonw_string(w, ph_db_column_text(q, 12));
   ph_jsonw_key(w, "executor");
   ph_jsonw_string(w, "local");
   if (rendered) {
@@ -846,18 +844,18 @@ static void get_tis(ph_api *api, const char *dag, const char *run_id,
     return;
   if (!find_run(api, dag, run_id, NULL, out))
     return;
-  sqlite3_stmt *q = prep(api, TI_COLS "WHERE t.run_id=? ORDER BY min(t.rowid) "
-                                      "OVER (PARTITION BY t.task_id), "
-                                      "t.map_index LIMIT ? OFFSET ?");
+  ph_db_stmt *q = prep(api, TI_COLS "WHERE t.run_id=? ORDER BY min(t.rowid) "
+                                    "OVER (PARTITION BY t.task_id), "
+                                    "t.map_index LIMIT ? OFFSET ?");
   ph_jsonw *w = ph_jsonw_new();
   ph_jsonw_begin_object(w);
   ph_jsonw_key(w, "task_instances");
   ph_jsonw_begin_array(w);
   if (q) {
-    sqlite3_bind_text(q, 1, run_id, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_int(q, 2, limit);
-    sqlite3_bind_int(q, 3, offset);
-    while (ph_store_step(api->st, q) == SQLITE_ROW)
+    ph_db_bind_text(q, 1, run_id);
+    ph_db_bind_int64(q, 2, limit);
+    ph_db_bind_int64(q, 3, offset);
+    while (ph_store_step(api->st, q) == PH_DB_ROW)
       ti_write(w, q, NULL);
     done(q);
   }
@@ -902,26 +900,26 @@ static void get_ti(ph_api *api, const char *dag, const char *run_id,
     return;
   /* the latest try's rendered params */
   g_autofree char *rendered = NULL;
-  sqlite3_stmt *rq = prep(api, "SELECT rendered FROM task_try WHERE run_id=? "
-                               "AND task_id=? AND map_index=? ORDER BY "
-                               "try_number DESC LIMIT 1");
+  ph_db_stmt *rq = prep(api, "SELECT rendered FROM task_try WHERE run_id=? "
+                             "AND task_id=? AND map_index=? ORDER BY "
+                             "try_number DESC LIMIT 1");
   if (rq) {
-    sqlite3_bind_text(rq, 1, run_id, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(rq, 2, task, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_int(rq, 3, mi);
-    if (ph_store_step(api->st, rq) == SQLITE_ROW)
-      rendered = g_strdup((const char *)sqlite3_column_text(rq, 0));
+    ph_db_bind_text(rq, 1, run_id);
+    ph_db_bind_text(rq, 2, task);
+    ph_db_bind_int64(rq, 3, mi);
+    if (ph_store_step(api->st, rq) == PH_DB_ROW)
+      rendered = g_strdup(ph_db_column_text(rq, 0));
     done(rq);
   }
-  sqlite3_stmt *q =
+  ph_db_stmt *q =
       prep(api, TI_COLS "WHERE t.run_id=? AND t.task_id=? AND t.map_index=?");
   ph_jsonw *w = ph_jsonw_new();
   gboolean found = FALSE;
   if (q) {
-    sqlite3_bind_text(q, 1, run_id, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(q, 2, task, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_int(q, 3, mi);
-    if ((found = ph_store_step(api->st, q) == SQLITE_ROW))
+    ph_db_bind_text(q, 1, run_id);
+    ph_db_bind_text(q, 2, task);
+    ph_db_bind_int64(q, 3, mi);
+    if ((found = ph_store_step(api->st, q) == PH_DB_ROW))
       ti_write(w, q, rendered ? rendered : "{}");
     done(q);
   }
@@ -946,20 +944,20 @@ static void get_tries(ph_api *api, const char *dag, const char *run_id,
   g_autofree char *ld = run_logical_date(api, dag, run_id, out);
   if (!ld)
     return;
-  sqlite3_stmt *q = prep(api, "SELECT try_number, state, start_date, "
-                              "end_date, pid, reason FROM task_try WHERE "
-                              "run_id=? AND task_id=? AND map_index=? ORDER "
-                              "BY try_number");
+  ph_db_stmt *q = prep(api, "SELECT try_number, state, start_date, "
+                            "end_date, pid, reason FROM task_try WHERE "
+                            "run_id=? AND task_id=? AND map_index=? ORDER "
+                            "BY try_number");
   ph_jsonw *w = ph_jsonw_new();
   ph_jsonw_begin_object(w);
   ph_jsonw_key(w, "task_instances");
   ph_jsonw_begin_array(w);
   int n = 0;
   if (q) {
-    sqlite3_bind_text(q, 1, run_id, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(q, 2, task, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_int(q, 3, mi);
-    while (ph_store_step(api->st, q) == SQLITE_ROW) {
+    ph_db_bind_text(q, 1, run_id);
+    ph_db_bind_text(q, 2, task);
+    ph_db_bind_int64(q, 3, mi);
+    while (ph_store_step(api->st, q) == PH_DB_ROW) {
       n++;
       ph_jsonw_begin_object(w);
       static const char *const keys[] = {"task_id", "dag_id", "dag_run_id",
@@ -972,14 +970,14 @@ static void get_tries(ph_api *api, const char *dag, const char *run_id,
       ph_jsonw_key(w, "map_index");
       ph_jsonw_int(w, mi);
       ph_jsonw_key(w, "try_number");
-      ph_jsonw_int(w, sqlite3_column_int(q, 0));
-      const char *st = (const char *)sqlite3_column_text(q, 1);
+      ph_jsonw_int(w, (int)ph_db_column_int64(q, 0));
+      const char *st = ph_db_column_text(q, 1);
       ph_jsonw_key(w, "state");
       ph_jsonw_string(w, st && strcmp(st, "none") ? st : NULL);
       write_times(w, q, 2);
       write_int_or_null(w, "pid", q, 4);
       ph_jsonw_key(w, "reason");
-      ph_jsonw_string(w, (const char *)sqlite3_column_text(q, 5));
+      ph_jsonw_string(w, ph_db_column_text(q, 5));
       ph_jsonw_end_object(w);
     }
     done(q);
@@ -1130,29 +1128,29 @@ static void get_xcoms(ph_api *api, const char *dag, const char *run_id,
   g_autofree char *ld = run_logical_date(api, dag, run_id, out);
   if (!ld)
     return;
-  sqlite3_stmt *q = prep(
+  ph_db_stmt *q = prep(
       api, "SELECT key, timestamp, map_index, task_id, value FROM xcom WHERE "
            "run_id=?1 AND task_id=?2 AND (?3 IS NULL OR key=?3) AND (?4 = -2 "
            "OR map_index=?4) ORDER BY map_index, key LIMIT ?5 OFFSET ?6");
   JsonArray *a = json_array_new();
   if (q) {
-    sqlite3_bind_text(q, 1, run_id, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(q, 2, task, -1, SQLITE_TRANSIENT);
+    ph_db_bind_text(q, 1, run_id);
+    ph_db_bind_text(q, 2, task);
     if (key)
-      sqlite3_bind_text(q, 3, key, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_int(q, 4, key && mi == -2 ? -1 : mi);
-    sqlite3_bind_int(q, 5, limit);
-    sqlite3_bind_int(q, 6, offset);
-    while (ph_store_step(api->st, q) == SQLITE_ROW) {
+      ph_db_bind_text(q, 3, key);
+    ph_db_bind_int64(q, 4, key && mi == -2 ? -1 : mi);
+    ph_db_bind_int64(q, 5, limit);
+    ph_db_bind_int64(q, 6, offset);
+    while (ph_store_step(api->st, q) == PH_DB_ROW) {
       JsonObject *o = json_object_new();
       set_text(o, "key", q, 0);
       set_time(o, "timestamp", q, 1);
       json_object_set_string_member(o, "execution_date", ld);
-      json_object_set_int_member(o, "map_index", sqlite3_column_int(q, 2));
+      json_object_set_int_member(o, "map_index", (int)ph_db_column_int64(q, 2));
       set_text(o, "task_id", q, 3);
       json_object_set_string_member(o, "dag_id", dag);
       if (key) { /* only the single entry carries its value */
-        const char *v = (const char *)sqlite3_column_text(q, 4);
+        const char *v = ph_db_column_text(q, 4);
         JsonNode *vn = v ? json_from_string(v, NULL) : NULL;
         json_object_set_member(o, "value",
                                vn ? vn : json_node_new(JSON_NODE_NULL));
@@ -1364,13 +1362,13 @@ static void gauge_by(ph_api *api, GString *m, const char *name,
   metric_head(m, name, "gauge", help);
   GHashTable *seen =
       g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
-  sqlite3_stmt *q = prep(api, sql);
-  while (q && ph_store_step(api->st, q) == SQLITE_ROW) {
-    const char *v = (const char *)sqlite3_column_text(q, 0);
+  ph_db_stmt *q = prep(api, sql);
+  while (q && ph_store_step(api->st, q) == PH_DB_ROW) {
+    const char *v = ph_db_column_text(q, 0);
     v = v ? v : "none";
     g_hash_table_add(seen, g_strdup(v));
     g_string_append_printf(m, "%s{%s=\"%s\"} %" G_GINT64_FORMAT "\n", name,
-                           label, v, (gint64)sqlite3_column_int64(q, 1));
+                           label, v, (gint64)ph_db_column_int64(q, 1));
   }
   if (q)
     done(q);
@@ -1415,22 +1413,22 @@ static void metrics(ph_api *api, GHashTable *query, ph_api_reply *out) {
                            bounds[i]);
   g_string_append(sql, " FROM task_try WHERE end_date IS NOT NULL AND "
                        "start_date IS NOT NULL");
-  sqlite3_stmt *q = prep(api, sql->str);
+  ph_db_stmt *q = prep(api, sql->str);
   g_string_free(sql, TRUE);
-  if (q && ph_store_step(api->st, q) == SQLITE_ROW) {
+  if (q && ph_store_step(api->st, q) == PH_DB_ROW) {
     for (guint i = 0; i < G_N_ELEMENTS(bounds); i++)
       g_string_append_printf(m,
                              "pipehost_task_try_duration_seconds_bucket{le=\"%"
                              "g\"} %" G_GINT64_FORMAT "\n",
                              bounds[i],
-                             (gint64)sqlite3_column_int64(q, (int)i + 2));
+                             (gint64)ph_db_column_int64(q, (int)i + 2));
     g_string_append_printf(
         m,
         "pipehost_task_try_duration_seconds_bucket{le=\"+Inf\"} "
         "%" G_GINT64_FORMAT "\npipehost_task_try_duration_seconds_sum %.6f\n"
         "pipehost_task_try_duration_seconds_count %" G_GINT64_FORMAT "\n",
-        (gint64)sqlite3_column_int64(q, 0), sqlite3_column_double(q, 1),
-        (gint64)sqlite3_column_int64(q, 0));
+        (gint64)ph_db_column_int64(q, 0), ph_db_column_double(q, 1),
+        (gint64)ph_db_column_int64(q, 0));
   }
   if (q)
     done(q);
@@ -1611,15 +1609,14 @@ static void cells_write(ph_jsonw *w, const cell_row *r) {
 /* Each task's state in run run_id (see cell_row). */
 static cell_row *run_cells(ph_api *api, const char *run_id) {
   cell_row *row = cell_row_new();
-  sqlite3_stmt *q = prep(api, "SELECT task_id, map_index, state FROM "
-                              "task_instance WHERE run_id=? ORDER BY rowid");
+  ph_db_stmt *q = prep(api, "SELECT task_id, map_index, state FROM "
+                            "task_instance WHERE run_id=? ORDER BY rowid");
   if (!q)
     return row;
-  sqlite3_bind_text(q, 1, run_id, -1, SQLITE_TRANSIENT);
-  while (ph_store_step(api->st, q) == SQLITE_ROW)
-    cells_add(row, (const char *)sqlite3_column_text(q, 0),
-              sqlite3_column_int(q, 1),
-              (const char *)sqlite3_column_text(q, 2));
+  ph_db_bind_text(q, 1, run_id);
+  while (ph_store_step(api->st, q) == PH_DB_ROW)
+    cells_add(row, ph_db_column_text(q, 0), (int)ph_db_column_int64(q, 1),
+              ph_db_column_text(q, 2));
   done(q);
   return row;
 }
@@ -1639,16 +1636,16 @@ static void grid_data(ph_api *api, GHashTable *query, ph_api_reply *out) {
   ph_jsonw_string(w, dag);
   ph_jsonw_key(w, "dag_runs");
   ph_jsonw_begin_array(w);
-  sqlite3_stmt *q = prep(api, "SELECT * FROM (" RUN_COLS
-                              "WHERE dag_id=? ORDER BY start_date DESC, "
-                              "rowid DESC LIMIT ?) ORDER BY start_date");
+  ph_db_stmt *q = prep(api, "SELECT * FROM (" RUN_COLS
+                            "WHERE dag_id=? ORDER BY start_date DESC, "
+                            "rowid DESC LIMIT ?) ORDER BY start_date");
   GPtrArray *ids = g_ptr_array_new_with_free_func(g_free);
   if (q) {
-    sqlite3_bind_text(q, 1, dag, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_int(q, 2, num);
-    while (ph_store_step(api->st, q) == SQLITE_ROW) {
+    ph_db_bind_text(q, 1, dag);
+    ph_db_bind_int64(q, 2, num);
+    while (ph_store_step(api->st, q) == PH_DB_ROW) {
       run_row(w, q);
-      g_ptr_array_add(ids, g_strdup((const char *)sqlite3_column_text(q, 0)));
+      g_ptr_array_add(ids, g_strdup(ph_db_column_text(q, 0)));
     }
     done(q);
   }
@@ -1663,14 +1660,13 @@ static void grid_data(ph_api *api, GHashTable *query, ph_api_reply *out) {
                 "WHERE run_id IN (SELECT run_id FROM dag_run WHERE dag_id=? "
                 "ORDER BY start_date DESC, rowid DESC LIMIT ?) ORDER BY rowid");
   if (q) {
-    sqlite3_bind_text(q, 1, dag, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_int(q, 2, num);
-    while (ph_store_step(api->st, q) == SQLITE_ROW) {
-      cell_row *row = g_hash_table_lookup(rows, sqlite3_column_text(q, 0));
+    ph_db_bind_text(q, 1, dag);
+    ph_db_bind_int64(q, 2, num);
+    while (ph_store_step(api->st, q) == PH_DB_ROW) {
+      cell_row *row = g_hash_table_lookup(rows, ph_db_column_text(q, 0));
       if (row)
-        cells_add(row, (const char *)sqlite3_column_text(q, 1),
-                  sqlite3_column_int(q, 2),
-                  (const char *)sqlite3_column_text(q, 3));
+        cells_add(row, ph_db_column_text(q, 1), (int)ph_db_column_int64(q, 2),
+                  ph_db_column_text(q, 3));
     }
     done(q);
   }
@@ -1706,8 +1702,8 @@ static void grid_data(ph_api *api, GHashTable *query, ph_api_reply *out) {
 /* ---- pipehost's own: experiments, models, datasets */
 
 /* A JSON text column parsed (an object), or an empty object. */
-static void set_json(JsonObject *o, const char *name, sqlite3_stmt *q, int c) {
-  const char *t = (const char *)sqlite3_column_text(q, c);
+static void set_json(JsonObject *o, const char *name, ph_db_stmt *q, int c) {
+  const char *t = ph_db_column_text(q, c);
   JsonNode *n = t ? json_from_string(t, NULL) : NULL;
   if (n && JSON_NODE_HOLDS_OBJECT(n)) {
     json_object_set_member(o, name, n);
@@ -1730,18 +1726,18 @@ static void get_experiments(ph_api *api, GHashTable *query,
   const char *run = query ? g_hash_table_lookup(query, "run_id") : NULL;
   g_autofree char *latest = NULL;
   if (run && !strcmp(run, "latest")) {
-    sqlite3_stmt *l = prep(api, "SELECT run_id FROM experiment WHERE ?1 IS "
-                                "NULL OR dag_id=?1 ORDER BY id DESC LIMIT 1");
+    ph_db_stmt *l = prep(api, "SELECT run_id FROM experiment WHERE ?1 IS "
+                              "NULL OR dag_id=?1 ORDER BY id DESC LIMIT 1");
     if (l) {
       if (dag)
-        sqlite3_bind_text(l, 1, dag, -1, SQLITE_TRANSIENT);
-      if (ph_store_step(api->st, l) == SQLITE_ROW)
-        latest = g_strdup((const char *)sqlite3_column_text(l, 0));
+        ph_db_bind_text(l, 1, dag);
+      if (ph_store_step(api->st, l) == PH_DB_ROW)
+        latest = g_strdup(ph_db_column_text(l, 0));
       done(l);
     }
     run = latest ? latest : "";
   }
-  sqlite3_stmt *q =
+  ph_db_stmt *q =
       prep(api, "SELECT id, dag_id, run_id, task_id, try_number, operator, "
                 "state, params, metrics, artifacts, created FROM experiment "
                 "WHERE (?1 IS NULL OR dag_id=?1) AND (?2 IS NULL OR "
@@ -1750,19 +1746,19 @@ static void get_experiments(ph_api *api, GHashTable *query,
   gint64 total = 0;
   if (q) {
     if (dag)
-      sqlite3_bind_text(q, 1, dag, -1, SQLITE_TRANSIENT);
+      ph_db_bind_text(q, 1, dag);
     if (run)
-      sqlite3_bind_text(q, 2, run, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_int(q, 3, limit);
-    sqlite3_bind_int(q, 4, offset);
-    while (ph_store_step(api->st, q) == SQLITE_ROW) {
+      ph_db_bind_text(q, 2, run);
+    ph_db_bind_int64(q, 3, limit);
+    ph_db_bind_int64(q, 4, offset);
+    while (ph_store_step(api->st, q) == PH_DB_ROW) {
       JsonObject *o = json_object_new();
-      json_object_set_int_member(o, "experiment_id",
-                                 sqlite3_column_int64(q, 0));
+      json_object_set_int_member(o, "experiment_id", ph_db_column_int64(q, 0));
       set_text(o, "dag_id", q, 1);
       set_text(o, "dag_run_id", q, 2);
       set_text(o, "task_id", q, 3);
-      json_object_set_int_member(o, "try_number", sqlite3_column_int(q, 4));
+      json_object_set_int_member(o, "try_number",
+                                 (int)ph_db_column_int64(q, 4));
       set_text(o, "operator", q, 5);
       set_text(o, "state", q, 6);
       set_json(o, "params", q, 7);
@@ -1783,36 +1779,34 @@ static void get_experiments(ph_api *api, GHashTable *query,
 /* GET models: every registered model, its versions and its aliases. */
 static void get_models(ph_api *api, GHashTable *query, ph_api_reply *out) {
   JsonArray *a = json_array_new();
-  sqlite3_stmt *q =
+  ph_db_stmt *q =
       prep(api, "SELECT name, version, path, experiment_id, created FROM "
                 "model_version ORDER BY name, version");
-  sqlite3_stmt *al = prep(api, "SELECT alias, version FROM model_alias WHERE "
-                               "name=? ORDER BY alias");
+  ph_db_stmt *al = prep(api, "SELECT alias, version FROM model_alias WHERE "
+                             "name=? ORDER BY alias");
   JsonObject *cur = NULL;
-  while (q && al && ph_store_step(api->st, q) == SQLITE_ROW) {
-    const char *name = (const char *)sqlite3_column_text(q, 0);
+  while (q && al && ph_store_step(api->st, q) == PH_DB_ROW) {
+    const char *name = ph_db_column_text(q, 0);
     if (!cur || strcmp(json_object_get_string_member(cur, "name"), name)) {
       cur = json_object_new();
       json_object_set_string_member(cur, "name", name);
       json_object_set_array_member(cur, "versions", json_array_new());
       JsonObject *aliases = json_object_new();
-      sqlite3_reset(al);
-      sqlite3_bind_text(al, 1, name, -1, SQLITE_TRANSIENT);
-      while (ph_store_step(api->st, al) == SQLITE_ROW)
-        json_object_set_int_member(aliases,
-                                   (const char *)sqlite3_column_text(al, 0),
-                                   sqlite3_column_int(al, 1));
+      ph_db_reset(al);
+      ph_db_bind_text(al, 1, name);
+      while (ph_store_step(api->st, al) == PH_DB_ROW)
+        json_object_set_int_member(aliases, ph_db_column_text(al, 0),
+                                   (int)ph_db_column_int64(al, 1));
       json_object_set_object_member(cur, "aliases", aliases);
       json_array_add_object_element(a, cur);
     }
     JsonObject *v = json_object_new();
-    json_object_set_int_member(v, "version", sqlite3_column_int(q, 1));
+    json_object_set_int_member(v, "version", (int)ph_db_column_int64(q, 1));
     set_text(v, "path", q, 2);
-    if (sqlite3_column_type(q, 3) == SQLITE_NULL)
+    if (ph_db_column_type(q, 3) == PH_DB_NULL)
       json_object_set_null_member(v, "experiment_id");
     else
-      json_object_set_int_member(v, "experiment_id",
-                                 sqlite3_column_int64(q, 3));
+      json_object_set_int_member(v, "experiment_id", ph_db_column_int64(q, 3));
     set_time(v, "created", q, 4);
     json_array_add_object_element(
         json_object_get_array_member(cur, "versions"), v);
@@ -1862,19 +1856,19 @@ gboolean ph_api_may_read(ph_api *api, const char *authorization) {
 
 JsonObject *ph_api_run_states(ph_api *api, const char *dag_id,
                               const char *run_id, char **file) {
-  sqlite3_stmt *q = prep(api, "SELECT run_id, dag_file FROM dag_run WHERE "
-                              "dag_id=?1 AND (?2 IS NULL OR run_id=?2) ORDER "
-                              "BY start_date DESC, rowid DESC LIMIT 1");
+  ph_db_stmt *q = prep(api, "SELECT run_id, dag_file FROM dag_run WHERE "
+                            "dag_id=?1 AND (?2 IS NULL OR run_id=?2) ORDER "
+                            "BY start_date DESC, rowid DESC LIMIT 1");
   char *rid = NULL;
   *file = NULL;
   if (!q)
     return NULL;
-  sqlite3_bind_text(q, 1, dag_id, -1, SQLITE_TRANSIENT);
+  ph_db_bind_text(q, 1, dag_id);
   if (run_id)
-    sqlite3_bind_text(q, 2, run_id, -1, SQLITE_TRANSIENT);
-  if (ph_store_step(api->st, q) == SQLITE_ROW) {
-    rid = g_strdup((const char *)sqlite3_column_text(q, 0));
-    *file = g_strdup((const char *)sqlite3_column_text(q, 1));
+    ph_db_bind_text(q, 2, run_id);
+  if (ph_store_step(api->st, q) == PH_DB_ROW) {
+    rid = g_strdup(ph_db_column_text(q, 0));
+    *file = g_strdup(ph_db_column_text(q, 1));
   }
   done(q);
   if (!rid)

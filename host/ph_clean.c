@@ -1,9 +1,10 @@
 /* ph_clean -- see ph_clean.h. */
 #include "ph_clean.h"
 
+#include <sqlite3.h>
+
 #include <errno.h>
 #include <ftw.h>
-#include <sqlite3.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -18,24 +19,22 @@ static const char *const run_tables[] = {"task_instance", "task_try", "xcom",
                                          "experiment",    "lineage",  NULL};
 
 /* Runs exactly sql (no rows expected).  FALSE with error set. */
-static gboolean exec(sqlite3 *db, const char *sql, GError **error) {
-  char *msg = NULL;
-  if (sqlite3_exec(db, sql, NULL, NULL, &msg) == SQLITE_OK)
+static gboolean exec(ph_db *db, const char *sql, GError **error) {
+  if (ph_db_exec(db, sql))
     return TRUE;
   g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_FAILED,
-              "db clean: the store failed: %s", msg ? msg : "unknown error");
-  sqlite3_free(msg);
+              "db clean: the store failed: %s", ph_db_errmsg(db));
   return FALSE;
 }
 
 /* The single integer sql yields (-1 on failure). */
 static gint64 count(ph_store *st, const char *sql) {
-  sqlite3_stmt *q = NULL;
+  ph_db_stmt *q = NULL;
   gint64 n = -1;
-  if (sqlite3_prepare_v2(ph_store_get_db(st), sql, -1, &q, NULL) == SQLITE_OK &&
-      ph_store_step(st, q) == SQLITE_ROW)
-    n = sqlite3_column_int64(q, 0);
-  sqlite3_finalize(q);
+  if ((q = ph_db_prepare(ph_store_get_db(st), sql)) &&
+      ph_store_step(st, q) == PH_DB_ROW)
+    n = ph_db_column_int64(q, 0);
+  ph_db_finalize(q);
   return n;
 }
 
@@ -43,28 +42,27 @@ static gint64 count(ph_store *st, const char *sql) {
  * counts of what is kept.  Inside a write transaction. */
 static gboolean select_doomed(ph_store *st, const ph_clean_opts *o,
                               ph_clean_report *r, GError **error) {
-  sqlite3 *db = ph_store_get_db(st);
+  ph_db *db = ph_store_get_db(st);
   if (!exec(db, "DELETE FROM ph_old; DELETE FROM ph_doomed;", error))
     return FALSE;
-  sqlite3_stmt *q = NULL;
+  ph_db_stmt *q = NULL;
   /* an unfinished run has no end: its start counts */
-  if (sqlite3_prepare_v2(db,
-                         "INSERT INTO ph_old SELECT run_id, dag_id, state "
-                         "FROM dag_run WHERE coalesce(end_date, start_date, 0)"
-                         " < ?1 AND (?2 IS NULL OR dag_id = ?2)",
-                         -1, &q, NULL) != SQLITE_OK) {
+  if (!(q = ph_db_prepare(db,
+                          "INSERT INTO ph_old SELECT run_id, dag_id, state "
+                          "FROM dag_run WHERE coalesce(end_date, start_date, 0)"
+                          " < ?1 AND (?2 IS NULL OR dag_id = ?2)"))) {
     g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_FAILED,
-                "db clean: the store failed: %s", sqlite3_errmsg(db));
+                "db clean: the store failed: %s", ph_db_errmsg(db));
     return FALSE;
   }
-  sqlite3_bind_double(q, 1, ph_util_now() - o->older_than);
+  ph_db_bind_double(q, 1, ph_util_now() - o->older_than);
   if (o->dag_id)
-    sqlite3_bind_text(q, 2, o->dag_id, -1, SQLITE_TRANSIENT);
+    ph_db_bind_text(q, 2, o->dag_id);
   int rc = ph_store_step(st, q);
-  sqlite3_finalize(q);
-  if (rc != SQLITE_DONE) {
+  ph_db_finalize(q);
+  if (rc != PH_DB_DONE) {
     g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_FAILED,
-                "db clean: the store failed: %s", sqlite3_errmsg(db));
+                "db clean: the store failed: %s", ph_db_errmsg(db));
     return FALSE;
   }
   /* kept: what a resume may still need, what the scheduler takes its
@@ -119,7 +117,7 @@ static void count_doomed(ph_store *st, ph_clean_report *r) {
 /* Copies the doomed rows into a new SQLite file under home/archive, in
  * a transaction of its own that commits before anything is deleted. */
 static gboolean archive(ph_store *st, ph_clean_report *r, GError **error) {
-  sqlite3 *db = ph_store_get_db(st);
+  ph_db *db = ph_store_get_db(st);
   g_autofree char *dir =
       g_build_filename(ph_store_get_home(st), "archive", NULL);
   if (g_mkdir_with_parents(dir, 0700) != 0) {
@@ -137,6 +135,12 @@ static gboolean archive(ph_store *st, ph_clean_report *r, GError **error) {
              : g_strdup_printf("%s/clean-%s.db", dir, stamp);
   }
   r->archive = path;
+  if (ph_db_kind(db) != PH_DB_SQLITE) {
+    g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
+                "db clean: archiving is done for the SQLite store only; use "
+                "--skip-archive (and PostgreSQL's own backups)");
+    return FALSE;
+  }
   char *quoted = sqlite3_mprintf("ATTACH DATABASE %Q AS ph_archive", path);
   gboolean ok = exec(db, quoted, error);
   sqlite3_free(quoted);
@@ -154,9 +158,9 @@ static gboolean archive(ph_store *st, ph_clean_report *r, GError **error) {
   g_string_append(sql, "COMMIT;");
   ok = exec(db, sql->str, error);
   g_string_free(sql, TRUE);
-  if (!ok && !sqlite3_get_autocommit(db))
-    sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
-  sqlite3_exec(db, "DETACH DATABASE ph_archive", NULL, NULL, NULL);
+  if (!ok && !ph_db_autocommit(db))
+    ph_db_exec(db, "ROLLBACK");
+  ph_db_exec(db, "DETACH DATABASE ph_archive");
   return ok;
 }
 
@@ -208,32 +212,31 @@ static guint64 rm_logs(const char *dir, gboolean dry) {
  * before now - o->logs_older_than. */
 static void logs_retention(ph_store *st, const ph_clean_opts *o,
                            ph_clean_report *r) {
-  sqlite3_stmt *q = NULL;
-  if (sqlite3_prepare_v2(ph_store_get_db(st),
-                         "SELECT dag_id, run_id FROM dag_run WHERE state NOT "
-                         "IN ('running', 'queued') AND end_date < ?1 AND "
-                         "(?2 IS NULL OR dag_id = ?2)",
-                         -1, &q, NULL) != SQLITE_OK)
+  ph_db_stmt *q = NULL;
+  if (!(q = ph_db_prepare(ph_store_get_db(st),
+                          "SELECT dag_id, run_id FROM dag_run WHERE state NOT "
+                          "IN ('running', 'queued') AND end_date < ?1 AND "
+                          "(?2 IS NULL OR dag_id = ?2)")))
     return;
-  sqlite3_bind_double(q, 1, ph_util_now() - o->logs_older_than);
+  ph_db_bind_double(q, 1, ph_util_now() - o->logs_older_than);
   if (o->dag_id)
-    sqlite3_bind_text(q, 2, o->dag_id, -1, SQLITE_TRANSIENT);
-  while (ph_store_step(st, q) == SQLITE_ROW) {
-    const char *dag = (const char *)sqlite3_column_text(q, 0);
-    const char *run = (const char *)sqlite3_column_text(q, 1);
+    ph_db_bind_text(q, 2, o->dag_id);
+  while (ph_store_step(st, q) == PH_DB_ROW) {
+    const char *dag = ph_db_column_text(q, 0);
+    const char *run = ph_db_column_text(q, 1);
     if (!dag || !run || strchr(dag, '/') || strchr(run, '/'))
       continue;
     g_autofree char *dir =
         g_build_filename(ph_store_get_home(st), "logs", dag, run, NULL);
     r->log_files += rm_logs(dir, o->dry_run);
   }
-  sqlite3_finalize(q);
+  ph_db_finalize(q);
 }
 
 gboolean ph_clean_run(ph_store *st, const ph_clean_opts *o, ph_clean_report *r,
                       GError **error) {
   memset(r, 0, sizeof *r);
-  sqlite3 *db = ph_store_get_db(st);
+  ph_db *db = ph_store_get_db(st);
   if (!ph_track_init(st, error))
     return FALSE;
   /* temp tables: created outside any transaction, so that a commit or
@@ -295,12 +298,11 @@ gboolean ph_clean_run(ph_store *st, const ph_clean_opts *o, ph_clean_report *r,
       if (!ph_store_commit(st, error))
         return FALSE;
       /* the files, once the rows are gone */
-      sqlite3_stmt *q = NULL;
-      if (sqlite3_prepare_v2(db, "SELECT dag_id, run_id FROM ph_doomed", -1, &q,
-                             NULL) == SQLITE_OK) {
-        while (ph_store_step(st, q) == SQLITE_ROW) {
-          const char *dag = (const char *)sqlite3_column_text(q, 0);
-          const char *run = (const char *)sqlite3_column_text(q, 1);
+      ph_db_stmt *q = NULL;
+      if ((q = ph_db_prepare(db, "SELECT dag_id, run_id FROM ph_doomed"))) {
+        while (ph_store_step(st, q) == PH_DB_ROW) {
+          const char *dag = ph_db_column_text(q, 0);
+          const char *run = ph_db_column_text(q, 1);
           if (!dag || !run)
             continue;
           for (int k = 0; k < 2; k++)
@@ -308,7 +310,7 @@ gboolean ph_clean_run(ph_store *st, const ph_clean_opts *o, ph_clean_report *r,
                            run))
               r->dirs++;
         }
-        sqlite3_finalize(q);
+        ph_db_finalize(q);
       }
     }
   }

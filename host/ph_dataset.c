@@ -1,7 +1,6 @@
 /* ph_dataset -- see ph_dataset.h. */
 #include "ph_dataset.h"
 
-#include <sqlite3.h>
 #include <stdarg.h>
 #include <string.h>
 
@@ -76,16 +75,16 @@ JsonObject *ph_dataset_refs(const ph_plan *plan) {
 }
 
 /* Prepares sql on the store's handle, or NULL. */
-static sqlite3_stmt *prep(ph_store *st, const char *sql) {
-  sqlite3_stmt *q = NULL;
-  if (sqlite3_prepare_v2(ph_store_get_db(st), sql, -1, &q, NULL) != SQLITE_OK)
+static ph_db_stmt *prep(ph_store *st, const char *sql) {
+  ph_db_stmt *q = NULL;
+  if (!(q = ph_db_prepare(ph_store_get_db(st), sql)))
     return NULL;
   return q;
 }
 
 /* Runs sql with text arguments (NULL binds NULL), for writes. */
 static void exec_text(ph_store *st, const char *sql, int n, ...) {
-  sqlite3_stmt *q = prep(st, sql);
+  ph_db_stmt *q = prep(st, sql);
   if (!q)
     return;
   va_list ap;
@@ -93,11 +92,11 @@ static void exec_text(ph_store *st, const char *sql, int n, ...) {
   for (int i = 0; i < n; i++) {
     const char *v = va_arg(ap, const char *);
     if (v)
-      sqlite3_bind_text(q, i + 1, v, -1, SQLITE_TRANSIENT);
+      ph_db_bind_text(q, i + 1, v);
   }
   va_end(ap);
   ph_store_step(st, q);
-  sqlite3_finalize(q);
+  ph_db_finalize(q);
 }
 
 void ph_dataset_register(ph_store *st, JsonObject *refs) {
@@ -119,7 +118,7 @@ void ph_dataset_register(ph_store *st, JsonObject *refs) {
       exec_text(st, "INSERT OR IGNORE INTO dataset_ref VALUES(?,?,?,?)", 4, uri,
                 dag, task, kind_names[k]);
       /* an outlet declares the freshness; a reader only makes it known */
-      sqlite3_stmt *q =
+      ph_db_stmt *q =
           prep(st, k == 0 ? "INSERT INTO dataset(uri, max_lag, auto, "
                             "registered) VALUES(?,?,?,?) ON CONFLICT(uri) DO "
                             "UPDATE SET max_lag=excluded.max_lag, "
@@ -128,17 +127,16 @@ void ph_dataset_register(ph_store *st, JsonObject *refs) {
                             " registered) VALUES(?,?,?,?)");
       if (!q)
         continue;
-      sqlite3_bind_text(q, 1, uri, -1, SQLITE_TRANSIENT);
+      ph_db_bind_text(q, 1, uri);
       if (k == 0) {
         double lag = json_object_get_double_member(e, "max_lag");
         if (lag > 0)
-          sqlite3_bind_double(q, 2, lag);
-        sqlite3_bind_text(q, 3, json_object_get_string_member(e, "auto"), -1,
-                          SQLITE_TRANSIENT);
+          ph_db_bind_double(q, 2, lag);
+        ph_db_bind_text(q, 3, json_object_get_string_member(e, "auto"));
       }
-      sqlite3_bind_double(q, 4, ph_util_now());
+      ph_db_bind_double(q, 4, ph_util_now());
       ph_store_step(st, q);
-      sqlite3_finalize(q);
+      ph_db_finalize(q);
     }
   }
   if (own)
@@ -148,73 +146,71 @@ void ph_dataset_register(ph_store *st, JsonObject *refs) {
 void ph_dataset_record(ph_store *st, const char *uri, const char *dag_id,
                        const char *run_id, const char *task_id, int map_index,
                        double ts) {
-  sqlite3_stmt *q =
+  ph_db_stmt *q =
       prep(st, "INSERT INTO dataset_event(uri, dag_id, run_id, task_id, "
                "map_index, timestamp) VALUES(?,?,?,?,?,?)");
   if (!q)
     return;
-  sqlite3_bind_text(q, 1, uri, -1, SQLITE_TRANSIENT);
-  sqlite3_bind_text(q, 2, dag_id, -1, SQLITE_TRANSIENT);
-  sqlite3_bind_text(q, 3, run_id, -1, SQLITE_TRANSIENT);
-  sqlite3_bind_text(q, 4, task_id, -1, SQLITE_TRANSIENT);
-  sqlite3_bind_int(q, 5, map_index);
-  sqlite3_bind_double(q, 6, ts);
+  ph_db_bind_text(q, 1, uri);
+  ph_db_bind_text(q, 2, dag_id);
+  ph_db_bind_text(q, 3, run_id);
+  ph_db_bind_text(q, 4, task_id);
+  ph_db_bind_int64(q, 5, map_index);
+  ph_db_bind_double(q, 6, ts);
   ph_store_step(st, q);
-  sqlite3_finalize(q);
+  ph_db_finalize(q);
 }
 
 gboolean ph_dataset_ready(ph_store *st, JsonArray *uris, double since) {
-  sqlite3_stmt *q = prep(st, "SELECT 1 FROM dataset_event WHERE uri=? AND "
-                             "timestamp>? LIMIT 1");
+  ph_db_stmt *q = prep(st, "SELECT 1 FROM dataset_event WHERE uri=? AND "
+                           "timestamp>? LIMIT 1");
   gboolean all = q && json_array_get_length(uris) > 0;
   for (guint i = 0; all && i < json_array_get_length(uris); i++) {
-    sqlite3_reset(q);
-    sqlite3_bind_text(q, 1, json_array_get_string_element(uris, i), -1,
-                      SQLITE_TRANSIENT);
-    sqlite3_bind_double(q, 2, since);
-    all = ph_store_step(st, q) == SQLITE_ROW;
+    ph_db_reset(q);
+    ph_db_bind_text(q, 1, json_array_get_string_element(uris, i));
+    ph_db_bind_double(q, 2, since);
+    all = ph_store_step(st, q) == PH_DB_ROW;
   }
   if (q)
-    sqlite3_finalize(q);
+    ph_db_finalize(q);
   return all;
 }
 
 /* The refs of uri of one kind as "dag.task" (or "dag" for schedule). */
 static JsonArray *refs_of(ph_store *st, const char *uri, const char *kind) {
   JsonArray *a = json_array_new();
-  sqlite3_stmt *q = prep(st, "SELECT dag_id, task_id FROM dataset_ref WHERE "
-                             "uri=? AND kind=? ORDER BY dag_id, task_id");
+  ph_db_stmt *q = prep(st, "SELECT dag_id, task_id FROM dataset_ref WHERE "
+                           "uri=? AND kind=? ORDER BY dag_id, task_id");
   if (!q)
     return a;
-  sqlite3_bind_text(q, 1, uri, -1, SQLITE_TRANSIENT);
-  sqlite3_bind_text(q, 2, kind, -1, SQLITE_TRANSIENT);
-  while (ph_store_step(st, q) == SQLITE_ROW) {
-    const char *dag = (const char *)sqlite3_column_text(q, 0);
-    const char *task = (const char *)sqlite3_column_text(q, 1);
+  ph_db_bind_text(q, 1, uri);
+  ph_db_bind_text(q, 2, kind);
+  while (ph_store_step(st, q) == PH_DB_ROW) {
+    const char *dag = ph_db_column_text(q, 0);
+    const char *task = ph_db_column_text(q, 1);
     g_autofree char *name =
         task && *task ? g_strdup_printf("%s.%s", dag, task) : g_strdup(dag);
     json_array_add_string_element(a, name);
   }
-  sqlite3_finalize(q);
+  ph_db_finalize(q);
   return a;
 }
 
 /* The list entry of the dataset row of q (uri, max_lag, auto, last,
  * events). */
-static JsonObject *entry(ph_store *st, sqlite3_stmt *q, double now) {
+static JsonObject *entry(ph_store *st, ph_db_stmt *q, double now) {
   JsonObject *o = json_object_new();
-  const char *uri = (const char *)sqlite3_column_text(q, 0);
-  double lag = sqlite3_column_double(q, 1);
-  gboolean never = sqlite3_column_type(q, 3) == SQLITE_NULL;
-  double last = sqlite3_column_double(q, 3);
+  const char *uri = ph_db_column_text(q, 0);
+  double lag = ph_db_column_double(q, 1);
+  gboolean never = ph_db_column_type(q, 3) == PH_DB_NULL;
+  double last = ph_db_column_double(q, 3);
   json_object_set_string_member(o, "uri", uri);
   if (lag > 0)
     json_object_set_double_member(o, "max_lag", lag);
   else
     json_object_set_null_member(o, "max_lag");
   json_object_set_string_member(
-      o, "auto",
-      sqlite3_column_text(q, 2) ? (const char *)sqlite3_column_text(q, 2) : "");
+      o, "auto", ph_db_column_text(q, 2) ? ph_db_column_text(q, 2) : "");
   if (never) {
     json_object_set_null_member(o, "last_update");
     json_object_set_null_member(o, "lag");
@@ -223,7 +219,7 @@ static JsonObject *entry(ph_store *st, sqlite3_stmt *q, double now) {
     json_object_set_string_member(o, "last_update", iso);
     json_object_set_double_member(o, "lag", now - last);
   }
-  json_object_set_int_member(o, "events", sqlite3_column_int64(q, 4));
+  json_object_set_int_member(o, "events", ph_db_column_int64(q, 4));
   json_object_set_boolean_member(o, "stale",
                                  lag > 0 && (never || now - last > lag));
   json_object_set_array_member(o, "producers", refs_of(st, uri, "outlet"));
@@ -242,11 +238,11 @@ static JsonObject *entry(ph_store *st, sqlite3_stmt *q, double now) {
 
 JsonNode *ph_dataset_list(ph_store *st, double now) {
   JsonArray *a = json_array_new();
-  sqlite3_stmt *q = prep(st, LIST_SQL " ORDER BY u.uri");
-  while (q && ph_store_step(st, q) == SQLITE_ROW)
+  ph_db_stmt *q = prep(st, LIST_SQL " ORDER BY u.uri");
+  while (q && ph_store_step(st, q) == PH_DB_ROW)
     json_array_add_object_element(a, entry(st, q, now));
   if (q)
-    sqlite3_finalize(q);
+    ph_db_finalize(q);
   JsonNode *n = json_node_new(JSON_NODE_ARRAY);
   json_node_take_array(n, a);
   return n;
@@ -254,12 +250,12 @@ JsonNode *ph_dataset_list(ph_store *st, double now) {
 
 JsonNode *ph_dataset_show(ph_store *st, const char *uri, int limit,
                           double now) {
-  sqlite3_stmt *q = prep(st, LIST_SQL " WHERE u.uri=?");
+  ph_db_stmt *q = prep(st, LIST_SQL " WHERE u.uri=?");
   if (!q)
     return NULL;
-  sqlite3_bind_text(q, 1, uri, -1, SQLITE_TRANSIENT);
-  JsonObject *o = ph_store_step(st, q) == SQLITE_ROW ? entry(st, q, now) : NULL;
-  sqlite3_finalize(q);
+  ph_db_bind_text(q, 1, uri);
+  JsonObject *o = ph_store_step(st, q) == PH_DB_ROW ? entry(st, q, now) : NULL;
+  ph_db_finalize(q);
   if (!o)
     return NULL;
   JsonArray *ev = json_array_new();
@@ -267,20 +263,20 @@ JsonNode *ph_dataset_show(ph_store *st, const char *uri, int limit,
                "dataset_event WHERE uri=? ORDER BY timestamp DESC, id DESC "
                "LIMIT ?");
   if (q) {
-    sqlite3_bind_text(q, 1, uri, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_int(q, 2, limit > 0 ? limit : -1);
-    while (ph_store_step(st, q) == SQLITE_ROW) {
+    ph_db_bind_text(q, 1, uri);
+    ph_db_bind_int64(q, 2, limit > 0 ? limit : -1);
+    while (ph_store_step(st, q) == PH_DB_ROW) {
       JsonObject *e = json_object_new();
-      g_autofree char *iso = ph_util_iso8601(sqlite3_column_double(q, 0));
+      g_autofree char *iso = ph_util_iso8601(ph_db_column_double(q, 0));
       json_object_set_string_member(e, "timestamp", iso);
-      json_object_set_double_member(e, "time", sqlite3_column_double(q, 0));
+      json_object_set_double_member(e, "time", ph_db_column_double(q, 0));
       for (int c = 1; c <= 3; c++)
-        json_object_set_string_member(e, sqlite3_column_name(q, c),
-                                      (const char *)sqlite3_column_text(q, c));
-      json_object_set_int_member(e, "map_index", sqlite3_column_int(q, 4));
+        json_object_set_string_member(e, ph_db_column_name(q, c),
+                                      ph_db_column_text(q, c));
+      json_object_set_int_member(e, "map_index", (int)ph_db_column_int64(q, 4));
       json_array_add_object_element(ev, e);
     }
-    sqlite3_finalize(q);
+    ph_db_finalize(q);
   }
   json_object_set_array_member(o, "events", ev);
   JsonNode *n = json_node_new(JSON_NODE_OBJECT);
@@ -294,7 +290,7 @@ JsonNode *ph_dataset_lazy_due(ph_store *st, double now) {
       g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
   /* per lazy dataset and producing DAG: the last update, the producer's
    * last successful run time, and its latest run since the update */
-  sqlite3_stmt *q = prep(
+  ph_db_stmt *q = prep(
       st,
       "SELECT d.uri, d.max_lag, r.dag_id, (SELECT max(timestamp) FROM "
       "dataset_event e WHERE e.uri=d.uri) AS last, (SELECT end_date - "
@@ -302,29 +298,29 @@ JsonNode *ph_dataset_lazy_due(ph_store *st, double now) {
       "'success' ORDER BY x.start_date DESC LIMIT 1) FROM dataset d JOIN "
       "dataset_ref r ON r.uri=d.uri AND r.kind='outlet' WHERE d.auto='lazy' "
       "AND d.max_lag > 0 ORDER BY d.uri");
-  sqlite3_stmt *run =
+  ph_db_stmt *run =
       prep(st, "SELECT state, start_date FROM dag_run WHERE dag_id=? AND "
                "start_date > coalesce(?, 0) ORDER BY start_date DESC LIMIT 1");
-  while (q && run && ph_store_step(st, q) == SQLITE_ROW) {
-    const char *uri = (const char *)sqlite3_column_text(q, 0);
-    double lag = sqlite3_column_double(q, 1);
-    const char *dag = (const char *)sqlite3_column_text(q, 2);
-    gboolean never = sqlite3_column_type(q, 3) == SQLITE_NULL;
-    double last = sqlite3_column_double(q, 3);
-    double margin = MAX(0.0, sqlite3_column_double(q, 4));
+  while (q && run && ph_store_step(st, q) == PH_DB_ROW) {
+    const char *uri = ph_db_column_text(q, 0);
+    double lag = ph_db_column_double(q, 1);
+    const char *dag = ph_db_column_text(q, 2);
+    gboolean never = ph_db_column_type(q, 3) == PH_DB_NULL;
+    double last = ph_db_column_double(q, 3);
+    double margin = MAX(0.0, ph_db_column_double(q, 4));
     if (g_hash_table_contains(seen, dag))
       continue;
     if (!never && now < last + lag - margin)
       continue; /* fresh enough: nothing is started */
-    sqlite3_reset(run);
-    sqlite3_bind_text(run, 1, dag, -1, SQLITE_TRANSIENT);
+    ph_db_reset(run);
+    ph_db_bind_text(run, 1, dag);
     if (never)
-      sqlite3_bind_null(run, 2);
+      ph_db_bind_null(run, 2);
     else
-      sqlite3_bind_double(run, 2, last);
-    if (ph_store_step(st, run) == SQLITE_ROW) {
-      const char *state = (const char *)sqlite3_column_text(run, 0);
-      double began = sqlite3_column_double(run, 1);
+      ph_db_bind_double(run, 2, last);
+    if (ph_store_step(st, run) == PH_DB_ROW) {
+      const char *state = ph_db_column_text(run, 0);
+      double began = ph_db_column_double(run, 1);
       if (!g_strcmp0(state, "running") || now - began < MIN(lag, 300.0))
         continue; /* one is on its way (or just failed: not at once) */
     }
@@ -342,9 +338,9 @@ JsonNode *ph_dataset_lazy_due(ph_store *st, double now) {
     g_hash_table_add(seen, g_strdup(dag));
   }
   if (q)
-    sqlite3_finalize(q);
+    ph_db_finalize(q);
   if (run)
-    sqlite3_finalize(run);
+    ph_db_finalize(run);
   g_hash_table_unref(seen);
   JsonNode *n = json_node_new(JSON_NODE_ARRAY);
   json_node_take_array(n, out);

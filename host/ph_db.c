@@ -131,15 +131,16 @@ ph_db *ph_db_open_pg(const char *conninfo, GError **error) {
   return db;
 }
 
-void ph_db_close(ph_db *db) {
+gboolean ph_db_close(ph_db *db) {
   if (!db)
-    return;
-  if (db->lite)
-    sqlite3_close(db->lite);
+    return TRUE;
+  if (db->lite && sqlite3_close(db->lite) != SQLITE_OK)
+    return FALSE;
   if (db->pg)
     pq.finish(db->pg);
   g_free(db->err);
   g_free(db);
+  return TRUE;
 }
 
 int ph_db_kind(const ph_db *db) { return db->kind; }
@@ -384,6 +385,19 @@ void ph_db_bind_null(ph_db_stmt *st, int i) {
     sqlite3_bind_null(st->lite, i);
   else
     set_param(st, i, NULL);
+}
+
+void ph_db_clear_bindings(ph_db_stmt *st) {
+  if (st->lite) {
+    sqlite3_clear_bindings(st->lite);
+    return;
+  }
+  for (int i = 0; i < st->n_params; i++)
+    g_clear_pointer(&st->params[i], g_free);
+}
+
+int ph_db_bind_parameter_count(ph_db_stmt *st) {
+  return st->lite ? sqlite3_bind_parameter_count(st->lite) : st->n_params;
 }
 
 int ph_db_step(ph_db_stmt *st) {

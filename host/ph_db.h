@@ -35,8 +35,10 @@ ph_db *ph_db_wrap_sqlite(struct sqlite3 *db);
 /* A connection to PostgreSQL (a libpq URI or conninfo string); NULL with
  * error set when it cannot connect. */
 ph_db *ph_db_open_pg(const char *conninfo, GError **error);
-/* Closes the connection; its statements must be finalized first. */
-void ph_db_close(ph_db *db);
+/* Closes the connection and frees db (NULL: nothing); its statements must
+ * be finalized first.  FALSE when SQLite refuses (a statement is still
+ * unfinalized): db stays open and valid. */
+gboolean ph_db_close(ph_db *db);
 /* PH_DB_SQLITE or PH_DB_PG. */
 int ph_db_kind(const ph_db *db);
 /* The SQLite handle of a SQLite connection (borrowed), else NULL. */
@@ -53,6 +55,10 @@ void ph_db_bind_text(ph_db_stmt *st, int i, const char *v);
 void ph_db_bind_int64(ph_db_stmt *st, int i, gint64 v);
 void ph_db_bind_double(ph_db_stmt *st, int i, double v);
 void ph_db_bind_null(ph_db_stmt *st, int i);
+/* Every parameter back to NULL. */
+void ph_db_clear_bindings(ph_db_stmt *st);
+/* The number of ? parameters. */
+int ph_db_bind_parameter_count(ph_db_stmt *st);
 /* Runs the statement (at the first step after a bind or reset) and moves
  * to its next row: PH_DB_ROW, PH_DB_DONE, or PH_DB_ERROR (ph_db_errmsg,
  * ph_db_errcode say why). */

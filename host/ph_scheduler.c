@@ -5,7 +5,6 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
-#include <sqlite3.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -323,20 +322,19 @@ static gboolean is_child_run(sctx *c, const char *run_id) {
  * dead ones (their process was killed) are resumed when resume is set. */
 static int orphans(sctx *c, const char *dag_id, gboolean resume, int limit) {
   int alive = 0;
-  sqlite3_stmt *q = NULL;
-  sqlite3_prepare_v2(ph_store_get_db(c->st),
-                     "SELECT run_id, host_pid, dag_file, host_proc FROM "
-                     "dag_run WHERE "
-                     "dag_id=? AND state='running' ORDER BY logical_date",
-                     -1, &q, NULL);
+  ph_db_stmt *q = NULL;
+  q = ph_db_prepare(ph_store_get_db(c->st),
+                    "SELECT run_id, host_pid, dag_file, host_proc FROM "
+                    "dag_run WHERE "
+                    "dag_id=? AND state='running' ORDER BY logical_date");
   if (!q)
     return 0;
-  sqlite3_bind_text(q, 1, dag_id, -1, SQLITE_TRANSIENT);
+  ph_db_bind_text(q, 1, dag_id);
   GPtrArray *dead = g_ptr_array_new_with_free_func(g_free);
-  while (ph_store_step(c->st, q) == SQLITE_ROW) {
-    const char *rid = (const char *)sqlite3_column_text(q, 0);
-    int pid = sqlite3_column_int(q, 1);
-    const char *proc = (const char *)sqlite3_column_text(q, 3);
+  while (ph_store_step(c->st, q) == PH_DB_ROW) {
+    const char *rid = ph_db_column_text(q, 0);
+    int pid = (int)ph_db_column_int64(q, 1);
+    const char *proc = ph_db_column_text(q, 3);
     if (is_child_run(c, rid))
       continue;
     if (ph_proc_alive(pid, proc) && pid != getpid())
@@ -344,7 +342,7 @@ static int orphans(sctx *c, const char *dag_id, gboolean resume, int limit) {
     else
       g_ptr_array_add(dead, g_strdup(rid));
   }
-  sqlite3_finalize(q);
+  ph_db_finalize(q);
   for (guint i = 0;
        resume && i < dead->len && alive + children_of(c, dag_id) < limit; i++) {
     GPtrArray *a = g_ptr_array_new_with_free_func(g_free);
@@ -681,19 +679,18 @@ static void scan(sctx *c, const char *dir, GHashTable *dags) {
 }
 
 static gint64 last_scheduled(sctx *c, const char *dag_id) {
-  sqlite3_stmt *q = NULL;
+  ph_db_stmt *q = NULL;
   gint64 t = G_MININT64;
-  sqlite3_prepare_v2(ph_store_get_db(c->st),
-                     "SELECT MAX(logical_date) FROM dag_run WHERE dag_id=? "
-                     "AND run_type='scheduled'",
-                     -1, &q, NULL);
+  q = ph_db_prepare(ph_store_get_db(c->st),
+                    "SELECT MAX(logical_date) FROM dag_run WHERE dag_id=? "
+                    "AND run_type='scheduled'");
   if (!q)
     return t;
-  sqlite3_bind_text(q, 1, dag_id, -1, SQLITE_TRANSIENT);
-  if (ph_store_step(c->st, q) == SQLITE_ROW &&
-      sqlite3_column_type(q, 0) != SQLITE_NULL)
-    ph_timetable_parse_time((const char *)sqlite3_column_text(q, 0), NULL, &t);
-  sqlite3_finalize(q);
+  ph_db_bind_text(q, 1, dag_id);
+  if (ph_store_step(c->st, q) == PH_DB_ROW &&
+      ph_db_column_type(q, 0) != PH_DB_NULL)
+    ph_timetable_parse_time(ph_db_column_text(q, 0), NULL, &t);
+  ph_db_finalize(q);
   return t;
 }
 
@@ -815,18 +812,17 @@ static void register_datasets(sctx *c, GHashTable *dags) {
 
 /* When a DAG's dataset-triggered run last began (UNIX seconds), or 0. */
 static double last_dataset_run(sctx *c, const char *dag_id) {
-  sqlite3_stmt *q = NULL;
+  ph_db_stmt *q = NULL;
   double t = 0;
-  sqlite3_prepare_v2(ph_store_get_db(c->st),
-                     "SELECT MAX(start_date) FROM dag_run WHERE dag_id=? AND "
-                     "run_type='dataset_triggered'",
-                     -1, &q, NULL);
+  q = ph_db_prepare(ph_store_get_db(c->st),
+                    "SELECT MAX(start_date) FROM dag_run WHERE dag_id=? AND "
+                    "run_type='dataset_triggered'");
   if (!q)
     return t;
-  sqlite3_bind_text(q, 1, dag_id, -1, SQLITE_TRANSIENT);
-  if (ph_store_step(c->st, q) == SQLITE_ROW)
-    t = sqlite3_column_double(q, 0);
-  sqlite3_finalize(q);
+  ph_db_bind_text(q, 1, dag_id);
+  if (ph_store_step(c->st, q) == PH_DB_ROW)
+    t = ph_db_column_double(q, 0);
+  ph_db_finalize(q);
   return t;
 }
 
@@ -1206,18 +1202,17 @@ out:
 static char *dag_file_of(sctx *c, const char *target) {
   if (g_file_test(target, G_FILE_TEST_IS_REGULAR))
     return g_canonicalize_filename(target, NULL);
-  sqlite3_stmt *q = NULL;
+  ph_db_stmt *q = NULL;
   char *f = NULL;
-  sqlite3_prepare_v2(ph_store_get_db(c->st),
-                     "SELECT dag_file FROM dag_run WHERE dag_id=? ORDER BY "
-                     "start_date DESC LIMIT 1",
-                     -1, &q, NULL);
+  q = ph_db_prepare(ph_store_get_db(c->st),
+                    "SELECT dag_file FROM dag_run WHERE dag_id=? ORDER BY "
+                    "start_date DESC LIMIT 1");
   if (!q)
     return NULL;
-  sqlite3_bind_text(q, 1, target, -1, SQLITE_TRANSIENT);
-  if (ph_store_step(c->st, q) == SQLITE_ROW && sqlite3_column_text(q, 0))
-    f = g_strdup((const char *)sqlite3_column_text(q, 0));
-  sqlite3_finalize(q);
+  ph_db_bind_text(q, 1, target);
+  if (ph_store_step(c->st, q) == PH_DB_ROW && ph_db_column_text(q, 0))
+    f = g_strdup(ph_db_column_text(q, 0));
+  ph_db_finalize(q);
   return f;
 }
 

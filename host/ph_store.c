@@ -15,9 +15,9 @@
 #include "ph_util.h"
 
 struct ph_store {
-  sqlite3 *db;
+  ph_db *db;
   char *home;
-  GHashTable *stmts; /* sql text (static) -> sqlite3_stmt* */
+  GHashTable *stmts; /* sql text (static) -> ph_db_stmt* */
   int in_txn;
   int batch;      /* a write opens the transaction itself (ph_store_batch) */
   double txn_t0;  /* monotonic time the open transaction began */
@@ -178,7 +178,7 @@ char *ph_store_default_home(void) {
   return g_build_filename(g_get_home_dir(), ".pipehost", NULL);
 }
 
-static void finalize_stmt(gpointer p) { sqlite3_finalize(p); }
+static void finalize_stmt(gpointer p) { ph_db_finalize(p); }
 
 /* The schema version of db: 0 when it has no meta table (a new file),
  * -1 on a read error (message in *err). */
@@ -362,12 +362,12 @@ ph_store *ph_store_open(const char *home, GError **error) {
     goto out;
   }
   s = g_new0(ph_store, 1);
-  s->db = db;
-  db = NULL;
   const char *lw = g_getenv("PIPEHOST_STORE_LOCK_WAIT");
   s->lock_wait =
       lw && g_ascii_strtod(lw, NULL) > 0 ? g_ascii_strtod(lw, NULL) : 60;
-  sqlite3_busy_handler(s->db, on_busy, s);
+  sqlite3_busy_handler(db, on_busy, s);
+  s->db = ph_db_wrap_sqlite(db);
+  db = NULL;
   s->home = g_strdup(home);
   s->stmts =
       g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, finalize_stmt);
@@ -383,7 +383,7 @@ void ph_store_close(ph_store *s) {
   if (s->in_txn)
     ph_store_commit(s, NULL);
   g_hash_table_unref(s->stmts);
-  sqlite3_close(s->db);
+  ph_db_close(s->db);
   g_free(s->home);
   g_free(s->error);
   g_free(s);
@@ -438,8 +438,9 @@ pid_t ph_store_fork(ph_store *s, GError **error) {
     g_hash_table_remove_all(s->stmts);
     /* no checkpoint: closing would otherwise checkpoint the WAL and delete
      * it when no other process has the store open */
-    sqlite3_db_config(s->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
-    if (sqlite3_close(s->db) != SQLITE_OK) {
+    sqlite3_db_config(ph_db_get_sqlite(s->db), SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE,
+                      1, NULL);
+    if (!ph_db_close(s->db)) {
       g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_AGAIN,
                   "the store's connection is in use; cannot fork without it");
       return -1;
@@ -460,19 +461,23 @@ static void attach(ph_store *s) {
     return;
   g_autofree char *path = g_build_filename(s->home, "pipehost.db", NULL);
   g_autofree char *prag = connection_pragmas(FALSE);
-  if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE, NULL) == SQLITE_OK) {
+  sqlite3 *db = NULL;
+  if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL) == SQLITE_OK) {
     /* waits for a lock as every statement of this store does, the pragmas
      * included: they read the schema, which needs a shared lock that a
      * process checkpointing as it closes holds back for a moment */
-    sqlite3_busy_handler(s->db, on_busy, s);
-    if (sqlite3_exec(s->db, prag, NULL, NULL, NULL) == SQLITE_OK)
+    sqlite3_busy_handler(db, on_busy, s);
+    if (sqlite3_exec(db, prag, NULL, NULL, NULL) == SQLITE_OK) {
+      s->db = ph_db_wrap_sqlite(db);
       return;
+    }
   }
   g_autofree char *why = g_strdup_printf(
-      "cannot reconnect: %s", s->db ? sqlite3_errmsg(s->db) : "out of memory");
-  sqlite3_close(s->db);
-  s->db = NULL;
-  sqlite3_open(":memory:", &s->db);
+      "cannot reconnect: %s", db ? sqlite3_errmsg(db) : "out of memory");
+  sqlite3_close(db);
+  db = NULL;
+  sqlite3_open(":memory:", &db);
+  s->db = ph_db_wrap_sqlite(db);
   note_error(s, SQLITE_CANTOPEN, why);
 }
 
@@ -500,11 +505,10 @@ static void note_error(ph_store *s, int rc, const char *what) {
 /* A statement that returns no row and writes nothing: what prep() gives
  * when the real one cannot be prepared (its failure is noted), so callers
  * read an empty result instead of crashing. */
-static sqlite3_stmt *dead_stmt(ph_store *s) {
+static ph_db_stmt *dead_stmt(ph_store *s) {
   static const char dead[] = "SELECT NULL WHERE 0";
-  sqlite3_stmt *st = g_hash_table_lookup(s->stmts, dead);
-  if (!st && sqlite3_prepare_v3(s->db, dead, -1, SQLITE_PREPARE_PERSISTENT, &st,
-                                NULL) == SQLITE_OK)
+  ph_db_stmt *st = g_hash_table_lookup(s->stmts, dead);
+  if (!st && (st = ph_db_prepare(s->db, dead)) != NULL)
     g_hash_table_insert(s->stmts, (gpointer)dead, st);
   if (!st)
     g_error("pipehost store: SQLite cannot prepare \"%s\"", dead);
@@ -514,75 +518,73 @@ static sqlite3_stmt *dead_stmt(ph_store *s) {
 /* Prepares (once, cached by the static sql pointer) and binds.  types: one
  * letter per argument: s = const char* (NULL binds NULL), i = int,
  * d = double (< 0 binds NULL for times). */
-static sqlite3_stmt *prep(ph_store *s, const char *sql, const char *types,
-                          ...) {
+static ph_db_stmt *prep(ph_store *s, const char *sql, const char *types, ...) {
   attach(s);
-  sqlite3_stmt *st = g_hash_table_lookup(s->stmts, sql);
+  ph_db_stmt *st = g_hash_table_lookup(s->stmts, sql);
   if (!st) {
-    if (sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st,
-                           NULL) != SQLITE_OK) {
-      int rc = sqlite3_errcode(s->db);
+    if (!(st = ph_db_prepare(s->db, sql))) {
+      int rc = ph_db_errcode(s->db);
       g_autofree char *what =
-          g_strdup_printf("cannot read the schema: %s", sqlite3_errmsg(s->db));
+          g_strdup_printf("cannot read the schema: %s", ph_db_errmsg(s->db));
       note_error(s, rc, what);
       return dead_stmt(s);
     }
     g_hash_table_insert(s->stmts, (gpointer)sql, st);
   }
-  sqlite3_reset(st);
-  sqlite3_clear_bindings(st);
+  ph_db_reset(st);
+  ph_db_clear_bindings(st);
   va_list ap;
   va_start(ap, types);
   for (int i = 0; types[i]; i++) {
     if (types[i] == 's') {
       const char *v = va_arg(ap, const char *);
       if (v)
-        sqlite3_bind_text(st, i + 1, v, -1, SQLITE_TRANSIENT);
+        ph_db_bind_text(st, i + 1, v);
     } else if (types[i] == 'i') {
-      sqlite3_bind_int64(st, i + 1, va_arg(ap, int));
+      ph_db_bind_int64(st, i + 1, va_arg(ap, int));
     } else if (types[i] == 'd') {
       double d = va_arg(ap, double);
       if (d >= 0)
-        sqlite3_bind_double(st, i + 1, d);
+        ph_db_bind_double(st, i + 1, d);
     }
   }
   va_end(ap);
   return st;
 }
 
-int ph_store_step(ph_store *s, struct sqlite3_stmt *st) {
-  int rc = sqlite3_step(st);
-  if (rc != SQLITE_DONE && rc != SQLITE_ROW)
-    note_error(s, rc, sqlite3_errmsg(s->db));
+int ph_store_step(ph_store *s, ph_db_stmt *st) {
+  int rc = ph_db_step(st);
+  if (rc == PH_DB_ERROR)
+    note_error(s, ph_db_errcode(s->db), ph_db_errmsg(s->db));
   return rc;
 }
 
 /* Steps a read: TRUE for a row; a failure is noted. */
-static gboolean step_row(ph_store *s, sqlite3_stmt *st) {
-  return ph_store_step(s, st) == SQLITE_ROW;
+static gboolean step_row(ph_store *s, ph_db_stmt *st) {
+  return ph_store_step(s, st) == PH_DB_ROW;
 }
 
 /* Steps a write.  A write of a transaction that already failed is not
  * tried (SQLite may have rolled that transaction back, and the write would
  * then commit on its own). */
-static int step_done(ph_store *s, sqlite3_stmt *st) {
+static int step_done(ph_store *s, ph_db_stmt *st) {
   if (s->batch && !s->in_txn)
     ph_store_begin(s);
   if (s->txn_failed) {
-    sqlite3_reset(st);
+    ph_db_reset(st);
     return SQLITE_ABORT;
   }
   if (ph_fault_hit("store_write")) {
-    sqlite3_reset(st);
+    ph_db_reset(st);
     note_error(s, SQLITE_IOERR, "injected write failure");
     return SQLITE_IOERR;
   }
   int rc = ph_store_step(s, st);
-  sqlite3_reset(st);
+  ph_db_reset(st);
   return rc;
 }
 
-sqlite3 *ph_store_get_db(ph_store *s) {
+ph_db *ph_store_get_db(ph_store *s) {
   attach(s);
   return s->db;
 }
@@ -595,17 +597,17 @@ void ph_store_begin(ph_store *s) {
   if (s->in_txn)
     return;
   /* prepared once, like every statement: this runs per scheduler step */
-  sqlite3_stmt *st = prep(s, "BEGIN IMMEDIATE", "");
-  int rc = sqlite3_step(st);
+  ph_db_stmt *st = prep(s, "BEGIN IMMEDIATE", "");
+  int rc = ph_db_step(st);
   s->in_txn = 1;
   s->txn_t0 = ph_util_mono();
-  if (rc != SQLITE_DONE) {
+  if (rc != PH_DB_DONE) {
     /* no transaction: the writes until the commit are refused, and the
      * commit reports the failure */
-    note_error(s, rc, sqlite3_errmsg(s->db));
+    note_error(s, ph_db_errcode(s->db), ph_db_errmsg(s->db));
     s->txn_failed = 1;
   }
-  sqlite3_reset(st);
+  ph_db_reset(st);
 }
 
 void ph_store_batch(ph_store *s, gboolean on) { s->batch = on; }
@@ -617,8 +619,8 @@ double ph_store_pending_age(const ph_store *s) {
 void ph_store_rollback(ph_store *s) {
   if (!s->in_txn)
     return;
-  if (!sqlite3_get_autocommit(s->db))
-    sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+  if (!ph_db_autocommit(s->db))
+    ph_db_exec(s->db, "ROLLBACK");
   s->in_txn = 0;
   s->txn_failed = 0;
 }
@@ -628,18 +630,18 @@ gboolean ph_store_commit(ph_store *s, GError **error) {
     return TRUE;
   int rc = SQLITE_ABORT;
   if (!s->txn_failed) {
-    sqlite3_stmt *st = prep(s, "COMMIT", "");
+    ph_db_stmt *st = prep(s, "COMMIT", "");
     if (ph_fault_hit("store_commit"))
       note_error(s, rc = SQLITE_IOERR, "injected commit failure");
-    else if ((rc = sqlite3_step(st)) != SQLITE_DONE)
-      note_error(s, rc, sqlite3_errmsg(s->db));
-    sqlite3_reset(st);
+    else if ((rc = ph_db_step(st)) != PH_DB_DONE)
+      note_error(s, ph_db_errcode(s->db), ph_db_errmsg(s->db));
+    ph_db_reset(st);
   }
   s->in_txn = 0;
-  if (rc == SQLITE_DONE)
+  if (rc == PH_DB_DONE)
     return TRUE;
-  if (!sqlite3_get_autocommit(s->db))
-    sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+  if (!ph_db_autocommit(s->db))
+    ph_db_exec(s->db, "ROLLBACK");
   s->txn_failed = 0;
   g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_FAILED,
               "the store could not record the last changes: %s",
@@ -651,7 +653,7 @@ int ph_store_run_create(ph_store *s, const char *run_id, const char *dag_id,
                         const char *dag_file, const char *logical_date,
                         const char *conf_json, const char *run_type) {
   g_autofree char *proc = ph_proc_identity(getpid());
-  sqlite3_stmt *st = prep(
+  ph_db_stmt *st = prep(
       s,
       "INSERT OR IGNORE INTO dag_run(run_id,dag_id,dag_file,state,run_type,"
       "logical_date,conf,start_date,host_pid,host_proc) "
@@ -659,9 +661,9 @@ int ph_store_run_create(ph_store *s, const char *run_id, const char *dag_id,
       "ssssssdis", run_id, dag_id, dag_file, run_type, logical_date, conf_json,
       ph_util_now(), (int)getpid(), proc);
   int rc = step_done(s, st);
-  if (rc != SQLITE_DONE)
+  if (rc != PH_DB_DONE)
     return -1;
-  return sqlite3_changes(s->db) == 1;
+  return ph_db_changes(s->db) == 1;
 }
 
 void ph_store_run_set_state(ph_store *s, const char *run_id,
@@ -685,39 +687,37 @@ void ph_store_run_set_host(ph_store *s, const char *run_id, int pid,
 gboolean ph_store_run_host(ph_store *s, const char *run_id,
                            ph_store_host *out) {
   memset(out, 0, sizeof *out);
-  sqlite3_stmt *st = prep(s,
-                          "SELECT host_pid, host_proc, launcher_pid, "
-                          "launcher_proc FROM dag_run WHERE run_id=?",
-                          "s", run_id);
+  ph_db_stmt *st = prep(s,
+                        "SELECT host_pid, host_proc, launcher_pid, "
+                        "launcher_proc FROM dag_run WHERE run_id=?",
+                        "s", run_id);
   gboolean found = step_row(s, st);
   if (found) {
-    out->pid = sqlite3_column_int(st, 0);
-    g_strlcpy(out->proc, (const char *)sqlite3_column_text(st, 1) ?: "",
-              sizeof out->proc);
-    out->launcher_pid = sqlite3_column_int(st, 2);
-    g_strlcpy(out->launcher_proc,
-              (const char *)sqlite3_column_text(st, 3) ?: "",
+    out->pid = (int)ph_db_column_int64(st, 0);
+    g_strlcpy(out->proc, ph_db_column_text(st, 1) ?: "", sizeof out->proc);
+    out->launcher_pid = (int)ph_db_column_int64(st, 2);
+    g_strlcpy(out->launcher_proc, ph_db_column_text(st, 3) ?: "",
               sizeof out->launcher_proc);
   }
-  sqlite3_reset(st);
+  ph_db_reset(st);
   return found;
 }
 
-static char *col_dup(sqlite3_stmt *st, int i) {
-  const unsigned char *t = sqlite3_column_text(st, i);
+static char *col_dup(ph_db_stmt *st, int i) {
+  const char *t = ph_db_column_text(st, i);
   return t ? g_strdup((const char *)t) : NULL;
 }
 
 /* The first column of st's first row as text (caller frees), or NULL;
  * resets st. */
-static char *first_text(ph_store *s, sqlite3_stmt *st) {
+static char *first_text(ph_store *s, ph_db_stmt *st) {
   char *v = step_row(s, st) ? col_dup(st, 0) : NULL;
-  sqlite3_reset(st);
+  ph_db_reset(st);
   return v;
 }
 
 char *ph_store_run_resolve(ph_store *s, const char *text, GError **error) {
-  sqlite3_stmt *st;
+  ph_db_stmt *st;
   char *id = NULL;
   if (!strcmp(text, "last") || !strcmp(text, "latest")) {
     st = prep(s,
@@ -728,10 +728,10 @@ char *ph_store_run_resolve(ph_store *s, const char *text, GError **error) {
     st = prep(s, "SELECT run_id FROM dag_run WHERE run_id=?", "s", text);
     if (step_row(s, st)) {
       id = col_dup(st, 0);
-      sqlite3_reset(st);
+      ph_db_reset(st);
       return id;
     }
-    sqlite3_reset(st);
+    ph_db_reset(st);
     st = prep(s,
               "SELECT run_id FROM dag_run WHERE substr(run_id,1,?)=? "
               "LIMIT 2",
@@ -742,7 +742,7 @@ char *ph_store_run_resolve(ph_store *s, const char *text, GError **error) {
     if (n++ == 0)
       id = col_dup(st, 0);
   }
-  sqlite3_reset(st);
+  ph_db_reset(st);
   if (n == 1)
     return id;
   g_free(id);
@@ -753,32 +753,32 @@ char *ph_store_run_resolve(ph_store *s, const char *text, GError **error) {
   return NULL;
 }
 
-static void add_col(JsonBuilder *b, sqlite3_stmt *st, int i) {
-  json_builder_set_member_name(b, sqlite3_column_name(st, i));
-  switch (sqlite3_column_type(st, i)) {
-  case SQLITE_INTEGER:
-    json_builder_add_int_value(b, sqlite3_column_int64(st, i));
+static void add_col(JsonBuilder *b, ph_db_stmt *st, int i) {
+  json_builder_set_member_name(b, ph_db_column_name(st, i));
+  switch (ph_db_column_type(st, i)) {
+  case PH_DB_INTEGER:
+    json_builder_add_int_value(b, ph_db_column_int64(st, i));
     break;
-  case SQLITE_FLOAT:
-    json_builder_add_double_value(b, sqlite3_column_double(st, i));
+  case PH_DB_FLOAT:
+    json_builder_add_double_value(b, ph_db_column_double(st, i));
     break;
-  case SQLITE_NULL:
+  case PH_DB_NULL:
     json_builder_add_null_value(b);
     break;
   default:
-    json_builder_add_string_value(b, (const char *)sqlite3_column_text(st, i));
+    json_builder_add_string_value(b, ph_db_column_text(st, i));
   }
 }
 
-static void add_row(JsonBuilder *b, sqlite3_stmt *st) {
+static void add_row(JsonBuilder *b, ph_db_stmt *st) {
   json_builder_begin_object(b);
-  for (int i = 0; i < sqlite3_column_count(st); i++)
+  for (int i = 0; i < ph_db_column_count(st); i++)
     add_col(b, st, i);
   json_builder_end_object(b);
 }
 
 JsonNode *ph_store_runs_list(ph_store *s, int limit) {
-  sqlite3_stmt *st =
+  ph_db_stmt *st =
       prep(s,
            "SELECT run_id, dag_id, state, logical_date, start_date, end_date "
            "FROM dag_run ORDER BY start_date DESC, rowid DESC LIMIT ?",
@@ -787,7 +787,7 @@ JsonNode *ph_store_runs_list(ph_store *s, int limit) {
   json_builder_begin_array(b);
   while (step_row(s, st))
     add_row(b, st);
-  sqlite3_reset(st);
+  ph_db_reset(st);
   json_builder_end_array(b);
   JsonNode *n = json_builder_get_root(b);
   g_object_unref(b);
@@ -795,21 +795,21 @@ JsonNode *ph_store_runs_list(ph_store *s, int limit) {
 }
 
 JsonNode *ph_store_run_show(ph_store *s, const char *run_id) {
-  sqlite3_stmt *st = prep(s,
-                          "SELECT run_id, dag_id, dag_file, state, run_type, "
-                          "logical_date, conf, start_date, end_date, host_pid "
-                          "FROM "
-                          "dag_run WHERE run_id=?",
-                          "s", run_id);
+  ph_db_stmt *st = prep(s,
+                        "SELECT run_id, dag_id, dag_file, state, run_type, "
+                        "logical_date, conf, start_date, end_date, host_pid "
+                        "FROM "
+                        "dag_run WHERE run_id=?",
+                        "s", run_id);
   if (!step_row(s, st)) {
-    sqlite3_reset(st);
+    ph_db_reset(st);
     return NULL;
   }
   JsonBuilder *b = json_builder_new();
   json_builder_begin_object(b);
-  for (int i = 0; i < sqlite3_column_count(st); i++)
+  for (int i = 0; i < ph_db_column_count(st); i++)
     add_col(b, st, i);
-  sqlite3_reset(st);
+  ph_db_reset(st);
   json_builder_set_member_name(b, "tasks");
   json_builder_begin_array(b);
   st = prep(s,
@@ -820,11 +820,11 @@ JsonNode *ph_store_run_show(ph_store *s, const char *run_id) {
             "s", run_id);
   while (step_row(s, st)) {
     json_builder_begin_object(b);
-    for (int i = 0; i < sqlite3_column_count(st); i++)
+    for (int i = 0; i < ph_db_column_count(st); i++)
       add_col(b, st, i);
     json_builder_end_object(b);
   }
-  sqlite3_reset(st);
+  ph_db_reset(st);
   json_builder_end_array(b);
   json_builder_set_member_name(b, "tries");
   json_builder_begin_array(b);
@@ -835,7 +835,7 @@ JsonNode *ph_store_run_show(ph_store *s, const char *run_id) {
             "s", run_id);
   while (step_row(s, st))
     add_row(b, st);
-  sqlite3_reset(st);
+  ph_db_reset(st);
   json_builder_end_array(b);
   json_builder_end_object(b);
   JsonNode *n = json_builder_get_root(b);
@@ -949,18 +949,18 @@ void ph_store_try_set_executor(ph_store *s, const char *run_id,
 char *ph_store_try_executor(ph_store *s, const char *run_id,
                             const char *task_id, int map_index, int try_number,
                             char **executor_id) {
-  sqlite3_stmt *st = prep(s,
-                          "SELECT executor, executor_id FROM task_try WHERE "
-                          "run_id=? AND task_id=? AND map_index=? AND "
-                          "try_number=?",
-                          "ssii", run_id, task_id, map_index, try_number);
+  ph_db_stmt *st = prep(s,
+                        "SELECT executor, executor_id FROM task_try WHERE "
+                        "run_id=? AND task_id=? AND map_index=? AND "
+                        "try_number=?",
+                        "ssii", run_id, task_id, map_index, try_number);
   char *ex = NULL;
   *executor_id = NULL;
-  if (step_row(s, st) && sqlite3_column_text(st, 0)) {
-    ex = g_strdup((const char *)sqlite3_column_text(st, 0));
-    *executor_id = g_strdup((const char *)sqlite3_column_text(st, 1));
+  if (step_row(s, st) && ph_db_column_text(st, 0)) {
+    ex = g_strdup(ph_db_column_text(st, 0));
+    *executor_id = g_strdup(ph_db_column_text(st, 1));
   }
-  sqlite3_reset(st);
+  ph_db_reset(st);
   return ex;
 }
 
@@ -982,17 +982,17 @@ void ph_store_try_set_proc(ph_store *s, const char *run_id, const char *task_id,
 
 int ph_store_try_proc(ph_store *s, const char *run_id, const char *task_id,
                       int map_index, int try_number, char **proc) {
-  sqlite3_stmt *st = prep(s,
-                          "SELECT pid, proc FROM task_try WHERE run_id=? AND "
-                          "task_id=? AND map_index=? AND try_number=?",
-                          "ssii", run_id, task_id, map_index, try_number);
+  ph_db_stmt *st = prep(s,
+                        "SELECT pid, proc FROM task_try WHERE run_id=? AND "
+                        "task_id=? AND map_index=? AND try_number=?",
+                        "ssii", run_id, task_id, map_index, try_number);
   int pid = 0;
   *proc = NULL;
   if (step_row(s, st)) {
-    pid = sqlite3_column_int(st, 0);
+    pid = (int)ph_db_column_int64(st, 0);
     *proc = col_dup(st, 1);
   }
-  sqlite3_reset(st);
+  ph_db_reset(st);
   return pid;
 }
 
@@ -1009,7 +1009,7 @@ void ph_store_try_end(ph_store *s, const char *run_id, const char *task_id,
 
 char *ph_store_log_path(ph_store *s, const char *run_id, const char *task_id,
                         int map_index, int try_number) {
-  sqlite3_stmt *st =
+  ph_db_stmt *st =
       try_number > 0
           ? prep(s,
                  "SELECT log_path FROM task_try WHERE run_id=? AND task_id=? "
@@ -1035,20 +1035,20 @@ void ph_store_xcom_set(ph_store *s, const char *run_id, const char *task_id,
  * when it pushed none. */
 static char *xcom_all_keys(ph_store *s, const char *run_id,
                            const char *task_id, int map_index) {
-  sqlite3_stmt *st = prep(s,
-                          "SELECT key, value FROM xcom WHERE run_id=? AND "
-                          "task_id=? AND map_index=? ORDER BY key",
-                          "ssi", run_id, task_id, map_index);
+  ph_db_stmt *st = prep(s,
+                        "SELECT key, value FROM xcom WHERE run_id=? AND "
+                        "task_id=? AND map_index=? ORDER BY key",
+                        "ssi", run_id, task_id, map_index);
   JsonObject *o = NULL;
   while (step_row(s, st)) {
     if (!o)
       o = json_object_new();
-    const char *val = (const char *)sqlite3_column_text(st, 1);
+    const char *val = ph_db_column_text(st, 1);
     JsonNode *v = val ? json_from_string(val, NULL) : NULL;
-    json_object_set_member(o, (const char *)sqlite3_column_text(st, 0),
+    json_object_set_member(o, ph_db_column_text(st, 0),
                            v ? v : json_node_new(JSON_NODE_NULL));
   }
-  sqlite3_reset(st);
+  ph_db_reset(st);
   if (!o)
     return NULL;
   JsonNode *n = json_node_new(JSON_NODE_OBJECT);
@@ -1074,12 +1074,12 @@ char *ph_store_xcom_get_ti(ph_store *s, const char *run_id,
  * task's XComs), or NULL when the task is not mapped in the run. */
 static char *xcom_mapped(ph_store *s, const char *run_id, const char *task_id,
                          const char *key) {
-  sqlite3_stmt *st = prep(s,
-                          "SELECT count(*) FROM task_instance WHERE run_id=? "
-                          "AND task_id=? AND map_index>=0",
-                          "ss", run_id, task_id);
-  gboolean mapped = step_row(s, st) && sqlite3_column_int(st, 0) > 0;
-  sqlite3_reset(st);
+  ph_db_stmt *st = prep(s,
+                        "SELECT count(*) FROM task_instance WHERE run_id=? "
+                        "AND task_id=? AND map_index>=0",
+                        "ss", run_id, task_id);
+  gboolean mapped = step_row(s, st) && (int)ph_db_column_int64(st, 0) > 0;
+  ph_db_reset(st);
   if (!mapped)
     return NULL;
   GString *out = g_string_new("[");
@@ -1089,11 +1089,11 @@ static char *xcom_mapped(ph_store *s, const char *run_id, const char *task_id,
             "map_index>=0 AND key=? ORDER BY map_index",
             "sss", run_id, task_id, key);
   while (step_row(s, st)) {
-    const char *v = (const char *)sqlite3_column_text(st, 0);
+    const char *v = ph_db_column_text(st, 0);
     g_string_append_printf(out, "%s%s", any ? "," : "", v ? v : "null");
     any = TRUE;
   }
-  sqlite3_reset(st);
+  ph_db_reset(st);
   g_string_append_c(out, ']');
   return g_string_free(out, FALSE);
 }
@@ -1121,16 +1121,16 @@ void ph_store_xcom_clear(ph_store *s, const char *run_id, const char *task_id,
 }
 
 JsonNode *ph_store_xcom_list(ph_store *s, const char *run_id) {
-  sqlite3_stmt *st = prep(s,
-                          "SELECT task_id, map_index, key, value FROM xcom "
-                          "WHERE run_id=? ORDER BY task_id, map_index, key",
-                          "s", run_id);
+  ph_db_stmt *st = prep(s,
+                        "SELECT task_id, map_index, key, value FROM xcom "
+                        "WHERE run_id=? ORDER BY task_id, map_index, key",
+                        "s", run_id);
   JsonObject *root = json_object_new();
   while (step_row(s, st)) {
-    const char *tid = (const char *)sqlite3_column_text(st, 0);
-    int mi = sqlite3_column_int(st, 1);
-    const char *key = (const char *)sqlite3_column_text(st, 2);
-    const char *val = (const char *)sqlite3_column_text(st, 3);
+    const char *tid = ph_db_column_text(st, 0);
+    int mi = (int)ph_db_column_int64(st, 1);
+    const char *key = ph_db_column_text(st, 2);
+    const char *val = ph_db_column_text(st, 3);
     g_autofree char *name = ph_store_ti_name(tid, mi);
     JsonObject *t = json_object_has_member(root, name)
                         ? json_object_get_object_member(root, name)
@@ -1142,7 +1142,7 @@ JsonNode *ph_store_xcom_list(ph_store *s, const char *run_id) {
     JsonNode *v = val ? json_from_string(val, NULL) : NULL;
     json_object_set_member(t, key, v ? v : json_node_new(JSON_NODE_NULL));
   }
-  sqlite3_reset(st);
+  ph_db_reset(st);
   JsonNode *n = json_node_new(JSON_NODE_OBJECT);
   json_node_take_object(n, root);
   return n;
@@ -1161,22 +1161,22 @@ static void kv_set(ph_store *s, const char *sql, const char *k, const char *v) {
 }
 
 static char *kv_get(ph_store *s, const char *sql, const char *k) {
-  sqlite3_stmt *st = prep(s, sql, "s", k);
+  ph_db_stmt *st = prep(s, sql, "s", k);
   return first_text(s, st);
 }
 
 static gboolean kv_delete(ph_store *s, const char *sql, const char *k) {
   step_done(s, prep(s, sql, "s", k));
-  return sqlite3_changes(s->db) > 0;
+  return ph_db_changes(s->db) > 0;
 }
 
 static JsonNode *kv_list(ph_store *s, const char *sql) {
-  sqlite3_stmt *st = prep(s, sql, "");
+  ph_db_stmt *st = prep(s, sql, "");
   JsonObject *o = json_object_new();
   while (step_row(s, st))
-    json_object_set_string_member(o, (const char *)sqlite3_column_text(st, 0),
-                                  (const char *)sqlite3_column_text(st, 1));
-  sqlite3_reset(st);
+    json_object_set_string_member(o, ph_db_column_text(st, 0),
+                                  ph_db_column_text(st, 1));
+  ph_db_reset(st);
   JsonNode *n = json_node_new(JSON_NODE_OBJECT);
   json_node_take_object(n, o);
   return n;
@@ -1282,24 +1282,24 @@ void ph_store_pool_set(ph_store *s, const char *name, int slots) {
 }
 
 int ph_store_pool_get(ph_store *s, const char *name) {
-  sqlite3_stmt *st = prep(s, "SELECT slots FROM pool WHERE name=?", "s", name);
-  int slots = step_row(s, st) ? sqlite3_column_int(st, 0) : -1;
-  sqlite3_reset(st);
+  ph_db_stmt *st = prep(s, "SELECT slots FROM pool WHERE name=?", "s", name);
+  int slots = step_row(s, st) ? (int)ph_db_column_int64(st, 0) : -1;
+  ph_db_reset(st);
   return slots;
 }
 
 gboolean ph_store_pool_delete(ph_store *s, const char *name) {
   step_done(s, prep(s, "DELETE FROM pool WHERE name=?", "s", name));
-  return sqlite3_changes(s->db) > 0;
+  return ph_db_changes(s->db) > 0;
 }
 
 JsonNode *ph_store_pool_list(ph_store *s) {
   JsonObject *o = json_object_new();
-  sqlite3_stmt *st = prep(s, "SELECT name, slots FROM pool ORDER BY name", "");
+  ph_db_stmt *st = prep(s, "SELECT name, slots FROM pool ORDER BY name", "");
   while (step_row(s, st))
-    json_object_set_int_member(o, (const char *)sqlite3_column_text(st, 0),
-                               sqlite3_column_int(st, 1));
-  sqlite3_reset(st);
+    json_object_set_int_member(o, ph_db_column_text(st, 0),
+                               (int)ph_db_column_int64(st, 1));
+  ph_db_reset(st);
   JsonNode *n = json_node_new(JSON_NODE_OBJECT);
   json_node_take_object(n, o);
   return n;
@@ -1309,28 +1309,28 @@ void ph_store_prev_success(ph_store *s, const char *dag_id,
                            const char *logical_date, double *ld,
                            double *start) {
   *ld = *start = -1;
-  sqlite3_stmt *st = prep(s,
-                          "SELECT logical_date, start_date FROM dag_run WHERE "
-                          "dag_id=? AND state='success' AND logical_date < ? "
-                          "ORDER BY logical_date DESC LIMIT 1",
-                          "ss", dag_id, logical_date);
+  ph_db_stmt *st = prep(s,
+                        "SELECT logical_date, start_date FROM dag_run WHERE "
+                        "dag_id=? AND state='success' AND logical_date < ? "
+                        "ORDER BY logical_date DESC LIMIT 1",
+                        "ss", dag_id, logical_date);
   if (step_row(s, st)) {
-    GDateTime *dt = sqlite3_column_text(st, 0)
-                        ? g_date_time_new_from_iso8601(
-                              (const char *)sqlite3_column_text(st, 0), NULL)
-                        : NULL;
+    GDateTime *dt =
+        ph_db_column_text(st, 0)
+            ? g_date_time_new_from_iso8601(ph_db_column_text(st, 0), NULL)
+            : NULL;
     if (dt) {
       *ld = (double)g_date_time_to_unix(dt);
       g_date_time_unref(dt);
     }
-    *start = sqlite3_column_double(st, 1);
+    *start = ph_db_column_double(st, 1);
   }
-  sqlite3_reset(st);
+  ph_db_reset(st);
 }
 
 char *ph_store_prev_ti_state(ph_store *s, const char *dag_id,
                              const char *logical_date, const char *task_id) {
-  sqlite3_stmt *st =
+  ph_db_stmt *st =
       prep(s,
            "SELECT t.state FROM dag_run r JOIN task_instance t ON "
            "t.run_id=r.run_id AND t.task_id=? WHERE r.dag_id=? AND "
@@ -1363,18 +1363,18 @@ gboolean ph_store_pool_take(ph_store *s, const char *pool, int limit,
     self = ph_proc_identity(getpid());
   GPtrArray *dead = g_ptr_array_new_with_free_func(g_free);
   GArray *dead_pid = g_array_new(FALSE, FALSE, sizeof(int));
-  sqlite3_stmt *st = prep(
+  ph_db_stmt *st = prep(
       s, "SELECT DISTINCT pid, coalesce(proc, '') FROM pool_slot WHERE pool=?",
       "s", pool);
   while (step_row(s, st)) {
-    int pid = sqlite3_column_int(st, 0);
-    const char *proc = (const char *)sqlite3_column_text(st, 1);
+    int pid = (int)ph_db_column_int64(st, 0);
+    const char *proc = ph_db_column_text(st, 1);
     if (!ph_proc_alive(pid, proc)) {
       g_array_append_val(dead_pid, pid);
       g_ptr_array_add(dead, g_strdup(proc));
     }
   }
-  sqlite3_reset(st);
+  ph_db_reset(st);
   for (guint i = 0; i < dead->len; i++)
     step_done(s, prep(s,
                       "DELETE FROM pool_slot WHERE pid=? AND "
@@ -1385,8 +1385,8 @@ gboolean ph_store_pool_take(ph_store *s, const char *pool, int limit,
   g_array_free(dead_pid, TRUE);
   st = prep(s, "SELECT COALESCE(SUM(slots), 0) FROM pool_slot WHERE pool=?",
             "s", pool);
-  int used = step_row(s, st) ? sqlite3_column_int(st, 0) : 0;
-  sqlite3_reset(st);
+  int used = step_row(s, st) ? (int)ph_db_column_int64(st, 0) : 0;
+  ph_db_reset(st);
   /* a task wider than its pool still runs, alone */
   if (used > 0 && used + slots > limit)
     return FALSE;

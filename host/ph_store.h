@@ -17,8 +17,8 @@
 #include <json-glib/json-glib.h>
 
 typedef struct ph_store ph_store;
-struct sqlite3;
-struct sqlite3_stmt;
+#include "ph_db.h"
+struct ph_db_stmt;
 
 /* The home directory: $PIPEHOST_HOME, else ~/.pipehost; caller frees. */
 char *ph_store_default_home(void);
@@ -53,7 +53,7 @@ const char *ph_store_get_home(const ph_store *s);
 
 /* The SQLite handle, for modules that keep their own tables in the store
  * (ph_track).  Borrowed. */
-struct sqlite3 *ph_store_get_db(ph_store *s);
+ph_db *ph_store_get_db(ph_store *s);
 
 /* Opens a write transaction if none is open (no-op otherwise). */
 void ph_store_begin(ph_store *s);
@@ -93,7 +93,7 @@ const char *ph_store_process_error(void);
 /* sqlite3_step for modules with their own statements on the store's
  * handle (ph_track, ph_scheduler): a failure is kept as above, and fails
  * the open transaction. */
-int ph_store_step(ph_store *s, struct sqlite3_stmt *st);
+int ph_store_step(ph_store *s, ph_db_stmt *st);
 
 /* ---- runs */
 /* Creates a run in state "running", driven by this process.  1 when

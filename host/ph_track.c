@@ -1,7 +1,6 @@
 /* ph_track -- see ph_track.h. */
 #include "ph_track.h"
 
-#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,55 +28,53 @@ static const char *const track_schema =
     " doc TEXT, cached_from TEXT, PRIMARY KEY(run_id, task_id));";
 
 gboolean ph_track_init(ph_store *st, GError **error) {
-  char *emsg = NULL;
-  if (sqlite3_exec(ph_store_get_db(st), track_schema, NULL, NULL, &emsg) !=
-      SQLITE_OK) {
+  ph_db *db = ph_store_get_db(st);
+  if (!ph_db_exec(db, track_schema)) {
     g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_FAILED,
                 "pipehost store: cannot create the tracking tables: %s",
-                emsg ? emsg : "unknown error");
-    sqlite3_free(emsg);
+                ph_db_errmsg(db));
     return FALSE;
   }
   return TRUE;
 }
 
 /* Prepares sql, or NULL. */
-static sqlite3_stmt *prep(ph_store *st, const char *sql) {
-  sqlite3_stmt *q = NULL;
-  if (sqlite3_prepare_v2(ph_store_get_db(st), sql, -1, &q, NULL) != SQLITE_OK)
+static ph_db_stmt *prep(ph_store *st, const char *sql) {
+  ph_db_stmt *q = NULL;
+  if (!(q = ph_db_prepare(ph_store_get_db(st), sql)))
     return NULL;
   return q;
 }
 
-static void bind_try(sqlite3_stmt *q, const ph_track_try *w) {
-  sqlite3_bind_text(q, 1, w->dag_id, -1, SQLITE_TRANSIENT);
-  sqlite3_bind_text(q, 2, w->run_id, -1, SQLITE_TRANSIENT);
-  sqlite3_bind_text(q, 3, w->task_id, -1, SQLITE_TRANSIENT);
-  sqlite3_bind_int(q, 4, w->try_number);
-  sqlite3_bind_text(q, 5, w->op, -1, SQLITE_TRANSIENT);
-  sqlite3_bind_double(q, 6, ph_util_now());
+static void bind_try(ph_db_stmt *q, const ph_track_try *w) {
+  ph_db_bind_text(q, 1, w->dag_id);
+  ph_db_bind_text(q, 2, w->run_id);
+  ph_db_bind_text(q, 3, w->task_id);
+  ph_db_bind_int64(q, 4, w->try_number);
+  ph_db_bind_text(q, 5, w->op);
+  ph_db_bind_double(q, 6, ph_util_now());
 }
 
 static gint64 ensure_experiment(ph_store *st, const ph_track_try *w) {
   gint64 id = -1;
-  sqlite3_stmt *q = prep(st, "INSERT OR IGNORE INTO experiment(dag_id, run_id, "
-                             "task_id, try_number, operator, created) "
-                             "VALUES(?,?,?,?,?,?)");
+  ph_db_stmt *q = prep(st, "INSERT OR IGNORE INTO experiment(dag_id, run_id, "
+                           "task_id, try_number, operator, created) "
+                           "VALUES(?,?,?,?,?,?)");
   if (!q)
     return -1;
   bind_try(q, w);
   ph_store_step(st, q);
-  sqlite3_finalize(q);
+  ph_db_finalize(q);
   q = prep(st, "SELECT id FROM experiment WHERE run_id=? AND task_id=? AND "
                "try_number=?");
   if (!q)
     return -1;
-  sqlite3_bind_text(q, 1, w->run_id, -1, SQLITE_TRANSIENT);
-  sqlite3_bind_text(q, 2, w->task_id, -1, SQLITE_TRANSIENT);
-  sqlite3_bind_int(q, 3, w->try_number);
-  if (ph_store_step(st, q) == SQLITE_ROW)
-    id = sqlite3_column_int64(q, 0);
-  sqlite3_finalize(q);
+  ph_db_bind_text(q, 1, w->run_id);
+  ph_db_bind_text(q, 2, w->task_id);
+  ph_db_bind_int64(q, 3, w->try_number);
+  if (ph_store_step(st, q) == PH_DB_ROW)
+    id = ph_db_column_int64(q, 0);
+  ph_db_finalize(q);
   return id;
 }
 
@@ -124,21 +121,21 @@ gboolean ph_track_log(ph_store *st, const ph_track_try *who, const char *kind,
   gint64 id = ensure_experiment(st, who);
   sql = g_strdup_printf("UPDATE experiment SET %s=json_patch(%s, ?) WHERE id=?",
                         col, col);
-  sqlite3_stmt *q = prep(st, sql);
+  ph_db_stmt *q = prep(st, sql);
   if (!q || id < 0) {
     g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_FAILED,
-                "track: store error: %s", sqlite3_errmsg(ph_store_get_db(st)));
-    sqlite3_finalize(q);
+                "track: store error: %s", ph_db_errmsg(ph_store_get_db(st)));
+    ph_db_finalize(q);
     goto out;
   }
   canon = ph_util_json_dup(n);
-  sqlite3_bind_text(q, 1, canon, -1, SQLITE_TRANSIENT);
-  sqlite3_bind_int64(q, 2, id);
-  ok = ph_store_step(st, q) == SQLITE_DONE;
+  ph_db_bind_text(q, 1, canon);
+  ph_db_bind_int64(q, 2, id);
+  ok = ph_store_step(st, q) == PH_DB_DONE;
   if (!ok)
     g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_FAILED,
-                "track: store error: %s", sqlite3_errmsg(ph_store_get_db(st)));
-  sqlite3_finalize(q);
+                "track: store error: %s", ph_db_errmsg(ph_store_get_db(st)));
+  ph_db_finalize(q);
 out:
   g_free(sql);
   g_free(canon);
@@ -149,16 +146,16 @@ out:
 
 void ph_track_try_end(ph_store *st, const ph_track_try *who,
                       const char *state) {
-  sqlite3_stmt *q = prep(st, "UPDATE experiment SET state=? WHERE run_id=? "
-                             "AND task_id=? AND try_number=?");
+  ph_db_stmt *q = prep(st, "UPDATE experiment SET state=? WHERE run_id=? "
+                           "AND task_id=? AND try_number=?");
   if (!q)
     return;
-  sqlite3_bind_text(q, 1, state, -1, SQLITE_TRANSIENT);
-  sqlite3_bind_text(q, 2, who->run_id, -1, SQLITE_TRANSIENT);
-  sqlite3_bind_text(q, 3, who->task_id, -1, SQLITE_TRANSIENT);
-  sqlite3_bind_int(q, 4, who->try_number);
+  ph_db_bind_text(q, 1, state);
+  ph_db_bind_text(q, 2, who->run_id);
+  ph_db_bind_text(q, 3, who->task_id);
+  ph_db_bind_int64(q, 4, who->try_number);
   ph_store_step(st, q);
-  sqlite3_finalize(q);
+  ph_db_finalize(q);
 }
 
 static gboolean valid_name(const char *s) {
@@ -187,28 +184,28 @@ char *ph_track_model_register(ph_store *st, const ph_track_try *who,
   gint64 exp = ensure_experiment(st, who);
   gint64 version = 1;
   char *abs = NULL;
-  sqlite3_stmt *q =
+  ph_db_stmt *q =
       prep(st, "SELECT COALESCE(MAX(version), 0) + 1 FROM model_version "
                "WHERE name=?");
   if (!q)
     goto fail;
-  sqlite3_bind_text(q, 1, name, -1, SQLITE_TRANSIENT);
-  if (ph_store_step(st, q) == SQLITE_ROW)
-    version = sqlite3_column_int64(q, 0);
-  sqlite3_finalize(q);
+  ph_db_bind_text(q, 1, name);
+  if (ph_store_step(st, q) == PH_DB_ROW)
+    version = ph_db_column_int64(q, 0);
+  ph_db_finalize(q);
   q = prep(st, "INSERT INTO model_version(name, version, path, experiment_id,"
                " created) VALUES(?,?,?,?,?)");
   if (!q)
     goto fail;
   abs = g_canonicalize_filename(path, NULL);
-  sqlite3_bind_text(q, 1, name, -1, SQLITE_TRANSIENT);
-  sqlite3_bind_int64(q, 2, version);
-  sqlite3_bind_text(q, 3, abs, -1, SQLITE_TRANSIENT);
-  sqlite3_bind_int64(q, 4, exp);
-  sqlite3_bind_double(q, 5, ph_util_now());
+  ph_db_bind_text(q, 1, name);
+  ph_db_bind_int64(q, 2, version);
+  ph_db_bind_text(q, 3, abs);
+  ph_db_bind_int64(q, 4, exp);
+  ph_db_bind_double(q, 5, ph_util_now());
   int rc = ph_store_step(st, q);
-  sqlite3_finalize(q);
-  if (rc != SQLITE_DONE)
+  ph_db_finalize(q);
+  if (rc != PH_DB_DONE)
     goto fail;
   JsonBuilder *b = json_builder_new();
   json_builder_begin_object(b);
@@ -226,7 +223,7 @@ char *ph_track_model_register(ph_store *st, const ph_track_try *who,
 fail:
   g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_FAILED,
               "model registry: store error: %s",
-              sqlite3_errmsg(ph_store_get_db(st)));
+              ph_db_errmsg(ph_store_get_db(st)));
   g_free(abs);
   return NULL;
 }
@@ -239,7 +236,7 @@ static void add_json_member(JsonBuilder *b, const char *name,
 }
 
 static void add_text_member(JsonBuilder *b, const char *name,
-                            const unsigned char *text) {
+                            const char *text) {
   json_builder_set_member_name(b, name);
   if (text)
     json_builder_add_string_value(b, (const char *)text);
@@ -252,13 +249,13 @@ static gint64 resolve_ref(ph_store *st, const char *ref, char **name) {
   gint64 v = -1;
   const char *at = strchr(ref, '@');
   const char *colon = strchr(ref, ':');
-  sqlite3_stmt *q = NULL;
+  ph_db_stmt *q = NULL;
   if (at) {
     *name = g_strndup(ref, at - ref);
     q = prep(st, "SELECT version FROM model_alias WHERE name=? AND alias=?");
     if (!q)
       return -1;
-    sqlite3_bind_text(q, 2, at + 1, -1, SQLITE_TRANSIENT);
+    ph_db_bind_text(q, 2, at + 1);
   } else if (colon) {
     *name = g_strndup(ref, colon - ref);
     char *end = NULL;
@@ -269,24 +266,25 @@ static gint64 resolve_ref(ph_store *st, const char *ref, char **name) {
              "SELECT version FROM model_version WHERE name=? AND version=?");
     if (!q)
       return -1;
-    sqlite3_bind_int64(q, 2, n);
+    ph_db_bind_int64(q, 2, n);
   } else {
     *name = g_strdup(ref);
     q = prep(st, "SELECT MAX(version) FROM model_version WHERE name=?");
     if (!q)
       return -1;
   }
-  sqlite3_bind_text(q, 1, *name, -1, SQLITE_TRANSIENT);
-  if (ph_store_step(st, q) == SQLITE_ROW && sqlite3_column_type(q, 0) != SQLITE_NULL)
-    v = sqlite3_column_int64(q, 0);
-  sqlite3_finalize(q);
+  ph_db_bind_text(q, 1, *name);
+  if (ph_store_step(st, q) == PH_DB_ROW &&
+      ph_db_column_type(q, 0) != PH_DB_NULL)
+    v = ph_db_column_int64(q, 0);
+  ph_db_finalize(q);
   return v;
 }
 
 /* A model version as a JSON node, or NULL. */
 static JsonNode *model_node(ph_store *st, const char *name, gint64 version) {
   JsonNode *root = NULL;
-  sqlite3_stmt *q = prep(
+  ph_db_stmt *q = prep(
       st, "SELECT m.path, m.created, e.dag_id, e.run_id, e.task_id, "
           "e.params, e.metrics, e.id, (SELECT json_group_array(alias) FROM "
           "(SELECT alias FROM model_alias a WHERE a.name=m.name AND "
@@ -295,34 +293,34 @@ static JsonNode *model_node(ph_store *st, const char *name, gint64 version) {
           "m.version=?");
   if (!q)
     return NULL;
-  sqlite3_bind_text(q, 1, name, -1, SQLITE_TRANSIENT);
-  sqlite3_bind_int64(q, 2, version);
-  if (ph_store_step(st, q) == SQLITE_ROW) {
+  ph_db_bind_text(q, 1, name);
+  ph_db_bind_int64(q, 2, version);
+  if (ph_store_step(st, q) == PH_DB_ROW) {
     JsonBuilder *b = json_builder_new();
     json_builder_begin_object(b);
     json_builder_set_member_name(b, "name");
     json_builder_add_string_value(b, name);
     json_builder_set_member_name(b, "version");
     json_builder_add_int_value(b, version);
-    add_text_member(b, "path", sqlite3_column_text(q, 0));
-    add_json_member(b, "aliases", (const char *)sqlite3_column_text(q, 8));
-    const char *m = (const char *)sqlite3_column_text(q, 6);
+    add_text_member(b, "path", ph_db_column_text(q, 0));
+    add_json_member(b, "aliases", ph_db_column_text(q, 8));
+    const char *m = ph_db_column_text(q, 6);
     add_json_member(b, "metrics", m ? m : "{}");
-    const char *p = (const char *)sqlite3_column_text(q, 5);
+    const char *p = ph_db_column_text(q, 5);
     add_json_member(b, "params", p ? p : "{}");
-    add_text_member(b, "dag_id", sqlite3_column_text(q, 2));
-    add_text_member(b, "run_id", sqlite3_column_text(q, 3));
-    add_text_member(b, "task_id", sqlite3_column_text(q, 4));
+    add_text_member(b, "dag_id", ph_db_column_text(q, 2));
+    add_text_member(b, "run_id", ph_db_column_text(q, 3));
+    add_text_member(b, "task_id", ph_db_column_text(q, 4));
     json_builder_set_member_name(b, "experiment_id");
-    json_builder_add_int_value(b, sqlite3_column_int64(q, 7));
-    g_autofree char *created = ph_util_iso8601(sqlite3_column_double(q, 1));
+    json_builder_add_int_value(b, ph_db_column_int64(q, 7));
+    g_autofree char *created = ph_util_iso8601(ph_db_column_double(q, 1));
     json_builder_set_member_name(b, "created");
     json_builder_add_string_value(b, created);
     json_builder_end_object(b);
     root = json_builder_get_root(b);
     g_object_unref(b);
   }
-  sqlite3_finalize(q);
+  ph_db_finalize(q);
   return root;
 }
 
@@ -359,22 +357,22 @@ gboolean ph_track_model_set_alias(ph_store *st, const char *name,
     return FALSE;
   }
   json_node_unref(n);
-  sqlite3_stmt *q = prep(st, "INSERT OR REPLACE INTO model_alias(name, alias,"
-                             " version, set_at) VALUES(?,?,?,?)");
+  ph_db_stmt *q = prep(st, "INSERT OR REPLACE INTO model_alias(name, alias,"
+                           " version, set_at) VALUES(?,?,?,?)");
   if (!q)
     goto fail;
-  sqlite3_bind_text(q, 1, name, -1, SQLITE_TRANSIENT);
-  sqlite3_bind_text(q, 2, alias, -1, SQLITE_TRANSIENT);
-  sqlite3_bind_int64(q, 3, version);
-  sqlite3_bind_double(q, 4, ph_util_now());
+  ph_db_bind_text(q, 1, name);
+  ph_db_bind_text(q, 2, alias);
+  ph_db_bind_int64(q, 3, version);
+  ph_db_bind_double(q, 4, ph_util_now());
   int rc = ph_store_step(st, q);
-  sqlite3_finalize(q);
-  if (rc == SQLITE_DONE)
+  ph_db_finalize(q);
+  if (rc == PH_DB_DONE)
     return TRUE;
 fail:
   g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_FAILED,
               "model registry: store error: %s",
-              sqlite3_errmsg(ph_store_get_db(st)));
+              ph_db_errmsg(ph_store_get_db(st)));
   return FALSE;
 }
 
@@ -383,55 +381,55 @@ gboolean ph_track_cache_lookup(ph_store *st, const char *fp, char **run_id,
   gboolean found = FALSE;
   /* c.task_id names an instance as ph_store_ti_name does: "task" or, for
    * a mapped one, "task[map_index]" */
-  sqlite3_stmt *q = prep(st, "SELECT c.run_id, c.task_id FROM result_cache c"
-                             " JOIN task_instance t ON t.run_id=c.run_id AND"
-                             " c.task_id = t.task_id || CASE WHEN"
-                             " t.map_index >= 0 THEN '[' || t.map_index ||"
-                             " ']' ELSE '' END WHERE c.fingerprint=? AND"
-                             " t.state='success'");
+  ph_db_stmt *q = prep(st, "SELECT c.run_id, c.task_id FROM result_cache c"
+                           " JOIN task_instance t ON t.run_id=c.run_id AND"
+                           " c.task_id = t.task_id || CASE WHEN"
+                           " t.map_index >= 0 THEN '[' || t.map_index ||"
+                           " ']' ELSE '' END WHERE c.fingerprint=? AND"
+                           " t.state='success'");
   if (!q)
     return FALSE;
-  sqlite3_bind_text(q, 1, fp, -1, SQLITE_TRANSIENT);
-  if (ph_store_step(st, q) == SQLITE_ROW) {
-    *run_id = g_strdup((const char *)sqlite3_column_text(q, 0));
-    *task_id = g_strdup((const char *)sqlite3_column_text(q, 1));
+  ph_db_bind_text(q, 1, fp);
+  if (ph_store_step(st, q) == PH_DB_ROW) {
+    *run_id = g_strdup(ph_db_column_text(q, 0));
+    *task_id = g_strdup(ph_db_column_text(q, 1));
     found = TRUE;
   }
-  sqlite3_finalize(q);
+  ph_db_finalize(q);
   return found;
 }
 
 void ph_track_cache_put(ph_store *st, const char *fp, const ph_track_try *who) {
-  sqlite3_stmt *q = prep(st, "INSERT OR REPLACE INTO result_cache(dag_id, "
-                             "run_id, task_id, try_number, fingerprint, "
-                             "created) VALUES(?,?,?,?,?,?)");
+  ph_db_stmt *q = prep(st, "INSERT OR REPLACE INTO result_cache(dag_id, "
+                           "run_id, task_id, try_number, fingerprint, "
+                           "created) VALUES(?,?,?,?,?,?)");
   if (!q)
     return;
-  sqlite3_bind_text(q, 1, who->dag_id, -1, SQLITE_TRANSIENT);
-  sqlite3_bind_text(q, 2, who->run_id, -1, SQLITE_TRANSIENT);
-  sqlite3_bind_text(q, 3, who->task_id, -1, SQLITE_TRANSIENT);
-  sqlite3_bind_int(q, 4, who->try_number);
-  sqlite3_bind_text(q, 5, fp, -1, SQLITE_TRANSIENT);
-  sqlite3_bind_double(q, 6, ph_util_now());
+  ph_db_bind_text(q, 1, who->dag_id);
+  ph_db_bind_text(q, 2, who->run_id);
+  ph_db_bind_text(q, 3, who->task_id);
+  ph_db_bind_int64(q, 4, who->try_number);
+  ph_db_bind_text(q, 5, fp);
+  ph_db_bind_double(q, 6, ph_util_now());
   ph_store_step(st, q);
-  sqlite3_finalize(q);
+  ph_db_finalize(q);
 }
 
 void ph_track_lineage_set(ph_store *st, const char *run_id, const char *task_id,
                           const char *fp, const char *doc_json,
                           const char *cached_from) {
-  sqlite3_stmt *q = prep(st, "INSERT OR REPLACE INTO lineage(run_id, task_id,"
-                             " fingerprint, doc, cached_from) "
-                             "VALUES(?,?,?,?,?)");
+  ph_db_stmt *q = prep(st, "INSERT OR REPLACE INTO lineage(run_id, task_id,"
+                           " fingerprint, doc, cached_from) "
+                           "VALUES(?,?,?,?,?)");
   if (!q)
     return;
-  sqlite3_bind_text(q, 1, run_id, -1, SQLITE_TRANSIENT);
-  sqlite3_bind_text(q, 2, task_id, -1, SQLITE_TRANSIENT);
-  sqlite3_bind_text(q, 3, fp, -1, SQLITE_TRANSIENT);
-  sqlite3_bind_text(q, 4, doc_json, -1, SQLITE_TRANSIENT);
-  sqlite3_bind_text(q, 5, cached_from, -1, SQLITE_TRANSIENT);
+  ph_db_bind_text(q, 1, run_id);
+  ph_db_bind_text(q, 2, task_id);
+  ph_db_bind_text(q, 3, fp);
+  ph_db_bind_text(q, 4, doc_json);
+  ph_db_bind_text(q, 5, cached_from);
   ph_store_step(st, q);
-  sqlite3_finalize(q);
+  ph_db_finalize(q);
 }
 
 /* ---- the CLI */
@@ -466,31 +464,31 @@ static void print_node(JsonNode *n) {
 static JsonNode *query_rows(ph_store *st, const char *sql, const char *arg1,
                             gint64 limit) {
   JsonArray *a = json_array_new();
-  sqlite3_stmt *q = prep(st, sql);
+  ph_db_stmt *q = prep(st, sql);
   if (q) {
-    int np = sqlite3_bind_parameter_count(q);
+    int np = ph_db_bind_parameter_count(q);
     if (np >= 1)
-      sqlite3_bind_text(q, 1, arg1, -1, SQLITE_TRANSIENT);
+      ph_db_bind_text(q, 1, arg1);
     if (np >= 2)
-      sqlite3_bind_int64(q, 2, limit);
-    while (ph_store_step(st, q) == SQLITE_ROW) {
+      ph_db_bind_int64(q, 2, limit);
+    while (ph_store_step(st, q) == PH_DB_ROW) {
       JsonObject *o = json_object_new();
-      for (int c = 0; c < sqlite3_column_count(q); c++) {
-        const char *col = sqlite3_column_name(q, c);
+      for (int c = 0; c < ph_db_column_count(q); c++) {
+        const char *col = ph_db_column_name(q, c);
         JsonNode *v;
-        switch (sqlite3_column_type(q, c)) {
-        case SQLITE_NULL:
+        switch (ph_db_column_type(q, c)) {
+        case PH_DB_NULL:
           v = json_node_new(JSON_NODE_NULL);
           break;
-        case SQLITE_INTEGER:
-          v = json_node_init_int(json_node_alloc(), sqlite3_column_int64(q, c));
+        case PH_DB_INTEGER:
+          v = json_node_init_int(json_node_alloc(), ph_db_column_int64(q, c));
           break;
-        case SQLITE_FLOAT:
+        case PH_DB_FLOAT:
           v = json_node_init_double(json_node_alloc(),
-                                    sqlite3_column_double(q, c));
+                                    ph_db_column_double(q, c));
           break;
         default: {
-          const char *t = (const char *)sqlite3_column_text(q, c);
+          const char *t = ph_db_column_text(q, c);
           v = g_str_has_suffix(col, "_json") ? json_from_string(t, NULL) : NULL;
           if (!v)
             v = json_node_init_string(json_node_alloc(), t);
@@ -504,7 +502,7 @@ static JsonNode *query_rows(ph_store *st, const char *sql, const char *arg1,
       }
       json_array_add_object_element(a, o);
     }
-    sqlite3_finalize(q);
+    ph_db_finalize(q);
   }
   JsonNode *n = json_node_new(JSON_NODE_ARRAY);
   json_node_take_array(n, a);
@@ -955,25 +953,24 @@ out:
  * fingerprints recorded in the same run. */
 static void print_lineage(ph_store *st, const char *run, const char *task,
                           int depth, GHashTable *done) {
-  sqlite3_stmt *q = prep(st, "SELECT fingerprint, doc, cached_from FROM "
-                             "lineage WHERE run_id=? AND task_id=?");
+  ph_db_stmt *q = prep(st, "SELECT fingerprint, doc, cached_from FROM "
+                           "lineage WHERE run_id=? AND task_id=?");
   if (!q)
     return;
-  sqlite3_bind_text(q, 1, run, -1, SQLITE_TRANSIENT);
-  sqlite3_bind_text(q, 2, task, -1, SQLITE_TRANSIENT);
+  ph_db_bind_text(q, 1, run);
+  ph_db_bind_text(q, 2, task);
   char pad[64];
   int w = MIN(depth * 2, (int)sizeof pad - 1);
   memset(pad, ' ', w);
   pad[w] = 0;
-  if (ph_store_step(st, q) != SQLITE_ROW) {
+  if (ph_store_step(st, q) != PH_DB_ROW) {
     printf("%s%s: not cached, no fingerprint recorded\n", pad, task);
-    sqlite3_finalize(q);
+    ph_db_finalize(q);
     return;
   }
-  const char *fp = (const char *)sqlite3_column_text(q, 0);
-  const char *cached = (const char *)sqlite3_column_text(q, 2);
-  JsonNode *doc =
-      json_from_string((const char *)sqlite3_column_text(q, 1), NULL);
+  const char *fp = ph_db_column_text(q, 0);
+  const char *cached = ph_db_column_text(q, 2);
+  JsonNode *doc = json_from_string(ph_db_column_text(q, 1), NULL);
   printf("%s%s  %s%s%s%s\n", pad, task, fp ? fp : "-",
          cached ? "  (cached: reused from run " : "", cached ? cached : "",
          cached ? ")" : "");
@@ -1015,7 +1012,7 @@ static void print_lineage(ph_store *st, const char *run, const char *task,
   }
   if (doc)
     json_node_unref(doc);
-  sqlite3_finalize(q);
+  ph_db_finalize(q);
 }
 
 static int cli_lineage(ph_store *st, int argc, char **argv) {
