@@ -203,12 +203,7 @@ static JsonNode *collection(const char *plural, JsonArray *items,
 /* Forgets the kept totals and replies when the store changed since they
  * were kept; FALSE when nothing may be kept (the version is unknown). */
 static gboolean store_unchanged(ph_api *api) {
-  gint64 version = -1;
-  ph_db_stmt *v = prep(api, "PRAGMA data_version");
-  if (v && ph_store_step(api->st, v) == PH_DB_ROW)
-    version = ph_db_column_int64(v, 0);
-  if (v)
-    done(v);
+  gint64 version = ph_store_data_version(api->st);
   if (version < 0 || version != api->data_version) {
     g_hash_table_remove_all(api->counts);
     g_hash_table_remove_all(api->replies);
@@ -1130,7 +1125,8 @@ static void get_xcoms(ph_api *api, const char *dag, const char *run_id,
     return;
   ph_db_stmt *q = prep(
       api, "SELECT key, timestamp, map_index, task_id, value FROM xcom WHERE "
-           "run_id=?1 AND task_id=?2 AND (?3 IS NULL OR key=?3) AND (?4 = -2 "
+           "run_id=?1 AND task_id=?2 AND (CAST(?3 AS TEXT) IS NULL OR key=?3) "
+           "AND (?4 = -2 "
            "OR map_index=?4) ORDER BY map_index, key LIMIT ?5 OFFSET ?6");
   JsonArray *a = json_array_new();
   if (q) {
@@ -1740,7 +1736,8 @@ static void get_experiments(ph_api *api, GHashTable *query,
   ph_db_stmt *q =
       prep(api, "SELECT id, dag_id, run_id, task_id, try_number, operator, "
                 "state, params, metrics, artifacts, created FROM experiment "
-                "WHERE (?1 IS NULL OR dag_id=?1) AND (?2 IS NULL OR "
+                "WHERE (CAST(?1 AS TEXT) IS NULL OR dag_id=?1) AND (CAST(?2 AS "
+                "TEXT) IS NULL OR "
                 "run_id=?2) ORDER BY id DESC LIMIT ?3 OFFSET ?4");
   JsonArray *a = json_array_new();
   gint64 total = 0;
@@ -1768,10 +1765,11 @@ static void get_experiments(ph_api *api, GHashTable *query,
       json_array_add_object_element(a, o);
     }
     done(q);
-    total = count(api,
-                  "SELECT count(*) FROM experiment WHERE (?1 IS NULL OR "
-                  "dag_id=?1) AND (?2 IS NULL OR run_id=?2)",
-                  dag, run);
+    total = count(
+        api,
+        "SELECT count(*) FROM experiment WHERE (CAST(?1 AS TEXT) IS NULL OR "
+        "dag_id=?1) AND (CAST(?2 AS TEXT) IS NULL OR run_id=?2)",
+        dag, run);
   }
   reply_json(out, 200, collection("experiments", a, total), NULL);
 }
@@ -1856,9 +1854,10 @@ gboolean ph_api_may_read(ph_api *api, const char *authorization) {
 
 JsonObject *ph_api_run_states(ph_api *api, const char *dag_id,
                               const char *run_id, char **file) {
-  ph_db_stmt *q = prep(api, "SELECT run_id, dag_file FROM dag_run WHERE "
-                            "dag_id=?1 AND (?2 IS NULL OR run_id=?2) ORDER "
-                            "BY start_date DESC, rowid DESC LIMIT 1");
+  ph_db_stmt *q =
+      prep(api, "SELECT run_id, dag_file FROM dag_run WHERE "
+                "dag_id=?1 AND (CAST(?2 AS TEXT) IS NULL OR run_id=?2) ORDER "
+                "BY start_date DESC, rowid DESC LIMIT 1");
   char *rid = NULL;
   *file = NULL;
   if (!q)

@@ -47,10 +47,10 @@ static gboolean select_doomed(ph_store *st, const ph_clean_opts *o,
     return FALSE;
   ph_db_stmt *q = NULL;
   /* an unfinished run has no end: its start counts */
-  if (!(q = ph_db_prepare(db,
-                          "INSERT INTO ph_old SELECT run_id, dag_id, state "
-                          "FROM dag_run WHERE coalesce(end_date, start_date, 0)"
-                          " < ?1 AND (?2 IS NULL OR dag_id = ?2)"))) {
+  if (!(q = ph_db_prepare(
+            db, "INSERT INTO ph_old SELECT run_id, dag_id, state "
+                "FROM dag_run WHERE coalesce(end_date, start_date, 0)"
+                " < ?1 AND (CAST(?2 AS TEXT) IS NULL OR dag_id = ?2)"))) {
     g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_FAILED,
                 "db clean: the store failed: %s", ph_db_errmsg(db));
     return FALSE;
@@ -73,7 +73,7 @@ static gboolean select_doomed(ph_store *st, const ph_clean_opts *o,
       "INSERT OR IGNORE INTO ph_keep SELECT run_id FROM (SELECT run_id,"
       " row_number() OVER (PARTITION BY dag_id ORDER BY logical_date DESC,"
       " start_date DESC) AS n FROM dag_run WHERE dag_id IN (SELECT dag_id"
-      " FROM ph_old)) WHERE n = 1;"
+      " FROM ph_old)) AS latest WHERE n = 1;"
       "DELETE FROM ph_refd;"
       "INSERT OR IGNORE INTO ph_refd SELECT run_id FROM result_cache WHERE "
       "run_id IS NOT NULL;"
@@ -216,7 +216,7 @@ static void logs_retention(ph_store *st, const ph_clean_opts *o,
   if (!(q = ph_db_prepare(ph_store_get_db(st),
                           "SELECT dag_id, run_id FROM dag_run WHERE state NOT "
                           "IN ('running', 'queued') AND end_date < ?1 AND "
-                          "(?2 IS NULL OR dag_id = ?2)")))
+                          "(CAST(?2 AS TEXT) IS NULL OR dag_id = ?2)")))
     return;
   ph_db_bind_double(q, 1, ph_util_now() - o->logs_older_than);
   if (o->dag_id)

@@ -160,6 +160,10 @@ static const char *const conflict_keys[][2] = {
     {"variable", "key"},
     {"connection", "conn_id"},
     {"pool", "name"},
+    {"pool_slot", "run_id, task_id, map_index, pool"},
+    {"model_alias", "name, alias"},
+    {"result_cache", "fingerprint"},
+    {"lineage", "run_id, task_id"},
     {NULL, NULL}};
 
 static const char *conflict_key(const char *table) {
@@ -175,6 +179,28 @@ static gboolean word_at(const char *s, const char *w) {
   size_t n = strlen(w);
   return !g_ascii_strncasecmp(s, w, n) &&
          !(g_ascii_isalnum(s[n]) || s[n] == '_');
+}
+
+/* The placeholders of a fragment as $n, numbering on from *n. */
+static char *translate_params(const char *frag, int *n) {
+  GString *o = g_string_new(NULL);
+  char quote = 0;
+  for (const char *p = frag; *p; p++) {
+    if (quote) {
+      if (*p == quote)
+        quote = 0;
+    } else if (*p == '\'' || *p == '"') {
+      quote = *p;
+    } else if (*p == '?' && !g_ascii_isdigit(p[1])) {
+      g_string_append_printf(o, "$%d", ++*n);
+      continue;
+    } else if (*p == '?') {
+      g_string_append_c(o, '$');
+      continue;
+    }
+    g_string_append_c(o, *p);
+  }
+  return g_string_free(o, FALSE);
 }
 
 /* One statement (no ';' outside quotes) translated. */
@@ -218,8 +244,50 @@ static void translate_one(GString *out, const char *sql) {
     } else if (*p == '\'' || *p == '"') {
       quote = *p;
       g_string_append_c(body, *p);
+    } else if (*p == '?' && g_ascii_isdigit(p[1])) {
+      /* ?NNN: that parameter, as $NNN */
+      g_string_append_c(body, '$');
+      while (g_ascii_isdigit(p[1]))
+        g_string_append_c(body, *++p);
     } else if (*p == '?') {
       g_string_append_printf(body, "$%d", ++n);
+    } else if (!g_ascii_strncasecmp(p, "json_group_array(", 17) &&
+               (p == sql || !(g_ascii_isalnum(p[-1]) || p[-1] == '_'))) {
+      /* SQLite's json_group_array(x) is [] over no rows; json_agg NULL */
+      const char *arg = p + 17;
+      int depth = 1;
+      const char *e = arg;
+      for (; *e && depth; e++)
+        depth += *e == '(' ? 1 : *e == ')' ? -1 : 0;
+      g_autofree char *inner =
+          g_strndup(arg, (gsize)(e - arg - (depth ? 0 : 1)));
+      g_autofree char *t = translate_params(inner, &n);
+      g_string_append_printf(body, "coalesce(json_agg(%s), '[]'::json)", t);
+      p = e - 1;
+    } else if (!g_ascii_strncasecmp(p, "json_patch(", 11) &&
+               (p == sql || !(g_ascii_isalnum(p[-1]) || p[-1] == '_'))) {
+      /* SQLite's json_patch(a, b) merges b's members into a: jsonb's ||
+       * (top-level members, which is all pipehost patches) */
+      const char *arg = p + 11, *comma = NULL, *e = arg;
+      int depth = 1;
+      for (; *e && depth; e++) {
+        depth += *e == '(' ? 1 : *e == ')' ? -1 : 0;
+        if (depth == 1 && *e == ',' && !comma)
+          comma = e;
+      }
+      if (comma && !depth) {
+        g_autofree char *a1 = g_strndup(arg, (gsize)(comma - arg));
+        g_autofree char *a2 = g_strndup(comma + 1, (gsize)(e - 1 - comma - 1));
+        g_autofree char *t1 = translate_params(a1, &n);
+        g_autofree char *t2 = translate_params(a2, &n);
+        g_string_append_printf(body,
+                               "CAST(CAST(%s AS jsonb) || CAST(%s AS jsonb) "
+                               "AS TEXT)",
+                               t1, t2);
+        p = e - 1;
+      } else {
+        g_string_append_c(body, *p);
+      }
     } else {
       g_string_append_c(body, *p);
     }
@@ -341,8 +409,16 @@ ph_db_stmt *ph_db_prepare(ph_db *db, const char *sql) {
     return st;
   }
   st->sql = ph_db_translate(db, sql);
+  /* ? is the next parameter, ?NNN parameter NNN */
+  int seq = 0, most = 0;
   for (const char *p = sql; *p; p++)
-    st->n_params += *p == '?';
+    if (*p == '?') {
+      if (g_ascii_isdigit(p[1]))
+        most = MAX(most, atoi(p + 1));
+      else
+        seq++;
+    }
+  st->n_params = MAX(seq, most);
   st->params = g_new0(char *, st->n_params + 1);
   st->row = -1;
   return st;

@@ -16,6 +16,9 @@
 
 struct ph_store {
   ph_db *db;
+  char *url;   /* PostgreSQL's connection URI, or NULL: SQLite in home */
+  char *label; /* the store in messages: the file, or the URI without its
+                * password */
   char *home;
   GHashTable *stmts; /* sql text (static) -> ph_db_stmt* */
   int in_txn;
@@ -171,6 +174,76 @@ static const char *const migrations[] = {
 };
 #define PH_SCHEMA_VERSION ((int)G_N_ELEMENTS(migrations) + 1)
 
+/* PostgreSQL: the schema as SQLite's is at version 8, where PostgreSQL
+ * stores begin; pg_migrations[i] takes one from version 8 + i to 9 + i
+ * (append only, with migrations[] above).  Every table has a rowid
+ * column (last: SELECT * keeps SQLite's column order) for the statements
+ * that order by insertion. */
+static const char *const pg_schema =
+    "CREATE TABLE dag_run(run_id TEXT PRIMARY KEY, dag_id TEXT NOT NULL,"
+    " dag_file TEXT, state TEXT NOT NULL, run_type TEXT, logical_date TEXT,"
+    " conf TEXT, start_date DOUBLE PRECISION, end_date DOUBLE PRECISION,"
+    " host_pid BIGINT, host_proc TEXT, launcher_pid BIGINT,"
+    " launcher_proc TEXT, rowid BIGSERIAL);"
+    "CREATE INDEX dag_run_start ON dag_run(start_date);"
+    "CREATE INDEX dag_run_dag_date ON dag_run(dag_id, logical_date);"
+    "CREATE INDEX dag_run_dag_start ON dag_run(dag_id, start_date);"
+    "CREATE TABLE task_instance(run_id TEXT NOT NULL, task_id TEXT NOT NULL,"
+    " map_index BIGINT NOT NULL DEFAULT -1, state TEXT, operator TEXT,"
+    " try_number BIGINT DEFAULT 0, max_tries BIGINT,"
+    " start_date DOUBLE PRECISION, end_date DOUBLE PRECISION, pid BIGINT,"
+    " hostname TEXT, reason TEXT, rowid BIGSERIAL,"
+    " PRIMARY KEY(run_id, task_id, map_index));"
+    "CREATE TABLE task_try(run_id TEXT NOT NULL, task_id TEXT NOT NULL,"
+    " map_index BIGINT NOT NULL DEFAULT -1, try_number BIGINT, state TEXT,"
+    " start_date DOUBLE PRECISION, end_date DOUBLE PRECISION, pid BIGINT,"
+    " reason TEXT, log_path TEXT, proc TEXT, rendered TEXT, executor TEXT,"
+    " executor_id TEXT, rowid BIGSERIAL,"
+    " PRIMARY KEY(run_id, task_id, map_index, try_number));"
+    "CREATE TABLE xcom(run_id TEXT NOT NULL, task_id TEXT NOT NULL,"
+    " map_index BIGINT NOT NULL DEFAULT -1, key TEXT NOT NULL, value TEXT,"
+    " timestamp DOUBLE PRECISION, rowid BIGSERIAL,"
+    " PRIMARY KEY(run_id, task_id, map_index, key));"
+    "CREATE TABLE variable(key TEXT PRIMARY KEY, value TEXT);"
+    "CREATE TABLE pool(name TEXT PRIMARY KEY, slots BIGINT NOT NULL);"
+    "CREATE TABLE pool_slot(run_id TEXT NOT NULL, task_id TEXT NOT NULL,"
+    " map_index BIGINT NOT NULL DEFAULT -1, pool TEXT NOT NULL,"
+    " slots BIGINT NOT NULL, pid BIGINT, proc TEXT,"
+    " PRIMARY KEY(run_id, task_id, map_index, pool));"
+    "CREATE TABLE connection(conn_id TEXT PRIMARY KEY, uri TEXT);"
+    "CREATE TABLE dataset(uri TEXT PRIMARY KEY, max_lag DOUBLE PRECISION,"
+    " auto TEXT, registered DOUBLE PRECISION);"
+    "CREATE TABLE dataset_ref(uri TEXT NOT NULL, dag_id TEXT NOT NULL,"
+    " task_id TEXT NOT NULL, kind TEXT NOT NULL,"
+    " PRIMARY KEY(uri, dag_id, task_id, kind));"
+    "CREATE INDEX dataset_ref_dag ON dataset_ref(dag_id);"
+    "CREATE TABLE dataset_event(id BIGSERIAL PRIMARY KEY, uri TEXT NOT NULL,"
+    " dag_id TEXT, run_id TEXT, task_id TEXT, map_index BIGINT,"
+    " timestamp DOUBLE PRECISION NOT NULL);"
+    "CREATE INDEX dataset_event_uri ON dataset_event(uri, timestamp);"
+    /* ph_track's tables (SQLite's are made by ph_track_init) */
+    "CREATE TABLE experiment(id BIGSERIAL PRIMARY KEY, dag_id TEXT,"
+    " run_id TEXT NOT NULL, task_id TEXT NOT NULL, try_number BIGINT NOT NULL,"
+    " operator TEXT, params TEXT NOT NULL DEFAULT '{}',"
+    " metrics TEXT NOT NULL DEFAULT '{}', artifacts TEXT NOT NULL DEFAULT '{}',"
+    " state TEXT DEFAULT 'running', created DOUBLE PRECISION,"
+    " UNIQUE(run_id, task_id, try_number));"
+    "CREATE TABLE model_version(name TEXT NOT NULL, version BIGINT NOT NULL,"
+    " path TEXT NOT NULL, experiment_id BIGINT, created DOUBLE PRECISION,"
+    " PRIMARY KEY(name, version));"
+    "CREATE TABLE model_alias(name TEXT NOT NULL, alias TEXT NOT NULL,"
+    " version BIGINT NOT NULL, set_at DOUBLE PRECISION,"
+    " PRIMARY KEY(name, alias));"
+    "CREATE TABLE result_cache(fingerprint TEXT PRIMARY KEY, dag_id TEXT,"
+    " run_id TEXT, task_id TEXT, try_number BIGINT,"
+    " created DOUBLE PRECISION);"
+    "CREATE TABLE lineage(run_id TEXT NOT NULL, task_id TEXT NOT NULL,"
+    " fingerprint TEXT, doc TEXT, cached_from TEXT,"
+    " PRIMARY KEY(run_id, task_id));"
+    "INSERT INTO meta(key, value) VALUES('data_version', '0');";
+static const char *const pg_migrations[] = {NULL};
+#define PG_BASE_VERSION 8
+
 char *ph_store_default_home(void) {
   const char *h = g_getenv("PIPEHOST_HOME");
   if (h && *h)
@@ -287,7 +360,131 @@ void ph_store_set_wait_hook(ph_store *s, void (*hook)(void *user), void *user) {
   s->wait_user = user;
 }
 
+/* The lock every writing transaction of a PostgreSQL store takes first
+ * (pg_advisory_xact_lock): writes are serialized as SQLite serializes
+ * them (BEGIN IMMEDIATE), so that what the scheduler decides from what it
+ * read -- pool slots, a run's existence -- holds until its commit.  Reads
+ * take no lock. */
+#define PG_WRITE_LOCK "7270013"
+
+/* Creates the schema of a new PostgreSQL store, or checks (and migrates)
+ * an existing one, under the write lock. */
+static gboolean pg_ensure_schema(ph_db *db, char **err) {
+  G_STATIC_ASSERT(PG_BASE_VERSION + G_N_ELEMENTS(pg_migrations) - 1 ==
+                  PH_SCHEMA_VERSION);
+  gboolean ok = FALSE;
+  GString *sql = NULL;
+  if (!ph_db_exec(db, "BEGIN;SELECT pg_advisory_xact_lock(" PG_WRITE_LOCK ");"
+                      "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY,"
+                      " value TEXT)"))
+    goto out;
+  int v = 0;
+  ph_db_stmt *q =
+      ph_db_prepare(db, "SELECT value FROM meta WHERE key='schema_version'");
+  int rc = q ? ph_db_step(q) : PH_DB_ERROR;
+  if (rc == PH_DB_ROW)
+    v = (int)g_ascii_strtoll(ph_db_column_text(q, 0), NULL, 10);
+  ph_db_finalize(q);
+  if (rc == PH_DB_ERROR)
+    goto out;
+  if (v > PH_SCHEMA_VERSION) {
+    *err = too_new(v);
+    goto out;
+  }
+  sql = g_string_new(v == 0 ? pg_schema : "");
+  for (int k = MAX(v, PG_BASE_VERSION); k < PH_SCHEMA_VERSION; k++)
+    g_string_append(sql, pg_migrations[k - PG_BASE_VERSION]);
+  g_string_append_printf(sql,
+                         ";INSERT INTO meta(key, value) VALUES"
+                         "('schema_version','%d') ON CONFLICT (key) DO UPDATE "
+                         "SET value=EXCLUDED.value;COMMIT",
+                         PH_SCHEMA_VERSION);
+  ok = v == PH_SCHEMA_VERSION ? ph_db_exec(db, "COMMIT")
+                              : ph_db_exec(db, sql->str);
+out:
+  if (!ok) {
+    if (!*err)
+      *err = g_strdup(ph_db_errmsg(db));
+    ph_db_exec(db, "ROLLBACK");
+  }
+  if (sql)
+    g_string_free(sql, TRUE);
+  return ok;
+}
+
+/* Connects a PostgreSQL store to s->url; FALSE with *err. */
+static gboolean pg_connect(ph_store *s, gboolean make_schema, char **err) {
+  GError *e = NULL;
+  ph_db *db = ph_db_open_pg(s->url, &e);
+  if (!db) {
+    *err = g_strdup(e->message);
+    g_clear_error(&e);
+    return FALSE;
+  }
+  if (make_schema && !pg_ensure_schema(db, err)) {
+    ph_db_close(db);
+    return FALSE;
+  }
+  s->db = db;
+  return TRUE;
+}
+
+/* The URI in PIPEHOST_STORE, NULL for SQLite (unset, empty, "sqlite"),
+ * or "" for something else. */
+static const char *store_url(void) {
+  const char *u = g_getenv("PIPEHOST_STORE");
+  if (!u || !*u || !strcmp(u, "sqlite"))
+    return NULL;
+  return g_str_has_prefix(u, "postgresql://") ||
+                 g_str_has_prefix(u, "postgres://")
+             ? u
+             : "";
+}
+
+/* A store on PostgreSQL: the metadata there, logs and artifacts in home. */
+static ph_store *open_pg(const char *home, const char *url, GError **error) {
+  if (g_mkdir_with_parents(home, 0700) != 0) {
+    g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_FAILED,
+                "%s: cannot create the pipehost home directory", home);
+    return NULL;
+  }
+  ph_store *s = g_new0(ph_store, 1);
+  s->url = g_strdup(url);
+  {
+    GUri *u = g_uri_parse(url, G_URI_FLAGS_HAS_PASSWORD, NULL);
+    s->label = u ? g_uri_to_string_partial(u, G_URI_HIDE_PASSWORD)
+                 : g_strdup("the PostgreSQL store");
+    if (u)
+      g_uri_unref(u);
+  }
+  s->home = g_strdup(home);
+  s->lock_wait = 60;
+  s->stmts =
+      g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, finalize_stmt);
+  g_autofree char *why = NULL;
+  if (!pg_connect(s, TRUE, &why)) {
+    g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_FAILED,
+                "the PostgreSQL store %s: %s", s->label, why);
+    g_free(s->label);
+    g_hash_table_unref(s->stmts);
+    g_free(s->url);
+    g_free(s->home);
+    g_free(s);
+    return NULL;
+  }
+  return s;
+}
+
 ph_store *ph_store_open(const char *home, GError **error) {
+  const char *url = store_url();
+  if (url && !*url) {
+    g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
+                "PIPEHOST_STORE must be a postgresql:// URI (or unset, for "
+                "the SQLite store in PIPEHOST_HOME)");
+    return NULL;
+  }
+  if (url)
+    return open_pg(home, url, error);
   ph_store *s = NULL;
   sqlite3 *db = NULL;
   char *emsg = NULL;
@@ -369,6 +566,7 @@ ph_store *ph_store_open(const char *home, GError **error) {
   s->db = ph_db_wrap_sqlite(db);
   db = NULL;
   s->home = g_strdup(home);
+  s->label = g_strdup(path);
   s->stmts =
       g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, finalize_stmt);
 out:
@@ -384,6 +582,8 @@ void ph_store_close(ph_store *s) {
     ph_store_commit(s, NULL);
   g_hash_table_unref(s->stmts);
   ph_db_close(s->db);
+  g_free(s->url);
+  g_free(s->label);
   g_free(s->home);
   g_free(s->error);
   g_free(s);
@@ -438,8 +638,9 @@ pid_t ph_store_fork(ph_store *s, GError **error) {
     g_hash_table_remove_all(s->stmts);
     /* no checkpoint: closing would otherwise checkpoint the WAL and delete
      * it when no other process has the store open */
-    sqlite3_db_config(ph_db_get_sqlite(s->db), SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE,
-                      1, NULL);
+    if (!s->url)
+      sqlite3_db_config(ph_db_get_sqlite(s->db),
+                        SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
     if (!ph_db_close(s->db)) {
       g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_AGAIN,
                   "the store's connection is in use; cannot fork without it");
@@ -459,6 +660,19 @@ static void note_error(ph_store *s, int rc, const char *what);
 static void attach(ph_store *s) {
   if (s->db)
     return;
+  if (s->url) {
+    /* PostgreSQL: a connection of its own (a forked child must never use
+     * its parent's) */
+    g_autofree char *err = NULL;
+    if (pg_connect(s, FALSE, &err))
+      return;
+    g_autofree char *why = g_strdup_printf("cannot reconnect: %s", err);
+    sqlite3 *mem = NULL;
+    sqlite3_open(":memory:", &mem);
+    s->db = ph_db_wrap_sqlite(mem);
+    note_error(s, SQLITE_CANTOPEN, why);
+    return;
+  }
   g_autofree char *path = g_build_filename(s->home, "pipehost.db", NULL);
   g_autofree char *prag = connection_pragmas(FALSE);
   sqlite3 *db = NULL;
@@ -483,6 +697,8 @@ static void attach(ph_store *s) {
 
 const char *ph_store_get_home(const ph_store *s) { return s->home; }
 
+gboolean ph_store_is_pg(const ph_store *s) { return s->url != NULL; }
+
 /* Records a failure of the store: the first one is kept (and warned
  * about once), and an open transaction can no longer commit. */
 static void note_error(ph_store *s, int rc, const char *what) {
@@ -492,7 +708,7 @@ static void note_error(ph_store *s, int rc, const char *what) {
     return;
   gboolean damaged = rc == SQLITE_CORRUPT || rc == SQLITE_NOTADB;
   s->error = g_strdup_printf(
-      "%s/pipehost.db: %s%s%s", s->home, what,
+      "%s: %s%s%s", s->label, what,
       rc == SQLITE_FULL ? " (the disk is full)" : "",
       damaged ? " (the store is damaged: restore it from a backup, or move "
                 "it away to start a new store)"
@@ -599,6 +815,12 @@ void ph_store_begin(ph_store *s) {
   /* prepared once, like every statement: this runs per scheduler step */
   ph_db_stmt *st = prep(s, "BEGIN IMMEDIATE", "");
   int rc = ph_db_step(st);
+  ph_db_reset(st);
+  if (rc == PH_DB_DONE && s->url) {
+    /* PostgreSQL: one writer at a time, as SQLite's BEGIN IMMEDIATE */
+    st = prep(s, "SELECT pg_advisory_xact_lock(" PG_WRITE_LOCK ")", "");
+    rc = ph_db_step(st) == PH_DB_ROW ? PH_DB_DONE : PH_DB_ERROR;
+  }
   s->in_txn = 1;
   s->txn_t0 = ph_util_mono();
   if (rc != PH_DB_DONE) {
@@ -630,6 +852,15 @@ gboolean ph_store_commit(ph_store *s, GError **error) {
     return TRUE;
   int rc = SQLITE_ABORT;
   if (!s->txn_failed) {
+    if (s->url) {
+      /* what SQLite's data_version tells readers: the store changed */
+      ph_db_stmt *v = prep(s,
+                           "UPDATE meta SET value=CAST(CAST(value AS BIGINT)+1 "
+                           "AS TEXT) WHERE key='data_version'",
+                           "");
+      ph_db_step(v);
+      ph_db_reset(v);
+    }
     ph_db_stmt *st = prep(s, "COMMIT", "");
     if (ph_fault_hit("store_commit"))
       note_error(s, rc = SQLITE_IOERR, "injected commit failure");
@@ -857,9 +1088,11 @@ void ph_store_ti_expand(ph_store *s, const char *run_id, const char *task_id,
   /* the unmapped row becomes instance 0: it keeps its place among the
    * run's tasks (runs show lists them in that order) */
   step_done(s, prep(s,
-                    "UPDATE OR IGNORE task_instance SET map_index=0 WHERE "
-                    "run_id=? AND task_id=? AND map_index=-1",
-                    "ss", run_id, task_id));
+                    "UPDATE task_instance SET map_index=0 WHERE run_id=? AND "
+                    "task_id=? AND map_index=-1 AND NOT EXISTS (SELECT 1 FROM "
+                    "task_instance WHERE run_id=? AND task_id=? AND "
+                    "map_index=0)",
+                    "ssss", run_id, task_id, run_id, task_id));
   /* (a task run alone into a run where it had expanded already) */
   step_done(s, prep(s,
                     "DELETE FROM task_instance WHERE run_id=? AND task_id=? "
@@ -920,8 +1153,10 @@ void ph_store_try_start(ph_store *s, const char *run_id, const char *task_id,
                         const char *proc, const char *log_path) {
   step_done(s, prep(s,
                     "INSERT OR REPLACE INTO task_try(run_id,task_id,map_index,"
-                    "try_number,state,start_date,pid,proc,log_path) "
-                    "VALUES(?,?,?,?,'running',?,?,?,?)",
+                    "try_number,state,start_date,pid,proc,log_path,end_date,"
+                    "reason,rendered,executor,executor_id) "
+                    "VALUES(?,?,?,?,'running',?,?,?,?,NULL,NULL,NULL,NULL,"
+                    "NULL)",
                     "ssiidiss", run_id, task_id, map_index, try_number, start,
                     pid, proc, log_path));
 }
@@ -1183,7 +1418,7 @@ static JsonNode *kv_list(ph_store *s, const char *sql) {
 }
 
 void ph_store_meta_set(ph_store *s, const char *key, const char *value) {
-  kv_set(s, "INSERT OR REPLACE INTO meta VALUES(?,?)", key, value);
+  kv_set(s, "INSERT OR REPLACE INTO meta(key, value) VALUES(?,?)", key, value);
 }
 
 char *ph_store_meta_get(ph_store *s, const char *key) {
@@ -1191,7 +1426,8 @@ char *ph_store_meta_get(ph_store *s, const char *key) {
 }
 
 void ph_store_var_set(ph_store *s, const char *key, const char *value) {
-  kv_set(s, "INSERT OR REPLACE INTO variable VALUES(?,?)", key, value);
+  kv_set(s, "INSERT OR REPLACE INTO variable(key, value) VALUES(?,?)", key,
+         value);
 }
 
 char *ph_store_var_get(ph_store *s, const char *key) {
@@ -1216,7 +1452,8 @@ JsonNode *ph_store_var_list(ph_store *s) {
 }
 
 void ph_store_conn_set(ph_store *s, const char *conn_id, const char *uri) {
-  kv_set(s, "INSERT OR REPLACE INTO connection VALUES(?,?)", conn_id, uri);
+  kv_set(s, "INSERT OR REPLACE INTO connection(conn_id, uri) VALUES(?,?)",
+         conn_id, uri);
 }
 
 char *ph_store_conn_get(ph_store *s, const char *conn_id) {
@@ -1405,4 +1642,15 @@ void ph_store_pool_release(ph_store *s, const char *run_id,
                     "DELETE FROM pool_slot WHERE run_id=? AND task_id=? AND "
                     "map_index=?",
                     "ssi", run_id, task_id, map_index));
+}
+
+gint64 ph_store_data_version(ph_store *s) {
+  ph_db_stmt *st =
+      s->url ? prep(s, "SELECT value FROM meta WHERE key='data_version'", "")
+             : prep(s, "PRAGMA data_version", "");
+  gint64 v = -1;
+  if (step_row(s, st))
+    v = ph_db_column_int64(st, 0);
+  ph_db_reset(st);
+  return v;
 }

@@ -48,6 +48,12 @@ int ph_store_check(const char *home, char **integrity, GError **error);
  * close (a statement of another module is running: start the child anew
  * instead). */
 pid_t ph_store_fork(ph_store *s, GError **error);
+/* Whether the store is on PostgreSQL (PIPEHOST_STORE), not SQLite. */
+gboolean ph_store_is_pg(const ph_store *s);
+/* A number that changes whenever the store changed (SQLite's
+ * data_version: another connection committed; PostgreSQL: any commit),
+ * or -1 on a read error. */
+gint64 ph_store_data_version(ph_store *s);
 /* Borrowed path of the home directory. */
 const char *ph_store_get_home(const ph_store *s);
 

@@ -28,6 +28,8 @@ static const char *const track_schema =
     " doc TEXT, cached_from TEXT, PRIMARY KEY(run_id, task_id));";
 
 gboolean ph_track_init(ph_store *st, GError **error) {
+  if (ph_store_is_pg(st))
+    return TRUE; /* made with the store's PostgreSQL schema */
   ph_db *db = ph_store_get_db(st);
   if (!ph_db_exec(db, track_schema)) {
     g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_FAILED,
@@ -288,7 +290,8 @@ static JsonNode *model_node(ph_store *st, const char *name, gint64 version) {
       st, "SELECT m.path, m.created, e.dag_id, e.run_id, e.task_id, "
           "e.params, e.metrics, e.id, (SELECT json_group_array(alias) FROM "
           "(SELECT alias FROM model_alias a WHERE a.name=m.name AND "
-          "a.version=m.version ORDER BY alias)) FROM model_version m LEFT "
+          "a.version=m.version ORDER BY alias) AS al) FROM model_version m "
+          "LEFT "
           "JOIN experiment e ON e.id = m.experiment_id WHERE m.name=? AND "
           "m.version=?");
   if (!q)
@@ -656,14 +659,15 @@ static int cli_experiments(ph_store *st, int argc, char **argv) {
     goto out;
   rc = 1;
   if (!strcmp(sub, "list")) {
-    rows = dag ? query_rows(st,
-                            EXP_COLS "WHERE dag_id=?1 ORDER BY id DESC "
-                                     "LIMIT ?2",
-                            dag, limit)
-               : query_rows(st,
-                            EXP_COLS "WHERE ?1 IS NULL OR 1 ORDER BY id "
-                                     "DESC LIMIT ?2",
-                            NULL, limit);
+    rows =
+        dag ? query_rows(st,
+                         EXP_COLS "WHERE dag_id=?1 ORDER BY id DESC "
+                                  "LIMIT ?2",
+                         dag, limit)
+            : query_rows(st,
+                         EXP_COLS "WHERE CAST(?1 AS TEXT) IS NULL ORDER BY id "
+                                  "DESC LIMIT ?2",
+                         NULL, limit);
     if (json) {
       print_node(rows);
     } else {
@@ -901,7 +905,8 @@ static int cli_models(ph_store *st, int argc, char **argv) {
             " FROM model_alias a WHERE a.name=m.name AND a.version=m.version)"
             " AS aliases_json, e.metrics AS metrics_json, e.run_id, e.task_id"
             " FROM model_version m LEFT JOIN experiment e ON "
-            "e.id=m.experiment_id WHERE ?1 IS NULL AND m.version=(SELECT "
+            "e.id=m.experiment_id WHERE CAST(?1 AS TEXT) IS NULL AND "
+            "m.version=(SELECT "
             "MAX(version) FROM model_version x WHERE x.name=m.name) OR "
             "m.version IN (SELECT version FROM model_alias a WHERE "
             "a.name=m.name) ORDER BY m.name, m.version DESC"
