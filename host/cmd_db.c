@@ -101,6 +101,7 @@ static int db_check(int argc, char **argv) {
     return 2;
   }
   g_autofree char *home = ph_store_default_home();
+  g_autofree char *where = ph_store_describe(home);
   g_autofree char *integrity = NULL;
   GError *err = NULL;
   int v = ph_store_check(home, &integrity, &err);
@@ -113,8 +114,7 @@ static int db_check(int argc, char **argv) {
                                                     : "current";
   if (json) {
     JsonObject *o = json_object_new();
-    g_autofree char *db = g_build_filename(home, "pipehost.db", NULL);
-    json_object_set_string_member(o, "store", db);
+    json_object_set_string_member(o, "store", where);
     json_object_set_string_member(o, "state", state);
     json_object_set_int_member(o, "schema_version", v);
     json_object_set_int_member(o, "known_version", known);
@@ -132,19 +132,19 @@ static int db_check(int argc, char **argv) {
   } else if (v < 0) {
     g_printerr("pipehost db check: %s\n", err->message);
   } else if (rc == 2) {
-    printf("%s/pipehost.db: schema %d, DAMAGED: %s\n(restore it from a "
+    printf("%s: schema %d, DAMAGED: %s\n(restore it from a "
            "backup, or move it away to start a new store)\n",
-           home, v, integrity);
+           where, v, integrity);
   } else if (v < known) {
-    printf("%s/pipehost.db: schema %d, this pipehost's is %d: an upgrade is "
+    printf("%s: schema %d, this pipehost's is %d: an upgrade is "
            "pending (pipehost db upgrade); integrity ok\n",
-           home, v, known);
+           where, v, known);
   } else if (v > known) {
-    printf("%s/pipehost.db: schema %d was written by a newer pipehost (this "
+    printf("%s: schema %d was written by a newer pipehost (this "
            "one knows up to %d); integrity ok\n",
-           home, v, known);
+           where, v, known);
   } else {
-    printf("%s/pipehost.db: schema %d, current; integrity ok\n", home, v);
+    printf("%s: schema %d, current; integrity ok\n", where, v);
   }
   g_clear_error(&err);
   return rc;
@@ -158,6 +158,7 @@ static int db_upgrade(int argc, char **argv) {
     return 2;
   }
   g_autofree char *home = ph_store_default_home();
+  g_autofree char *where = ph_store_describe(home);
   g_autofree char *integrity = NULL;
   GError *err = NULL;
   int before = ph_store_check(home, &integrity, NULL);
@@ -170,12 +171,11 @@ static int db_upgrade(int argc, char **argv) {
   ph_store_close(st);
   int known = ph_store_schema_known();
   if (before == known)
-    printf("%s/pipehost.db: schema %d, already current\n", home, known);
+    printf("%s: schema %d, already current\n", where, known);
   else if (before <= 0)
-    printf("%s/pipehost.db: made at schema %d\n", home, known);
+    printf("%s: made at schema %d\n", where, known);
   else
-    printf("%s/pipehost.db: upgraded from schema %d to %d\n", home, before,
-           known);
+    printf("%s: upgraded from schema %d to %d\n", where, before, known);
   return 0;
 }
 

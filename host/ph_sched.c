@@ -2165,7 +2165,7 @@ void ph_sched_free(ph_sched *s) {
  * SQLite file cannot be shared between hosts safely, so that is refused
  * unless the user says the cluster is this machine. */
 static gboolean slurm_allowed(ph_sched *s, GError **error) {
-  if (!s->sl)
+  if (!s->sl || ph_store_is_pg(s->store))
     return TRUE;
   const char *one = g_getenv("PIPEHOST_SLURM_SINGLE_NODE");
   if (one && *one && strcmp(one, "0"))
@@ -2176,11 +2176,11 @@ static gboolean slurm_allowed(ph_sched *s, GError **error) {
       task = ph_plan_get_task(s->plan, i)->id;
   g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
               "task '%s' runs on Slurm (executor: slurm), but the store is "
-              "SQLite, a file that jobs on other nodes cannot share safely. "
-              "A cluster needs a store every node reaches: PostgreSQL, which "
-              "this pipehost does not have yet. When Slurm's compute node "
-              "is this machine (or every job runs here), set "
-              "PIPEHOST_SLURM_SINGLE_NODE=1",
+              "SQLite, a file that jobs on other nodes cannot share safely: "
+              "put the store on PostgreSQL, which every node reaches "
+              "(PIPEHOST_STORE=postgresql://USER@HOST/DB). When Slurm's "
+              "compute node is this machine, PIPEHOST_SLURM_SINGLE_NODE=1 "
+              "allows SQLite",
               task);
   return FALSE;
 }

@@ -591,9 +591,59 @@ void ph_store_close(ph_store *s) {
 
 int ph_store_schema_known(void) { return PH_SCHEMA_VERSION; }
 
+/* The URI without its password (caller frees). */
+static char *redact(const char *url) {
+  GUri *u = g_uri_parse(url, G_URI_FLAGS_HAS_PASSWORD, NULL);
+  char *label = u ? g_uri_to_string_partial(u, G_URI_HIDE_PASSWORD)
+                  : g_strdup("the PostgreSQL store");
+  if (u)
+    g_uri_unref(u);
+  return label;
+}
+
+char *ph_store_describe(const char *home) {
+  const char *url = store_url();
+  return url && *url ? redact(url)
+                     : g_build_filename(home, "pipehost.db", NULL);
+}
+
+/* ph_store_check for a PostgreSQL store: its version; "ok" when it can
+ * be read (PostgreSQL checks its own pages). */
+static int pg_check(const char *url, char **integrity, GError **error) {
+  ph_db *db = ph_db_open_pg(url, error);
+  if (!db)
+    return -1;
+  int v = -1;
+  ph_db_stmt *q =
+      ph_db_prepare(db, "SELECT count(*) FROM information_schema.tables WHERE "
+                        "table_schema=current_schema() AND table_name='meta'");
+  if (q && ph_db_step(q) == PH_DB_ROW)
+    v = ph_db_column_int64(q, 0) ? 1 : 0;
+  ph_db_finalize(q);
+  if (v == 1) {
+    q = ph_db_prepare(db, "SELECT value FROM meta WHERE key='schema_version'");
+    int rc = q ? ph_db_step(q) : PH_DB_ERROR;
+    v = rc == PH_DB_ROW
+            ? (int)g_ascii_strtoll(ph_db_column_text(q, 0), NULL, 10)
+        : rc == PH_DB_DONE ? 0
+                           : -1;
+    ph_db_finalize(q);
+  }
+  if (v < 0)
+    g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_FAILED,
+                "not a usable pipehost store: %s", ph_db_errmsg(db));
+  else
+    *integrity = g_strdup("ok");
+  ph_db_close(db);
+  return v;
+}
+
 int ph_store_check(const char *home, char **integrity, GError **error) {
   g_autofree char *path = g_build_filename(home, "pipehost.db", NULL);
   *integrity = NULL;
+  const char *url = store_url();
+  if (url && *url)
+    return pg_check(url, integrity, error);
   if (!g_file_test(path, G_FILE_TEST_EXISTS)) {
     g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_NOENT,
                 "%s: no store here yet (any command that writes makes one)",

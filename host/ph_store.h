@@ -30,6 +30,9 @@ void ph_store_close(ph_store *s);
 /* The schema version this pipehost writes (and migrates older stores to,
  * at the first open). */
 int ph_store_schema_known(void);
+/* The store in messages (caller frees): home/pipehost.db, or the
+ * PostgreSQL URI of PIPEHOST_STORE without its password. */
+char *ph_store_describe(const char *home);
 /* Reads, without changing anything (no migration, read-only), the schema
  * version of the store under home and the result of SQLite's quick_check
  * in *integrity ("ok", or what is wrong; caller frees).  Returns the

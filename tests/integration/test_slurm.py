@@ -200,9 +200,10 @@ def njobs(name):
 
 before = njobs("pipehost:mixed:remote")
 rid, p = run_json(mixed, env1)
-check("SQLite store with a Slurm task: refused, naming PostgreSQL and "
-      "PIPEHOST_SLURM_SINGLE_NODE; nothing submitted",
+check("SQLite store with a Slurm task: refused, naming PostgreSQL "
+      "(PIPEHOST_STORE) and PIPEHOST_SLURM_SINGLE_NODE; nothing submitted",
       rid is None and p.returncode != 0 and "PostgreSQL" in p.stderr and
+      "PIPEHOST_STORE=postgresql://" in p.stderr and
       "PIPEHOST_SLURM_SINGLE_NODE=1" in p.stderr and
       "task 'remote'" in p.stderr and
       njobs("pipehost:mixed:remote") == before,
@@ -237,6 +238,33 @@ check("the job id is Slurm's: squeue knows it as COMPLETED, named after the "
 log = ph("logs", rid, "remote").stdout if rid else ""
 check("pipehost logs shows the job's output (it ran under Slurm: "
       "SLURM_JOB_ID is the job's id)", f"on-node {jid}" in log, log)
+
+# 2b. the same DAG with the store on PostgreSQL: no single-node switch
+# needed, and the jobs read and write that store
+PG = os.environ.get("PH_TEST_PG_URI")
+if PG:
+    schema = "slurm_test"
+    subprocess.run(["psql", "-X", "-q", PG, "-c", f"DROP SCHEMA IF EXISTS {schema} CASCADE",
+                    "-c", f"CREATE SCHEMA {schema}"], check=True, capture_output=True)
+    envpg = dict(env1, PIPEHOST_STORE=PG + ("&" if "?" in PG else "?") +
+                 f"options=-csearch_path%3D{schema}",
+                 PIPEHOST_HOME=os.path.join(WORK, "pghome"))
+    rid, p = run_json(mixed, envpg)
+    sh = show(rid, envpg) if rid else {"tasks": [], "tries": []}
+    xc = json.loads(subprocess.run([PH, "xcom", "list", rid or "none", "--json"],
+                                   capture_output=True, text=True, env=envpg,
+                                   cwd=WORK).stdout or "{}")
+    check("with the store on PostgreSQL the mixed DAG needs no single-node "
+          "switch: Slurm jobs read XComs from PostgreSQL and the host records "
+          "theirs there",
+          p.returncode == 0 and
+          {t["state"] for t in sh["tasks"]} == {"success"} and
+          xc.get("back", {}).get("return_value") == "got 84" and
+          all(t.get("executor_id") for t in sh["tries"]
+              if t["task_id"] in ("remote", "lua_remote")),
+          f"{p.stderr} {xc}")
+    subprocess.run(["psql", "-X", "-q", PG, "-c", f"DROP SCHEMA IF EXISTS {schema} CASCADE"],
+                   capture_output=True)
 
 # 3. where the executor comes from; queue is the partition
 where = write("where.yaml", """dag: {id: where, default_args: {executor: slurm}}
