@@ -146,7 +146,7 @@ static ph_db_stmt *prep(ph_api *api, const char *sql) {
   ph_db_stmt *q = g_hash_table_lookup(api->stmts, sql);
   if (q)
     return q;
-  if (!(q = ph_db_prepare(ph_store_get_db(api->st), sql)))
+  if (!(q = ph_db_prepare_cached(ph_store_get_db(api->st), sql)))
     return NULL;
   g_hash_table_insert(api->stmts, g_strdup(sql), q);
   return q;

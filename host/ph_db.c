@@ -18,6 +18,9 @@ struct ph_db {
   char *err;      /* PostgreSQL: the last error */
   int errcode;    /* PostgreSQL: its SQLite-like code */
   gint64 changes; /* PostgreSQL: rows changed by the last statement */
+  guint n_named;  /* PostgreSQL: server-side statements prepared so far */
+  GString *deferred; /* PostgreSQL: writes not sent yet (ph_db_step_deferred) */
+  gboolean txn_queued; /* PostgreSQL: a BEGIN is among the deferred */
 };
 
 struct ph_db_stmt {
@@ -30,6 +33,9 @@ struct ph_db_stmt {
   PGresult *res;
   int row; /* the current row; -1 before the first step */
   gboolean ran;
+  gboolean cached; /* kept for the connection's life: prepared on the
+                    * server once (parsed and planned once) */
+  char *name;      /* its server-side name, once prepared */
 };
 
 /* ---- libpq, loaded on demand */
@@ -43,6 +49,9 @@ static struct {
   PGresult *(*exec_params)(PGconn *, const char *, int, const Oid *,
                            const char *const *, const int *, const int *, int);
   PGresult *(*exec)(PGconn *, const char *);
+  PGresult *(*prepare)(PGconn *, const char *, const char *, int, const Oid *);
+  PGresult *(*exec_prepared)(PGconn *, const char *, int, const char *const *,
+                             const int *, const int *, int);
   ExecStatusType (*result_status)(const PGresult *);
   char *(*result_error_field)(const PGresult *, int);
   char *(*result_error_message)(const PGresult *);
@@ -55,6 +64,9 @@ static struct {
   char *(*cmd_tuples)(PGresult *);
   void (*clear)(PGresult *);
   PGTransactionStatusType (*transaction_status)(const PGconn *);
+  char *(*cmd_status)(PGresult *);
+  char *(*escape_literal)(PGconn *, const char *, size_t);
+  void (*freemem)(void *);
 } pq;
 
 static G_LOCK_DEFINE(pq_lock);
@@ -78,6 +90,8 @@ static gboolean load_pq(void) {
     SYM(finish, "PQfinish");
     SYM(exec_params, "PQexecParams");
     SYM(exec, "PQexec");
+    SYM(prepare, "PQprepare");
+    SYM(exec_prepared, "PQexecPrepared");
     SYM(result_status, "PQresultStatus");
     SYM(result_error_field, "PQresultErrorField");
     SYM(result_error_message, "PQresultErrorMessage");
@@ -90,6 +104,9 @@ static gboolean load_pq(void) {
     SYM(cmd_tuples, "PQcmdTuples");
     SYM(clear, "PQclear");
     SYM(transaction_status, "PQtransactionStatus");
+    SYM(cmd_status, "PQcmdStatus");
+    SYM(escape_literal, "PQescapeLiteral");
+    SYM(freemem, "PQfreemem");
 #undef SYM
     pq.ok = ok;
   }
@@ -137,7 +154,10 @@ gboolean ph_db_close(ph_db *db) {
   if (db->lite && sqlite3_close(db->lite) != SQLITE_OK)
     return FALSE;
   if (db->pg)
-    pq.finish(db->pg);
+    pq.finish(db->pg); /* deferred writes not sent: their transaction
+                        * never committed */
+  if (db->deferred)
+    g_string_free(db->deferred, TRUE);
   g_free(db->err);
   g_free(db);
   return TRUE;
@@ -397,6 +417,13 @@ static void pg_error(ph_db *db, PGresult *r) {
                                                          : SQLITE_ERROR;
 }
 
+ph_db_stmt *ph_db_prepare_cached(ph_db *db, const char *sql) {
+  ph_db_stmt *st = ph_db_prepare(db, sql);
+  if (st)
+    st->cached = TRUE;
+  return st;
+}
+
 ph_db_stmt *ph_db_prepare(ph_db *db, const char *sql) {
   ph_db_stmt *st = g_new0(ph_db_stmt, 1);
   st->db = db;
@@ -476,6 +503,69 @@ int ph_db_bind_parameter_count(ph_db_stmt *st) {
   return st->lite ? sqlite3_bind_parameter_count(st->lite) : st->n_params;
 }
 
+/* Sends the deferred writes, in one round trip.  FALSE (the error noted)
+ * when one failed: PostgreSQL has aborted the transaction. */
+static gboolean flush(ph_db *db) {
+  if (!db->deferred || !db->deferred->len)
+    return TRUE;
+  db->txn_queued = FALSE; /* sent now: the server knows the transaction */
+  PGresult *r = pq.exec(db->pg, db->deferred->str);
+  g_string_truncate(db->deferred, 0);
+  ExecStatusType s = r ? pq.result_status(r) : PGRES_FATAL_ERROR;
+  gboolean ok = s == PGRES_COMMAND_OK || s == PGRES_TUPLES_OK;
+  if (!ok) {
+    pg_error(db, r);
+  } else {
+    const char *ct = pq.cmd_tuples(r);
+    db->changes = ct && *ct ? g_ascii_strtoll(ct, NULL, 10) : 0;
+  }
+  if (r)
+    pq.clear(r);
+  return ok;
+}
+
+int ph_db_step_deferred(ph_db_stmt *st) {
+  ph_db *db = st->db;
+  if (st->lite ||
+      (!db->txn_queued && pq.transaction_status(db->pg) != PQTRANS_INTRANS))
+    return ph_db_step(st);
+  /* the statement with its parameters as literals, queued */
+  if (!db->deferred)
+    db->deferred = g_string_new(NULL);
+  GString *out = db->deferred;
+  char quote = 0;
+  for (const char *p = st->sql; *p; p++) {
+    if (quote) {
+      if (*p == quote)
+        quote = 0;
+    } else if (*p == '\'' || *p == '"') {
+      quote = *p;
+    } else if (*p == '$' && g_ascii_isdigit(p[1])) {
+      int i = (int)g_ascii_strtoll(p + 1, NULL, 10);
+      while (g_ascii_isdigit(p[1]))
+        p++;
+      const char *v = i >= 1 && i <= st->n_params ? st->params[i - 1] : NULL;
+      if (!v) {
+        g_string_append(out, "NULL");
+      } else {
+        char *lit = pq.escape_literal(db->pg, v, strlen(v));
+        if (!lit) {
+          g_string_truncate(out, 0);
+          pg_error(db, NULL);
+          return PH_DB_ERROR;
+        }
+        g_string_append(out, lit);
+        pq.freemem(lit);
+      }
+      continue;
+    }
+    g_string_append_c(out, *p);
+  }
+  g_string_append_c(out, ';');
+  st->ran = TRUE;
+  return PH_DB_DONE;
+}
+
 int ph_db_step(ph_db_stmt *st) {
   if (st->lite) {
     int rc = sqlite3_step(st->lite);
@@ -486,7 +576,26 @@ int ph_db_step(ph_db_stmt *st) {
   ph_db *db = st->db;
   if (!st->ran) {
     st->ran = TRUE;
-    st->res = pq.exec_params(db->pg, st->sql, st->n_params, NULL,
+    if (!flush(db))
+      return PH_DB_ERROR;
+    if (st->cached && !st->name) {
+      /* one statement only: a ';' list (BEGIN; ...) runs unprepared */
+      char *name = g_strdup_printf("ph%u", ++db->n_named);
+      PGresult *r = pq.prepare(db->pg, name, st->sql, st->n_params, NULL);
+      if (r && pq.result_status(r) == PGRES_COMMAND_OK)
+        st->name = name;
+      else
+        g_free(name);
+      if (r)
+        pq.clear(r);
+      if (!st->name)
+        st->cached = FALSE; /* as a plain statement (its error, if any) */
+    }
+    st->res =
+        st->name
+            ? pq.exec_prepared(db->pg, st->name, st->n_params,
+                               (const char *const *)st->params, NULL, NULL, 0)
+            : pq.exec_params(db->pg, st->sql, st->n_params, NULL,
                              (const char *const *)st->params, NULL, NULL, 0);
     ExecStatusType s = st->res ? pq.result_status(st->res) : PGRES_FATAL_ERROR;
     if (s != PGRES_TUPLES_OK && s != PGRES_COMMAND_OK) {
@@ -591,6 +700,7 @@ void ph_db_finalize(ph_db_stmt *st) {
       g_free(st->params[i]);
     g_free(st->params);
     g_free(st->sql);
+    g_free(st->name); /* the server's copy goes with the connection */
   }
   g_free(st);
 }
@@ -601,18 +711,42 @@ gboolean ph_db_exec(ph_db *db, const char *sql) {
   if (db->kind == PH_DB_SQLITE)
     return sqlite3_exec(db->lite, sql, NULL, NULL, NULL) == SQLITE_OK;
   g_autofree char *t = ph_db_translate(db, sql);
+  db->txn_queued = FALSE;
+  if (db->deferred && db->deferred->len) {
+    if (!g_ascii_strncasecmp(sql, "ROLLBACK", 8)) {
+      g_string_truncate(db->deferred, 0); /* never sent: nothing to undo */
+    } else {
+      /* the deferred writes first, in the same round trip (a COMMIT's) */
+      g_string_append(db->deferred, t);
+      g_free(t);
+      t = g_string_free(db->deferred, FALSE);
+      db->deferred = NULL;
+    }
+  }
   PGresult *r = pq.exec(db->pg, t);
   ExecStatusType s = r ? pq.result_status(r) : PGRES_FATAL_ERROR;
   gboolean ok = s == PGRES_COMMAND_OK || s == PGRES_TUPLES_OK;
-  if (!ok)
+  if (!ok) {
     pg_error(db, r);
+  } else if (!strcmp(pq.cmd_status(r), "ROLLBACK") &&
+             g_str_has_suffix(t, "COMMIT")) {
+    /* a COMMIT of a transaction PostgreSQL had aborted rolls it back and
+     * says so only in its tag: never a success */
+    g_free(db->err);
+    db->err = g_strdup("the transaction was rolled back (a statement in it "
+                       "had failed)");
+    db->errcode = SQLITE_ABORT;
+    ok = FALSE;
+  }
   if (r)
     pq.clear(r);
   return ok;
 }
 
 gint64 ph_db_changes(ph_db *db) {
-  return db->kind == PH_DB_SQLITE ? sqlite3_changes(db->lite) : db->changes;
+  if (db->kind == PH_DB_SQLITE)
+    return sqlite3_changes(db->lite);
+  return flush(db) ? db->changes : 0;
 }
 
 const char *ph_db_errmsg(ph_db *db) {
@@ -628,5 +762,17 @@ int ph_db_errcode(ph_db *db) {
 gboolean ph_db_autocommit(ph_db *db) {
   if (db->kind == PH_DB_SQLITE)
     return sqlite3_get_autocommit(db->lite) != 0;
-  return pq.transaction_status(db->pg) == PQTRANS_IDLE;
+  return !db->txn_queued && pq.transaction_status(db->pg) == PQTRANS_IDLE;
+}
+
+gboolean ph_db_begin_deferred(ph_db *db, const char *sql) {
+  if (db->kind == PH_DB_SQLITE || !ph_db_autocommit(db))
+    return ph_db_exec(db, sql);
+  if (!db->deferred)
+    db->deferred = g_string_new(NULL);
+  g_autofree char *t = ph_db_translate(db, sql);
+  g_string_append(db->deferred, t);
+  g_string_append_c(db->deferred, ';');
+  db->txn_queued = TRUE;
+  return TRUE;
 }

@@ -46,6 +46,10 @@ struct sqlite3 *ph_db_get_sqlite(ph_db *db);
 
 /* The statement sql (SQLite dialect), or NULL with ph_db_errmsg set. */
 ph_db_stmt *ph_db_prepare(ph_db *db, const char *sql);
+/* The same, for a statement kept until the connection closes and run many
+ * times: PostgreSQL parses and plans it once (a named prepared statement,
+ * freed with the connection). */
+ph_db_stmt *ph_db_prepare_cached(ph_db *db, const char *sql);
 /* The text this backend runs for sql (caller frees): sql itself for
  * SQLite, its translation for PostgreSQL. */
 char *ph_db_translate(const ph_db *db, const char *sql);
@@ -63,6 +67,12 @@ int ph_db_bind_parameter_count(ph_db_stmt *st);
  * to its next row: PH_DB_ROW, PH_DB_DONE, or PH_DB_ERROR (ph_db_errmsg,
  * ph_db_errcode say why). */
 int ph_db_step(ph_db_stmt *st);
+/* ph_db_step for a write whose outcome matters only if it fails, inside a
+ * transaction: PostgreSQL sends such writes together, with the next
+ * statement that needs an answer (a read, ph_db_changes, the COMMIT),
+ * saving a round trip each; a failure is reported there, and the
+ * transaction cannot commit.  Elsewhere, ph_db_step. */
+int ph_db_step_deferred(ph_db_stmt *st);
 int ph_db_column_count(ph_db_stmt *st);
 const char *ph_db_column_name(ph_db_stmt *st, int i);
 int ph_db_column_type(ph_db_stmt *st, int i);
@@ -83,6 +93,11 @@ const char *ph_db_errmsg(ph_db *db);
 /* The last error's SQLite result code (SQLITE_BUSY, SQLITE_FULL, ...); for
  * PostgreSQL, SQLITE_ERROR, or SQLITE_FULL for a disk-full error. */
 int ph_db_errcode(ph_db *db);
+/* Opens a transaction with sql (BEGIN ...).  PostgreSQL sends it with the
+ * transaction's first statement that needs an answer (ph_db_step_deferred
+ * writes wait with it): a failure is reported there.  SQLite runs it now.
+ * FALSE with ph_db_errmsg set. */
+gboolean ph_db_begin_deferred(ph_db *db, const char *sql);
 /* Whether no transaction is open. */
 gboolean ph_db_autocommit(ph_db *db);
 

@@ -774,7 +774,7 @@ static void note_error(ph_store *s, int rc, const char *what) {
 static ph_db_stmt *dead_stmt(ph_store *s) {
   static const char dead[] = "SELECT NULL WHERE 0";
   ph_db_stmt *st = g_hash_table_lookup(s->stmts, dead);
-  if (!st && (st = ph_db_prepare(s->db, dead)) != NULL)
+  if (!st && (st = ph_db_prepare_cached(s->db, dead)) != NULL)
     g_hash_table_insert(s->stmts, (gpointer)dead, st);
   if (!st)
     g_error("pipehost store: SQLite cannot prepare \"%s\"", dead);
@@ -788,7 +788,7 @@ static ph_db_stmt *prep(ph_store *s, const char *sql, const char *types, ...) {
   attach(s);
   ph_db_stmt *st = g_hash_table_lookup(s->stmts, sql);
   if (!st) {
-    if (!(st = ph_db_prepare(s->db, sql))) {
+    if (!(st = ph_db_prepare_cached(s->db, sql))) {
       int rc = ph_db_errcode(s->db);
       g_autofree char *what =
           g_strdup_printf("cannot read the schema: %s", ph_db_errmsg(s->db));
@@ -845,7 +845,9 @@ static int step_done(ph_store *s, ph_db_stmt *st) {
     note_error(s, SQLITE_IOERR, "injected write failure");
     return SQLITE_IOERR;
   }
-  int rc = ph_store_step(s, st);
+  int rc = ph_db_step_deferred(st);
+  if (rc == PH_DB_ERROR)
+    note_error(s, ph_db_errcode(s->db), ph_db_errmsg(s->db));
   ph_db_reset(st);
   return rc;
 }
@@ -862,14 +864,21 @@ const char *ph_store_process_error(void) { return g_process_error; }
 void ph_store_begin(ph_store *s) {
   if (s->in_txn)
     return;
-  /* prepared once, like every statement: this runs per scheduler step */
-  ph_db_stmt *st = prep(s, "BEGIN IMMEDIATE", "");
-  int rc = ph_db_step(st);
-  ph_db_reset(st);
-  if (rc == PH_DB_DONE && s->url) {
-    /* PostgreSQL: one writer at a time, as SQLite's BEGIN IMMEDIATE */
-    st = prep(s, "SELECT pg_advisory_xact_lock(" PG_WRITE_LOCK ")", "");
-    rc = ph_db_step(st) == PH_DB_ROW ? PH_DB_DONE : PH_DB_ERROR;
+  int rc;
+  if (s->url) {
+    /* PostgreSQL: one writer at a time, as SQLite's BEGIN IMMEDIATE: the
+     * lock is taken before the transaction's first read runs, sent with
+     * it (or with the commit), not in a round trip of its own */
+    attach(s);
+    rc = ph_db_begin_deferred(
+             s->db, "BEGIN;SELECT pg_advisory_xact_lock(" PG_WRITE_LOCK ")")
+             ? PH_DB_DONE
+             : PH_DB_ERROR;
+  } else {
+    /* prepared once, like every statement: this runs per scheduler step */
+    ph_db_stmt *st = prep(s, "BEGIN IMMEDIATE", "");
+    rc = ph_db_step(st);
+    ph_db_reset(st);
   }
   s->in_txn = 1;
   s->txn_t0 = ph_util_mono();
@@ -879,7 +888,6 @@ void ph_store_begin(ph_store *s) {
     note_error(s, ph_db_errcode(s->db), ph_db_errmsg(s->db));
     s->txn_failed = 1;
   }
-  ph_db_reset(st);
 }
 
 void ph_store_batch(ph_store *s, gboolean on) { s->batch = on; }
@@ -902,21 +910,24 @@ gboolean ph_store_commit(ph_store *s, GError **error) {
     return TRUE;
   int rc = SQLITE_ABORT;
   if (!s->txn_failed) {
-    if (s->url) {
-      /* what SQLite's data_version tells readers: the store changed */
-      ph_db_stmt *v = prep(s,
-                           "UPDATE meta SET value=CAST(CAST(value AS BIGINT)+1 "
-                           "AS TEXT) WHERE key='data_version'",
-                           "");
-      ph_db_step(v);
-      ph_db_reset(v);
-    }
-    ph_db_stmt *st = prep(s, "COMMIT", "");
-    if (ph_fault_hit("store_commit"))
+    if (ph_fault_hit("store_commit")) {
       note_error(s, rc = SQLITE_IOERR, "injected commit failure");
-    else if ((rc = ph_db_step(st)) != PH_DB_DONE)
-      note_error(s, ph_db_errcode(s->db), ph_db_errmsg(s->db));
-    ph_db_reset(st);
+    } else if (s->url) {
+      /* what SQLite's data_version tells readers (the store changed), and
+       * the commit, in one round trip */
+      rc = ph_db_exec(s->db, "UPDATE meta SET value=CAST(CAST(value AS "
+                             "BIGINT)+1 AS TEXT) WHERE key='data_version';"
+                             "COMMIT")
+               ? PH_DB_DONE
+               : PH_DB_ERROR;
+      if (rc != PH_DB_DONE)
+        note_error(s, ph_db_errcode(s->db), ph_db_errmsg(s->db));
+    } else {
+      ph_db_stmt *st = prep(s, "COMMIT", "");
+      if ((rc = ph_db_step(st)) != PH_DB_DONE)
+        note_error(s, ph_db_errcode(s->db), ph_db_errmsg(s->db));
+      ph_db_reset(st);
+    }
   }
   s->in_txn = 0;
   if (rc == PH_DB_DONE)

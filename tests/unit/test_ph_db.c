@@ -111,6 +111,49 @@ static void exercise(ph_db *db) {
   g_assert_cmpint(ph_db_step(c), ==, PH_DB_ROW);
   g_assert_cmpint(ph_db_column_int64(c, 0), ==, 2);
   ph_db_finalize(c);
+  /* a write stepped "deferred" that fails: reported by the step (SQLite)
+   * or by the COMMIT (PostgreSQL sends it then), never committed */
+  g_assert_true(ph_db_exec(db, "BEGIN IMMEDIATE"));
+  ph_db_stmt *up = ph_db_prepare(db, "UPDATE variable SET value=? WHERE key=?");
+  ph_db_bind_text(up, 1, "changed");
+  ph_db_bind_text(up, 2, "k1");
+  g_assert_cmpint(ph_db_step_deferred(up), ==, PH_DB_DONE);
+  ph_db_finalize(up);
+  ph_db_stmt *dup =
+      ph_db_prepare(db, "INSERT INTO variable(key, value) VALUES(?, ?)");
+  ph_db_bind_text(dup, 1, "k0");
+  ph_db_bind_text(dup, 2, "it's a duplicate");
+  int drc = ph_db_step_deferred(dup);
+  ph_db_finalize(dup);
+  gboolean committed = drc != PH_DB_ERROR && ph_db_exec(db, "COMMIT");
+  g_assert_false(committed);
+  g_assert_true(ph_db_exec(db, "ROLLBACK"));
+  g_assert_true(ph_db_autocommit(db));
+  ph_db_stmt *chk = ph_db_prepare(db, "SELECT value FROM variable WHERE key=?");
+  ph_db_bind_text(chk, 1, "k1");
+  g_assert_cmpint(ph_db_step(chk), ==, PH_DB_ROW);
+  g_assert_null(ph_db_column_text(chk, 0)); /* the update went with it */
+  ph_db_finalize(chk);
+  /* deferred writes that succeed are all there after the commit, and a
+   * read in between sees them */
+  g_assert_true(ph_db_exec(db, "BEGIN IMMEDIATE"));
+  for (int i = 0; i < 3; i++) {
+    ph_db_stmt *w =
+        ph_db_prepare(db, "INSERT INTO variable(key, value) VALUES(?, ?)");
+    g_autofree char *k = g_strdup_printf("d%d", i);
+    ph_db_bind_text(w, 1, k);
+    ph_db_bind_text(w, 2, "a 'quoted' \\ value");
+    g_assert_cmpint(ph_db_step_deferred(w), ==, PH_DB_DONE);
+    ph_db_finalize(w);
+  }
+  ph_db_stmt *n3 =
+      ph_db_prepare(db, "SELECT count(*) FROM variable WHERE value=?");
+  ph_db_bind_text(n3, 1, "a 'quoted' \\ value");
+  g_assert_cmpint(ph_db_step(n3), ==, PH_DB_ROW);
+  g_assert_cmpint(ph_db_column_int64(n3, 0), ==, 3);
+  ph_db_finalize(n3);
+  g_assert_true(ph_db_exec(db, "COMMIT"));
+  g_assert_true(ph_db_exec(db, "DELETE FROM variable WHERE key LIKE 'd%'"));
   /* a failing statement: an error with a message */
   ph_db_stmt *bad = ph_db_prepare(db, "SELECT nope FROM variable");
   g_assert_true(!bad || ph_db_step(bad) == PH_DB_ERROR);
