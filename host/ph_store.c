@@ -240,7 +240,9 @@ static const char *const pg_schema =
     "CREATE TABLE lineage(run_id TEXT NOT NULL, task_id TEXT NOT NULL,"
     " fingerprint TEXT, doc TEXT, cached_from TEXT,"
     " PRIMARY KEY(run_id, task_id));"
-    "INSERT INTO meta(key, value) VALUES('data_version', '0');";
+    /* what SQLite's data_version tells readers: a number each commit
+     * moves (a sequence: no row rewritten per commit) */
+    "CREATE SEQUENCE data_version;";
 static const char *const pg_migrations[] = {NULL};
 #define PG_BASE_VERSION 8
 
@@ -915,9 +917,7 @@ gboolean ph_store_commit(ph_store *s, GError **error) {
     } else if (s->url) {
       /* what SQLite's data_version tells readers (the store changed), and
        * the commit, in one round trip */
-      rc = ph_db_exec(s->db, "UPDATE meta SET value=CAST(CAST(value AS "
-                             "BIGINT)+1 AS TEXT) WHERE key='data_version';"
-                             "COMMIT")
+      rc = ph_db_exec(s->db, "SELECT nextval('data_version');COMMIT")
                ? PH_DB_DONE
                : PH_DB_ERROR;
       if (rc != PH_DB_DONE)
@@ -1706,9 +1706,8 @@ void ph_store_pool_release(ph_store *s, const char *run_id,
 }
 
 gint64 ph_store_data_version(ph_store *s) {
-  ph_db_stmt *st =
-      s->url ? prep(s, "SELECT value FROM meta WHERE key='data_version'", "")
-             : prep(s, "PRAGMA data_version", "");
+  ph_db_stmt *st = s->url ? prep(s, "SELECT last_value FROM data_version", "")
+                          : prep(s, "PRAGMA data_version", "");
   gint64 v = -1;
   if (step_row(s, st))
     v = ph_db_column_int64(st, 0);
