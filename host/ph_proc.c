@@ -12,13 +12,19 @@
 #include <time.h>
 #include <unistd.h>
 
-/* The boot id, read once (it cannot change while we run). */
+/* The machine's identity, read once: PIPEHOST_HOST_ID when set (two
+ * containers on one kernel share its boot id but not their pids), else
+ * the kernel's boot id (it cannot change while we run). */
 static const char *boot_id(void) {
   static char id[40];
   static gsize done;
   if (g_once_init_enter(&done)) {
     g_autofree char *t = NULL;
-    if (g_file_get_contents("/proc/sys/kernel/random/boot_id", &t, NULL, NULL))
+    const char *own = g_getenv("PIPEHOST_HOST_ID");
+    if (own && *own && !strchr(own, '@'))
+      g_strlcpy(id, own, sizeof id);
+    else if (g_file_get_contents("/proc/sys/kernel/random/boot_id", &t, NULL,
+                                 NULL))
       g_strlcpy(id, g_strstrip(t), sizeof id);
     g_once_init_leave(&done, 1);
   }
@@ -81,6 +87,11 @@ static unsigned long long ident_ticks(const char *ident) {
   if (!at || strcmp(at + 1, boot_id()))
     return 0;
   return strtoull(ident, NULL, 10);
+}
+
+gboolean ph_proc_is_local(const char *ident) {
+  const char *at = ident ? strchr(ident, '@') : NULL;
+  return !at || !strcmp(at + 1, boot_id());
 }
 
 gboolean ph_proc_alive(int pid, const char *ident) {

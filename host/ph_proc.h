@@ -20,6 +20,11 @@
  * NULL when it is gone.  Caller frees. */
 char *ph_proc_identity(int pid);
 
+/* TRUE when ident names a process of this machine (this boot, or this
+ * PIPEHOST_HOST_ID), or names none (NULL, empty, an older record): its
+ * pid can be looked at here.  Another machine's is alive or not by its
+ * heartbeat (ph_store_holder_alive). */
+gboolean ph_proc_is_local(const char *ident);
 /* TRUE when pid runs (not a zombie) and, when ident is non-empty, is the
  * process with that identity.  An empty or NULL ident (a record older than
  * identities) checks only that pid runs. */

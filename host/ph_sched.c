@@ -125,6 +125,8 @@ struct ph_sched {
   guint n_final, n_running;
   guint n_slurm;   /* of n_running: tries on Slurm (not counted by -j) */
   guint slurm_max; /* at most this many Slurm jobs at once */
+  double hb_interval; /* seconds between two heartbeats (PIPEHOST_HEARTBEAT) */
+  double hb_last;     /* wall time of the last one */
   GPtrArray *secrets;
   gboolean fresh;    /* the run was created here, not resumed */
   guint commit_gen;  /* commits so far, plus 1 */
@@ -2072,6 +2074,12 @@ ph_sched *ph_sched_new(const ph_plan *plan, ph_store *store,
     s->ti[i].c.n = ph_plan_get_task(plan, i)->n_up;
   }
   s->timers = g_array_new(FALSE, FALSE, sizeof(guint));
+  {
+    const char *hb = g_getenv("PIPEHOST_HEARTBEAT");
+    s->hb_interval =
+        hb && g_ascii_strtod(hb, NULL) > 0 ? g_ascii_strtod(hb, NULL) : 5.0;
+    s->hb_last = ph_util_now(); /* set with the host at the run's start */
+  }
   s->proc_pending = g_array_new(FALSE, FALSE, sizeof(guint));
   {
     g_autofree char *abs =
@@ -2372,10 +2380,14 @@ gboolean ph_sched_resume_run(ph_sched *s, const char *run_id, GError **error) {
    * stopping its tries, and is waited for. */
   ph_store_host host;
   ph_store_run_host(s->store, run_id, &host);
-  if (host.pid && host.pid != getpid() && ph_proc_alive(host.pid, host.proc)) {
+  gboolean here = ph_proc_is_local(host.proc);
+  if (host.pid && (host.pid != getpid() || !here) &&
+      ph_store_holder_alive(host.pid, host.proc, host.heartbeat)) {
     g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_EXIST,
-                "run '%s' is still being driven by pipehost pid %d", run_id,
-                host.pid);
+                here ? "run '%s' is still being driven by pipehost pid %d"
+                     : "run '%s' is still being driven by pipehost pid %d on "
+                       "another machine (its heartbeat is fresh)",
+                run_id, host.pid);
     goto out;
   }
   if (host.launcher_proc[0] &&
@@ -2408,6 +2420,20 @@ gboolean ph_sched_resume_run(ph_sched *s, const char *run_id, GError **error) {
   if (conf)
     json_node_unref(conf);
   ph_store_begin(s->store);
+  {
+    /* the claim: read again under the store's write lock, so that of two
+     * processes resuming one dead host's run, one takes it */
+    ph_store_host now;
+    ph_store_run_host(s->store, run_id, &now);
+    if (strcmp(now.proc, host.proc) || now.pid != host.pid ||
+        now.heartbeat > host.heartbeat) {
+      g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_EXIST,
+                  "run '%s' was taken over by pipehost pid %d meanwhile",
+                  run_id, now.pid);
+      ph_store_rollback(s->store);
+      goto out;
+    }
+  }
   ph_store_run_set_state(s->store, run_id, "running");
   ph_store_run_set_host(s->store, run_id, getpid(),
                         ph_exec_get_launcher_pid(s->ex));
@@ -2677,6 +2703,16 @@ gboolean ph_sched_run(ph_sched *s) {
      * PH_COMMIT_DELAY old, so observers (runs show) lag by at most that and
      * a busy run commits ~50 times a second, not once per event.  A start
      * whose upstream ended in the open transaction commits first (start). */
+    /* the heartbeat: another machine sharing the store sees this run's
+     * host alive while it beats */
+    double hb_due = s->hb_last + s->hb_interval - ph_util_now();
+    if (hb_due <= 0 && !s->o.only_task) {
+      ph_store_run_heartbeat(s->store, s->run_id);
+      s->hb_last = ph_util_now();
+      hb_due = s->hb_interval;
+    }
+    if (!s->o.only_task && (next < 0 || next > hb_due))
+      next = hb_due;
     double age = ph_store_pending_age(s->store);
     if (age >= PH_COMMIT_DELAY)
       commit(s);

@@ -324,8 +324,8 @@ static int orphans(sctx *c, const char *dag_id, gboolean resume, int limit) {
   int alive = 0;
   ph_db_stmt *q = NULL;
   q = ph_db_prepare(ph_store_get_db(c->st),
-                    "SELECT run_id, host_pid, dag_file, host_proc FROM "
-                    "dag_run WHERE "
+                    "SELECT run_id, host_pid, dag_file, host_proc, heartbeat "
+                    "FROM dag_run WHERE "
                     "dag_id=? AND state='running' ORDER BY logical_date");
   if (!q)
     return 0;
@@ -337,7 +337,10 @@ static int orphans(sctx *c, const char *dag_id, gboolean resume, int limit) {
     const char *proc = ph_db_column_text(q, 3);
     if (is_child_run(c, rid))
       continue;
-    if (ph_proc_alive(pid, proc) && pid != getpid())
+    /* another machine's host (a store shared by several): alive while it
+     * beats */
+    if (ph_store_holder_alive(pid, proc, ph_db_column_double(q, 4)) &&
+        (pid != getpid() || !ph_proc_is_local(proc)))
       alive++;
     else
       g_ptr_array_add(dead, g_strdup(rid));
@@ -1335,7 +1338,7 @@ static int cmd_clear(sctx *c, int argc, char **argv) {
   ph_store_run_host(c->st, rid, &host);
   if (!strcmp(json_object_get_string_member_with_default(ro, "state", ""),
               "running") &&
-      ph_proc_alive(host.pid, host.proc)) {
+      ph_store_holder_alive(host.pid, host.proc, host.heartbeat)) {
     g_printerr("pipehost clear: run %s is still being run by process %d\n", rid,
                host.pid);
     goto out;

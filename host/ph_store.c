@@ -171,6 +171,9 @@ static const char *const migrations[] = {
      * again */
     "ALTER TABLE task_try ADD COLUMN executor TEXT;"
     "ALTER TABLE task_try ADD COLUMN executor_id TEXT;",
+    /* 9: the driving host's heartbeat: on a store shared by several
+     * machines, another machine's host is alive while it beats */
+    "ALTER TABLE dag_run ADD COLUMN heartbeat REAL;",
 };
 #define PH_SCHEMA_VERSION ((int)G_N_ELEMENTS(migrations) + 1)
 
@@ -243,7 +246,9 @@ static const char *const pg_schema =
     /* what SQLite's data_version tells readers: a number each commit
      * moves (a sequence: no row rewritten per commit) */
     "CREATE SEQUENCE data_version;";
-static const char *const pg_migrations[] = {NULL};
+static const char *const pg_migrations[] = {
+    /* 9: as SQLite's 9 */
+    "ALTER TABLE dag_run ADD COLUMN heartbeat DOUBLE PRECISION;", NULL};
 #define PG_BASE_VERSION 8
 
 char *ph_store_default_home(void) {
@@ -948,10 +953,10 @@ int ph_store_run_create(ph_store *s, const char *run_id, const char *dag_id,
   ph_db_stmt *st = prep(
       s,
       "INSERT OR IGNORE INTO dag_run(run_id,dag_id,dag_file,state,run_type,"
-      "logical_date,conf,start_date,host_pid,host_proc) "
-      "VALUES(?,?,?,'running',?,?,?,?,?,?)",
-      "ssssssdis", run_id, dag_id, dag_file, run_type, logical_date, conf_json,
-      ph_util_now(), (int)getpid(), proc);
+      "logical_date,conf,start_date,host_pid,host_proc,heartbeat) "
+      "VALUES(?,?,?,'running',?,?,?,?,?,?,?)",
+      "ssssssdisd", run_id, dag_id, dag_file, run_type, logical_date, conf_json,
+      ph_util_now(), (int)getpid(), proc, ph_util_now());
   int rc = step_done(s, st);
   if (rc != PH_DB_DONE)
     return -1;
@@ -972,8 +977,27 @@ void ph_store_run_set_host(ph_store *s, const char *run_id, int pid,
       launcher_pid > 0 ? ph_proc_identity(launcher_pid) : NULL;
   step_done(s, prep(s,
                     "UPDATE dag_run SET host_pid=?, host_proc=?, "
-                    "launcher_pid=?, launcher_proc=? WHERE run_id=?",
-                    "isiss", pid, proc, launcher_pid, lproc, run_id));
+                    "launcher_pid=?, launcher_proc=?, heartbeat=? WHERE "
+                    "run_id=?",
+                    "isisds", pid, proc, launcher_pid, lproc, ph_util_now(),
+                    run_id));
+}
+
+void ph_store_run_heartbeat(ph_store *s, const char *run_id) {
+  step_done(s, prep(s, "UPDATE dag_run SET heartbeat=? WHERE run_id=?", "ds",
+                    ph_util_now(), run_id));
+}
+
+double ph_store_heartbeat_timeout(void) {
+  const char *t = g_getenv("PIPEHOST_HEARTBEAT_TIMEOUT");
+  return t && g_ascii_strtod(t, NULL) > 0 ? g_ascii_strtod(t, NULL) : 30.0;
+}
+
+gboolean ph_store_holder_alive(int pid, const char *proc, double heartbeat) {
+  if (!ph_proc_is_local(proc))
+    return heartbeat > 0 &&
+           ph_util_now() - heartbeat < ph_store_heartbeat_timeout();
+  return ph_proc_alive(pid, proc);
 }
 
 gboolean ph_store_run_host(ph_store *s, const char *run_id,
@@ -981,7 +1005,7 @@ gboolean ph_store_run_host(ph_store *s, const char *run_id,
   memset(out, 0, sizeof *out);
   ph_db_stmt *st = prep(s,
                         "SELECT host_pid, host_proc, launcher_pid, "
-                        "launcher_proc FROM dag_run WHERE run_id=?",
+                        "launcher_proc, heartbeat FROM dag_run WHERE run_id=?",
                         "s", run_id);
   gboolean found = step_row(s, st);
   if (found) {
@@ -990,6 +1014,7 @@ gboolean ph_store_run_host(ph_store *s, const char *run_id,
     out->launcher_pid = (int)ph_db_column_int64(st, 2);
     g_strlcpy(out->launcher_proc, ph_db_column_text(st, 3) ?: "",
               sizeof out->launcher_proc);
+    out->heartbeat = ph_db_column_double(st, 4);
   }
   ph_db_reset(st);
   return found;
@@ -1662,12 +1687,15 @@ gboolean ph_store_pool_take(ph_store *s, const char *pool, int limit,
   GPtrArray *dead = g_ptr_array_new_with_free_func(g_free);
   GArray *dead_pid = g_array_new(FALSE, FALSE, sizeof(int));
   ph_db_stmt *st = prep(
-      s, "SELECT DISTINCT pid, coalesce(proc, '') FROM pool_slot WHERE pool=?",
+      s,
+      "SELECT DISTINCT pid, coalesce(proc, ''), (SELECT heartbeat FROM "
+      "dag_run d WHERE d.run_id=pool_slot.run_id) FROM pool_slot WHERE pool=?",
       "s", pool);
   while (step_row(s, st)) {
     int pid = (int)ph_db_column_int64(st, 0);
     const char *proc = ph_db_column_text(st, 1);
-    if (!ph_proc_alive(pid, proc)) {
+    /* another machine's holder: alive while its run's host beats */
+    if (!ph_store_holder_alive(pid, proc, ph_db_column_double(st, 2))) {
       g_array_append_val(dead_pid, pid);
       g_ptr_array_add(dead, g_strdup(proc));
     }

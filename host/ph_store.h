@@ -125,7 +125,17 @@ typedef struct ph_store_host {
   char proc[64];
   int launcher_pid;
   char launcher_proc[64];
+  double heartbeat; /* wall time the host last said it drives the run */
 } ph_store_host;
+/* Records that this process drives run_id now (its heartbeat). */
+void ph_store_run_heartbeat(ph_store *s, const char *run_id);
+/* Seconds without a heartbeat after which another machine's host counts
+ * as dead: PIPEHOST_HEARTBEAT_TIMEOUT, default 30. */
+double ph_store_heartbeat_timeout(void);
+/* Whether the process pid with identity proc lives: looked at when it is
+ * of this machine (ph_proc_alive), else judged by heartbeat (the wall
+ * time its run's host last beat). */
+gboolean ph_store_holder_alive(int pid, const char *proc, double heartbeat);
 /* Fills *out for run_id; FALSE when the run is unknown. */
 gboolean ph_store_run_host(ph_store *s, const char *run_id,
                            ph_store_host *out);

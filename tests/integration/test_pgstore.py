@@ -12,7 +12,10 @@ db check and db upgrade report the PostgreSQL store; kill -9 of the host
 mid-run, then resume: what was recorded stays, no try runs twice; two
 `pipehost run`s at once on one store both finish with all their records;
 two schedulers at once on one store create each scheduled run once and
-run each task once."""
+run each task once; and with two "machines" (PIPEHOST_HOST_ID), a
+scheduler leaves alone a run whose host on the other machine beats, and
+takes it over once that machine dies (its heartbeat stops): the lost try
+is retried there, the run finishes, nothing else runs twice."""
 import json
 import os
 import shutil
@@ -219,8 +222,86 @@ check("two schedulers at once on one PostgreSQL store: each of the 6 hourly "
       runs == ["6|6"] and len(lines) == 6 and len(set(lines)) == 6,
       f"{runs} {lines} " + " | ".join(o[1][-300:] for o in outs))
 
+# 7. two machines: the run of a dead one is taken over
+dags7 = os.path.join(WORK, "dags7")
+os.makedirs(dags7)
+m7 = os.path.join(WORK, "marks7")
+write("dags7/once.yaml", f"""dag: {{id: pg_takeover, schedule: "@once",
+  start_date: "2026-01-01T00:00:00Z"}}
+tasks:
+  slow: {{op: bash, retries: 1, retry_delay: 0,
+         command: "echo start >> {m7}; sleep 6; echo slow >> {m7}"}}
+  after: {{op: bash, command: "echo after >> {m7}", upstream: [slow]}}
+""")
+env7 = dict(ENV, PIPEHOST_STORE=store_in("ph_takeover"), PIPEHOST_HEARTBEAT="0.5",
+            PIPEHOST_HEARTBEAT_TIMEOUT="4")
+
+
+def machine(name):
+    return subprocess.Popen([PH, "scheduler", "--dags-dir", dags7, "--poll", "0.5"],
+                            env=dict(env7, PIPEHOST_HOST_ID=name), cwd=WORK,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+
+
+def marks7():
+    return open(m7).read().split() if os.path.exists(m7) else []
+
+
+def kill_machine(name):
+    """SIGKILL every process of "machine" name (its PIPEHOST_HOST_ID)."""
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/environ", "rb") as f:
+                if f"PIPEHOST_HOST_ID={name}".encode() in f.read().split(b"\0"):
+                    os.kill(int(pid), signal.SIGKILL)
+        except OSError:
+            pass
+
+
+a = machine("machine-a")
+end = time.time() + 30
+while time.time() < end and "start" not in marks7():
+    time.sleep(0.1)
+b = machine("machine-b")
+time.sleep(3)  # b sees a's run, a beats
+early = psql("SET search_path TO ph_takeover",
+             "SELECT count(*) FROM task_try WHERE task_id='slow'").stdout.split()
+kill_machine("machine-a")
+a.wait()
+state = None
+end = time.time() + 60
+while time.time() < end:
+    state = psql("SET search_path TO ph_takeover",
+                 "SELECT state FROM dag_run").stdout.split()
+    if state and state[0] != "running":
+        break
+    time.sleep(0.5)
+b.send_signal(signal.SIGTERM)
+try:
+    _, berr = b.communicate(timeout=30)
+except subprocess.TimeoutExpired:
+    b.kill()
+    _, berr = b.communicate()
+tries7 = psql("SET search_path TO ph_takeover",
+              "SELECT task_id, try_number, state FROM task_try ORDER BY task_id, "
+              "try_number").stdout.split()
+runs7 = psql("SET search_path TO ph_takeover", "SELECT count(*) FROM dag_run").stdout.split()
+check("two machines on one store: while machine a's host beats, machine b "
+      "leaves its run alone (one try of slow)", early == ["1"], f"{early}")
+check("machine a dies (every process of it killed): machine b takes the run "
+      "over once the heartbeat is 4 s old; slow's lost try is retried there "
+      "and the run finishes; one run, `after` once",
+      state == ["success"] and runs7 == ["1"] and
+      tries7 == ["after|1|success", "slow|1|up_for_retry", "slow|2|success"] and
+      marks7().count("after") == 1 and marks7().count("slow") == 1 and
+      "run_resumed" in berr,
+      f"{state} {runs7} {tries7} {marks7()} {berr[-600:]}")
+
 rc = S.finish()
-for sch in ("ph_main", "ph_fresh", "ph_sched"):
+for sch in ("ph_main", "ph_fresh", "ph_sched", "ph_takeover"):
     psql(f"DROP SCHEMA IF EXISTS {sch} CASCADE")
 if own_pg:
     subprocess.run(["bash", os.path.join(SVC, "postgres.sh"), "down", own_pg])

@@ -340,7 +340,8 @@ def v1_store(dbp):
         db.execute("DROP INDEX IF EXISTS dag_run_dag_date")
         for table in ("dataset", "dataset_ref", "dataset_event"):
             db.execute(f"DROP TABLE IF EXISTS {table}")  # version 5
-        for table, col in (("dag_run", "host_proc"),
+        for table, col in (("dag_run", "heartbeat"),  # version 9
+                           ("dag_run", "host_proc"),
                            ("dag_run", "launcher_pid"),
                            ("dag_run", "launcher_proc"),
                            ("task_try", "proc"), ("pool_slot", "proc")):
@@ -383,13 +384,15 @@ def schema_upgrade():
                              "key='schema_version'").fetchone()[0]
             cols = {r[1] for r in db.execute("PRAGMA table_info(dag_run)")}
             cols |= {r[1] for r in db.execute("PRAGMA table_info(task_try)")}
+            cols |= {"dag_run." + r[1] for r in
+                     db.execute("PRAGMA table_info(dag_run)")}
             idx = db.execute("SELECT count(*) FROM sqlite_master WHERE "
                              "name='dag_run_dag_date'").fetchone()[0]
             runs = db.execute("SELECT count(*) FROM dag_run").fetchone()[0]
             tis = db.execute("SELECT count(*) FROM task_instance WHERE "
                              "map_index=-1").fetchone()[0]
             return ver, {"host_proc", "launcher_proc", "rendered", "executor",
-                         "executor_id"} <= cols, \
+                         "executor_id", "dag_run.heartbeat"} <= cols, \
                 idx, runs + 10 * tis
         finally:
             db.close()
@@ -403,10 +406,10 @@ def schema_upgrade():
             all(rc == 0 and "upg" in out for rc, out, _ in outs),
             repr(outs)[-400:])
     ver, cols, idx, runs = shape()
-    s.check("schema upgrade: the store is at version 8, with the new "
+    s.check("schema upgrade: the store is at version 9, with the new "
             "columns and index, and keeps its run and its task instance "
             "(map_index -1: not mapped)",
-            (ver, cols, idx, runs) == ("8", True, 1, 11),
+            (ver, cols, idx, runs) == ("9", True, 1, 11),
             repr((ver, cols, idx, runs)))
     p = subprocess.run([PH, "run", path, "--quiet"], capture_output=True,
                        text=True, env=env, cwd=WORK, timeout=60)
@@ -427,7 +430,7 @@ def schema_upgrade():
     upg = dbcmd("upgrade")
     s.check("db upgrade migrates a version 1 store and says from which "
             "version", upg.returncode == 0 and
-            "upgraded from schema 1 to 8" in upg.stdout and version() == "8",
+            "upgraded from schema 1 to 9" in upg.stdout and version() == "9",
             upg.stdout + upg.stderr)
     with store_at(dbp) as db:
         db.execute("UPDATE meta SET value='99' WHERE key='schema_version'")
