@@ -524,15 +524,68 @@ static gboolean flush(ph_db *db) {
   return ok;
 }
 
+/* A cached statement prepared on the server, once: its plan is made once
+ * and kept.  A statement the server will not prepare (a ';' list) runs
+ * as plain text from then on, its error (if any) reported when it runs. */
+static void server_prepare(ph_db_stmt *st) {
+  if (!st->cached || st->name)
+    return;
+  ph_db *db = st->db;
+  char *name = g_strdup_printf("ph%u", ++db->n_named);
+  PGresult *r = pq.prepare(db->pg, name, st->sql, st->n_params, NULL);
+  if (r && pq.result_status(r) == PGRES_COMMAND_OK)
+    st->name = name;
+  else
+    g_free(name);
+  if (r)
+    pq.clear(r);
+  if (!st->name)
+    st->cached = FALSE;
+}
+
+/* Appends parameter i (1-based) of st to out as a literal; FALSE when
+ * libpq cannot quote it. */
+static gboolean append_literal(ph_db_stmt *st, int i, GString *out) {
+  const char *v = i >= 1 && i <= st->n_params ? st->params[i - 1] : NULL;
+  if (!v) {
+    g_string_append(out, "NULL");
+    return TRUE;
+  }
+  char *lit = pq.escape_literal(st->db->pg, v, strlen(v));
+  if (!lit)
+    return FALSE;
+  g_string_append(out, lit);
+  pq.freemem(lit);
+  return TRUE;
+}
+
 int ph_db_step_deferred(ph_db_stmt *st) {
   ph_db *db = st->db;
   if (st->lite ||
       (!db->txn_queued && pq.transaction_status(db->pg) != PQTRANS_INTRANS))
     return ph_db_step(st);
-  /* the statement with its parameters as literals, queued */
   if (!db->deferred)
     db->deferred = g_string_new(NULL);
   GString *out = db->deferred;
+  gsize mark = out->len;
+  server_prepare(st);
+  if (st->name) {
+    /* the server's prepared statement (planned once) with the parameters
+     * as literals, queued */
+    g_string_append_printf(out, "EXECUTE %s", st->name);
+    for (int i = 1; i <= st->n_params; i++) {
+      g_string_append(out, i == 1 ? "(" : ",");
+      if (!append_literal(st, i, out)) {
+        g_string_truncate(out, mark);
+        pg_error(db, NULL);
+        return PH_DB_ERROR;
+      }
+    }
+    g_string_append(out, st->n_params ? ");" : ";");
+    st->ran = TRUE;
+    return PH_DB_DONE;
+  }
+  /* the statement with its parameters as literals, queued */
   char quote = 0;
   for (const char *p = st->sql; *p; p++) {
     if (quote) {
@@ -544,18 +597,10 @@ int ph_db_step_deferred(ph_db_stmt *st) {
       int i = (int)g_ascii_strtoll(p + 1, NULL, 10);
       while (g_ascii_isdigit(p[1]))
         p++;
-      const char *v = i >= 1 && i <= st->n_params ? st->params[i - 1] : NULL;
-      if (!v) {
-        g_string_append(out, "NULL");
-      } else {
-        char *lit = pq.escape_literal(db->pg, v, strlen(v));
-        if (!lit) {
-          g_string_truncate(out, 0);
-          pg_error(db, NULL);
-          return PH_DB_ERROR;
-        }
-        g_string_append(out, lit);
-        pq.freemem(lit);
+      if (!append_literal(st, i, out)) {
+        g_string_truncate(out, mark);
+        pg_error(db, NULL);
+        return PH_DB_ERROR;
       }
       continue;
     }
@@ -578,19 +623,7 @@ int ph_db_step(ph_db_stmt *st) {
     st->ran = TRUE;
     if (!flush(db))
       return PH_DB_ERROR;
-    if (st->cached && !st->name) {
-      /* one statement only: a ';' list (BEGIN; ...) runs unprepared */
-      char *name = g_strdup_printf("ph%u", ++db->n_named);
-      PGresult *r = pq.prepare(db->pg, name, st->sql, st->n_params, NULL);
-      if (r && pq.result_status(r) == PGRES_COMMAND_OK)
-        st->name = name;
-      else
-        g_free(name);
-      if (r)
-        pq.clear(r);
-      if (!st->name)
-        st->cached = FALSE; /* as a plain statement (its error, if any) */
-    }
+    server_prepare(st);
     st->res =
         st->name
             ? pq.exec_prepared(db->pg, st->name, st->n_params,

@@ -138,8 +138,9 @@ static void exercise(ph_db *db) {
    * read in between sees them */
   g_assert_true(ph_db_exec(db, "BEGIN IMMEDIATE"));
   for (int i = 0; i < 3; i++) {
-    ph_db_stmt *w =
-        ph_db_prepare(db, "INSERT INTO variable(key, value) VALUES(?, ?)");
+    /* cached: PostgreSQL queues an EXECUTE of its prepared statement */
+    ph_db_stmt *w = ph_db_prepare_cached(
+        db, "INSERT INTO variable(key, value) VALUES(?, ?)");
     g_autofree char *k = g_strdup_printf("d%d", i);
     ph_db_bind_text(w, 1, k);
     ph_db_bind_text(w, 2, "a 'quoted' \\ value");
