@@ -2746,9 +2746,10 @@ gboolean ph_sched_run(ph_sched *s) {
   if (s->fatal) {
     /* The store cannot record the run: stop its tries (nobody could record
      * what they do) and leave the run as last committed, for `pipehost
-     * resume` once the store works again. */
+     * resume` once the store works again.  Slurm jobs too (scancel). */
     ph_exec_free(s->ex);
     s->ex = NULL;
+    ph_slurm_cancel_all(s->sl);
     if (ph_store_get_error(s->store))
       ph_store_rollback(s->store);
     else

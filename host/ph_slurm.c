@@ -465,6 +465,22 @@ void ph_slurm_cancel(ph_slurm *sl, guint job) {
   sl->next_query = 0;
 }
 
+void ph_slurm_cancel_all(ph_slurm *sl) {
+  if (!sl || !sl->jobs->len)
+    return;
+  GPtrArray *av = g_ptr_array_new();
+  g_ptr_array_add(av, "scancel");
+  for (guint i = 0; i < sl->jobs->len; i++)
+    g_ptr_array_add(av, ((sl_job *)sl->jobs->pdata[i])->id);
+  g_ptr_array_add(av, NULL);
+  /* one call for all of them */
+  g_spawn_sync(NULL, (char **)av->pdata, NULL,
+               G_SPAWN_SEARCH_PATH | G_SPAWN_STDIN_FROM_DEV_NULL |
+                   G_SPAWN_STDOUT_TO_DEV_NULL | G_SPAWN_STDERR_TO_DEV_NULL,
+               NULL, NULL, NULL, NULL, NULL, NULL);
+  g_ptr_array_free(av, TRUE);
+}
+
 double ph_slurm_next_poll(const ph_slurm *sl) {
   if (!sl || !sl->jobs->len)
     return -1;

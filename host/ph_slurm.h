@@ -72,6 +72,9 @@ gboolean ph_slurm_adopt(ph_slurm *sl, guint job, const char *job_id,
                         const char *log_path, char **resolved);
 /* Cancels job's Slurm job (scancel); its end comes through on_end. */
 void ph_slurm_cancel(ph_slurm *sl, guint job);
+/* Cancels every job of sl with one scancel (the run stops: the store
+ * failed); their ends are not waited for. */
+void ph_slurm_cancel_all(ph_slurm *sl);
 /* The job's Slurm id (borrowed), or NULL when job is not on Slurm. */
 const char *ph_slurm_get_id(const ph_slurm *sl, guint job);
 /* Jobs submitted or adopted and not ended yet. */
