@@ -1725,14 +1725,7 @@ static void cb_message(void *user, guint job, JsonObject *msg) {
     } else if (!strcmp(m, "var_get")) {
       const char *name =
           json_object_get_string_member_with_default(msg, "name", "");
-      char *raw = ph_store_var_lookup(s->store, name);
-      if (raw) {
-        JsonNode *n = json_node_new(JSON_NODE_VALUE);
-        json_node_set_string(n, raw);
-        v = ph_util_json_dup(n);
-        json_node_unref(n);
-        g_free(raw);
-      }
+      v = ph_util_json_string_take(ph_store_var_lookup(s->store, name));
     } else {
       const char *cid =
           json_object_get_string_member_with_default(msg, "conn_id", "");

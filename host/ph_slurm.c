@@ -746,15 +746,7 @@ static void side_message(void *user, guint job, JsonObject *msg) {
     char *raw = mine                   ? g_strdup(mine)
                 : (st = side_store(t)) ? ph_store_var_lookup(st, name)
                                        : NULL;
-    char *v = NULL;
-    if (raw) {
-      JsonNode *n = json_node_new(JSON_NODE_VALUE);
-      json_node_set_string(n, raw);
-      v = ph_util_json_dup(n);
-      json_node_unref(n);
-      g_free(raw);
-    }
-    reply_value(t, job, v);
+    reply_value(t, job, ph_util_json_string_take(raw));
   } else if (!strcmp(m, "conn_get")) {
     const char *cid =
         json_object_get_string_member_with_default(msg, "conn_id", "");

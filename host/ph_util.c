@@ -157,6 +157,17 @@ char *ph_util_json_dup(JsonNode *node) {
   return ph_util_json_write(node, PH_JSON_COMPACT);
 }
 
+char *ph_util_json_string_take(char *s) {
+  if (!s)
+    return NULL;
+  JsonNode *n = json_node_new(JSON_NODE_VALUE);
+  json_node_set_string(n, s);
+  char *v = ph_util_json_dup(n);
+  json_node_unref(n);
+  g_free(s);
+  return v;
+}
+
 JsonNode *ph_util_json_parse(const char *text, GError **error) {
   return json_from_string(text, error);
 }

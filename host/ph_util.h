@@ -100,6 +100,9 @@ char *ph_util_utf8_lossy(const char *text, gssize len, gboolean *was_valid);
  * scientific otherwise (1e+20, never "1e+20.0"); non-finite numbers as
  * null. */
 char *ph_util_json_dup(JsonNode *node);
+/* s (taken, freed) as a JSON string's text, e.g. "a\"b" (caller frees);
+ * NULL for NULL. */
+char *ph_util_json_string_take(char *s);
 
 /* Serialises node in the given style; caller frees. */
 char *ph_util_json_write(JsonNode *node, ph_json_style style);

@@ -60,3 +60,30 @@ class Suite:
     def finish(self):
         print(f"{self.passed} passed, {self.failed} failed")
         return 1 if self.failed else 0
+
+    def write(self, name, text):
+        """Writes text to WORK/name; returns its path."""
+        path = os.path.join(self.work, name)
+        with open(path, "w") as f:
+            f.write(text)
+        return path
+
+
+def postgres(work, svc):
+    """A PostgreSQL URI: $PH_TEST_PG_URI (tests/run_all.sh starts one), else
+    a server of the test's own under work (svc/postgres.sh).  Returns
+    (uri or None, own state dir or None: stop it with svc/postgres.sh down)."""
+    uri = os.environ.get("PH_TEST_PG_URI")
+    if uri:
+        return uri, None
+    own = os.path.join(work, "pg")
+    os.makedirs(own)
+    os.chmod(own, 0o755)
+    p = subprocess.run(["bash", os.path.join(svc, "postgres.sh"), "up", own],
+                       capture_output=True, text=True)
+    for line in p.stdout.splitlines():
+        if line.startswith("PH_TEST_PG_URI="):
+            uri = line.split("=", 1)[1]
+    if not uri:
+        print(p.stderr)
+    return uri, own

@@ -28,25 +28,14 @@ import time
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from phtest import Suite  # noqa: E402
+from phtest import Suite, postgres  # noqa: E402
 
 PH, SVC = os.path.abspath(sys.argv[1]), sys.argv[2]
 WORK = tempfile.mkdtemp(prefix="ph-pgstore-")
 os.chmod(WORK, 0o755)
-own_pg = None
-PG = os.environ.get("PH_TEST_PG_URI")
+PG, own_pg = postgres(WORK, SVC)
 if not PG:
-    own_pg = os.path.join(WORK, "pg")
-    os.makedirs(own_pg)
-    os.chmod(own_pg, 0o755)
-    p = subprocess.run(["bash", os.path.join(SVC, "postgres.sh"), "up", own_pg],
-                       capture_output=True, text=True)
-    for line in p.stdout.splitlines():
-        if line.startswith("PH_TEST_PG_URI="):
-            PG = line.split("=", 1)[1]
-    if not PG:
-        print(p.stderr)
-        sys.exit(1)
+    sys.exit(1)
 PW = urllib.parse.urlparse(PG).password
 
 
@@ -66,14 +55,7 @@ def store_in(schema):
 HOME = os.path.join(WORK, "home")
 ENV = dict(os.environ, PIPEHOST_HOME=HOME, PIPEHOST_STORE=store_in("ph_main"))
 S = Suite(PH, WORK, ENV)
-check, ph = S.check, S.ph
-
-
-def write(name, text):
-    path = os.path.join(WORK, name)
-    with open(path, "w") as f:
-        f.write(text)
-    return path
+check, ph, write = S.check, S.ph, S.write
 
 
 def run(path, env=ENV, *args):

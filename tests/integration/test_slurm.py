@@ -56,14 +56,7 @@ if not os.environ.get("SLURM_CONF"):
 ENV = dict(os.environ, PIPEHOST_HOME=HOME, PIPEHOST_SLURM_SINGLE_NODE="1",
            PIPEHOST_SLURM_POLL="0.5")
 S = Suite(PH, WORK, ENV)
-check, ph = S.check, S.ph
-
-
-def write(name, text):
-    path = os.path.join(WORK, name)
-    with open(path, "w") as f:
-        f.write(text)
-    return path
+check, ph, write = S.check, S.ph, S.write
 
 
 def run_json(path, env=ENV, *extra):

@@ -23,7 +23,7 @@ import threading
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from phtest import Suite  # noqa: E402
+from phtest import Suite, postgres  # noqa: E402
 
 PH, SVC = sys.argv[1], sys.argv[2]
 WORK = tempfile.mkdtemp(prefix="ph-sql-")
@@ -31,19 +31,7 @@ os.chmod(WORK, 0o755)
 HOME = os.path.join(WORK, "home")
 
 
-own_pg = None
-PG = os.environ.get("PH_TEST_PG_URI")
-if not PG:
-    own_pg = os.path.join(WORK, "pg")
-    os.makedirs(own_pg)
-    os.chmod(own_pg, 0o755)
-    p = subprocess.run(["bash", os.path.join(SVC, "postgres.sh"), "up", own_pg],
-                       capture_output=True, text=True)
-    for line in p.stdout.splitlines():
-        if line.startswith("PH_TEST_PG_URI="):
-            PG = line.split("=", 1)[1]
-    if not PG:
-        print(p.stderr)
+PG, own_pg = postgres(WORK, SVC)
 PW = urllib.parse.urlparse(PG).password if PG else None
 LITE = os.path.join(WORK, "t.db")
 ENV = dict(os.environ, PIPEHOST_HOME=HOME, PIPEHOST_CONN_LITE=f"sqlite://{LITE}")
