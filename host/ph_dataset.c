@@ -264,7 +264,7 @@ JsonNode *ph_dataset_show(ph_store *st, const char *uri, int limit,
                "LIMIT ?");
   if (q) {
     ph_db_bind_text(q, 1, uri);
-    ph_db_bind_int64(q, 2, limit > 0 ? limit : -1);
+    ph_db_bind_int64(q, 2, limit > 0 ? limit : G_MAXINT64); /* no limit */
     while (ph_store_step(st, q) == PH_DB_ROW) {
       JsonObject *e = json_object_new();
       g_autofree char *iso = ph_util_iso8601(ph_db_column_double(q, 0));

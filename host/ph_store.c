@@ -248,7 +248,9 @@ static const char *const pg_schema =
     "CREATE SEQUENCE data_version;";
 static const char *const pg_migrations[] = {
     /* 9: as SQLite's 9 */
-    "ALTER TABLE dag_run ADD COLUMN heartbeat DOUBLE PRECISION;", NULL};
+    "ALTER TABLE dag_run ADD COLUMN heartbeat DOUBLE PRECISION;"
+    "CREATE SEQUENCE IF NOT EXISTS data_version;",
+    NULL};
 #define PG_BASE_VERSION 8
 
 char *ph_store_default_home(void) {
@@ -1099,7 +1101,7 @@ JsonNode *ph_store_runs_list(ph_store *s, int limit) {
       prep(s,
            "SELECT run_id, dag_id, state, logical_date, start_date, end_date "
            "FROM dag_run ORDER BY start_date DESC, rowid DESC LIMIT ?",
-           "i", limit > 0 ? limit : -1);
+           "i", limit > 0 ? limit : G_MAXINT32);
   JsonBuilder *b = json_builder_new();
   json_builder_begin_array(b);
   while (step_row(s, st))
