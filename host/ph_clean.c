@@ -2,6 +2,8 @@
 #include "ph_clean.h"
 
 #include <sqlite3.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <errno.h>
 #include <ftw.h>
@@ -114,6 +116,89 @@ static void count_doomed(ph_store *st, ph_clean_report *r) {
   }
 }
 
+/* Copies the rows of table that belong to the doomed runs from db (a
+ * PostgreSQL store) into the SQLite archive out, as a table of the same
+ * name and columns. */
+static gboolean copy_table(ph_db *db, sqlite3 *out, const char *table,
+                           GError **error) {
+  g_autofree char *sql = g_strdup_printf(
+      "SELECT * FROM %s WHERE run_id IN (SELECT run_id FROM ph_doomed)", table);
+  ph_db_stmt *q = ph_db_prepare(db, sql);
+  sqlite3_stmt *ins = NULL;
+  gboolean ok = q != NULL;
+  int rc = q ? ph_db_step(q) : PH_DB_ERROR;
+  int n = q ? ph_db_column_count(q) : 0;
+  GString *create = g_string_new(NULL), *insert = g_string_new(NULL);
+  g_string_append_printf(create, "CREATE TABLE %s(", table);
+  g_string_append_printf(insert, "INSERT INTO %s VALUES(", table);
+  for (int i = 0; i < n; i++) {
+    g_string_append_printf(create, "%s\"%s\"", i ? ", " : "",
+                           ph_db_column_name(q, i));
+    g_string_append(insert, i ? ", ?" : "?");
+  }
+  g_string_append(create, ")");
+  g_string_append(insert, ")");
+  ok = ok && rc != PH_DB_ERROR &&
+       sqlite3_exec(out, create->str, NULL, NULL, NULL) == SQLITE_OK &&
+       sqlite3_prepare_v2(out, insert->str, -1, &ins, NULL) == SQLITE_OK;
+  for (; ok && rc == PH_DB_ROW; rc = ph_db_step(q)) {
+    for (int i = 0; i < n; i++) {
+      int t = ph_db_column_type(q, i);
+      if (t == PH_DB_NULL)
+        sqlite3_bind_null(ins, i + 1);
+      else if (t == PH_DB_INTEGER)
+        sqlite3_bind_int64(ins, i + 1, ph_db_column_int64(q, i));
+      else if (t == PH_DB_FLOAT)
+        sqlite3_bind_double(ins, i + 1, ph_db_column_double(q, i));
+      else
+        sqlite3_bind_text(ins, i + 1, ph_db_column_text(q, i), -1,
+                          SQLITE_TRANSIENT);
+    }
+    ok = sqlite3_step(ins) == SQLITE_DONE;
+    sqlite3_reset(ins);
+  }
+  ok = ok && rc != PH_DB_ERROR;
+  if (!ok)
+    g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_FAILED,
+                "db clean: cannot archive %s: %s", table,
+                rc == PH_DB_ERROR || !q ? ph_db_errmsg(db)
+                                        : sqlite3_errmsg(out));
+  sqlite3_finalize(ins);
+  ph_db_finalize(q);
+  g_string_free(create, TRUE);
+  g_string_free(insert, TRUE);
+  return ok;
+}
+
+/* archive() for a PostgreSQL store: the doomed rows read there and
+ * written, in one transaction, to a new SQLite file at path. */
+static gboolean archive_copy(ph_db *db, const char *path, GError **error) {
+  sqlite3 *out = NULL;
+  gboolean ok =
+      sqlite3_open_v2(path, &out, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
+                      NULL) == SQLITE_OK &&
+      chmod(path, 0600) == 0 &&
+      sqlite3_exec(out, "BEGIN", NULL, NULL, NULL) == SQLITE_OK;
+  if (!ok)
+    g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_FAILED,
+                "db clean: cannot create the archive %s: %s", path,
+                out ? sqlite3_errmsg(out) : "out of memory");
+  /* dag_run's rows are keyed by run_id too */
+  ok = ok && copy_table(db, out, "dag_run", error);
+  for (int i = 0; ok && run_tables[i]; i++)
+    ok = copy_table(db, out, run_tables[i], error);
+  if (ok && sqlite3_exec(out, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+    g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_FAILED,
+                "db clean: cannot write the archive %s: %s", path,
+                sqlite3_errmsg(out));
+    ok = FALSE;
+  }
+  sqlite3_close(out);
+  if (!ok)
+    unlink(path);
+  return ok;
+}
+
 /* Copies the doomed rows into a new SQLite file under home/archive, in
  * a transaction of its own that commits before anything is deleted. */
 static gboolean archive(ph_store *st, ph_clean_report *r, GError **error) {
@@ -135,12 +220,8 @@ static gboolean archive(ph_store *st, ph_clean_report *r, GError **error) {
              : g_strdup_printf("%s/clean-%s.db", dir, stamp);
   }
   r->archive = path;
-  if (ph_db_kind(db) != PH_DB_SQLITE) {
-    g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
-                "db clean: archiving is done for the SQLite store only; use "
-                "--skip-archive (and PostgreSQL's own backups)");
-    return FALSE;
-  }
+  if (ph_db_kind(db) != PH_DB_SQLITE)
+    return archive_copy(db, path, error);
   char *quoted = sqlite3_mprintf("ATTACH DATABASE %Q AS ph_archive", path);
   gboolean ok = exec(db, quoted, error);
   sqlite3_free(quoted);

@@ -204,6 +204,34 @@ check("two schedulers at once on one PostgreSQL store: each of the 6 hourly "
       runs == ["6|6"] and len(lines) == 6 and len(set(lines)) == 6,
       f"{runs} {lines} " + " | ".join(o[1][-300:] for o in outs))
 
+# 6b. db clean on PostgreSQL: the old run deleted there, archived to a
+# SQLite file first
+env8 = dict(ENV, PIPEHOST_STORE=store_in("ph_clean"))
+cdag = write("clean.yaml", "dag: {id: pg_clean}\ntasks:\n  a: {op: bash, command: \"echo 5\"}\n")
+first, _ = run(cdag, env8)
+time.sleep(1.1)
+second, _ = run(cdag, env8)
+p = subprocess.run([PH, "db", "clean", "--older-than", "1s", "--json"],
+                   capture_output=True, text=True, env=env8, cwd=WORK)
+try:
+    rep = json.loads(p.stdout)
+except ValueError:
+    rep = {}
+arch = rep.get("archive") or ""
+archived = []
+if arch and os.path.exists(arch):
+    import sqlite3
+    with sqlite3.connect(arch) as adb:
+        archived = [r[0] for r in adb.execute("SELECT run_id FROM dag_run")]
+        archived += [r[0] + "/" + r[1] for r in
+                     adb.execute("SELECT run_id, task_id FROM task_try")]
+left = psql("SET search_path TO ph_clean", "SELECT run_id FROM dag_run").stdout.split()
+check("db clean on PostgreSQL: the older run (not the DAG's latest) is "
+      "deleted there, archived first to a SQLite file with its tries",
+      p.returncode == 0 and left == [second.get("run_id")] and
+      archived == [first.get("run_id"), f"{first.get('run_id')}/a"],
+      f"{p.stdout} {p.stderr} {left} {archived}")
+
 # 7. two machines: the run of a dead one is taken over
 dags7 = os.path.join(WORK, "dags7")
 os.makedirs(dags7)
@@ -283,7 +311,7 @@ check("machine a dies (every process of it killed): machine b takes the run "
       f"{state} {runs7} {tries7} {marks7()} {berr[-600:]}")
 
 rc = S.finish()
-for sch in ("ph_main", "ph_fresh", "ph_sched", "ph_takeover"):
+for sch in ("ph_main", "ph_fresh", "ph_sched", "ph_takeover", "ph_clean"):
     psql(f"DROP SCHEMA IF EXISTS {sch} CASCADE")
 if own_pg:
     subprocess.run(["bash", os.path.join(SVC, "postgres.sh"), "down", own_pg])
