@@ -105,22 +105,6 @@ void ph_slurm_free(ph_slurm *sl) {
   g_free(sl);
 }
 
-static sl_job *find(const ph_slurm *sl, guint job) {
-  for (guint i = 0; i < sl->jobs->len; i++) {
-    sl_job *j = sl->jobs->pdata[i];
-    if (j->job == job)
-      return j;
-  }
-  return NULL;
-}
-
-const char *ph_slurm_get_id(const ph_slurm *sl, guint job) {
-  sl_job *j = sl ? find(sl, job) : NULL;
-  return j ? j->id : NULL;
-}
-
-guint ph_slurm_n_running(const ph_slurm *sl) { return sl ? sl->jobs->len : 0; }
-
 static sl_job *add_job(ph_slurm *sl, guint job, const char *id,
                        const char *log_path) {
   sl_job *j = g_new0(sl_job, 1);
@@ -451,18 +435,6 @@ gboolean ph_slurm_adopt(ph_slurm *sl, guint job, const char *job_id,
   sl->next_query = 0; /* learn its state at the next poll */
   *resolved = j->id;
   return TRUE;
-}
-
-void ph_slurm_cancel(ph_slurm *sl, guint job) {
-  sl_job *j = find(sl, job);
-  if (!j)
-    return;
-  const char *av[] = {"scancel", j->id, NULL};
-  g_spawn_sync(NULL, (char **)av, NULL,
-               G_SPAWN_SEARCH_PATH | G_SPAWN_STDIN_FROM_DEV_NULL |
-                   G_SPAWN_STDOUT_TO_DEV_NULL | G_SPAWN_STDERR_TO_DEV_NULL,
-               NULL, NULL, NULL, NULL, NULL, NULL);
-  sl->next_query = 0;
 }
 
 void ph_slurm_cancel_all(ph_slurm *sl) {

@@ -70,15 +70,9 @@ void ph_slurm_flush(ph_slurm *sl);
  * left no result). */
 gboolean ph_slurm_adopt(ph_slurm *sl, guint job, const char *job_id,
                         const char *log_path, char **resolved);
-/* Cancels job's Slurm job (scancel); its end comes through on_end. */
-void ph_slurm_cancel(ph_slurm *sl, guint job);
 /* Cancels every job of sl with one scancel (the run stops: the store
  * failed); their ends are not waited for. */
 void ph_slurm_cancel_all(ph_slurm *sl);
-/* The job's Slurm id (borrowed), or NULL when job is not on Slurm. */
-const char *ph_slurm_get_id(const ph_slurm *sl, guint job);
-/* Jobs submitted or adopted and not ended yet. */
-guint ph_slurm_n_running(const ph_slurm *sl);
 /* Seconds until ph_slurm_poll has something to look at (-1: no jobs). */
 double ph_slurm_next_poll(const ph_slurm *sl);
 /* Looks for result files, and asks Slurm about the jobs once per poll
