@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "pipehost/plugin.h"
@@ -44,8 +45,23 @@ static void sl_group_free(sl_group *g) {
   g_free(g);
 }
 
+/* A status query in flight: squeue (stage 1), then sacct for the jobs
+ * squeue no longer knows (stage 2).  It runs beside the scheduler's loop,
+ * read as its output comes: a slow or stopped slurmctld (a squeue waits
+ * 20 s for one) holds no local try's end. */
+typedef struct {
+  GPid pid;
+  int fd[2];        /* its stdout, stderr; -1 once at their end */
+  GString *buf[2];  /* what they said */
+  int stage;        /* 1 squeue, 2 sacct */
+  double started;   /* monotonic */
+  GHashTable *ids;  /* the job ids asked about (set) */
+  GHashTable *seen; /* id -> state, from squeue then sacct */
+} sl_query;
+
 struct ph_slurm {
   char *exe, *home;
+  sl_query *q; /* the query in flight, or NULL */
   ph_exec_callbacks cb;
   void (*on_submitted)(void *user, guint job, const char *id);
   void *user;
@@ -92,9 +108,12 @@ ph_slurm_new(const char *exe, const char *home, const ph_exec_callbacks *cb,
   return sl;
 }
 
+static void query_free(sl_query *q);
+
 void ph_slurm_free(ph_slurm *sl) {
   if (!sl)
     return;
+  query_free(sl->q);
   for (guint i = 0; i < sl->groups->len; i++)
     sl_group_free(sl->groups->pdata[i]);
   g_ptr_array_unref(sl->groups);
@@ -538,78 +557,203 @@ static gboolean alive_state(const char *st) {
   return FALSE;
 }
 
-/* Asks Slurm (one squeue for every job; sacct for those squeue no longer
- * knows) which jobs ended, and how. */
-static void query(ph_slurm *sl) {
-  GString *ids = g_string_new(NULL);
-  for (guint i = 0; i < sl->jobs->len; i++) {
-    sl_job *j = sl->jobs->pdata[i];
-    g_string_append_printf(ids, "%s%s", ids->len ? "," : "", j->id);
-  }
-  /* -r: an array's pending tasks one per line, not folded into 12_[3-9] */
-  char *av[] = {"squeue", "-h",     "-r", "-t",    "all",
-                "-j",     ids->str, "-o", "%i|%T", NULL};
-  gboolean unknown = FALSE;
-  g_autofree char *why = NULL;
-  g_autofree char *out = slurm_cmd(av, &unknown, &why);
-  g_string_free(ids, TRUE);
-  if (!out) {
-    if (!sl->warned)
-      g_printerr("pipehost: cannot ask Slurm about its jobs (squeue: %s); "
-                 "waiting for their results\n",
-                 why ? why : "failed");
-    sl->warned = TRUE;
+/* How long a status query may take before it is killed (and tried again
+ * at the next interval). */
+#define QUERY_TIMEOUT 120.0
+
+static void query_free(sl_query *q) {
+  if (!q)
     return;
+  if (q->pid > 0) {
+    kill(q->pid, SIGKILL);
+    waitpid(q->pid, NULL, 0);
   }
-  sl->warned = FALSE;
-  GHashTable *seen =
-      g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+  for (int i = 0; i < 2; i++) {
+    if (q->fd[i] >= 0)
+      close(q->fd[i]);
+    g_string_free(q->buf[i], TRUE);
+  }
+  if (q->ids)
+    g_hash_table_unref(q->ids);
+  if (q->seen)
+    g_hash_table_unref(q->seen);
+  g_free(q);
+}
+
+/* Starts argv as q's command; FALSE (a warning said once) when it cannot
+ * start. */
+static gboolean query_spawn(ph_slurm *sl, sl_query *q, char **argv) {
+  GError *e = NULL;
+  q->pid = 0;
+  q->fd[0] = q->fd[1] = -1;
+  g_string_truncate(q->buf[0], 0);
+  g_string_truncate(q->buf[1], 0);
+  if (!g_spawn_async_with_pipes(
+          NULL, argv, NULL,
+          G_SPAWN_SEARCH_PATH | G_SPAWN_DO_NOT_REAP_CHILD |
+              G_SPAWN_STDIN_FROM_DEV_NULL,
+          NULL, NULL, &q->pid, NULL, &q->fd[0], &q->fd[1], &e)) {
+    if (!sl->warned)
+      g_printerr("pipehost: cannot ask Slurm about its jobs (%s: %s); "
+                 "waiting for their results\n",
+                 argv[0], e->message);
+    sl->warned = TRUE;
+    g_clear_error(&e);
+    q->pid = 0;
+    return FALSE;
+  }
+  for (int i = 0; i < 2; i++)
+    fcntl(q->fd[i], F_SETFL, fcntl(q->fd[i], F_GETFL) | O_NONBLOCK);
+  q->started = ph_util_mono();
+  return TRUE;
+}
+
+/* Reads what q's command wrote so far; TRUE once it has exited (its
+ * status in *status, everything read). */
+static gboolean query_step(sl_query *q, int *status) {
+  char chunk[4096];
+  for (int i = 0; i < 2; i++) {
+    while (q->fd[i] >= 0) {
+      ssize_t n = read(q->fd[i], chunk, sizeof chunk);
+      if (n > 0) {
+        g_string_append_len(q->buf[i], chunk, n);
+      } else if (n < 0 && errno == EINTR) {
+        continue;
+      } else {
+        if (n == 0 || errno != EAGAIN) {
+          close(q->fd[i]);
+          q->fd[i] = -1;
+        }
+        break;
+      }
+    }
+  }
+  if (q->fd[0] >= 0 || q->fd[1] >= 0)
+    return FALSE;
+  if (waitpid(q->pid, status, 0) != q->pid)
+    *status = -1;
+  q->pid = 0;
+  return TRUE;
+}
+
+/* Lines "ID|STATE" of out into seen. */
+static void parse_states(GHashTable *seen, const char *out) {
   char **lines = g_strsplit(out, "\n", -1);
   for (char **l = lines; *l; l++) {
     char *bar = strchr(*l, '|');
     if (!bar)
       continue;
     *bar = '\0';
-    g_hash_table_replace(seen, g_strdup(*l), g_strdup(g_strstrip(bar + 1)));
+    /* sacct says "CANCELLED by 0" */
+    char *st = g_strstrip(bar + 1);
+    st[strcspn(st, " ")] = '\0';
+    g_hash_table_replace(seen, g_strdup(*l), g_strdup(st));
   }
   g_strfreev(lines);
+}
+
+/* Starts asking Slurm about every job: one squeue for all of them. */
+static void query_start(ph_slurm *sl) {
+  sl_query *q = g_new0(sl_query, 1);
+  q->buf[0] = g_string_new(NULL);
+  q->buf[1] = g_string_new(NULL);
+  q->fd[0] = q->fd[1] = -1;
+  q->ids = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+  q->seen = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+  q->stage = 1;
+  GString *ids = g_string_new(NULL);
+  for (guint i = 0; i < sl->jobs->len; i++) {
+    sl_job *j = sl->jobs->pdata[i];
+    g_string_append_printf(ids, "%s%s", ids->len ? "," : "", j->id);
+    g_hash_table_add(q->ids, g_strdup(j->id));
+  }
+  /* -r: an array's pending tasks one per line, not folded into 12_[3-9] */
+  char *av[] = {"squeue", "-h",     "-r", "-t",    "all",
+                "-j",     ids->str, "-o", "%i|%T", NULL};
+  gboolean ok = query_spawn(sl, q, av);
+  g_string_free(ids, TRUE);
+  if (ok)
+    sl->q = q;
+  else
+    query_free(q);
+}
+
+/* The query's command ended with status: what it says about the jobs.
+ * FALSE while it goes on (sacct started for the jobs squeue forgot). */
+static gboolean query_done(ph_slurm *sl, sl_query *q, int status) {
+  gboolean exited_ok = status >= 0 && g_spawn_check_wait_status(status, NULL);
+  /* squeue fails naming an invalid id when it knows none of them */
+  gboolean unknown = !exited_ok && strstr(q->buf[1]->str, "Invalid job id");
+  if (q->stage == 1 && !exited_ok && !unknown) {
+    if (!sl->warned)
+      g_printerr("pipehost: cannot ask Slurm about its jobs (squeue: %s); "
+                 "waiting for their results\n",
+                 g_strstrip(q->buf[1]->str));
+    sl->warned = TRUE;
+    return TRUE;
+  }
+  if (q->stage == 1)
+    sl->warned = FALSE;
+  if (exited_ok)
+    parse_states(q->seen, q->buf[0]->str);
   GString *gone = g_string_new(NULL);
   for (guint i = 0; i < sl->jobs->len; i++) {
     sl_job *j = sl->jobs->pdata[i];
-    const char *st = g_hash_table_lookup(seen, j->id);
-    if (!st)
-      g_string_append_printf(gone, "%s%s", gone->len ? "," : "", j->id);
-    else if (!alive_state(st) && !j->state)
+    if (!g_hash_table_contains(q->ids, j->id) || j->state)
+      continue; /* submitted since the query began, or known ended */
+    const char *st = g_hash_table_lookup(q->seen, j->id);
+    if (st && !alive_state(st))
       j->state = g_strdup(st);
+    else if (!st && q->stage == 1)
+      g_string_append_printf(gone, "%s%s", gone->len ? "," : "", j->id);
+    else if (!st)
+      j->state = g_strdup("(Slurm no longer knows the job)");
   }
+  gboolean finished = TRUE;
   if (gone->len) {
     /* past MinJobAge: only accounting still knows them */
     char *sv[] = {"sacct",   "-n", "-P",          "-X", "-j",
                   gone->str, "-o", "JobID,State", NULL};
-    g_autofree char *why2 = NULL;
-    g_autofree char *acct = slurm_cmd(sv, &unknown, &why2);
-    char **al = g_strsplit(acct ? acct : "", "\n", -1);
-    for (char **l = al; *l; l++) {
-      char *bar = strchr(*l, '|');
-      if (!bar)
-        continue;
-      *bar = '\0';
-      /* "CANCELLED by 0" */
-      char *sp = strchr(bar + 1, ' ');
-      if (sp)
-        *sp = '\0';
-      g_hash_table_replace(seen, g_strdup(*l), g_strdup(bar + 1));
-    }
-    g_strfreev(al);
-    for (guint i = 0; i < sl->jobs->len; i++) {
-      sl_job *j = sl->jobs->pdata[i];
-      const char *st = g_hash_table_lookup(seen, j->id);
-      if (!j->state && (!st || !alive_state(st)))
-        j->state = g_strdup(st ? st : "(Slurm no longer knows the job)");
-    }
+    q->stage = 2;
+    finished = !query_spawn(sl, q, sv);
+    if (finished) /* no sacct: Slurm does not know them any more */
+      for (guint i = 0; i < sl->jobs->len; i++) {
+        sl_job *j = sl->jobs->pdata[i];
+        if (!j->state && g_hash_table_contains(q->ids, j->id) &&
+            !g_hash_table_contains(q->seen, j->id))
+          j->state = g_strdup("(Slurm no longer knows the job)");
+      }
   }
   g_string_free(gone, TRUE);
-  g_hash_table_unref(seen);
+  return finished;
+}
+
+/* Moves the query in flight on, or starts one when it is time. */
+static void query(ph_slurm *sl, double now) {
+  if (!sl->q) {
+    if (now < sl->next_query)
+      return;
+    sl->next_query = now + sl->interval;
+    query_start(sl);
+    if (!sl->q)
+      return;
+  }
+  sl_query *q = sl->q;
+  int status = 0;
+  if (query_step(q, &status)) {
+    if (query_done(sl, q, status)) {
+      sl->q = NULL;
+      query_free(q);
+    }
+  } else if (now - q->started > QUERY_TIMEOUT) {
+    if (!sl->warned)
+      g_printerr("pipehost: Slurm did not answer in %.0f s; asking again "
+                 "later\n",
+                 QUERY_TIMEOUT);
+    sl->warned = TRUE;
+    sl->q = NULL;
+    query_free(q);
+  }
 }
 
 int ph_slurm_poll(ph_slurm *sl) {
@@ -617,10 +761,7 @@ int ph_slurm_poll(ph_slurm *sl) {
     return 0;
   int ended = 0;
   double now = ph_util_mono();
-  if (now >= sl->next_query) {
-    query(sl);
-    sl->next_query = now + sl->interval;
-  }
+  query(sl, now);
   for (guint i = 0; i < sl->jobs->len;) {
     sl_job *j = sl->jobs->pdata[i];
     gboolean done = g_file_test(j->result, G_FILE_TEST_EXISTS);

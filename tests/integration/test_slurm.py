@@ -463,6 +463,60 @@ tasks:
         check(what, killed and r.returncode == 0 and ok,
               f"{p.returncode} {n} {json.dumps(tr)} {r.stderr}")
 
+# 9b. a stopped slurmctld holds no local try: squeue waits 20 s for it,
+# beside the host's loop, not in it
+go, after_mark, rstart = (os.path.join(WORK, n) for n in ("go", "after", "rstart"))
+hang = write("hang.yaml", f"""dag: {{id: hang}}
+tasks:
+  remote: {{op: bash, executor: slurm, command: "touch {rstart}; sleep 6; echo r"}}
+  waiter: {{op: bash, command: "while [ ! -e {go} ]; do sleep 0.05; done"}}
+  after: {{op: bash, command: "touch {after_mark}", upstream: [waiter]}}
+""")
+
+
+def squeue_child(parent):
+    """The pid of a squeue process whose parent is parent, or None."""
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            with open(f"/proc/{pid}/comm") as f:
+                comm = f.read().strip()
+        except OSError:
+            continue
+        if comm == "squeue" and int(fields[1]) == parent:
+            return int(pid)
+    return None
+
+
+ctld = None
+with open(os.environ["SLURM_CONF"]) as f:
+    for line in f:
+        if line.startswith("SlurmctldPidFile="):
+            with open(line.split("=", 1)[1].strip()) as pf:
+                ctld = int(pf.read().split()[0])
+proc = subprocess.Popen([PH, "run", hang, "--json"], stdout=subprocess.PIPE,
+                        stderr=subprocess.PIPE, text=True, env=ENV, cwd=WORK)
+alive_at_after = None
+try:
+    wait_for(lambda: os.path.exists(rstart), 60)
+    os.kill(ctld, signal.SIGSTOP)
+    sq = wait_for(lambda: squeue_child(proc.pid), 20)
+    with open(go, "w"):
+        pass
+    if sq and wait_for(lambda: os.path.exists(after_mark), 15):
+        alive_at_after = os.path.exists(f"/proc/{sq}")
+finally:
+    os.kill(ctld, signal.SIGCONT)
+out, err = proc.communicate(timeout=120)
+check("a stopped slurmctld (SIGSTOP) holds no local try: while the host's "
+      "squeue waits for it, a local task's end is recorded and its "
+      "downstream runs; the run then succeeds",
+      alive_at_after is True and proc.returncode == 0,
+      f"{alive_at_after} {proc.returncode} {err[-500:]}")
+
 # 10. the time limit (started first)
 try:
     out, err = tl_proc.communicate(timeout=240)
