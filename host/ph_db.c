@@ -201,11 +201,37 @@ static gboolean word_at(const char *s, const char *w) {
          !(g_ascii_isalnum(s[n]) || s[n] == '_');
 }
 
-/* The placeholders of a fragment as $n, numbering on from *n. */
-static char *translate_params(const char *frag, int *n) {
+/* The end of a call's argument list that starts at arg (just after its
+ * "("): the position of its ")", or NULL when unbalanced; *comma gets the
+ * first top-level comma (NULL: none). */
+static const char *call_end(const char *arg, const char **comma) {
+  int depth = 1;
+  *comma = NULL;
+  for (const char *e = arg; *e; e++) {
+    depth += *e == '(' ? 1 : *e == ')' ? -1 : 0;
+    if (!depth)
+      return e;
+    if (depth == 1 && *e == ',' && !*comma)
+      *comma = e;
+  }
+  return NULL;
+}
+
+/* Whether the function name fn (with its "(") starts at p, a whole word
+ * of frag. */
+static gboolean call_at(const char *frag, const char *p, const char *fn) {
+  return !g_ascii_strncasecmp(p, fn, strlen(fn)) &&
+         (p == frag || !(g_ascii_isalnum(p[-1]) || p[-1] == '_'));
+}
+
+/* frag translated (caller frees): placeholders as $n (numbering on from
+ * *n; ?NNN as $NNN), SQLite's JSON functions as PostgreSQL's, quoted text
+ * left alone. */
+static char *translate_expr(const char *frag, int *n) {
   GString *o = g_string_new(NULL);
   char quote = 0;
   for (const char *p = frag; *p; p++) {
+    const char *comma = NULL, *end = NULL;
     if (quote) {
       if (*p == quote)
         quote = 0;
@@ -215,7 +241,28 @@ static char *translate_params(const char *frag, int *n) {
       g_string_append_printf(o, "$%d", ++*n);
       continue;
     } else if (*p == '?') {
+      /* ?NNN: that parameter, as $NNN (the digits follow) */
       g_string_append_c(o, '$');
+      continue;
+    } else if (call_at(frag, p, "json_group_array(") &&
+               (end = call_end(p + 17, &comma))) {
+      /* SQLite's json_group_array(x) is [] over no rows; json_agg NULL */
+      g_autofree char *inner = g_strndup(p + 17, (gsize)(end - p - 17));
+      g_autofree char *t = translate_expr(inner, n);
+      g_string_append_printf(o, "coalesce(json_agg(%s), '[]'::json)", t);
+      p = end;
+      continue;
+    } else if (call_at(frag, p, "json_patch(") &&
+               (end = call_end(p + 11, &comma)) && comma) {
+      /* SQLite's json_patch(a, b) merges b's members into a: jsonb's ||
+       * (top-level members, which is all pipehost patches) */
+      g_autofree char *a1 = g_strndup(p + 11, (gsize)(comma - p - 11));
+      g_autofree char *a2 = g_strndup(comma + 1, (gsize)(end - comma - 1));
+      g_autofree char *t1 = translate_expr(a1, n);
+      g_autofree char *t2 = translate_expr(a2, n);
+      g_string_append_printf(
+          o, "CAST(CAST(%s AS jsonb) || CAST(%s AS jsonb) AS TEXT)", t1, t2);
+      p = end;
       continue;
     }
     g_string_append_c(o, *p);
@@ -253,65 +300,9 @@ static void translate_one(GString *out, const char *sql) {
     g_string_free(body, TRUE);
     return;
   }
-  /* ? -> $n, outside quotes */
   int n = 0;
-  char quote = 0;
-  for (; *p; p++) {
-    if (quote) {
-      g_string_append_c(body, *p);
-      if (*p == quote)
-        quote = 0;
-    } else if (*p == '\'' || *p == '"') {
-      quote = *p;
-      g_string_append_c(body, *p);
-    } else if (*p == '?' && g_ascii_isdigit(p[1])) {
-      /* ?NNN: that parameter, as $NNN */
-      g_string_append_c(body, '$');
-      while (g_ascii_isdigit(p[1]))
-        g_string_append_c(body, *++p);
-    } else if (*p == '?') {
-      g_string_append_printf(body, "$%d", ++n);
-    } else if (!g_ascii_strncasecmp(p, "json_group_array(", 17) &&
-               (p == sql || !(g_ascii_isalnum(p[-1]) || p[-1] == '_'))) {
-      /* SQLite's json_group_array(x) is [] over no rows; json_agg NULL */
-      const char *arg = p + 17;
-      int depth = 1;
-      const char *e = arg;
-      for (; *e && depth; e++)
-        depth += *e == '(' ? 1 : *e == ')' ? -1 : 0;
-      g_autofree char *inner =
-          g_strndup(arg, (gsize)(e - arg - (depth ? 0 : 1)));
-      g_autofree char *t = translate_params(inner, &n);
-      g_string_append_printf(body, "coalesce(json_agg(%s), '[]'::json)", t);
-      p = e - 1;
-    } else if (!g_ascii_strncasecmp(p, "json_patch(", 11) &&
-               (p == sql || !(g_ascii_isalnum(p[-1]) || p[-1] == '_'))) {
-      /* SQLite's json_patch(a, b) merges b's members into a: jsonb's ||
-       * (top-level members, which is all pipehost patches) */
-      const char *arg = p + 11, *comma = NULL, *e = arg;
-      int depth = 1;
-      for (; *e && depth; e++) {
-        depth += *e == '(' ? 1 : *e == ')' ? -1 : 0;
-        if (depth == 1 && *e == ',' && !comma)
-          comma = e;
-      }
-      if (comma && !depth) {
-        g_autofree char *a1 = g_strndup(arg, (gsize)(comma - arg));
-        g_autofree char *a2 = g_strndup(comma + 1, (gsize)(e - 1 - comma - 1));
-        g_autofree char *t1 = translate_params(a1, &n);
-        g_autofree char *t2 = translate_params(a2, &n);
-        g_string_append_printf(body,
-                               "CAST(CAST(%s AS jsonb) || CAST(%s AS jsonb) "
-                               "AS TEXT)",
-                               t1, t2);
-        p = e - 1;
-      } else {
-        g_string_append_c(body, *p);
-      }
-    } else {
-      g_string_append_c(body, *p);
-    }
-  }
+  g_autofree char *expr = translate_expr(p, &n);
+  g_string_append(body, expr);
   if (ignore) {
     g_string_append(body, " ON CONFLICT DO NOTHING");
   } else if (replace) {

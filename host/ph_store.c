@@ -376,6 +376,20 @@ void ph_store_set_wait_hook(ph_store *s, void (*hook)(void *user), void *user) {
  * take no lock. */
 #define PG_WRITE_LOCK "7270013"
 
+/* The schema version a PostgreSQL store's meta table records (0: none
+ * yet), or -1 on a read error (ph_db_errmsg says why). */
+static int pg_version(ph_db *db) {
+  ph_db_stmt *q =
+      ph_db_prepare(db, "SELECT value FROM meta WHERE key='schema_version'");
+  int rc = q ? ph_db_step(q) : PH_DB_ERROR;
+  int v = rc == PH_DB_ROW
+              ? (int)g_ascii_strtoll(ph_db_column_text(q, 0), NULL, 10)
+          : rc == PH_DB_DONE ? 0
+                             : -1;
+  ph_db_finalize(q);
+  return v;
+}
+
 /* Creates the schema of a new PostgreSQL store, or checks (and migrates)
  * an existing one, under the write lock. */
 static gboolean pg_ensure_schema(ph_db *db, char **err) {
@@ -387,14 +401,8 @@ static gboolean pg_ensure_schema(ph_db *db, char **err) {
                       "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY,"
                       " value TEXT)"))
     goto out;
-  int v = 0;
-  ph_db_stmt *q =
-      ph_db_prepare(db, "SELECT value FROM meta WHERE key='schema_version'");
-  int rc = q ? ph_db_step(q) : PH_DB_ERROR;
-  if (rc == PH_DB_ROW)
-    v = (int)g_ascii_strtoll(ph_db_column_text(q, 0), NULL, 10);
-  ph_db_finalize(q);
-  if (rc == PH_DB_ERROR)
+  int v = pg_version(db);
+  if (v < 0)
     goto out;
   if (v > PH_SCHEMA_VERSION) {
     *err = too_new(v);
@@ -450,6 +458,16 @@ static const char *store_url(void) {
              : "";
 }
 
+/* The URI without its password (caller frees). */
+static char *redact(const char *url) {
+  GUri *u = g_uri_parse(url, G_URI_FLAGS_HAS_PASSWORD, NULL);
+  char *label = u ? g_uri_to_string_partial(u, G_URI_HIDE_PASSWORD)
+                  : g_strdup("the PostgreSQL store");
+  if (u)
+    g_uri_unref(u);
+  return label;
+}
+
 /* A store on PostgreSQL: the metadata there, logs and artifacts in home. */
 static ph_store *open_pg(const char *home, const char *url, GError **error) {
   if (g_mkdir_with_parents(home, 0700) != 0) {
@@ -459,15 +477,8 @@ static ph_store *open_pg(const char *home, const char *url, GError **error) {
   }
   ph_store *s = g_new0(ph_store, 1);
   s->url = g_strdup(url);
-  {
-    GUri *u = g_uri_parse(url, G_URI_FLAGS_HAS_PASSWORD, NULL);
-    s->label = u ? g_uri_to_string_partial(u, G_URI_HIDE_PASSWORD)
-                 : g_strdup("the PostgreSQL store");
-    if (u)
-      g_uri_unref(u);
-  }
+  s->label = redact(url);
   s->home = g_strdup(home);
-  s->lock_wait = 60;
   s->stmts =
       g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, finalize_stmt);
   g_autofree char *why = NULL;
@@ -600,16 +611,6 @@ void ph_store_close(ph_store *s) {
 
 int ph_store_schema_known(void) { return PH_SCHEMA_VERSION; }
 
-/* The URI without its password (caller frees). */
-static char *redact(const char *url) {
-  GUri *u = g_uri_parse(url, G_URI_FLAGS_HAS_PASSWORD, NULL);
-  char *label = u ? g_uri_to_string_partial(u, G_URI_HIDE_PASSWORD)
-                  : g_strdup("the PostgreSQL store");
-  if (u)
-    g_uri_unref(u);
-  return label;
-}
-
 char *ph_store_describe(const char *home) {
   const char *url = store_url();
   return url && *url ? redact(url)
@@ -630,13 +631,7 @@ static int pg_check(const char *url, char **integrity, GError **error) {
     v = ph_db_column_int64(q, 0) ? 1 : 0;
   ph_db_finalize(q);
   if (v == 1) {
-    q = ph_db_prepare(db, "SELECT value FROM meta WHERE key='schema_version'");
-    int rc = q ? ph_db_step(q) : PH_DB_ERROR;
-    v = rc == PH_DB_ROW
-            ? (int)g_ascii_strtoll(ph_db_column_text(q, 0), NULL, 10)
-        : rc == PH_DB_DONE ? 0
-                           : -1;
-    ph_db_finalize(q);
+    v = pg_version(db);
   }
   if (v < 0)
     g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_FAILED,
