@@ -1,10 +1,7 @@
 #!/usr/bin/env python3
 """Runs one scenario: a DAG (dag.yaml or dag.lua) and its expected.json.
 
-  run_scenario.py --pipehost BIN --dir SCENARIO_DIR --format yaml|lua [--store pg]
-
---store pg: the metadata store on PostgreSQL ($PH_TEST_PG_URI, in a schema
-of the scenario's own, dropped at the end); skipped (77) without it.
+  run_scenario.py --pipehost BIN --dir SCENARIO_DIR --format yaml|lua
 
 expected.json: {"description", "state", "tasks": {id: {"state", "tries"?,
 "reason"?: regex}},
@@ -24,19 +21,7 @@ ap = argparse.ArgumentParser()
 ap.add_argument("--pipehost", required=True)
 ap.add_argument("--dir", required=True)
 ap.add_argument("--format", choices=["yaml", "lua"], required=True)
-ap.add_argument("--store", choices=["sqlite", "pg"], default="sqlite")
 a = ap.parse_args()
-pg_schema = None
-if a.store == "pg":
-    uri = os.environ.get("PH_TEST_PG_URI")
-    if not uri:
-        print("skipped: no PH_TEST_PG_URI (tests/run_all.sh starts a PostgreSQL)")
-        sys.exit(77)
-    pg_schema = "scen_" + re.sub(r"\W", "_", os.path.basename(os.path.abspath(a.dir)))
-    subprocess.run(["psql", "-X", "-q", uri, "-c", f"DROP SCHEMA IF EXISTS {pg_schema} CASCADE",
-                    "-c", f"CREATE SCHEMA {pg_schema}"], check=True, capture_output=True)
-    os.environ["PIPEHOST_STORE"] = (uri + ("&" if "?" in uri else "?") +
-                                    f"options=-csearch_path%3D{pg_schema}")
 
 with open(os.path.join(a.dir, "expected.json")) as f:
     exp = json.load(f)
@@ -100,9 +85,6 @@ else:
                     problems.append(f"xcom {tid}.{k}: expected {v!r}, got {have!r}")
 shutil.rmtree(home, ignore_errors=True)
 name = f"{os.path.basename(a.dir)} ({a.format})"
-if pg_schema:
-    subprocess.run(["psql", "-X", "-q", os.environ["PH_TEST_PG_URI"], "-c",
-                    f"DROP SCHEMA IF EXISTS {pg_schema} CASCADE"], capture_output=True)
 if problems:
     print(f"FAIL {name}: {exp.get('description', '')}")
     for pr in problems:

@@ -98,6 +98,20 @@ tasks:
 tl_proc = subprocess.Popen([PH, "run", tl, "--json"], stdout=subprocess.PIPE,
                            stderr=subprocess.PIPE, text=True, env=ENV, cwd=WORK)
 
+def fails_once_dag(name, mark):
+    """A DAG of one Slurm task, one retry: its first try marks and sleeps
+    (to be killed), its second succeeds at once."""
+    return write(f"{name}.yaml", f"""dag: {{id: {name}}}
+tasks:
+  t:
+    op: bash
+    executor: slurm
+    retries: 1
+    retry_delay: 0
+    command: "if [ -e {mark} ]; then echo second; else touch {mark}; sleep 300; fi"
+""")
+
+
 # Node loss takes half a minute too (slurmctld declares a silent node down
 # after SlurmdTimeout, 5 s here, and its ping interval): on a cluster of its
 # own, in a thread, looked at last.
@@ -116,15 +130,7 @@ def node_fail():
         return
     env = dict(ENV, SLURM_CONF=conf, PIPEHOST_HOME=os.path.join(WORK, "nf"))
     mark = os.path.join(WORK, "nf.mark")
-    dag = write("nodefail.yaml", f"""dag: {{id: nodefail}}
-tasks:
-  t:
-    op: bash
-    executor: slurm
-    retries: 1
-    retry_delay: 0
-    command: "if [ -e {mark} ]; then echo second; else touch {mark}; sleep 300; fi"
-""")
+    dag = fails_once_dag("nodefail", mark)
     proc = subprocess.Popen([PH, "run", dag, "--json"], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env=env, cwd=WORK)
 
@@ -298,15 +304,7 @@ check("bad slurm options and executors name the file, line and the fix",
 
 # 4. scancel: a failed try naming CANCELLED, then the retry
 mark = os.path.join(WORK, "cancel.mark")
-canc = write("cancel.yaml", f"""dag: {{id: cancel}}
-tasks:
-  t:
-    op: bash
-    executor: slurm
-    retries: 1
-    retry_delay: 0
-    command: "if [ -e {mark} ]; then echo second; else touch {mark}; sleep 300; fi"
-""")
+canc = fails_once_dag("cancel", mark)
 proc = subprocess.Popen([PH, "run", canc, "--json"], stdout=subprocess.PIPE,
                         stderr=subprocess.PIPE, text=True, env=ENV, cwd=WORK)
 job = wait_for(lambda: os.path.exists(mark) and
@@ -351,15 +349,24 @@ tasks:
   t: {{op: bash, executor: slurm, command: "touch {started}; sleep 3; echo once >> {count}; echo done"}}
   after: {{op: bash, command: "cat {count}", upstream: [t]}}
 """)
+
+
+def kill_host_mid_job():
+    """Runs the adopt DAG and SIGKILLs its host's process group once the
+    job has started; the id of the run it left running."""
+    proc = subprocess.Popen([PH, "run", adopt, "--json"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=ENV, cwd=WORK,
+                            start_new_session=True)
+    wait_for(lambda: os.path.exists(started))
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.communicate()
+    runs = json.loads(ph("runs", "list", "--json").stdout)
+    return next((r["run_id"] for r in runs
+                 if r["dag_id"] == "adopt" and r["state"] == "running"), None)
+
+
 before = njobs("pipehost:adopt:t")
-proc = subprocess.Popen([PH, "run", adopt, "--json"], stdout=subprocess.PIPE,
-                        stderr=subprocess.PIPE, text=True, env=ENV, cwd=WORK,
-                        start_new_session=True)
-wait_for(lambda: os.path.exists(started))
-os.killpg(proc.pid, signal.SIGKILL)
-proc.communicate()
-runs = json.loads(ph("runs", "list", "--json").stdout)
-rid = next((r["run_id"] for r in runs if r["dag_id"] == "adopt"), None)
+rid = kill_host_mid_job()
 live = squeue("-n", "pipehost:adopt:t", "-t", "RUNNING", "-o", "%T").split()
 p = ph("resume", rid or "none", "--json")
 sh = show(rid) if rid else {"tasks": [], "tries": []}
@@ -377,15 +384,7 @@ check("kill -9 of the host (and its group) while its Slurm job runs: the "
 # 7. a job that ends while no host watches: learned, not submitted again
 os.unlink(count)
 os.unlink(started)
-proc = subprocess.Popen([PH, "run", adopt, "--json"], stdout=subprocess.PIPE,
-                        stderr=subprocess.PIPE, text=True, env=ENV, cwd=WORK,
-                        start_new_session=True)
-wait_for(lambda: os.path.exists(started))
-os.killpg(proc.pid, signal.SIGKILL)
-proc.communicate()
-runs = json.loads(ph("runs", "list", "--json").stdout)
-rid = next((r["run_id"] for r in runs
-            if r["dag_id"] == "adopt" and r["state"] == "running"), None)
+rid = kill_host_mid_job()
 ended = wait_for(lambda: not squeue("-n", "pipehost:adopt:t", "-t", "RUNNING",
                                    "-o", "%T").strip(), 30)
 n_adopt = njobs("pipehost:adopt:t")
