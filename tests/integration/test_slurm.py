@@ -11,6 +11,8 @@ passes XComs both ways (a template rendered by the host, a Lua xcom_pull
 answered on the node); each Slurm try's job id is `executor_id` in `runs
 show --json`, and `pipehost logs` shows the job's output; executor comes
 from default_args, the task, or PIPEHOST_EXECUTOR; queue is the partition;
+PIPEHOST_SLURM_MAX_JOBS caps the jobs at once; execution_timeout sets the
+job's time limit;
 bad slurm options name the line and the fix; a job cancelled with scancel
 is a failed try whose reason names CANCELLED, retried; execution_timeout
 holds on the node; a job killed at its Slurm time limit is a failed try
@@ -287,6 +289,23 @@ rid, p = run_json(envd, dict(ENV, PIPEHOST_EXECUTOR="slurm"))
 xc = json.loads(ph("xcom", "list", rid, "--json").stdout) if rid else {}
 check("PIPEHOST_EXECUTOR=slurm is the default executor",
       str(xc.get("a", {}).get("return_value", "none")).isdigit(), str(xc))
+cap = write("cap.yaml", """dag: {id: cap}
+tasks:
+  a: {op: bash, executor: slurm, execution_timeout: 60, command: "sleep 0.3"}
+  b: {op: bash, executor: slurm, execution_timeout: 60, command: "sleep 0.3"}
+  c: {op: bash, executor: slurm, execution_timeout: 60, command: "sleep 0.3"}
+""")
+rid, p = run_json(cap, dict(ENV, PIPEHOST_SLURM_MAX_JOBS="1"))
+tr = sorted(show(rid)["tries"], key=lambda t: t["start_date"]) if rid else []
+ids = [t.get("executor_id") or "" for t in tr]
+check("PIPEHOST_SLURM_MAX_JOBS=1: three ready Slurm tries run one after "
+      "another, each a job of its own (no array)",
+      p.returncode == 0 and len(tr) == 3 and all(i.isdigit() for i in ids) and
+      all(tr[k + 1]["start_date"] >= tr[k]["end_date"] for k in range(2)),
+      json.dumps(tr) + p.stderr)
+limits = {squeue("-j", i, "-o", "%l").strip() for i in ids if i}
+check("a task's execution_timeout (60 s) without slurm.time gives the job a "
+      "time limit of that plus 2 minutes", limits == {"3:00"}, str(limits))
 bad = write("badopts.yaml", """dag: {id: badopts}
 tasks:
   a: {op: bash, command: "true", executor: slurm, slurm: {partiton: gpu}}
