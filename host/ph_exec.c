@@ -1263,21 +1263,22 @@ static void (*prefork_of(void *handle))(void) {
   return p->prefork;
 }
 
-/* Keeps the plugin at path mapped here (once), so that a worker's dlopen
- * is a lookup; the handle, or NULL. */
+/* Keeps the plugin at path mapped and loaded here (once), so that the
+ * workers forked from now on find it loaded; the handle, or NULL. */
 static void *map_plugin(GHashTable *mapped, const char *path) {
   if (!path[0])
     return NULL;
   void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
-  if (h && !g_hash_table_contains(mapped, path))
+  if (h && !g_hash_table_contains(mapped, path)) {
     g_hash_table_add(mapped, g_strdup(path));
+    ph_worker_preload(path);
+  }
   return h;
 }
 
 /* Forks one spare worker and hands the host its socket ('S' with the
  * pid; a failed fork sends pid -1 and the errno). */
-static void fork_spare(pid_t self, int ctl, GHashTable *mapped,
-                       GHashTable *spares) {
+static void fork_spare(pid_t self, int ctl, GHashTable *spares) {
   int sv[2] = {-1, -1};
   pid_t pid = -1;
   if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == 0)
@@ -1286,12 +1287,6 @@ static void fork_spare(pid_t self, int ctl, GHashTable *mapped,
     close(sv[0]);
     worker_child_setup(self, ctl);
     ph_worker_warm();
-    /* the plugins tries have used so far: the next one likely uses one */
-    GHashTableIter it;
-    gpointer path;
-    g_hash_table_iter_init(&it, mapped);
-    while (g_hash_table_iter_next(&it, &path, NULL))
-      ph_worker_preload(path);
     ph_lreq req;
     int fds[2];
     ssize_t r = recv_fds(sv[1], &req, fds);
@@ -1353,6 +1348,11 @@ static void fork_zygote(int ctl, GHashTable *mapped, GArray *zygotes,
 
 int ph_exec_launcher_main(int ctl, int live_fd) {
   drop_secret_env();
+  if (getenv("PIPEHOST_LAUNCHER_BIND_NOW")) {
+    /* set by ph_exec_start_launcher for this process's own start */
+    unsetenv("LD_BIND_NOW");
+    unsetenv("PIPEHOST_LAUNCHER_BIND_NOW");
+  }
   gint32 *hostlive = NULL; /* the host's own commands (ph_exec.live) */
   if (live_fd >= 0) {
     hostlive = mmap(NULL, PH_LIVE_SLOTS * sizeof(gint32), PROT_READ, MAP_SHARED,
@@ -1382,6 +1382,8 @@ static int launcher_loop(int ctl, gint32 *hostlive, const char *zygote_of) {
   GArray *zygotes = g_array_new(FALSE, FALSE, sizeof(pid_t));
   GHashTable *spares = g_hash_table_new(g_direct_hash, g_direct_equal);
   pid_t self = getpid();
+  /* what every worker would repeat: done once, inherited */
+  ph_worker_warm_libraries();
   if (zygote_of) {
     /* what every worker of this plugin would repeat, done once here */
     void *h = map_plugin(mapped, zygote_of);
@@ -1447,7 +1449,7 @@ static int launcher_loop(int ctl, gint32 *hostlive, const char *zygote_of) {
         g_hash_table_add(live, GINT_TO_POINTER(req.pid));
       }
       map_plugin(mapped, req.path);
-      fork_spare(self, ctl, mapped, spares);
+      fork_spare(self, ctl, spares);
       continue;
     }
     if (fds[0] < 0 || fds[1] < 0) {
@@ -1594,8 +1596,19 @@ gboolean ph_exec_start_launcher(ph_exec *ex, GError **error) {
   posix_spawnattr_t at;
   posix_spawnattr_init(&at);
   posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSID);
+  /* Every symbol bound when the launcher loads a library, not at its
+   * first call: else each worker, forked from a launcher that never made
+   * those calls, would look each one up again (a tenth of a lua try's
+   * CPU).  The launcher takes the variable out of its environment at
+   * once, so that nothing it starts inherits it. */
+  GStrv env = g_get_environ();
+  if (!g_environ_getenv(env, "LD_BIND_NOW")) {
+    env = g_environ_setenv(env, "LD_BIND_NOW", "1", TRUE);
+    env = g_environ_setenv(env, "PIPEHOST_LAUNCHER_BIND_NOW", "1", TRUE);
+  }
   int pid = -1;
-  int rc = posix_spawn(&pid, prog, &fa, &at, argv, environ);
+  int rc = posix_spawn(&pid, prog, &fa, &at, argv, env);
+  g_strfreev(env);
   posix_spawnattr_destroy(&at);
   posix_spawn_file_actions_destroy(&fa);
   if (mfd >= 0)

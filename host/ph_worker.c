@@ -859,6 +859,27 @@ void ph_worker_preload(const char *plugin_path) {
     ph_registry_free(reg); /* the try loads it again and says why not */
 }
 
+void ph_worker_warm_libraries(void) {
+  static gboolean warm;
+  if (warm)
+    return;
+  warm = TRUE;
+  /* what every try does first: parse a spec, build a message */
+  JsonNode *n =
+      json_from_string("{\"params\":{\"a\":[1,2.5,\"x\",true]}}", NULL);
+  JsonBuilder *b = json_builder_new();
+  json_builder_begin_object(b);
+  json_builder_set_member_name(b, "m");
+  json_builder_add_string_value(b, "result");
+  json_builder_end_object(b);
+  JsonNode *root = json_builder_get_root(b);
+  g_free(json_to_string(root, FALSE));
+  json_node_unref(root);
+  g_object_unref(b);
+  if (n)
+    json_node_unref(n);
+}
+
 void ph_worker_warm(void) {
   static gboolean warm;
   if (warm)
@@ -881,20 +902,7 @@ void ph_worker_warm(void) {
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
   }
-  /* what every try does first: parse a spec, build a message */
-  JsonNode *n =
-      json_from_string("{\"params\":{\"a\":[1,2.5,\"x\",true]}}", NULL);
-  JsonBuilder *b = json_builder_new();
-  json_builder_begin_object(b);
-  json_builder_set_member_name(b, "m");
-  json_builder_add_string_value(b, "result");
-  json_builder_end_object(b);
-  JsonNode *root = json_builder_get_root(b);
-  g_free(json_to_string(root, FALSE));
-  json_node_unref(root);
-  g_object_unref(b);
-  if (n)
-    json_node_unref(n);
+  ph_worker_warm_libraries();
 }
 
 int ph_worker_main(int fd) {

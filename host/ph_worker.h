@@ -11,17 +11,25 @@
 #ifndef PH_WORKER_H
 #define PH_WORKER_H
 
+/* The first use of the libraries every try uses (GLib's types,
+ * json-glib), which keeps no state of a process's own: the launcher calls
+ * it once before it forks workers, so that each worker inherits it done.
+ * Idempotent. */
+void ph_worker_warm_libraries(void);
+
 /* Does the part of a worker's start that does not depend on its try: the
- * cancellation pipe and its signal handlers, and the first use of the
- * libraries every try uses (GLib's types, json-glib).  A spare worker
- * forked ahead of demand calls it while it waits for a try, so that none
- * of it is on the try's path.  Idempotent; ph_worker_main() calls it. */
+ * cancellation pipe and its signal handlers (this process's own), and
+ * ph_worker_warm_libraries() if it was not done before the fork.  A spare
+ * worker forked ahead of demand calls it while it waits for a try, so
+ * that none of it is on the try's path.  Idempotent; ph_worker_main()
+ * calls it. */
 void ph_worker_warm(void);
 
-/* In a spare worker, ahead of its try: loads the plugin at plugin_path
- * (as the try would, in this process) so that a try of one of its
- * operators finds it loaded.  A plugin that fails to load is left for
- * the try to load again and report. */
+/* Loads the plugin at plugin_path (as a try would) and keeps it, so that
+ * a try of one of its operators in this process, or in a child forked
+ * after this call, finds it loaded: the launcher calls it for the plugins
+ * tries have used.  A plugin that fails to load is left for the try to
+ * load again and report. */
 void ph_worker_preload(const char *plugin_path);
 
 /* The text a worker reads on its fd, without the final newline: the

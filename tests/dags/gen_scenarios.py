@@ -381,6 +381,22 @@ write("execution-timeout",
          retry_delay=0), T("after", up=["slow"], trigger_rule="all_done")],
       {"slow": ("failed", 2), "after": ("success", 1)}, state="success")
 
+# ---- the worker's environment
+write("worker-environment",
+      "a try sees the try's identity in its environment and nothing the "
+      "host set for its launcher's own start (LD_BIND_NOW)",
+      [T("lua_env", op="lua",
+         fn="{bind = os.getenv('LD_BIND_NOW'), "
+            "marker = os.getenv('PIPEHOST_LAUNCHER_BIND_NOW'), "
+            "task = os.getenv('PIPEHOST_TASK_ID')}",
+         fn_lua='function(ctx) return {bind = os.getenv("LD_BIND_NOW"), '
+                'marker = os.getenv("PIPEHOST_LAUNCHER_BIND_NOW"), '
+                'task = os.getenv("PIPEHOST_TASK_ID")} end'),
+       T("shell_env", command="echo ${LD_BIND_NOW:-unset} $PIPEHOST_TASK_ID")],
+      {"lua_env": "success", "shell_env": "success"}, state="success",
+      xcoms={"lua_env": {"return_value": {"task": "lua_env"}},
+             "shell_env": {"return_value": "unset shell_env"}})
+
 # ---- XCom (AIRFLOW.md §5)
 write("xcom-pull-list", "pulling a list of task ids gives a list, in order",
       [T("a", command="echo 1"), T("b", command="echo 2"),
