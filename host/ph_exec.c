@@ -1278,7 +1278,8 @@ static void *map_plugin(GHashTable *mapped, const char *path) {
 
 /* Forks one spare worker and hands the host its socket ('S' with the
  * pid; a failed fork sends pid -1 and the errno). */
-static void fork_spare(pid_t self, int ctl, GHashTable *spares) {
+static void fork_spare(pid_t self, int ctl, GHashTable *spares,
+                       const char *zygote_of) {
   int sv[2] = {-1, -1};
   pid_t pid = -1;
   if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == 0)
@@ -1286,7 +1287,7 @@ static void fork_spare(pid_t self, int ctl, GHashTable *spares) {
   if (pid == 0) {
     close(sv[0]);
     worker_child_setup(self, ctl);
-    ph_worker_warm();
+    ph_worker_warm(zygote_of);
     ph_lreq req;
     int fds[2];
     ssize_t r = recv_fds(sv[1], &req, fds);
@@ -1449,7 +1450,7 @@ static int launcher_loop(int ctl, gint32 *hostlive, const char *zygote_of) {
         g_hash_table_add(live, GINT_TO_POINTER(req.pid));
       }
       map_plugin(mapped, req.path);
-      fork_spare(self, ctl, spares);
+      fork_spare(self, ctl, spares, zygote_of);
       continue;
     }
     if (fds[0] < 0 || fds[1] < 0) {

@@ -826,16 +826,19 @@ static void nap(ph_task *t, double secs) {
 }
 
 /* Starts the thread that calls the operator's on_kill when the try is
- * stopped.  Only an operator with an on_kill gets one: a second thread
- * makes every later page fault and unmapping of this process a TLB
+ * stopped (once).  Only an operator with an on_kill gets one: a second
+ * thread makes every later page fault and unmapping of this process a TLB
  * shootdown across CPUs (an IPI each; costly in a VM), and its exit too.
  * A signal that came earlier is waiting in the pipe. */
 static void start_kill_thread(void) {
-  if (g_sigpipe[0] < 0)
+  static gboolean started;
+  if (g_sigpipe[0] < 0 || started)
     return;
   pthread_t sig_tid;
-  if (pthread_create(&sig_tid, NULL, signal_thread, NULL) == 0)
+  if (pthread_create(&sig_tid, NULL, signal_thread, NULL) == 0) {
     pthread_detach(sig_tid);
+    started = TRUE;
+  }
 }
 
 char *ph_worker_spec_text(const char *spec_json, const char *context_json) {
@@ -880,7 +883,7 @@ void ph_worker_warm_libraries(void) {
     json_node_unref(n);
 }
 
-void ph_worker_warm(void) {
+void ph_worker_warm(const char *plugin_path) {
   static gboolean warm;
   if (warm)
     return;
@@ -903,6 +906,15 @@ void ph_worker_warm(void) {
     sigaction(SIGINT, &sa, NULL);
   }
   ph_worker_warm_libraries();
+  /* the kill thread, now rather than on the try's path, when the try
+   * will be one of this plugin's and one of its operators has an on_kill */
+  ph_registry *reg = plugin_path && g_preloaded
+                         ? g_hash_table_lookup(g_preloaded, plugin_path)
+                         : NULL;
+  const ph_plugin *plugin = reg ? ph_registry_get_plugin(reg, 0, NULL) : NULL;
+  for (guint i = 0; plugin && plugin->operators && plugin->operators[i]; i++)
+    if (plugin->operators[i]->on_kill)
+      start_kill_thread();
 }
 
 int ph_worker_main(int fd) {
@@ -922,7 +934,7 @@ int ph_worker_main(int fd) {
   t->downstream = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
   pthread_mutex_init(&t->lock, NULL);
   g_task = t;
-  ph_worker_warm();
+  ph_worker_warm(NULL);
 
   JsonObject *spec = read_reply(t);
   if (!spec) {

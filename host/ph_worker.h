@@ -19,11 +19,13 @@ void ph_worker_warm_libraries(void);
 
 /* Does the part of a worker's start that does not depend on its try: the
  * cancellation pipe and its signal handlers (this process's own), and
- * ph_worker_warm_libraries() if it was not done before the fork.  A spare
- * worker forked ahead of demand calls it while it waits for a try, so
- * that none of it is on the try's path.  Idempotent; ph_worker_main()
+ * ph_worker_warm_libraries() if it was not done before the fork.  When
+ * plugin_path (or NULL) names a plugin preloaded here that has an
+ * operator with an on_kill, also starts the thread that calls it.  A
+ * spare worker forked ahead of demand calls it while it waits for a try,
+ * so that none of it is on the try's path.  Idempotent; ph_worker_main()
  * calls it. */
-void ph_worker_warm(void);
+void ph_worker_warm(const char *plugin_path);
 
 /* Loads the plugin at plugin_path (as a try would) and keeps it, so that
  * a try of one of its operators in this process, or in a child forked

@@ -132,6 +132,23 @@ def suite(db, conn, ph_style):
     check(f"{db}: more rows than max_rows fails loudly",
           t.get("state") == "failed" and "max_rows 2" in (t.get("reason") or ""),
           str(t))
+    # a try stopped mid-statement: the operator's on_kill (run by the
+    # worker's kill thread, started before the try in the sql zygote's
+    # spares) interrupts the statement; with a 60 s grace, only on_kill
+    # can end it before the SIGKILL
+    long = ("SELECT pg_sleep(60)" if ph_style == "$" else
+            "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) "
+            "SELECT count(*) FROM c")
+    S.env = dict(ENV, PIPEHOST_KILL_GRACE="60")
+    ti, _ = run(f"{db}_stopped", {"slow": {
+        "op": "sql", "conn_id": conn, "sql": long, "execution_timeout": 0.5}})
+    S.env = ENV
+    r = ti.get("slow", {})
+    took = (r.get("end_date") or 1e9) - (r.get("start_date") or 0)
+    check(f"{db}: a statement stopped by execution_timeout is interrupted "
+          "by on_kill (the try ends long before the 60 s grace)",
+          r.get("state") == "failed" and took < 30, str(r))
+
     # the sensor: a row appearing mid-run; never; soft_fail
     ti, xc = None, None
 

@@ -126,7 +126,7 @@ static void test_timeout_escalates(void) {
 static void test_warm_keeps_low_fds_free(void) {
   int saved = fcntl(3, F_DUPFD_CLOEXEC, 100);
   close(3);
-  ph_worker_warm();
+  ph_worker_warm(NULL);
   g_assert_cmpint(fcntl(3, F_GETFD), ==, -1);
   g_assert_cmpint(fcntl(4, F_GETFD), ==, -1);
   if (saved >= 0) {
