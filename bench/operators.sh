@@ -19,20 +19,28 @@ export PIPEHOST_HOME=${PH_BENCH_HOME:-$work/home}
 export PIPEHOST_CONN_BENCH_DB="sqlite:///$work/bench.db"
 
 median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-# median wall seconds of RUNS runs of a DAG file
+# wall seconds of one run of a DAG file
 wall() {
-  for _ in $(seq "$RUNS"); do
-    /usr/bin/time -f '%e' "$PH" run "$1" -q -j "$J" 2>&1 >/dev/null | tail -1
-  done | median
+  /usr/bin/time -f '%e' "$PH" run "$1" -q -j "$J" 2>&1 >/dev/null | tail -1
 }
 
+# The kinds of a shape run in turn, RUNS rounds: this VM's speed drifts
+# by tens of percent over a minute, which interleaving cancels out of the
+# ratios.
 printf '%-8s %-6s %6s %10s %10s\n' shape kind N median_s vs_bash
 for shape in chain fan; do
-  base=""
   for kind in bash lua sql; do
     python3 bench/gen.py "$work/$shape-$kind" "$shape" "$N" "$kind"
-    t=$(wall "$work/$shape-$kind/dag.yaml")
-    [ -z "$base" ] && base=$t
+    : > "$work/$shape-$kind.times"
+  done
+  for _ in $(seq "$RUNS"); do
+    for kind in bash lua sql; do
+      wall "$work/$shape-$kind/dag.yaml" >> "$work/$shape-$kind.times"
+    done
+  done
+  base=$(median < "$work/$shape-bash.times")
+  for kind in bash lua sql; do
+    t=$(median < "$work/$shape-$kind.times")
     printf '%-8s %-6s %6s %10s %10.2f\n' "$shape" "$kind" "$N" "$t" \
       "$(echo "$t / $base" | bc -l)"
   done
