@@ -44,7 +44,7 @@ struct ph_task {
   char *reason;
   char *push_error;   /* an xcom_push that was refused, and why */
   char *dag_dir;      /* the DAG file's directory: relative paths */
-  char *return_value; /* last return_value pushed (JSON) */
+  gboolean pushed_truthy; /* a return_value was pushed, and is truthy */
   char *artifact_dir; /* made on first artifact_dir() call */
   gboolean artifact_made;
   pthread_mutex_t lock; /* log and socket writes */
@@ -259,10 +259,8 @@ static ph_status h_xcom_push(ph_task *t, const char *key, const char *json) {
       t->push_error = g_strdup(why);
     return PH_INVALID;
   }
-  if (!strcmp(key, "return_value")) {
-    g_free(t->return_value);
-    t->return_value = g_strdup(json);
-  }
+  if (!strcmp(key, "return_value"))
+    t->pushed_truthy = !ph_util_json_falsy(v);
   JsonBuilder *b = json_builder_new();
   json_builder_begin_object(b);
   json_builder_set_member_name(b, "m");
@@ -791,12 +789,8 @@ static void send_result(ph_task *t, ph_status st, int done, int sensor) {
     json_builder_set_member_name(b, "done");
     json_builder_add_boolean_value(b, done);
   }
-  JsonNode *rv =
-      t->return_value ? json_from_string(t->return_value, NULL) : NULL;
   json_builder_set_member_name(b, "return_falsy");
-  json_builder_add_boolean_value(b, ph_util_json_falsy(rv));
-  if (rv)
-    json_node_unref(rv);
+  json_builder_add_boolean_value(b, !t->pushed_truthy);
   json_builder_end_object(b);
   send_msg(t, b);
   g_object_unref(b);
@@ -1201,7 +1195,6 @@ report_status:
   g_free(t->reason);
   g_free(t->push_error);
   g_free(t->dag_dir);
-  g_free(t->return_value);
   g_free(t->artifact_dir);
   g_free(t->context_json);
   if (t->params)

@@ -631,7 +631,10 @@ static const char *str_member(JsonNode *ctx, const char *k) {
 /* Pushes the callable named by param fn, or returns FALSE with *why set. */
 static gboolean push_callable(lua_State *L, const ph_host *h, ph_task *t,
                               call_ctx *c, int ctx_idx, char **why) {
-  const char *fn = h->param_json(t, "fn");
+  /* Lua code as a string (the usual case) needs no JSON round trip */
+  const char *code = NULL;
+  const char *fn =
+      h->param_string(t, "fn", &code) == PH_OK ? NULL : h->param_json(t, "fn");
   JsonNode *n = fn ? json_from_string(fn, NULL) : NULL;
   gboolean ok = FALSE;
   if (n && JSON_NODE_HOLDS_OBJECT(n)) {
@@ -668,9 +671,7 @@ static gboolean push_callable(lua_State *L, const ph_host *h, ph_task *t,
     lua_replace(L, -3);
     lua_pop(L, 1);
     ok = TRUE;
-  } else if (n && JSON_NODE_HOLDS_VALUE(n) &&
-             json_node_get_value_type(n) == G_TYPE_STRING) {
-    const char *code = json_node_get_string(n);
+  } else if (code) {
     /* an expression when it reads as one (its value is returned), else a
      * chunk of statements (which may return a value or not), as Lua's own
      * REPL reads a line */
