@@ -514,6 +514,16 @@ static void kv_int(ph_jsonw *w, const char *k, gint64 v) {
   ph_jsonw_int(w, v);
 }
 
+static void kv_double(ph_jsonw *w, const char *k, double v) {
+  ph_jsonw_key(w, k);
+  ph_jsonw_double(w, v);
+}
+
+static void kv_bool(ph_jsonw *w, const char *k, gboolean v) {
+  ph_jsonw_key(w, k);
+  ph_jsonw_bool(w, v);
+}
+
 /* Joins two JSON object texts into one object: {a...} + {b...}.  Their
  * member names must differ. */
 static char *join_objects(const char *a, const char *b) {
@@ -1069,10 +1079,8 @@ static char *build_spec(ph_sched *s, guint idx) {
   kv_int(w, "try_number", ti->try_number);
   kv_str(w, "op", t->op->type);
   kv_str(w, "plugin_path", t->plugin_path);
-  ph_jsonw_key(w, "execution_timeout");
-  ph_jsonw_double(w, t->execution_timeout);
-  ph_jsonw_key(w, "memory_limit");
-  ph_jsonw_double(w, t->memory_limit);
+  kv_double(w, "execution_timeout", t->execution_timeout);
+  kv_double(w, "memory_limit", t->memory_limit);
   kv_int(w, "xcom_max", s->o.xcom_max);
   g_autofree char *adir = artifact_dir(s, idx);
   kv_str(w, "artifact_dir", adir);
@@ -1095,20 +1103,13 @@ static char *build_spec(ph_sched *s, guint idx) {
   if (t->op->kind == PH_KIND_SENSOR) {
     ph_jsonw_key(w, "sensor");
     ph_jsonw_begin_object(w);
-    ph_jsonw_key(w, "reschedule");
-    ph_jsonw_bool(w, t->reschedule);
-    ph_jsonw_key(w, "poke_interval");
-    ph_jsonw_double(w, t->poke_interval);
-    ph_jsonw_key(w, "timeout");
-    ph_jsonw_double(w, t->timeout);
-    ph_jsonw_key(w, "max_wait");
-    ph_jsonw_double(w, t->max_wait);
-    ph_jsonw_key(w, "started");
-    ph_jsonw_double(w, ti->sensor_start);
-    ph_jsonw_key(w, "exponential_backoff");
-    ph_jsonw_bool(w, t->exponential_backoff);
-    ph_jsonw_key(w, "soft_fail");
-    ph_jsonw_bool(w, t->soft_fail);
+    kv_bool(w, "reschedule", t->reschedule);
+    kv_double(w, "poke_interval", t->poke_interval);
+    kv_double(w, "timeout", t->timeout);
+    kv_double(w, "max_wait", t->max_wait);
+    kv_double(w, "started", ti->sensor_start);
+    kv_bool(w, "exponential_backoff", t->exponential_backoff);
+    kv_bool(w, "soft_fail", t->soft_fail);
     ph_jsonw_end_object(w);
   }
   ph_jsonw_end_object(w);
