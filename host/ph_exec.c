@@ -72,6 +72,8 @@ typedef struct {
                       pipe, -1 when it writes to the log itself */
   int logfd;       /* filtered output: the log, appended */
   GString *outbuf; /* filtered output not yet written (a partial line) */
+  int prepared;    /* 1: waits for ph_exec_go; 2: spoiled (it spoke or
+                      died first), so never run */
 } ph_job;
 
 /* Launcher protocol (SOCK_SEQPACKET, one message per packet):
@@ -841,10 +843,17 @@ out:
   return pid;
 }
 
-int ph_exec_start(ph_exec *ex, guint job, const char *spec_json,
-                  const char *log_path, const char *plugin_path, double timeout,
-                  GError **error) {
+/* ph_exec_start, or ph_exec_prepare (prepare: only into a spare that is
+ * ready, else nothing is done and 0 returned). */
+static int start_worker(ph_exec *ex, guint job, const char *spec_json,
+                        const char *log_path, const char *plugin_path,
+                        double timeout, gboolean prepare, GError **error) {
   int sv[2] = {-1, -1}, logfd = -1, pid = -1;
+  if (prepare) {
+    ph_launcher *pl = launcher_for(ex, plugin_path);
+    if (!pl || pl->ctl < 0 || !pl->spares->len)
+      return 0;
+  }
   GString *line = g_string_new(spec_json);
   g_string_append_c(line, '\n');
   if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
@@ -856,7 +865,9 @@ int ph_exec_start(ph_exec *ex, guint job, const char *spec_json,
   if (logfd < 0)
     goto out;
   int outfd = logfd, rd = -1;
-  if (want_filter(ex, TRUE) && !out_pipe(&rd, &outfd, error))
+  /* a prepared try may learn of secrets only later: its output is
+   * filtered whatever the run knows now */
+  if ((prepare || want_filter(ex, TRUE)) && !out_pipe(&rd, &outfd, error))
     goto out;
   /* the spec goes into the socket first (as much as its buffer takes):
    * the worker finds it there the moment it starts */
@@ -885,6 +896,14 @@ int ph_exec_start(ph_exec *ex, guint job, const char *spec_json,
     pid = use_spare(l, job, plugin_path, fds);
     if (pid > 0) {
       launched = TRUE;
+    } else if (prepare) {
+      pid = 0; /* no spare after all: nothing started */
+      if (rd >= 0) {
+        close(rd);
+        close(outfd);
+      }
+      unlink(log_path);
+      goto out;
     } else if (l->ctl >= 0 &&
                spawn_launched(l, job, sv[1], outfd, plugin_path)) {
       pid = 0; /* forked by the launcher; its pid comes later */
@@ -902,8 +921,10 @@ int ph_exec_start(ph_exec *ex, guint job, const char *spec_json,
   }
   close(sv[1]);
   sv[1] = -1;
-  ph_job *j = add_job(ex, job, pid, sv[0], launched ? l : NULL, timeout);
+  ph_job *j =
+      add_job(ex, job, pid, sv[0], launched ? l : NULL, prepare ? 0 : timeout);
   j->awaiting = awaiting;
+  j->prepared = prepare;
   sv[0] = -1;
   if (rd >= 0) {
     out_attach(j, rd, logfd);
@@ -921,6 +942,49 @@ out:
   if (logfd >= 0)
     close(logfd);
   return pid;
+}
+
+int ph_exec_start(ph_exec *ex, guint job, const char *spec_json,
+                  const char *log_path, const char *plugin_path, double timeout,
+                  GError **error) {
+  return start_worker(ex, job, spec_json, log_path, plugin_path, timeout, FALSE,
+                      error);
+}
+
+int ph_exec_prepare(ph_exec *ex, guint job, const char *spec_text,
+                    const char *log_path, const char *plugin_path,
+                    GError **error) {
+  return start_worker(ex, job, spec_text, log_path, plugin_path, 0, TRUE,
+                      error);
+}
+
+/* Forgets prepared job j: its socket closes, and its worker, waiting for
+ * the word to go, exits without running anything (the launcher reaps it;
+ * its end then matches no job). */
+static void drop_prepared(ph_exec *ex, ph_job *j) {
+  g_ptr_array_remove_fast(ex->jobs, j);
+  job_free(j);
+}
+
+int ph_exec_go(ph_exec *ex, guint job, const char *go_line, double timeout) {
+  ph_job *j = find(ex, job);
+  if (!j || !j->prepared)
+    return -1;
+  g_autofree char *line = g_strconcat(go_line, "\n", NULL);
+  if (j->prepared != 1 || j->have_status || j->sock < 0 || j->pid <= 0 ||
+      !ph_proc_write_all(j->sock, line, strlen(line))) {
+    drop_prepared(ex, j);
+    return -1;
+  }
+  j->prepared = 0;
+  j->deadline = timeout > 0 ? ph_util_mono() + timeout : 0;
+  return j->pid;
+}
+
+void ph_exec_discard(ph_exec *ex, guint job) {
+  ph_job *j = find(ex, job);
+  if (j && j->prepared)
+    drop_prepared(ex, j);
 }
 
 void ph_exec_reply(ph_exec *ex, guint job, JsonNode *reply) {
@@ -945,7 +1009,12 @@ void ph_exec_stop(ph_exec *ex, guint job, int timed_out) {
   j->kill_at = ph_util_mono() + ex->grace;
 }
 
-guint ph_exec_n_running(const ph_exec *ex) { return ex->jobs->len; }
+guint ph_exec_n_running(const ph_exec *ex) {
+  guint n = 0;
+  for (guint i = 0; i < ex->jobs->len; i++)
+    n += !((ph_job *)ex->jobs->pdata[i])->prepared;
+  return n;
+}
 
 /* Reads what the worker sent and dispatches complete lines.  Returns FALSE
  * on EOF or error (the socket is then closed). */
@@ -1015,6 +1084,13 @@ static gboolean drain(ph_exec *ex, ph_job *j) {
 
 static void finish(ph_exec *ex, guint idx) {
   ph_job *j = ex->jobs->pdata[idx];
+  if (j->prepared) {
+    /* its worker died before it was told to go: never a try, nothing to
+     * report (ph_exec_go then finds no job) */
+    g_ptr_array_remove_index_fast(ex->jobs, idx);
+    job_free(j);
+    return;
+  }
   await_pid(ex, j); /* its pid is in the socket already, or never comes */
   if (j->sock >= 0)
     drain(ex, j);
@@ -1148,7 +1224,13 @@ int ph_exec_poll(ph_exec *ex, double max_wait) {
      * it), then output, then exits, from the end so removal is safe */
     for (guint i = 0; i < n; i++) {
       ph_job *j = ex->jobs->pdata[i];
-      if (pf[2 * i].revents && j->sock >= 0) {
+      if (pf[2 * i].revents && j->sock >= 0 && j->prepared) {
+        /* a prepared worker says nothing before it is told to go: one
+         * that does (its plugin failed to load, it died) is not used */
+        close(j->sock);
+        j->sock = -1;
+        j->prepared = 2;
+      } else if (pf[2 * i].revents && j->sock >= 0) {
         drain(ex, j);
         handled++;
       }

@@ -103,6 +103,27 @@ int ph_exec_launcher_main(int ctl, int live_fd);
 int ph_exec_start(ph_exec *ex, guint job, const char *spec_json,
                   const char *log_path, const char *plugin_path,
                   double timeout, GError **error);
+/* Like ph_exec_start, for a try whose upstream still runs: a spare worker
+ * is given the spec now, reads it, loads the plugin, and waits for
+ * ph_exec_go before it renders the params and runs the operator (the
+ * spec says "await_go").  What a try does first is then off the path
+ * between the upstream's end and this try's start.  Only when a spare is
+ * ready: returns its pid, 0 when there is none (nothing was done, no log
+ * created), -1 with error set.  A prepared job reports nothing and has
+ * no deadline; one whose worker speaks or dies first is dropped without
+ * on_end (ph_exec_go then fails). */
+int ph_exec_prepare(ph_exec *ex, guint job, const char *spec_text,
+                    const char *log_path, const char *plugin_path,
+                    GError **error);
+/* Tells prepared job to run: go_line (one line of JSON, no newline) is
+ * what the worker reads next; the job is a try from now, with a
+ * deadline of timeout seconds (> 0).  Returns its pid, or -1 when job is
+ * not prepared or its worker is gone (the job is forgotten; start the
+ * try afresh). */
+int ph_exec_go(ph_exec *ex, guint job, const char *go_line, double timeout);
+/* Forgets prepared job (if it is one): its worker exits, having run
+ * nothing. */
+void ph_exec_discard(ph_exec *ex, guint job);
 /* Starts a command for job with no worker (ABI 1.3 command operators):
  * the program path (NULL: argv[0] looked up in PATH) with argv and the
  * environment envp, in cwd
@@ -121,7 +142,7 @@ void ph_exec_reply(ph_exec *ex, guint job, JsonNode *reply);
 /* Asks job's worker to stop (SIGTERM now, SIGKILL after the grace
  * period); reason is reported as a timeout if timed_out is non-zero. */
 void ph_exec_stop(ph_exec *ex, guint job, int timed_out);
-/* Number of running workers. */
+/* Number of running workers (prepared ones not counted). */
 guint ph_exec_n_running(const ph_exec *ex);
 /* Stops the tries past their deadline (SIGTERM, then SIGKILL after the
  * grace period) without waiting or dispatching anything: safe to call

@@ -143,6 +143,10 @@ struct ph_sched {
   GArray *proc_pending;   /* guint: tries started since the last commit */
   char *dag_dir;          /* the DAG file's directory (absolute) */
   ph_openlineage *ol;     /* OpenLineage events, or NULL (not configured) */
+  /* the try prepared while its upstream runs (prepare_next), or -1 */
+  int prepared;
+  char *prepared_log;
+  guint prepared_nsecrets; /* the secrets its spec holds */
 };
 
 /* The task of TI idx (a mapped instance's is its task's). */
@@ -154,6 +158,18 @@ static const ph_task_spec *task_of(ph_sched *s, guint idx) {
 static JsonObject *params_of(ph_sched *s, guint idx) {
   return s->ti[idx].map_params ? s->ti[idx].map_params
                                : task_of(s, idx)->params;
+}
+
+/* Forgets the prepared try (prepare_next), if any: its worker exits
+ * having run nothing, and the log it was given goes. */
+static void discard_prepared(ph_sched *s) {
+  if (s->prepared < 0)
+    return;
+  if (s->ex)
+    ph_exec_discard(s->ex, (guint)s->prepared);
+  unlink(s->prepared_log);
+  g_clear_pointer(&s->prepared_log, g_free);
+  s->prepared = -1;
 }
 
 /* A task that expands into mapped instances (the TI of the task itself,
@@ -351,6 +367,8 @@ static void finish(ph_sched *s, guint idx, int state, const char *reason) {
   ph_ti *ti = &s->ti[idx];
   if (FINAL(ti->state) || ti->n_kids)
     return;
+  if ((int)idx == s->prepared)
+    discard_prepared(s); /* decided without running (upstream_failed...) */
   ti->state = state;
   if (reason)
     set_reason(ti, reason);
@@ -1064,7 +1082,7 @@ static gboolean try_cache(ph_sched *s, guint idx) {
 }
 
 /* ---- starting tries */
-static char *build_spec(ph_sched *s, guint idx) {
+static char *build_spec(ph_sched *s, guint idx, gboolean await_go) {
   const ph_task_spec *t = task_of(s, idx);
   ph_ti *ti = &s->ti[idx];
   /* written as text at once: a json-glib tree built and then serialised
@@ -1085,6 +1103,8 @@ static char *build_spec(ph_sched *s, guint idx) {
   g_autofree char *adir = artifact_dir(s, idx);
   kv_str(w, "artifact_dir", adir);
   kv_str(w, "dag_dir", s->dag_dir);
+  if (await_go)
+    kv_bool(w, "await_go", TRUE);
   ph_jsonw_key(w, "params");
   JsonNode *pn = json_node_new(JSON_NODE_OBJECT);
   json_node_set_object(pn, params_of(s, idx));
@@ -1341,6 +1361,95 @@ static void record_rendered(ph_sched *s, guint idx, JsonObject *rendered) {
                             s->ti[idx].try_number, text);
 }
 
+/* TRUE when TI d can be prepared: a task's first try in a run made here,
+ * waiting only for upstreams that run or succeeded, which will start
+ * through a worker of this machine as soon as they all succeed (no cache,
+ * mapping, sensor, branch of a trigger rule, past dependency, Slurm or
+ * direct command). */
+static gboolean preparable(ph_sched *s, guint d) {
+  const ph_task_spec *t = task_of(s, d);
+  ph_ti *ti = &s->ti[d];
+  if (ti->state != ST_NONE || ti->try_number || ti->tries_started ||
+      ti->map_index >= 0 || is_mapped_task(s, d) ||
+      t->executor != PH_EXECUTOR_LOCAL || t->op->kind == PH_KIND_SENSOR ||
+      (t->op->flags & PH_OP_NO_WORKER) || t->cache || t->depends_on_past ||
+      t->rule != PH_TR_ALL_SUCCESS)
+    return FALSE;
+  if (!ti->direct)
+    ti->direct =
+        t->memory_limit <= 0 && ph_direct_applies(t->op, params_of(s, d)) ? 1
+                                                                          : -1;
+  if (ti->direct > 0)
+    return FALSE;
+  for (guint k = 0; k < t->n_up; k++) {
+    int st = s->ti[t->up[k]].state;
+    if (st != ST_RUNNING && st != ST_SUCCESS)
+      return FALSE;
+  }
+  return TRUE;
+}
+
+/* Task idx's try has just started: a downstream task that will start the
+ * moment it succeeds gets a worker now, which reads its spec and loads its
+ * plugin while idx runs and then waits (ph_exec_prepare), so that a chain
+ * does that work off its path.  One at a time; nothing is recorded until
+ * the try really starts (start: ph_exec_go). */
+static void prepare_next(ph_sched *s, guint idx) {
+  if (s->prepared >= 0 || s->o.only_task || !s->fresh)
+    return;
+  const ph_task_spec *t = task_of(s, idx);
+  for (guint k = 0; k < t->n_down; k++) {
+    guint d = t->down[k];
+    if (!preparable(s, d))
+      continue;
+    ph_ti *ti = &s->ti[d];
+    /* as start() will see it: its first try */
+    ti->try_number = 1;
+    g_autofree char *spec = build_spec(s, d, TRUE);
+    g_autofree char *log = try_log_path(s, d);
+    ti->try_number = 0;
+    GError *err = NULL;
+    int pid =
+        ph_exec_prepare(s->ex, d, spec, log, task_of(s, d)->plugin_path, &err);
+    g_clear_error(&err); /* the try starts the usual way, and says why */
+    if (pid > 0) {
+      s->prepared = (int)d;
+      s->prepared_log = g_steal_pointer(&log);
+      s->prepared_nsecrets = s->secrets->len;
+    }
+    return;
+  }
+}
+
+/* The prepared try of idx told to go; its pid, or -1 when there is none
+ * (or its worker is gone: the try then starts afresh). */
+static int go_prepared(ph_sched *s, guint idx, const char *log) {
+  if (s->prepared != (int)idx)
+    return -1;
+  const ph_task_spec *t = task_of(s, idx);
+  int pid = -1;
+  if (s->ti[idx].try_number == 1 && !strcmp(log, s->prepared_log)) {
+    /* the secrets learned since its spec was written */
+    ph_jsonw *w = ph_jsonw_new();
+    ph_jsonw_begin_object(w);
+    ph_jsonw_key(w, "secrets");
+    ph_jsonw_begin_array(w);
+    for (guint k = s->prepared_nsecrets; k < s->secrets->len; k++)
+      ph_jsonw_string(w, s->secrets->pdata[k]);
+    ph_jsonw_end_array(w);
+    ph_jsonw_end_object(w);
+    g_autofree char *go = ph_jsonw_free_to_text(w, NULL);
+    pid = ph_exec_go(s->ex, idx, go, t->execution_timeout);
+  }
+  if (pid > 0) {
+    g_clear_pointer(&s->prepared_log, g_free);
+    s->prepared = -1;
+  } else {
+    discard_prepared(s);
+  }
+  return pid;
+}
+
 static void start(ph_sched *s, guint idx) {
   if (s->ti[idx].state == ST_SCHEDULED && is_mapped_task(s, idx)) {
     expand(s, idx);
@@ -1419,7 +1528,7 @@ static void start(ph_sched *s, guint idx) {
   int pid = ti->direct > 0 ? start_direct(s, idx, log, &why, &rendered) : 0;
   g_autofree char *job_id = NULL;
   if (pid == 0 && t->executor == PH_EXECUTOR_SLURM) {
-    g_autofree char *spec = build_spec(s, idx);
+    g_autofree char *spec = build_spec(s, idx, FALSE);
     g_autofree char *name =
         g_strdup_printf("pipehost:%s:%s", ph_plan_get_dag_id(s->plan), t->id);
     GError *err = NULL;
@@ -1432,8 +1541,8 @@ static void start(ph_sched *s, guint idx) {
       pid = -1;
     }
     g_clear_error(&err);
-  } else if (pid == 0) {
-    g_autofree char *spec = build_spec(s, idx);
+  } else if (pid == 0 && (pid = go_prepared(s, idx, log)) < 0) {
+    g_autofree char *spec = build_spec(s, idx, FALSE);
     GError *err = NULL;
     pid = ph_exec_start(s->ex, idx, spec, log, t->plugin_path,
                         t->execution_timeout, &err);
@@ -1473,6 +1582,8 @@ static void start(ph_sched *s, guint idx) {
       pid > 0 ? g_strdup_printf("try %d, pid %d", ti->try_number, pid)
               : g_strdup_printf("try %d", ti->try_number);
   progress(s, idx, "running", d);
+  if (ti->direct < 0)
+    prepare_next(s, idx);
 }
 
 /* email_on_failure / email_on_retry: a message naming the DAG, run, task,
@@ -2041,6 +2152,7 @@ ph_sched *ph_sched_new(const ph_plan *plan, ph_store *store,
                        const ph_sched_opts *opts) {
   ph_sched *s = g_new0(ph_sched, 1);
   s->commit_gen = 1; /* end_gen 0: final before this process */
+  s->prepared = -1;
   s->plan = plan;
   s->store = store;
   s->o = *opts;
@@ -2132,6 +2244,7 @@ void ph_sched_free(ph_sched *s) {
   if (!s)
     return;
   ph_store_set_wait_hook(s->store, NULL, NULL);
+  discard_prepared(s);
   ph_exec_free(s->ex);
   ph_slurm_free(s->sl); /* its jobs go on: a resumed run adopts them */
   ph_openlineage_free(s->ol);
@@ -2744,6 +2857,7 @@ gboolean ph_sched_run(ph_sched *s) {
     /* The store cannot record the run: stop its tries (nobody could record
      * what they do) and leave the run as last committed, for `pipehost
      * resume` once the store works again.  Slurm jobs too (scancel). */
+    discard_prepared(s);
     ph_exec_free(s->ex);
     s->ex = NULL;
     ph_slurm_cancel_all(s->sl);

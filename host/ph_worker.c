@@ -962,13 +962,6 @@ int ph_worker_main(int fd) {
   for (guint i = 0; secrets && i < json_array_get_length(secrets); i++)
     g_ptr_array_add(t->secrets,
                     g_strdup(json_array_get_string_element(secrets, i)));
-  double timeout = spec_double(spec, "execution_timeout", 0);
-  if (timeout > 0) {
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    t->deadline_ns = (int64_t)now.tv_sec * 1000000000 + now.tv_nsec +
-                     (int64_t)(timeout * 1e9);
-  }
   /* the try's identity, for the operator's child processes */
   const char *envs[][2] = {{"PIPEHOST_DAG_ID", "dag_id"},
                            {"PIPEHOST_TASK_ID", "task_id"},
@@ -1029,6 +1022,27 @@ int ph_worker_main(int fd) {
   sensor = g_op->kind == PH_KIND_SENSOR;
   if (g_op->on_kill)
     start_kill_thread();
+  if (json_object_get_boolean_member_with_default(spec, "await_go", FALSE)) {
+    /* prepared while the upstream ran (ph_exec_prepare): the try itself
+     * waits for the word, which brings the secrets known by then */
+    JsonObject *go = read_reply(t);
+    if (!go)
+      goto unsaid; /* not needed after all: it ran nothing */
+    JsonArray *gs = json_object_has_member(go, "secrets")
+                        ? json_object_get_array_member(go, "secrets")
+                        : NULL;
+    for (guint i = 0; gs && i < json_array_get_length(gs); i++)
+      g_ptr_array_add(t->secrets,
+                      g_strdup(json_array_get_string_element(gs, i)));
+    json_object_unref(go);
+  }
+  double timeout = spec_double(spec, "execution_timeout", 0);
+  if (timeout > 0) {
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    t->deadline_ns = (int64_t)now.tv_sec * 1000000000 + now.tv_nsec +
+                     (int64_t)(timeout * 1e9);
+  }
   if (plugin->load) {
     char ebuf[1024] = "";
     ph_status ls = plugin->load(&host_table, ebuf, sizeof ebuf);
@@ -1187,6 +1201,7 @@ report:
   st = PH_FAIL;
 report_status:
   send_result(t, st, done, sensor);
+unsaid:
   /* nothing more to say: the end of file tells the host now, before this
    * process is torn down (a child that inherited the socket cannot hold
    * it back) */

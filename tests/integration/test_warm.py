@@ -116,4 +116,64 @@ check("PIPEHOST_WARM_WORKERS=0: tries run (forked on demand, no zygote)",
       xc.get("a", {}).get("return_value") == 2 and
       xc.get("b", {}).get("return_value") == 0, xc)
 
+# 7. prepared tries: while a task runs, the task after it gets a worker
+# that reads its spec and loads its plugin, then waits to be told to go
+s.env = dict(env)
+# two lua tries, each followed by a pause, so that the lua zygote is ready
+# and has spares when the tasks under test start
+warmup = {"w0": {"op": "lua", "fn": "1"},
+          "s0": {"op": "bash", "command": "sleep 0.3", "upstream": ["w0"]},
+          "w1": {"op": "lua", "fn": "1", "upstream": ["s0"]},
+          "s": {"op": "bash", "command": "sleep 0.3", "upstream": ["w1"]}}
+# the worker of task b, prepared, has been given b's log (the host
+# creates it then): it exists while a still runs
+find_b = ("local log = os.getenv('PIPEHOST_HOME') .. '/logs/prep/' .. "
+          "run_id .. '/b.1.log' local n = 0 "
+          "for i = 1, 50 do local f = io.open(log) "
+          "if f then f:close() n = 1 break end os.execute('sleep 0.02') end "
+          "os.execute('sleep 1') return n")
+tasks, xc, _ = s.run("prep", {
+    **warmup,
+    "a": {"op": "lua", "fn": find_b, "upstream": ["s"]},
+    # 0.7 s of work under a 1.5 s timeout, prepared > 1 s before it starts
+    "b": {"op": "lua", "fn": "os.execute('sleep 0.7') return 2",
+          "execution_timeout": 1.5, "upstream": ["a"]}})
+check("prepared tries: the next task's worker waits while its upstream runs",
+      xc.get("a", {}).get("return_value") == 1, (tasks.get("a"), xc))
+check("prepared tries: execution_timeout counts from the try's start, not "
+      "from its preparation",
+      tasks.get("b", {}).get("state") == "success" and
+      xc.get("b", {}).get("return_value") == 2, tasks.get("b"))
+
+# an upstream that fails: the prepared try never runs and leaves no log
+tasks, xc, run_id = s.run("prepfail", {
+    **warmup,
+    "f": {"op": "lua", "fn": "os.execute('sleep 0.3') error('no')",
+          "upstream": ["s"]},
+    "g": {"op": "lua", "fn": "io.write('ran') return 1", "upstream": ["f"]}})
+logdir = os.path.join(work, "home", "logs", "prepfail", run_id or "none")
+check("prepared tries: one whose upstream fails is upstream_failed and "
+      "leaves no log",
+      tasks.get("g", {}).get("state") == "upstream_failed" and
+      not [f for f in os.listdir(logdir) if f.startswith("g.")],
+      (tasks.get("g"), os.listdir(logdir)))
+
+# a secret the run learns while the prepared try waits is masked in its
+# output too (the upstream reads a connection's password)
+s.env = dict(env, PIPEHOST_CONN_PW="postgresql://u:s3cr3t-pw-42@h/db")
+tasks, xc, run_id = s.run("prepsecret", {
+    **warmup,
+    "a": {"op": "lua", "fn": "os.execute('sleep 0.3') "
+                             "return conn('pw').password ~= nil",
+          "upstream": ["s"]},
+    "b": {"op": "lua", "fn": "print('pw=s3cr3t-pw-42') return 1",
+          "upstream": ["a"]}})
+s.env = dict(env)
+blog = os.path.join(work, "home", "logs", "prepsecret", run_id or "none",
+                    "b.1.log")
+text = open(blog).read() if os.path.exists(blog) else ""
+check("prepared tries: a secret learnt while one waits is masked in its log",
+      tasks.get("b", {}).get("state") == "success" and
+      "pw=***" in text and "s3cr3t" not in text, (tasks.get("b"), text))
+
 sys.exit(s.finish())
