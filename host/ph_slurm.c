@@ -59,9 +59,20 @@ typedef struct {
   GHashTable *seen; /* id -> state, from squeue then sacct */
 } sl_query;
 
+/* A submission in flight: one sbatch for a group, read as it answers,
+ * like a query (a stopped slurmctld makes sbatch wait, which holds no
+ * local try's end).  It is never killed while the run goes on: an sbatch
+ * killed after slurmctld took the job would leave a job nobody watches. */
+typedef struct {
+  sl_group *g;
+  sl_query *run;   /* the sbatch process (ids and seen unused) */
+  char *list_path; /* the list file its jobs read */
+} sl_submit;
+
 struct ph_slurm {
   char *exe, *home;
-  sl_query *q; /* the query in flight, or NULL */
+  sl_query *q;        /* the query in flight, or NULL */
+  GPtrArray *submits; /* sl_submit*: sbatch calls in flight */
   ph_exec_callbacks cb;
   void (*on_submitted)(void *user, guint job, const char *id);
   void *user;
@@ -80,6 +91,8 @@ struct ph_slurm {
 #define RESULT_GRACE 1.0
 /* How often result files are looked for while jobs run. */
 #define FILE_INTERVAL 0.05
+/* How often an sbatch in flight is looked at. */
+#define SUBMIT_INTERVAL 0.01
 
 static void sl_job_free(sl_job *j) {
   g_free(j->id);
@@ -96,6 +109,7 @@ ph_slurm_new(const char *exe, const char *home, const ph_exec_callbacks *cb,
   ph_slurm *sl = g_new0(ph_slurm, 1);
   sl->on_submitted = on_submitted;
   sl->groups = g_ptr_array_new();
+  sl->submits = g_ptr_array_new();
   sl->pending = g_hash_table_new(g_str_hash, g_str_equal);
   sl->exe = g_strdup(exe);
   sl->home = g_strdup(home);
@@ -110,10 +124,23 @@ ph_slurm_new(const char *exe, const char *home, const ph_exec_callbacks *cb,
 
 static void query_free(sl_query *q);
 
+static void submit_free(sl_submit *sub) {
+  query_free(sub->run);
+  sl_group_free(sub->g);
+  g_free(sub->list_path);
+  g_free(sub);
+}
+
 void ph_slurm_free(ph_slurm *sl) {
   if (!sl)
     return;
   query_free(sl->q);
+  /* an sbatch still in flight (the run stopped: the store failed) is
+   * killed; the tries' intents are on disk, and a resumed run finds the
+   * job if slurmctld took it */
+  for (guint i = 0; i < sl->submits->len; i++)
+    submit_free(sl->submits->pdata[i]);
+  g_ptr_array_unref(sl->submits);
   for (guint i = 0; i < sl->groups->len; i++)
     sl_group_free(sl->groups->pdata[i]);
   g_ptr_array_unref(sl->groups);
@@ -274,16 +301,15 @@ gboolean ph_slurm_has_pending(const ph_slurm *sl) {
 
 /* Submits group g with one sbatch (a job array when it holds several
  * tries); its jobs' ids in ids (caller frees), or FALSE with error. */
-static gboolean submit_group(ph_slurm *sl, sl_group *g, GPtrArray *ids,
-                             GError **error) {
+/* Writes g's list file and starts its sbatch; the submission in flight,
+ * or NULL with error set (nothing was submitted). */
+static sl_submit *submit_start(ph_slurm *sl, sl_group *g, GError **error) {
   g_autofree char *list = g_build_filename(sl->home, "slurm", NULL);
   g_autofree char *list_path = NULL;
-  g_autofree char *out = NULL, *err = NULL, *cwd = g_get_current_dir();
+  g_autofree char *cwd = g_get_current_dir();
   GPtrArray *av = g_ptr_array_new_with_free_func(g_free);
-  int status = 0;
-  gboolean ok = FALSE;
+  sl_submit *sub = NULL;
   gboolean array = g->tries->len > 1;
-  GError *e = NULL;
   if (g_mkdir_with_parents(list, 0700) != 0) {
     g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(errno), "%s: %s",
                 list, g_strerror(errno));
@@ -331,21 +357,51 @@ static gboolean submit_group(ph_slurm *sl, sl_group *g, GPtrArray *ids,
                     g_strdup_printf("exec %s __slurm-try %s", q_exe, q_list));
   }
   g_ptr_array_add(av, NULL);
-  if (!g_spawn_sync(NULL, (char **)av->pdata, NULL,
-                    G_SPAWN_SEARCH_PATH | G_SPAWN_STDIN_FROM_DEV_NULL, NULL,
-                    NULL, &out, &err, &status, &e)) {
+  sub = g_new0(sl_submit, 1);
+  sub->run = g_new0(sl_query, 1);
+  sub->run->buf[0] = g_string_new(NULL);
+  sub->run->buf[1] = g_string_new(NULL);
+  sub->run->fd[0] = sub->run->fd[1] = -1;
+  GError *e = NULL;
+  if (!g_spawn_async_with_pipes(NULL, (char **)av->pdata, NULL,
+                                G_SPAWN_SEARCH_PATH |
+                                    G_SPAWN_DO_NOT_REAP_CHILD |
+                                    G_SPAWN_STDIN_FROM_DEV_NULL,
+                                NULL, NULL, &sub->run->pid, NULL,
+                                &sub->run->fd[0], &sub->run->fd[1], &e)) {
     g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_NOENT,
                 "sbatch could not be started (is Slurm's client installed, "
                 "slurm-client?): %s",
                 e->message);
     g_clear_error(&e);
+    sub->run->pid = 0;
+    query_free(sub->run);
+    g_clear_pointer(&sub, g_free);
     goto out;
   }
-  if (!g_spawn_check_wait_status(status, NULL)) {
+  for (int i = 0; i < 2; i++)
+    fcntl(sub->run->fd[i], F_SETFL,
+          fcntl(sub->run->fd[i], F_GETFL) | O_NONBLOCK);
+  sub->run->started = ph_util_mono();
+  sub->g = g;
+  sub->list_path = g_steal_pointer(&list_path);
+out:
+  if (!sub && list_path)
+    unlink(list_path);
+  g_ptr_array_unref(av);
+  return sub;
+}
+
+/* The job ids sbatch (ended with status) gave sub's tries, in order; FALSE
+ * with error set when it submitted nothing. */
+static gboolean submit_ids(sl_submit *sub, int status, GPtrArray *ids,
+                           GError **error) {
+  char *out = sub->run->buf[0]->str, *err = sub->run->buf[1]->str;
+  if (status < 0 || !g_spawn_check_wait_status(status, NULL)) {
     g_strstrip(err);
     g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_FAILED, "sbatch failed: %s",
                 *err ? err : "no message");
-    goto out;
+    return FALSE;
   }
   /* --parsable: "id" or "id;cluster" */
   g_strstrip(out);
@@ -353,17 +409,65 @@ static gboolean submit_group(ph_slurm *sl, sl_group *g, GPtrArray *ids,
   if (!*out || strspn(out, "0123456789") != strlen(out)) {
     g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_FAILED,
                 "sbatch printed no job id ('%s')", out);
-    goto out;
+    return FALSE;
   }
-  for (guint k = 0; k < g->tries->len; k++)
+  gboolean array = sub->g->tries->len > 1;
+  for (guint k = 0; k < sub->g->tries->len; k++)
     g_ptr_array_add(ids,
                     array ? g_strdup_printf("%s_%u", out, k) : g_strdup(out));
-  ok = TRUE;
-out:
-  if (!ok && list_path)
-    unlink(list_path);
-  g_ptr_array_unref(av);
-  return ok;
+  return TRUE;
+}
+
+/* Ends the tries of group g, which was not submitted: why says why. */
+static void submit_failed(ph_slurm *sl, sl_group *g, const char *why) {
+  g_autofree char *reason =
+      g_strdup_printf("could not submit the try to Slurm: %s", why);
+  for (guint k = 0; k < g->jobs->len; k++) {
+    const char *line = g->tries->pdata[k];
+    g_autofree char *spec = g_strdup(strchr(line, '\t') + 1);
+    spec[strcspn(spec, "\t")] = '\0';
+    unlink(spec);
+    ph_exec_end end = {.exit_code = -1, .executor_reason = reason};
+    sl->cb.on_end(sl->user, g_array_index(g->jobs, guint, k), &end);
+  }
+}
+
+static gboolean query_step(sl_query *q, int *status);
+
+/* Moves the submissions in flight on: each sbatch that answered gives
+ * its tries their job ids (on_submitted), or ends them (on_end). */
+static void submits_step(ph_slurm *sl) {
+  for (guint i = 0; i < sl->submits->len;) {
+    sl_submit *sub = sl->submits->pdata[i];
+    int status = 0;
+    if (!query_step(sub->run, &status)) {
+      i++;
+      continue;
+    }
+    g_ptr_array_remove_index(sl->submits, i);
+    GPtrArray *ids = g_ptr_array_new_with_free_func(g_free);
+    GError *err = NULL;
+    if (!submit_ids(sub, status, ids, &err)) {
+      unlink(sub->list_path);
+      submit_failed(sl, sub->g, err->message);
+      g_clear_error(&err);
+    } else {
+      /* the host killed between sbatch and the job id's record (tests of
+       * resume) */
+      if (ph_fault_hit("slurm_kill_after_submit"))
+        raise(SIGKILL);
+      sl_group *g = sub->g;
+      for (guint k = 0; k < g->jobs->len; k++) {
+        guint job = g_array_index(g->jobs, guint, k);
+        const char *line = g->tries->pdata[k];
+        add_job(sl, job, ids->pdata[k], strrchr(line, '\t') + 1);
+        if (sl->on_submitted)
+          sl->on_submitted(sl->user, job, ids->pdata[k]);
+      }
+    }
+    g_ptr_array_unref(ids);
+    submit_free(sub);
+  }
 }
 
 void ph_slurm_flush(ph_slurm *sl) {
@@ -374,40 +478,22 @@ void ph_slurm_flush(ph_slurm *sl) {
   g_hash_table_remove_all(sl->pending);
   for (guint i = 0; i < groups->len; i++) {
     sl_group *g = groups->pdata[i];
-    GPtrArray *ids = g_ptr_array_new_with_free_func(g_free);
     GError *err = NULL;
-    /* the host killed between the intent's commit and sbatch, or between
-     * sbatch and the job id's record (tests of resume) */
+    /* the host killed between the intent's commit and sbatch (tests of
+     * resume) */
     if (ph_fault_hit("slurm_kill_before_submit"))
       raise(SIGKILL);
-    gboolean submitted = submit_group(sl, g, ids, &err);
-    if (submitted && ph_fault_hit("slurm_kill_after_submit"))
-      raise(SIGKILL);
-    if (submitted) {
-      for (guint k = 0; k < g->jobs->len; k++) {
-        guint job = g_array_index(g->jobs, guint, k);
-        const char *line = g->tries->pdata[k];
-        add_job(sl, job, ids->pdata[k], strrchr(line, '\t') + 1);
-        if (sl->on_submitted)
-          sl->on_submitted(sl->user, job, ids->pdata[k]);
-      }
+    sl_submit *sub = submit_start(sl, g, &err);
+    if (sub) {
+      g_ptr_array_add(sl->submits, sub);
     } else {
-      g_autofree char *why = g_strdup_printf(
-          "could not submit the try to Slurm: %s", err->message);
-      for (guint k = 0; k < g->jobs->len; k++) {
-        const char *line = g->tries->pdata[k];
-        g_autofree char *spec = g_strdup(strchr(line, '\t') + 1);
-        spec[strcspn(spec, "\t")] = '\0';
-        unlink(spec);
-        ph_exec_end end = {.exit_code = -1, .executor_reason = why};
-        sl->cb.on_end(sl->user, g_array_index(g->jobs, guint, k), &end);
-      }
+      submit_failed(sl, g, err->message);
       g_clear_error(&err);
+      sl_group_free(g);
     }
-    g_ptr_array_unref(ids);
-    sl_group_free(g);
   }
   g_ptr_array_unref(groups);
+  submits_step(sl); /* a quick sbatch has answered already */
 }
 
 /* The job a try's intent ("submit:TOKEN:INDEX") became, found by the
@@ -473,6 +559,8 @@ void ph_slurm_cancel_all(ph_slurm *sl) {
 }
 
 double ph_slurm_next_poll(const ph_slurm *sl) {
+  if (sl && sl->submits->len)
+    return SUBMIT_INTERVAL;
   if (!sl || !sl->jobs->len)
     return -1;
   return FILE_INTERVAL;
@@ -757,6 +845,8 @@ static void query(ph_slurm *sl, double now) {
 }
 
 int ph_slurm_poll(ph_slurm *sl) {
+  if (sl && sl->submits->len)
+    submits_step(sl);
   if (!sl || !sl->jobs->len)
     return 0;
   int ended = 0;

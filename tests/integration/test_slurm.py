@@ -492,8 +492,8 @@ tasks:
 """)
 
 
-def squeue_child(parent):
-    """The pid of a squeue process whose parent is parent, or None."""
+def child_named(parent, name):
+    """The pid of a process called name whose parent is parent, or None."""
     for pid in os.listdir("/proc"):
         if not pid.isdigit():
             continue
@@ -504,7 +504,7 @@ def squeue_child(parent):
                 comm = f.read().strip()
         except OSError:
             continue
-        if comm == "squeue" and int(fields[1]) == parent:
+        if comm == name and int(fields[1]) == parent:
             return int(pid)
     return None
 
@@ -521,7 +521,7 @@ alive_at_after = None
 try:
     wait_for(lambda: os.path.exists(rstart), 60)
     os.kill(ctld, signal.SIGSTOP)
-    sq = wait_for(lambda: squeue_child(proc.pid), 20)
+    sq = wait_for(lambda: child_named(proc.pid, "squeue"), 20)
     with open(go, "w"):
         pass
     if sq and wait_for(lambda: os.path.exists(after_mark), 15):
@@ -532,6 +532,38 @@ out, err = proc.communicate(timeout=120)
 check("a stopped slurmctld (SIGSTOP) holds no local try: while the host's "
       "squeue waits for it, a local task's end is recorded and its "
       "downstream runs; the run then succeeds",
+      alive_at_after is True and proc.returncode == 0,
+      f"{alive_at_after} {proc.returncode} {err[-500:]}")
+
+# 9c. nor at submission: with slurmctld stopped, sbatch waits for it
+# beside the host's loop; a local task's end is recorded and its
+# downstream runs meanwhile
+go2, after2, = (os.path.join(WORK, n) for n in ("go2", "after2"))
+hang2 = write("hang2.yaml", f"""dag: {{id: hang2}}
+tasks:
+  remote: {{op: bash, executor: slurm, command: "echo r"}}
+  waiter: {{op: bash, command: "while [ ! -e {go2} ]; do sleep 0.05; done"}}
+  after: {{op: bash, command: "touch {after2}", upstream: [waiter]}}
+""")
+
+
+alive_at_after = None
+os.kill(ctld, signal.SIGSTOP)
+try:
+    proc = subprocess.Popen([PH, "run", hang2, "--json"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=ENV, cwd=WORK)
+    sb = wait_for(lambda: child_named(proc.pid, "sbatch"), 20)
+    with open(go2, "w"):
+        pass
+    if sb and wait_for(lambda: os.path.exists(after2), 15):
+        alive_at_after = os.path.exists(f"/proc/{sb}")
+finally:
+    os.kill(ctld, signal.SIGCONT)
+out, err = proc.communicate(timeout=180)
+check("a stopped slurmctld (SIGSTOP) holds no local try at submission: "
+      "while the host's sbatch waits for it, a local task's end is recorded "
+      "and its downstream runs; the run then succeeds",
       alive_at_after is True and proc.returncode == 0,
       f"{alive_at_after} {proc.returncode} {err[-500:]}")
 
