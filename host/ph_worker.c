@@ -801,6 +801,18 @@ static void clear_scratch(ph_task *t) {
   g_ptr_array_set_size(t->scratch_nodes, 0);
 }
 
+/* Member k of o when it is an array (borrowed), else NULL. */
+static JsonArray *array_member(JsonObject *o, const char *k) {
+  JsonNode *n = o ? json_object_get_member(o, k) : NULL;
+  return n && JSON_NODE_HOLDS_ARRAY(n) ? json_node_get_array(n) : NULL;
+}
+
+/* Appends copies of the strings of a (may be NULL) to into. */
+static void add_strings(GPtrArray *into, JsonArray *a) {
+  for (guint i = 0; a && i < json_array_get_length(a); i++)
+    g_ptr_array_add(into, g_strdup(json_array_get_string_element(a, i)));
+}
+
 static double spec_double(JsonObject *o, const char *k, double def) {
   JsonNode *n = o ? json_object_get_member(o, k) : NULL;
   return n && JSON_NODE_HOLDS_VALUE(n) ? json_node_get_double(n) : def;
@@ -950,18 +962,11 @@ int ph_worker_main(int fd) {
   }
   t->dag_dir =
       g_strdup(json_object_get_string_member_with_default(spec, "dag_dir", ""));
-  JsonArray *down = json_object_has_member(spec, "downstream")
-                        ? json_object_get_array_member(spec, "downstream")
-                        : NULL;
+  JsonArray *down = array_member(spec, "downstream");
   for (guint i = 0; down && i < json_array_get_length(down); i++)
     g_hash_table_add(t->downstream,
                      g_strdup(json_array_get_string_element(down, i)));
-  JsonArray *secrets = json_object_has_member(spec, "secrets")
-                           ? json_object_get_array_member(spec, "secrets")
-                           : NULL;
-  for (guint i = 0; secrets && i < json_array_get_length(secrets); i++)
-    g_ptr_array_add(t->secrets,
-                    g_strdup(json_array_get_string_element(secrets, i)));
+  add_strings(t->secrets, array_member(spec, "secrets"));
   /* the try's identity, for the operator's child processes */
   const char *envs[][2] = {{"PIPEHOST_DAG_ID", "dag_id"},
                            {"PIPEHOST_TASK_ID", "task_id"},
@@ -1028,12 +1033,7 @@ int ph_worker_main(int fd) {
     JsonObject *go = read_reply(t);
     if (!go)
       goto unsaid; /* not needed after all: it ran nothing */
-    JsonArray *gs = json_object_has_member(go, "secrets")
-                        ? json_object_get_array_member(go, "secrets")
-                        : NULL;
-    for (guint i = 0; gs && i < json_array_get_length(gs); i++)
-      g_ptr_array_add(t->secrets,
-                      g_strdup(json_array_get_string_element(gs, i)));
+    add_strings(t->secrets, array_member(go, "secrets"));
     json_object_unref(go);
   }
   double timeout = spec_double(spec, "execution_timeout", 0);

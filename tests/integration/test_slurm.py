@@ -509,6 +509,19 @@ def child_named(parent, name):
     return None
 
 
+def goes_on_beside(proc, name, go, mark):
+    """Once the host (proc) has a child called name, creates go (a local
+    task waits for it) and waits for mark (its downstream's); TRUE when mark
+    appeared while that child was still there, None when either never
+    came."""
+    child = wait_for(lambda: child_named(proc.pid, name), 20)
+    with open(go, "w"):
+        pass
+    if child and wait_for(lambda: os.path.exists(mark), 15):
+        return os.path.exists(f"/proc/{child}")
+    return None
+
+
 ctld = None
 with open(os.environ["SLURM_CONF"]) as f:
     for line in f:
@@ -521,11 +534,7 @@ alive_at_after = None
 try:
     wait_for(lambda: os.path.exists(rstart), 60)
     os.kill(ctld, signal.SIGSTOP)
-    sq = wait_for(lambda: child_named(proc.pid, "squeue"), 20)
-    with open(go, "w"):
-        pass
-    if sq and wait_for(lambda: os.path.exists(after_mark), 15):
-        alive_at_after = os.path.exists(f"/proc/{sq}")
+    alive_at_after = goes_on_beside(proc, "squeue", go, after_mark)
 finally:
     os.kill(ctld, signal.SIGCONT)
 out, err = proc.communicate(timeout=120)
@@ -538,26 +547,20 @@ check("a stopped slurmctld (SIGSTOP) holds no local try: while the host's "
 # 9c. nor at submission: with slurmctld stopped, sbatch waits for it
 # beside the host's loop; a local task's end is recorded and its
 # downstream runs meanwhile
-go2, after2, = (os.path.join(WORK, n) for n in ("go2", "after2"))
+go2, after2 = (os.path.join(WORK, n) for n in ("go2", "after2"))
 hang2 = write("hang2.yaml", f"""dag: {{id: hang2}}
 tasks:
   remote: {{op: bash, executor: slurm, command: "echo r"}}
   waiter: {{op: bash, command: "while [ ! -e {go2} ]; do sleep 0.05; done"}}
   after: {{op: bash, command: "touch {after2}", upstream: [waiter]}}
 """)
-
-
 alive_at_after = None
 os.kill(ctld, signal.SIGSTOP)
 try:
     proc = subprocess.Popen([PH, "run", hang2, "--json"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, env=ENV, cwd=WORK)
-    sb = wait_for(lambda: child_named(proc.pid, "sbatch"), 20)
-    with open(go2, "w"):
-        pass
-    if sb and wait_for(lambda: os.path.exists(after2), 15):
-        alive_at_after = os.path.exists(f"/proc/{sb}")
+    alive_at_after = goes_on_beside(proc, "sbatch", go2, after2)
 finally:
     os.kill(ctld, signal.SIGCONT)
 out, err = proc.communicate(timeout=180)
