@@ -127,19 +127,29 @@ warmup = {"w0": {"op": "lua", "fn": "1"},
           "s": {"op": "bash", "command": "sleep 0.3", "upstream": ["w1"]}}
 # the worker of task b, prepared, has been given b's log (the host
 # creates it then): it exists while a still runs
+# (and the store has no try of b yet: runs show, asked from a)
 find_b = ("local log = os.getenv('PIPEHOST_HOME') .. '/logs/prep/' .. "
           "run_id .. '/b.1.log' local n = 0 "
           "for i = 1, 50 do local f = io.open(log) "
           "if f then f:close() n = 1 break end os.execute('sleep 0.02') end "
-          "os.execute('sleep 1') return n")
+          f"local p = io.popen('{ph_bin} runs show ' .. run_id .. ' --json') "
+          "local show = json.decode(p:read('a')) p:close() local b = {} "
+          "for _, t in ipairs(show.tasks) do "
+          "if t.task_id == 'b' then b = t end end "
+          "os.execute('sleep 1') "
+          "return {log = n, b_state = b.state, b_try = b.try_number}")
 tasks, xc, _ = s.run("prep", {
     **warmup,
     "a": {"op": "lua", "fn": find_b, "upstream": ["s"]},
     # 0.7 s of work under a 1.5 s timeout, prepared > 1 s before it starts
     "b": {"op": "lua", "fn": "os.execute('sleep 0.7') return 2",
           "execution_timeout": 1.5, "upstream": ["a"]}})
-check("prepared tries: the next task's worker waits while its upstream runs",
-      xc.get("a", {}).get("return_value") == 1, (tasks.get("a"), xc))
+got = xc.get("a", {}).get("return_value") or {}
+check("prepared tries: the next task's worker waits while its upstream "
+      "runs, and the store has no try of it yet",
+      got.get("log") == 1 and got.get("b_try") == 0 and
+      got.get("b_state") not in ("running", "success"),
+      (tasks.get("a"), xc))
 check("prepared tries: execution_timeout counts from the try's start, not "
       "from its preparation",
       tasks.get("b", {}).get("state") == "success" and
