@@ -72,8 +72,8 @@ typedef struct {
                       pipe, -1 when it writes to the log itself */
   int logfd;       /* filtered output: the log, appended */
   GString *outbuf; /* filtered output not yet written (a partial line) */
-  int prepared;    /* 1: waits for ph_exec_go; 2: spoiled (it spoke or
-                      died first), so never run */
+  gboolean prepared; /* waits for ph_exec_go (sock -1: spoiled, it spoke
+                        or died first, so never run) */
 } ph_job;
 
 /* Launcher protocol (SOCK_SEQPACKET, one message per packet):
@@ -205,6 +205,14 @@ void ph_exec_free(ph_exec *ex) {
     munmap(ex->live, PH_LIVE_SLOTS * sizeof(gint32));
   g_free(ex->exe);
   g_free(ex);
+}
+
+/* Forgets prepared job j: its socket closes, and its worker, waiting for
+ * the word to go, exits without running anything (the launcher reaps it;
+ * its end then matches no job). */
+static void drop_prepared(ph_exec *ex, ph_job *j) {
+  g_ptr_array_remove_fast(ex->jobs, j);
+  job_free(j);
 }
 
 static ph_job *find(ph_exec *ex, guint job) {
@@ -843,17 +851,19 @@ out:
   return pid;
 }
 
+gboolean ph_exec_spare_ready(ph_exec *ex, const char *plugin_path) {
+  ph_launcher *l = launcher_for(ex, plugin_path);
+  return l && l->ctl >= 0 && l->spares->len > 0;
+}
+
 /* ph_exec_start, or ph_exec_prepare (prepare: only into a spare that is
  * ready, else nothing is done and 0 returned). */
 static int start_worker(ph_exec *ex, guint job, const char *spec_json,
                         const char *log_path, const char *plugin_path,
                         double timeout, gboolean prepare, GError **error) {
   int sv[2] = {-1, -1}, logfd = -1, pid = -1;
-  if (prepare) {
-    ph_launcher *pl = launcher_for(ex, plugin_path);
-    if (!pl || pl->ctl < 0 || !pl->spares->len)
-      return 0;
-  }
+  if (prepare && !ph_exec_spare_ready(ex, plugin_path))
+    return 0;
   GString *line = g_string_new(spec_json);
   g_string_append_c(line, '\n');
   if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
@@ -958,25 +968,17 @@ int ph_exec_prepare(ph_exec *ex, guint job, const char *spec_text,
                       error);
 }
 
-/* Forgets prepared job j: its socket closes, and its worker, waiting for
- * the word to go, exits without running anything (the launcher reaps it;
- * its end then matches no job). */
-static void drop_prepared(ph_exec *ex, ph_job *j) {
-  g_ptr_array_remove_fast(ex->jobs, j);
-  job_free(j);
-}
-
 int ph_exec_go(ph_exec *ex, guint job, const char *go_line, double timeout) {
   ph_job *j = find(ex, job);
   if (!j || !j->prepared)
     return -1;
   g_autofree char *line = g_strconcat(go_line, "\n", NULL);
-  if (j->prepared != 1 || j->have_status || j->sock < 0 || j->pid <= 0 ||
+  if (j->have_status || j->sock < 0 || j->pid <= 0 ||
       !ph_proc_write_all(j->sock, line, strlen(line))) {
     drop_prepared(ex, j);
     return -1;
   }
-  j->prepared = 0;
+  j->prepared = FALSE;
   j->deadline = timeout > 0 ? ph_util_mono() + timeout : 0;
   return j->pid;
 }
@@ -1087,8 +1089,7 @@ static void finish(ph_exec *ex, guint idx) {
   if (j->prepared) {
     /* its worker died before it was told to go: never a try, nothing to
      * report (ph_exec_go then finds no job) */
-    g_ptr_array_remove_index_fast(ex->jobs, idx);
-    job_free(j);
+    drop_prepared(ex, j);
     return;
   }
   await_pid(ex, j); /* its pid is in the socket already, or never comes */
@@ -1229,7 +1230,6 @@ int ph_exec_poll(ph_exec *ex, double max_wait) {
          * that does (its plugin failed to load, it died) is not used */
         close(j->sock);
         j->sock = -1;
-        j->prepared = 2;
       } else if (pf[2 * i].revents && j->sock >= 0) {
         drain(ex, j);
         handled++;

@@ -115,6 +115,10 @@ int ph_exec_start(ph_exec *ex, guint job, const char *spec_json,
 int ph_exec_prepare(ph_exec *ex, guint job, const char *spec_text,
                     const char *log_path, const char *plugin_path,
                     GError **error);
+/* Whether a spare worker for plugin_path is ready now (what
+ * ph_exec_prepare needs).  The first call for a plugin with a prefork asks
+ * for its zygote, as a start would. */
+gboolean ph_exec_spare_ready(ph_exec *ex, const char *plugin_path);
 /* Tells prepared job to run: go_line (one line of JSON, no newline) is
  * what the worker reads next; the job is a try from now, with a
  * deadline of timeout seconds (> 0).  Returns its pid, or -1 when job is

@@ -1361,6 +1361,20 @@ static void record_rendered(ph_sched *s, guint idx, JsonObject *rendered) {
                             s->ti[idx].try_number, text);
 }
 
+/* Whether TI idx's tries start their command with no worker (ABI 1.3,
+ * start_direct): local, no memory limit, a command operator whose params
+ * allow it.  Decided once per TI (ti->direct). */
+static gboolean runs_direct(ph_sched *s, guint idx) {
+  const ph_task_spec *t = task_of(s, idx);
+  ph_ti *ti = &s->ti[idx];
+  if (!ti->direct)
+    ti->direct = t->executor == PH_EXECUTOR_LOCAL && t->memory_limit <= 0 &&
+                         ph_direct_applies(t->op, params_of(s, idx))
+                     ? 1
+                     : -1;
+  return ti->direct > 0;
+}
+
 /* TRUE when TI d can be prepared: a task's first try in a run made here,
  * waiting only for upstreams that run or succeeded, which will start
  * through a worker of this machine as soon as they all succeed (no cache,
@@ -1375,11 +1389,7 @@ static gboolean preparable(ph_sched *s, guint d) {
       (t->op->flags & PH_OP_NO_WORKER) || t->cache || t->depends_on_past ||
       t->rule != PH_TR_ALL_SUCCESS)
     return FALSE;
-  if (!ti->direct)
-    ti->direct =
-        t->memory_limit <= 0 && ph_direct_applies(t->op, params_of(s, d)) ? 1
-                                                                          : -1;
-  if (ti->direct > 0)
+  if (runs_direct(s, d))
     return FALSE;
   for (guint k = 0; k < t->n_up; k++) {
     int st = s->ti[t->up[k]].state;
@@ -1402,6 +1412,8 @@ static void prepare_next(ph_sched *s, guint idx) {
     guint d = t->down[k];
     if (!preparable(s, d))
       continue;
+    if (!ph_exec_spare_ready(s->ex, task_of(s, d)->plugin_path))
+      return; /* its spec would be written for nothing */
     ph_ti *ti = &s->ti[d];
     /* as start() will see it: its first try */
     ti->try_number = 1;
@@ -1505,11 +1517,7 @@ static void start(ph_sched *s, guint idx) {
     g_ptr_array_set_size(ti->follow, 0);
   ti->exec_offset = -1;
   g_autofree char *log = try_log_path(s, idx);
-  if (!ti->direct)
-    ti->direct = t->executor == PH_EXECUTOR_LOCAL && t->memory_limit <= 0 &&
-                         ph_direct_applies(t->op, params_of(s, idx))
-                     ? 1
-                     : -1;
+  runs_direct(s, idx);
   /* The ends of its upstreams are made durable first: no task starts
    * before what it depends on is on disk. */
   ti->pid = 0;

@@ -69,6 +69,37 @@ typedef struct {
   char *list_path; /* the list file its jobs read */
 } sl_submit;
 
+/* A query with nothing started: no process, no output yet. */
+static sl_query *proc_new(void) {
+  sl_query *q = g_new0(sl_query, 1);
+  q->buf[0] = g_string_new(NULL);
+  q->buf[1] = g_string_new(NULL);
+  q->fd[0] = q->fd[1] = -1;
+  return q;
+}
+
+/* Starts argv as q's command (again: what it said before is dropped),
+ * its stdout and stderr read without blocking (query_step); FALSE with
+ * error set when it cannot start. */
+static gboolean proc_spawn(sl_query *q, char **argv, GError **error) {
+  q->pid = 0;
+  q->fd[0] = q->fd[1] = -1;
+  g_string_truncate(q->buf[0], 0);
+  g_string_truncate(q->buf[1], 0);
+  if (!g_spawn_async_with_pipes(
+          NULL, argv, NULL,
+          G_SPAWN_SEARCH_PATH | G_SPAWN_DO_NOT_REAP_CHILD |
+              G_SPAWN_STDIN_FROM_DEV_NULL,
+          NULL, NULL, &q->pid, NULL, &q->fd[0], &q->fd[1], error)) {
+    q->pid = 0;
+    return FALSE;
+  }
+  for (int i = 0; i < 2; i++)
+    fcntl(q->fd[i], F_SETFL, fcntl(q->fd[i], F_GETFL) | O_NONBLOCK);
+  q->started = ph_util_mono();
+  return TRUE;
+}
+
 struct ph_slurm {
   char *exe, *home;
   sl_query *q;        /* the query in flight, or NULL */
@@ -358,31 +389,18 @@ static sl_submit *submit_start(ph_slurm *sl, sl_group *g, GError **error) {
   }
   g_ptr_array_add(av, NULL);
   sub = g_new0(sl_submit, 1);
-  sub->run = g_new0(sl_query, 1);
-  sub->run->buf[0] = g_string_new(NULL);
-  sub->run->buf[1] = g_string_new(NULL);
-  sub->run->fd[0] = sub->run->fd[1] = -1;
+  sub->run = proc_new();
   GError *e = NULL;
-  if (!g_spawn_async_with_pipes(NULL, (char **)av->pdata, NULL,
-                                G_SPAWN_SEARCH_PATH |
-                                    G_SPAWN_DO_NOT_REAP_CHILD |
-                                    G_SPAWN_STDIN_FROM_DEV_NULL,
-                                NULL, NULL, &sub->run->pid, NULL,
-                                &sub->run->fd[0], &sub->run->fd[1], &e)) {
+  if (!proc_spawn(sub->run, (char **)av->pdata, &e)) {
     g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_NOENT,
                 "sbatch could not be started (is Slurm's client installed, "
                 "slurm-client?): %s",
                 e->message);
     g_clear_error(&e);
-    sub->run->pid = 0;
     query_free(sub->run);
     g_clear_pointer(&sub, g_free);
     goto out;
   }
-  for (int i = 0; i < 2; i++)
-    fcntl(sub->run->fd[i], F_SETFL,
-          fcntl(sub->run->fd[i], F_GETFL) | O_NONBLOCK);
-  sub->run->started = ph_util_mono();
   sub->g = g;
   sub->list_path = g_steal_pointer(&list_path);
 out:
@@ -672,27 +690,15 @@ static void query_free(sl_query *q) {
  * start. */
 static gboolean query_spawn(ph_slurm *sl, sl_query *q, char **argv) {
   GError *e = NULL;
-  q->pid = 0;
-  q->fd[0] = q->fd[1] = -1;
-  g_string_truncate(q->buf[0], 0);
-  g_string_truncate(q->buf[1], 0);
-  if (!g_spawn_async_with_pipes(
-          NULL, argv, NULL,
-          G_SPAWN_SEARCH_PATH | G_SPAWN_DO_NOT_REAP_CHILD |
-              G_SPAWN_STDIN_FROM_DEV_NULL,
-          NULL, NULL, &q->pid, NULL, &q->fd[0], &q->fd[1], &e)) {
+  if (!proc_spawn(q, argv, &e)) {
     if (!sl->warned)
       g_printerr("pipehost: cannot ask Slurm about its jobs (%s: %s); "
                  "waiting for their results\n",
                  argv[0], e->message);
     sl->warned = TRUE;
     g_clear_error(&e);
-    q->pid = 0;
     return FALSE;
   }
-  for (int i = 0; i < 2; i++)
-    fcntl(q->fd[i], F_SETFL, fcntl(q->fd[i], F_GETFL) | O_NONBLOCK);
-  q->started = ph_util_mono();
   return TRUE;
 }
 
@@ -742,10 +748,7 @@ static void parse_states(GHashTable *seen, const char *out) {
 
 /* Starts asking Slurm about every job: one squeue for all of them. */
 static void query_start(ph_slurm *sl) {
-  sl_query *q = g_new0(sl_query, 1);
-  q->buf[0] = g_string_new(NULL);
-  q->buf[1] = g_string_new(NULL);
-  q->fd[0] = q->fd[1] = -1;
+  sl_query *q = proc_new();
   q->ids = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
   q->seen = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
   q->stage = 1;

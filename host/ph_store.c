@@ -485,11 +485,7 @@ static ph_store *open_pg(const char *home, const char *url, GError **error) {
   if (!pg_connect(s, TRUE, &why)) {
     g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_FAILED,
                 "the PostgreSQL store %s: %s", s->label, why);
-    g_free(s->label);
-    g_hash_table_unref(s->stmts);
-    g_free(s->url);
-    g_free(s->home);
-    g_free(s);
+    ph_store_close(s); /* no connection, no transaction: frees s */
     return NULL;
   }
   return s;

@@ -509,17 +509,32 @@ def child_named(parent, name):
     return None
 
 
-def goes_on_beside(proc, name, go, mark):
-    """Once the host (proc) has a child called name, creates go (a local
-    task waits for it) and waits for mark (its downstream's); TRUE when mark
-    appeared while that child was still there, None when either never
-    came."""
-    child = wait_for(lambda: child_named(proc.pid, name), 20)
-    with open(go, "w"):
-        pass
-    if child and wait_for(lambda: os.path.exists(mark), 15):
-        return os.path.exists(f"/proc/{child}")
-    return None
+def goes_on_beside(dag, name, go, mark, timeout, when=None):
+    """Runs dag with slurmctld stopped (SIGSTOP) from when() on (from the
+    start when None) until the check ends.  Once the host has a child
+    called name, creates go (a local task waits for it) and waits for mark
+    (its downstream's).  Returns (TRUE when mark appeared while that child
+    was still there, None when either never came; the run's exit code;
+    its stderr)."""
+    alive = None
+    if when is None:
+        os.kill(ctld, signal.SIGSTOP)
+    try:
+        proc = subprocess.Popen([PH, "run", dag, "--json"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True, env=ENV, cwd=WORK)
+        if when is not None:
+            wait_for(when, 60)
+            os.kill(ctld, signal.SIGSTOP)
+        child = wait_for(lambda: child_named(proc.pid, name), 20)
+        with open(go, "w"):
+            pass
+        if child and wait_for(lambda: os.path.exists(mark), 15):
+            alive = os.path.exists(f"/proc/{child}")
+    finally:
+        os.kill(ctld, signal.SIGCONT)
+    _, err = proc.communicate(timeout=timeout)
+    return alive, proc.returncode, err
 
 
 ctld = None
@@ -528,21 +543,12 @@ with open(os.environ["SLURM_CONF"]) as f:
         if line.startswith("SlurmctldPidFile="):
             with open(line.split("=", 1)[1].strip()) as pf:
                 ctld = int(pf.read().split()[0])
-proc = subprocess.Popen([PH, "run", hang, "--json"], stdout=subprocess.PIPE,
-                        stderr=subprocess.PIPE, text=True, env=ENV, cwd=WORK)
-alive_at_after = None
-try:
-    wait_for(lambda: os.path.exists(rstart), 60)
-    os.kill(ctld, signal.SIGSTOP)
-    alive_at_after = goes_on_beside(proc, "squeue", go, after_mark)
-finally:
-    os.kill(ctld, signal.SIGCONT)
-out, err = proc.communicate(timeout=120)
+alive, rc, err = goes_on_beside(hang, "squeue", go, after_mark, 120,
+                                when=lambda: os.path.exists(rstart))
 check("a stopped slurmctld (SIGSTOP) holds no local try: while the host's "
       "squeue waits for it, a local task's end is recorded and its "
       "downstream runs; the run then succeeds",
-      alive_at_after is True and proc.returncode == 0,
-      f"{alive_at_after} {proc.returncode} {err[-500:]}")
+      alive is True and rc == 0, f"{alive} {rc} {err[-500:]}")
 
 # 9c. nor at submission: with slurmctld stopped, sbatch waits for it
 # beside the host's loop; a local task's end is recorded and its
@@ -554,21 +560,11 @@ tasks:
   waiter: {{op: bash, command: "while [ ! -e {go2} ]; do sleep 0.05; done"}}
   after: {{op: bash, command: "touch {after2}", upstream: [waiter]}}
 """)
-alive_at_after = None
-os.kill(ctld, signal.SIGSTOP)
-try:
-    proc = subprocess.Popen([PH, "run", hang2, "--json"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env=ENV, cwd=WORK)
-    alive_at_after = goes_on_beside(proc, "sbatch", go2, after2)
-finally:
-    os.kill(ctld, signal.SIGCONT)
-out, err = proc.communicate(timeout=180)
+alive, rc, err = goes_on_beside(hang2, "sbatch", go2, after2, 180)
 check("a stopped slurmctld (SIGSTOP) holds no local try at submission: "
       "while the host's sbatch waits for it, a local task's end is recorded "
       "and its downstream runs; the run then succeeds",
-      alive_at_after is True and proc.returncode == 0,
-      f"{alive_at_after} {proc.returncode} {err[-500:]}")
+      alive is True and rc == 0, f"{alive} {rc} {err[-500:]}")
 
 # 10. the time limit (started first)
 try:
